@@ -1,0 +1,380 @@
+//! The inventory bucket actor: one per (SKU, warehouse).
+//!
+//! Holds expire by a timer set for the earliest expiry and by an `expire(now)`
+//! before every message, so a hold that fell due while the process was down
+//! returns its units on the first access after restart. A bucket with active
+//! holds never passivates (its timer must keep running).
+
+use super::registry::{Activate, Activation};
+use super::{Crash, Env, Failure, Reply};
+use crate::engine::{
+    BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent,
+    ReservationId, Timestamp,
+};
+use crate::store::{keys, Batch, StoreError, Ticket};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
+use std::time::{Duration, Instant};
+
+pub type BucketReply<T> = Reply<T, InventoryError>;
+
+/// Puts units on hold (idempotent by id).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<Hold>")]
+pub struct Reserve {
+    pub id: ReservationId,
+    pub quantity: u32,
+    pub ttl_ms: u64,
+}
+
+/// Sells a hold's units.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<Hold>")]
+pub struct Commit {
+    pub id: ReservationId,
+}
+
+/// Returns a hold's units.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<Hold>")]
+pub struct Release {
+    pub id: ReservationId,
+}
+
+/// Reads one hold.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<Hold>")]
+pub struct ReadHold {
+    pub id: ReservationId,
+}
+
+/// Reads the counts.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct ReadCounts;
+
+/// Inventory admin: sets on hand and/or safety stock, all or nothing.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct SetStock {
+    pub on_hand: Option<u64>,
+    pub safety_stock: Option<u64>,
+}
+
+/// Adds received units.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct Restock {
+    pub quantity: u64,
+}
+
+/// Committed units leave the warehouse.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct Ship {
+    pub quantity: u64,
+}
+
+/// A serializable copy of the bucket's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BucketSnapshot {
+    pub key: BucketKey,
+    pub counts: InventoryCounts,
+    pub holds: Vec<(ReservationId, Hold)>,
+}
+
+/// Asks for a [`BucketSnapshot`].
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<BucketSnapshot>")]
+pub struct Observe;
+
+pub struct BucketActor {
+    activation: Activation<BucketActor>,
+    env: Env,
+    /// The bucket, or why it could not be loaded.
+    state: Result<crate::engine::Bucket, StoreError>,
+    last_ticket: Ticket,
+    last_active: Instant,
+    expiry_timer: Option<(Timestamp, SpawnHandle)>,
+}
+
+impl Actor for BucketActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
+        ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
+        let now = self.env.clock.now();
+        self.expire_due(now, ctx);
+        self.arm_expiry_timer(ctx);
+    }
+}
+
+impl Activate for BucketActor {
+    type Key = BucketKey;
+    type Env = Env;
+
+    fn activate(activation: Activation<Self>, env: Env, _ctx: &mut Context<Self>) -> Self {
+        let state = load(&env, activation.key());
+        if let Err(err) = &state {
+            tracing::error!(bucket = %activation.key(), error = %err, "cannot load bucket");
+        }
+        BucketActor {
+            activation,
+            env,
+            state,
+            last_ticket: Ticket::NONE,
+            last_active: Instant::now(),
+            expiry_timer: None,
+        }
+    }
+}
+
+/// Reads a bucket's counters and holds from the store.
+pub fn load(env: &Env, key: &BucketKey) -> Result<crate::engine::Bucket, StoreError> {
+    let counters: BucketCounters = env.store.get(&keys::bucket(key))?.unwrap_or_default();
+    let holds = env
+        .store
+        .scan_prefix::<Hold>(&keys::holds_of(key))?
+        .into_iter()
+        .filter_map(|(raw, hold)| keys::parse_hold(&raw).map(|(_, id)| (id, hold)));
+    let bucket = crate::engine::Bucket::restore(key.clone(), counters, holds);
+    if let Err(violation) = bucket.check_invariants(None) {
+        return Err(StoreError::Decode { key: key.to_string(), reason: violation.to_string() });
+    }
+    Ok(bucket)
+}
+
+impl BucketActor {
+    /// Runs one engine operation: expire due holds, apply, persist, re-arm the
+    /// timer. A storage failure stops the actor so that the next message
+    /// re-activates it from durable state (memory and disk never diverge).
+    fn run<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        operation: impl FnOnce(&mut crate::engine::Bucket, Timestamp) -> Result<(T, Vec<InventoryEvent>), InventoryError>,
+    ) -> BucketReply<T> {
+        self.last_active = Instant::now();
+        let now = self.env.clock.now();
+        self.expire_due(now, ctx);
+        let ticket = self.last_ticket;
+        let bucket = match &mut self.state {
+            Ok(bucket) => bucket,
+            Err(err) => {
+                ctx.stop();
+                return Reply { result: Err(Failure::Store(err.clone())), ticket };
+            }
+        };
+        let (value, events) = match operation(bucket, now) {
+            Ok(done) => done,
+            Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket: self.last_ticket },
+        };
+        if let Err(err) = self.persist(&events, now) {
+            return self.fail(err, ctx);
+        }
+        self.arm_expiry_timer(ctx);
+        self.debug_check(now);
+        Reply { result: Ok(value), ticket: self.last_ticket }
+    }
+
+    fn fail<T>(&mut self, err: StoreError, ctx: &mut Context<Self>) -> BucketReply<T> {
+        ctx.stop();
+        Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket }
+    }
+
+    fn persist(&mut self, events: &[InventoryEvent], now: Timestamp) -> Result<(), StoreError> {
+        let Ok(bucket) = &self.state else { return Ok(()) };
+        if events.is_empty() {
+            return Ok(());
+        }
+        let key = bucket.key();
+        let mut batch = Batch::new();
+        let mut counters_changed = false;
+        for event in events {
+            if let Some(id) = event.reservation_id() {
+                if let Some(hold) = bucket.hold(id) {
+                    batch.put(keys::hold(key, id), hold)?;
+                }
+            }
+            if event.changes_counters() {
+                counters_changed = true;
+                batch.event(&DomainEvent::Inventory { bucket: key.clone(), event: event.clone(), at: now })?;
+            }
+        }
+        if counters_changed {
+            batch.put(keys::bucket(key), &bucket.counters())?;
+        }
+        self.last_ticket = self.env.store.write(batch)?;
+        Ok(())
+    }
+
+    /// Expires the holds due at `now` and persists their new status.
+    fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
+        let Ok(bucket) = &mut self.state else { return };
+        if bucket.next_expiry().is_none_or(|at| at > now) {
+            return;
+        }
+        let events = bucket.expire(now);
+        if let Err(err) = self.persist(&events, now) {
+            tracing::error!(error = %err, "cannot persist expired holds; restarting bucket");
+            ctx.stop();
+        }
+    }
+
+    /// Keeps one timer, set for the earliest expiry.
+    fn arm_expiry_timer(&mut self, ctx: &mut Context<Self>) {
+        let Ok(bucket) = &self.state else { return };
+        let Some(next) = bucket.next_expiry() else { return };
+        if let Some((at, _)) = &self.expiry_timer {
+            if *at <= next {
+                return;
+            }
+        }
+        if let Some((_, handle)) = self.expiry_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let delay = Duration::from_millis(next.millis_since(self.env.clock.now()).max(1));
+        let handle = ctx.run_later(delay, |actor, ctx| {
+            actor.expiry_timer = None;
+            let now = actor.env.clock.now();
+            actor.expire_due(now, ctx);
+            actor.arm_expiry_timer(ctx);
+        });
+        self.expiry_timer = Some((next, handle));
+    }
+
+    /// Prunes settled holds past retention; passivates when idle with no holds.
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        let now = self.env.clock.now();
+        self.expire_due(now, ctx);
+        let retention = self.env.config.settled_hold_retention_ms;
+        if let Ok(bucket) = &mut self.state {
+            let cutoff = Timestamp::from_millis(now.as_millis().saturating_sub(retention));
+            let pruned = bucket.prune_settled(cutoff);
+            if !pruned.is_empty() {
+                let mut batch = Batch::new();
+                for id in &pruned {
+                    batch.delete(keys::hold(bucket.key(), id));
+                    self.env.reservations.remove(id);
+                }
+                match self.env.store.write(batch) {
+                    Ok(ticket) => self.last_ticket = ticket,
+                    Err(err) => tracing::error!(error = %err, "cannot prune settled holds"),
+                }
+            }
+        }
+        let idle = self.last_active.elapsed() >= self.env.config.passivate_after;
+        let holds = self.state.as_ref().map_or(0, |bucket| bucket.active_hold_count());
+        if idle && holds == 0 {
+            self.activation.passivate(ctx);
+        }
+    }
+
+    fn debug_check(&self, now: Timestamp) {
+        if cfg!(debug_assertions) {
+            if let Ok(bucket) = &self.state {
+                if let Err(violation) = bucket.check_invariants(Some(now)) {
+                    panic!("{violation}");
+                }
+            }
+        }
+    }
+}
+
+impl Handler<Reserve> for BucketActor {
+    type Result = MessageResult<Reserve>;
+    fn handle(&mut self, msg: Reserve, ctx: &mut Context<Self>) -> Self::Result {
+        let reservations = self.env.reservations.clone();
+        let key = self.activation.key().clone();
+        MessageResult(self.run(ctx, move |bucket, now| {
+            let (hold, events) = bucket.reserve(msg.id.clone(), msg.quantity, msg.ttl_ms, now)?;
+            reservations.entry(msg.id).or_insert(key);
+            Ok((hold, events))
+        }))
+    }
+}
+
+impl Handler<Commit> for BucketActor {
+    type Result = MessageResult<Commit>;
+    fn handle(&mut self, msg: Commit, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, now| bucket.commit(&msg.id, now)))
+    }
+}
+
+impl Handler<Release> for BucketActor {
+    type Result = MessageResult<Release>;
+    fn handle(&mut self, msg: Release, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, now| bucket.release(&msg.id, now)))
+    }
+}
+
+impl Handler<ReadHold> for BucketActor {
+    type Result = MessageResult<ReadHold>;
+    fn handle(&mut self, msg: ReadHold, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| {
+            let hold = bucket.hold(&msg.id).cloned();
+            hold.map(|hold| (hold, Vec::new())).ok_or(InventoryError::ReservationNotFound { id: msg.id })
+        }))
+    }
+}
+
+impl Handler<ReadCounts> for BucketActor {
+    type Result = MessageResult<ReadCounts>;
+    fn handle(&mut self, _msg: ReadCounts, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| Ok((bucket.counts(), Vec::new()))))
+    }
+}
+
+impl Handler<SetStock> for BucketActor {
+    type Result = MessageResult<SetStock>;
+    fn handle(&mut self, msg: SetStock, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| {
+            let mut events = match msg.on_hand {
+                Some(on_hand) => bucket.set_on_hand(on_hand)?,
+                None => Vec::new(),
+            };
+            if let Some(safety_stock) = msg.safety_stock {
+                events.extend(bucket.set_safety_stock(safety_stock));
+            }
+            Ok((bucket.counts(), events))
+        }))
+    }
+}
+
+impl Handler<Restock> for BucketActor {
+    type Result = MessageResult<Restock>;
+    fn handle(&mut self, msg: Restock, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| {
+            let events = bucket.restock(msg.quantity)?;
+            Ok((bucket.counts(), events))
+        }))
+    }
+}
+
+impl Handler<Ship> for BucketActor {
+    type Result = MessageResult<Ship>;
+    fn handle(&mut self, msg: Ship, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| {
+            let events = bucket.ship(msg.quantity)?;
+            Ok((bucket.counts(), events))
+        }))
+    }
+}
+
+impl Handler<Observe> for BucketActor {
+    type Result = MessageResult<Observe>;
+    fn handle(&mut self, _msg: Observe, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| {
+            let mut holds: Vec<(ReservationId, Hold)> =
+                bucket.holds().map(|(id, hold)| (id.clone(), hold.clone())).collect();
+            holds.sort_by(|a, b| a.0.cmp(&b.0));
+            Ok((BucketSnapshot { key: bucket.key().clone(), counts: bucket.counts(), holds }, Vec::new()))
+        }))
+    }
+}
+
+impl Handler<Crash> for BucketActor {
+    type Result = ();
+    fn handle(&mut self, _msg: Crash, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

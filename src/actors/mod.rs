@@ -1,0 +1,71 @@
+//! Actors: state + ordering + durability.
+//!
+//! Each handler is: message -> engine call -> durable write -> reply. The
+//! reply carries the store [`Ticket`] of the actor's latest write; the caller
+//! (the [`crate::Mercato`] handle) awaits it before answering, so in strict
+//! mode every answer describes durable state while the actor itself moves on
+//! to its next message without waiting for the disk.
+
+pub mod bucket;
+pub mod cart;
+pub mod registry;
+
+use crate::clock::Clock;
+use crate::engine::{BucketKey, CartLimits, ReservationId};
+use crate::store::{Store, StoreError, Ticket};
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use registry::{ActorStatsSnapshot, Registry, Unavailable};
+
+/// Tunables shared by the actors.
+#[derive(Debug, Clone)]
+pub struct ActorConfig {
+    /// An actor idle this long passivates (its state is durable already).
+    pub passivate_after: Duration,
+    /// How often an actor checks whether it is idle.
+    pub idle_check_every: Duration,
+    pub mailbox_capacity: usize,
+    pub cart_limits: CartLimits,
+    /// Settled holds are kept this long for idempotent retries, then pruned.
+    pub settled_hold_retention_ms: u64,
+}
+
+/// What every actor can reach.
+#[derive(Clone)]
+pub struct Env {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ActorConfig>,
+    /// Reservation id -> the bucket holding it. Derived state: rebuilt from
+    /// the hold records at open, kept current by the handle and the buckets.
+    pub reservations: Arc<DashMap<ReservationId, BucketKey>>,
+}
+
+/// The answer of an actor: the result, and the ticket to await before
+/// acknowledging it.
+#[derive(Debug, Clone)]
+pub struct Reply<T, E> {
+    pub result: Result<T, Failure<E>>,
+    pub ticket: Ticket,
+}
+
+/// A rejection by the engine, or a storage failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure<E> {
+    Rejected(E),
+    Store(StoreError),
+}
+
+impl<E> From<StoreError> for Failure<E> {
+    fn from(err: StoreError) -> Self {
+        Failure::Store(err)
+    }
+}
+
+/// Makes an actor stop as if it had crashed (without passivating), to
+/// exercise supervision. Not part of normal operation.
+#[derive(Debug, Clone, Copy, actix::Message)]
+#[rtype(result = "()")]
+pub struct Crash;

@@ -1,0 +1,138 @@
+//! Identifiers. Parsed once at the edge into newtypes; the engine never sees a
+//! raw string that has not been validated.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a string is not a valid identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{kind} is empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} is longer than {max} characters")]
+    TooLong { kind: &'static str, max: usize },
+    #[error("{kind} contains {found:?}; allowed are letters, digits, '-', '_' and '.'")]
+    InvalidCharacter { kind: &'static str, found: char },
+}
+
+/// Longest accepted identifier, in bytes (all accepted characters are ASCII).
+pub const ID_LEN_MAX: usize = 64;
+
+fn validate(kind: &'static str, raw: &str) -> Result<(), IdError> {
+    if raw.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if raw.len() > ID_LEN_MAX {
+        return Err(IdError::TooLong { kind, max: ID_LEN_MAX });
+    }
+    match raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        Some(found) => Err(IdError::InvalidCharacter { kind, found }),
+        None => Ok(()),
+    }
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Prefix of server-generated ids of this kind.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Validates `raw` (1..=64 characters of `[A-Za-z0-9._-]`).
+            pub fn parse(raw: &str) -> Result<Self, IdError> {
+                validate($kind, raw)?;
+                Ok($name(raw.to_owned()))
+            }
+
+            /// A new unguessable id from 128 random bits supplied by the caller:
+            /// the prefix, an underscore and 32 lowercase hex digits.
+            pub fn generate(random: u128) -> Self {
+                $name(format!("{}_{:032x}", $prefix, random))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A stock-keeping unit: one buyable variant of a product.
+    Sku, "sku", "sku"
+);
+string_id!(
+    /// A warehouse that holds stock.
+    WarehouseId, "warehouse id", "wh"
+);
+string_id!(
+    /// A hold on stock (two-phase reservation).
+    ReservationId, "reservation id", "res"
+);
+string_id!(
+    /// A cart (guest or customer).
+    CartId, "cart id", "cart"
+);
+string_id!(
+    /// A registered customer.
+    CustomerId, "customer id", "cus"
+);
+
+/// The address of one inventory bucket: a SKU's stock in one warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct BucketKey {
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+}
+
+impl BucketKey {
+    pub fn new(sku: Sku, warehouse: WarehouseId) -> Self {
+        BucketKey { sku, warehouse }
+    }
+}
+
+impl fmt::Display for BucketKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.sku, self.warehouse)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_sku_parses_and_bad_ones_are_rejected() {
+        assert_eq!(Sku::parse("P-1001-BLK").map(|s| s.to_string()), Ok("P-1001-BLK".to_owned()));
+        assert_eq!(Sku::parse(""), Err(IdError::Empty { kind: "sku" }));
+        assert!(matches!(Sku::parse("a b"), Err(IdError::InvalidCharacter { found: ' ', .. })));
+        assert!(matches!(Sku::parse(&"x".repeat(65)), Err(IdError::TooLong { .. })));
+        assert!(Sku::parse(&"x".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn generated_ids_carry_their_prefix_and_128_bits() {
+        let id = ReservationId::generate(0xdead_beef);
+        assert_eq!(id.as_str(), "res_000000000000000000000000deadbeef");
+        assert!(ReservationId::parse(id.as_str()).is_ok());
+    }
+}

@@ -1,0 +1,495 @@
+//! The inventory bucket: one SKU's stock in one warehouse.
+//!
+//! Reservations follow a two-phase transfer: `reserve` puts units on hold under a
+//! caller-chosen id with an expiry, then `commit` sells them or `release` (or
+//! expiry) returns them. The rules, checked by [`Bucket::check_invariants`]:
+//!
+//! - `bucket.held_matches_holds`: `held` is the sum of the quantities of the holds
+//!   whose status is `Held`.
+//! - `bucket.never_oversold`: `held + committed <= on_hand`. A hold is granted
+//!   only when `on_hand - held - committed - safety_stock >= quantity`, and
+//!   `set_on_hand` refuses to go below what is already held or sold.
+//! - `bucket.no_due_hold`: after `expire(now)`, no `Held` hold is due at `now`.
+//!
+//! Idempotency by reservation id: the same id with the same request returns the
+//! same hold; the same id with a different request is
+//! [`InventoryError::IdempotencyConflict`]. An expired hold returns its units
+//! exactly once (it leaves the `Held` status once, emitting one `Expired` event),
+//! and a hold that has expired can no longer be committed.
+
+use super::ids::{BucketKey, ReservationId};
+use super::time::Timestamp;
+use super::InvariantViolation;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// Where a hold stands. Only `Held` counts towards `held`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    Held,
+    Committed,
+    Released,
+    Expired,
+}
+
+impl HoldStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Held => "held",
+            HoldStatus::Committed => "committed",
+            HoldStatus::Released => "released",
+            HoldStatus::Expired => "expired",
+        }
+    }
+}
+
+/// One reservation against a bucket, kept after it settles so that retries get
+/// the same answer (until pruned).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub quantity: u32,
+    /// The requested time to live; part of the request for idempotency.
+    pub ttl_ms: u64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub status: HoldStatus,
+    /// When the hold left `Held` (commit, release or expiry).
+    pub settled_at: Option<Timestamp>,
+}
+
+/// The persisted counters of a bucket (holds are persisted one record each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BucketCounters {
+    pub on_hand: u64,
+    pub safety_stock: u64,
+    pub committed: u64,
+}
+
+/// The counts of API.md ("Inventory counts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InventoryCounts {
+    pub on_hand: u64,
+    pub held: u64,
+    pub committed: u64,
+    pub safety_stock: u64,
+    /// `max(0, on_hand - held - committed - safety_stock)`.
+    pub available: u64,
+}
+
+impl InventoryCounts {
+    /// Sums counts of several buckets (a SKU over its warehouses).
+    pub fn add(self, other: InventoryCounts) -> InventoryCounts {
+        InventoryCounts {
+            on_hand: self.on_hand.saturating_add(other.on_hand),
+            held: self.held.saturating_add(other.held),
+            committed: self.committed.saturating_add(other.committed),
+            safety_stock: self.safety_stock.saturating_add(other.safety_stock),
+            available: self.available.saturating_add(other.available),
+        }
+    }
+}
+
+/// What happened to a bucket. `Reserved`, `Committed`, `Released` and `Expired`
+/// change one hold; the others change the counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InventoryEvent {
+    Reserved { id: ReservationId, hold: Hold },
+    Committed { id: ReservationId, quantity: u32, at: Timestamp },
+    Released { id: ReservationId, quantity: u32, at: Timestamp },
+    Expired { id: ReservationId, quantity: u32, at: Timestamp },
+    Shipped { quantity: u64 },
+    OnHandSet { on_hand: u64 },
+    SafetyStockSet { safety_stock: u64 },
+    Restocked { quantity: u64 },
+}
+
+impl InventoryEvent {
+    /// The hold this event changed, if any.
+    pub fn reservation_id(&self) -> Option<&ReservationId> {
+        match self {
+            InventoryEvent::Reserved { id, .. }
+            | InventoryEvent::Committed { id, .. }
+            | InventoryEvent::Released { id, .. }
+            | InventoryEvent::Expired { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// Whether this event changed the persisted counters.
+    pub fn changes_counters(&self) -> bool {
+        !matches!(
+            self,
+            InventoryEvent::Reserved { .. } | InventoryEvent::Released { .. } | InventoryEvent::Expired { .. }
+        )
+    }
+}
+
+/// A business rejection by a bucket. Nothing changed when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InventoryError {
+    #[error("quantity must be at least 1")]
+    InvalidQuantity,
+    #[error("insufficient stock: requested {requested}, available {available}")]
+    InsufficientStock { requested: u64, available: u64 },
+    #[error("reservation {id} is {status:?}, not held")]
+    HoldNotActive { id: ReservationId, status: HoldStatus },
+    #[error("reservation {id} not found")]
+    ReservationNotFound { id: ReservationId },
+    #[error("reservation {id} already exists with a different request")]
+    IdempotencyConflict { id: ReservationId },
+    #[error("cannot ship {requested}: only {committed} committed")]
+    ShipExceedsCommitted { requested: u64, committed: u64 },
+    #[error("on hand {requested} is below the {allocated} units held or sold")]
+    OnHandBelowAllocated { requested: u64, allocated: u64 },
+    #[error("counter overflow")]
+    Overflow,
+}
+
+/// One SKU's stock in one warehouse, with its holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    key: BucketKey,
+    counters: BucketCounters,
+    held: u64,
+    holds: HashMap<ReservationId, Hold>,
+    /// `(expires_at, id)` of every `Held` hold: expiry pops from the front
+    /// instead of scanning all holds on every access.
+    expiry_index: BTreeSet<(Timestamp, ReservationId)>,
+}
+
+impl Bucket {
+    /// An empty bucket (no stock).
+    pub fn new(key: BucketKey) -> Self {
+        Bucket {
+            key,
+            counters: BucketCounters::default(),
+            held: 0,
+            holds: HashMap::new(),
+            expiry_index: BTreeSet::new(),
+        }
+    }
+
+    /// Rebuilds a bucket from its persisted counters and hold records.
+    pub fn restore(
+        key: BucketKey,
+        counters: BucketCounters,
+        holds: impl IntoIterator<Item = (ReservationId, Hold)>,
+    ) -> Self {
+        let holds: HashMap<ReservationId, Hold> = holds.into_iter().collect();
+        let active = holds.iter().filter(|(_, hold)| hold.status == HoldStatus::Held);
+        let held = active.clone().map(|(_, hold)| u64::from(hold.quantity)).sum();
+        let expiry_index = active.map(|(id, hold)| (hold.expires_at, id.clone())).collect();
+        Bucket { key, counters, held, holds, expiry_index }
+    }
+
+    pub fn key(&self) -> &BucketKey {
+        &self.key
+    }
+
+    pub fn counters(&self) -> BucketCounters {
+        self.counters
+    }
+
+    pub fn counts(&self) -> InventoryCounts {
+        let BucketCounters { on_hand, safety_stock, committed } = self.counters;
+        InventoryCounts {
+            on_hand,
+            held: self.held,
+            committed,
+            safety_stock,
+            available: self.available(),
+        }
+    }
+
+    /// Units a new hold may take now.
+    pub fn available(&self) -> u64 {
+        self.counters
+            .on_hand
+            .saturating_sub(self.held)
+            .saturating_sub(self.counters.committed)
+            .saturating_sub(self.counters.safety_stock)
+    }
+
+    pub fn hold(&self, id: &ReservationId) -> Option<&Hold> {
+        self.holds.get(id)
+    }
+
+    pub fn holds(&self) -> impl Iterator<Item = (&ReservationId, &Hold)> {
+        self.holds.iter()
+    }
+
+    /// Number of holds still `Held`.
+    pub fn active_hold_count(&self) -> usize {
+        self.expiry_index.len()
+    }
+
+    /// The earliest expiry among `Held` holds: when the actor's timer should fire.
+    pub fn next_expiry(&self) -> Option<Timestamp> {
+        self.expiry_index.first().map(|(at, _)| *at)
+    }
+
+    /// Puts `quantity` units on hold under `id` until `now + ttl_ms`.
+    ///
+    /// A retry (same id, quantity and ttl) returns the existing hold, whatever
+    /// its status now, and emits nothing. Callers run [`Bucket::expire`] first
+    /// so that due holds have returned their units.
+    pub fn reserve(
+        &mut self,
+        id: ReservationId,
+        quantity: u32,
+        ttl_ms: u64,
+        now: Timestamp,
+    ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
+        if let Some(existing) = self.holds.get(&id) {
+            if existing.quantity == quantity && existing.ttl_ms == ttl_ms {
+                return Ok((existing.clone(), Vec::new()));
+            }
+            return Err(InventoryError::IdempotencyConflict { id });
+        }
+        if quantity == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        let available = self.available();
+        if u64::from(quantity) > available {
+            return Err(InventoryError::InsufficientStock { requested: u64::from(quantity), available });
+        }
+        let hold = Hold {
+            quantity,
+            ttl_ms,
+            created_at: now,
+            expires_at: now.plus_millis(ttl_ms),
+            status: HoldStatus::Held,
+            settled_at: None,
+        };
+        let event = InventoryEvent::Reserved { id, hold: hold.clone() };
+        self.apply(&event);
+        Ok((hold, vec![event]))
+    }
+
+    /// Sells the units of a `Held` hold. Committing a committed hold again is a
+    /// no-op; a released or expired one is [`InventoryError::HoldNotActive`],
+    /// and so is a `Held` hold that is already due at `now`.
+    pub fn commit(
+        &mut self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
+        let hold = self.existing(id)?;
+        match hold.status {
+            HoldStatus::Committed => Ok((hold.clone(), Vec::new())),
+            HoldStatus::Released | HoldStatus::Expired => {
+                Err(InventoryError::HoldNotActive { id: id.clone(), status: hold.status })
+            }
+            HoldStatus::Held if hold.expires_at <= now => {
+                Err(InventoryError::HoldNotActive { id: id.clone(), status: HoldStatus::Expired })
+            }
+            HoldStatus::Held => {
+                let quantity = hold.quantity;
+                self.counters.committed.checked_add(u64::from(quantity)).ok_or(InventoryError::Overflow)?;
+                let event = InventoryEvent::Committed { id: id.clone(), quantity, at: now };
+                self.apply(&event);
+                Ok((self.existing(id)?.clone(), vec![event]))
+            }
+        }
+    }
+
+    /// Returns the units of a `Held` hold. Releasing a released or expired hold
+    /// again is a no-op; a committed one is [`InventoryError::HoldNotActive`].
+    pub fn release(
+        &mut self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
+        let hold = self.existing(id)?;
+        match hold.status {
+            HoldStatus::Released | HoldStatus::Expired => Ok((hold.clone(), Vec::new())),
+            HoldStatus::Committed => {
+                Err(InventoryError::HoldNotActive { id: id.clone(), status: hold.status })
+            }
+            HoldStatus::Held => {
+                let event = InventoryEvent::Released { id: id.clone(), quantity: hold.quantity, at: now };
+                self.apply(&event);
+                Ok((self.existing(id)?.clone(), vec![event]))
+            }
+        }
+    }
+
+    /// Expires every `Held` hold due at `now` (`expires_at <= now`), returning
+    /// its units. Each hold expires once: a second call emits nothing for it.
+    pub fn expire(&mut self, now: Timestamp) -> Vec<InventoryEvent> {
+        let events: Vec<InventoryEvent> = self
+            .expiry_index
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .filter_map(|(_, id)| self.holds.get(id).map(|hold| (id, hold.quantity)))
+            .map(|(id, quantity)| InventoryEvent::Expired { id: id.clone(), quantity, at: now })
+            .collect();
+        for event in &events {
+            self.apply(event);
+        }
+        events
+    }
+
+    /// Committed units leave the warehouse: `committed` and `on_hand` drop.
+    pub fn ship(&mut self, quantity: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        if quantity == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        if quantity > self.counters.committed {
+            return Err(InventoryError::ShipExceedsCommitted {
+                requested: quantity,
+                committed: self.counters.committed,
+            });
+        }
+        let event = InventoryEvent::Shipped { quantity };
+        self.apply(&event);
+        Ok(vec![event])
+    }
+
+    /// Sets the physical count. It may not drop below the units already held or
+    /// sold, so a recount can never turn granted holds into an oversell.
+    pub fn set_on_hand(&mut self, on_hand: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        let allocated = self.held.saturating_add(self.counters.committed);
+        if on_hand < allocated {
+            return Err(InventoryError::OnHandBelowAllocated { requested: on_hand, allocated });
+        }
+        if on_hand == self.counters.on_hand {
+            return Ok(Vec::new());
+        }
+        let event = InventoryEvent::OnHandSet { on_hand };
+        self.apply(&event);
+        Ok(vec![event])
+    }
+
+    /// Sets the units kept back from sale.
+    pub fn set_safety_stock(&mut self, safety_stock: u64) -> Vec<InventoryEvent> {
+        if safety_stock == self.counters.safety_stock {
+            return Vec::new();
+        }
+        let event = InventoryEvent::SafetyStockSet { safety_stock };
+        self.apply(&event);
+        vec![event]
+    }
+
+    /// Adds received units to `on_hand`.
+    pub fn restock(&mut self, quantity: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        if quantity == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        self.counters.on_hand.checked_add(quantity).ok_or(InventoryError::Overflow)?;
+        let event = InventoryEvent::Restocked { quantity };
+        self.apply(&event);
+        Ok(vec![event])
+    }
+
+    /// Forgets settled holds (not `Held`) that settled before `before`; returns
+    /// their ids so the caller can delete their records. After this a retry of
+    /// one of those ids is a new reservation.
+    pub fn prune_settled(&mut self, before: Timestamp) -> Vec<ReservationId> {
+        let mut pruned: Vec<ReservationId> = self
+            .holds
+            .iter()
+            .filter(|(_, hold)| hold.status != HoldStatus::Held && hold.settled_at.is_some_and(|at| at < before))
+            .map(|(id, _)| id.clone())
+            .collect();
+        pruned.sort();
+        for id in &pruned {
+            self.holds.remove(id);
+        }
+        pruned
+    }
+
+    /// Applies an event produced by this bucket's operations. Used by the
+    /// operations themselves and for replay; events are trusted here.
+    pub fn apply(&mut self, event: &InventoryEvent) {
+        match event {
+            InventoryEvent::Reserved { id, hold } => {
+                if hold.status == HoldStatus::Held {
+                    self.held = self.held.saturating_add(u64::from(hold.quantity));
+                    self.expiry_index.insert((hold.expires_at, id.clone()));
+                }
+                self.holds.insert(id.clone(), hold.clone());
+            }
+            InventoryEvent::Committed { id, quantity, at } => {
+                if self.settle(id, HoldStatus::Committed, *at) {
+                    self.counters.committed = self.counters.committed.saturating_add(u64::from(*quantity));
+                }
+            }
+            InventoryEvent::Released { id, at, .. } => {
+                self.settle(id, HoldStatus::Released, *at);
+            }
+            InventoryEvent::Expired { id, at, .. } => {
+                self.settle(id, HoldStatus::Expired, *at);
+            }
+            InventoryEvent::Shipped { quantity } => {
+                self.counters.committed = self.counters.committed.saturating_sub(*quantity);
+                self.counters.on_hand = self.counters.on_hand.saturating_sub(*quantity);
+            }
+            InventoryEvent::OnHandSet { on_hand } => self.counters.on_hand = *on_hand,
+            InventoryEvent::SafetyStockSet { safety_stock } => self.counters.safety_stock = *safety_stock,
+            InventoryEvent::Restocked { quantity } => {
+                self.counters.on_hand = self.counters.on_hand.saturating_add(*quantity);
+            }
+        }
+    }
+
+    /// Checks the invariants named in the module docs.
+    pub fn check_invariants(&self, now: Option<Timestamp>) -> Result<(), InvariantViolation> {
+        let held: u64 = self
+            .holds
+            .values()
+            .filter(|hold| hold.status == HoldStatus::Held)
+            .map(|hold| u64::from(hold.quantity))
+            .sum();
+        let indexed = self.expiry_index.iter().all(|(at, id)| {
+            self.holds.get(id).is_some_and(|hold| hold.status == HoldStatus::Held && hold.expires_at == *at)
+        });
+        let active = self.holds.values().filter(|hold| hold.status == HoldStatus::Held).count();
+        if !indexed || active != self.expiry_index.len() {
+            return Err(InvariantViolation {
+                name: "bucket.expiry_index_matches_holds",
+                detail: format!("{}: {} held holds, {} indexed", self.key, active, self.expiry_index.len()),
+            });
+        }
+        if held != self.held {
+            return Err(InvariantViolation {
+                name: "bucket.held_matches_holds",
+                detail: format!("{}: held {} but holds sum to {held}", self.key, self.held),
+            });
+        }
+        let allocated = self.held.saturating_add(self.counters.committed);
+        if allocated > self.counters.on_hand {
+            return Err(InvariantViolation {
+                name: "bucket.never_oversold",
+                detail: format!("{}: held {} + committed {} > on hand {}", self.key, self.held, self.counters.committed, self.counters.on_hand),
+            });
+        }
+        if let Some(now) = now {
+            if let Some(due) = self.next_expiry().filter(|at| *at <= now) {
+                return Err(InvariantViolation {
+                    name: "bucket.no_due_hold",
+                    detail: format!("{}: a hold due at {} is still held at {}", self.key, due.as_millis(), now.as_millis()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn existing(&self, id: &ReservationId) -> Result<&Hold, InventoryError> {
+        self.holds.get(id).ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() })
+    }
+
+    /// Moves a `Held` hold to `status`; returns whether it was held.
+    fn settle(&mut self, id: &ReservationId, status: HoldStatus, at: Timestamp) -> bool {
+        let Some(hold) = self.holds.get_mut(id) else { return false };
+        if hold.status != HoldStatus::Held {
+            return false;
+        }
+        hold.status = status;
+        hold.settled_at = Some(at);
+        self.held = self.held.saturating_sub(u64::from(hold.quantity));
+        self.expiry_index.remove(&(hold.expires_at, id.clone()));
+        true
+    }
+}

@@ -1,0 +1,37 @@
+//! The commerce rules as plain data and pure functions.
+//!
+//! Nothing in this module does I/O, spawns tasks, reads a clock or draws random
+//! numbers: time (`now`) and randomness (for ids) are passed in. Every operation
+//! returns the events it produced, and every aggregate can check its own
+//! invariants (`check_invariants`), which tests run after every step.
+
+pub mod cart;
+pub mod ids;
+pub mod inventory;
+pub mod money;
+pub mod time;
+
+pub use cart::{Cart, CartError, CartEvent, CartLimits, CartLine, CartList};
+pub use ids::{BucketKey, CartId, CustomerId, IdError, ReservationId, Sku, WarehouseId};
+pub use inventory::{
+    Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent,
+};
+pub use money::{Currency, Money, MoneyError};
+pub use time::Timestamp;
+
+/// A broken invariant: a bug, never a business rejection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invariant {name} violated: {detail}")]
+pub struct InvariantViolation {
+    /// Stable name of the invariant, cited by tests (e.g. `bucket.held_matches_holds`).
+    pub name: &'static str,
+    pub detail: String,
+}
+
+/// An entry of the event log: what projections (search, recommendations,
+/// notifications) consume.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DomainEvent {
+    /// A change to a bucket's counters (commit, ship, stock changes).
+    Inventory { bucket: BucketKey, event: InventoryEvent, at: Timestamp },
+}

@@ -1,0 +1,94 @@
+//! One validated configuration for the engine.
+
+use crate::clock::{Clock, SystemClock};
+use crate::engine::CartLimits;
+use crate::store::Durability;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How to open a [`crate::Mercato`]. `Config::new(dir)` gives the defaults.
+#[derive(Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub durability: Durability,
+    /// Actor threads (actix arbiters); default one per core.
+    pub arbiters: usize,
+    pub passivate_after: Duration,
+    pub idle_check_every: Duration,
+    pub mailbox_capacity: usize,
+    pub cart_limits: CartLimits,
+    pub reservation_ttl_default_ms: u64,
+    pub reservation_ttl_max_ms: u64,
+    pub settled_hold_retention_ms: u64,
+    pub cache_capacity_bytes: u64,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("durability", &self.durability)
+            .field("arbiters", &self.arbiters)
+            .field("passivate_after", &self.passivate_after)
+            .field("mailbox_capacity", &self.mailbox_capacity)
+            .field("cart_limits", &self.cart_limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Default hold time of a reservation (API.md: 600 s).
+pub const RESERVATION_TTL_DEFAULT_MS: u64 = 600_000;
+/// Longest hold time (API.md: 3600 s).
+pub const RESERVATION_TTL_MAX_MS: u64 = 3_600_000;
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            durability: Durability::Strict,
+            arbiters: std::thread::available_parallelism().map(usize::from).unwrap_or(2),
+            passivate_after: Duration::from_secs(300),
+            idle_check_every: Duration::from_secs(30),
+            mailbox_capacity: 1024,
+            cart_limits: CartLimits::default(),
+            reservation_ttl_default_ms: RESERVATION_TTL_DEFAULT_MS,
+            reservation_ttl_max_ms: RESERVATION_TTL_MAX_MS,
+            settled_hold_retention_ms: 24 * 3600 * 1000,
+            cache_capacity_bytes: 256 << 20,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the values once, before anything starts.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.arbiters == 0 || self.arbiters > 256 {
+            return Err(format!("arbiters must be 1..=256, got {}", self.arbiters));
+        }
+        if self.mailbox_capacity == 0 {
+            return Err("mailbox_capacity must be at least 1".to_owned());
+        }
+        if self.idle_check_every.is_zero() {
+            return Err("idle_check_every must be positive".to_owned());
+        }
+        let ttl = self.reservation_ttl_default_ms;
+        if ttl == 0 || ttl > self.reservation_ttl_max_ms {
+            return Err(format!("reservation_ttl_default_ms must be 1..={}", self.reservation_ttl_max_ms));
+        }
+        if self.cart_limits.quantity_per_line_max == 0 || self.cart_limits.lines_max == 0 {
+            return Err("cart limits must be positive".to_owned());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! The `Mercato` handle: open, call, shut down.
+
+mod carts;
+mod config;
+mod inventory;
+mod recovery;
+mod runtime;
+
+pub use config::Config;
+pub use inventory::{ReserveRequest, Reservation, SkuInventory, StockUpdate, WarehouseInventory};
+
+use crate::actors::bucket::BucketActor;
+use crate::actors::cart::{CartActor, CartRejection};
+use crate::actors::{ActorConfig, ActorStatsSnapshot, Env, Failure, Registry, Reply, Unavailable};
+use crate::engine::{CartError, InventoryError, Sku, WarehouseId};
+use crate::store::{Store, StoreConfig, StoreError, StoreStats};
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use runtime::{ActorRuntime, Gate, Pass};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// Everything a call through the handle can fail with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Cart(#[from] CartError),
+    #[error("cart {0} not found")]
+    CartNotFound(crate::engine::CartId),
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    #[error("the data directory failed its invariant check: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Unavailable(#[from] Unavailable),
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl From<CartRejection> for Error {
+    fn from(rejection: CartRejection) -> Self {
+        match rejection {
+            CartRejection::NotFound { id } => Error::CartNotFound(id),
+            CartRejection::Rule(rule) => Error::Cart(rule),
+        }
+    }
+}
+
+/// Counters for metrics: actors per kind and the store.
+#[derive(Debug, Clone)]
+pub struct EngineStats {
+    pub buckets: ActorStatsSnapshot,
+    pub carts: ActorStatsSnapshot,
+    pub store: Arc<StoreStats>,
+}
+
+struct Inner {
+    config: Config,
+    env: Env,
+    buckets: Registry<BucketActor>,
+    carts: Registry<CartActor>,
+    /// SKU -> the warehouses that have a bucket for it.
+    locations: DashMap<Sku, BTreeSet<WarehouseId>>,
+    gate: Gate,
+    runtime: Mutex<Option<ActorRuntime>>,
+}
+
+/// The embedded engine. Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Mercato {
+    inner: Arc<Inner>,
+}
+
+impl Mercato {
+    /// Opens (or creates) the data directory, rebuilds state from the store,
+    /// checks every bucket's invariants, and starts the actor threads.
+    pub fn open(config: Config) -> Result<Mercato, Error> {
+        config.validate().map_err(Error::InvalidInput)?;
+        let store = Store::open(&StoreConfig {
+            path: config.data_dir.clone(),
+            durability: config.durability,
+            cache_capacity_bytes: config.cache_capacity_bytes,
+        })?;
+        let recovered = recovery::recover(&store)?;
+        let runtime = ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
+        let arbiters = runtime.handles();
+        let env = Env {
+            store,
+            clock: config.clock.clone(),
+            config: Arc::new(ActorConfig {
+                passivate_after: config.passivate_after,
+                idle_check_every: config.idle_check_every,
+                mailbox_capacity: config.mailbox_capacity,
+                cart_limits: config.cart_limits,
+                settled_hold_retention_ms: config.settled_hold_retention_ms,
+            }),
+            reservations: Arc::new(recovered.reservations),
+        };
+        let mercato = Mercato {
+            inner: Arc::new(Inner {
+                buckets: Registry::new("bucket", arbiters.clone(), env.clone()),
+                carts: Registry::new("cart", arbiters, env.clone()),
+                locations: recovered.locations,
+                env,
+                config,
+                gate: Gate::default(),
+                runtime: Mutex::new(Some(runtime)),
+            }),
+        };
+        // Buckets with live holds run their expiry timers from the start.
+        for bucket in recovered.buckets_with_holds {
+            mercato.inner.buckets.activate(&bucket);
+        }
+        Ok(mercato)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            buckets: self.inner.buckets.stats(),
+            carts: self.inner.carts.stats(),
+            store: self.inner.env.store.stats().clone(),
+        }
+    }
+
+    /// Refuses new calls, waits for those in flight (and their flushes),
+    /// stops the actors and flushes the store one last time. The data
+    /// directory's lock is released when the last clone of the handle drops.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.inner.gate.close_and_drain().await;
+        let runtime = self.inner.runtime.lock().take();
+        if let Some(runtime) = runtime {
+            tokio::task::spawn_blocking(move || runtime.stop())
+                .await
+                .map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
+        }
+        self.inner.env.store.close()?;
+        Ok(())
+    }
+
+    fn enter(&self) -> Result<Pass<'_>, Error> {
+        self.inner.gate.enter().ok_or(Error::ShuttingDown)
+    }
+
+    /// Waits until the reply's ticket is durable, then unwraps its result.
+    async fn settle<T, E: Into<Error>>(&self, reply: Reply<T, E>) -> Result<T, Error> {
+        self.inner.env.store.durable(reply.ticket).await?;
+        reply.result.map_err(|failure| match failure {
+            Failure::Rejected(rejection) => rejection.into(),
+            Failure::Store(err) => Error::Store(err),
+        })
+    }
+}

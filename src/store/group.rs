@@ -1,0 +1,124 @@
+//! Group commit: one flusher thread, many waiters.
+//!
+//! Every completed write increments `written` (in `Store::write`, after the
+//! write is applied). A waiter registers the generation of its write. The
+//! flusher reads `written` as its target *before* calling `flush`, so every
+//! write counted in the target was applied before the flush began and is
+//! covered by it; after the flush it publishes `flushed = target` and wakes
+//! every waiter at or below it. Publishing and waking happen under the same
+//! lock as registering, so no waiter can slip between them and sleep forever.
+
+use super::{StoreError, StoreStats};
+use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+type Waiter = (u64, oneshot::Sender<Result<(), StoreError>>);
+
+struct State {
+    waiters: Vec<Waiter>,
+    stopping: bool,
+}
+
+struct Shared {
+    flushed: AtomicU64,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+pub(super) struct GroupCommit {
+    shared: Arc<Shared>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl GroupCommit {
+    /// Starts the flusher; `written` is the store's count of applied writes.
+    pub(super) fn start(
+        db: sled::Db,
+        written: Arc<AtomicU64>,
+        stats: Arc<StoreStats>,
+    ) -> Result<GroupCommit, StoreError> {
+        let shared = Arc::new(Shared {
+            flushed: AtomicU64::new(0),
+            state: Mutex::new(State { waiters: Vec::new(), stopping: false }),
+            wake: Condvar::new(),
+        });
+        let thread_shared = shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("mercato-flusher".to_owned())
+            .spawn(move || run(&db, &written, &thread_shared, &stats))
+            .map_err(|err| StoreError::Io(err.to_string()))?;
+        Ok(GroupCommit { shared, flusher: Mutex::new(Some(flusher)) })
+    }
+
+    /// `None` when `generation` is durable already; otherwise a receiver that
+    /// resolves after the flush that covers it.
+    pub(super) fn register(&self, generation: u64) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
+        if self.shared.flushed.load(Ordering::Acquire) >= generation {
+            return None;
+        }
+        let (sender, receiver) = oneshot::channel();
+        let mut state = self.shared.state.lock();
+        if self.shared.flushed.load(Ordering::Acquire) >= generation {
+            return None;
+        }
+        if state.stopping {
+            let _ = sender.send(Err(StoreError::Closed));
+            return Some(receiver);
+        }
+        state.waiters.push((generation, sender));
+        if state.waiters.len() == 1 {
+            self.shared.wake.notify_one();
+        }
+        Some(receiver)
+    }
+
+    /// Serves the waiters already registered, then stops the flusher.
+    pub(super) fn stop(&self) {
+        self.shared.state.lock().stopping = true;
+        self.shared.wake.notify_one();
+        if let Some(handle) = self.flusher.lock().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn run(db: &sled::Db, written: &AtomicU64, shared: &Shared, stats: &StoreStats) {
+    loop {
+        {
+            let mut state = shared.state.lock();
+            while state.waiters.is_empty() && !state.stopping {
+                shared.wake.wait(&mut state);
+            }
+            if state.waiters.is_empty() && state.stopping {
+                return;
+            }
+        }
+        let target = written.load(Ordering::Acquire);
+        let started = Instant::now();
+        let result = db.flush().map(|_| ()).map_err(StoreError::from);
+        stats.flushes.fetch_add(1, Ordering::Relaxed);
+        stats.flush_micros.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        let ready: Vec<Waiter> = {
+            let mut state = shared.state.lock();
+            if result.is_ok() {
+                shared.flushed.store(target, Ordering::Release);
+            }
+            let covered = |generation: u64| result.is_err() || generation <= target;
+            let (ready, pending): (Vec<Waiter>, Vec<Waiter>) =
+                state.waiters.drain(..).partition(|(generation, _)| covered(*generation));
+            state.waiters = pending;
+            ready
+        };
+        stats.flush_batch_size.record(u64::try_from(ready.len()).unwrap_or(u64::MAX));
+        if let Err(err) = &result {
+            tracing::error!(error = %err, "flush failed; failing its waiters");
+        }
+        for (_, sender) in ready {
+            let _ = sender.send(result.clone());
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The keyspace: one ordered keyspace, a short prefix per record kind, parts
+//! separated by a zero byte. Ids never contain a zero byte (they are validated
+//! to `[A-Za-z0-9._-]`), so a prefix scan of `kind + id + 0` finds exactly the
+//! records under that id.
+//!
+//! | prefix | key                               | value                       |
+//! |--------|-----------------------------------|-----------------------------|
+//! | `b`    | sku 0 warehouse                   | bucket counters             |
+//! | `h`    | sku 0 warehouse 0 reservation     | one hold                    |
+//! | `k`    | cart                              | a cart exists (its meta)    |
+//! | `c`    | cart 0 list 0 sku                 | one cart line               |
+//! | `m`    | cart 0 source cart                | a merge already applied     |
+//! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
+
+use crate::engine::{BucketKey, CartId, CartList, ReservationId, Sku, WarehouseId};
+
+pub const BUCKET: u8 = b'b';
+pub const HOLD: u8 = b'h';
+pub const CART_META: u8 = b'k';
+pub const CART_LINE: u8 = b'c';
+pub const CART_MERGE: u8 = b'm';
+pub const EVENT: u8 = b'e';
+
+const SEP: u8 = 0;
+
+fn key(prefix: u8, parts: &[&str]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|part| part.len() + 1).sum::<usize>();
+    let mut key = Vec::with_capacity(len);
+    key.push(prefix);
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            key.push(SEP);
+        }
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+fn with_sep(mut key: Vec<u8>) -> Vec<u8> {
+    key.push(SEP);
+    key
+}
+
+pub fn bucket(key: &BucketKey) -> Vec<u8> {
+    self::key(BUCKET, &[key.sku.as_str(), key.warehouse.as_str()])
+}
+
+pub fn hold(bucket: &BucketKey, id: &ReservationId) -> Vec<u8> {
+    self::key(HOLD, &[bucket.sku.as_str(), bucket.warehouse.as_str(), id.as_str()])
+}
+
+/// Prefix of every hold of one bucket.
+pub fn holds_of(bucket: &BucketKey) -> Vec<u8> {
+    with_sep(self::key(HOLD, &[bucket.sku.as_str(), bucket.warehouse.as_str()]))
+}
+
+fn list_tag(list: CartList) -> &'static str {
+    match list {
+        CartList::Lines => "l",
+        CartList::Saved => "s",
+    }
+}
+
+pub fn cart_meta(cart: &CartId) -> Vec<u8> {
+    self::key(CART_META, &[cart.as_str()])
+}
+
+pub fn cart_line(cart: &CartId, list: CartList, sku: &Sku) -> Vec<u8> {
+    self::key(CART_LINE, &[cart.as_str(), list_tag(list), sku.as_str()])
+}
+
+pub fn cart_lines_of(cart: &CartId) -> Vec<u8> {
+    with_sep(self::key(CART_LINE, &[cart.as_str()]))
+}
+
+pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
+    self::key(CART_MERGE, &[cart.as_str(), source.as_str()])
+}
+
+pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
+    with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+pub fn event(seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(EVENT);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn parts(key: &[u8], prefix: u8) -> Option<Vec<&str>> {
+    let (&first, rest) = key.split_first()?;
+    if first != prefix {
+        return None;
+    }
+    rest.split(|&b| b == SEP).map(|part| std::str::from_utf8(part).ok()).collect()
+}
+
+pub fn parse_bucket(key: &[u8]) -> Option<BucketKey> {
+    match parts(key, BUCKET)?.as_slice() {
+        [sku, warehouse] => Some(BucketKey::new(Sku::parse(sku).ok()?, WarehouseId::parse(warehouse).ok()?)),
+        _ => None,
+    }
+}
+
+pub fn parse_hold(key: &[u8]) -> Option<(BucketKey, ReservationId)> {
+    match parts(key, HOLD)?.as_slice() {
+        [sku, warehouse, id] => Some((
+            BucketKey::new(Sku::parse(sku).ok()?, WarehouseId::parse(warehouse).ok()?),
+            ReservationId::parse(id).ok()?,
+        )),
+        _ => None,
+    }
+}
+
+pub fn parse_cart_line(key: &[u8]) -> Option<(CartId, CartList, Sku)> {
+    match parts(key, CART_LINE)?.as_slice() {
+        [cart, tag, sku] => {
+            let list = match *tag {
+                "l" => CartList::Lines,
+                "s" => CartList::Saved,
+                _ => return None,
+            };
+            Some((CartId::parse(cart).ok()?, list, Sku::parse(sku).ok()?))
+        }
+        _ => None,
+    }
+}
+
+pub fn parse_cart_merge(key: &[u8]) -> Option<(CartId, CartId)> {
+    match parts(key, CART_MERGE)?.as_slice() {
+        [cart, source] => Some((CartId::parse(cart).ok()?, CartId::parse(source).ok()?)),
+        _ => None,
+    }
+}
+
+pub fn parse_event(key: &[u8]) -> Option<u64> {
+    let (&first, rest) = key.split_first()?;
+    if first != EVENT {
+        return None;
+    }
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket_key() -> BucketKey {
+        BucketKey::new(Sku::parse("P-1").unwrap(), WarehouseId::parse("W-EAST").unwrap())
+    }
+
+    #[test]
+    fn keys_parse_back_to_their_parts() {
+        let id = ReservationId::parse("res_1").unwrap();
+        assert_eq!(parse_bucket(&bucket(&bucket_key())), Some(bucket_key()));
+        assert_eq!(parse_hold(&hold(&bucket_key(), &id)), Some((bucket_key(), id)));
+        let cart = CartId::parse("cart_1").unwrap();
+        let sku = Sku::parse("S").unwrap();
+        assert_eq!(parse_cart_line(&cart_line(&cart, CartList::Saved, &sku)), Some((cart.clone(), CartList::Saved, sku)));
+        assert_eq!(parse_event(&event(258)), Some(258));
+    }
+
+    #[test]
+    fn a_prefix_scan_cannot_reach_a_longer_id() {
+        let short = BucketKey::new(Sku::parse("P-1").unwrap(), WarehouseId::parse("W").unwrap());
+        let long = BucketKey::new(Sku::parse("P-1").unwrap(), WarehouseId::parse("W2").unwrap());
+        let id = ReservationId::parse("r").unwrap();
+        assert!(hold(&short, &id).starts_with(&holds_of(&short)));
+        assert!(!hold(&long, &id).starts_with(&holds_of(&short)));
+    }
+
+    #[test]
+    fn event_keys_sort_by_sequence() {
+        assert!(event(255) < event(256));
+        assert!(event(1) < event(u64::MAX));
+    }
+}

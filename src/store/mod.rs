@@ -1,0 +1,419 @@
+//! Durable storage: sled as the write-ahead log.
+//!
+//! One ordered keyspace (see [`keys`]) holds the current state of every entity,
+//! one record per changed piece (a hold, a cart line, a bucket's counters), and
+//! an append-only event log keyed by sequence number. Every record starts with
+//! a format version ([`codec`]). A [`Batch`] is applied atomically.
+//!
+//! Durability modes:
+//! - `strict`: a write's [`Ticket`] resolves only once the write is on disk.
+//!   Writers never fsync themselves: one flusher thread flushes in a loop and
+//!   wakes every waiter its flush covered (group commit), so throughput grows
+//!   with concurrency, and an actor goes on handling messages while earlier
+//!   replies wait for the flush.
+//! - `relaxed`: tickets resolve at once; sled flushes every `flush_every_ms`.
+//!   A crash loses at most the writes of that window.
+//! - `memory`: an in-memory ordered map, no disk at all (load-test target);
+//!   everything is lost when the process ends.
+
+pub mod codec;
+mod group;
+pub mod keys;
+
+use crate::metrics::{Histogram, MICROS_BOUNDS, SIZE_BOUNDS};
+use crossbeam_skiplist::SkipMap;
+use group::GroupCommit;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// How hard a write is kept before its reply goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Reply after fsync (group commit).
+    Strict,
+    /// Reply at once; flush every `flush_every_ms` (the loss window).
+    Relaxed { flush_every_ms: u64 },
+    /// No disk.
+    Memory,
+}
+
+/// Default loss window of `relaxed` mode.
+pub const RELAXED_FLUSH_EVERY_MS: u64 = 100;
+
+impl FromStr for Durability {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "strict" => Ok(Durability::Strict),
+            "relaxed" => Ok(Durability::Relaxed { flush_every_ms: RELAXED_FLUSH_EVERY_MS }),
+            "memory" => Ok(Durability::Memory),
+            other => Err(format!("unknown durability {other:?}; expected strict, relaxed or memory")),
+        }
+    }
+}
+
+impl Durability {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Durability::Strict => "strict",
+            Durability::Relaxed { .. } => "relaxed",
+            Durability::Memory => "memory",
+        }
+    }
+}
+
+/// A storage or system failure (not a business rejection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage i/o failed: {0}")]
+    Io(String),
+    #[error("cannot encode record: {0}")]
+    Encode(String),
+    #[error("cannot decode record {key}: {reason}")]
+    Decode { key: String, reason: String },
+    #[error("record {key} has format version {found}; this build reads version {expected}")]
+    UnsupportedVersion { key: String, found: u8, expected: u8 },
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(err: sled::Error) -> Self {
+        StoreError::Io(err.to_string())
+    }
+}
+
+/// Proof of a write; [`Store::durable`] resolves once it is on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Ticket(u64);
+
+impl Ticket {
+    /// A ticket that is durable already (nothing was written).
+    pub const NONE: Ticket = Ticket(0);
+
+    /// The later of two tickets: waiting for it covers both.
+    pub fn max(self, other: Ticket) -> Ticket {
+        Ticket(self.0.max(other.0))
+    }
+}
+
+/// Writes applied together, atomically.
+#[derive(Debug, Default)]
+pub struct Batch {
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    events: Vec<Vec<u8>>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Batch::default()
+    }
+
+    /// A batch of one put.
+    pub fn new_put<T: Serialize>(key: Vec<u8>, value: &T) -> Result<Self, StoreError> {
+        let mut batch = Batch::new();
+        batch.put(key, value)?;
+        Ok(batch)
+    }
+
+    pub fn put<T: Serialize>(&mut self, key: Vec<u8>, value: &T) -> Result<(), StoreError> {
+        self.ops.push((key, Some(codec::encode(value)?)));
+        Ok(())
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.ops.push((key, None));
+    }
+
+    /// Appends an event to the log; it gets the next sequence number.
+    pub fn event<T: Serialize>(&mut self, event: &T) -> Result<(), StoreError> {
+        self.events.push(codec::encode(event)?);
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.events.is_empty()
+    }
+}
+
+/// Where and how to open the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub durability: Durability,
+    /// sled's page cache size.
+    pub cache_capacity_bytes: u64,
+}
+
+/// Counters of the store, for metrics.
+#[derive(Debug)]
+pub struct StoreStats {
+    pub writes: AtomicU64,
+    pub flushes: AtomicU64,
+    /// Waiters woken by one flush (the group-commit batch size).
+    pub flush_batch_size: Histogram,
+    pub flush_micros: Histogram,
+}
+
+impl StoreStats {
+    fn new() -> Self {
+        StoreStats {
+            writes: AtomicU64::new(0),
+            flushes: AtomicU64::new(0),
+            flush_batch_size: Histogram::new(SIZE_BOUNDS),
+            flush_micros: Histogram::new(MICROS_BOUNDS),
+        }
+    }
+}
+
+enum Backend {
+    Sled(sled::Db),
+    Memory(SkipMap<Vec<u8>, Vec<u8>>),
+}
+
+struct Inner {
+    backend: Backend,
+    durability: Durability,
+    group: Option<GroupCommit>,
+    written: Arc<AtomicU64>,
+    next_event_seq: AtomicU64,
+    closed: AtomicBool,
+    stats: Arc<StoreStats>,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl Store {
+    pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        let stats = Arc::new(StoreStats::new());
+        let backend = match config.durability {
+            Durability::Memory => Backend::Memory(SkipMap::new()),
+            Durability::Strict | Durability::Relaxed { .. } => {
+                let flush_every_ms = match config.durability {
+                    Durability::Relaxed { flush_every_ms } => Some(flush_every_ms.max(1)),
+                    _ => None,
+                };
+                let db = sled::Config::new()
+                    .path(&config.path)
+                    .cache_capacity(config.cache_capacity_bytes)
+                    .mode(sled::Mode::HighThroughput)
+                    .flush_every_ms(flush_every_ms)
+                    .open()?;
+                Backend::Sled(db)
+            }
+        };
+        let written = Arc::new(AtomicU64::new(0));
+        let group = match (&backend, config.durability) {
+            (Backend::Sled(db), Durability::Strict) => {
+                Some(GroupCommit::start(db.clone(), written.clone(), stats.clone())?)
+            }
+            _ => None,
+        };
+        let store = Store {
+            inner: Arc::new(Inner {
+                backend,
+                durability: config.durability,
+                group,
+                written,
+                next_event_seq: AtomicU64::new(1),
+                closed: AtomicBool::new(false),
+                stats,
+            }),
+        };
+        let last = store.last_event_seq()?;
+        store.inner.next_event_seq.store(last + 1, Ordering::SeqCst);
+        Ok(store)
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    pub fn stats(&self) -> &Arc<StoreStats> {
+        &self.inner.stats
+    }
+
+    /// Applies `batch` atomically and returns its ticket. The write is visible
+    /// to readers at once; await [`Store::durable`] before acknowledging it.
+    pub fn write(&self, batch: Batch) -> Result<Ticket, StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        if batch.is_empty() {
+            return Ok(self.last_ticket());
+        }
+        let Batch { mut ops, events } = batch;
+        if !events.is_empty() {
+            let count = u64::try_from(events.len()).map_err(|_| StoreError::Encode("too many events".into()))?;
+            let first = self.inner.next_event_seq.fetch_add(count, Ordering::SeqCst);
+            ops.extend((first..).zip(events).map(|(seq, bytes)| (keys::event(seq), Some(bytes))));
+        }
+        match &self.inner.backend {
+            Backend::Sled(db) => write_sled(db, ops)?,
+            Backend::Memory(map) => {
+                for (key, value) in ops {
+                    match value {
+                        Some(value) => {
+                            map.insert(key, value);
+                        }
+                        None => {
+                            map.remove(&key);
+                        }
+                    }
+                }
+            }
+        }
+        self.inner.stats.writes.fetch_add(1, Ordering::Relaxed);
+        // Incremented only after the write is applied: a flush that starts
+        // after reading this value covers the write (see group.rs).
+        let generation = self.inner.written.fetch_add(1, Ordering::AcqRel) + 1;
+        Ok(Ticket(generation))
+    }
+
+    /// The ticket of the latest completed write.
+    pub fn last_ticket(&self) -> Ticket {
+        Ticket(self.inner.written.load(Ordering::Acquire))
+    }
+
+    /// Resolves once the write behind `ticket` is durable (strict mode); at once
+    /// in the other modes.
+    pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
+        let Some(group) = &self.inner.group else { return Ok(()) };
+        match group.register(ticket.0) {
+            None => Ok(()),
+            Some(receiver) => receiver.await.unwrap_or(Err(StoreError::Closed)),
+        }
+    }
+
+    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        let bytes = match &self.inner.backend {
+            Backend::Sled(db) => db.get(key)?.map(|value| value.to_vec()),
+            Backend::Memory(map) => map.get(key).map(|entry| entry.value().clone()),
+        };
+        bytes.map(|bytes| codec::decode(key, &bytes)).transpose()
+    }
+
+    /// Every record whose key starts with `prefix`, in key order.
+    pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.raw_scan(prefix)?
+            .into_iter()
+            .map(|(key, bytes)| {
+                let value = codec::decode(&key, &bytes)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    /// Events with sequence number `>= from`, at most `limit`, in order.
+    pub fn read_events<T: DeserializeOwned>(&self, from: u64, limit: usize) -> Result<Vec<(u64, T)>, StoreError> {
+        let start = keys::event(from);
+        let end = keys::event(u64::MAX);
+        let raw: Vec<(Vec<u8>, Vec<u8>)> = match &self.inner.backend {
+            Backend::Sled(db) => db
+                .range(start..=end)
+                .take(limit)
+                .map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())))
+                .collect::<Result<_, sled::Error>>()?,
+            Backend::Memory(map) => map
+                .range(start..=end)
+                .take(limit)
+                .map(|entry| (entry.key().clone(), entry.value().clone()))
+                .collect(),
+        };
+        raw.into_iter()
+            .map(|(key, bytes)| {
+                let seq = keys::parse_event(&key).ok_or_else(|| StoreError::Decode {
+                    key: codec::printable(&key),
+                    reason: "bad event key".to_owned(),
+                })?;
+                Ok((seq, codec::decode(&key, &bytes)?))
+            })
+            .collect()
+    }
+
+    /// The sequence number of the newest event, 0 if the log is empty.
+    pub fn last_event_seq(&self) -> Result<u64, StoreError> {
+        let last = match &self.inner.backend {
+            Backend::Sled(db) => db.scan_prefix([keys::EVENT]).next_back().transpose()?.map(|(key, _)| key.to_vec()),
+            Backend::Memory(map) => map
+                .range(keys::event(0)..=keys::event(u64::MAX))
+                .next_back()
+                .map(|entry| entry.key().clone()),
+        };
+        Ok(last.and_then(|key| keys::parse_event(&key)).unwrap_or(0))
+    }
+
+    /// Flushes everything written so far to disk (a no-op in memory mode).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        if let Backend::Sled(db) = &self.inner.backend {
+            db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Stops the flusher after it has served every waiter, then flushes once
+    /// more. Writes after this fail with [`StoreError::Closed`].
+    pub fn close(&self) -> Result<(), StoreError> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        if let Some(group) = &self.inner.group {
+            group.stop();
+        }
+        self.flush()
+    }
+
+    fn raw_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        match &self.inner.backend {
+            Backend::Sled(db) => Ok(db
+                .scan_prefix(prefix)
+                .map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())))
+                .collect::<Result<_, sled::Error>>()?),
+            Backend::Memory(map) => Ok(map
+                .range(prefix.to_vec()..)
+                .take_while(|entry| entry.key().starts_with(prefix))
+                .map(|entry| (entry.key().clone(), entry.value().clone()))
+                .collect()),
+        }
+    }
+}
+
+fn write_sled(db: &sled::Db, mut ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<(), StoreError> {
+    if ops.len() == 1 {
+        if let Some((key, value)) = ops.pop() {
+            match value {
+                Some(value) => db.insert(key, value)?,
+                None => db.remove(key)?,
+            };
+        }
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for (key, value) in ops {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    db.apply_batch(batch)?;
+    Ok(())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(group) = &self.group {
+            group.stop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

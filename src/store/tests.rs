@@ -1,0 +1,95 @@
+use super::*;
+
+fn open(dir: &std::path::Path, durability: Durability) -> Store {
+    Store::open(&StoreConfig { path: dir.to_path_buf(), durability, cache_capacity_bytes: 8 << 20 }).unwrap()
+}
+
+fn modes() -> [Durability; 3] {
+    [Durability::Strict, Durability::Relaxed { flush_every_ms: 10 }, Durability::Memory]
+}
+
+#[tokio::test]
+async fn a_batch_is_readable_and_scannable_in_every_mode() {
+    for durability in modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), durability);
+        let mut batch = Batch::new();
+        batch.put(b"a\0x".to_vec(), &1u32).unwrap();
+        batch.put(b"a\0y".to_vec(), &2u32).unwrap();
+        batch.put(b"ab".to_vec(), &3u32).unwrap();
+        batch.event(&"first").unwrap();
+        batch.event(&"second").unwrap();
+        let ticket = store.write(batch).unwrap();
+        store.durable(ticket).await.unwrap();
+        assert_eq!(store.get::<u32>(b"a\0y").unwrap(), Some(2));
+        let scanned: Vec<u32> = store.scan_prefix::<u32>(b"a\0").unwrap().into_iter().map(|(_, v)| v).collect();
+        assert_eq!(scanned, vec![1, 2], "{durability:?}");
+        let events: Vec<(u64, String)> = store.read_events(1, 10).unwrap();
+        assert_eq!(events, vec![(1, "first".to_owned()), (2, "second".to_owned())]);
+        let mut delete = Batch::new();
+        delete.delete(b"a\0x".to_vec());
+        store.write(delete).unwrap();
+        assert_eq!(store.get::<u32>(b"a\0x").unwrap(), None);
+        store.close().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn records_and_event_sequence_survive_a_reopen() {
+    for durability in [Durability::Strict, Durability::Relaxed { flush_every_ms: 10 }] {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = open(dir.path(), durability);
+            let mut batch = Batch::new();
+            batch.put(b"k".to_vec(), &"v").unwrap();
+            batch.event(&1u8).unwrap();
+            let ticket = store.write(batch).unwrap();
+            store.durable(ticket).await.unwrap();
+            store.close().unwrap();
+        }
+        let store = open(dir.path(), durability);
+        assert_eq!(store.get::<String>(b"k").unwrap().as_deref(), Some("v"));
+        assert_eq!(store.last_event_seq().unwrap(), 1);
+        let mut batch = Batch::new();
+        batch.event(&2u8).unwrap();
+        store.write(batch).unwrap();
+        assert_eq!(store.read_events::<u8>(0, 10).unwrap(), vec![(1, 1), (2, 2)]);
+    }
+}
+
+#[tokio::test]
+async fn many_concurrent_writers_share_few_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Durability::Strict);
+    let mut tasks = Vec::new();
+    for writer in 0..64u32 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for round in 0..20u32 {
+                let mut batch = Batch::new();
+                batch.put(format!("w{writer}/{round}").into_bytes(), &round).unwrap();
+                let ticket = store.write(batch).unwrap();
+                store.durable(ticket).await.unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let flushes = store.stats().flushes.load(Ordering::Relaxed);
+    let waiters = store.stats().flush_batch_size.snapshot();
+    assert!(waiters.sum <= 64 * 20, "no waiter was woken twice");
+    assert_eq!(store.stats().writes.load(Ordering::Relaxed), 64 * 20);
+    assert!(flushes < 64 * 20, "group commit shares flushes: {flushes} flushes for 1280 writes");
+    store.close().unwrap();
+}
+
+#[tokio::test]
+async fn writes_after_close_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Durability::Strict);
+    store.close().unwrap();
+    let mut batch = Batch::new();
+    batch.put(b"k".to_vec(), &1u8).unwrap();
+    assert_eq!(store.write(batch), Err(StoreError::Closed));
+}

@@ -1,0 +1,218 @@
+//! Reservations through the `Mercato` handle: atomicity under concurrency,
+//! idempotency, expiry (also across restarts), passivation and supervision.
+
+mod common;
+
+use common::{bucket, open_manual, open_passivating, sku};
+use mercato::engine::{HoldStatus, InventoryError, ReservationId};
+use mercato::{Durability, Error, ReserveRequest, StockUpdate};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_reserves_on_a_thousand_units_sell_exactly_a_thousand() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let hot = bucket("HOT-1", "W-EAST");
+    mercato.set_stock(hot.clone(), StockUpdate::on_hand(1_000)).await.unwrap();
+
+    let mut tasks = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let mercato = mercato.clone();
+        tasks.push(tokio::spawn(async move { mercato.reserve(ReserveRequest::new(sku("HOT-1"), 1)).await }));
+    }
+    let (mut granted, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(reservation) => {
+                assert_eq!(reservation.status, HoldStatus::Held);
+                granted += 1;
+            }
+            Err(Error::Inventory(InventoryError::InsufficientStock { requested: 1, available: 0 })) => refused += 1,
+            Err(other) => panic!("unexpected error {other:?}"),
+        }
+    }
+    assert_eq!((granted, refused), (1_000, 9_000));
+    let inventory = mercato.inventory(&sku("HOT-1")).await.unwrap();
+    assert_eq!(inventory.totals.available, 0);
+    assert_eq!(inventory.totals.held, 1_000);
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_id_returns_the_same_hold_and_a_changed_request_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    mercato.set_stock(bucket("S-1", "W-1"), StockUpdate::on_hand(10)).await.unwrap();
+    let id = ReservationId::parse("res_retry").unwrap();
+    let request = ReserveRequest::new(sku("S-1"), 3).id(id.clone());
+    let first = mercato.reserve(request.clone()).await.unwrap();
+    let second = mercato.reserve(request.clone()).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(mercato.inventory(&sku("S-1")).await.unwrap().totals.held, 3);
+    let changed = mercato.reserve(ReserveRequest::new(sku("S-1"), 4).id(id.clone())).await;
+    assert_eq!(changed, Err(Error::Inventory(InventoryError::IdempotencyConflict { id: id.clone() })));
+
+    let committed = mercato.commit(&id).await.unwrap();
+    assert_eq!(committed.status, HoldStatus::Committed);
+    assert_eq!(mercato.commit(&id).await.unwrap(), committed, "commit is idempotent");
+    assert!(matches!(mercato.release(&id).await, Err(Error::Inventory(InventoryError::HoldNotActive { .. }))));
+    let counts = mercato.inventory(&sku("S-1")).await.unwrap().totals;
+    assert_eq!((counts.held, counts.committed, counts.available), (0, 3, 7));
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_engine_picks_the_warehouse_with_the_most_stock_and_honours_a_requested_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Memory);
+    mercato.set_stock(bucket("S-2", "W-A"), StockUpdate::on_hand(2)).await.unwrap();
+    mercato.set_stock(bucket("S-2", "W-B"), StockUpdate::on_hand(5)).await.unwrap();
+    let picked = mercato.reserve(ReserveRequest::new(sku("S-2"), 2)).await.unwrap();
+    assert_eq!(picked.warehouse.as_str(), "W-B");
+    let pinned = mercato
+        .reserve(ReserveRequest::new(sku("S-2"), 2).warehouse(bucket("S-2", "W-A").warehouse))
+        .await
+        .unwrap();
+    assert_eq!(pinned.warehouse.as_str(), "W-A");
+    let too_many = mercato.reserve(ReserveRequest::new(sku("S-2"), 4)).await;
+    assert_eq!(too_many, Err(Error::Inventory(InventoryError::InsufficientStock { requested: 4, available: 3 })));
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    mercato.set_stock(bucket("S-3", "W-1"), StockUpdate::on_hand(5)).await.unwrap();
+    assert_eq!(mercato.reserve(ReserveRequest::new(sku("S-3"), 0)).await, Err(Error::Inventory(InventoryError::InvalidQuantity)));
+    assert!(matches!(mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(0)).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(3_600_001)).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        mercato.reserve(ReserveRequest::new(sku("NOPE"), 1)).await,
+        Err(Error::Inventory(InventoryError::InsufficientStock { available: 0, .. }))
+    ));
+    let unknown = ReservationId::parse("res_unknown").unwrap();
+    assert!(matches!(mercato.commit(&unknown).await, Err(Error::Inventory(InventoryError::ReservationNotFound { .. }))));
+    let hold = mercato.reserve(ReserveRequest::new(sku("S-3"), 2)).await.unwrap();
+    assert!(matches!(
+        mercato.set_stock(bucket("S-3", "W-1"), StockUpdate { on_hand: Some(1), safety_stock: Some(1) }).await,
+        Err(Error::Inventory(InventoryError::OnHandBelowAllocated { requested: 1, allocated: 2 }))
+    ));
+    let counts = mercato.inventory(&sku("S-3")).await.unwrap().totals;
+    assert_eq!((counts.on_hand, counts.safety_stock, counts.held), (5, 0, 2), "a refused update changes nothing");
+    mercato.release(&hold.id).await.unwrap();
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn holds_expire_once_and_cannot_be_committed_afterwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    mercato.set_stock(bucket("S-4", "W-1"), StockUpdate::on_hand(4)).await.unwrap();
+    let hold = mercato.reserve(ReserveRequest::new(sku("S-4"), 3).ttl_ms(1_000)).await.unwrap();
+    assert_eq!(mercato.inventory(&sku("S-4")).await.unwrap().totals.available, 1);
+    clock.advance_millis(999);
+    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Held);
+    clock.advance_millis(1);
+    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Expired);
+    for _ in 0..3 {
+        let counts = mercato.inventory(&sku("S-4")).await.unwrap().totals;
+        assert_eq!((counts.available, counts.held), (4, 0), "the units came back exactly once");
+    }
+    assert!(matches!(
+        mercato.commit(&hold.id).await,
+        Err(Error::Inventory(InventoryError::HoldNotActive { status: HoldStatus::Expired, .. }))
+    ));
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn holds_that_expired_while_the_engine_was_down_return_their_units_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let id;
+    {
+        let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+        mercato.set_stock(bucket("S-5", "W-1"), StockUpdate::on_hand(10)).await.unwrap();
+        id = mercato.reserve(ReserveRequest::new(sku("S-5"), 6).ttl_ms(60_000)).await.unwrap().id;
+        mercato.reserve(ReserveRequest::new(sku("S-5"), 1).ttl_ms(3_600_000)).await.unwrap();
+        mercato.shutdown().await.unwrap();
+    }
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    clock.advance_millis(120_000);
+    assert_eq!(mercato.reservation(&id).await.unwrap().status, HoldStatus::Expired);
+    let counts = mercato.inventory(&sku("S-5")).await.unwrap().totals;
+    assert_eq!((counts.held, counts.available), (1, 9));
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+
+    let (reopened, _clock) = open_manual(dir.path(), Durability::Strict);
+    let counts = reopened.inventory(&sku("S-5")).await.unwrap().totals;
+    assert_eq!((counts.held, counts.available), (1, 9), "the expiry was persisted, not repeated");
+    reopened.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_expiry_timer_returns_units_without_any_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let mercato = mercato::Mercato::open(common::config(dir.path(), Durability::Strict)).unwrap();
+    let key = bucket("S-6", "W-1");
+    mercato.set_stock(key.clone(), StockUpdate::on_hand(2)).await.unwrap();
+    mercato.reserve(ReserveRequest::new(sku("S-6"), 2).ttl_ms(50)).await.unwrap();
+    // The timer, not an access, must expire the hold: observe the durable
+    // record through a second engine-free read after the timer fired.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let snapshot = mercato.observe_bucket(&key).await.unwrap();
+        if snapshot.holds.iter().all(|(_, hold)| hold.status == HoldStatus::Expired) {
+            assert_eq!(snapshot.counts.available, 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the hold never expired");
+    }
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_passivated_bucket_comes_back_with_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mercato = open_passivating(dir.path(), Duration::from_millis(40));
+    let key = bucket("S-7", "W-1");
+    mercato.set_stock(key.clone(), StockUpdate { on_hand: Some(9), safety_stock: Some(2) }).await.unwrap();
+    let hold = mercato.reserve(ReserveRequest::new(sku("S-7"), 3)).await.unwrap();
+    mercato.commit(&hold.id).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while mercato.stats().buckets.passivations == 0 {
+        assert!(std::time::Instant::now() < deadline, "the idle bucket never passivated");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let counts = mercato.inventory(&sku("S-7")).await.unwrap().totals;
+    assert_eq!((counts.on_hand, counts.safety_stock, counts.committed, counts.available), (9, 2, 3, 4));
+    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Committed);
+    assert!(mercato.stats().buckets.activations >= 2);
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_killed_bucket_actor_is_reactivated_and_keeps_its_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let key = bucket("S-8", "W-1");
+    mercato.set_stock(key.clone(), StockUpdate::on_hand(5)).await.unwrap();
+    let hold = mercato.reserve(ReserveRequest::new(sku("S-8"), 2)).await.unwrap();
+    mercato.crash_bucket_actor(&key).await.unwrap();
+    let again = mercato.reserve(ReserveRequest::new(sku("S-8"), 1)).await.unwrap();
+    assert_eq!(again.status, HoldStatus::Held);
+    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Held);
+    assert_eq!(mercato.inventory(&sku("S-8")).await.unwrap().totals.held, 3);
+    assert_eq!(mercato.stats().buckets.restarts, 1);
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn calls_after_shutdown_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    mercato.shutdown().await.unwrap();
+    assert_eq!(mercato.inventory(&sku("S-9")).await, Err(Error::ShuttingDown));
+}
