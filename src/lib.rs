@@ -39,8 +39,7 @@ pub mod metrics;
 pub mod store;
 
 pub use handle::{
-    Config, EngineStats, Error, Mercato, ReserveRequest, Reservation, SkuInventory, StockUpdate,
-    WarehouseInventory,
+    Config, EngineStats, Error, Mercato, Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory,
 };
 pub use store::Durability;
 

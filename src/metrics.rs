@@ -14,8 +14,8 @@ pub struct Histogram {
 
 /// Upper bounds for durations in microseconds: 10 µs .. 10 s.
 pub const MICROS_BOUNDS: &[u64] = &[
-    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
-    1_000_000, 2_500_000, 10_000_000,
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
+    2_500_000, 10_000_000,
 ];
 
 /// Upper bounds for batch sizes.
@@ -59,11 +59,7 @@ impl Histogram {
                 (bound, cumulative)
             })
             .collect();
-        HistogramSnapshot {
-            buckets,
-            sum: self.sum.load(Ordering::Relaxed),
-            count: self.count.load(Ordering::Relaxed),
-        }
+        HistogramSnapshot { buckets, sum: self.sum.load(Ordering::Relaxed), count: self.count.load(Ordering::Relaxed) }
     }
 }
 

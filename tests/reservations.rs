@@ -69,10 +69,8 @@ async fn the_engine_picks_the_warehouse_with_the_most_stock_and_honours_a_reques
     mercato.set_stock(bucket("S-2", "W-B"), StockUpdate::on_hand(5)).await.unwrap();
     let picked = mercato.reserve(ReserveRequest::new(sku("S-2"), 2)).await.unwrap();
     assert_eq!(picked.warehouse.as_str(), "W-B");
-    let pinned = mercato
-        .reserve(ReserveRequest::new(sku("S-2"), 2).warehouse(bucket("S-2", "W-A").warehouse))
-        .await
-        .unwrap();
+    let pinned =
+        mercato.reserve(ReserveRequest::new(sku("S-2"), 2).warehouse(bucket("S-2", "W-A").warehouse)).await.unwrap();
     assert_eq!(pinned.warehouse.as_str(), "W-A");
     let too_many = mercato.reserve(ReserveRequest::new(sku("S-2"), 4)).await;
     assert_eq!(too_many, Err(Error::Inventory(InventoryError::InsufficientStock { requested: 4, available: 3 })));
@@ -84,15 +82,24 @@ async fn bad_requests_are_refused_without_changing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     mercato.set_stock(bucket("S-3", "W-1"), StockUpdate::on_hand(5)).await.unwrap();
-    assert_eq!(mercato.reserve(ReserveRequest::new(sku("S-3"), 0)).await, Err(Error::Inventory(InventoryError::InvalidQuantity)));
+    assert_eq!(
+        mercato.reserve(ReserveRequest::new(sku("S-3"), 0)).await,
+        Err(Error::Inventory(InventoryError::InvalidQuantity))
+    );
     assert!(matches!(mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(0)).await, Err(Error::InvalidInput(_))));
-    assert!(matches!(mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(3_600_001)).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(3_600_001)).await,
+        Err(Error::InvalidInput(_))
+    ));
     assert!(matches!(
         mercato.reserve(ReserveRequest::new(sku("NOPE"), 1)).await,
         Err(Error::Inventory(InventoryError::InsufficientStock { available: 0, .. }))
     ));
     let unknown = ReservationId::parse("res_unknown").unwrap();
-    assert!(matches!(mercato.commit(&unknown).await, Err(Error::Inventory(InventoryError::ReservationNotFound { .. }))));
+    assert!(matches!(
+        mercato.commit(&unknown).await,
+        Err(Error::Inventory(InventoryError::ReservationNotFound { .. }))
+    ));
     let hold = mercato.reserve(ReserveRequest::new(sku("S-3"), 2)).await.unwrap();
     assert!(matches!(
         mercato.set_stock(bucket("S-3", "W-1"), StockUpdate { on_hand: Some(1), safety_stock: Some(1) }).await,

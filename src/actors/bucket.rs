@@ -8,8 +8,8 @@
 use super::registry::{Activate, Activation};
 use super::{Crash, Env, Failure, Reply};
 use crate::engine::{
-    BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent,
-    ReservationId, Timestamp,
+    BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
+    Timestamp,
 };
 use crate::store::{keys, Batch, StoreError, Ticket};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};

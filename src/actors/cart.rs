@@ -43,16 +43,36 @@ pub enum CartCommand {
     /// Creates the cart if it does not exist (idempotent).
     Create,
     Read,
-    Add { sku: Sku, quantity: u32 },
-    SetQuantity { sku: Sku, quantity: u32 },
-    Remove { sku: Sku },
-    SaveForLater { sku: Sku },
-    MoveToCart { sku: Sku },
+    Add {
+        sku: Sku,
+        quantity: u32,
+    },
+    SetQuantity {
+        sku: Sku,
+        quantity: u32,
+    },
+    Remove {
+        sku: Sku,
+    },
+    SaveForLater {
+        sku: Sku,
+    },
+    MoveToCart {
+        sku: Sku,
+    },
     Clear,
     /// Merges another cart's content (idempotent by source and fingerprint).
-    Merge { source: CartId, fingerprint: u64, lines: Vec<CartLine>, saved: Vec<CartLine> },
+    Merge {
+        source: CartId,
+        fingerprint: u64,
+        lines: Vec<CartLine>,
+        saved: Vec<CartLine>,
+    },
     /// Subtracts what a merge took from this (guest) cart.
-    RemoveMerged { lines: Vec<CartLine>, saved: Vec<CartLine> },
+    RemoveMerged {
+        lines: Vec<CartLine>,
+        saved: Vec<CartLine>,
+    },
 }
 
 /// A [`CartCommand`] for the actor.

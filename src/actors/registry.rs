@@ -134,9 +134,7 @@ impl<A: Activate> Registry<A> {
             Err(_) => {
                 self.forget_dead(key, generation);
                 let (addr, _) = self.addr(key);
-                addr.send(message)
-                    .await
-                    .map_err(|_| Unavailable { kind: self.kind, key: key.to_string() })
+                addr.send(message).await.map_err(|_| Unavailable { kind: self.kind, key: key.to_string() })
             }
         }
     }
@@ -184,8 +182,7 @@ impl<A: Activate> Registry<A> {
     fn start(&self, key: A::Key) -> Slot<A> {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
         let arbiter = &self.arbiters[arbiter_index(&key, self.arbiters.len())];
-        let activation =
-            Activation { key, generation, slots: self.slots.clone(), stats: self.stats.clone() };
+        let activation = Activation { key, generation, slots: self.slots.clone(), stats: self.stats.clone() };
         let env = self.env.clone();
         let addr = A::start_in_arbiter(arbiter, move |ctx| A::activate(activation, env, ctx));
         self.stats.activations.fetch_add(1, Ordering::Relaxed);

@@ -25,10 +25,7 @@ fn validate(kind: &'static str, raw: &str) -> Result<(), IdError> {
     if raw.len() > ID_LEN_MAX {
         return Err(IdError::TooLong { kind, max: ID_LEN_MAX });
     }
-    match raw
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
+    match raw.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
         Some(found) => Err(IdError::InvalidCharacter { kind, found }),
         None => Ok(()),
     }

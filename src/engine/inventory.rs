@@ -79,7 +79,7 @@ pub struct InventoryCounts {
 
 impl InventoryCounts {
     /// Sums counts of several buckets (a SKU over its warehouses).
-    pub fn add(self, other: InventoryCounts) -> InventoryCounts {
+    pub fn plus(self, other: InventoryCounts) -> InventoryCounts {
         InventoryCounts {
             on_hand: self.on_hand.saturating_add(other.on_hand),
             held: self.held.saturating_add(other.held),
@@ -130,6 +130,8 @@ impl InventoryEvent {
 pub enum InventoryError {
     #[error("quantity must be at least 1")]
     InvalidQuantity,
+    #[error("a hold's time to live must be at least 1 ms")]
+    InvalidTtl,
     #[error("insufficient stock: requested {requested}, available {available}")]
     InsufficientStock { requested: u64, available: u64 },
     #[error("reservation {id} is {status:?}, not held")]
@@ -193,13 +195,7 @@ impl Bucket {
 
     pub fn counts(&self) -> InventoryCounts {
         let BucketCounters { on_hand, safety_stock, committed } = self.counters;
-        InventoryCounts {
-            on_hand,
-            held: self.held,
-            committed,
-            safety_stock,
-            available: self.available(),
-        }
+        InventoryCounts { on_hand, held: self.held, committed, safety_stock, available: self.available() }
     }
 
     /// Units a new hold may take now.
@@ -249,6 +245,10 @@ impl Bucket {
         }
         if quantity == 0 {
             return Err(InventoryError::InvalidQuantity);
+        }
+        if ttl_ms == 0 {
+            // A hold due the moment it is granted could never be committed.
+            return Err(InventoryError::InvalidTtl);
         }
         let available = self.available();
         if u64::from(quantity) > available {
@@ -304,9 +304,7 @@ impl Bucket {
         let hold = self.existing(id)?;
         match hold.status {
             HoldStatus::Released | HoldStatus::Expired => Ok((hold.clone(), Vec::new())),
-            HoldStatus::Committed => {
-                Err(InventoryError::HoldNotActive { id: id.clone(), status: hold.status })
-            }
+            HoldStatus::Committed => Err(InventoryError::HoldNotActive { id: id.clone(), status: hold.status }),
             HoldStatus::Held => {
                 let event = InventoryEvent::Released { id: id.clone(), quantity: hold.quantity, at: now };
                 self.apply(&event);
@@ -462,14 +460,22 @@ impl Bucket {
         if allocated > self.counters.on_hand {
             return Err(InvariantViolation {
                 name: "bucket.never_oversold",
-                detail: format!("{}: held {} + committed {} > on hand {}", self.key, self.held, self.counters.committed, self.counters.on_hand),
+                detail: format!(
+                    "{}: held {} + committed {} > on hand {}",
+                    self.key, self.held, self.counters.committed, self.counters.on_hand
+                ),
             });
         }
         if let Some(now) = now {
             if let Some(due) = self.next_expiry().filter(|at| *at <= now) {
                 return Err(InvariantViolation {
                     name: "bucket.no_due_hold",
-                    detail: format!("{}: a hold due at {} is still held at {}", self.key, due.as_millis(), now.as_millis()),
+                    detail: format!(
+                        "{}: a hold due at {} is still held at {}",
+                        self.key,
+                        due.as_millis(),
+                        now.as_millis()
+                    ),
                 });
             }
         }

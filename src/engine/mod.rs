@@ -13,9 +13,7 @@ pub mod time;
 
 pub use cart::{Cart, CartError, CartEvent, CartLimits, CartLine, CartList};
 pub use ids::{BucketKey, CartId, CustomerId, IdError, ReservationId, Sku, WarehouseId};
-pub use inventory::{
-    Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent,
-};
+pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
 pub use time::Timestamp;
 

@@ -112,11 +112,11 @@ mod tests {
     fn money_adds_within_one_currency_only() {
         let a = Money::new(7999, Currency::USD);
         assert_eq!(a.checked_add(a), Ok(Money::new(15998, Currency::USD)));
-        assert!(matches!(
-            a.checked_add(Money::new(1, Currency::EUR)),
-            Err(MoneyError::CurrencyMismatch { .. })
-        ));
-        assert_eq!(Money::new(i64::MAX, Currency::USD).checked_add(Money::new(1, Currency::USD)), Err(MoneyError::Overflow));
+        assert!(matches!(a.checked_add(Money::new(1, Currency::EUR)), Err(MoneyError::CurrencyMismatch { .. })));
+        assert_eq!(
+            Money::new(i64::MAX, Currency::USD).checked_add(Money::new(1, Currency::USD)),
+            Err(MoneyError::Overflow)
+        );
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Reservations and inventory through the handle.
 
 use super::{Error, Mercato};
-use crate::actors::bucket::{BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship};
+use crate::actors::bucket::{
+    BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship,
+};
 use crate::actors::Crash;
-use crate::engine::{BucketKey, Hold, HoldStatus, InventoryCounts, InventoryError, ReservationId, Sku, Timestamp, WarehouseId};
+use crate::engine::{
+    BucketKey, Hold, HoldStatus, InventoryCounts, InventoryError, ReservationId, Sku, Timestamp, WarehouseId,
+};
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -128,10 +132,17 @@ impl Mercato {
                 other => return other,
             }
         }
-        Err(InventoryError::InsufficientStock { requested: u64::from(request.quantity), available: best_available }.into())
+        Err(InventoryError::InsufficientStock { requested: u64::from(request.quantity), available: best_available }
+            .into())
     }
 
-    async fn reserve_in(&self, bucket: BucketKey, id: ReservationId, quantity: u32, ttl_ms: u64) -> Result<Reservation, Error> {
+    async fn reserve_in(
+        &self,
+        bucket: BucketKey,
+        id: ReservationId,
+        quantity: u32,
+        ttl_ms: u64,
+    ) -> Result<Reservation, Error> {
         let message = Reserve { id: id.clone(), quantity, ttl_ms };
         let reply = self.inner.buckets.call(&bucket, message).await?;
         let hold = self.settle(reply).await?;
@@ -160,7 +171,9 @@ impl Mercato {
         self.inner
             .locations
             .get(sku)
-            .map(|warehouses| warehouses.iter().map(|warehouse| BucketKey::new(sku.clone(), warehouse.clone())).collect())
+            .map(|warehouses| {
+                warehouses.iter().map(|warehouse| BucketKey::new(sku.clone(), warehouse.clone())).collect()
+            })
             .unwrap_or_default()
     }
 
@@ -209,7 +222,7 @@ impl Mercato {
         let mut warehouses = Vec::with_capacity(buckets.len());
         for (bucket, counts) in buckets.into_iter().zip(counts) {
             let counts = counts?;
-            totals = totals.add(counts);
+            totals = totals.plus(counts);
             warehouses.push(WarehouseInventory { warehouse: bucket.warehouse, counts });
         }
         Ok(SkuInventory { sku: sku.clone(), totals, warehouses })

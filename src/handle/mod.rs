@@ -7,7 +7,7 @@ mod recovery;
 mod runtime;
 
 pub use config::Config;
-pub use inventory::{ReserveRequest, Reservation, SkuInventory, StockUpdate, WarehouseInventory};
+pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 
 use crate::actors::bucket::BucketActor;
 use crate::actors::cart::{CartActor, CartRejection};
@@ -86,7 +86,8 @@ impl Mercato {
             cache_capacity_bytes: config.cache_capacity_bytes,
         })?;
         let recovered = recovery::recover(&store)?;
-        let runtime = ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
+        let runtime =
+            ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
         let arbiters = runtime.handles();
         let env = Env {
             store,

@@ -34,7 +34,17 @@ pub fn decode<T: DeserializeOwned>(key: &[u8], bytes: &[u8]) -> Result<T, StoreE
 
 /// A key as text for error messages (separators shown as `/`).
 pub fn printable(key: &[u8]) -> String {
-    key.iter().map(|&b| if b == 0 { '/' } else if b.is_ascii_graphic() { b as char } else { '?' }).collect()
+    key.iter()
+        .map(|&b| {
+            if b == 0 {
+                '/'
+            } else if b.is_ascii_graphic() {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

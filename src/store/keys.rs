@@ -157,7 +157,10 @@ mod tests {
         assert_eq!(parse_hold(&hold(&bucket_key(), &id)), Some((bucket_key(), id)));
         let cart = CartId::parse("cart_1").unwrap();
         let sku = Sku::parse("S").unwrap();
-        assert_eq!(parse_cart_line(&cart_line(&cart, CartList::Saved, &sku)), Some((cart.clone(), CartList::Saved, sku)));
+        assert_eq!(
+            parse_cart_line(&cart_line(&cart, CartList::Saved, &sku)),
+            Some((cart.clone(), CartList::Saved, sku))
+        );
         assert_eq!(parse_event(&event(258)), Some(258));
     }
 

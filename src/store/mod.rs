@@ -170,9 +170,12 @@ impl StoreStats {
     }
 }
 
+/// A key and its encoded value.
+type RawRecord = (Vec<u8>, Vec<u8>);
+
 enum Backend {
     Sled(sled::Db),
-    Memory(SkipMap<Vec<u8>, Vec<u8>>),
+    Memory(Box<SkipMap<Vec<u8>, Vec<u8>>>),
 }
 
 struct Inner {
@@ -195,7 +198,7 @@ impl Store {
     pub fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let stats = Arc::new(StoreStats::new());
         let backend = match config.durability {
-            Durability::Memory => Backend::Memory(SkipMap::new()),
+            Durability::Memory => Backend::Memory(Box::new(SkipMap::new())),
             Durability::Strict | Durability::Relaxed { .. } => {
                 let flush_every_ms = match config.durability {
                     Durability::Relaxed { flush_every_ms } => Some(flush_every_ms.max(1)),
@@ -316,17 +319,15 @@ impl Store {
     pub fn read_events<T: DeserializeOwned>(&self, from: u64, limit: usize) -> Result<Vec<(u64, T)>, StoreError> {
         let start = keys::event(from);
         let end = keys::event(u64::MAX);
-        let raw: Vec<(Vec<u8>, Vec<u8>)> = match &self.inner.backend {
+        let raw: Vec<RawRecord> = match &self.inner.backend {
             Backend::Sled(db) => db
                 .range(start..=end)
                 .take(limit)
                 .map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())))
                 .collect::<Result<_, sled::Error>>()?,
-            Backend::Memory(map) => map
-                .range(start..=end)
-                .take(limit)
-                .map(|entry| (entry.key().clone(), entry.value().clone()))
-                .collect(),
+            Backend::Memory(map) => {
+                map.range(start..=end).take(limit).map(|entry| (entry.key().clone(), entry.value().clone())).collect()
+            }
         };
         raw.into_iter()
             .map(|(key, bytes)| {
@@ -343,10 +344,9 @@ impl Store {
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
         let last = match &self.inner.backend {
             Backend::Sled(db) => db.scan_prefix([keys::EVENT]).next_back().transpose()?.map(|(key, _)| key.to_vec()),
-            Backend::Memory(map) => map
-                .range(keys::event(0)..=keys::event(u64::MAX))
-                .next_back()
-                .map(|entry| entry.key().clone()),
+            Backend::Memory(map) => {
+                map.range(keys::event(0)..=keys::event(u64::MAX)).next_back().map(|entry| entry.key().clone())
+            }
         };
         Ok(last.and_then(|key| keys::parse_event(&key)).unwrap_or(0))
     }
@@ -371,7 +371,7 @@ impl Store {
         self.flush()
     }
 
-    fn raw_scan(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn raw_scan(&self, prefix: &[u8]) -> Result<Vec<RawRecord>, StoreError> {
         match &self.inner.backend {
             Backend::Sled(db) => Ok(db
                 .scan_prefix(prefix)

@@ -1,0 +1,177 @@
+//! Crash safety: a child process reserves stock and writes cart lines as fast
+//! as it can (strict durability), printing each operation once it is
+//! acknowledged; the test kills it with SIGKILL at random moments, reopens
+//! the data directory and checks that every acknowledged operation is there
+//! and nothing is oversold.
+//!
+//! The child is this test binary run again with `--ignored --exact
+//! crash_child` and the data directory in `MERCATO_CRASH_DIR`.
+
+mod common;
+
+use common::{bucket, sku};
+use mercato::engine::{CartId, HoldStatus, ReservationId};
+use mercato::{Durability, Error, Mercato, ReserveRequest, StockUpdate};
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const STOCK: u64 = 2_000;
+const TASKS: usize = 16;
+const LINES_PER_CART: usize = 150;
+
+#[test]
+#[ignore = "run by acknowledged_writes_survive_sigkill as its child process"]
+fn crash_child() {
+    let Ok(dir) = std::env::var("MERCATO_CRASH_DIR") else { return };
+    let round: usize = std::env::var("MERCATO_CRASH_ROUND").ok().and_then(|raw| raw.parse().ok()).unwrap_or(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async move {
+        let mercato = Mercato::open(common::config(dir.as_ref(), Durability::Strict)).unwrap();
+        if round == 0 {
+            mercato.set_stock(bucket("CRASH-1", "W-1"), StockUpdate::on_hand(STOCK)).await.unwrap();
+        }
+        println!("READY");
+        let mut tasks = Vec::new();
+        for task in 0..TASKS {
+            let mercato = mercato.clone();
+            tasks.push(tokio::spawn(async move { child_task(mercato, round, task).await }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    });
+}
+
+fn ack(line: String) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}");
+    let _ = stdout.flush();
+}
+
+async fn child_task(mercato: Mercato, round: usize, task: usize) {
+    for op in 0.. {
+        let id = ReservationId::parse(&format!("res_{round}_{task}_{op}")).unwrap();
+        match mercato.reserve(ReserveRequest::new(sku("CRASH-1"), 1).id(id.clone()).ttl_ms(3_600_000)).await {
+            Ok(_) => ack(format!("R {id}")),
+            Err(Error::Inventory(_)) => {}
+            Err(err) => panic!("{err}"),
+        }
+        if op % 4 == 0 && mercato.commit(&id).await.is_ok() {
+            ack(format!("K {id}"));
+        }
+        let cart = CartId::parse(&format!("cart_{round}_{task}_{}", op / LINES_PER_CART)).unwrap();
+        if op % LINES_PER_CART == 0 {
+            mercato.open_cart(&cart).await.unwrap();
+        }
+        let line_sku = format!("L-{op}");
+        let quantity = u32::try_from(op % 7 + 1).unwrap();
+        mercato.add_to_cart(&cart, sku(&line_sku), quantity).await.unwrap();
+        ack(format!("A {cart} {line_sku} {quantity}"));
+    }
+}
+
+/// What the children acknowledged, over all rounds.
+#[derive(Default)]
+struct Acknowledged {
+    held: Vec<ReservationId>,
+    committed: Vec<ReservationId>,
+    lines: BTreeMap<(String, String), u32>,
+}
+
+fn run_child_round(dir: &std::path::Path, round: usize, kill_after: Duration, acked: &mut Acknowledged) {
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .env("MERCATO_CRASH_DIR", dir)
+        .env("MERCATO_CRASH_ROUND", round.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+    std::thread::sleep(kill_after);
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let lines = reader.join().unwrap();
+    assert!(lines.iter().any(|line| line.ends_with("READY")), "round {round}: the child never started");
+    for line in lines {
+        let parts: Vec<&str> = line.split(' ').collect();
+        match parts.as_slice() {
+            ["R", id] => acked.held.push(ReservationId::parse(id).unwrap()),
+            ["K", id] => acked.committed.push(ReservationId::parse(id).unwrap()),
+            ["A", cart, line_sku, quantity] => {
+                acked.lines.insert((cart.to_string(), line_sku.to_string()), quantity.parse().unwrap());
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed: u64 = rand::random();
+    eprintln!("crash test seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut acked = Acknowledged::default();
+    let started = Instant::now();
+    for round in 0..6 {
+        let kill_after = Duration::from_millis(rng.random_range(300..900));
+        let dir_path = dir.path().to_path_buf();
+        let mut round_acked = std::mem::take(&mut acked);
+        round_acked = tokio::task::spawn_blocking(move || {
+            run_child_round(&dir_path, round, kill_after, &mut round_acked);
+            round_acked
+        })
+        .await
+        .unwrap();
+        acked = round_acked;
+        verify(dir.path(), &acked, seed).await;
+    }
+    assert!(!acked.held.is_empty() && !acked.lines.is_empty(), "the children acknowledged nothing (seed {seed})");
+    eprintln!(
+        "crash test: {} holds, {} commits, {} cart lines acknowledged over 6 kills in {:?}",
+        acked.held.len(),
+        acked.committed.len(),
+        acked.lines.len(),
+        started.elapsed()
+    );
+}
+
+async fn verify(dir: &std::path::Path, acked: &Acknowledged, seed: u64) {
+    let mercato = Mercato::open(common::config(dir, Durability::Strict)).unwrap();
+    for id in &acked.held {
+        let reservation =
+            mercato.reservation(id).await.unwrap_or_else(|err| panic!("lost hold {id}: {err} (seed {seed})"));
+        assert!(
+            matches!(reservation.status, HoldStatus::Held | HoldStatus::Committed),
+            "hold {id} is {:?} (seed {seed})",
+            reservation.status
+        );
+    }
+    for id in &acked.committed {
+        assert_eq!(
+            mercato.reservation(id).await.unwrap().status,
+            HoldStatus::Committed,
+            "lost commit {id} (seed {seed})"
+        );
+    }
+    let counts = mercato.inventory(&sku("CRASH-1")).await.unwrap().totals;
+    assert_eq!(counts.on_hand, STOCK);
+    assert!(counts.held + counts.committed <= STOCK, "oversold: {counts:?} (seed {seed})");
+    assert!(counts.held + counts.committed >= u64::try_from(acked.held.len()).unwrap(), "{counts:?} (seed {seed})");
+    let mut carts: BTreeMap<String, mercato::actors::cart::CartSnapshot> = BTreeMap::new();
+    for ((cart, line_sku), quantity) in &acked.lines {
+        if !carts.contains_key(cart) {
+            let snapshot = mercato.cart(&CartId::parse(cart).unwrap()).await.unwrap();
+            carts.insert(cart.clone(), snapshot);
+        }
+        let line = carts[cart].lines.iter().find(|line| line.sku.as_str() == line_sku);
+        assert_eq!(line.map(|line| line.quantity), Some(*quantity), "lost cart line {cart}/{line_sku} (seed {seed})");
+    }
+    mercato.shutdown().await.unwrap();
+}
