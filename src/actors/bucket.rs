@@ -187,21 +187,25 @@ impl BucketActor {
             return Ok(());
         }
         let key = bucket.key();
+        let records = self.env.store.keeps_records();
         let mut batch = Batch::new();
         let mut counters_changed = false;
         for event in events {
-            if let Some(id) = event.reservation_id() {
-                if let Some(hold) = bucket.hold(id) {
-                    batch.put(keys::hold(key, id), hold)?;
-                }
+            if let Some(hold) =
+                event.reservation_id().filter(|_| records).and_then(|id| bucket.hold(id).map(|hold| (id, hold)))
+            {
+                batch.put(keys::hold(key, hold.0), hold.1)?;
             }
             if event.changes_counters() {
                 counters_changed = true;
                 batch.event(&DomainEvent::Inventory { bucket: key.clone(), event: event.clone(), at: now })?;
             }
         }
-        if counters_changed {
+        if counters_changed && records {
             batch.put(keys::bucket(key), &bucket.counters())?;
+        }
+        if batch.is_empty() {
+            return Ok(());
         }
         self.last_ticket = self.env.store.write(batch)?;
         Ok(())
@@ -262,7 +266,7 @@ impl BucketActor {
                 }
             }
         }
-        let idle = self.last_active.elapsed() >= self.env.config.passivate_after;
+        let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
         let holds = self.state.as_ref().map_or(0, |bucket| bucket.active_hold_count());
         if idle && holds == 0 {
             self.activation.passivate(ctx);

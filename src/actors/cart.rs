@@ -95,7 +95,7 @@ impl Actor for CartActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| {
-            if actor.last_active.elapsed() >= actor.env.config.passivate_after {
+            if actor.env.config.passivate_after.is_some_and(|after| actor.last_active.elapsed() >= after) {
                 actor.activation.passivate(ctx);
             }
         });
@@ -175,10 +175,12 @@ impl CartActor {
                 return Reply { result: Err(Failure::Rejected(rejection)), ticket: self.last_ticket };
             }
             let meta = CartMeta { created_at: self.env.clock.now() };
-            let written = Batch::new_put(keys::cart_meta(&id), &meta).and_then(|batch| self.env.store.write(batch));
-            match written {
-                Ok(ticket) => self.last_ticket = ticket,
-                Err(err) => return Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket },
+            if self.env.store.keeps_records() {
+                let written = Batch::new_put(keys::cart_meta(&id), &meta).and_then(|batch| self.env.store.write(batch));
+                match written {
+                    Ok(ticket) => self.last_ticket = ticket,
+                    Err(err) => return Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket },
+                }
             }
             *state = Some((Cart::new(id.clone(), self.env.config.cart_limits), meta));
         }
@@ -211,7 +213,7 @@ impl CartActor {
 
 /// Writes one record per touched line (or merge); `None` if nothing changed.
 fn persist(env: &Env, id: &CartId, events: &[CartEvent]) -> Result<Option<Ticket>, StoreError> {
-    if events.is_empty() {
+    if events.is_empty() || !env.store.keeps_records() {
         return Ok(None);
     }
     let mut batch = Batch::new();

@@ -23,7 +23,8 @@ pub use registry::{ActorStatsSnapshot, Registry, Unavailable};
 #[derive(Debug, Clone)]
 pub struct ActorConfig {
     /// An actor idle this long passivates (its state is durable already).
-    pub passivate_after: Duration,
+    /// `None` never passivates: memory mode, where the actor is the state.
+    pub passivate_after: Option<Duration>,
     /// How often an actor checks whether it is idle.
     pub idle_check_every: Duration,
     pub mailbox_capacity: usize,
@@ -40,7 +41,7 @@ pub struct Env {
     pub config: Arc<ActorConfig>,
     /// Reservation id -> the bucket holding it. Derived state: rebuilt from
     /// the hold records at open, kept current by the handle and the buckets.
-    pub reservations: Arc<DashMap<ReservationId, BucketKey>>,
+    pub reservations: Arc<DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>>,
 }
 
 /// The answer of an actor: the result, and the ticket to await before

@@ -51,7 +51,7 @@ struct Slot<A: Actor> {
     generation: u64,
 }
 
-type Slots<A> = DashMap<<A as Activate>::Key, Slot<A>>;
+type Slots<A> = DashMap<<A as Activate>::Key, Slot<A>, foldhash::fast::RandomState>;
 
 /// What an actor knows of its own activation: its key, and how to passivate.
 pub struct Activation<A: Activate> {
@@ -98,7 +98,7 @@ impl<A: Activate> Registry<A> {
     pub fn new(kind: &'static str, arbiters: Arc<[ArbiterHandle]>, env: A::Env) -> Self {
         Registry {
             kind,
-            slots: Arc::new(DashMap::new()),
+            slots: Arc::new(DashMap::with_hasher(foldhash::fast::RandomState::default())),
             arbiters,
             env,
             next_generation: AtomicU64::new(1),

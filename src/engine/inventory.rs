@@ -23,6 +23,10 @@ use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 
+/// Deterministic, fast hashing for the holds map (ids are server-generated
+/// or caller-chosen per bucket; no untrusted flood reaches one map unchecked).
+type Holds = HashMap<ReservationId, Hold, foldhash::fast::FixedState>;
+
 /// Where a hold stands. Only `Held` counts towards `held`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,7 +158,7 @@ pub struct Bucket {
     key: BucketKey,
     counters: BucketCounters,
     held: u64,
-    holds: HashMap<ReservationId, Hold>,
+    holds: Holds,
     /// `(expires_at, id)` of every `Held` hold: expiry pops from the front
     /// instead of scanning all holds on every access.
     expiry_index: BTreeSet<(Timestamp, ReservationId)>,
@@ -167,7 +171,7 @@ impl Bucket {
             key,
             counters: BucketCounters::default(),
             held: 0,
-            holds: HashMap::new(),
+            holds: Holds::default(),
             expiry_index: BTreeSet::new(),
         }
     }
@@ -178,7 +182,7 @@ impl Bucket {
         counters: BucketCounters,
         holds: impl IntoIterator<Item = (ReservationId, Hold)>,
     ) -> Self {
-        let holds: HashMap<ReservationId, Hold> = holds.into_iter().collect();
+        let holds: Holds = holds.into_iter().collect();
         let active = holds.iter().filter(|(_, hold)| hold.status == HoldStatus::Held);
         let held = active.clone().map(|(_, hold)| u64::from(hold.quantity)).sum();
         let expiry_index = active.map(|(id, hold)| (hold.expires_at, id.clone())).collect();

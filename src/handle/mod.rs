@@ -93,7 +93,10 @@ impl Mercato {
             store,
             clock: config.clock.clone(),
             config: Arc::new(ActorConfig {
-                passivate_after: config.passivate_after,
+                passivate_after: match config.durability {
+                    crate::store::Durability::Memory => None,
+                    _ => Some(config.passivate_after),
+                },
                 idle_check_every: config.idle_check_every,
                 mailbox_capacity: config.mailbox_capacity,
                 cart_limits: config.cart_limits,

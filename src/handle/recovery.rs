@@ -12,7 +12,7 @@ use dashmap::DashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub(super) struct Recovered {
-    pub reservations: DashMap<ReservationId, BucketKey>,
+    pub reservations: DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>,
     pub locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     pub buckets_with_holds: Vec<BucketKey>,
 }
@@ -27,7 +27,7 @@ pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
         let (key, id) = keys::parse_hold(&raw).ok_or_else(|| Error::Corrupt(format!("bad hold key {raw:?}")))?;
         buckets.entry(key).or_default().1.push((id, hold));
     }
-    let reservations = DashMap::new();
+    let reservations = DashMap::with_hasher(foldhash::fast::RandomState::default());
     let locations: DashMap<Sku, BTreeSet<WarehouseId>> = DashMap::new();
     let mut buckets_with_holds = Vec::new();
     for (key, (counters, holds)) in buckets {

@@ -13,8 +13,11 @@
 //!   replies wait for the flush.
 //! - `relaxed`: tickets resolve at once; sled flushes every `flush_every_ms`.
 //!   A crash loses at most the writes of that window.
-//! - `memory`: an in-memory ordered map, no disk at all (load-test target);
-//!   everything is lost when the process ends.
+//! - `memory`: no disk at all (load-test target). Entity records are not
+//!   kept anywhere but in the actors that own them (which therefore never
+//!   passivate, see [`Store::keeps_records`]); only the event log is kept, in
+//!   memory, for projections. Everything is lost when the process ends, and
+//!   an actor that dies restarts empty.
 
 pub mod codec;
 mod group;
@@ -175,7 +178,8 @@ type RawRecord = (Vec<u8>, Vec<u8>);
 
 enum Backend {
     Sled(sled::Db),
-    Memory(Box<SkipMap<Vec<u8>, Vec<u8>>>),
+    /// Memory mode keeps the event log only, keyed by sequence number.
+    Memory(Box<SkipMap<u64, Vec<u8>>>),
 }
 
 struct Inner {
@@ -240,6 +244,12 @@ impl Store {
         self.inner.durability
     }
 
+    /// Whether entity records are kept (false in memory mode, where `put`s
+    /// are dropped and reads find nothing: actors must keep their state).
+    pub fn keeps_records(&self) -> bool {
+        matches!(self.inner.backend, Backend::Sled(_))
+    }
+
     pub fn stats(&self) -> &Arc<StoreStats> {
         &self.inner.stats
     }
@@ -254,23 +264,16 @@ impl Store {
             return Ok(self.last_ticket());
         }
         let Batch { mut ops, events } = batch;
-        if !events.is_empty() {
-            let count = u64::try_from(events.len()).map_err(|_| StoreError::Encode("too many events".into()))?;
-            let first = self.inner.next_event_seq.fetch_add(count, Ordering::SeqCst);
-            ops.extend((first..).zip(events).map(|(seq, bytes)| (keys::event(seq), Some(bytes))));
-        }
+        let count = u64::try_from(events.len()).map_err(|_| StoreError::Encode("too many events".into()))?;
+        let first = self.inner.next_event_seq.fetch_add(count, Ordering::SeqCst);
         match &self.inner.backend {
-            Backend::Sled(db) => write_sled(db, ops)?,
-            Backend::Memory(map) => {
-                for (key, value) in ops {
-                    match value {
-                        Some(value) => {
-                            map.insert(key, value);
-                        }
-                        None => {
-                            map.remove(&key);
-                        }
-                    }
+            Backend::Sled(db) => {
+                ops.extend((first..).zip(events).map(|(seq, bytes)| (keys::event(seq), Some(bytes))));
+                write_sled(db, ops)?;
+            }
+            Backend::Memory(log) => {
+                for (seq, bytes) in (first..).zip(events) {
+                    log.insert(seq, bytes);
                 }
             }
         }
@@ -299,7 +302,7 @@ impl Store {
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         let bytes = match &self.inner.backend {
             Backend::Sled(db) => db.get(key)?.map(|value| value.to_vec()),
-            Backend::Memory(map) => map.get(key).map(|entry| entry.value().clone()),
+            Backend::Memory(_) => None,
         };
         bytes.map(|bytes| codec::decode(key, &bytes)).transpose()
     }
@@ -325,8 +328,8 @@ impl Store {
                 .take(limit)
                 .map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())))
                 .collect::<Result<_, sled::Error>>()?,
-            Backend::Memory(map) => {
-                map.range(start..=end).take(limit).map(|entry| (entry.key().clone(), entry.value().clone())).collect()
+            Backend::Memory(log) => {
+                log.range(from..).take(limit).map(|entry| (keys::event(*entry.key()), entry.value().clone())).collect()
             }
         };
         raw.into_iter()
@@ -344,9 +347,7 @@ impl Store {
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
         let last = match &self.inner.backend {
             Backend::Sled(db) => db.scan_prefix([keys::EVENT]).next_back().transpose()?.map(|(key, _)| key.to_vec()),
-            Backend::Memory(map) => {
-                map.range(keys::event(0)..=keys::event(u64::MAX)).next_back().map(|entry| entry.key().clone())
-            }
+            Backend::Memory(log) => log.back().map(|entry| keys::event(*entry.key())),
         };
         Ok(last.and_then(|key| keys::parse_event(&key)).unwrap_or(0))
     }
@@ -377,11 +378,7 @@ impl Store {
                 .scan_prefix(prefix)
                 .map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())))
                 .collect::<Result<_, sled::Error>>()?),
-            Backend::Memory(map) => Ok(map
-                .range(prefix.to_vec()..)
-                .take_while(|entry| entry.key().starts_with(prefix))
-                .map(|entry| (entry.key().clone(), entry.value().clone()))
-                .collect()),
+            Backend::Memory(_) => Ok(Vec::new()),
         }
     }
 }

@@ -4,13 +4,24 @@ fn open(dir: &std::path::Path, durability: Durability) -> Store {
     Store::open(&StoreConfig { path: dir.to_path_buf(), durability, cache_capacity_bytes: 8 << 20 }).unwrap()
 }
 
-fn modes() -> [Durability; 3] {
-    [Durability::Strict, Durability::Relaxed { flush_every_ms: 10 }, Durability::Memory]
+#[tokio::test]
+async fn memory_mode_keeps_the_event_log_but_no_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Durability::Memory);
+    assert!(!store.keeps_records());
+    let mut batch = Batch::new();
+    batch.put(b"k".to_vec(), &1u32).unwrap();
+    batch.event(&"e").unwrap();
+    store.write(batch).unwrap();
+    assert_eq!(store.get::<u32>(b"k").unwrap(), None);
+    assert_eq!(store.read_events::<String>(0, 10).unwrap(), vec![(1, "e".to_owned())]);
+    assert_eq!(store.last_event_seq().unwrap(), 1);
+    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "memory mode touches no disk");
 }
 
 #[tokio::test]
-async fn a_batch_is_readable_and_scannable_in_every_mode() {
-    for durability in modes() {
+async fn a_batch_is_readable_and_scannable_on_disk() {
+    for durability in [Durability::Strict, Durability::Relaxed { flush_every_ms: 10 }] {
         let dir = tempfile::tempdir().unwrap();
         let store = open(dir.path(), durability);
         let mut batch = Batch::new();
