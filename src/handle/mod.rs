@@ -8,6 +8,7 @@ mod runtime;
 
 pub use config::Config;
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
+pub use recovery::OpenReport;
 
 use crate::actors::bucket::BucketActor;
 use crate::actors::cart::{CartActor, CartRejection};
@@ -67,6 +68,7 @@ struct Inner {
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
+    opened: OpenReport,
 }
 
 /// The embedded engine. Cheap to clone; every clone is the same engine.
@@ -113,6 +115,7 @@ impl Mercato {
                 config,
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),
+                opened: recovered.report,
             }),
         };
         // Buckets with live holds run their expiry timers from the start.
@@ -120,6 +123,11 @@ impl Mercato {
             mercato.inner.buckets.activate(&bucket);
         }
         Ok(mercato)
+    }
+
+    /// What the open found in the data directory (all invariants held).
+    pub fn open_report(&self) -> OpenReport {
+        self.inner.opened
     }
 
     pub fn config(&self) -> &Config {

@@ -11,7 +11,17 @@ use crate::store::{keys, Store};
 use dashmap::DashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// What was found when the data directory was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct OpenReport {
+    pub buckets: u64,
+    pub skus: u64,
+    pub holds_active: u64,
+    pub holds_settled: u64,
+}
+
 pub(super) struct Recovered {
+    pub report: OpenReport,
     pub reservations: DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>,
     pub locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     pub buckets_with_holds: Vec<BucketKey>,
@@ -30,8 +40,13 @@ pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
     let reservations = DashMap::with_hasher(foldhash::fast::RandomState::default());
     let locations: DashMap<Sku, BTreeSet<WarehouseId>> = DashMap::new();
     let mut buckets_with_holds = Vec::new();
+    let mut report = OpenReport::default();
     for (key, (counters, holds)) in buckets {
-        if holds.iter().any(|(_, hold)| hold.status == HoldStatus::Held) {
+        let active = holds.iter().filter(|(_, hold)| hold.status == HoldStatus::Held).count();
+        report.buckets += 1;
+        report.holds_active += u64::try_from(active).unwrap_or(u64::MAX);
+        report.holds_settled += u64::try_from(holds.len() - active).unwrap_or(u64::MAX);
+        if active > 0 {
             buckets_with_holds.push(key.clone());
         }
         for (id, _) in &holds {
@@ -41,5 +56,6 @@ pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
         bucket.check_invariants(None).map_err(|violation| Error::Corrupt(violation.to_string()))?;
         locations.entry(key.sku).or_default().insert(key.warehouse);
     }
-    Ok(Recovered { reservations, locations, buckets_with_holds })
+    report.skus = u64::try_from(locations.len()).unwrap_or(u64::MAX);
+    Ok(Recovered { report, reservations, locations, buckets_with_holds })
 }
