@@ -166,3 +166,26 @@ async fn concurrent_adds_to_one_cart_lose_no_unit() {
     assert!(view.lines.iter().all(|line| line.quantity == 200));
     mercato.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_first_messages_activate_exactly_one_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let id = CartId::parse("cart_contended").unwrap();
+    let before = mercato.stats().carts.activations;
+    let mut tasks = Vec::new();
+    for n in 0..500u32 {
+        let mercato = mercato.clone();
+        let id = id.clone();
+        tasks.push(tokio::spawn(async move {
+            mercato.open_cart(&id).await?;
+            mercato.add_to_cart(&id, sku(&format!("R-{}", n % 50)), 1).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(mercato.stats().carts.activations - before, 1, "one live activation per key");
+    assert_eq!(mercato.cart(&id).await.unwrap().item_count, 500, "no add went to a second activation");
+    mercato.shutdown().await.unwrap();
+}
