@@ -33,8 +33,10 @@
 
 pub mod actors;
 pub mod clock;
+pub mod demo;
 pub mod engine;
 mod handle;
+pub mod http;
 pub mod metrics;
 pub mod store;
 

@@ -1,12 +1,12 @@
-//! The `mercato` command.
-//!
-//! `mercato check` opens a data directory, rebuilds every bucket from the
-//! store, checks its invariants and prints what it found; it exits non-zero
-//! if the directory cannot be opened or an invariant fails.
+//! The `mercato` command: `serve` runs the HTTP server; `check` verifies a
+//! data directory.
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mercato::http::AppState;
 use mercato::{Config, Durability, Mercato};
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the HTTP server (demo catalog on an empty data directory).
+    Serve(ServeArgs),
     /// Open a data directory, check every invariant, print a summary.
     Check {
         #[arg(long, env = "MERCATO_DATA_DIR", default_value = "./data")]
@@ -25,10 +27,79 @@ enum Command {
     },
 }
 
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[arg(long, env = "MERCATO_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[arg(long, env = "MERCATO_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// strict (reply after fsync), relaxed (flush every 100 ms) or memory.
+    #[arg(long, env = "MERCATO_DURABILITY", default_value = "strict")]
+    durability: Durability,
+    /// The admin bearer token; a random one is generated and printed if absent.
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN")]
+    admin_token: Option<String>,
+    /// Start with an empty catalog instead of the demo catalog.
+    #[arg(long)]
+    no_demo: bool,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sled=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
+        Command::Serve(args) => serve(args),
         Command::Check { data_dir } => check(data_dir),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let config = Config::new(&args.data_dir).durability(args.durability);
+        let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
+        if !args.no_demo && mercato.open_report().buckets == 0 {
+            let loaded = mercato::demo::load_demo_stock(&mercato).await.context("loading the demo catalog")?;
+            tracing::info!(products = loaded.products, buckets = loaded.buckets, "demo catalog stocked");
+        }
+        let admin_token = match args.admin_token {
+            Some(token) => token,
+            None => {
+                let token = format!("adm_{:032x}", rand::random::<u128>());
+                eprintln!("admin token: {token}");
+                token
+            }
+        };
+        let state = AppState::new(mercato.clone(), &admin_token);
+        let (addr, server) = mercato::http::bind(state, args.addr, shutdown_signal())
+            .with_context(|| format!("binding {}", args.addr))?;
+        println!("listening on http://{addr}");
+        std::io::stdout().flush()?;
+        server.await;
+        tracing::info!("stopped accepting; flushing");
+        mercato.shutdown().await?;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }
 

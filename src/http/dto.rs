@@ -1,0 +1,223 @@
+//! Wire shapes. Requests are parsed strictly (`deny_unknown_fields`) and
+//! turned into engine types with `TryFrom`-style functions, so bad input is a
+//! 4xx before any actor sees it.
+
+use super::error::Problem;
+use crate::actors::cart::CartSnapshot;
+use crate::engine::{CartLine, InventoryCounts, Sku, Timestamp, WarehouseId};
+use crate::{Reservation, SkuInventory};
+use serde::{Deserialize, Serialize};
+
+/// Parses an id from a path or body, as 422 `invalid-input` when malformed.
+pub fn sku(raw: &str) -> Result<Sku, Problem> {
+    Sku::parse(raw).map_err(|err| Problem::invalid(err.to_string()))
+}
+
+pub fn warehouse(raw: &str) -> Result<WarehouseId, Problem> {
+    WarehouseId::parse(raw).map_err(|err| Problem::invalid(err.to_string()))
+}
+
+/// A quantity from a JSON number: 1..=`max` (zero, negative and absurd
+/// quantities are 422).
+pub fn quantity(raw: i64, max: u32) -> Result<u32, Problem> {
+    u32::try_from(raw)
+        .ok()
+        .filter(|quantity| (1..=max).contains(quantity))
+        .ok_or_else(|| Problem::invalid(format!("quantity must be 1..={max}, got {raw}")))
+}
+
+/// RFC 3339 UTC text of a timestamp.
+pub fn rfc3339(at: Timestamp) -> String {
+    let millis = i64::try_from(at.as_millis()).unwrap_or(i64::MAX);
+    let seconds = millis.div_euclid(1000);
+    let days = seconds.div_euclid(86_400);
+    let secs_of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        secs_of_day / 3600,
+        secs_of_day % 3600 / 60,
+        secs_of_day % 60,
+        millis.rem_euclid(1000)
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveBody {
+    pub sku: String,
+    pub quantity: i64,
+    pub ttl_seconds: Option<i64>,
+    pub warehouse: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReservationView {
+    pub reservation_id: String,
+    pub sku: String,
+    pub warehouse: String,
+    pub quantity: u32,
+    pub status: &'static str,
+    pub created_at: String,
+    pub expires_at: String,
+}
+
+impl From<Reservation> for ReservationView {
+    fn from(reservation: Reservation) -> Self {
+        ReservationView {
+            reservation_id: reservation.id.to_string(),
+            sku: reservation.sku.to_string(),
+            warehouse: reservation.warehouse.to_string(),
+            quantity: reservation.quantity,
+            status: reservation.status.as_str(),
+            created_at: rfc3339(reservation.created_at),
+            expires_at: rfc3339(reservation.expires_at),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StockBody {
+    pub on_hand: Option<i64>,
+    pub safety_stock: Option<i64>,
+}
+
+/// A count from JSON: non-negative and within 2^53 (exact in every client).
+pub fn count(name: &str, raw: i64) -> Result<u64, Problem> {
+    u64::try_from(raw)
+        .ok()
+        .filter(|count| *count <= (1 << 53))
+        .ok_or_else(|| Problem::invalid(format!("{name} must be 0..=2^53, got {raw}")))
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountsView {
+    pub on_hand: u64,
+    pub held: u64,
+    pub committed: u64,
+    pub safety_stock: u64,
+    pub available: u64,
+}
+
+impl From<InventoryCounts> for CountsView {
+    fn from(counts: InventoryCounts) -> Self {
+        CountsView {
+            on_hand: counts.on_hand,
+            held: counts.held,
+            committed: counts.committed,
+            safety_stock: counts.safety_stock,
+            available: counts.available,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct WarehouseCountsView {
+    pub warehouse: String,
+    #[serde(flatten)]
+    pub counts: CountsView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct InventoryView {
+    pub sku: String,
+    #[serde(flatten)]
+    pub totals: CountsView,
+    pub warehouses: Vec<WarehouseCountsView>,
+}
+
+impl From<SkuInventory> for InventoryView {
+    fn from(inventory: SkuInventory) -> Self {
+        InventoryView {
+            sku: inventory.sku.to_string(),
+            totals: inventory.totals.into(),
+            warehouses: inventory
+                .warehouses
+                .into_iter()
+                .map(|row| WarehouseCountsView { warehouse: row.warehouse.to_string(), counts: row.counts.into() })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddItemBody {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetQuantityBody {
+    pub quantity: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CartLineView {
+    pub sku: String,
+    pub quantity: u32,
+    /// Whether the line can be bought now (stock is enforced at reservation).
+    pub available: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CartView {
+    pub cart_id: String,
+    pub lines: Vec<CartLineView>,
+    pub saved: Vec<CartLineView>,
+    pub item_count: u64,
+}
+
+impl CartView {
+    /// `available_units(sku)` gives the live available stock of a SKU.
+    pub fn new(cart: CartSnapshot, available_units: impl Fn(&CartLine) -> u64) -> Self {
+        let view = |line: &CartLine| CartLineView {
+            sku: line.sku.to_string(),
+            quantity: line.quantity,
+            available: available_units(line) >= u64::from(line.quantity),
+        };
+        CartView {
+            cart_id: cart.id.to_string(),
+            lines: cart.lines.iter().map(view).collect(),
+            saved: cart.saved.iter().map(view).collect(),
+            item_count: cart.item_count,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_rfc3339_utc() {
+        assert_eq!(rfc3339(Timestamp::from_millis(0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(Timestamp::from_millis(1_800_000_000_123)), "2027-01-15T08:00:00.123Z");
+        assert_eq!(rfc3339(Timestamp::from_millis(951_782_400_000)), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn quantities_outside_the_range_are_invalid() {
+        assert_eq!(quantity(1, 999), Ok(1));
+        assert!(quantity(0, 999).is_err());
+        assert!(quantity(-3, 999).is_err());
+        assert!(quantity(1_000, 999).is_err());
+        assert!(quantity(i64::MAX, 999).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! The one place where errors become HTTP: status + `application/problem+json`
+//! with a stable `type` code (API.md, Conventions).
+
+use crate::actors::Unavailable;
+use crate::engine::{CartError, InventoryError};
+use crate::Error;
+use serde::Serialize;
+use std::convert::Infallible;
+use warp::http::StatusCode;
+use warp::reject::Reject;
+use warp::{Rejection, Reply};
+
+/// A problem response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    code: &'a str,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Problem { status, code, detail: detail.into() }
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", detail)
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid-input", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+}
+
+impl Reject for Problem {}
+
+impl Reply for Problem {
+    fn into_response(self) -> warp::reply::Response {
+        let body =
+            ProblemBody { code: self.code, title: self.title(), status: self.status.as_u16(), detail: &self.detail };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = warp::reply::Response::new(json.into());
+        *response.status_mut() = self.status;
+        response
+            .headers_mut()
+            .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
+
+impl From<Error> for Problem {
+    fn from(err: Error) -> Self {
+        let detail = err.to_string();
+        match err {
+            Error::Inventory(rejection) => inventory(rejection, detail),
+            Error::Cart(rejection) => cart(rejection, detail),
+            Error::CartNotFound(_) => Problem::not_found(detail),
+            Error::InvalidInput(_) => Problem::invalid(detail),
+            Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+            }
+            Error::Corrupt(_) | Error::Store(_) => {
+                tracing::error!(error = %detail, "internal error");
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            }
+        }
+    }
+}
+
+fn inventory(rejection: InventoryError, detail: String) -> Problem {
+    match rejection {
+        InventoryError::InsufficientStock { .. } => Problem::new(StatusCode::CONFLICT, "insufficient-stock", detail),
+        InventoryError::HoldNotActive { .. } => Problem::new(StatusCode::CONFLICT, "hold-not-active", detail),
+        InventoryError::ReservationNotFound { .. } => Problem::not_found(detail),
+        InventoryError::IdempotencyConflict { .. }
+        | InventoryError::ShipExceedsCommitted { .. }
+        | InventoryError::OnHandBelowAllocated { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+        InventoryError::InvalidQuantity | InventoryError::InvalidTtl | InventoryError::Overflow => {
+            Problem::invalid(detail)
+        }
+    }
+}
+
+fn cart(rejection: CartError, detail: String) -> Problem {
+    match rejection {
+        CartError::InvalidQuantity { .. } => Problem::invalid(detail),
+        CartError::LineQuantityExceeded { .. } | CartError::TooManyLines { .. } => {
+            Problem::new(StatusCode::CONFLICT, "limit-exceeded", detail)
+        }
+        CartError::LineNotFound { .. } => Problem::not_found(detail),
+    }
+}
+
+/// Turns every rejection into a problem response.
+pub async fn recover(rejection: Rejection) -> Result<Problem, Infallible> {
+    if let Some(problem) = rejection.find::<Problem>() {
+        return Ok(problem.clone());
+    }
+    if rejection.is_not_found() {
+        return Ok(Problem::not_found("no such route"));
+    }
+    if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return Ok(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "the body is larger than allowed"));
+    }
+    if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        return Ok(Problem::new(StatusCode::LENGTH_REQUIRED, "invalid-input", "a Content-Length header is required"));
+    }
+    if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        return Ok(Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "method not allowed on this route",
+        ));
+    }
+    if let Some(err) = rejection.find::<warp::reject::InvalidQuery>() {
+        return Ok(Problem::invalid(err.to_string()));
+    }
+    if let Some(err) = rejection.find::<warp::reject::InvalidHeader>() {
+        return Ok(Problem::malformed(err.to_string()));
+    }
+    if let Some(err) = rejection.find::<warp::reject::MissingHeader>() {
+        return Ok(Problem::malformed(err.to_string()));
+    }
+    tracing::warn!(?rejection, "unhandled rejection");
+    Ok(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))
+}

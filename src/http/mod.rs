@@ -1,0 +1,105 @@
+//! The HTTP/JSON server: warp routes that translate requests into calls on
+//! the [`crate::Mercato`] handle. No business rule lives here: each route is a
+//! filter (path, method, auth, body limit) + an action over the handle + one
+//! response mapping; errors become problem+json in `error.rs` alone.
+
+pub mod carts;
+pub mod dto;
+pub mod error;
+pub mod metrics;
+pub mod reservations;
+pub mod service;
+
+use crate::Mercato;
+use bytes::Bytes;
+use error::Problem;
+use serde::de::DeserializeOwned;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use warp::{Filter, Rejection, Reply};
+
+/// Largest JSON body accepted (API.md: 1 MiB).
+pub const JSON_BODY_BYTES_MAX: u64 = 1 << 20;
+
+/// What every route can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub mercato: Mercato,
+    pub admin_token: Arc<str>,
+    pub metrics: Arc<metrics::HttpMetrics>,
+}
+
+impl AppState {
+    pub fn new(mercato: Mercato, admin_token: &str) -> Self {
+        AppState { mercato, admin_token: Arc::from(admin_token), metrics: Arc::new(metrics::HttpMetrics::default()) }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+}
+
+pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// A JSON body of at most [`JSON_BODY_BYTES_MAX`], parsed strictly: bad
+/// syntax, wrong types and unknown fields are 400 `invalid-input`.
+pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    warp::body::content_length_limit(JSON_BODY_BYTES_MAX).and(warp::body::bytes()).and_then(|bytes: Bytes| async move {
+        serde_json::from_slice::<T>(&bytes).map_err(|err| warp::reject::custom(Problem::malformed(err.to_string())))
+    })
+}
+
+/// Requires the admin bearer token.
+pub fn admin(state: AppState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let expected = state.admin_token.clone();
+        async move {
+            let Some(header) = header else {
+                return Err(warp::reject::custom(Problem::unauthorized("missing bearer token")));
+            };
+            let token = header.strip_prefix("Bearer ").unwrap_or_default();
+            if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
+                return Err(warp::reject::custom(Problem::unauthorized("invalid token")));
+            }
+            Ok(Caller::Admin)
+        }
+    })
+}
+
+fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    left.len() == right.len() && left.iter().zip(right).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
+}
+
+/// Turns an action's result into a response.
+pub fn respond<R: Reply>(result: Result<R, Problem>) -> warp::reply::Response {
+    match result {
+        Ok(reply) => reply.into_response(),
+        Err(problem) => problem.into_response(),
+    }
+}
+
+/// Every route, with problem+json for every rejection and request metrics.
+pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let metrics = state.metrics.clone();
+    service::routes(state.clone())
+        .or(reservations::routes(state.clone()))
+        .or(carts::routes(state))
+        .recover(error::recover)
+        .with(warp::log::custom(move |info| metrics.observe(&info)))
+}
+
+/// Binds `addr` and returns the bound address and the server future, which
+/// finishes in-flight requests and ends once `shutdown` resolves.
+pub fn bind(
+    state: AppState,
+    addr: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, impl Future<Output = ()>), warp::Error> {
+    warp::serve(routes(state)).try_bind_with_graceful_shutdown(addr, shutdown)
+}

@@ -1,0 +1,106 @@
+//! Reservations (the raw two-phase primitive) and inventory admin.
+//! Until customer sign-in lands, reservation routes take the admin token.
+
+use super::dto::{self, CountsView, InventoryView, ReservationView, ReserveBody, StockBody};
+use super::error::Problem;
+use super::{admin, json_body, respond, with_state, AppState, Caller};
+use crate::engine::{BucketKey, ReservationId};
+use crate::{ReserveRequest, StockUpdate};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let create = warp::path!("v1" / "reservations")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .and(json_body::<ReserveBody>())
+        .then(|state, caller, body| async move { respond(create(state, caller, body).await) });
+    let read = warp::path!("v1" / "reservations" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .then(|id, state, _caller| async move { respond(read(state, id).await) });
+    let commit = warp::path!("v1" / "reservations" / String / "commit")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .then(|id, state, _caller| async move { respond(commit(state, id).await) });
+    let release = warp::path!("v1" / "reservations" / String)
+        .and(warp::delete())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .then(|id, state, _caller| async move { respond(release(state, id).await) });
+    let inventory = warp::path!("v1" / "inventory" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(|sku, state| async move { respond(inventory(state, sku).await) });
+    let set_stock = warp::path!("v1" / "admin" / "inventory" / String / String)
+        .and(warp::put())
+        .and(with_state(state.clone()))
+        .and(admin(state))
+        .and(json_body::<StockBody>())
+        .then(
+            |sku, warehouse, state, _caller, body| async move { respond(set_stock(state, sku, warehouse, body).await) },
+        );
+    create.or(read).unify().or(commit).unify().or(release).unify().or(inventory).unify().or(set_stock).unify()
+}
+
+fn reservation_id(raw: &str) -> Result<ReservationId, Problem> {
+    // A malformed id cannot name an existing reservation.
+    ReservationId::parse(raw).map_err(|_| Problem::not_found(format!("reservation {raw} not found")))
+}
+
+async fn create(state: AppState, _caller: Caller, body: ReserveBody) -> Result<impl Reply, Problem> {
+    let config = state.mercato.config();
+    let quantity = dto::quantity(body.quantity, u32::MAX)?;
+    let ttl_seconds =
+        body.ttl_seconds.unwrap_or(i64::try_from(config.reservation_ttl_default_ms / 1000).unwrap_or(600));
+    let ttl_max_seconds = i64::try_from(config.reservation_ttl_max_ms / 1000).unwrap_or(3600);
+    if !(1..=ttl_max_seconds).contains(&ttl_seconds) {
+        return Err(Problem::invalid(format!("ttl_seconds must be 1..={ttl_max_seconds}")));
+    }
+    let mut request = ReserveRequest::new(dto::sku(&body.sku)?, quantity).ttl_ms(ttl_seconds.unsigned_abs() * 1000);
+    if let Some(warehouse) = &body.warehouse {
+        request = request.warehouse(dto::warehouse(warehouse)?);
+    }
+    let reservation = state.mercato.reserve(request).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&ReservationView::from(reservation)), StatusCode::CREATED))
+}
+
+async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let reservation = state.mercato.reservation(&reservation_id(&id)?).await?;
+    Ok(warp::reply::json(&ReservationView::from(reservation)))
+}
+
+async fn commit(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let reservation = state.mercato.commit(&reservation_id(&id)?).await?;
+    Ok(warp::reply::json(&ReservationView::from(reservation)))
+}
+
+async fn release(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let reservation = state.mercato.release(&reservation_id(&id)?).await?;
+    Ok(warp::reply::json(&ReservationView::from(reservation)))
+}
+
+async fn inventory(state: AppState, sku: String) -> Result<impl Reply, Problem> {
+    let sku = dto::sku(&sku).map_err(|_| Problem::not_found(format!("sku {sku} not found")))?;
+    let inventory = state.mercato.inventory(&sku).await?;
+    if inventory.warehouses.is_empty() {
+        return Err(Problem::not_found(format!("sku {sku} not found")));
+    }
+    Ok(warp::reply::json(&InventoryView::from(inventory)))
+}
+
+async fn set_stock(state: AppState, sku: String, warehouse: String, body: StockBody) -> Result<impl Reply, Problem> {
+    if body.on_hand.is_none() && body.safety_stock.is_none() {
+        return Err(Problem::invalid("give on_hand, safety_stock or both"));
+    }
+    let update = StockUpdate {
+        on_hand: body.on_hand.map(|raw| dto::count("on_hand", raw)).transpose()?,
+        safety_stock: body.safety_stock.map(|raw| dto::count("safety_stock", raw)).transpose()?,
+    };
+    let bucket = BucketKey::new(dto::sku(&sku)?, dto::warehouse(&warehouse)?);
+    let counts = state.mercato.set_stock(bucket, update).await?;
+    Ok(warp::reply::json(&CountsView::from(counts)))
+}

@@ -1,0 +1,286 @@
+//! The HTTP layer, on 127.0.0.1:0 with a temporary data directory: every
+//! route of reservations, inventory and guest carts, each error code, and a
+//! bad-input matrix that also checks nothing changed.
+
+use hyper::{Body, Client, Method, Request};
+use mercato::http::AppState;
+use mercato::{Config, Durability, Mercato};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+const ADMIN: &str = "test-admin-token";
+
+struct App {
+    addr: SocketAddr,
+    mercato: Mercato,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Strict)).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState::new(mercato.clone(), ADMIN);
+    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
+        let _ = stopped.await;
+    })
+    .unwrap();
+    tokio::spawn(server);
+    App { addr, mercato, stop: Some(stop), _dir: dir }
+}
+
+struct Response {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+impl App {
+    async fn call(&self, method: Method, path: &str, body: Option<&str>, token: Option<&str>) -> Response {
+        let mut request = Request::builder().method(method).uri(format!("http://{}{}", self.addr, path));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_owned())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = Client::new().request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Response { status, content_type, body }
+    }
+
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        self.call(method, path, body.map(|b| b.to_string()).as_deref(), Some(ADMIN)).await
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.mercato.shutdown().await.unwrap();
+    }
+}
+
+/// (method, path, body, bearer token, expected status, expected problem type)
+type BadCase = (Method, String, Option<String>, Option<&'static str>, u16, &'static str);
+
+fn assert_problem(response: &Response, status: u16, code: &str) {
+    assert_eq!(response.status, status, "{:?}", response.body);
+    assert_eq!(response.content_type, "application/problem+json");
+    assert_eq!(response.body["type"], code, "{:?}", response.body);
+    assert_eq!(response.body["status"], status);
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer() {
+    let app = spawn_app().await;
+    let health = app.call(Method::GET, "/health", None, None).await;
+    assert_eq!((health.status, health.body.clone()), (200, json!({"status": "ok"})));
+    let metrics = app.call(Method::GET, "/metrics", None, None).await;
+    let text = metrics.body.as_str().unwrap().to_owned();
+    assert!(
+        text.contains("mercato_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",status=\"200\"")
+    );
+    assert!(text.contains("mercato_actor_activations_total{kind=\"bucket\"}"));
+    assert!(text.contains("mercato_group_commit_batch_size_count"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reservation_goes_through_its_two_phases() {
+    let app = spawn_app().await;
+    let stock = app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-EAST", Some(json!({"on_hand": 10}))).await;
+    assert_eq!((stock.status, stock.body["available"].clone()), (200, json!(10)));
+    let created = app
+        .admin(Method::POST, "/v1/reservations", Some(json!({"sku": "SKU-1", "quantity": 3, "ttl_seconds": 60})))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["status"], "held");
+    assert!(created.body["expires_at"].as_str().unwrap().ends_with('Z'));
+    let id = created.body["reservation_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("res_"));
+    let read = app.admin(Method::GET, &format!("/v1/reservations/{id}"), None).await;
+    assert_eq!(read.body["quantity"], 3);
+    let inventory = app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await;
+    assert_eq!((inventory.body["held"].clone(), inventory.body["available"].clone()), (json!(3), json!(7)));
+    assert_eq!(inventory.body["warehouses"][0]["warehouse"], "W-EAST");
+    let committed = app.admin(Method::POST, &format!("/v1/reservations/{id}/commit"), None).await;
+    assert_eq!((committed.status, committed.body["status"].clone()), (200, json!("committed")));
+    let again = app.admin(Method::POST, &format!("/v1/reservations/{id}/commit"), None).await;
+    assert_eq!(again.status, 200, "commit is idempotent");
+    let release = app.admin(Method::DELETE, &format!("/v1/reservations/{id}"), None).await;
+    assert_problem(&release, 409, "hold-not-active");
+
+    let second = app.admin(Method::POST, "/v1/reservations", Some(json!({"sku": "SKU-1", "quantity": 2}))).await;
+    let second_id = second.body["reservation_id"].as_str().unwrap().to_owned();
+    let released = app.admin(Method::DELETE, &format!("/v1/reservations/{second_id}"), None).await;
+    assert_eq!(released.body["status"], "released");
+    let released_again = app.admin(Method::DELETE, &format!("/v1/reservations/{second_id}"), None).await;
+    assert_eq!(released_again.status, 200, "release is idempotent");
+    let commit_released = app.admin(Method::POST, &format!("/v1/reservations/{second_id}/commit"), None).await;
+    assert_problem(&commit_released, 409, "hold-not-active");
+    let too_many = app.admin(Method::POST, "/v1/reservations", Some(json!({"sku": "SKU-1", "quantity": 8}))).await;
+    assert_problem(&too_many, 409, "insufficient-stock");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_guest_cart_supports_every_route() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-A/W-1", Some(json!({"on_hand": 1}))).await;
+    let created = app.call(Method::POST, "/v1/carts", None, None).await;
+    assert_eq!(created.status, 201);
+    let cart = created.body["cart_id"].as_str().unwrap().to_owned();
+    let base = format!("/v1/carts/{cart}");
+    let added = app.call(Method::POST, &format!("{base}/items"), Some(r#"{"sku":"SKU-A","quantity":2}"#), None).await;
+    assert_eq!(added.status, 200, "{:?}", added.body);
+    assert_eq!(added.body["lines"][0]["available"], false, "2 wanted, 1 in stock");
+    app.call(Method::POST, &format!("{base}/items"), Some(r#"{"sku":"SKU-B","quantity":1}"#), None).await;
+    let set = app.call(Method::PUT, &format!("{base}/items/SKU-A"), Some(r#"{"quantity":1}"#), None).await;
+    assert_eq!(
+        (set.body["lines"][0]["quantity"].clone(), set.body["lines"][0]["available"].clone()),
+        (json!(1), json!(true))
+    );
+    let saved = app.call(Method::POST, &format!("{base}/items/SKU-B/save-for-later"), None, None).await;
+    assert_eq!(saved.body["saved"][0]["sku"], "SKU-B");
+    let back = app.call(Method::POST, &format!("{base}/saved/SKU-B/move-to-cart"), None, None).await;
+    assert_eq!(back.body["lines"].as_array().unwrap().len(), 2);
+    let removed = app.call(Method::DELETE, &format!("{base}/items/SKU-B"), None, None).await;
+    assert_eq!(removed.body["item_count"], 1);
+    let zero = app.call(Method::PUT, &format!("{base}/items/SKU-A"), Some(r#"{"quantity":0}"#), None).await;
+    assert_eq!(zero.body["lines"], json!([]));
+    let read = app.call(Method::GET, &base, None, None).await;
+    assert_eq!((read.status, read.body["item_count"].clone()), (200, json!(0)));
+    app.stop().await;
+}
+
+/// Each bad request gets the right problem, and the cart and stock are unchanged.
+#[tokio::test]
+async fn bad_input_gets_the_right_problem_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 5}))).await;
+    let cart = app.call(Method::POST, "/v1/carts", None, None).await.body["cart_id"].as_str().unwrap().to_owned();
+    let items = format!("/v1/carts/{cart}/items");
+    app.call(Method::POST, &items, Some(r#"{"sku":"SKU-1","quantity":2}"#), None).await;
+    let before_cart = app.call(Method::GET, &format!("/v1/carts/{cart}"), None, None).await.body;
+    let before_stock = app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body;
+
+    let cases: Vec<BadCase> = vec![
+        (Method::POST, items.clone(), Some("{not json".into()), None, 400, "invalid-input"),
+        (Method::POST, items.clone(), Some(r#"{"sku":"SKU-1","quantity":"two"}"#.into()), None, 400, "invalid-input"),
+        (
+            Method::POST,
+            items.clone(),
+            Some(r#"{"sku":"SKU-1","quantity":1,"extra":true}"#.into()),
+            None,
+            400,
+            "invalid-input",
+        ),
+        (Method::POST, items.clone(), Some(r#"{"sku":"SKU-1","quantity":0}"#.into()), None, 422, "invalid-input"),
+        (Method::POST, items.clone(), Some(r#"{"sku":"SKU-1","quantity":-4}"#.into()), None, 422, "invalid-input"),
+        (
+            Method::POST,
+            items.clone(),
+            Some(r#"{"sku":"SKU-1","quantity":99999999999}"#.into()),
+            None,
+            422,
+            "invalid-input",
+        ),
+        (Method::POST, items.clone(), Some(r#"{"sku":"SKU-1","quantity":998}"#.into()), None, 409, "limit-exceeded"),
+        (Method::POST, items.clone(), Some(r#"{"sku":"bad sku!","quantity":1}"#.into()), None, 422, "invalid-input"),
+        (
+            Method::POST,
+            items.clone(),
+            Some(format!(r#"{{"sku":"SKU-1","quantity":1,"pad":"{}"}}"#, "x".repeat(1 << 20))),
+            None,
+            413,
+            "payload-too-large",
+        ),
+        (Method::DELETE, format!("/v1/carts/{cart}/items/NOT-THERE"), None, None, 404, "not-found"),
+        (Method::GET, "/v1/carts/cart_unknown".into(), None, None, 404, "not-found"),
+        (Method::GET, "/v1/no/such/route".into(), None, None, 404, "not-found"),
+        (Method::PATCH, format!("/v1/carts/{cart}"), None, None, 405, "method-not-allowed"),
+        (
+            Method::POST,
+            "/v1/reservations".into(),
+            Some(r#"{"sku":"SKU-1","quantity":1}"#.into()),
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            Method::POST,
+            "/v1/reservations".into(),
+            Some(r#"{"sku":"SKU-1","quantity":1}"#.into()),
+            Some("wrong"),
+            401,
+            "unauthorized",
+        ),
+        (
+            Method::POST,
+            "/v1/reservations".into(),
+            Some(r#"{"sku":"SKU-1","quantity":0}"#.into()),
+            Some(ADMIN),
+            422,
+            "invalid-input",
+        ),
+        (
+            Method::POST,
+            "/v1/reservations".into(),
+            Some(r#"{"sku":"SKU-1","quantity":1,"ttl_seconds":0}"#.into()),
+            Some(ADMIN),
+            422,
+            "invalid-input",
+        ),
+        (
+            Method::POST,
+            "/v1/reservations".into(),
+            Some(r#"{"sku":"SKU-1","quantity":1,"ttl_seconds":3601}"#.into()),
+            Some(ADMIN),
+            422,
+            "invalid-input",
+        ),
+        (
+            Method::POST,
+            "/v1/reservations".into(),
+            Some(r#"{"sku":"NO-SUCH","quantity":1}"#.into()),
+            Some(ADMIN),
+            409,
+            "insufficient-stock",
+        ),
+        (Method::GET, "/v1/reservations/res_missing".into(), None, Some(ADMIN), 404, "not-found"),
+        (
+            Method::PUT,
+            "/v1/admin/inventory/SKU-1/W-1".into(),
+            Some(r#"{"on_hand":-1}"#.into()),
+            Some(ADMIN),
+            422,
+            "invalid-input",
+        ),
+        (Method::PUT, "/v1/admin/inventory/SKU-1/W-1".into(), Some(r#"{}"#.into()), Some(ADMIN), 422, "invalid-input"),
+        (
+            Method::PUT,
+            "/v1/admin/inventory/SKU-1/W-1".into(),
+            Some(r#"{"on_hand":1}"#.into()),
+            None,
+            401,
+            "unauthorized",
+        ),
+        (Method::GET, "/v1/inventory/NO-SUCH".into(), None, None, 404, "not-found"),
+    ];
+    for (method, path, body, token, status, code) in cases {
+        let response = app.call(method.clone(), &path, body.as_deref(), token).await;
+        assert_eq!(response.status, status, "{method} {path}: {:?}", response.body);
+        assert_problem(&response, status, code);
+    }
+    assert_eq!(app.call(Method::GET, &format!("/v1/carts/{cart}"), None, None).await.body, before_cart);
+    assert_eq!(app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body, before_stock);
+    app.stop().await;
+}

@@ -1,0 +1,87 @@
+//! The real `mercato serve` process: it prints its address, acknowledged
+//! writes survive SIGKILL, and SIGTERM shuts it down with exit code 0.
+
+use hyper::{Body, Client, Method, Request};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+const ADMIN: &str = "process-admin";
+
+fn start(dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--admin-token", ADMIN, "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base =
+        line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}")).to_owned();
+    (child, base)
+}
+
+async fn call(method: Method, url: String, body: Option<Value>) -> (u16, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .unwrap();
+    let response = Client::new().request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = start(dir.path());
+    let (status, _) =
+        call(Method::PUT, format!("{base}/v1/admin/inventory/SKU-K/W-1"), Some(json!({"on_hand": 50}))).await;
+    assert_eq!(status, 200);
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        let (status, body) =
+            call(Method::POST, format!("{base}/v1/reservations"), Some(json!({"sku": "SKU-K", "quantity": 2}))).await;
+        assert_eq!(status, 201);
+        held.push(body["reservation_id"].as_str().unwrap().to_owned());
+    }
+    let (_, committed) = call(Method::POST, format!("{base}/v1/reservations/{}/commit", held[0]), None).await;
+    assert_eq!(committed["status"], "committed");
+    let (_, cart) = call(Method::POST, format!("{base}/v1/carts"), None).await;
+    let cart_id = cart["cart_id"].as_str().unwrap().to_owned();
+    for n in 0..10 {
+        let body = json!({"sku": format!("LINE-{n}"), "quantity": n + 1});
+        let (status, _) = call(Method::POST, format!("{base}/v1/carts/{cart_id}/items"), Some(body)).await;
+        assert_eq!(status, 200);
+    }
+    child.kill().unwrap(); // SIGKILL right after the last acknowledgement
+    child.wait().unwrap();
+
+    let (mut child, base) = start(dir.path());
+    let (_, inventory) = call(Method::GET, format!("{base}/v1/inventory/SKU-K"), None).await;
+    assert_eq!(
+        (inventory["on_hand"].clone(), inventory["held"].clone(), inventory["committed"].clone()),
+        (json!(50), json!(38), json!(2))
+    );
+    for id in &held[1..] {
+        let (_, reservation) = call(Method::GET, format!("{base}/v1/reservations/{id}"), None).await;
+        assert_eq!(reservation["status"], "held", "{id}");
+    }
+    let (_, cart) = call(Method::GET, format!("{base}/v1/carts/{cart_id}"), None).await;
+    let quantities: Vec<i64> =
+        cart["lines"].as_array().unwrap().iter().map(|line| line["quantity"].as_i64().unwrap()).collect();
+    assert_eq!(quantities, (1..=10).collect::<Vec<i64>>());
+
+    let pid = i32::try_from(child.id()).unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM exits cleanly");
+}
