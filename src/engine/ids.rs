@@ -94,6 +94,15 @@ string_id!(
     CustomerId, "customer id", "cus"
 );
 
+string_id!(
+    /// A product (which groups variants, each a SKU).
+    ProductId, "product id", "prod"
+);
+string_id!(
+    /// A seller that owns products.
+    SellerId, "seller id", "seller"
+);
+
 /// The address of one inventory bucket: a SKU's stock in one warehouse.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BucketKey {

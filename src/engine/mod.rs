@@ -12,7 +12,7 @@ pub mod money;
 pub mod time;
 
 pub use cart::{Cart, CartError, CartEvent, CartLimits, CartLine, CartList};
-pub use ids::{BucketKey, CartId, CustomerId, IdError, ReservationId, Sku, WarehouseId};
+pub use ids::{BucketKey, CartId, CustomerId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
 pub use time::Timestamp;
