@@ -223,3 +223,29 @@ async fn calls_after_shutdown_are_refused() {
     mercato.shutdown().await.unwrap();
     assert_eq!(mercato.inventory(&sku("S-9")).await, Err(Error::ShuttingDown));
 }
+
+#[tokio::test]
+async fn the_stock_board_follows_every_change_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let hold_id;
+    {
+        let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+        mercato.set_stock(bucket("B-1", "W-A"), StockUpdate::on_hand(6)).await.unwrap();
+        mercato.set_stock(bucket("B-1", "W-B"), StockUpdate { on_hand: Some(4), safety_stock: Some(1) }).await.unwrap();
+        assert_eq!(mercato.available(&sku("B-1")), 9);
+        let first = mercato.reserve(ReserveRequest::new(sku("B-1"), 5).ttl_ms(1_000)).await.unwrap();
+        assert_eq!(first.warehouse.as_str(), "W-A", "the board ranks W-A (6) over W-B (3)");
+        hold_id = mercato.reserve(ReserveRequest::new(sku("B-1"), 2).ttl_ms(60_000)).await.unwrap().id;
+        assert_eq!(mercato.available(&sku("B-1")), 2);
+        mercato.commit(&hold_id).await.unwrap();
+        clock.advance_millis(1_000);
+        let exact = mercato.inventory(&sku("B-1")).await.unwrap().totals.available;
+        assert_eq!((exact, mercato.available(&sku("B-1"))), (7, 7), "the expiry is published");
+        mercato.shutdown().await.unwrap();
+    }
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    clock.advance_millis(1_000);
+    assert_eq!(mercato.available(&sku("B-1")), 7, "seeded from the store at open, before any actor runs");
+    assert_eq!(mercato.reservation(&hold_id).await.unwrap().status, HoldStatus::Committed);
+    mercato.shutdown().await.unwrap();
+}

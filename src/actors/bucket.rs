@@ -95,6 +95,7 @@ pub struct BucketActor {
     last_ticket: Ticket,
     last_active: Instant,
     expiry_timer: Option<(Timestamp, SpawnHandle)>,
+    gauge: std::sync::Arc<super::board::Gauge>,
 }
 
 impl Actor for BucketActor {
@@ -118,7 +119,12 @@ impl Activate for BucketActor {
         if let Err(err) = &state {
             tracing::error!(bucket = %activation.key(), error = %err, "cannot load bucket");
         }
+        let gauge = env.board.gauge(activation.key());
+        if let Ok(bucket) = &state {
+            gauge.publish(bucket.counts());
+        }
         BucketActor {
+            gauge,
             activation,
             env,
             state,
@@ -168,8 +174,12 @@ impl BucketActor {
             Ok(done) => done,
             Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket: self.last_ticket },
         };
+        let changed = !events.is_empty();
         if let Err(err) = self.persist(&events, now) {
             return self.fail(err, ctx);
+        }
+        if changed {
+            self.publish();
         }
         self.arm_expiry_timer(ctx);
         self.debug_check(now);
@@ -221,6 +231,14 @@ impl BucketActor {
         if let Err(err) = self.persist(&events, now) {
             tracing::error!(error = %err, "cannot persist expired holds; restarting bucket");
             ctx.stop();
+            return;
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        if let Ok(bucket) = &self.state {
+            self.gauge.publish(bucket.counts());
         }
     }
 

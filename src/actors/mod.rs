@@ -6,6 +6,7 @@
 //! mode every answer describes durable state while the actor itself moves on
 //! to its next message without waiting for the disk.
 
+pub mod board;
 pub mod bucket;
 pub mod cart;
 pub mod registry;
@@ -42,6 +43,8 @@ pub struct Env {
     /// Reservation id -> the bucket holding it. Derived state: rebuilt from
     /// the hold records at open, kept current by the handle and the buckets.
     pub reservations: Arc<DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>>,
+    /// Every bucket's latest counts, for reads that need no exact cut.
+    pub board: Arc<board::StockBoard>,
 }
 
 /// The answer of an actor: the result, and the ticket to await before

@@ -121,7 +121,7 @@ impl Mercato {
         }
         let candidates = match request.warehouse {
             Some(warehouse) => vec![BucketKey::new(request.sku.clone(), warehouse)],
-            None => self.candidates(&request.sku, request.quantity).await?,
+            None => self.candidates(&request.sku, request.quantity),
         };
         let mut best_available = 0;
         for bucket in candidates {
@@ -149,22 +149,24 @@ impl Mercato {
         Ok(Reservation::new(id, bucket, hold))
     }
 
-    /// The buckets to try for a SKU, most available first. With one warehouse
-    /// there is nothing to choose and no round trip.
-    async fn candidates(&self, sku: &Sku, quantity: u32) -> Result<Vec<BucketKey>, Error> {
-        let buckets = self.buckets_of(sku);
-        if buckets.len() <= 1 {
-            return Ok(buckets);
-        }
-        let counts = join_all(buckets.iter().map(|bucket| self.bucket_counts(bucket))).await;
-        let mut ranked: Vec<(u64, BucketKey)> = Vec::with_capacity(buckets.len());
-        for (bucket, counts) in buckets.into_iter().zip(counts) {
-            ranked.push((counts?.available, bucket));
-        }
+    /// The buckets to try for a SKU, most available first, ranked from the
+    /// stock board (no round trip). A stale board only costs a retry: a bucket
+    /// that turns out short is skipped for the next one.
+    fn candidates(&self, sku: &Sku, quantity: u32) -> Vec<BucketKey> {
+        let board = &self.inner.env.board;
+        let mut ranked: Vec<(u64, BucketKey)> =
+            self.buckets_of(sku).into_iter().map(|bucket| (board.available(&bucket), bucket)).collect();
         ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         let fitting = ranked.iter().filter(|(available, _)| *available >= u64::from(quantity)).count();
         // Try the buckets that fit; if none does, one attempt reports the shortfall.
-        Ok(ranked.into_iter().take(fitting.max(1)).map(|(_, bucket)| bucket).collect())
+        ranked.into_iter().take(fitting.max(1)).map(|(_, bucket)| bucket).collect()
+    }
+
+    /// Units of `sku` available now over all its warehouses, from the stock
+    /// board: no message to any actor (product pages, cart lines).
+    pub fn available(&self, sku: &Sku) -> u64 {
+        let board = &self.inner.env.board;
+        self.buckets_of(sku).iter().map(|bucket| board.available(bucket)).sum()
     }
 
     fn buckets_of(&self, sku: &Sku) -> Vec<BucketKey> {

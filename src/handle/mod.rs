@@ -105,6 +105,7 @@ impl Mercato {
                 settled_hold_retention_ms: config.settled_hold_retention_ms,
             }),
             reservations: Arc::new(recovered.reservations),
+            board: Arc::new(recovered.board),
         };
         let mercato = Mercato {
             inner: Arc::new(Inner {

@@ -6,6 +6,7 @@
 //! the handle routes with: reservation id -> bucket, SKU -> warehouses.
 
 use super::Error;
+use crate::actors::board::StockBoard;
 use crate::engine::{Bucket, BucketCounters, BucketKey, Hold, HoldStatus, ReservationId, Sku, WarehouseId};
 use crate::store::{keys, Store};
 use dashmap::DashMap;
@@ -25,6 +26,7 @@ pub(super) struct Recovered {
     pub reservations: DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>,
     pub locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     pub buckets_with_holds: Vec<BucketKey>,
+    pub board: StockBoard,
 }
 
 pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
@@ -41,6 +43,7 @@ pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
     let locations: DashMap<Sku, BTreeSet<WarehouseId>> = DashMap::new();
     let mut buckets_with_holds = Vec::new();
     let mut report = OpenReport::default();
+    let board = StockBoard::default();
     for (key, (counters, holds)) in buckets {
         let active = holds.iter().filter(|(_, hold)| hold.status == HoldStatus::Held).count();
         report.buckets += 1;
@@ -54,8 +57,9 @@ pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
         }
         let bucket = Bucket::restore(key.clone(), counters, holds);
         bucket.check_invariants(None).map_err(|violation| Error::Corrupt(violation.to_string()))?;
+        board.publish(&key, bucket.counts());
         locations.entry(key.sku).or_default().insert(key.warehouse);
     }
     report.skus = u64::try_from(locations.len()).unwrap_or(u64::MAX);
-    Ok(Recovered { report, reservations, locations, buckets_with_holds })
+    Ok(Recovered { report, reservations, locations, buckets_with_holds, board })
 }

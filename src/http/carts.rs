@@ -5,7 +5,6 @@ use super::error::Problem;
 use super::{json_body, respond, with_state, AppState};
 use crate::actors::cart::CartSnapshot;
 use crate::engine::{CartId, Sku};
-use std::collections::HashMap;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -51,16 +50,9 @@ fn line_sku(raw: &str) -> Result<Sku, Problem> {
     Sku::parse(raw).map_err(|_| Problem::not_found(format!("{raw} is not in the cart")))
 }
 
-/// The cart view with each line's live availability.
+/// The cart view with each line's live availability (from the stock board).
 async fn view(state: &AppState, cart: CartSnapshot) -> Result<CartView, Problem> {
-    let mut available: HashMap<Sku, u64> = HashMap::new();
-    for line in cart.lines.iter().chain(cart.saved.iter()) {
-        if !available.contains_key(&line.sku) {
-            let inventory = state.mercato.inventory(&line.sku).await?;
-            available.insert(line.sku.clone(), inventory.totals.available);
-        }
-    }
-    Ok(CartView::new(cart, |line| available.get(&line.sku).copied().unwrap_or(0)))
+    Ok(CartView::new(cart, |line| state.mercato.available(&line.sku)))
 }
 
 async fn create(state: AppState) -> Result<impl Reply, Problem> {

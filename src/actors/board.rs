@@ -1,0 +1,88 @@
+//! The stock board: each bucket's latest counts in atomics, published by the
+//! bucket actor after every change and seeded for every bucket at open. Reads
+//! that need "is it available now" (product pages, cart lines, warehouse
+//! choice) read the board without a message to any actor; reads that need
+//! exact counts (inventory admin) still ask the actor.
+
+use crate::engine::{BucketKey, InventoryCounts};
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One bucket's published counts.
+#[derive(Debug, Default)]
+pub struct Gauge {
+    on_hand: AtomicU64,
+    held: AtomicU64,
+    committed: AtomicU64,
+    safety_stock: AtomicU64,
+    available: AtomicU64,
+}
+
+impl Gauge {
+    pub fn publish(&self, counts: InventoryCounts) {
+        self.on_hand.store(counts.on_hand, Ordering::Relaxed);
+        self.held.store(counts.held, Ordering::Relaxed);
+        self.committed.store(counts.committed, Ordering::Relaxed);
+        self.safety_stock.store(counts.safety_stock, Ordering::Relaxed);
+        self.available.store(counts.available, Ordering::Release);
+    }
+
+    pub fn available(&self) -> u64 {
+        self.available.load(Ordering::Acquire)
+    }
+
+    /// The counts last published (each field read separately: a snapshot for
+    /// display, not a consistent cut).
+    pub fn counts(&self) -> InventoryCounts {
+        InventoryCounts {
+            on_hand: self.on_hand.load(Ordering::Relaxed),
+            held: self.held.load(Ordering::Relaxed),
+            committed: self.committed.load(Ordering::Relaxed),
+            safety_stock: self.safety_stock.load(Ordering::Relaxed),
+            available: self.available(),
+        }
+    }
+}
+
+/// Every bucket's gauge.
+#[derive(Debug, Default)]
+pub struct StockBoard {
+    gauges: DashMap<BucketKey, Arc<Gauge>, foldhash::fast::RandomState>,
+}
+
+impl StockBoard {
+    /// The gauge of `key`, created (all zero) if the bucket is new.
+    pub fn gauge(&self, key: &BucketKey) -> Arc<Gauge> {
+        if let Some(gauge) = self.gauges.get(key) {
+            return gauge.clone();
+        }
+        self.gauges.entry(key.clone()).or_default().clone()
+    }
+
+    pub fn publish(&self, key: &BucketKey, counts: InventoryCounts) {
+        self.gauge(key).publish(counts);
+    }
+
+    /// Units available now in `key`, 0 for an unknown bucket.
+    pub fn available(&self, key: &BucketKey) -> u64 {
+        self.gauges.get(key).map_or(0, |gauge| gauge.available())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Sku, WarehouseId};
+
+    #[test]
+    fn a_published_count_is_read_back_and_unknown_buckets_have_none() {
+        let board = StockBoard::default();
+        let key = BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap());
+        assert_eq!(board.available(&key), 0);
+        let counts = InventoryCounts { on_hand: 9, held: 2, committed: 3, safety_stock: 1, available: 3 };
+        board.publish(&key, counts);
+        assert_eq!(board.available(&key), 3);
+        assert_eq!(board.gauge(&key).counts(), counts);
+    }
+}
