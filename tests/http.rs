@@ -3,6 +3,7 @@
 //! bad-input matrix that also checks nothing changed.
 
 use hyper::{Body, Client, Method, Request};
+use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
 use mercato::http::AppState;
 use mercato::{Config, Durability, Mercato};
 use serde_json::{json, Value};
@@ -20,6 +21,11 @@ struct App {
 async fn spawn_app() -> App {
     let dir = tempfile::tempdir().unwrap();
     let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Strict)).unwrap();
+    for id in ["W-1", "W-EAST"] {
+        let warehouse =
+            Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
+        mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = AppState::new(mercato.clone(), ADMIN);
     let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
@@ -134,6 +140,9 @@ async fn a_reservation_goes_through_its_two_phases() {
 #[tokio::test]
 async fn a_guest_cart_supports_every_route() {
     let app = spawn_app().await;
+    let warehouse = json!({"id": "W-2", "name": "Second", "location": {"lat": 41.5, "lon": -88.1}, "region": "US-IL"});
+    let created = app.admin(Method::POST, "/v1/admin/warehouses", Some(warehouse.clone())).await;
+    assert_eq!((created.status, created.body.clone()), (201, warehouse));
     app.admin(Method::PUT, "/v1/admin/inventory/SKU-A/W-1", Some(json!({"on_hand": 1}))).await;
     let created = app.call(Method::POST, "/v1/carts", None, None).await;
     assert_eq!(created.status, 201);
@@ -274,6 +283,46 @@ async fn bad_input_gets_the_right_problem_and_changes_nothing() {
             "unauthorized",
         ),
         (Method::GET, "/v1/inventory/NO-SUCH".into(), None, None, 404, "not-found"),
+        (
+            Method::PUT,
+            "/v1/admin/inventory/SKU-1/W-NOWHERE".into(),
+            Some(r#"{"on_hand":1}"#.into()),
+            Some(ADMIN),
+            404,
+            "not-found",
+        ),
+        (
+            Method::POST,
+            "/v1/admin/warehouses".into(),
+            Some(r#"{"id":"W-1","name":"Again","location":{"lat":1,"lon":2},"region":"R"}"#.into()),
+            Some(ADMIN),
+            409,
+            "conflict",
+        ),
+        (
+            Method::POST,
+            "/v1/admin/warehouses".into(),
+            Some(r#"{"id":"W-9","name":"Far","location":{"lat":100,"lon":2},"region":"R"}"#.into()),
+            Some(ADMIN),
+            422,
+            "invalid-input",
+        ),
+        (
+            Method::POST,
+            "/v1/admin/warehouses".into(),
+            Some(r#"{"id":"W-9","name":"Far","region":"R"}"#.into()),
+            Some(ADMIN),
+            400,
+            "invalid-input",
+        ),
+        (
+            Method::POST,
+            "/v1/admin/warehouses".into(),
+            Some(r#"{"id":"W-9","name":"N","location":{"lat":1,"lon":2},"region":"R"}"#.into()),
+            None,
+            401,
+            "unauthorized",
+        ),
     ];
     for (method, path, body, token, status, code) in cases {
         let response = app.call(method.clone(), &path, body.as_deref(), token).await;

@@ -42,6 +42,8 @@ async fn call(method: Method, url: String, body: Option<Value>) -> (u16, Value) 
 async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, base) = start(dir.path());
+    let warehouse = json!({"id": "W-1", "name": "One", "location": {"lat": 40.5, "lon": -74.4}, "region": "US-NJ"});
+    assert_eq!(call(Method::POST, format!("{base}/v1/admin/warehouses"), Some(warehouse)).await.0, 201);
     let (status, _) =
         call(Method::PUT, format!("{base}/v1/admin/inventory/SKU-K/W-1"), Some(json!({"on_hand": 50}))).await;
     assert_eq!(status, 200);

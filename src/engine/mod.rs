@@ -6,16 +6,23 @@
 //! invariants (`check_invariants`), which tests run after every step.
 
 pub mod cart;
+pub mod catalog;
 pub mod ids;
 pub mod inventory;
 pub mod money;
 pub mod time;
+pub mod warehouse;
 
 pub use cart::{Cart, CartError, CartEvent, CartLimits, CartLine, CartList};
+pub use catalog::{
+    Catalog, CatalogError, CatalogEvent, CategoryNode, CategoryPath, Product, ProductDraft, ProductPatch, TaxCategory,
+    Variant, VariantPatch,
+};
 pub use ids::{BucketKey, CartId, CustomerId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
 pub use time::Timestamp;
+pub use warehouse::{GeoPoint, Warehouse, WarehouseError};
 
 /// A broken invariant: a bug, never a business rejection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

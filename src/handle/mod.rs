@@ -5,6 +5,7 @@ mod config;
 mod inventory;
 mod recovery;
 mod runtime;
+mod warehouses;
 
 pub use config::Config;
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
@@ -32,6 +33,12 @@ pub enum Error {
     CartNotFound(crate::engine::CartId),
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    #[error(transparent)]
+    Warehouse(#[from] crate::engine::WarehouseError),
+    #[error("warehouse {0} already exists")]
+    WarehouseExists(WarehouseId),
+    #[error("warehouse {0} not found")]
+    WarehouseNotFound(WarehouseId),
     #[error("the data directory failed its invariant check: {0}")]
     Corrupt(String),
     #[error(transparent)]
@@ -66,6 +73,7 @@ struct Inner {
     carts: Registry<CartActor>,
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
+    warehouses: parking_lot::RwLock<std::collections::BTreeMap<WarehouseId, crate::engine::Warehouse>>,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
     opened: OpenReport,
@@ -88,6 +96,7 @@ impl Mercato {
             cache_capacity_bytes: config.cache_capacity_bytes,
         })?;
         let recovered = recovery::recover(&store)?;
+        let warehouses = warehouses::load(&store)?;
         let runtime =
             ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
         let arbiters = runtime.handles();
@@ -114,6 +123,7 @@ impl Mercato {
                 locations: recovered.locations,
                 env,
                 config,
+                warehouses: parking_lot::RwLock::new(warehouses),
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),
                 opened: recovered.report,

@@ -221,3 +221,19 @@ mod tests {
         assert!(quantity(i64::MAX, 999).is_err());
     }
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseBody {
+    pub id: String,
+    pub name: String,
+    pub location: LocationBody,
+    pub region: String,
+}

@@ -75,7 +75,9 @@ impl From<Error> for Problem {
         match err {
             Error::Inventory(rejection) => inventory(rejection, detail),
             Error::Cart(rejection) => cart(rejection, detail),
-            Error::CartNotFound(_) => Problem::not_found(detail),
+            Error::CartNotFound(_) | Error::WarehouseNotFound(_) => Problem::not_found(detail),
+            Error::Warehouse(_) => Problem::invalid(detail),
+            Error::WarehouseExists(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
             Error::InvalidInput(_) => Problem::invalid(detail),
             Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)

@@ -9,6 +9,7 @@ pub mod error;
 pub mod metrics;
 pub mod reservations;
 pub mod service;
+pub mod warehouses;
 
 use crate::Mercato;
 use bytes::Bytes;
@@ -89,7 +90,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     let metrics = state.metrics.clone();
     service::routes(state.clone())
         .or(reservations::routes(state.clone()))
-        .or(carts::routes(state))
+        .or(carts::routes(state.clone()))
+        .or(warehouses::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
 }

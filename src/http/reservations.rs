@@ -100,7 +100,12 @@ async fn set_stock(state: AppState, sku: String, warehouse: String, body: StockB
         on_hand: body.on_hand.map(|raw| dto::count("on_hand", raw)).transpose()?,
         safety_stock: body.safety_stock.map(|raw| dto::count("safety_stock", raw)).transpose()?,
     };
-    let bucket = BucketKey::new(dto::sku(&sku)?, dto::warehouse(&warehouse)?);
+    let warehouse =
+        dto::warehouse(&warehouse).map_err(|_| Problem::not_found(format!("warehouse {warehouse} not found")))?;
+    if state.mercato.warehouse(&warehouse).is_none() {
+        return Err(crate::Error::WarehouseNotFound(warehouse).into());
+    }
+    let bucket = BucketKey::new(dto::sku(&sku)?, warehouse);
     let counts = state.mercato.set_stock(bucket, update).await?;
     Ok(warp::reply::json(&CountsView::from(counts)))
 }

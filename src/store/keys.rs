@@ -10,6 +10,7 @@
 //! | `k`    | cart                              | a cart exists (its meta)    |
 //! | `c`    | cart 0 list 0 sku                 | one cart line               |
 //! | `m`    | cart 0 source cart                | a merge already applied     |
+//! | `w`    | warehouse                         | a warehouse                 |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
 
 use crate::engine::{BucketKey, CartId, CartList, ReservationId, Sku, WarehouseId};
@@ -20,6 +21,7 @@ pub const CART_META: u8 = b'k';
 pub const CART_LINE: u8 = b'c';
 pub const CART_MERGE: u8 = b'm';
 pub const EVENT: u8 = b'e';
+pub const WAREHOUSE: u8 = b'w';
 
 const SEP: u8 = 0;
 
@@ -79,6 +81,10 @@ pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
 
 pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+pub fn warehouse(id: &WarehouseId) -> Vec<u8> {
+    self::key(WAREHOUSE, &[id.as_str()])
 }
 
 pub fn event(seq: u64) -> Vec<u8> {

@@ -1,0 +1,25 @@
+//! Warehouse admin.
+
+use super::dto::{self, WarehouseBody};
+use super::error::Problem;
+use super::{admin, json_body, respond, with_state, AppState};
+use crate::engine::{GeoPoint, Warehouse};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("v1" / "admin" / "warehouses")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state))
+        .and(json_body::<WarehouseBody>())
+        .then(|state, _caller, body| async move { respond(create(state, body).await) })
+}
+
+async fn create(state: AppState, body: WarehouseBody) -> Result<impl Reply, Problem> {
+    let location = GeoPoint { lat: body.location.lat, lon: body.location.lon };
+    let warehouse = Warehouse::new(dto::warehouse(&body.id)?, &body.name, location, &body.region)
+        .map_err(|err| Problem::invalid(err.to_string()))?;
+    let created = state.mercato.create_warehouse(warehouse).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED))
+}
