@@ -1,7 +1,8 @@
 //! The demo catalog shipped in `snapshots/` and compiled into the binary, so
 //! `mercato serve` on an empty data directory is a working store at once.
 
-use crate::engine::{BucketKey, GeoPoint, Sku, Warehouse, WarehouseId};
+use crate::engine::{GeoPoint, Warehouse, WarehouseId};
+use crate::http::product_dto::ProductBody;
 use crate::{Error, Mercato, StockUpdate};
 use serde::Deserialize;
 
@@ -24,24 +25,6 @@ struct DemoLocation {
     lon: f64,
 }
 
-#[derive(Deserialize)]
-struct ProductStock {
-    variants: Vec<VariantStock>,
-}
-
-#[derive(Deserialize)]
-struct VariantStock {
-    sku: String,
-    #[serde(default)]
-    stock: Vec<StockEntry>,
-}
-
-#[derive(Deserialize)]
-struct StockEntry {
-    warehouse: String,
-    quantity: u64,
-}
-
 /// What loading the demo put in place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DemoLoaded {
@@ -50,8 +33,9 @@ pub struct DemoLoaded {
     pub buckets: usize,
 }
 
-/// Creates the demo warehouses and stocks every variant of the demo catalog.
-pub async fn load_demo_stock(mercato: &Mercato) -> Result<DemoLoaded, Error> {
+/// Creates the demo warehouses, imports the demo products and stocks every
+/// variant in its warehouses.
+pub async fn load_demo(mercato: &Mercato) -> Result<DemoLoaded, Error> {
     let mut loaded = DemoLoaded::default();
     let warehouses: Vec<DemoWarehouse> = serde_json::from_str(DEMO_WAREHOUSES_JSON)
         .map_err(|err| Error::InvalidInput(format!("demo warehouses: {err}")))?;
@@ -63,18 +47,23 @@ pub async fn load_demo_stock(mercato: &Mercato) -> Result<DemoLoaded, Error> {
             Err(err) => return Err(err),
         }
     }
+    let mut drafts = Vec::new();
+    let mut stock = Vec::new();
     for (index, line) in DEMO_CATALOG_NDJSON.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
-        let product: ProductStock = serde_json::from_str(line)
-            .map_err(|err| Error::InvalidInput(format!("demo catalog line {}: {err}", index + 1)))?;
+        let parsed = serde_json::from_str::<ProductBody>(line)
+            .map_err(|err| err.to_string())
+            .and_then(|body| body.parse().map_err(|problem| problem.detail))
+            .map_err(|detail| Error::InvalidInput(format!("demo catalog line {}: {detail}", index + 1)))?;
+        drafts.push(parsed.draft);
+        stock.extend(parsed.stock);
+    }
+    for result in mercato.upsert_products(drafts).await? {
+        result?;
         loaded.products += 1;
-        for variant in product.variants {
-            let sku = Sku::parse(&variant.sku)?;
-            for entry in variant.stock {
-                let bucket = BucketKey::new(sku.clone(), WarehouseId::parse(&entry.warehouse)?);
-                mercato.set_stock(bucket, StockUpdate::on_hand(entry.quantity)).await?;
-                loaded.buckets += 1;
-            }
-        }
+    }
+    for (bucket, quantity) in stock {
+        mercato.set_stock(bucket, StockUpdate::on_hand(quantity)).await?;
+        loaded.buckets += 1;
     }
     Ok(loaded)
 }

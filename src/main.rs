@@ -63,9 +63,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let config = Config::new(&args.data_dir).durability(args.durability);
         let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
-        if !args.no_demo && mercato.open_report().buckets == 0 {
-            let loaded = mercato::demo::load_demo_stock(&mercato).await.context("loading the demo catalog")?;
-            tracing::info!(products = loaded.products, buckets = loaded.buckets, "demo catalog stocked");
+        if !args.no_demo && mercato.open_report().buckets == 0 && mercato.product_count() == 0 {
+            let loaded = mercato::demo::load_demo(&mercato).await.context("loading the demo catalog")?;
+            tracing::info!(
+                warehouses = loaded.warehouses,
+                products = loaded.products,
+                buckets = loaded.buckets,
+                "demo catalog loaded"
+            );
         }
         let admin_token = match args.admin_token {
             Some(token) => token,

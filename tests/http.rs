@@ -333,3 +333,138 @@ async fn bad_input_gets_the_right_problem_and_changes_nothing() {
     assert_eq!(app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body, before_stock);
     app.stop().await;
 }
+
+fn product_line(id: &str, sku: &str, category: &[&str], cents: i64, stock: u64) -> String {
+    json!({
+        "id": id, "title": format!("Product {id}"), "brand": "Acme", "category": category,
+        "variants": [{"sku": sku, "options": {"color": "Black"}, "price": {"cents": cents, "currency": "USD"},
+                      "weight_grams": 250, "tax_category": "standard",
+                      "stock": [{"warehouse": "W-EAST", "quantity": stock}]}]
+    })
+    .to_string()
+}
+
+async fn import(app: &App, body: &str) -> Response {
+    let url = format!("http://{}/v1/admin/catalog/import", app.addr);
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = Client::new().request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    Response { status, content_type: String::new(), body: serde_json::from_slice(&bytes).unwrap() }
+}
+
+#[tokio::test]
+async fn an_import_reports_bad_lines_by_number_and_lands_the_good_ones() {
+    let app = spawn_app().await;
+    let lines = [
+        product_line("P-1", "P-1-BLK", &["Electronics", "Audio", "Headphones"], 7999, 15),
+        "{broken json".to_owned(),
+        product_line("P-2", "P-2-BLK", &["Electronics", "Audio", "Speakers"], 4999, 0),
+        product_line("P-3", "P-1-BLK", &["Electronics", "Audio", "Speakers"], 100, 1),
+        product_line("P-4", "P-4-X", &["Home", "Kitchen", "Cookware"], -5, 1),
+        String::new(),
+        product_line("P-5", "P-5-X", &["Home", "Kitchen", "Cookware"], 2500, 3),
+        product_line("P-6", "P-6-X", &["Home"], 2500, 3).replace("W-EAST", "W-NOWHERE"),
+    ];
+    let report = import(&app, &lines.join("\n")).await;
+    assert_eq!(report.status, 200, "{:?}", report.body);
+    assert_eq!(report.body["imported"], 3, "{:?}", report.body);
+    let bad: Vec<i64> = report.body["errors"].as_array().unwrap().iter().map(|e| e["line"].as_i64().unwrap()).collect();
+    assert_eq!(bad, vec![2, 4, 5, 8], "{:?}", report.body);
+
+    let product = app.call(Method::GET, "/v1/products/P-1", None, None).await;
+    assert_eq!(product.status, 200);
+    assert_eq!(product.body["variants"][0]["available"], 15);
+    assert_eq!(product.body["price"], json!({"cents": 7999, "currency": "USD"}));
+    assert_eq!(product.body["in_stock"], true);
+    assert_eq!(app.call(Method::GET, "/v1/products/P-2", None, None).await.body["in_stock"], false);
+
+    let categories = app.call(Method::GET, "/v1/categories", None, None).await;
+    let items = categories.body["items"].as_array().unwrap().clone();
+    let names: Vec<&str> = items.iter().map(|node| node["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["Electronics", "Home"]);
+    assert_eq!(items[0]["product_count"], 2, "counts include subcategories");
+    assert_eq!(items[0]["children"][0]["children"].as_array().unwrap().len(), 2);
+
+    let replaced =
+        import(&app, &product_line("P-1", "P-1-BLK", &["Electronics", "Audio", "Headphones"], 6999, 15)).await;
+    assert_eq!(replaced.body["imported"], 1);
+    let product = app.call(Method::GET, "/v1/products/P-1", None, None).await;
+    assert_eq!(product.body["price"]["cents"], 6999, "an existing id is replaced");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn products_are_created_read_and_patched() {
+    let app = spawn_app().await;
+    let body: Value =
+        serde_json::from_str(&product_line("P-9", "P-9-A", &["Books", "Fiction", "Mystery"], 1299, 4)).unwrap();
+    let created = app.admin(Method::POST, "/v1/products", Some(body.clone())).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.body["variants"][0]["available"], 4);
+    assert_problem(&app.admin(Method::POST, "/v1/products", Some(body)).await, 409, "conflict");
+
+    let patch = json!({"title": "A Better Title", "brand": null, "variants": [{"sku": "P-9-A", "price": {"cents": 999, "currency": "USD"}}]});
+    let patched = app.admin(Method::PATCH, "/v1/products/P-9", Some(patch)).await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    assert_eq!(patched.body["title"], "A Better Title");
+    assert_eq!(patched.body["brand"], Value::Null);
+    assert_eq!(patched.body["price"]["cents"], 999);
+    assert_eq!(patched.body["category"], json!(["Books", "Fiction", "Mystery"]), "unpatched fields stay");
+
+    let unknown_variant =
+        app.admin(Method::PATCH, "/v1/products/P-9", Some(json!({"variants": [{"sku": "NOPE"}]}))).await;
+    assert_problem(&unknown_variant, 422, "invalid-input");
+    let empty_title = app.admin(Method::PATCH, "/v1/products/P-9", Some(json!({"title": "  "}))).await;
+    assert_problem(&empty_title, 422, "invalid-input");
+    assert_eq!(app.call(Method::GET, "/v1/products/P-9", None, None).await.body["title"], "A Better Title");
+    assert_problem(
+        &app.admin(Method::PATCH, "/v1/products/P-404", Some(json!({"title": "x"}))).await,
+        404,
+        "not-found",
+    );
+    assert_problem(&app.call(Method::GET, "/v1/products/P-404", None, None).await, 404, "not-found");
+    assert_problem(
+        &app.call(Method::PATCH, "/v1/products/P-9", Some(r#"{"title":"x"}"#), None).await,
+        401,
+        "unauthorized",
+    );
+    let unknown_field = app.admin(Method::PATCH, "/v1/products/P-9", Some(json!({"colour": "red"}))).await;
+    assert_problem(&unknown_field, 400, "invalid-input");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_demo_catalog_loads_into_a_browsable_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Memory)).unwrap();
+    let loaded = mercato::demo::load_demo(&mercato).await.unwrap();
+    assert_eq!(loaded.warehouses, 3);
+    assert!(loaded.products >= 500, "{loaded:?}");
+    assert_eq!(mercato.product_count(), loaded.products);
+    fn leaves(nodes: &[mercato::engine::CategoryNode], depth: usize, out: &mut Vec<usize>) {
+        for node in nodes {
+            if node.children.is_empty() {
+                out.push(depth);
+            }
+            leaves(&node.children, depth + 1, out);
+        }
+    }
+    let mut depths = Vec::new();
+    leaves(&mercato.category_tree(), 1, &mut depths);
+    assert!(depths.len() >= 20, "{} leaf categories", depths.len());
+    assert!(depths.iter().all(|depth| *depth == 3), "a 3-level tree");
+    let in_stock = mercato
+        .products()
+        .iter()
+        .filter(|product| product.variants.iter().any(|variant| mercato.available(&variant.sku) > 0))
+        .count();
+    assert!(in_stock > loaded.products * 9 / 10, "{in_stock} of {} products in stock", loaded.products);
+    mercato.shutdown().await.unwrap();
+}

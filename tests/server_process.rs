@@ -63,6 +63,9 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
         let (status, _) = call(Method::POST, format!("{base}/v1/carts/{cart_id}/items"), Some(body)).await;
         assert_eq!(status, 200);
     }
+    let product = json!({"id": "P-K", "title": "Kettle", "category": ["Home", "Kitchen", "Kettles"],
+        "variants": [{"sku": "SKU-K", "price": {"cents": 2999, "currency": "USD"}}]});
+    assert_eq!(call(Method::POST, format!("{base}/v1/products"), Some(product)).await.0, 201);
     child.kill().unwrap(); // SIGKILL right after the last acknowledgement
     child.wait().unwrap();
 
@@ -76,6 +79,8 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
         let (_, reservation) = call(Method::GET, format!("{base}/v1/reservations/{id}"), None).await;
         assert_eq!(reservation["status"], "held", "{id}");
     }
+    let (status, product) = call(Method::GET, format!("{base}/v1/products/P-K"), None).await;
+    assert_eq!((status, product["variants"][0]["available"].clone()), (200, json!(10)));
     let (_, cart) = call(Method::GET, format!("{base}/v1/carts/{cart_id}"), None).await;
     let quantities: Vec<i64> =
         cart["lines"].as_array().unwrap().iter().map(|line| line["quantity"].as_i64().unwrap()).collect();

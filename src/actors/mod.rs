@@ -9,6 +9,7 @@
 pub mod board;
 pub mod bucket;
 pub mod cart;
+pub mod catalog;
 pub mod registry;
 
 use crate::clock::Clock;
@@ -45,6 +46,8 @@ pub struct Env {
     pub reservations: Arc<DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>>,
     /// Every bucket's latest counts, for reads that need no exact cut.
     pub board: Arc<board::StockBoard>,
+    /// The catalog's read model, kept by the catalog actor.
+    pub catalog: Arc<catalog::CatalogView>,
 }
 
 /// The answer of an actor: the result, and the ticket to await before

@@ -35,8 +35,10 @@ pub struct InvariantViolation {
 
 /// An entry of the event log: what projections (search, recommendations,
 /// notifications) consume.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum DomainEvent {
     /// A change to a bucket's counters (commit, ship, stock changes).
     Inventory { bucket: BucketKey, event: InventoryEvent, at: Timestamp },
+    /// A product created or changed (the whole product after the change).
+    Catalog { event: CatalogEvent, at: Timestamp },
 }

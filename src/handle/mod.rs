@@ -1,6 +1,7 @@
 //! The `Mercato` handle: open, call, shut down.
 
 mod carts;
+mod catalog;
 mod config;
 mod inventory;
 mod recovery;
@@ -13,6 +14,7 @@ pub use recovery::OpenReport;
 
 use crate::actors::bucket::BucketActor;
 use crate::actors::cart::{CartActor, CartRejection};
+use crate::actors::catalog::{CatalogActor, CatalogView};
 use crate::actors::{ActorConfig, ActorStatsSnapshot, Env, Failure, Registry, Reply, Unavailable};
 use crate::engine::{CartError, InventoryError, Sku, WarehouseId};
 use crate::store::{Store, StoreConfig, StoreError, StoreStats};
@@ -35,6 +37,8 @@ pub enum Error {
     InvalidInput(String),
     #[error(transparent)]
     Warehouse(#[from] crate::engine::WarehouseError),
+    #[error(transparent)]
+    Catalog(#[from] crate::engine::CatalogError),
     #[error("warehouse {0} already exists")]
     WarehouseExists(WarehouseId),
     #[error("warehouse {0} not found")]
@@ -71,6 +75,7 @@ struct Inner {
     env: Env,
     buckets: Registry<BucketActor>,
     carts: Registry<CartActor>,
+    catalog: Registry<CatalogActor>,
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     warehouses: parking_lot::RwLock<std::collections::BTreeMap<WarehouseId, crate::engine::Warehouse>>,
@@ -97,6 +102,7 @@ impl Mercato {
         })?;
         let recovered = recovery::recover(&store)?;
         let warehouses = warehouses::load(&store)?;
+        let catalog = crate::actors::catalog::load(&store).map_err(|err| Error::Corrupt(err.to_string()))?;
         let runtime =
             ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
         let arbiters = runtime.handles();
@@ -115,11 +121,13 @@ impl Mercato {
             }),
             reservations: Arc::new(recovered.reservations),
             board: Arc::new(recovered.board),
+            catalog: Arc::new(CatalogView::from_catalog(&catalog)),
         };
         let mercato = Mercato {
             inner: Arc::new(Inner {
                 buckets: Registry::new("bucket", arbiters.clone(), env.clone()),
-                carts: Registry::new("cart", arbiters, env.clone()),
+                carts: Registry::new("cart", arbiters.clone(), env.clone()),
+                catalog: Registry::new("catalog", arbiters, env.clone()),
                 locations: recovered.locations,
                 env,
                 config,

@@ -2,7 +2,7 @@
 //! with a stable `type` code (API.md, Conventions).
 
 use crate::actors::Unavailable;
-use crate::engine::{CartError, InventoryError};
+use crate::engine::{CartError, CatalogError, InventoryError};
 use crate::Error;
 use serde::Serialize;
 use std::convert::Infallible;
@@ -77,6 +77,7 @@ impl From<Error> for Problem {
             Error::Cart(rejection) => cart(rejection, detail),
             Error::CartNotFound(_) | Error::WarehouseNotFound(_) => Problem::not_found(detail),
             Error::Warehouse(_) => Problem::invalid(detail),
+            Error::Catalog(rejection) => catalog(rejection, detail),
             Error::WarehouseExists(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
             Error::InvalidInput(_) => Problem::invalid(detail),
             Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
@@ -100,6 +101,18 @@ fn inventory(rejection: InventoryError, detail: String) -> Problem {
         | InventoryError::OnHandBelowAllocated { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
         InventoryError::InvalidQuantity | InventoryError::InvalidTtl | InventoryError::Overflow => {
             Problem::invalid(detail)
+        }
+    }
+}
+
+fn catalog(rejection: CatalogError, detail: String) -> Problem {
+    match rejection {
+        CatalogError::Invalid { .. } | CatalogError::DuplicateSku { .. } | CatalogError::UnknownVariant { .. } => {
+            Problem::invalid(detail)
+        }
+        CatalogError::ProductNotFound { .. } => Problem::not_found(detail),
+        CatalogError::ProductExists { .. } | CatalogError::SkuTaken { .. } => {
+            Problem::new(StatusCode::CONFLICT, "conflict", detail)
         }
     }
 }

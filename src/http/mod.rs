@@ -7,6 +7,8 @@ pub mod carts;
 pub mod dto;
 pub mod error;
 pub mod metrics;
+pub mod product_dto;
+pub mod products;
 pub mod reservations;
 pub mod service;
 pub mod warehouses;
@@ -91,7 +93,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
     service::routes(state.clone())
         .or(reservations::routes(state.clone()))
         .or(carts::routes(state.clone()))
-        .or(warehouses::routes(state))
+        .or(warehouses::routes(state.clone()))
+        .or(products::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
 }

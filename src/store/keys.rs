@@ -11,9 +11,10 @@
 //! | `c`    | cart 0 list 0 sku                 | one cart line               |
 //! | `m`    | cart 0 source cart                | a merge already applied     |
 //! | `w`    | warehouse                         | a warehouse                 |
+//! | `p`    | product                           | a product with its variants |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
 
-use crate::engine::{BucketKey, CartId, CartList, ReservationId, Sku, WarehouseId};
+use crate::engine::{BucketKey, CartId, CartList, ProductId, ReservationId, Sku, WarehouseId};
 
 pub const BUCKET: u8 = b'b';
 pub const HOLD: u8 = b'h';
@@ -22,6 +23,7 @@ pub const CART_LINE: u8 = b'c';
 pub const CART_MERGE: u8 = b'm';
 pub const EVENT: u8 = b'e';
 pub const WAREHOUSE: u8 = b'w';
+pub const PRODUCT: u8 = b'p';
 
 const SEP: u8 = 0;
 
@@ -81,6 +83,10 @@ pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
 
 pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+pub fn product(id: &ProductId) -> Vec<u8> {
+    self::key(PRODUCT, &[id.as_str()])
 }
 
 pub fn warehouse(id: &WarehouseId) -> Vec<u8> {

@@ -1,0 +1,157 @@
+//! Catalog routes: bulk NDJSON import, create, read with live availability,
+//! partial update, and the category tree.
+
+use super::error::Problem;
+use super::product_dto::{ParsedProduct, PatchBody, ProductBody, ProductView};
+use super::{admin, json_body, respond, with_state, AppState};
+use crate::engine::ProductId;
+use crate::StockUpdate;
+use bytes::Bytes;
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// Largest NDJSON import accepted (API.md: 256 MiB).
+pub const IMPORT_BODY_BYTES_MAX: u64 = 256 << 20;
+/// Products sent to the catalog actor per message during an import.
+const IMPORT_CHUNK: usize = 1_000;
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let import = warp::path!("v1" / "admin" / "catalog" / "import")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .and(warp::body::content_length_limit(IMPORT_BODY_BYTES_MAX))
+        .and(warp::body::bytes())
+        .then(|state, _caller, body| async move { respond(import(state, body).await) });
+    let create = warp::path!("v1" / "products")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .and(json_body::<ProductBody>())
+        .then(|state, _caller, body| async move { respond(create(state, body).await) });
+    let read = warp::path!("v1" / "products" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .then(|id, state| async move { respond(read(state, id)) });
+    let patch = warp::path!("v1" / "products" / String)
+        .and(warp::patch())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .and(json_body::<PatchBody>())
+        .then(|id, state, _caller, body| async move { respond(patch(state, id, body).await) });
+    let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state(state)).map(|state: AppState| {
+        warp::reply::json(&serde_json::json!({"items": *state.mercato.category_tree()})).into_response()
+    });
+    import.or(create).unify().or(read).unify().or(patch).unify().or(categories).unify()
+}
+
+fn view(state: &AppState, product: &crate::engine::Product) -> ProductView {
+    ProductView::new(product, |sku| state.mercato.available(sku))
+}
+
+fn product_id(raw: &str) -> Result<ProductId, Problem> {
+    ProductId::parse(raw).map_err(|_| Problem::not_found(format!("product {raw} not found")))
+}
+
+/// Checks that every warehouse a product stocks exists.
+fn check_warehouses(state: &AppState, parsed: &ParsedProduct) -> Result<(), Problem> {
+    match parsed.stock.iter().find(|(bucket, _)| state.mercato.warehouse(&bucket.warehouse).is_none()) {
+        Some((bucket, _)) => {
+            Err(Problem::invalid(format!("stock.warehouse: warehouse {} not found", bucket.warehouse)))
+        }
+        None => Ok(()),
+    }
+}
+
+async fn apply_stock(state: &AppState, parsed_stock: Vec<(crate::engine::BucketKey, u64)>) -> Result<(), Problem> {
+    let updates = parsed_stock
+        .into_iter()
+        .map(|(bucket, quantity)| state.mercato.set_stock(bucket, StockUpdate::on_hand(quantity)));
+    for result in futures::future::join_all(updates).await {
+        result?;
+    }
+    Ok(())
+}
+
+async fn create(state: AppState, body: ProductBody) -> Result<impl Reply, Problem> {
+    let parsed = body.parse()?;
+    check_warehouses(&state, &parsed)?;
+    let product = state.mercato.create_product(parsed.draft).await?;
+    apply_stock(&state, parsed.stock).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&view(&state, &product)), StatusCode::CREATED))
+}
+
+fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let id = product_id(&id)?;
+    let product = state.mercato.product(&id).ok_or_else(|| Problem::not_found(format!("product {id} not found")))?;
+    Ok(warp::reply::json(&view(&state, &product)))
+}
+
+async fn patch(state: AppState, id: String, body: PatchBody) -> Result<impl Reply, Problem> {
+    let id = product_id(&id)?;
+    let product = state.mercato.patch_product(id, body.parse()?).await?;
+    Ok(warp::reply::json(&view(&state, &product)))
+}
+
+#[derive(Debug, Serialize)]
+struct ImportError {
+    line: usize,
+    detail: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ImportReport {
+    imported: usize,
+    errors: Vec<ImportError>,
+}
+
+/// Imports NDJSON: a bad line is reported with its 1-based number, the good
+/// lines land (an existing id is replaced).
+async fn import(state: AppState, body: Bytes) -> Result<impl Reply, Problem> {
+    let text = std::str::from_utf8(&body).map_err(|err| Problem::malformed(format!("the body is not UTF-8: {err}")))?;
+    let mut report = ImportReport { imported: 0, errors: Vec::new() };
+    let mut pending: Vec<(usize, ParsedProduct)> = Vec::with_capacity(IMPORT_CHUNK);
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed = serde_json::from_str::<ProductBody>(line)
+            .map_err(|err| Problem::malformed(err.to_string()))
+            .and_then(ProductBody::parse)
+            .and_then(|parsed| check_warehouses(&state, &parsed).map(|()| parsed));
+        match parsed {
+            Ok(parsed) => pending.push((index + 1, parsed)),
+            Err(problem) => report.errors.push(ImportError { line: index + 1, detail: problem.detail }),
+        }
+        if pending.len() == IMPORT_CHUNK {
+            import_chunk(&state, std::mem::take(&mut pending), &mut report).await?;
+        }
+    }
+    import_chunk(&state, pending, &mut report).await?;
+    report.errors.sort_by_key(|error| error.line);
+    Ok(warp::reply::json(&report))
+}
+
+async fn import_chunk(
+    state: &AppState,
+    chunk: Vec<(usize, ParsedProduct)>,
+    report: &mut ImportReport,
+) -> Result<(), Problem> {
+    if chunk.is_empty() {
+        return Ok(());
+    }
+    let (lines, parsed): (Vec<usize>, Vec<ParsedProduct>) = chunk.into_iter().unzip();
+    let (drafts, stocks): (Vec<_>, Vec<_>) = parsed.into_iter().map(|parsed| (parsed.draft, parsed.stock)).unzip();
+    let results = state.mercato.upsert_products(drafts).await?;
+    for ((line, result), stock) in lines.into_iter().zip(results).zip(stocks) {
+        match result {
+            Ok(_) => {
+                apply_stock(state, stock).await?;
+                report.imported += 1;
+            }
+            Err(err) => report.errors.push(ImportError { line, detail: err.to_string() }),
+        }
+    }
+    Ok(())
+}
