@@ -26,6 +26,16 @@ async fn spawn_app() -> App {
             Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
         mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
     }
+    let mut drafts = Vec::new();
+    for (sku, cents) in [("SKU-1", 1000), ("SKU-A", 250), ("SKU-B", 1999)] {
+        let body = json!({"id": format!("P-{sku}"), "title": format!("Item {sku}"), "category": ["Test", "Things", "Items"],
+            "variants": [{"sku": sku, "price": {"cents": cents, "currency": "USD"}}]});
+        let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
+        drafts.push(parsed.parse().unwrap().draft);
+    }
+    for result in mercato.upsert_products(drafts).await.unwrap() {
+        result.unwrap();
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let state = AppState::new(mercato.clone(), ADMIN);
     let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
@@ -152,6 +162,12 @@ async fn a_guest_cart_supports_every_route() {
     assert_eq!(added.status, 200, "{:?}", added.body);
     assert_eq!(added.body["lines"][0]["available"], false, "2 wanted, 1 in stock");
     app.call(Method::POST, &format!("{base}/items"), Some(r#"{"sku":"SKU-B","quantity":1}"#), None).await;
+    let priced = app.call(Method::GET, &base, None, None).await;
+    assert_eq!(priced.body["lines"][0]["title"], "Item SKU-A");
+    assert_eq!(priced.body["lines"][0]["product_id"], "P-SKU-A");
+    assert_eq!(priced.body["lines"][0]["unit_price"], json!({"cents": 250, "currency": "USD"}));
+    assert_eq!(priced.body["lines"][0]["line_total"]["cents"], 500);
+    assert_eq!(priced.body["subtotal"], json!({"cents": 2499, "currency": "USD"}));
     let set = app.call(Method::PUT, &format!("{base}/items/SKU-A"), Some(r#"{"quantity":1}"#), None).await;
     assert_eq!(
         (set.body["lines"][0]["quantity"].clone(), set.body["lines"][0]["available"].clone()),
@@ -213,6 +229,15 @@ async fn bad_input_gets_the_right_problem_and_changes_nothing() {
             "payload-too-large",
         ),
         (Method::DELETE, format!("/v1/carts/{cart}/items/NOT-THERE"), None, None, 404, "not-found"),
+        (Method::POST, items.clone(), Some(r#"{"sku":"NOT-IN-CATALOG","quantity":1}"#.into()), None, 404, "not-found"),
+        (
+            Method::PUT,
+            format!("/v1/carts/{cart}/items/NOT-IN-CATALOG"),
+            Some(r#"{"quantity":1}"#.into()),
+            None,
+            404,
+            "not-found",
+        ),
         (Method::GET, "/v1/carts/cart_unknown".into(), None, None, 404, "not-found"),
         (Method::GET, "/v1/no/such/route".into(), None, None, 404, "not-found"),
         (Method::PATCH, format!("/v1/carts/{cart}"), None, None, 405, "method-not-allowed"),
@@ -388,7 +413,7 @@ async fn an_import_reports_bad_lines_by_number_and_lands_the_good_ones() {
     let categories = app.call(Method::GET, "/v1/categories", None, None).await;
     let items = categories.body["items"].as_array().unwrap().clone();
     let names: Vec<&str> = items.iter().map(|node| node["name"].as_str().unwrap()).collect();
-    assert_eq!(names, vec!["Electronics", "Home"]);
+    assert_eq!(names, vec!["Electronics", "Home", "Test"], "sorted by name; Test holds the seeded products");
     assert_eq!(items[0]["product_count"], 2, "counts include subcategories");
     assert_eq!(items[0]["children"][0]["children"].as_array().unwrap().len(), 2);
 

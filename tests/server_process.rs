@@ -56,6 +56,11 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     }
     let (_, committed) = call(Method::POST, format!("{base}/v1/reservations/{}/commit", held[0]), None).await;
     assert_eq!(committed["status"], "committed");
+    for n in 0..10 {
+        let product = json!({"id": format!("P-LINE-{n}"), "title": format!("Line {n}"), "category": ["A", "B", "C"],
+            "variants": [{"sku": format!("LINE-{n}"), "price": {"cents": 100, "currency": "USD"}}]});
+        assert_eq!(call(Method::POST, format!("{base}/v1/products"), Some(product)).await.0, 201);
+    }
     let (_, cart) = call(Method::POST, format!("{base}/v1/carts"), None).await;
     let cart_id = cart["cart_id"].as_str().unwrap().to_owned();
     for n in 0..10 {

@@ -1,6 +1,6 @@
 //! Guest carts: create, read and edit by unguessable id.
 
-use super::dto::{self, AddItemBody, CartView, SetQuantityBody};
+use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
 use super::error::Problem;
 use super::{json_body, respond, with_state, AppState};
 use crate::actors::cart::CartSnapshot;
@@ -50,9 +50,27 @@ fn line_sku(raw: &str) -> Result<Sku, Problem> {
     Sku::parse(raw).map_err(|_| Problem::not_found(format!("{raw} is not in the cart")))
 }
 
-/// The cart view with each line's live availability (from the stock board).
+/// The cart priced at the current catalog price, with each line's live
+/// availability (from the stock board).
 async fn view(state: &AppState, cart: CartSnapshot) -> Result<CartView, Problem> {
-    Ok(CartView::new(cart, |line| state.mercato.available(&line.sku)))
+    Ok(CartView::new(cart, |line| {
+        let product = state.mercato.product_of(&line.sku);
+        LineFacts {
+            product_id: product.as_ref().map(|product| product.id.to_string()),
+            title: product.as_ref().map(|product| product.title.clone()),
+            unit_price: product.as_ref().and_then(|product| product.variant(&line.sku)).map(|variant| variant.price),
+            available_units: state.mercato.available(&line.sku),
+        }
+    }))
+}
+
+/// A SKU to put in a cart: it must be sold by a product of the catalog.
+fn catalog_sku(state: &AppState, raw: &str) -> Result<Sku, Problem> {
+    let sku = dto::sku(raw)?;
+    if state.mercato.product_of(&sku).is_none() {
+        return Err(Problem::not_found(format!("sku {sku} not found")));
+    }
+    Ok(sku)
 }
 
 async fn create(state: AppState) -> Result<impl Reply, Problem> {
@@ -68,7 +86,7 @@ async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
 async fn add(state: AppState, id: String, body: AddItemBody) -> Result<impl Reply, Problem> {
     let max = state.mercato.config().cart_limits.quantity_per_line_max;
     let quantity = dto::quantity(body.quantity, max)?;
-    let cart = state.mercato.add_to_cart(&cart_id(&id)?, dto::sku(&body.sku)?, quantity).await?;
+    let cart = state.mercato.add_to_cart(&cart_id(&id)?, catalog_sku(&state, &body.sku)?, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
@@ -78,7 +96,8 @@ async fn set(state: AppState, id: String, sku: String, body: SetQuantityBody) ->
         0 => 0,
         raw => dto::quantity(raw, max)?,
     };
-    let cart = state.mercato.set_cart_quantity(&cart_id(&id)?, dto::sku(&sku)?, quantity).await?;
+    let sku = if quantity == 0 { line_sku(&sku)? } else { catalog_sku(&state, &sku)? };
+    let cart = state.mercato.set_cart_quantity(&cart_id(&id)?, sku, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 

@@ -4,7 +4,7 @@
 
 use super::error::Problem;
 use crate::actors::cart::CartSnapshot;
-use crate::engine::{CartLine, InventoryCounts, Sku, Timestamp, WarehouseId};
+use crate::engine::{CartLine, Currency, InventoryCounts, Money, Sku, Timestamp, WarehouseId};
 use crate::{Reservation, SkuInventory};
 use serde::{Deserialize, Serialize};
 
@@ -171,7 +171,12 @@ pub struct SetQuantityBody {
 #[derive(Debug, Serialize)]
 pub struct CartLineView {
     pub sku: String,
+    pub product_id: Option<String>,
+    pub title: Option<String>,
     pub quantity: u32,
+    /// The current catalog price (`null` if the SKU left the catalog).
+    pub unit_price: Option<Money>,
+    pub line_total: Option<Money>,
     /// Whether the line can be bought now (stock is enforced at reservation).
     pub available: bool,
 }
@@ -181,21 +186,45 @@ pub struct CartView {
     pub cart_id: String,
     pub lines: Vec<CartLineView>,
     pub saved: Vec<CartLineView>,
+    /// The sum of the priced lines (saved lines excluded).
+    pub subtotal: Money,
     pub item_count: u64,
 }
 
+/// What the catalog and the stock board say about a line's SKU.
+pub struct LineFacts {
+    pub product_id: Option<String>,
+    pub title: Option<String>,
+    pub unit_price: Option<Money>,
+    pub available_units: u64,
+}
+
 impl CartView {
-    /// `available_units(sku)` gives the live available stock of a SKU.
-    pub fn new(cart: CartSnapshot, available_units: impl Fn(&CartLine) -> u64) -> Self {
-        let view = |line: &CartLine| CartLineView {
-            sku: line.sku.to_string(),
-            quantity: line.quantity,
-            available: available_units(line) >= u64::from(line.quantity),
+    pub fn new(cart: CartSnapshot, facts: impl Fn(&CartLine) -> LineFacts) -> Self {
+        let view = |line: &CartLine| {
+            let facts = facts(line);
+            CartLineView {
+                sku: line.sku.to_string(),
+                product_id: facts.product_id,
+                title: facts.title,
+                quantity: line.quantity,
+                line_total: facts.unit_price.and_then(|price| price.checked_mul(line.quantity).ok()),
+                unit_price: facts.unit_price,
+                available: facts.available_units >= u64::from(line.quantity),
+            }
         };
+        let lines: Vec<CartLineView> = cart.lines.iter().map(view).collect();
+        let currency = lines.iter().find_map(|line| line.line_total).map_or(Currency::USD, |total| total.currency);
+        let subtotal = lines
+            .iter()
+            .filter_map(|line| line.line_total)
+            .try_fold(Money::zero(currency), Money::checked_add)
+            .unwrap_or(Money::zero(currency));
         CartView {
             cart_id: cart.id.to_string(),
-            lines: cart.lines.iter().map(view).collect(),
+            lines,
             saved: cart.saved.iter().map(view).collect(),
+            subtotal,
             item_count: cart.item_count,
         }
     }
