@@ -32,9 +32,17 @@ pub fn route_label(path: &str) -> String {
 }
 
 impl HttpMetrics {
+    /// Counts the request and writes its structured log line (at debug level
+    /// for successes so a load test does not drown in logs; 5xx at warn).
     pub fn observe(&self, info: &warp::log::Info<'_>) {
         let micros = u64::try_from(info.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let key = (info.method().to_string(), route_label(info.path()), info.status().as_u16());
+        let status = info.status().as_u16();
+        if status >= 500 {
+            tracing::warn!(method = %info.method(), path = info.path(), status, micros, "request");
+        } else {
+            tracing::debug!(method = %info.method(), path = info.path(), status, micros, "request");
+        }
+        let key = (info.method().to_string(), route_label(info.path()), status);
         self.requests.entry(key).or_insert_with(|| Histogram::new(MICROS_BOUNDS)).record(micros);
     }
 
