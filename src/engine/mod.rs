@@ -7,6 +7,7 @@
 
 pub mod cart;
 pub mod catalog;
+pub mod customer;
 pub mod ids;
 pub mod inventory;
 pub mod money;
@@ -18,6 +19,7 @@ pub use catalog::{
     Catalog, CatalogError, CatalogEvent, CategoryNode, CategoryPath, Product, ProductDraft, ProductPatch, TaxCategory,
     Variant, VariantPatch,
 };
+pub use customer::{Customer, CustomerError, Email, Role, Session};
 pub use ids::{BucketKey, CartId, CustomerId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
