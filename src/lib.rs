@@ -42,6 +42,7 @@ pub mod store;
 
 pub use handle::{
     Config, EngineStats, Error, Mercato, Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory,
+    CUSTOMER_CART_PREFIX,
 };
 pub use store::Durability;
 

@@ -493,3 +493,66 @@ async fn the_demo_catalog_loads_into_a_browsable_store() {
     assert!(in_stock > loaded.products * 9 / 10, "{in_stock} of {} products in stock", loaded.products);
     mercato.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn customers_register_sign_in_and_use_their_own_cart() {
+    let app = spawn_app().await;
+    let body = |email: &str, password: &str| json!({"email": email, "password": password, "name": "Ann Buyer"});
+    let created = app
+        .call(Method::POST, "/v1/customers", Some(&body("Ann@Example.com", "correct horse").to_string()), None)
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let customer_id = created.body["customer_id"].as_str().unwrap().to_owned();
+    let again =
+        app.call(Method::POST, "/v1/customers", Some(&body("ann@example.COM", "another pass").to_string()), None).await;
+    assert_problem(&again, 409, "conflict");
+    for (email, password) in [("not-an-email", "correct horse"), ("bob@example.com", "short")] {
+        let bad = app.call(Method::POST, "/v1/customers", Some(&body(email, password).to_string()), None).await;
+        assert_problem(&bad, 422, "invalid-input");
+    }
+
+    let wrong = json!({"email": "ann@example.com", "password": "wrong horse"}).to_string();
+    assert_problem(&app.call(Method::POST, "/v1/sessions", Some(&wrong), None).await, 401, "unauthorized");
+    let unknown = json!({"email": "zed@example.com", "password": "correct horse"}).to_string();
+    assert_problem(&app.call(Method::POST, "/v1/sessions", Some(&unknown), None).await, 401, "unauthorized");
+
+    let guest = app.call(Method::POST, "/v1/carts", None, None).await.body["cart_id"].as_str().unwrap().to_owned();
+    app.call(Method::POST, &format!("/v1/carts/{guest}/items"), Some(r#"{"sku":"SKU-A","quantity":2}"#), None).await;
+    let sign_in = json!({"email": "ANN@example.com", "password": "correct horse", "guest_cart_id": guest}).to_string();
+    let session = app.call(Method::POST, "/v1/sessions", Some(&sign_in), None).await;
+    assert_eq!(session.status, 200, "{:?}", session.body);
+    assert_eq!(session.body["customer_id"], customer_id.as_str());
+    let token = session.body["token"].as_str().unwrap().to_owned();
+
+    let me = app.call(Method::GET, "/v1/me", None, Some(&token)).await;
+    assert_eq!(
+        (me.status, me.body["email"].clone(), me.body["prime"]["active"].clone()),
+        (200, json!("ann@example.com"), json!(false))
+    );
+    assert_problem(&app.call(Method::GET, "/v1/me", None, None).await, 401, "unauthorized");
+    assert_problem(&app.call(Method::GET, "/v1/me", None, Some("tok_forged")).await, 401, "unauthorized");
+    assert_problem(&app.call(Method::GET, "/v1/me", None, Some(ADMIN)).await, 403, "forbidden");
+    let admin_route =
+        app.call(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(r#"{"on_hand":1}"#), Some(&token)).await;
+    assert_problem(&admin_route, 403, "forbidden");
+
+    let mine = app.call(Method::GET, "/v1/carts/mine", None, Some(&token)).await;
+    assert_eq!(mine.body["lines"][0]["sku"], "SKU-A", "the guest cart merged at sign-in");
+    assert_eq!(mine.body["lines"][0]["quantity"], 2);
+    assert_eq!(app.call(Method::GET, &format!("/v1/carts/{guest}"), None, None).await.body["item_count"], 0);
+    let added =
+        app.call(Method::POST, "/v1/carts/mine/items", Some(r#"{"sku":"SKU-B","quantity":1}"#), Some(&token)).await;
+    assert_eq!(added.body["item_count"], 3);
+    assert_problem(&app.call(Method::GET, "/v1/carts/mine", None, None).await, 401, "unauthorized");
+    let own_id = mine.body["cart_id"].as_str().unwrap().to_owned();
+    assert_problem(&app.call(Method::GET, &format!("/v1/carts/{own_id}"), None, None).await, 404, "not-found");
+
+    let second_guest =
+        app.call(Method::POST, "/v1/carts", None, None).await.body["cart_id"].as_str().unwrap().to_owned();
+    app.call(Method::POST, &format!("/v1/carts/{second_guest}/items"), Some(r#"{"sku":"SKU-A","quantity":1}"#), None)
+        .await;
+    let merge = json!({"guest_cart_id": second_guest}).to_string();
+    let merged = app.call(Method::POST, "/v1/carts/mine/merge", Some(&merge), Some(&token)).await;
+    assert_eq!((merged.status, merged.body["item_count"].clone()), (200, json!(4)), "{:?}", merged.body);
+    app.stop().await;
+}

@@ -71,6 +71,11 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     let product = json!({"id": "P-K", "title": "Kettle", "category": ["Home", "Kitchen", "Kettles"],
         "variants": [{"sku": "SKU-K", "price": {"cents": 2999, "currency": "USD"}}]});
     assert_eq!(call(Method::POST, format!("{base}/v1/products"), Some(product)).await.0, 201);
+    let registration = json!({"email": "kim@example.com", "password": "a long password", "name": "Kim"});
+    assert_eq!(call(Method::POST, format!("{base}/v1/customers"), Some(registration)).await.0, 201);
+    let credentials = json!({"email": "kim@example.com", "password": "a long password"});
+    let (_, session) = call(Method::POST, format!("{base}/v1/sessions"), Some(credentials)).await;
+    let token = session["token"].as_str().unwrap().to_owned();
     child.kill().unwrap(); // SIGKILL right after the last acknowledgement
     child.wait().unwrap();
 
@@ -91,6 +96,13 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
         cart["lines"].as_array().unwrap().iter().map(|line| line["quantity"].as_i64().unwrap()).collect();
     assert_eq!(quantities, (1..=10).collect::<Vec<i64>>());
 
+    let me = Request::builder()
+        .uri(format!("{base}/v1/me"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let me = Client::new().request(me).await.unwrap();
+    assert_eq!(me.status().as_u16(), 200, "the session token survives the crash");
     let pid = i32::try_from(child.id()).unwrap();
     let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(killed.success());

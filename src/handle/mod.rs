@@ -3,12 +3,14 @@
 mod carts;
 mod catalog;
 mod config;
+mod customers;
 mod inventory;
 mod recovery;
 mod runtime;
 mod warehouses;
 
 pub use config::Config;
+pub use customers::CUSTOMER_CART_PREFIX;
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use recovery::OpenReport;
 
@@ -39,6 +41,8 @@ pub enum Error {
     Warehouse(#[from] crate::engine::WarehouseError),
     #[error(transparent)]
     Catalog(#[from] crate::engine::CatalogError),
+    #[error(transparent)]
+    Customer(#[from] crate::engine::CustomerError),
     #[error("warehouse {0} already exists")]
     WarehouseExists(WarehouseId),
     #[error("warehouse {0} not found")]
@@ -78,6 +82,7 @@ struct Inner {
     catalog: Registry<CatalogActor>,
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
+    directory: customers::Directory,
     warehouses: parking_lot::RwLock<std::collections::BTreeMap<WarehouseId, crate::engine::Warehouse>>,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
@@ -102,6 +107,7 @@ impl Mercato {
         })?;
         let recovered = recovery::recover(&store)?;
         let warehouses = warehouses::load(&store)?;
+        let directory = customers::load(&store)?;
         let catalog = crate::actors::catalog::load(&store).map_err(|err| Error::Corrupt(err.to_string()))?;
         let runtime =
             ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
@@ -131,6 +137,7 @@ impl Mercato {
                 locations: recovered.locations,
                 env,
                 config,
+                directory,
                 warehouses: parking_lot::RwLock::new(warehouses),
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),

@@ -1,8 +1,9 @@
 //! Guest carts: create, read and edit by unguessable id.
 
+use super::customers::guest_cart;
 use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
 use super::error::Problem;
-use super::{json_body, respond, with_state, AppState};
+use super::{json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
 use crate::actors::cart::CartSnapshot;
 use crate::engine::{CartId, Sku};
 use warp::http::StatusCode;
@@ -13,37 +14,85 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(warp::post())
         .and(with_state(state.clone()))
         .then(|state| async move { respond(create(state).await) });
+    let merge = warp::path!("v1" / "carts" / "mine" / "merge")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .and(json_body::<MergeBody>())
+        .then(|state, caller, body| async move { respond(merge(state, caller, body).await) });
     let read = warp::path!("v1" / "carts" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
-        .then(|id, state| async move { respond(read(state, id).await) });
+        .and(maybe_signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
     let add = warp::path!("v1" / "carts" / String / "items")
         .and(warp::post())
         .and(with_state(state.clone()))
+        .and(maybe_signed_in(state.clone()))
         .and(json_body::<AddItemBody>())
-        .then(|id, state, body| async move { respond(add(state, id, body).await) });
+        .then(|id, state, caller, body| async move { respond(add(state, caller, id, body).await) });
     let set = warp::path!("v1" / "carts" / String / "items" / String)
         .and(warp::put())
         .and(with_state(state.clone()))
+        .and(maybe_signed_in(state.clone()))
         .and(json_body::<SetQuantityBody>())
-        .then(|id, sku, state, body| async move { respond(set(state, id, sku, body).await) });
+        .then(|id, sku, state, caller, body| async move { respond(set(state, caller, id, sku, body).await) });
     let remove = warp::path!("v1" / "carts" / String / "items" / String)
         .and(warp::delete())
         .and(with_state(state.clone()))
-        .then(|id, sku, state| async move { respond(edit(state, id, sku, Edit::Remove).await) });
+        .and(maybe_signed_in(state.clone()))
+        .then(|id, sku, state, caller| async move { respond(edit(state, caller, id, sku, Edit::Remove).await) });
     let save = warp::path!("v1" / "carts" / String / "items" / String / "save-for-later")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .then(|id, sku, state| async move { respond(edit(state, id, sku, Edit::Save).await) });
+        .and(maybe_signed_in(state.clone()))
+        .then(|id, sku, state, caller| async move { respond(edit(state, caller, id, sku, Edit::Save).await) });
     let restore = warp::path!("v1" / "carts" / String / "saved" / String / "move-to-cart")
         .and(warp::post())
-        .and(with_state(state))
-        .then(|id, sku, state| async move { respond(edit(state, id, sku, Edit::MoveToCart).await) });
-    create.or(read).unify().or(add).unify().or(set).unify().or(remove).unify().or(save).unify().or(restore).unify()
+        .and(with_state(state.clone()))
+        .and(maybe_signed_in(state))
+        .then(|id, sku, state, caller| async move { respond(edit(state, caller, id, sku, Edit::MoveToCart).await) });
+    create
+        .or(merge)
+        .unify()
+        .or(read)
+        .unify()
+        .or(add)
+        .unify()
+        .or(set)
+        .unify()
+        .or(remove)
+        .unify()
+        .or(save)
+        .unify()
+        .or(restore)
+        .unify()
 }
 
-fn cart_id(raw: &str) -> Result<CartId, Problem> {
-    CartId::parse(raw).map_err(|_| Problem::not_found(format!("cart {raw} not found")))
+/// The cart a path names: `mine` is the signed-in customer's own cart
+/// (opened on first use); anything else is a guest cart.
+async fn cart_id(state: &AppState, caller: &Option<Caller>, raw: &str) -> Result<CartId, Problem> {
+    if raw != "mine" {
+        return guest_cart(raw);
+    }
+    let Some(Caller::Customer(customer)) = caller else {
+        return Err(Problem::unauthorized("the 'mine' cart needs a customer token"));
+    };
+    let id = state.mercato.customer_cart_id(&customer.id)?;
+    state.mercato.open_cart(&id).await?;
+    Ok(id)
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    pub guest_cart_id: String,
+}
+
+async fn merge(state: AppState, caller: Caller, body: MergeBody) -> Result<impl Reply, Problem> {
+    let into = cart_id(&state, &Some(caller), "mine").await?;
+    let cart = state.mercato.merge_carts(&guest_cart(&body.guest_cart_id)?, &into).await?;
+    Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
 fn line_sku(raw: &str) -> Result<Sku, Problem> {
@@ -78,26 +127,33 @@ async fn create(state: AppState) -> Result<impl Reply, Problem> {
     Ok(warp::reply::with_status(warp::reply::json(&view(&state, cart).await?), StatusCode::CREATED))
 }
 
-async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let cart = state.mercato.cart(&cart_id(&id)?).await?;
+async fn read(state: AppState, caller: Option<Caller>, id: String) -> Result<impl Reply, Problem> {
+    let cart = state.mercato.cart(&cart_id(&state, &caller, &id).await?).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
-async fn add(state: AppState, id: String, body: AddItemBody) -> Result<impl Reply, Problem> {
+async fn add(state: AppState, caller: Option<Caller>, id: String, body: AddItemBody) -> Result<impl Reply, Problem> {
     let max = state.mercato.config().cart_limits.quantity_per_line_max;
     let quantity = dto::quantity(body.quantity, max)?;
-    let cart = state.mercato.add_to_cart(&cart_id(&id)?, catalog_sku(&state, &body.sku)?, quantity).await?;
+    let id = cart_id(&state, &caller, &id).await?;
+    let cart = state.mercato.add_to_cart(&id, catalog_sku(&state, &body.sku)?, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
-async fn set(state: AppState, id: String, sku: String, body: SetQuantityBody) -> Result<impl Reply, Problem> {
+async fn set(
+    state: AppState,
+    caller: Option<Caller>,
+    id: String,
+    sku: String,
+    body: SetQuantityBody,
+) -> Result<impl Reply, Problem> {
     let max = state.mercato.config().cart_limits.quantity_per_line_max;
     let quantity = match body.quantity {
         0 => 0,
         raw => dto::quantity(raw, max)?,
     };
     let sku = if quantity == 0 { line_sku(&sku)? } else { catalog_sku(&state, &sku)? };
-    let cart = state.mercato.set_cart_quantity(&cart_id(&id)?, sku, quantity).await?;
+    let cart = state.mercato.set_cart_quantity(&cart_id(&state, &caller, &id).await?, sku, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
@@ -107,8 +163,14 @@ enum Edit {
     MoveToCart,
 }
 
-async fn edit(state: AppState, id: String, sku: String, edit: Edit) -> Result<impl Reply, Problem> {
-    let (id, sku) = (cart_id(&id)?, line_sku(&sku)?);
+async fn edit(
+    state: AppState,
+    caller: Option<Caller>,
+    id: String,
+    sku: String,
+    edit: Edit,
+) -> Result<impl Reply, Problem> {
+    let (id, sku) = (cart_id(&state, &caller, &id).await?, line_sku(&sku)?);
     let cart = match edit {
         Edit::Remove => state.mercato.remove_from_cart(&id, sku).await?,
         Edit::Save => state.mercato.save_for_later(&id, sku).await?,

@@ -2,7 +2,7 @@
 //! with a stable `type` code (API.md, Conventions).
 
 use crate::actors::Unavailable;
-use crate::engine::{CartError, CatalogError, InventoryError};
+use crate::engine::{CartError, CatalogError, CustomerError, InventoryError};
 use crate::Error;
 use serde::Serialize;
 use std::convert::Infallible;
@@ -78,6 +78,7 @@ impl From<Error> for Problem {
             Error::CartNotFound(_) | Error::WarehouseNotFound(_) => Problem::not_found(detail),
             Error::Warehouse(_) => Problem::invalid(detail),
             Error::Catalog(rejection) => catalog(rejection, detail),
+            Error::Customer(rejection) => customer(rejection, detail),
             Error::WarehouseExists(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
             Error::InvalidInput(_) => Problem::invalid(detail),
             Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
@@ -114,6 +115,17 @@ fn catalog(rejection: CatalogError, detail: String) -> Problem {
         CatalogError::ProductExists { .. } | CatalogError::SkuTaken { .. } => {
             Problem::new(StatusCode::CONFLICT, "conflict", detail)
         }
+    }
+}
+
+fn customer(rejection: CustomerError, detail: String) -> Problem {
+    match rejection {
+        CustomerError::InvalidEmail(_) | CustomerError::InvalidPassword | CustomerError::InvalidName => {
+            Problem::invalid(detail)
+        }
+        CustomerError::EmailTaken => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+        CustomerError::BadCredentials => Problem::unauthorized(detail),
+        CustomerError::NotFound(_) => Problem::not_found(detail),
     }
 }
 

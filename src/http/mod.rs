@@ -4,6 +4,7 @@
 //! response mapping; errors become problem+json in `error.rs` alone.
 
 pub mod carts;
+pub mod customers;
 pub mod dto;
 pub mod error;
 pub mod metrics;
@@ -21,6 +22,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 /// Largest JSON body accepted (API.md: 1 MiB).
@@ -44,6 +46,46 @@ impl AppState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     Admin,
+    Customer(crate::engine::Customer),
+}
+
+fn bearer(header: &str) -> Option<&str> {
+    header.strip_prefix("Bearer ").map(str::trim).filter(|token| !token.is_empty())
+}
+
+/// Resolves a bearer token to the admin or a signed-in customer.
+fn identify(state: &AppState, header: &str) -> Result<Caller, Rejection> {
+    let Some(token) = bearer(header) else {
+        return Err(warp::reject::custom(Problem::unauthorized("expected 'Authorization: Bearer <token>'")));
+    };
+    if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
+        return Ok(Caller::Admin);
+    }
+    match state.mercato.authenticate(token) {
+        Some(customer) => Ok(Caller::Customer(customer)),
+        None => Err(warp::reject::custom(Problem::unauthorized("invalid or expired token"))),
+    }
+}
+
+/// Requires a valid token (admin or customer).
+pub fn signed_in(state: AppState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let state = state.clone();
+        async move {
+            match header {
+                Some(header) => identify(&state, &header),
+                None => Err(warp::reject::custom(Problem::unauthorized("missing bearer token"))),
+            }
+        }
+    })
+}
+
+/// A token is optional (guest routes), but one that is given must be valid.
+pub fn maybe_signed_in(state: AppState) -> impl Filter<Extract = (Option<Caller>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
+        let state = state.clone();
+        async move { header.map(|header| identify(&state, &header)).transpose() }
+    })
 }
 
 pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
@@ -58,19 +100,14 @@ pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Er
     })
 }
 
-/// Requires the admin bearer token.
+/// Requires the admin bearer token (a customer's token is 403).
 pub fn admin(state: AppState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
-        let expected = state.admin_token.clone();
-        async move {
-            let Some(header) = header else {
-                return Err(warp::reject::custom(Problem::unauthorized("missing bearer token")));
-            };
-            let token = header.strip_prefix("Bearer ").unwrap_or_default();
-            if !constant_time_eq(token.as_bytes(), expected.as_bytes()) {
-                return Err(warp::reject::custom(Problem::unauthorized("invalid token")));
+    signed_in(state).and_then(|caller: Caller| async move {
+        match caller {
+            Caller::Admin => Ok(Caller::Admin),
+            Caller::Customer(_) => {
+                Err(warp::reject::custom(Problem::new(StatusCode::FORBIDDEN, "forbidden", "admin only")))
             }
-            Ok(Caller::Admin)
         }
     })
 }
@@ -94,7 +131,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(reservations::routes(state.clone()))
         .or(carts::routes(state.clone()))
         .or(warehouses::routes(state.clone()))
-        .or(products::routes(state))
+        .or(products::routes(state.clone()))
+        .or(customers::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
 }

@@ -12,9 +12,12 @@
 //! | `m`    | cart 0 source cart                | a merge already applied     |
 //! | `w`    | warehouse                         | a warehouse                 |
 //! | `p`    | product                           | a product with its variants |
+//! | `u`    | customer                          | a customer                  |
+//! | `x`    | email (lowercase)                 | the customer id owning it   |
+//! | `t`    | sha-256 of a session token (hex)  | a session                   |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
 
-use crate::engine::{BucketKey, CartId, CartList, ProductId, ReservationId, Sku, WarehouseId};
+use crate::engine::{BucketKey, CartId, CartList, CustomerId, ProductId, ReservationId, Sku, WarehouseId};
 
 pub const BUCKET: u8 = b'b';
 pub const HOLD: u8 = b'h';
@@ -24,6 +27,9 @@ pub const CART_MERGE: u8 = b'm';
 pub const EVENT: u8 = b'e';
 pub const WAREHOUSE: u8 = b'w';
 pub const PRODUCT: u8 = b'p';
+pub const CUSTOMER: u8 = b'u';
+pub const EMAIL: u8 = b'x';
+pub const SESSION: u8 = b't';
 
 const SEP: u8 = 0;
 
@@ -83,6 +89,27 @@ pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
 
 pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+pub fn customer(id: &CustomerId) -> Vec<u8> {
+    self::key(CUSTOMER, &[id.as_str()])
+}
+
+pub fn email(email: &str) -> Vec<u8> {
+    self::key(EMAIL, &[email])
+}
+
+pub fn session(token_digest: &str) -> Vec<u8> {
+    self::key(SESSION, &[token_digest])
+}
+
+/// The token digest of a session key.
+pub fn parse_session(key: &[u8]) -> Option<String> {
+    let (&first, rest) = key.split_first()?;
+    if first != SESSION {
+        return None;
+    }
+    std::str::from_utf8(rest).ok().map(str::to_owned)
 }
 
 pub fn product(id: &ProductId) -> Vec<u8> {

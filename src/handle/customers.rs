@@ -1,0 +1,152 @@
+//! Customers and sessions through the handle.
+//!
+//! Passwords are hashed with argon2id (salted, memory-hard) on the blocking
+//! pool, never on an async worker or an actor. A session token is 256 random
+//! bits shown once to the client; the store keeps only its SHA-256 digest, so
+//! a copy of the data directory does not hand out live tokens. Emails are
+//! unique case-insensitively: the email index is claimed under its map entry
+//! lock and written in the same batch as the customer.
+
+use super::{Error, Mercato};
+use crate::engine::customer::{check_name, check_password};
+use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, Role, Session};
+use crate::store::{keys, Batch, Store};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+/// Every customer, the email index and the live sessions, in memory.
+#[derive(Default)]
+pub(super) struct Directory {
+    customers: DashMap<CustomerId, Customer, foldhash::fast::RandomState>,
+    emails: DashMap<Email, CustomerId, foldhash::fast::RandomState>,
+    sessions: DashMap<String, Session, foldhash::fast::RandomState>,
+}
+
+pub(super) fn load(store: &Store) -> Result<Directory, Error> {
+    let directory = Directory::default();
+    for (_, customer) in store.scan_prefix::<Customer>(&[keys::CUSTOMER])? {
+        directory.emails.insert(customer.email.clone(), customer.id.clone());
+        directory.customers.insert(customer.id.clone(), customer);
+    }
+    for (key, session) in store.scan_prefix::<Session>(&[keys::SESSION])? {
+        if let Some(digest) = keys::parse_session(&key) {
+            directory.sessions.insert(digest, session);
+        }
+    }
+    Ok(directory)
+}
+
+fn digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn hash_password(password: &str) -> Result<String, Error> {
+    let salt =
+        SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|err| Error::InvalidInput(err.to_string()))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|err| Error::InvalidInput(err.to_string()))
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+/// A hash to verify against when the email is unknown, so that a wrong email
+/// costs the same time as a wrong password (no account enumeration by timing).
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
+}
+
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| Error::InvalidInput(err.to_string()))
+}
+
+impl Mercato {
+    /// Registers a customer; [`CustomerError::EmailTaken`] if the email (in
+    /// any case) is registered already.
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Result<Customer, Error> {
+        let _pass = self.enter()?;
+        let email = Email::parse(email)?;
+        let name = check_name(name)?;
+        check_password(password)?;
+        if self.inner.directory.emails.contains_key(&email) {
+            return Err(CustomerError::EmailTaken.into());
+        }
+        let password = password.to_owned();
+        let password_hash = blocking(move || hash_password(&password)).await??;
+        let customer = Customer {
+            id: CustomerId::generate(rand::random()),
+            email,
+            name,
+            password_hash,
+            role: Role::Customer,
+            created_at: self.inner.env.clock.now(),
+        };
+        let ticket = match self.inner.directory.emails.entry(customer.email.clone()) {
+            Entry::Occupied(_) => return Err(CustomerError::EmailTaken.into()),
+            Entry::Vacant(vacant) => {
+                let mut batch = Batch::new();
+                batch.put(keys::customer(&customer.id), &customer)?;
+                batch.put(keys::email(customer.email.as_str()), &customer.id)?;
+                let ticket = self.inner.env.store.write(batch)?;
+                vacant.insert(customer.id.clone());
+                self.inner.directory.customers.insert(customer.id.clone(), customer.clone());
+                ticket
+            }
+        };
+        self.inner.env.store.durable(ticket).await?;
+        Ok(customer)
+    }
+
+    /// Checks the credentials and starts a 30-day session; returns the token
+    /// (shown once) and the customer.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<(String, Customer), Error> {
+        let _pass = self.enter()?;
+        let customer = Email::parse(email)
+            .ok()
+            .and_then(|email| self.inner.directory.emails.get(&email).map(|id| id.value().clone()))
+            .and_then(|id| self.customer(&id));
+        let hash = customer.as_ref().map_or_else(|| decoy_hash().to_owned(), |customer| customer.password_hash.clone());
+        let password = password.to_owned();
+        let verified = blocking(move || verify_password(&password, &hash)).await?;
+        let Some(customer) = customer.filter(|_| verified) else {
+            return Err(CustomerError::BadCredentials.into());
+        };
+        let token = format!("tok_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let session = Session::start(customer.id.clone(), self.inner.env.clock.now());
+        let key = digest(&token);
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::session(&key), &session)?)?;
+        self.inner.directory.sessions.insert(key, session);
+        self.inner.env.store.durable(ticket).await?;
+        Ok((token, customer))
+    }
+
+    /// The customer a bearer token belongs to, if the session is live.
+    pub fn authenticate(&self, token: &str) -> Option<Customer> {
+        let session = self.inner.directory.sessions.get(&digest(token))?.value().clone();
+        if !session.is_active(self.inner.env.clock.now()) {
+            return None;
+        }
+        self.customer(&session.customer_id)
+    }
+
+    pub fn customer(&self, id: &CustomerId) -> Option<Customer> {
+        self.inner.directory.customers.get(id).map(|entry| entry.value().clone())
+    }
+
+    /// The id of a customer's own cart (`mine` in the API). Guest cart ids
+    /// never take this form, so a guest route cannot reach a customer's cart.
+    pub fn customer_cart_id(&self, id: &CustomerId) -> Result<CartId, Error> {
+        Ok(CartId::parse(&format!("{CUSTOMER_CART_PREFIX}{id}"))?)
+    }
+}
+
+/// The prefix of every customer's cart id.
+pub const CUSTOMER_CART_PREFIX: &str = "ccart_";

@@ -1,0 +1,111 @@
+//! Customers and sessions: registration, sign-in (merging a guest cart into
+//! the customer's cart), and the signed-in customer.
+
+use super::error::Problem;
+use super::{json_body, respond, signed_in, with_state, AppState, Caller};
+use crate::engine::CartId;
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInBody {
+    pub email: String,
+    pub password: String,
+    /// A guest cart to merge into the customer's cart at sign-in.
+    pub guest_cart_id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SessionView {
+    token: String,
+    customer_id: String,
+    cart_id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct PrimeView {
+    active: bool,
+    plan: Option<String>,
+    renews_at: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct MeView {
+    customer_id: String,
+    email: String,
+    name: String,
+    role: crate::engine::Role,
+    cart_id: String,
+    prime: PrimeView,
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let register = warp::path!("v1" / "customers")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(json_body::<RegisterBody>())
+        .then(|state, body| async move { respond(register(state, body).await) });
+    let sign_in = warp::path!("v1" / "sessions")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(json_body::<SignInBody>())
+        .then(|state, body| async move { respond(sign_in(state, body).await) });
+    let me = warp::path!("v1" / "me")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(signed_in(state))
+        .then(|state, caller| async move { respond(me(state, caller)) });
+    register.or(sign_in).unify().or(me).unify()
+}
+
+async fn register(state: AppState, body: RegisterBody) -> Result<impl Reply, Problem> {
+    let customer = state.mercato.register(&body.email, &body.password, &body.name).await?;
+    let reply = serde_json::json!({"customer_id": customer.id.to_string()});
+    Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
+}
+
+async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Problem> {
+    let (token, customer) = state.mercato.sign_in(&body.email, &body.password).await?;
+    let cart = state.mercato.customer_cart_id(&customer.id)?;
+    state.mercato.open_cart(&cart).await?;
+    if let Some(guest) = body.guest_cart_id {
+        let guest = guest_cart(&guest)?;
+        state.mercato.merge_carts(&guest, &cart).await?;
+    }
+    let view = SessionView { token, customer_id: customer.id.to_string(), cart_id: cart.to_string() };
+    Ok(warp::reply::json(&view))
+}
+
+fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
+    let Caller::Customer(customer) = caller else {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "the admin token is not a customer"));
+    };
+    let view = MeView {
+        cart_id: state.mercato.customer_cart_id(&customer.id)?.to_string(),
+        customer_id: customer.id.to_string(),
+        email: customer.email.to_string(),
+        name: customer.name,
+        role: customer.role,
+        prime: PrimeView { active: false, plan: None, renews_at: None },
+    };
+    Ok(warp::reply::json(&view))
+}
+
+/// A guest cart id from the client: never a customer's cart.
+pub fn guest_cart(raw: &str) -> Result<CartId, Problem> {
+    let not_found = || Problem::not_found(format!("cart {raw} not found"));
+    if raw.starts_with(crate::CUSTOMER_CART_PREFIX) {
+        return Err(not_found());
+    }
+    CartId::parse(raw).map_err(|_| not_found())
+}
