@@ -556,3 +556,32 @@ async fn customers_register_sign_in_and_use_their_own_cart() {
     assert_eq!((merged.status, merged.body["item_count"].clone()), (200, json!(4)), "{:?}", merged.body);
     app.stop().await;
 }
+
+async fn customer_token(app: &App, email: &str) -> String {
+    let registration = json!({"email": email, "password": "a long password", "name": "Buyer"}).to_string();
+    assert_eq!(app.call(Method::POST, "/v1/customers", Some(&registration), None).await.status, 201);
+    let credentials = json!({"email": email, "password": "a long password"}).to_string();
+    app.call(Method::POST, "/v1/sessions", Some(&credentials), None).await.body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_customer_sees_and_settles_only_their_own_reservations() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 5}))).await;
+    let ann = customer_token(&app, "ann@example.com").await;
+    let bob = customer_token(&app, "bob@example.com").await;
+    let body = r#"{"sku":"SKU-1","quantity":2}"#;
+    let held = app.call(Method::POST, "/v1/reservations", Some(body), Some(&ann)).await;
+    assert_eq!(held.status, 201, "{:?}", held.body);
+    let id = held.body["reservation_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/reservations/{id}");
+    assert_eq!(app.call(Method::GET, &path, None, Some(&ann)).await.status, 200);
+    assert_eq!(app.call(Method::GET, &path, None, Some(ADMIN)).await.status, 200, "the admin sees every reservation");
+    assert_problem(&app.call(Method::GET, &path, None, Some(&bob)).await, 404, "not-found");
+    assert_problem(&app.call(Method::POST, &format!("{path}/commit"), None, Some(&bob)).await, 404, "not-found");
+    assert_problem(&app.call(Method::DELETE, &path, None, Some(&bob)).await, 404, "not-found");
+    assert_problem(&app.call(Method::GET, &path, None, None).await, 401, "unauthorized");
+    let committed = app.call(Method::POST, &format!("{path}/commit"), None, Some(&ann)).await;
+    assert_eq!(committed.body["status"], "committed");
+    app.stop().await;
+}

@@ -9,8 +9,9 @@
 
 use super::{Error, Mercato};
 use crate::engine::customer::{check_name, check_password};
-use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, Role, Session};
+use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, ReservationId, Role, Session};
 use crate::store::{keys, Batch, Store};
+use crate::{Reservation, ReserveRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use dashmap::mapref::entry::Entry;
@@ -24,6 +25,8 @@ pub(super) struct Directory {
     customers: DashMap<CustomerId, Customer, foldhash::fast::RandomState>,
     emails: DashMap<Email, CustomerId, foldhash::fast::RandomState>,
     sessions: DashMap<String, Session, foldhash::fast::RandomState>,
+    /// Reservation -> the customer who made it (admin-made ones have none).
+    owners: DashMap<ReservationId, CustomerId, foldhash::fast::RandomState>,
 }
 
 pub(super) fn load(store: &Store) -> Result<Directory, Error> {
@@ -35,6 +38,11 @@ pub(super) fn load(store: &Store) -> Result<Directory, Error> {
     for (key, session) in store.scan_prefix::<Session>(&[keys::SESSION])? {
         if let Some(digest) = keys::parse_session(&key) {
             directory.sessions.insert(digest, session);
+        }
+    }
+    for (key, owner) in store.scan_prefix::<CustomerId>(&[keys::OWNER])? {
+        if let Some(reservation) = keys::parse_owner(&key) {
+            directory.owners.insert(reservation, owner);
         }
     }
     Ok(directory)
@@ -135,6 +143,22 @@ impl Mercato {
             return None;
         }
         self.customer(&session.customer_id)
+    }
+
+    /// Reserves on behalf of a customer and records them as its owner (one
+    /// more durable record), so only they (and the admin) can see or settle it.
+    pub async fn reserve_for(&self, owner: &CustomerId, request: ReserveRequest) -> Result<Reservation, Error> {
+        let reservation = self.reserve(request).await?;
+        let _pass = self.enter()?;
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::owner(&reservation.id), owner)?)?;
+        self.inner.directory.owners.insert(reservation.id.clone(), owner.clone());
+        self.inner.env.store.durable(ticket).await?;
+        Ok(reservation)
+    }
+
+    /// The customer who made a reservation (`None` for the admin's).
+    pub fn reservation_owner(&self, id: &ReservationId) -> Option<CustomerId> {
+        self.inner.directory.owners.get(id).map(|entry| entry.value().clone())
     }
 
     pub fn customer(&self, id: &CustomerId) -> Option<Customer> {

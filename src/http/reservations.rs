@@ -1,9 +1,9 @@
 //! Reservations (the raw two-phase primitive) and inventory admin.
-//! Until customer sign-in lands, reservation routes take the admin token.
+//! Reservations are made by a customer (who then owns them) or the admin.
 
 use super::dto::{self, CountsView, InventoryView, ReservationView, ReserveBody, StockBody};
 use super::error::Problem;
-use super::{admin, json_body, respond, with_state, AppState, Caller};
+use super::{admin, json_body, respond, signed_in, with_state, AppState, Caller};
 use crate::engine::{BucketKey, ReservationId};
 use crate::{ReserveRequest, StockUpdate};
 use warp::http::StatusCode;
@@ -13,24 +13,24 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let create = warp::path!("v1" / "reservations")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(signed_in(state.clone()))
         .and(json_body::<ReserveBody>())
         .then(|state, caller, body| async move { respond(create(state, caller, body).await) });
     let read = warp::path!("v1" / "reservations" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(admin(state.clone()))
-        .then(|id, state, _caller| async move { respond(read(state, id).await) });
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
     let commit = warp::path!("v1" / "reservations" / String / "commit")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(admin(state.clone()))
-        .then(|id, state, _caller| async move { respond(commit(state, id).await) });
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(commit(state, caller, id).await) });
     let release = warp::path!("v1" / "reservations" / String)
         .and(warp::delete())
         .and(with_state(state.clone()))
-        .and(admin(state.clone()))
-        .then(|id, state, _caller| async move { respond(release(state, id).await) });
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(release(state, caller, id).await) });
     let inventory = warp::path!("v1" / "inventory" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
@@ -46,12 +46,19 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     create.or(read).unify().or(commit).unify().or(release).unify().or(inventory).unify().or(set_stock).unify()
 }
 
-fn reservation_id(raw: &str) -> Result<ReservationId, Problem> {
-    // A malformed id cannot name an existing reservation.
-    ReservationId::parse(raw).map_err(|_| Problem::not_found(format!("reservation {raw} not found")))
+/// A reservation the caller may see: the admin sees all, a customer only
+/// their own (another customer's is 404, as if it did not exist).
+fn reservation_id(state: &AppState, caller: &Caller, raw: &str) -> Result<ReservationId, Problem> {
+    let not_found = || Problem::not_found(format!("reservation {raw} not found"));
+    let id = ReservationId::parse(raw).map_err(|_| not_found())?;
+    match caller {
+        Caller::Admin => Ok(id),
+        Caller::Customer(customer) if state.mercato.reservation_owner(&id).as_ref() == Some(&customer.id) => Ok(id),
+        Caller::Customer(_) => Err(not_found()),
+    }
 }
 
-async fn create(state: AppState, _caller: Caller, body: ReserveBody) -> Result<impl Reply, Problem> {
+async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<impl Reply, Problem> {
     let config = state.mercato.config();
     let quantity = dto::quantity(body.quantity, u32::MAX)?;
     let ttl_seconds =
@@ -64,22 +71,25 @@ async fn create(state: AppState, _caller: Caller, body: ReserveBody) -> Result<i
     if let Some(warehouse) = &body.warehouse {
         request = request.warehouse(dto::warehouse(warehouse)?);
     }
-    let reservation = state.mercato.reserve(request).await?;
+    let reservation = match &caller {
+        Caller::Admin => state.mercato.reserve(request).await?,
+        Caller::Customer(customer) => state.mercato.reserve_for(&customer.id, request).await?,
+    };
     Ok(warp::reply::with_status(warp::reply::json(&ReservationView::from(reservation)), StatusCode::CREATED))
 }
 
-async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let reservation = state.mercato.reservation(&reservation_id(&id)?).await?;
+async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let reservation = state.mercato.reservation(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
-async fn commit(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let reservation = state.mercato.commit(&reservation_id(&id)?).await?;
+async fn commit(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let reservation = state.mercato.commit(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
-async fn release(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let reservation = state.mercato.release(&reservation_id(&id)?).await?;
+async fn release(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let reservation = state.mercato.release(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 

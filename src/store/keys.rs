@@ -12,6 +12,7 @@
 //! | `m`    | cart 0 source cart                | a merge already applied     |
 //! | `w`    | warehouse                         | a warehouse                 |
 //! | `p`    | product                           | a product with its variants |
+//! | `o`    | reservation                       | the customer who made it    |
 //! | `u`    | customer                          | a customer                  |
 //! | `x`    | email (lowercase)                 | the customer id owning it   |
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
@@ -28,6 +29,7 @@ pub const EVENT: u8 = b'e';
 pub const WAREHOUSE: u8 = b'w';
 pub const PRODUCT: u8 = b'p';
 pub const CUSTOMER: u8 = b'u';
+pub const OWNER: u8 = b'o';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
 
@@ -89,6 +91,17 @@ pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
 
 pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+pub fn owner(reservation: &ReservationId) -> Vec<u8> {
+    self::key(OWNER, &[reservation.as_str()])
+}
+
+pub fn parse_owner(key: &[u8]) -> Option<ReservationId> {
+    match parts(key, OWNER)?.as_slice() {
+        [id] => ReservationId::parse(id).ok(),
+        _ => None,
+    }
 }
 
 pub fn customer(id: &CustomerId) -> Vec<u8> {
