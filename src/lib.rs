@@ -41,8 +41,8 @@ pub mod metrics;
 pub mod store;
 
 pub use handle::{
-    Config, EngineStats, Error, Mercato, Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory,
-    CUSTOMER_CART_PREFIX,
+    Claim, Config, EngineStats, Error, Mercato, OpenReport, Remembered, Reservation, ReserveRequest, RunGuard,
+    SkuInventory, StockUpdate, WarehouseInventory, CUSTOMER_CART_PREFIX, IDEMPOTENCY_RETENTION_MS,
 };
 pub use store::Durability;
 

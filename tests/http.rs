@@ -585,3 +585,56 @@ async fn a_customer_sees_and_settles_only_their_own_reservations() {
     assert_eq!(committed.body["status"], "committed");
     app.stop().await;
 }
+
+impl App {
+    async fn call_with_key(&self, path: &str, body: &str, token: &str, key: &str) -> Response {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{}{}", self.addr, path))
+            .header("authorization", format!("Bearer {token}"))
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = Client::new().request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let content_type =
+            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+        Response { status, content_type, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_response_and_runs_once() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let body = r#"{"sku":"SKU-1","quantity":2}"#;
+    let first = app.call_with_key("/v1/reservations", body, ADMIN, "key-1").await;
+    let second = app.call_with_key("/v1/reservations", body, ADMIN, "key-1").await;
+    assert_eq!((first.status, second.status), (201, 201));
+    assert_eq!(first.body, second.body, "the same reservation, not a second one");
+    assert_eq!(app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body["held"], 2);
+
+    let reused = app.call_with_key("/v1/reservations", r#"{"sku":"SKU-1","quantity":3}"#, ADMIN, "key-1").await;
+    assert_problem(&reused, 422, "idempotency-key-reused");
+
+    let too_many = r#"{"sku":"SKU-1","quantity":50}"#;
+    assert_problem(&app.call_with_key("/v1/reservations", too_many, ADMIN, "key-2").await, 409, "insufficient-stock");
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 100}))).await;
+    let replayed = app.call_with_key("/v1/reservations", too_many, ADMIN, "key-2").await;
+    assert_problem(&replayed, 409, "insufficient-stock");
+
+    let duplicates = (0..10).map(|_| app.call_with_key("/v1/reservations", body, ADMIN, "key-3"));
+    let responses = futures::future::join_all(duplicates).await;
+    let ids: std::collections::BTreeSet<String> =
+        responses.iter().map(|r| r.body["reservation_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 1, "concurrent duplicates ran once");
+    assert_eq!(app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body["held"], 4);
+
+    let ann = customer_token(&app, "ann@example.com").await;
+    let anns = app.call_with_key("/v1/reservations", body, &ann, "key-1").await;
+    assert_eq!(anns.status, 201);
+    assert_ne!(anns.body["reservation_id"], first.body["reservation_id"], "keys are scoped to the caller");
+    app.stop().await;
+}

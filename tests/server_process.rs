@@ -24,6 +24,19 @@ fn start(dir: &Path) -> (Child, String) {
     (child, base)
 }
 
+async fn create_cart_with_key(base: &str, key: &str) -> String {
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/v1/carts"))
+        .header("idempotency-key", key)
+        .body(Body::empty())
+        .unwrap();
+    let response = Client::new().request(request).await.unwrap();
+    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    body["cart_id"].as_str().unwrap().to_owned()
+}
+
 async fn call(method: Method, url: String, body: Option<Value>) -> (u16, Value) {
     let request = Request::builder()
         .method(method)
@@ -76,6 +89,7 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     let credentials = json!({"email": "kim@example.com", "password": "a long password"});
     let (_, session) = call(Method::POST, format!("{base}/v1/sessions"), Some(credentials)).await;
     let token = session["token"].as_str().unwrap().to_owned();
+    let keyed_cart = create_cart_with_key(&base, "cart-key-1").await;
     child.kill().unwrap(); // SIGKILL right after the last acknowledgement
     child.wait().unwrap();
 
@@ -103,6 +117,7 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
         .unwrap();
     let me = Client::new().request(me).await.unwrap();
     assert_eq!(me.status().as_u16(), 200, "the session token survives the crash");
+    assert_eq!(create_cart_with_key(&base, "cart-key-1").await, keyed_cart, "the idempotency key survived the crash");
     let pid = i32::try_from(child.id()).unwrap();
     let killed = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
     assert!(killed.success());

@@ -4,6 +4,7 @@ mod carts;
 mod catalog;
 mod config;
 mod customers;
+mod idempotency;
 mod inventory;
 mod recovery;
 mod runtime;
@@ -11,6 +12,7 @@ mod warehouses;
 
 pub use config::Config;
 pub use customers::CUSTOMER_CART_PREFIX;
+pub use idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use recovery::OpenReport;
 
@@ -83,6 +85,8 @@ struct Inner {
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     directory: customers::Directory,
+    /// Idempotency scopes being run now; duplicates wait on the notify.
+    in_flight: DashMap<String, Arc<tokio::sync::Notify>>,
     warehouses: parking_lot::RwLock<std::collections::BTreeMap<WarehouseId, crate::engine::Warehouse>>,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
@@ -138,6 +142,7 @@ impl Mercato {
                 env,
                 config,
                 directory,
+                in_flight: DashMap::new(),
                 warehouses: parking_lot::RwLock::new(warehouses),
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),

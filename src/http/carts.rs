@@ -3,17 +3,22 @@
 use super::customers::guest_cart;
 use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
 use super::error::Problem;
-use super::{json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
+use super::{idempotency, json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
 use crate::actors::cart::CartSnapshot;
 use crate::engine::{CartId, Sku};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let create = warp::path!("v1" / "carts")
-        .and(warp::post())
-        .and(with_state(state.clone()))
-        .then(|state| async move { respond(create(state).await) });
+    let create =
+        warp::path!("v1" / "carts").and(warp::post()).and(with_state(state.clone())).and(idempotency::parts()).then(
+            |state: AppState, parts| async move {
+                idempotency::idempotent(&state.clone(), parts, "POST /v1/carts", &[], || async move {
+                    respond(create(state).await)
+                })
+                .await
+            },
+        );
     let merge = warp::path!("v1" / "carts" / "mine" / "merge")
         .and(warp::post())
         .and(with_state(state.clone()))

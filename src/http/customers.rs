@@ -2,7 +2,7 @@
 //! the customer's cart), and the signed-in customer.
 
 use super::error::Problem;
-use super::{json_body, respond, signed_in, with_state, AppState, Caller};
+use super::{idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
 use crate::engine::CartId;
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
@@ -53,8 +53,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let register = warp::path!("v1" / "customers")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(json_body::<RegisterBody>())
-        .then(|state, body| async move { respond(register(state, body).await) });
+        .and(idempotency::parts())
+        .and(json_body_raw::<RegisterBody>())
+        .then(|state: AppState, parts, body, raw: bytes::Bytes| async move {
+            idempotency::idempotent(&state.clone(), parts, "POST /v1/customers", &raw, || async move {
+                respond(register(state, body).await)
+            })
+            .await
+        });
     let sign_in = warp::path!("v1" / "sessions")
         .and(warp::post())
         .and(with_state(state.clone()))

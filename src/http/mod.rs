@@ -7,6 +7,7 @@ pub mod carts;
 pub mod customers;
 pub mod dto;
 pub mod error;
+pub mod idempotency;
 pub mod metrics;
 pub mod product_dto;
 pub mod products;
@@ -98,6 +99,19 @@ pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Er
     warp::body::content_length_limit(JSON_BODY_BYTES_MAX).and(warp::body::bytes()).and_then(|bytes: Bytes| async move {
         serde_json::from_slice::<T>(&bytes).map_err(|err| warp::reject::custom(Problem::malformed(err.to_string())))
     })
+}
+
+/// Like [`json_body`], also handing over the raw bytes (for idempotency).
+pub fn json_body_raw<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T, Bytes), Error = Rejection> + Clone {
+    warp::body::content_length_limit(JSON_BODY_BYTES_MAX)
+        .and(warp::body::bytes())
+        .and_then(|bytes: Bytes| async move {
+            match serde_json::from_slice::<T>(&bytes) {
+                Ok(value) => Ok((value, bytes)),
+                Err(err) => Err(warp::reject::custom(Problem::malformed(err.to_string()))),
+            }
+        })
+        .untuple_one()
 }
 
 /// Requires the admin bearer token (a customer's token is 403).

@@ -3,7 +3,7 @@
 
 use super::error::Problem;
 use super::product_dto::{ParsedProduct, PatchBody, ProductBody, ProductView};
-use super::{admin, json_body, respond, with_state, AppState};
+use super::{admin, idempotency, json_body, json_body_raw, respond, with_state, AppState};
 use crate::engine::ProductId;
 use crate::StockUpdate;
 use bytes::Bytes;
@@ -28,8 +28,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(admin(state.clone()))
-        .and(json_body::<ProductBody>())
-        .then(|state, _caller, body| async move { respond(create(state, body).await) });
+        .and(idempotency::parts())
+        .and(json_body_raw::<ProductBody>())
+        .then(|state: AppState, _caller, parts, body, raw: Bytes| async move {
+            idempotency::idempotent(&state.clone(), parts, "POST /v1/products", &raw, || async move {
+                respond(create(state, body).await)
+            })
+            .await
+        });
     let read = warp::path!("v1" / "products" / String)
         .and(warp::get())
         .and(with_state(state.clone()))

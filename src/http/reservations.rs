@@ -3,9 +3,10 @@
 
 use super::dto::{self, CountsView, InventoryView, ReservationView, ReserveBody, StockBody};
 use super::error::Problem;
-use super::{admin, json_body, respond, signed_in, with_state, AppState, Caller};
+use super::{admin, idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
 use crate::engine::{BucketKey, ReservationId};
 use crate::{ReserveRequest, StockUpdate};
+use bytes::Bytes;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -14,8 +15,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(signed_in(state.clone()))
-        .and(json_body::<ReserveBody>())
-        .then(|state, caller, body| async move { respond(create(state, caller, body).await) });
+        .and(idempotency::parts())
+        .and(json_body_raw::<ReserveBody>())
+        .then(|state: AppState, caller, parts, body, raw: Bytes| async move {
+            idempotency::idempotent(&state.clone(), parts, "POST /v1/reservations", &raw, || async move {
+                respond(create(state, caller, body).await)
+            })
+            .await
+        });
     let read = warp::path!("v1" / "reservations" / String)
         .and(warp::get())
         .and(with_state(state.clone()))

@@ -2,7 +2,7 @@
 
 use super::dto::{self, WarehouseBody};
 use super::error::Problem;
-use super::{admin, json_body, respond, with_state, AppState};
+use super::{admin, idempotency, json_body_raw, respond, with_state, AppState};
 use crate::engine::{GeoPoint, Warehouse};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
@@ -12,8 +12,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(admin(state))
-        .and(json_body::<WarehouseBody>())
-        .then(|state, _caller, body| async move { respond(create(state, body).await) })
+        .and(idempotency::parts())
+        .and(json_body_raw::<WarehouseBody>())
+        .then(|state: AppState, _caller, parts, body, raw: bytes::Bytes| async move {
+            idempotency::idempotent(&state.clone(), parts, "POST /v1/admin/warehouses", &raw, || async move {
+                respond(create(state, body).await)
+            })
+            .await
+        })
 }
 
 async fn create(state: AppState, body: WarehouseBody) -> Result<impl Reply, Problem> {

@@ -13,6 +13,7 @@
 //! | `w`    | warehouse                         | a warehouse                 |
 //! | `p`    | product                           | a product with its variants |
 //! | `o`    | reservation                       | the customer who made it    |
+//! | `i`    | idempotency scope (hex digest)    | the first response          |
 //! | `u`    | customer                          | a customer                  |
 //! | `x`    | email (lowercase)                 | the customer id owning it   |
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
@@ -30,6 +31,7 @@ pub const WAREHOUSE: u8 = b'w';
 pub const PRODUCT: u8 = b'p';
 pub const CUSTOMER: u8 = b'u';
 pub const OWNER: u8 = b'o';
+pub const IDEMPOTENCY: u8 = b'i';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
 
@@ -91,6 +93,10 @@ pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
 
 pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+pub fn idempotency(scope_digest: &str) -> Vec<u8> {
+    self::key(IDEMPOTENCY, &[scope_digest])
 }
 
 pub fn owner(reservation: &ReservationId) -> Vec<u8> {

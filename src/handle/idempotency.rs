@@ -1,0 +1,92 @@
+//! Remembered responses for idempotent retries: the HTTP layer decides what
+//! a response is; the handle keeps it durably and makes concurrent duplicates
+//! wait for the first.
+
+use super::{Error, Mercato};
+use crate::engine::Timestamp;
+use crate::store::{keys, Batch};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// How long a remembered response answers retries (API.md: at least 24 h).
+pub const IDEMPOTENCY_RETENTION_MS: u64 = 24 * 3600 * 1000;
+
+/// The first response to an idempotent request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remembered {
+    /// SHA-256 of the request body, to tell a retry from a reuse of the key.
+    pub body_digest: String,
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+/// Either the response to replay, or the right to run the request (the
+/// claim is released when dropped, waking duplicates that waited).
+pub enum Claim {
+    Replay(Remembered),
+    Run(RunGuard),
+}
+
+pub struct RunGuard {
+    mercato: Mercato,
+    scope: String,
+    notify: Arc<Notify>,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.mercato.inner.in_flight.remove(&self.scope);
+        self.notify.notify_waiters();
+    }
+}
+
+impl Mercato {
+    /// Looks up `scope` (a digest of caller, route and key); if another
+    /// request with the same scope is running, waits for it first.
+    pub async fn claim_idempotency(&self, scope: &str) -> Result<Claim, Error> {
+        loop {
+            if let Some(remembered) = self.remembered(scope)? {
+                return Ok(Claim::Replay(remembered));
+            }
+            let notify = Arc::new(Notify::new());
+            let waiting = match self.inner.in_flight.entry(scope.to_owned()) {
+                dashmap::mapref::entry::Entry::Occupied(running) => running.get().clone(),
+                dashmap::mapref::entry::Entry::Vacant(vacant) => {
+                    vacant.insert(notify.clone());
+                    // Re-check: the first may have finished between the read and the claim.
+                    if let Some(remembered) = self.remembered(scope)? {
+                        self.inner.in_flight.remove(scope);
+                        return Ok(Claim::Replay(remembered));
+                    }
+                    return Ok(Claim::Run(RunGuard { mercato: self.clone(), scope: scope.to_owned(), notify }));
+                }
+            };
+            let notified = waiting.notified();
+            if !self.inner.in_flight.contains_key(scope) {
+                continue;
+            }
+            notified.await;
+        }
+    }
+
+    /// Keeps the first response durably (before the guard is released).
+    pub async fn remember(&self, guard: &RunGuard, remembered: &Remembered) -> Result<(), Error> {
+        let _pass = self.enter()?;
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
+        self.inner.env.store.durable(ticket).await?;
+        Ok(())
+    }
+
+    fn remembered(&self, scope: &str) -> Result<Option<Remembered>, Error> {
+        let found = self.inner.env.store.get::<Remembered>(&keys::idempotency(scope))?;
+        let now = self.inner.env.clock.now();
+        Ok(found.filter(|remembered| now.millis_since(remembered.created_at) < IDEMPOTENCY_RETENTION_MS))
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.inner.env.clock.now()
+    }
+}

@@ -1,0 +1,119 @@
+//! `Idempotency-Key` on creating POSTs (API.md, Conventions): the key is
+//! scoped to the caller (their token, or their address when anonymous) and
+//! the route; the same key with the same body gets the first response again
+//! (4xx included, but not 429 or 5xx), kept durably for 24 h; concurrent
+//! duplicates run once; the same key with another body is 422
+//! `idempotency-key-reused`.
+
+use super::error::Problem;
+use super::AppState;
+use crate::{Claim, Remembered};
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use warp::http::{HeaderValue, StatusCode};
+use warp::{Filter, Reply};
+
+/// Longest accepted key.
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
+
+/// The parts of a request that scope its idempotency key.
+#[derive(Debug, Clone)]
+pub struct IdempotencyParts {
+    key: Option<String>,
+    caller: String,
+}
+
+/// Extracts the key, and who is asking (the Authorization header, or the
+/// client address for anonymous calls).
+pub fn parts() -> impl Filter<Extract = (IdempotencyParts,), Error = Infallible> + Clone {
+    warp::header::optional::<String>("idempotency-key")
+        .or(warp::any().map(|| None))
+        .unify()
+        .and(warp::header::optional::<String>("authorization").or(warp::any().map(|| None)).unify())
+        .and(warp::addr::remote())
+        .map(|key: Option<String>, authorization: Option<String>, remote: Option<SocketAddr>| {
+            let caller = match authorization {
+                Some(authorization) => format!("auth:{authorization}"),
+                None => format!("client:{}", remote.map(|addr| addr.ip().to_string()).unwrap_or_default()),
+            };
+            IdempotencyParts { key, caller }
+        })
+}
+
+fn digest(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// Runs `run` at most once per (caller, route, key); without a key, just runs it.
+pub async fn idempotent<Fut>(
+    state: &AppState,
+    parts: IdempotencyParts,
+    route: &str,
+    body: &[u8],
+    run: impl FnOnce() -> Fut,
+) -> warp::reply::Response
+where
+    Fut: Future<Output = warp::reply::Response>,
+{
+    let Some(key) = parts.key else { return run().await };
+    if key.is_empty() || key.chars().count() > IDEMPOTENCY_KEY_CHARS_MAX {
+        return Problem::invalid(format!("Idempotency-Key must be 1..={IDEMPOTENCY_KEY_CHARS_MAX} characters"))
+            .into_response();
+    }
+    let scope = digest(&[parts.caller.as_bytes(), route.as_bytes(), key.as_bytes()]);
+    let body_digest = digest(&[body]);
+    let guard = match state.mercato.claim_idempotency(&scope).await {
+        Err(err) => return Problem::from(err).into_response(),
+        Ok(Claim::Replay(remembered)) => return replay(remembered, &body_digest),
+        Ok(Claim::Run(guard)) => guard,
+    };
+    let response = run().await;
+    let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return response;
+    }
+    let (head, body) = response.into_parts();
+    let bytes = match warp::hyper::body::to_bytes(body).await {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()).into_response()
+        }
+    };
+    let remembered = Remembered {
+        body_digest,
+        status: status.as_u16(),
+        content_type: head.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned(),
+        body: bytes.to_vec(),
+        created_at: state.mercato.now(),
+    };
+    if let Err(err) = state.mercato.remember(&guard, &remembered).await {
+        tracing::error!(error = %err, "cannot remember an idempotent response");
+    }
+    drop(guard);
+    warp::reply::Response::from_parts(head, bytes.into())
+}
+
+fn replay(remembered: Remembered, body_digest: &str) -> warp::reply::Response {
+    if remembered.body_digest != body_digest {
+        return Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with a different request body",
+        )
+        .into_response();
+    }
+    let mut response = warp::reply::Response::new(remembered.body.into());
+    *response.status_mut() = StatusCode::from_u16(remembered.status).unwrap_or(StatusCode::OK);
+    if let Ok(content_type) = HeaderValue::from_str(&remembered.content_type) {
+        response.headers_mut().insert("content-type", content_type);
+    }
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
