@@ -54,9 +54,23 @@ struct Response {
 
 impl App {
     async fn call(&self, method: Method, path: &str, body: Option<&str>, token: Option<&str>) -> Response {
+        self.send(method, path, body, token, None).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> Response {
         let mut request = Request::builder().method(method).uri(format!("http://{}{}", self.addr, path));
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
         }
         let request = match body {
             Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_owned())),
@@ -588,20 +602,7 @@ async fn a_customer_sees_and_settles_only_their_own_reservations() {
 
 impl App {
     async fn call_with_key(&self, path: &str, body: &str, token: &str, key: &str) -> Response {
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("http://{}{}", self.addr, path))
-            .header("authorization", format!("Bearer {token}"))
-            .header("idempotency-key", key)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_owned()))
-            .unwrap();
-        let response = Client::new().request(request).await.unwrap();
-        let status = response.status().as_u16();
-        let content_type =
-            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-        Response { status, content_type, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        self.send(Method::POST, path, Some(body), Some(token), Some(key)).await
     }
 }
 
