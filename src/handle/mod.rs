@@ -57,6 +57,8 @@ pub enum Error {
     Unavailable(#[from] Unavailable),
     #[error("the engine is shutting down")]
     ShuttingDown,
+    #[error(transparent)]
+    Snapshot(#[from] crate::store::snapshot::SnapshotError),
 }
 
 impl From<CartRejection> for Error {

@@ -84,7 +84,7 @@ impl From<Error> for Problem {
             Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
-            Error::Corrupt(_) | Error::Store(_) => {
+            Error::Corrupt(_) | Error::Store(_) | Error::Snapshot(_) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }

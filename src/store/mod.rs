@@ -22,6 +22,7 @@
 pub mod codec;
 mod group;
 pub mod keys;
+pub mod snapshot;
 
 use crate::metrics::{Histogram, MICROS_BOUNDS, SIZE_BOUNDS};
 use crossbeam_skiplist::SkipMap;
@@ -174,7 +175,7 @@ impl StoreStats {
 }
 
 /// A key and its encoded value.
-type RawRecord = (Vec<u8>, Vec<u8>);
+pub type RawRecord = (Vec<u8>, Vec<u8>);
 
 enum Backend {
     Sled(sled::Db),
@@ -370,6 +371,18 @@ impl Store {
             group.stop();
         }
         self.flush()
+    }
+
+    /// Writes already-encoded records atomically (snapshot import).
+    fn write_raw(&self, records: &[RawRecord]) -> Result<(), StoreError> {
+        if let Backend::Sled(db) = &self.inner.backend {
+            let mut batch = sled::Batch::default();
+            for (key, value) in records {
+                batch.insert(key.as_slice(), value.as_slice());
+            }
+            db.apply_batch(batch)?;
+        }
+        Ok(())
     }
 
     fn raw_scan(&self, prefix: &[u8]) -> Result<Vec<RawRecord>, StoreError> {
