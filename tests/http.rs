@@ -639,3 +639,92 @@ async fn an_idempotency_key_replays_the_first_response_and_runs_once() {
     assert_ne!(anns.body["reservation_id"], first.body["reservation_id"], "keys are scoped to the caller");
     app.stop().await;
 }
+
+/// Every route of API.md (the sections this server implements, and the
+/// ones it does not yet: those must then be unanswered).
+const API_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
+    ("POST", "/v1/admin/catalog/import"),
+    ("POST", "/v1/products"),
+    ("GET", "/v1/products/{id}"),
+    ("PATCH", "/v1/products/{id}"),
+    ("GET", "/v1/categories"),
+    ("POST", "/v1/admin/warehouses"),
+    ("PUT", "/v1/admin/inventory/{sku}/{warehouse}"),
+    ("GET", "/v1/inventory/{sku}"),
+    ("GET", "/v1/search"),
+    ("GET", "/v1/suggest"),
+    ("POST", "/v1/customers"),
+    ("POST", "/v1/sessions"),
+    ("GET", "/v1/me"),
+    ("POST", "/v1/me/membership"),
+    ("DELETE", "/v1/me/membership"),
+    ("POST", "/v1/carts"),
+    ("GET", "/v1/carts/{cart_id}"),
+    ("POST", "/v1/carts/{cart_id}/items"),
+    ("PUT", "/v1/carts/{cart_id}/items/{sku}"),
+    ("DELETE", "/v1/carts/{cart_id}/items/{sku}"),
+    ("POST", "/v1/carts/{cart_id}/items/{sku}/save-for-later"),
+    ("POST", "/v1/carts/{cart_id}/saved/{sku}/move-to-cart"),
+    ("POST", "/v1/carts/mine/merge"),
+    ("POST", "/v1/reservations"),
+    ("GET", "/v1/reservations/{id}"),
+    ("POST", "/v1/reservations/{id}/commit"),
+    ("DELETE", "/v1/reservations/{id}"),
+    ("POST", "/v1/payment-methods"),
+    ("POST", "/v1/checkouts"),
+    ("GET", "/v1/orders"),
+    ("POST", "/v1/admin/deals"),
+    ("GET", "/v1/deals/{id}"),
+    ("POST", "/v1/deals/{id}/claims"),
+];
+
+fn probe_path(template: &str) -> String {
+    template
+        .split('/')
+        .map(|segment| if segment.starts_with('{') { "probe-1" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether the router has this route (any answer but "no such route" or 405).
+async fn answers(app: &App, method: &str, template: &str) -> bool {
+    let method = Method::from_bytes(method.as_bytes()).unwrap();
+    let response = app.call(method, &probe_path(template), Some("{}"), Some(ADMIN)).await;
+    let unrouted = response.status == 404 && response.body["detail"] == "no such route";
+    !unrouted && response.status != 405
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_route_the_server_answers() {
+    let app = spawn_app().await;
+    let document = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(document.status, 200);
+    assert!(document.body["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = std::collections::BTreeSet::new();
+    for (path, operations) in document.body["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    for (method, path) in &documented {
+        assert!(answers(&app, method, path).await, "{method} {path} is documented but not served");
+    }
+    let normalize = |path: &str| probe_path(path);
+    let documented_probes: std::collections::BTreeSet<(String, String)> =
+        documented.iter().map(|(method, path)| (method.clone(), normalize(path))).collect();
+    let mut served = 0;
+    for (method, path) in API_ROUTES {
+        if answers(&app, method, path).await {
+            served += 1;
+            assert!(
+                documented_probes.contains(&(method.to_string(), normalize(path))),
+                "{method} {path} is served but missing from /openapi.json"
+            );
+        }
+    }
+    assert_eq!(served, documented.len(), "every documented route is an API.md route");
+    app.stop().await;
+}

@@ -2,7 +2,7 @@
 
 use super::customers::guest_cart;
 use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
-use super::error::Problem;
+use super::error::{Problem, ProblemBody};
 use super::{idempotency, json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
 use crate::actors::cart::CartSnapshot;
 use crate::engine::{CartId, Sku};
@@ -46,17 +46,17 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(warp::delete())
         .and(with_state(state.clone()))
         .and(maybe_signed_in(state.clone()))
-        .then(|id, sku, state, caller| async move { respond(edit(state, caller, id, sku, Edit::Remove).await) });
+        .then(|id, sku, state, caller| async move { respond(remove(state, caller, id, sku).await) });
     let save = warp::path!("v1" / "carts" / String / "items" / String / "save-for-later")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(maybe_signed_in(state.clone()))
-        .then(|id, sku, state, caller| async move { respond(edit(state, caller, id, sku, Edit::Save).await) });
+        .then(|id, sku, state, caller| async move { respond(save_for_later(state, caller, id, sku).await) });
     let restore = warp::path!("v1" / "carts" / String / "saved" / String / "move-to-cart")
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(maybe_signed_in(state))
-        .then(|id, sku, state, caller| async move { respond(edit(state, caller, id, sku, Edit::MoveToCart).await) });
+        .then(|id, sku, state, caller| async move { respond(move_to_cart(state, caller, id, sku).await) });
     create
         .or(merge)
         .unify()
@@ -88,12 +88,24 @@ async fn cart_id(state: &AppState, caller: &Option<Caller>, raw: &str) -> Result
     Ok(id)
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {
     pub guest_cart_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/carts/mine/merge",
+    tag = "carts",
+    request_body = MergeBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the customer's cart after the merge", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "limit-exceeded", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn merge(state: AppState, caller: Caller, body: MergeBody) -> Result<impl Reply, Problem> {
     let into = cart_id(&state, &Some(caller), "mine").await?;
     let cart = state.mercato.merge_carts(&guest_cart(&body.guest_cart_id)?, &into).await?;
@@ -127,16 +139,48 @@ fn catalog_sku(state: &AppState, raw: &str) -> Result<Sku, Problem> {
     Ok(sku)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/carts",
+    tag = "carts",
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
+    responses(
+        (status = 201, description = "a new guest cart", body = CartView)
+    )
+)]
 async fn create(state: AppState) -> Result<impl Reply, Problem> {
     let cart = state.mercato.create_cart().await?;
     Ok(warp::reply::with_status(warp::reply::json(&view(&state, cart).await?), StatusCode::CREATED))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/carts/{id}",
+    tag = "carts",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the cart, priced", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn read(state: AppState, caller: Option<Caller>, id: String) -> Result<impl Reply, Problem> {
     let cart = state.mercato.cart(&cart_id(&state, &caller, &id).await?).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/carts/{id}/items",
+    tag = "carts",
+    params(("id" = String, Path)),
+    request_body = AddItemBody,
+    responses(
+        (status = 200, description = "the cart", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "limit-exceeded", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn add(state: AppState, caller: Option<Caller>, id: String, body: AddItemBody) -> Result<impl Reply, Problem> {
     let max = state.mercato.config().cart_limits.quantity_per_line_max;
     let quantity = dto::quantity(body.quantity, max)?;
@@ -145,6 +189,19 @@ async fn add(state: AppState, caller: Option<Caller>, id: String, body: AddItemB
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/carts/{id}/items/{sku}",
+    tag = "carts",
+    params(("id" = String, Path), ("sku" = String, Path)),
+    request_body = SetQuantityBody,
+    responses(
+        (status = 200, description = "the cart (0 removes the line)", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "limit-exceeded", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn set(
     state: AppState,
     caller: Option<Caller>,
@@ -160,6 +217,56 @@ async fn set(
     let sku = if quantity == 0 { line_sku(&sku)? } else { catalog_sku(&state, &sku)? };
     let cart = state.mercato.set_cart_quantity(&cart_id(&state, &caller, &id).await?, sku, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/carts/{id}/items/{sku}",
+    tag = "carts",
+    params(("id" = String, Path), ("sku" = String, Path)),
+    responses(
+        (status = 200, description = "removes the line", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "limit-exceeded", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn remove(state: AppState, caller: Option<Caller>, id: String, sku: String) -> Result<impl Reply, Problem> {
+    edit(state, caller, id, sku, Edit::Remove).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/carts/{id}/items/{sku}/save-for-later",
+    tag = "carts",
+    params(("id" = String, Path), ("sku" = String, Path)),
+    responses(
+        (status = 200, description = "moves the line to saved", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "limit-exceeded", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn save_for_later(
+    state: AppState,
+    caller: Option<Caller>,
+    id: String,
+    sku: String,
+) -> Result<impl Reply, Problem> {
+    edit(state, caller, id, sku, Edit::Save).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/carts/{id}/saved/{sku}/move-to-cart",
+    tag = "carts",
+    params(("id" = String, Path), ("sku" = String, Path)),
+    responses(
+        (status = 200, description = "moves the saved line back", body = CartView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "limit-exceeded", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn move_to_cart(state: AppState, caller: Option<Caller>, id: String, sku: String) -> Result<impl Reply, Problem> {
+    edit(state, caller, id, sku, Edit::MoveToCart).await
 }
 
 enum Edit {

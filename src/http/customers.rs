@@ -1,14 +1,14 @@
 //! Customers and sessions: registration, sign-in (merging a guest cart into
 //! the customer's cart), and the signed-in customer.
 
-use super::error::Problem;
+use super::error::{Problem, ProblemBody};
 use super::{idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
 use crate::engine::CartId;
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     pub email: String,
@@ -16,7 +16,7 @@ pub struct RegisterBody {
     pub name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInBody {
     pub email: String,
@@ -25,25 +25,26 @@ pub struct SignInBody {
     pub guest_cart_id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionView {
     token: String,
     customer_id: String,
     cart_id: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct PrimeView {
     active: bool,
     plan: Option<String>,
     renews_at: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MeView {
     customer_id: String,
     email: String,
     name: String,
+    #[schema(value_type = String, example = "customer")]
     role: crate::engine::Role,
     cart_id: String,
     prime: PrimeView,
@@ -74,12 +75,34 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     register.or(sign_in).unify().or(me).unify()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/customers",
+    tag = "customers",
+    request_body = RegisterBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
+    responses(
+        (status = 201, description = "registered: {\"customer_id\"}"),
+        (status = 409, description = "conflict (email exists)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn register(state: AppState, body: RegisterBody) -> Result<impl Reply, Problem> {
     let customer = state.mercato.register(&body.email, &body.password, &body.name).await?;
     let reply = serde_json::json!({"customer_id": customer.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    tag = "customers",
+    request_body = SignInBody,
+    responses(
+        (status = 200, description = "a bearer token valid 30 days", body = SessionView),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Problem> {
     let (token, customer) = state.mercato.sign_in(&body.email, &body.password).await?;
     let cart = state.mercato.customer_cart_id(&customer.id)?;
@@ -92,6 +115,17 @@ async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Proble
     Ok(warp::reply::json(&view))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "customers",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the signed-in customer", body = MeView),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
     let Caller::Customer(customer) = caller else {
         return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "the admin token is not a customer"));

@@ -3,6 +3,7 @@
 //! 4xx before any actor sees it.
 
 use super::error::Problem;
+use super::product_dto::MoneyBody;
 use crate::actors::cart::CartSnapshot;
 use crate::engine::{CartLine, Currency, InventoryCounts, Money, Sku, Timestamp, WarehouseId};
 use crate::{Reservation, SkuInventory};
@@ -56,7 +57,7 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (year, month, day)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveBody {
     pub sku: String,
@@ -65,7 +66,7 @@ pub struct ReserveBody {
     pub warehouse: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReservationView {
     pub reservation_id: String,
     pub sku: String,
@@ -90,7 +91,7 @@ impl From<Reservation> for ReservationView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockBody {
     pub on_hand: Option<i64>,
@@ -105,7 +106,7 @@ pub fn count(name: &str, raw: i64) -> Result<u64, Problem> {
         .ok_or_else(|| Problem::invalid(format!("{name} must be 0..=2^53, got {raw}")))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountsView {
     pub on_hand: u64,
     pub held: u64,
@@ -126,14 +127,14 @@ impl From<InventoryCounts> for CountsView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WarehouseCountsView {
     pub warehouse: String,
     #[serde(flatten)]
     pub counts: CountsView,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InventoryView {
     pub sku: String,
     #[serde(flatten)]
@@ -155,38 +156,41 @@ impl From<SkuInventory> for InventoryView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddItemBody {
     pub sku: String,
     pub quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetQuantityBody {
     pub quantity: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CartLineView {
     pub sku: String,
     pub product_id: Option<String>,
     pub title: Option<String>,
     pub quantity: u32,
     /// The current catalog price (`null` if the SKU left the catalog).
+    #[schema(value_type = Option<MoneyBody>)]
     pub unit_price: Option<Money>,
+    #[schema(value_type = Option<MoneyBody>)]
     pub line_total: Option<Money>,
     /// Whether the line can be bought now (stock is enforced at reservation).
     pub available: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CartView {
     pub cart_id: String,
     pub lines: Vec<CartLineView>,
     pub saved: Vec<CartLineView>,
     /// The sum of the priced lines (saved lines excluded).
+    #[schema(value_type = MoneyBody)]
     pub subtotal: Money,
     pub item_count: u64,
 }
@@ -251,14 +255,14 @@ mod tests {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocationBody {
     pub lat: f64,
     pub lon: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WarehouseBody {
     pub id: String,

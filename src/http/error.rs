@@ -18,8 +18,9 @@ pub struct Problem {
     pub detail: String,
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// The body of every error response (`application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProblemBody<'a> {
     #[serde(rename = "type")]
     code: &'a str,
     title: &'a str,

@@ -9,6 +9,7 @@ pub mod dto;
 pub mod error;
 pub mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;

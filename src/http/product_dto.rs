@@ -12,21 +12,22 @@ use std::collections::BTreeMap;
 /// The default seller of products created without one.
 pub const HOUSE_SELLER: &str = "mercato";
 
-#[derive(Debug, Deserialize, Serialize, Clone, Copy)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MoneyBody {
     pub cents: i64,
+    #[schema(value_type = String, example = "USD")]
     pub currency: Currency,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StockEntryBody {
     pub warehouse: String,
     pub quantity: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantBody {
     pub sku: String,
@@ -40,7 +41,7 @@ pub struct VariantBody {
     pub stock: Vec<StockEntryBody>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductBody {
     pub id: String,
@@ -126,7 +127,7 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VariantPatchBody {
     pub sku: String,
@@ -136,7 +137,7 @@ pub struct VariantPatchBody {
     pub tax_category: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
     pub title: Option<String>,
@@ -193,18 +194,20 @@ impl PatchBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct VariantView {
     pub sku: String,
     pub options: BTreeMap<String, String>,
+    #[schema(value_type = MoneyBody)]
     pub price: Money,
     pub weight_grams: u32,
+    #[schema(value_type = String, example = "standard")]
     pub tax_category: TaxCategory,
     /// Units that can be bought now, over all warehouses.
     pub available: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProductView {
     pub id: String,
     pub title: String,
@@ -217,6 +220,7 @@ pub struct ProductView {
     pub rating: Option<f64>,
     pub review_count: u64,
     pub sponsored: bool,
+    #[schema(value_type = MoneyBody)]
     pub price: Money,
     pub in_stock: bool,
     pub variants: Vec<VariantView>,

@@ -1,7 +1,7 @@
 //! Catalog routes: bulk NDJSON import, create, read with live availability,
 //! partial update, and the category tree.
 
-use super::error::Problem;
+use super::error::{Problem, ProblemBody};
 use super::product_dto::{ParsedProduct, PatchBody, ProductBody, ProductView};
 use super::{admin, idempotency, json_body, json_body_raw, respond, with_state, AppState};
 use crate::engine::ProductId;
@@ -46,10 +46,20 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(admin(state.clone()))
         .and(json_body::<PatchBody>())
         .then(|id, state, _caller, body| async move { respond(patch(state, id, body).await) });
-    let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state(state)).map(|state: AppState| {
-        warp::reply::json(&serde_json::json!({"items": *state.mercato.category_tree()})).into_response()
-    });
+    let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state(state)).map(categories);
     import.or(create).unify().or(read).unify().or(patch).unify().or(categories).unify()
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/categories",
+    tag = "catalog",
+    responses(
+        (status = 200, description = "{\"items\": [{\"name\", \"path\", \"product_count\", \"children\"}]}; counts include subcategories")
+    )
+)]
+fn categories(state: AppState) -> warp::reply::Response {
+    warp::reply::json(&serde_json::json!({"items": *state.mercato.category_tree()})).into_response()
 }
 
 fn view(state: &AppState, product: &crate::engine::Product) -> ProductView {
@@ -80,6 +90,19 @@ async fn apply_stock(state: &AppState, parsed_stock: Vec<(crate::engine::BucketK
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/products",
+    tag = "catalog",
+    request_body = ProductBody,
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
+    responses(
+        (status = 201, description = "the product with live availability", body = ProductView),
+        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn create(state: AppState, body: ProductBody) -> Result<impl Reply, Problem> {
     let parsed = body.parse()?;
     check_warehouses(&state, &parsed)?;
@@ -88,25 +111,48 @@ async fn create(state: AppState, body: ProductBody) -> Result<impl Reply, Proble
     Ok(warp::reply::with_status(warp::reply::json(&view(&state, &product)), StatusCode::CREATED))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/products/{id}",
+    tag = "catalog",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "the product with live availability", body = ProductView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
     let product = state.mercato.product(&id).ok_or_else(|| Problem::not_found(format!("product {id} not found")))?;
     Ok(warp::reply::json(&view(&state, &product)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/products/{id}",
+    tag = "catalog",
+    params(("id" = String, Path)),
+    request_body = PatchBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the updated product", body = ProductView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn patch(state: AppState, id: String, body: PatchBody) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
     let product = state.mercato.patch_product(id, body.parse()?).await?;
     Ok(warp::reply::json(&view(&state, &product)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ImportError {
     line: usize,
     detail: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct ImportReport {
     imported: usize,
     errors: Vec<ImportError>,
@@ -114,6 +160,17 @@ struct ImportReport {
 
 /// Imports NDJSON: a bad line is reported with its 1-based number, the good
 /// lines land (an existing id is replaced).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/catalog/import",
+    tag = "catalog",
+    request_body(content = String, content_type = "application/x-ndjson", description = "one product per line"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "imported count and bad lines by number", body = ImportReport),
+        (status = 413, description = "payload-too-large", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn import(state: AppState, body: Bytes) -> Result<impl Reply, Problem> {
     let text = std::str::from_utf8(&body).map_err(|err| Problem::malformed(format!("the body is not UTF-8: {err}")))?;
     let mut report = ImportReport { imported: 0, errors: Vec::new() };

@@ -2,7 +2,7 @@
 //! Reservations are made by a customer (who then owns them) or the admin.
 
 use super::dto::{self, CountsView, InventoryView, ReservationView, ReserveBody, StockBody};
-use super::error::Problem;
+use super::error::{Problem, ProblemBody};
 use super::{admin, idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
 use crate::engine::{BucketKey, ReservationId};
 use crate::{ReserveRequest, StockUpdate};
@@ -65,6 +65,20 @@ fn reservation_id(state: &AppState, caller: &Caller, raw: &str) -> Result<Reserv
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reservations",
+    tag = "reservations",
+    request_body = ReserveBody,
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
+    responses(
+        (status = 201, description = "held", body = ReservationView),
+        (status = 409, description = "insufficient-stock", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input or idempotency-key-reused", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<impl Reply, Problem> {
     let config = state.mercato.config();
     let quantity = dto::quantity(body.quantity, u32::MAX)?;
@@ -85,21 +99,66 @@ async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<im
     Ok(warp::reply::with_status(warp::reply::json(&ReservationView::from(reservation)), StatusCode::CREATED))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/reservations/{id}",
+    tag = "reservations",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the reservation", body = ReservationView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let reservation = state.mercato.reservation(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/reservations/{id}/commit",
+    tag = "reservations",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "committed (idempotent)", body = ReservationView),
+        (status = 409, description = "hold-not-active", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn commit(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let reservation = state.mercato.commit(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/reservations/{id}",
+    tag = "reservations",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "released (idempotent)", body = ReservationView),
+        (status = 409, description = "hold-not-active", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn release(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let reservation = state.mercato.release(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/inventory/{sku}",
+    tag = "inventory",
+    params(("sku" = String, Path)),
+    responses(
+        (status = 200, description = "counts per warehouse and in total", body = InventoryView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn inventory(state: AppState, sku: String) -> Result<impl Reply, Problem> {
     let sku = dto::sku(&sku).map_err(|_| Problem::not_found(format!("sku {sku} not found")))?;
     let inventory = state.mercato.inventory(&sku).await?;
@@ -109,6 +168,20 @@ async fn inventory(state: AppState, sku: String) -> Result<impl Reply, Problem> 
     Ok(warp::reply::json(&InventoryView::from(inventory)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1/admin/inventory/{sku}/{warehouse}",
+    tag = "inventory",
+    params(("sku" = String, Path), ("warehouse" = String, Path)),
+    request_body = StockBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the bucket's new counts", body = CountsView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn set_stock(state: AppState, sku: String, warehouse: String, body: StockBody) -> Result<impl Reply, Problem> {
     if body.on_hand.is_none() && body.safety_stock.is_none() {
         return Err(Problem::invalid("give on_hand, safety_stock or both"));

@@ -1,7 +1,7 @@
 //! Warehouse admin.
 
 use super::dto::{self, WarehouseBody};
-use super::error::Problem;
+use super::error::{Problem, ProblemBody};
 use super::{admin, idempotency, json_body_raw, respond, with_state, AppState};
 use crate::engine::{GeoPoint, Warehouse};
 use warp::http::StatusCode;
@@ -22,6 +22,19 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/admin/warehouses",
+    tag = "inventory",
+    request_body = WarehouseBody,
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
+    responses(
+        (status = 201, description = "the warehouse", body = WarehouseBody),
+        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
 async fn create(state: AppState, body: WarehouseBody) -> Result<impl Reply, Problem> {
     let location = GeoPoint { lat: body.location.lat, lon: body.location.lon };
     let warehouse = Warehouse::new(dto::warehouse(&body.id)?, &body.name, location, &body.region)
