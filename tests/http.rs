@@ -681,6 +681,10 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/deals/{id}/claims"),
 ];
 
+/// Routes this server adds beyond API.md (allowed: the contract fixes what
+/// exists, not that nothing more may).
+const EXTRA_ROUTES: &[(&str, &str)] = &[("PUT", "/v1/admin/customers/{id}/seller")];
+
 fn probe_path(template: &str) -> String {
     template
         .split('/')
@@ -716,7 +720,7 @@ async fn the_openapi_document_lists_every_route_the_server_answers() {
     let documented_probes: std::collections::BTreeSet<(String, String)> =
         documented.iter().map(|(method, path)| (method.clone(), normalize(path))).collect();
     let mut served = 0;
-    for (method, path) in API_ROUTES {
+    for (method, path) in API_ROUTES.iter().chain(EXTRA_ROUTES) {
         if answers(&app, method, path).await {
             served += 1;
             assert!(
@@ -725,6 +729,61 @@ async fn the_openapi_document_lists_every_route_the_server_answers() {
             );
         }
     }
-    assert_eq!(served, documented.len(), "every documented route is an API.md route");
+    assert_eq!(served, documented.len(), "every documented route is an API.md route or a listed extra");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_seller_creates_and_patches_only_its_own_products() {
+    let app = spawn_app().await;
+    let seller_token = customer_token(&app, "seller@example.com").await;
+    let shopper_token = customer_token(&app, "shopper@example.com").await;
+    let me = app.call(Method::GET, "/v1/me", None, Some(&seller_token)).await;
+    let seller_customer = me.body["customer_id"].as_str().unwrap().to_owned();
+    let product = |id: &str, seller: Option<&str>| {
+        let mut body: Value =
+            serde_json::from_str(&product_line(id, &format!("{id}-S"), &["A", "B", "C"], 500, 1)).unwrap();
+        if let Some(seller) = seller {
+            body["seller_id"] = json!(seller);
+        }
+        body.to_string()
+    };
+    assert_problem(
+        &app.call(Method::POST, "/v1/products", Some(&product("P-S1", None)), Some(&seller_token)).await,
+        403,
+        "forbidden",
+    );
+
+    let link = app
+        .admin(
+            Method::PUT,
+            &format!("/v1/admin/customers/{seller_customer}/seller"),
+            Some(json!({"seller_id": "seller-acme"})),
+        )
+        .await;
+    assert_eq!(link.status, 200, "{:?}", link.body);
+    let me = app.call(Method::GET, "/v1/me", None, Some(&seller_token)).await;
+    assert_eq!((me.body["role"].clone(), me.body["seller_id"].clone()), (json!("seller"), json!("seller-acme")));
+
+    let created = app.call(Method::POST, "/v1/products", Some(&product("P-S1", None)), Some(&seller_token)).await;
+    assert_eq!((created.status, created.body["seller_id"].clone()), (201, json!("seller-acme")), "{:?}", created.body);
+    let other =
+        app.call(Method::POST, "/v1/products", Some(&product("P-S2", Some("seller-other"))), Some(&seller_token)).await;
+    assert_problem(&other, 403, "forbidden");
+    let patched =
+        app.call(Method::PATCH, "/v1/products/P-S1", Some(r#"{"title":"Renamed"}"#), Some(&seller_token)).await;
+    assert_eq!(patched.body["title"], "Renamed");
+    let not_theirs =
+        app.call(Method::PATCH, "/v1/products/P-SKU-1", Some(r#"{"title":"Mine now"}"#), Some(&seller_token)).await;
+    assert_problem(&not_theirs, 403, "forbidden");
+    let give_away = app
+        .call(Method::PATCH, "/v1/products/P-S1", Some(r#"{"seller_id":"seller-other"}"#), Some(&seller_token))
+        .await;
+    assert_problem(&give_away, 403, "forbidden");
+    let shopper = app.call(Method::PATCH, "/v1/products/P-S1", Some(r#"{"title":"x"}"#), Some(&shopper_token)).await;
+    assert_problem(&shopper, 403, "forbidden");
+    let unknown =
+        app.admin(Method::PUT, "/v1/admin/customers/cus_nobody/seller", Some(json!({"seller_id": "s"}))).await;
+    assert_problem(&unknown, 404, "not-found");
     app.stop().await;
 }

@@ -9,7 +9,7 @@
 
 use super::{Error, Mercato};
 use crate::engine::customer::{check_name, check_password};
-use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, ReservationId, Role, Session};
+use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, ReservationId, Role, SellerId, Session};
 use crate::store::{keys, Batch, Store};
 use crate::{Reservation, ReserveRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -25,6 +25,8 @@ pub(super) struct Directory {
     customers: DashMap<CustomerId, Customer, foldhash::fast::RandomState>,
     emails: DashMap<Email, CustomerId, foldhash::fast::RandomState>,
     sessions: DashMap<String, Session, foldhash::fast::RandomState>,
+    /// Customer -> the seller whose products they manage.
+    sellers: DashMap<CustomerId, SellerId, foldhash::fast::RandomState>,
     /// Reservation -> the customer who made it (admin-made ones have none).
     owners: DashMap<ReservationId, CustomerId, foldhash::fast::RandomState>,
 }
@@ -38,6 +40,11 @@ pub(super) fn load(store: &Store) -> Result<Directory, Error> {
     for (key, session) in store.scan_prefix::<Session>(&[keys::SESSION])? {
         if let Some(digest) = keys::parse_session(&key) {
             directory.sessions.insert(digest, session);
+        }
+    }
+    for (key, seller) in store.scan_prefix::<SellerId>(&[keys::SELLER_LINK])? {
+        if let Some(customer) = keys::parse_seller_link(&key) {
+            directory.sellers.insert(customer, seller);
         }
     }
     for (key, owner) in store.scan_prefix::<CustomerId>(&[keys::OWNER])? {
@@ -161,8 +168,30 @@ impl Mercato {
         self.inner.directory.owners.get(id).map(|entry| entry.value().clone())
     }
 
+    /// The customer, with `role` Seller when they act for a seller.
     pub fn customer(&self, id: &CustomerId) -> Option<Customer> {
-        self.inner.directory.customers.get(id).map(|entry| entry.value().clone())
+        let mut customer = self.inner.directory.customers.get(id).map(|entry| entry.value().clone())?;
+        if self.inner.directory.sellers.contains_key(id) {
+            customer.role = Role::Seller;
+        }
+        Some(customer)
+    }
+
+    /// Lets a customer manage the products of `seller` (admin action).
+    pub async fn assign_seller(&self, customer: &CustomerId, seller: SellerId) -> Result<(), Error> {
+        let _pass = self.enter()?;
+        if !self.inner.directory.customers.contains_key(customer) {
+            return Err(CustomerError::NotFound(customer.clone()).into());
+        }
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::seller_link(customer), &seller)?)?;
+        self.inner.directory.sellers.insert(customer.clone(), seller);
+        self.inner.env.store.durable(ticket).await?;
+        Ok(())
+    }
+
+    /// The seller a customer acts for, if any.
+    pub fn seller_of(&self, customer: &CustomerId) -> Option<SellerId> {
+        self.inner.directory.sellers.get(customer).map(|entry| entry.value().clone())
     }
 
     /// The id of a customer's own cart (`mine` in the API). Guest cart ids

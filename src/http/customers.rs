@@ -46,6 +46,8 @@ struct MeView {
     name: String,
     #[schema(value_type = String, example = "customer")]
     role: crate::engine::Role,
+    /// The seller whose products this customer manages, if any.
+    seller_id: Option<String>,
     cart_id: String,
     prime: PrimeView,
 }
@@ -70,9 +72,15 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let me = warp::path!("v1" / "me")
         .and(warp::get())
         .and(with_state(state.clone()))
-        .and(signed_in(state))
+        .and(signed_in(state.clone()))
         .then(|state, caller| async move { respond(me(state, caller)) });
-    register.or(sign_in).unify().or(me).unify()
+    let assign = warp::path!("v1" / "admin" / "customers" / String / "seller")
+        .and(warp::put())
+        .and(with_state(state.clone()))
+        .and(super::admin(state))
+        .and(json_body::<SellerBody>())
+        .then(|id, state, _caller, body| async move { respond(assign_seller(state, id, body).await) });
+    register.or(sign_in).unify().or(me).unify().or(assign).unify()
 }
 
 #[utoipa::path(
@@ -136,9 +144,38 @@ fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
         email: customer.email.to_string(),
         name: customer.name,
         role: customer.role,
+        seller_id: state.mercato.seller_of(&customer.id).map(|seller| seller.to_string()),
         prime: PrimeView { active: false, plan: None, renews_at: None },
     };
     Ok(warp::reply::json(&view))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SellerBody {
+    pub seller_id: String,
+}
+
+#[utoipa::path(
+    put,
+    path = "/v1/admin/customers/{id}/seller",
+    tag = "customers",
+    params(("id" = String, Path)),
+    request_body = SellerBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the customer now manages that seller's products: {\"customer_id\", \"seller_id\"}"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn assign_seller(state: AppState, id: String, body: SellerBody) -> Result<impl Reply, Problem> {
+    let customer =
+        crate::engine::CustomerId::parse(&id).map_err(|_| Problem::not_found(format!("customer {id} not found")))?;
+    let seller =
+        crate::engine::SellerId::parse(&body.seller_id).map_err(|err| Problem::invalid(format!("seller_id: {err}")))?;
+    state.mercato.assign_seller(&customer, seller.clone()).await?;
+    Ok(warp::reply::json(&serde_json::json!({"customer_id": customer.to_string(), "seller_id": seller.to_string()})))
 }
 
 /// A guest cart id from the client: never a customer's cart.

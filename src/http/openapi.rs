@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         super::customers::register,
         super::customers::sign_in,
         super::customers::me,
+        super::customers::assign_seller,
         super::carts::create,
         super::carts::read,
         super::carts::add,

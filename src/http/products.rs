@@ -3,8 +3,9 @@
 
 use super::error::{Problem, ProblemBody};
 use super::product_dto::{ParsedProduct, PatchBody, ProductBody, ProductView};
-use super::{admin, idempotency, json_body, json_body_raw, respond, with_state, AppState};
+use super::{admin, idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
 use crate::engine::ProductId;
+use crate::engine::SellerId;
 use crate::StockUpdate;
 use bytes::Bytes;
 use serde::Serialize;
@@ -27,12 +28,12 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let create = warp::path!("v1" / "products")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(signed_in(state.clone()))
         .and(idempotency::parts())
         .and(json_body_raw::<ProductBody>())
-        .then(|state: AppState, _caller, parts, body, raw: Bytes| async move {
+        .then(|state: AppState, caller, parts, body, raw: Bytes| async move {
             idempotency::idempotent(&state.clone(), parts, "POST /v1/products", &raw, || async move {
-                respond(create(state, body).await)
+                respond(create(state, caller, body).await)
             })
             .await
         });
@@ -43,9 +44,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let patch = warp::path!("v1" / "products" / String)
         .and(warp::patch())
         .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(signed_in(state.clone()))
         .and(json_body::<PatchBody>())
-        .then(|id, state, _caller, body| async move { respond(patch(state, id, body).await) });
+        .then(|id, state, caller, body| async move { respond(patch(state, caller, id, body).await) });
     let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state(state)).map(categories);
     import.or(create).unify().or(read).unify().or(patch).unify().or(categories).unify()
 }
@@ -90,6 +91,22 @@ async fn apply_stock(state: &AppState, parsed_stock: Vec<(crate::engine::BucketK
     Ok(())
 }
 
+/// The seller a caller may act for: `None` for the admin (any seller), the
+/// linked seller for a seller, 403 for anyone else.
+fn acting_seller(state: &AppState, caller: &Caller) -> Result<Option<SellerId>, Problem> {
+    match caller {
+        Caller::Admin => Ok(None),
+        Caller::Customer(customer) => match state.mercato.seller_of(&customer.id) {
+            Some(seller) => Ok(Some(seller)),
+            None => Err(forbidden("only the admin or a seller may change the catalog")),
+        },
+    }
+}
+
+fn forbidden(detail: &str) -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
+}
+
 #[utoipa::path(
     post,
     path = "/v1/products",
@@ -100,11 +117,21 @@ async fn apply_stock(state: &AppState, parsed_stock: Vec<(crate::engine::BucketK
     responses(
         (status = 201, description = "the product with live availability", body = ProductView),
         (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden: not the admin or a seller", body = ProblemBody, content_type = "application/problem+json")
     )
 )]
-async fn create(state: AppState, body: ProductBody) -> Result<impl Reply, Problem> {
-    let parsed = body.parse()?;
+async fn create(state: AppState, caller: Caller, body: ProductBody) -> Result<impl Reply, Problem> {
+    let seller = acting_seller(&state, &caller)?;
+    if let (Some(seller), Some(asked)) = (&seller, &body.seller_id) {
+        if asked != seller.as_str() {
+            return Err(forbidden("a seller creates products under its own seller_id"));
+        }
+    }
+    let mut parsed = body.parse()?;
+    if let Some(seller) = seller {
+        parsed.draft.seller_id = seller;
+    }
     check_warehouses(&state, &parsed)?;
     let product = state.mercato.create_product(parsed.draft).await?;
     apply_stock(&state, parsed.stock).await?;
@@ -140,9 +167,17 @@ fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
         (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
     )
 )]
-async fn patch(state: AppState, id: String, body: PatchBody) -> Result<impl Reply, Problem> {
+async fn patch(state: AppState, caller: Caller, id: String, body: PatchBody) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
-    let product = state.mercato.patch_product(id, body.parse()?).await?;
+    let patch = body.parse()?;
+    if let Some(seller) = acting_seller(&state, &caller)? {
+        let owner = state.mercato.product(&id).map(|product| product.seller_id.clone());
+        let Some(owner) = owner else { return Err(Problem::not_found(format!("product {id} not found"))) };
+        if owner != seller || patch.seller_id.as_ref().is_some_and(|to| *to != seller) {
+            return Err(forbidden("a seller may change only its own products"));
+        }
+    }
+    let product = state.mercato.patch_product(id, patch).await?;
     Ok(warp::reply::json(&view(&state, &product)))
 }
 

@@ -15,6 +15,7 @@
 //! | `o`    | reservation                       | the customer who made it    |
 //! | `i`    | idempotency scope (hex digest)    | the first response          |
 //! | `u`    | customer                          | a customer                  |
+//! | `s`    | customer                          | the seller they act for     |
 //! | `x`    | email (lowercase)                 | the customer id owning it   |
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
@@ -30,6 +31,7 @@ pub const EVENT: u8 = b'e';
 pub const WAREHOUSE: u8 = b'w';
 pub const PRODUCT: u8 = b'p';
 pub const CUSTOMER: u8 = b'u';
+pub const SELLER_LINK: u8 = b's';
 pub const OWNER: u8 = b'o';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const EMAIL: u8 = b'x';
@@ -106,6 +108,17 @@ pub fn owner(reservation: &ReservationId) -> Vec<u8> {
 pub fn parse_owner(key: &[u8]) -> Option<ReservationId> {
     match parts(key, OWNER)?.as_slice() {
         [id] => ReservationId::parse(id).ok(),
+        _ => None,
+    }
+}
+
+pub fn seller_link(customer: &CustomerId) -> Vec<u8> {
+    self::key(SELLER_LINK, &[customer.as_str()])
+}
+
+pub fn parse_seller_link(key: &[u8]) -> Option<CustomerId> {
+    match parts(key, SELLER_LINK)?.as_slice() {
+        [id] => CustomerId::parse(id).ok(),
         _ => None,
     }
 }
