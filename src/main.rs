@@ -63,6 +63,9 @@ struct ServeArgs {
     /// Start with an empty catalog instead of the demo catalog.
     #[arg(long)]
     no_demo: bool,
+    /// Actor threads (actix arbiters); default one per core.
+    #[arg(long, env = "MERCATO_ARBITERS")]
+    arbiters: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,7 +86,10 @@ fn main() -> anyhow::Result<()> {
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let config = Config::new(&args.data_dir).durability(args.durability);
+        let mut config = Config::new(&args.data_dir).durability(args.durability);
+        if let Some(arbiters) = args.arbiters {
+            config.arbiters = arbiters;
+        }
         let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
         if !args.no_demo && mercato.open_report().buckets == 0 && mercato.product_count() == 0 {
             let loaded = mercato::demo::load_demo(&mercato).await.context("loading the demo catalog")?;

@@ -11,7 +11,7 @@ work="$(mktemp -d)"
 trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 cargo build --release --quiet
 ./target/release/mercato serve --addr "127.0.0.1:$port" --data-dir "$work/data" \
-  --durability "$durability" --admin-token bench > "$work/out" 2>/dev/null &
+  --durability "$durability" --admin-token bench ${MERCATO_BENCH_ARGS:-} > "$work/out" 2>/dev/null &
 server=$!
 until grep -q listening "$work/out" 2>/dev/null; do sleep 0.2; done
 base="http://127.0.0.1:$port"
