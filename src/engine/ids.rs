@@ -103,6 +103,11 @@ string_id!(
     SellerId, "seller id", "seller"
 );
 
+string_id!(
+    /// A flash deal.
+    DealId, "deal id", "deal"
+);
+
 /// The address of one inventory bucket: a SKU's stock in one warehouse.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BucketKey {

@@ -8,6 +8,7 @@
 pub mod cart;
 pub mod catalog;
 pub mod customer;
+pub mod deal;
 pub mod ids;
 pub mod inventory;
 pub mod money;
@@ -20,7 +21,7 @@ pub use catalog::{
     Variant, VariantPatch,
 };
 pub use customer::{Customer, CustomerError, Email, Role, Session};
-pub use ids::{BucketKey, CartId, CustomerId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
+pub use ids::{BucketKey, CartId, CustomerId, DealId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
 pub use time::Timestamp;
