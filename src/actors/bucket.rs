@@ -67,6 +67,13 @@ pub struct Restock {
     pub quantity: u64,
 }
 
+/// Units leave for a flash deal's own stock.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct Withdraw {
+    pub quantity: u64,
+}
+
 /// Committed units leave the warehouse.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "BucketReply<InventoryCounts>")]
@@ -377,6 +384,16 @@ impl Handler<Ship> for BucketActor {
     fn handle(&mut self, msg: Ship, ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(self.run(ctx, |bucket, _| {
             let events = bucket.ship(msg.quantity)?;
+            Ok((bucket.counts(), events))
+        }))
+    }
+}
+
+impl Handler<Withdraw> for BucketActor {
+    type Result = MessageResult<Withdraw>;
+    fn handle(&mut self, msg: Withdraw, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, _| {
+            let events = bucket.withdraw(msg.quantity)?;
             Ok((bucket.counts(), events))
         }))
     }

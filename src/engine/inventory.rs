@@ -98,14 +98,41 @@ impl InventoryCounts {
 /// change one hold; the others change the counters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InventoryEvent {
-    Reserved { id: ReservationId, hold: Hold },
-    Committed { id: ReservationId, quantity: u32, at: Timestamp },
-    Released { id: ReservationId, quantity: u32, at: Timestamp },
-    Expired { id: ReservationId, quantity: u32, at: Timestamp },
-    Shipped { quantity: u64 },
-    OnHandSet { on_hand: u64 },
-    SafetyStockSet { safety_stock: u64 },
-    Restocked { quantity: u64 },
+    Reserved {
+        id: ReservationId,
+        hold: Hold,
+    },
+    Committed {
+        id: ReservationId,
+        quantity: u32,
+        at: Timestamp,
+    },
+    Released {
+        id: ReservationId,
+        quantity: u32,
+        at: Timestamp,
+    },
+    Expired {
+        id: ReservationId,
+        quantity: u32,
+        at: Timestamp,
+    },
+    Shipped {
+        quantity: u64,
+    },
+    OnHandSet {
+        on_hand: u64,
+    },
+    SafetyStockSet {
+        safety_stock: u64,
+    },
+    Restocked {
+        quantity: u64,
+    },
+    /// Units left for another owner (a flash deal's own stock).
+    Withdrawn {
+        quantity: u64,
+    },
 }
 
 impl InventoryEvent {
@@ -385,6 +412,22 @@ impl Bucket {
         Ok(vec![event])
     }
 
+    /// Units leave the bucket for another owner (a flash deal's own stock):
+    /// `on_hand` drops, taken only from what is available, never from held,
+    /// committed or safety stock.
+    pub fn withdraw(&mut self, quantity: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        if quantity == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        let available = self.available();
+        if quantity > available {
+            return Err(InventoryError::InsufficientStock { requested: quantity, available });
+        }
+        let event = InventoryEvent::Withdrawn { quantity };
+        self.apply(&event);
+        Ok(vec![event])
+    }
+
     /// Forgets settled holds (not `Held`) that settled before `before`; returns
     /// their ids so the caller can delete their records. After this a retry of
     /// one of those ids is a new reservation.
@@ -432,6 +475,9 @@ impl Bucket {
             InventoryEvent::SafetyStockSet { safety_stock } => self.counters.safety_stock = *safety_stock,
             InventoryEvent::Restocked { quantity } => {
                 self.counters.on_hand = self.counters.on_hand.saturating_add(*quantity);
+            }
+            InventoryEvent::Withdrawn { quantity } => {
+                self.counters.on_hand = self.counters.on_hand.saturating_sub(*quantity);
             }
         }
     }
@@ -501,5 +547,33 @@ impl Bucket {
         self.held = self.held.saturating_sub(u64::from(hold.quantity));
         self.expiry_index.remove(&(hold.expires_at, id.clone()));
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Sku, WarehouseId};
+
+    fn bucket(on_hand: u64, safety_stock: u64) -> Bucket {
+        let key = BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap());
+        Bucket::restore(key, BucketCounters { on_hand, safety_stock, committed: 0 }, Vec::new())
+    }
+
+    #[test]
+    fn a_withdrawal_takes_only_available_units() {
+        let mut bucket = bucket(10, 2);
+        let now = Timestamp::from_millis(0);
+        bucket.reserve(ReservationId::parse("res_1").unwrap(), 3, 1_000, now).unwrap();
+        assert_eq!(
+            bucket.withdraw(6),
+            Err(InventoryError::InsufficientStock { requested: 6, available: 5 }),
+            "held and safety stock stay"
+        );
+        assert_eq!(bucket.withdraw(5).unwrap(), vec![InventoryEvent::Withdrawn { quantity: 5 }]);
+        let counts = bucket.counts();
+        assert_eq!((counts.on_hand, counts.held, counts.available), (5, 3, 0));
+        assert_eq!(bucket.withdraw(0), Err(InventoryError::InvalidQuantity));
+        bucket.check_invariants(Some(now)).unwrap();
     }
 }

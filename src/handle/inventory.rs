@@ -2,7 +2,7 @@
 
 use super::{Error, Mercato};
 use crate::actors::bucket::{
-    BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship,
+    BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship, Withdraw,
 };
 use crate::actors::Crash;
 use crate::engine::{
@@ -252,6 +252,13 @@ impl Mercato {
         let counts = self.settle(reply).await?;
         self.inner.locations.entry(bucket.sku.clone()).or_default().insert(bucket.warehouse.clone());
         Ok(counts)
+    }
+
+    /// Units leave a bucket for a flash deal's own stock (only available units).
+    pub async fn withdraw(&self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
+        let _pass = self.enter()?;
+        let reply = self.inner.buckets.call(bucket, Withdraw { quantity }).await?;
+        self.settle(reply).await
     }
 
     /// Committed units leave a warehouse.
