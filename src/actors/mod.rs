@@ -10,6 +10,7 @@ pub mod board;
 pub mod bucket;
 pub mod cart;
 pub mod catalog;
+pub mod deal;
 pub mod registry;
 
 use crate::clock::Clock;
@@ -48,6 +49,8 @@ pub struct Env {
     pub board: Arc<board::StockBoard>,
     /// The catalog's read model, kept by the catalog actor.
     pub catalog: Arc<catalog::CatalogView>,
+    /// Every flash deal, its sold-out flag, and where each claim lives.
+    pub deals: Arc<deal::DealBook>,
 }
 
 /// The answer of an actor: the result, and the ticket to await before

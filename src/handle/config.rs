@@ -21,6 +21,8 @@ pub struct Config {
     pub reservation_ttl_default_ms: u64,
     pub reservation_ttl_max_ms: u64,
     pub settled_hold_retention_ms: u64,
+    /// How long a deal claim holds its units (API.md: 600 s by default).
+    pub deal_claim_ttl_ms: u64,
     pub cache_capacity_bytes: u64,
     pub clock: Arc<dyn Clock>,
 }
@@ -56,6 +58,7 @@ impl Config {
             reservation_ttl_default_ms: RESERVATION_TTL_DEFAULT_MS,
             reservation_ttl_max_ms: RESERVATION_TTL_MAX_MS,
             settled_hold_retention_ms: 24 * 3600 * 1000,
+            deal_claim_ttl_ms: 600_000,
             cache_capacity_bytes: 256 << 20,
             clock: Arc::new(SystemClock),
         }

@@ -4,6 +4,7 @@ use super::{Error, Mercato};
 use crate::actors::bucket::{
     BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship, Withdraw,
 };
+use crate::actors::deal::ShardCommand;
 use crate::actors::Crash;
 use crate::engine::{
     BucketKey, Hold, HoldStatus, InventoryCounts, InventoryError, ReservationId, Sku, Timestamp, WarehouseId,
@@ -169,7 +170,7 @@ impl Mercato {
         self.buckets_of(sku).iter().map(|bucket| board.available(bucket)).sum()
     }
 
-    fn buckets_of(&self, sku: &Sku) -> Vec<BucketKey> {
+    pub(super) fn buckets_of(&self, sku: &Sku) -> Vec<BucketKey> {
         self.inner
             .locations
             .get(sku)
@@ -190,6 +191,10 @@ impl Mercato {
 
     /// Sells a held reservation (idempotent).
     pub async fn commit(&self, id: &ReservationId) -> Result<Reservation, Error> {
+        let claim = ShardCommand::Commit { id: id.clone() };
+        if let Some(reservation) = self.claim_as_reservation(id, claim).await? {
+            return Ok(reservation);
+        }
         let _pass = self.enter()?;
         let bucket = self.bucket_of(id)?;
         let reply = self.inner.buckets.call(&bucket, Commit { id: id.clone() }).await?;
@@ -199,6 +204,10 @@ impl Mercato {
 
     /// Returns a reservation's units (idempotent).
     pub async fn release(&self, id: &ReservationId) -> Result<Reservation, Error> {
+        let claim = ShardCommand::Release { id: id.clone() };
+        if let Some(reservation) = self.claim_as_reservation(id, claim).await? {
+            return Ok(reservation);
+        }
         let _pass = self.enter()?;
         let bucket = self.bucket_of(id)?;
         let reply = self.inner.buckets.call(&bucket, Release { id: id.clone() }).await?;
@@ -208,6 +217,9 @@ impl Mercato {
 
     /// Reads a reservation (expiring it first if it is due).
     pub async fn reservation(&self, id: &ReservationId) -> Result<Reservation, Error> {
+        if let Some(reservation) = self.claim_as_reservation(id, ShardCommand::Read { id: id.clone() }).await? {
+            return Ok(reservation);
+        }
         let _pass = self.enter()?;
         let bucket = self.bucket_of(id)?;
         let reply = self.inner.buckets.call(&bucket, ReadHold { id: id.clone() }).await?;

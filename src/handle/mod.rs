@@ -4,6 +4,7 @@ mod carts;
 mod catalog;
 mod config;
 mod customers;
+mod deals;
 mod idempotency;
 mod inventory;
 mod recovery;
@@ -12,6 +13,7 @@ mod warehouses;
 
 pub use config::Config;
 pub use customers::CUSTOMER_CART_PREFIX;
+pub use deals::{Claimed, DealView};
 pub use idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use recovery::OpenReport;
@@ -45,6 +47,10 @@ pub enum Error {
     Catalog(#[from] crate::engine::CatalogError),
     #[error(transparent)]
     Customer(#[from] crate::engine::CustomerError),
+    #[error(transparent)]
+    Deal(#[from] crate::engine::deal::DealError),
+    #[error("deal {0} not found")]
+    DealNotFound(crate::engine::DealId),
     #[error("warehouse {0} already exists")]
     WarehouseExists(WarehouseId),
     #[error("warehouse {0} not found")]
@@ -84,6 +90,7 @@ struct Inner {
     buckets: Registry<BucketActor>,
     carts: Registry<CartActor>,
     catalog: Registry<CatalogActor>,
+    deal_shards: Registry<crate::actors::deal::DealShardActor>,
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     directory: customers::Directory,
@@ -134,12 +141,15 @@ impl Mercato {
             reservations: Arc::new(recovered.reservations),
             board: Arc::new(recovered.board),
             catalog: Arc::new(CatalogView::from_catalog(&catalog)),
+            deals: Arc::new(crate::actors::deal::DealBook::default()),
         };
+        let live_shards = deals::recover(&env.store, &env.deals)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
                 buckets: Registry::new("bucket", arbiters.clone(), env.clone()),
                 carts: Registry::new("cart", arbiters.clone(), env.clone()),
-                catalog: Registry::new("catalog", arbiters, env.clone()),
+                catalog: Registry::new("catalog", arbiters.clone(), env.clone()),
+                deal_shards: Registry::new("deal_shard", arbiters, env.clone()),
                 locations: recovered.locations,
                 env,
                 config,
@@ -154,6 +164,9 @@ impl Mercato {
         // Buckets with live holds run their expiry timers from the start.
         for bucket in recovered.buckets_with_holds {
             mercato.inner.buckets.activate(&bucket);
+        }
+        for shard in live_shards {
+            mercato.inner.deal_shards.activate(&shard);
         }
         Ok(mercato)
     }

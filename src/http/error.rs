@@ -2,6 +2,7 @@
 //! with a stable `type` code (API.md, Conventions).
 
 use crate::actors::Unavailable;
+use crate::engine::deal::DealError;
 use crate::engine::{CartError, CatalogError, CustomerError, InventoryError};
 use crate::Error;
 use serde::Serialize;
@@ -76,7 +77,8 @@ impl From<Error> for Problem {
         match err {
             Error::Inventory(rejection) => inventory(rejection, detail),
             Error::Cart(rejection) => cart(rejection, detail),
-            Error::CartNotFound(_) | Error::WarehouseNotFound(_) => Problem::not_found(detail),
+            Error::CartNotFound(_) | Error::WarehouseNotFound(_) | Error::DealNotFound(_) => Problem::not_found(detail),
+            Error::Deal(rejection) => deal(rejection, detail),
             Error::Warehouse(_) => Problem::invalid(detail),
             Error::Catalog(rejection) => catalog(rejection, detail),
             Error::Customer(rejection) => customer(rejection, detail),
@@ -116,6 +118,20 @@ fn catalog(rejection: CatalogError, detail: String) -> Problem {
         CatalogError::ProductExists { .. } | CatalogError::SkuTaken { .. } => {
             Problem::new(StatusCode::CONFLICT, "conflict", detail)
         }
+    }
+}
+
+fn deal(rejection: DealError, detail: String) -> Problem {
+    match rejection {
+        DealError::NotActive | DealError::PrimeOnly { .. } => {
+            Problem::new(StatusCode::CONFLICT, "deal-not-active", detail)
+        }
+        DealError::LimitExceeded { .. } => Problem::new(StatusCode::CONFLICT, "limit-exceeded", detail),
+        DealError::SoldOut => Problem::new(StatusCode::CONFLICT, "sold-out", detail),
+        DealError::ClaimNotFound { .. } => Problem::not_found(detail),
+        DealError::ClaimNotActive { .. } => Problem::new(StatusCode::CONFLICT, "hold-not-active", detail),
+        DealError::IdempotencyConflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+        DealError::Invalid { .. } => Problem::invalid(detail),
     }
 }
 

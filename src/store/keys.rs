@@ -12,6 +12,9 @@
 //! | `m`    | cart 0 source cart                | a merge already applied     |
 //! | `w`    | warehouse                         | a warehouse                 |
 //! | `p`    | product                           | a product with its variants |
+//! | `d`    | deal                              | the deal's terms and shards |
+//! | `q`    | deal 0 shard 0 claim              | one claim                   |
+//! | `g`    | deal 0 shard                      | units moved in (+) or out   |
 //! | `o`    | reservation                       | the customer who made it    |
 //! | `i`    | idempotency scope (hex digest)    | the first response          |
 //! | `u`    | customer                          | a customer                  |
@@ -20,7 +23,7 @@
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
 
-use crate::engine::{BucketKey, CartId, CartList, CustomerId, ProductId, ReservationId, Sku, WarehouseId};
+use crate::engine::{BucketKey, CartId, CartList, CustomerId, DealId, ProductId, ReservationId, Sku, WarehouseId};
 
 pub const BUCKET: u8 = b'b';
 pub const HOLD: u8 = b'h';
@@ -33,6 +36,9 @@ pub const PRODUCT: u8 = b'p';
 pub const CUSTOMER: u8 = b'u';
 pub const SELLER_LINK: u8 = b's';
 pub const OWNER: u8 = b'o';
+pub const DEAL: u8 = b'd';
+pub const CLAIM: u8 = b'q';
+pub const DEAL_MOVED: u8 = b'g';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
@@ -99,6 +105,29 @@ pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
 
 pub fn idempotency(scope_digest: &str) -> Vec<u8> {
     self::key(IDEMPOTENCY, &[scope_digest])
+}
+
+pub fn deal(id: &DealId) -> Vec<u8> {
+    self::key(DEAL, &[id.as_str()])
+}
+
+pub fn claim(deal: &DealId, shard: u32, id: &ReservationId) -> Vec<u8> {
+    self::key(CLAIM, &[deal.as_str(), &shard.to_string(), id.as_str()])
+}
+
+pub fn claims_of(deal: &DealId, shard: u32) -> Vec<u8> {
+    with_sep(self::key(CLAIM, &[deal.as_str(), &shard.to_string()]))
+}
+
+pub fn parse_claim(key: &[u8]) -> Option<(DealId, u32, ReservationId)> {
+    match parts(key, CLAIM)?.as_slice() {
+        [deal, shard, id] => Some((DealId::parse(deal).ok()?, shard.parse().ok()?, ReservationId::parse(id).ok()?)),
+        _ => None,
+    }
+}
+
+pub fn deal_moved(deal: &DealId, shard: u32) -> Vec<u8> {
+    self::key(DEAL_MOVED, &[deal.as_str(), &shard.to_string()])
 }
 
 pub fn owner(reservation: &ReservationId) -> Vec<u8> {

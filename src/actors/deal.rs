@@ -1,0 +1,312 @@
+//! The deal shard actor: one per (deal, shard), holding a [`DealShard`].
+//!
+//! Writes are per change: a claim writes its record; a stock move writes the
+//! shard's moved counter. A shard's free stock is derived on load:
+//! `initial + moved - held - sold`. Claims expire by timer and on access,
+//! like bucket holds; a shard with live claims never passivates.
+
+use super::registry::{Activate, Activation};
+use super::{Crash, Env, Failure, Reply};
+use crate::engine::deal::{Claim, DealError, DealEvent, DealShard, DealTerms, ShardCounts};
+use crate::engine::{CustomerId, DealId, HoldStatus, ReservationId, Timestamp};
+use crate::store::{keys, Batch, StoreError, Ticket};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
+use dashmap::DashMap;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A deal as stored: its terms and how many shards split its stock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealRecord {
+    pub terms: DealTerms,
+    pub shards: u32,
+    pub created_at: Timestamp,
+}
+
+/// Every deal, its lock-free sold-out flag, and where each claim lives.
+#[derive(Debug, Default)]
+pub struct DealBook {
+    pub deals: DashMap<DealId, Arc<DealRecord>, foldhash::fast::RandomState>,
+    pub sold_out: DashMap<DealId, Arc<AtomicBool>, foldhash::fast::RandomState>,
+    pub claims: DashMap<ReservationId, DealShardKey, foldhash::fast::RandomState>,
+}
+
+impl DealBook {
+    pub fn flag(&self, deal: &DealId) -> Arc<AtomicBool> {
+        self.sold_out.entry(deal.clone()).or_default().clone()
+    }
+}
+
+/// One shard of one deal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DealShardKey {
+    pub deal: DealId,
+    pub shard: u32,
+}
+
+impl fmt::Display for DealShardKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.deal, self.shard)
+    }
+}
+
+/// An operation on a shard.
+#[derive(Debug, Clone)]
+pub enum ShardCommand {
+    Claim {
+        id: ReservationId,
+        customer: CustomerId,
+        quantity: u32,
+        ttl_ms: u64,
+    },
+    Commit {
+        id: ReservationId,
+    },
+    Release {
+        id: ReservationId,
+    },
+    Read {
+        id: ReservationId,
+    },
+    /// Hand up to `wanted` free units to another shard.
+    Give {
+        wanted: u32,
+    },
+    /// Receive units from another shard.
+    Take {
+        units: u32,
+    },
+    Counts,
+}
+
+/// What a shard answers: the claim concerned, units given, and its counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardAnswer {
+    pub claim: Option<Claim>,
+    pub given: u32,
+    pub counts: ShardCounts,
+}
+
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "Reply<ShardAnswer, DealError>")]
+pub struct ShardMessage(pub ShardCommand);
+
+pub struct DealShardActor {
+    activation: Activation<DealShardActor>,
+    env: Env,
+    state: Result<(DealShard, Arc<DealRecord>, i64), StoreError>,
+    last_ticket: Ticket,
+    last_active: Instant,
+    expiry_timer: Option<(Timestamp, SpawnHandle)>,
+}
+
+impl Actor for DealShardActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
+        ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
+        let now = self.env.clock.now();
+        self.expire_due(now, ctx);
+        self.arm_expiry_timer(ctx);
+    }
+}
+
+impl Activate for DealShardActor {
+    type Key = DealShardKey;
+    type Env = Env;
+
+    fn activate(activation: Activation<Self>, env: Env, _ctx: &mut Context<Self>) -> Self {
+        let state = load(&env, activation.key());
+        if let Err(err) = &state {
+            tracing::error!(shard = %activation.key(), error = %err, "cannot load deal shard");
+        }
+        DealShardActor {
+            activation,
+            env,
+            state,
+            last_ticket: Ticket::NONE,
+            last_active: Instant::now(),
+            expiry_timer: None,
+        }
+    }
+}
+
+/// Rebuilds a shard: its claims, its moved counter, and its free stock.
+pub fn load(env: &Env, key: &DealShardKey) -> Result<(DealShard, Arc<DealRecord>, i64), StoreError> {
+    let corrupt = |reason: String| StoreError::Decode { key: key.to_string(), reason };
+    let record = env.deals.deals.get(&key.deal).map(|entry| entry.value().clone());
+    let record = record.ok_or_else(|| corrupt("no such deal".to_owned()))?;
+    let moved: i64 = env.store.get(&keys::deal_moved(&key.deal, key.shard))?.unwrap_or(0);
+    let claims: Vec<(ReservationId, Claim)> = env
+        .store
+        .scan_prefix::<Claim>(&keys::claims_of(&key.deal, key.shard))?
+        .into_iter()
+        .filter_map(|(raw, claim)| keys::parse_claim(&raw).map(|(_, _, id)| (id, claim)))
+        .collect();
+    let allocated: i64 = claims
+        .iter()
+        .filter(|(_, claim)| matches!(claim.status, HoldStatus::Held | HoldStatus::Committed))
+        .map(|(_, claim)| i64::from(claim.quantity))
+        .sum();
+    let initial = i64::from(record.terms.initial_stock(key.shard, record.shards));
+    let stock = u32::try_from(initial + moved - allocated)
+        .map_err(|_| corrupt(format!("negative stock {initial}+{moved}-{allocated}")))?;
+    Ok((DealShard::restore(key.shard, stock, claims), record, moved))
+}
+
+impl DealShardActor {
+    fn execute(&mut self, command: ShardCommand, ctx: &mut Context<Self>) -> Reply<ShardAnswer, DealError> {
+        self.last_active = Instant::now();
+        let now = self.env.clock.now();
+        self.expire_due(now, ctx);
+        let ticket = self.last_ticket;
+        let (shard, record, _) = match &mut self.state {
+            Ok(state) => state,
+            Err(err) => {
+                ctx.stop();
+                return Reply { result: Err(Failure::Store(err.clone())), ticket };
+            }
+        };
+        let limit = record.terms.per_customer_limit;
+        let outcome: Result<(Option<Claim>, u32, Vec<DealEvent>), DealError> = match command {
+            ShardCommand::Claim { id, customer, quantity, ttl_ms } => shard
+                .place_claim(id, customer, quantity, limit, ttl_ms, now)
+                .map(|(claim, events)| (Some(claim), 0, events)),
+            ShardCommand::Commit { id } => shard.commit(&id, now).map(|(claim, events)| (Some(claim), 0, events)),
+            ShardCommand::Release { id } => shard.release(&id, now).map(|(claim, events)| (Some(claim), 0, events)),
+            ShardCommand::Read { id } => shard
+                .claim(&id)
+                .cloned()
+                .map(|claim| (Some(claim), 0, Vec::new()))
+                .ok_or(DealError::ClaimNotFound { id }),
+            ShardCommand::Give { wanted } => {
+                let (given, events) = shard.give(wanted);
+                Ok((None, given, events))
+            }
+            ShardCommand::Take { units } => Ok((None, 0, shard.take(units))),
+            ShardCommand::Counts => Ok((None, 0, Vec::new())),
+        };
+        let (claim, given, events) = match outcome {
+            Ok(done) => done,
+            Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket },
+        };
+        if let Err(err) = self.persist(&events) {
+            ctx.stop();
+            return Reply { result: Err(Failure::Store(err)), ticket };
+        }
+        self.arm_expiry_timer(ctx);
+        let counts = self.state.as_ref().map(|(shard, _, _)| shard.counts()).unwrap_or_default();
+        Reply { result: Ok(ShardAnswer { claim, given, counts }), ticket: self.last_ticket }
+    }
+
+    fn persist(&mut self, events: &[DealEvent]) -> Result<(), StoreError> {
+        let key = self.activation.key().clone();
+        let Ok((shard, _, moved)) = &mut self.state else { return Ok(()) };
+        if events.is_empty() {
+            return Ok(());
+        }
+        let records = self.env.store.keeps_records();
+        let mut batch = Batch::new();
+        let mut returned = false;
+        for event in events {
+            match event {
+                DealEvent::Claimed { id, .. } => {
+                    self.env.deals.claims.insert(id.clone(), key.clone());
+                    put_claim(&mut batch, records, &key, shard, id)?;
+                }
+                DealEvent::Committed { id, .. } => put_claim(&mut batch, records, &key, shard, id)?,
+                DealEvent::Released { id, .. } | DealEvent::Expired { id, .. } => {
+                    returned = true;
+                    put_claim(&mut batch, records, &key, shard, id)?;
+                }
+                DealEvent::Gave { units } => *moved -= i64::from(*units),
+                DealEvent::Took { units } => {
+                    returned = true;
+                    *moved += i64::from(*units);
+                }
+            }
+        }
+        if records && events.iter().any(|event| matches!(event, DealEvent::Gave { .. } | DealEvent::Took { .. })) {
+            batch.put(keys::deal_moved(&key.deal, key.shard), moved)?;
+        }
+        if !batch.is_empty() {
+            self.last_ticket = self.env.store.write(batch)?;
+        }
+        if returned && shard.counts().stock > 0 {
+            self.env.deals.flag(&key.deal).store(false, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
+        let Ok((shard, _, _)) = &mut self.state else { return };
+        if shard.next_expiry().is_none_or(|at| at > now) {
+            return;
+        }
+        let events = shard.expire(now);
+        if let Err(err) = self.persist(&events) {
+            tracing::error!(error = %err, "cannot persist expired claims; restarting shard");
+            ctx.stop();
+        }
+    }
+
+    fn arm_expiry_timer(&mut self, ctx: &mut Context<Self>) {
+        let Ok((shard, _, _)) = &self.state else { return };
+        let Some(next) = shard.next_expiry() else { return };
+        if self.expiry_timer.as_ref().is_some_and(|(at, _)| *at <= next) {
+            return;
+        }
+        if let Some((_, handle)) = self.expiry_timer.take() {
+            ctx.cancel_future(handle);
+        }
+        let delay = Duration::from_millis(next.millis_since(self.env.clock.now()).max(1));
+        let handle = ctx.run_later(delay, |actor, ctx| {
+            actor.expiry_timer = None;
+            let now = actor.env.clock.now();
+            actor.expire_due(now, ctx);
+            actor.arm_expiry_timer(ctx);
+        });
+        self.expiry_timer = Some((next, handle));
+    }
+
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        let now = self.env.clock.now();
+        self.expire_due(now, ctx);
+        let held = self.state.as_ref().map_or(0, |(shard, _, _)| shard.counts().held);
+        let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
+        if idle && held == 0 {
+            self.activation.passivate(ctx);
+        }
+    }
+}
+
+fn put_claim(
+    batch: &mut Batch,
+    records: bool,
+    key: &DealShardKey,
+    shard: &DealShard,
+    id: &ReservationId,
+) -> Result<(), StoreError> {
+    if let (true, Some(claim)) = (records, shard.claim(id)) {
+        batch.put(keys::claim(&key.deal, key.shard, id), claim)?;
+    }
+    Ok(())
+}
+
+impl Handler<ShardMessage> for DealShardActor {
+    type Result = MessageResult<ShardMessage>;
+    fn handle(&mut self, msg: ShardMessage, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.execute(msg.0, ctx))
+    }
+}
+
+impl Handler<Crash> for DealShardActor {
+    type Result = ();
+    fn handle(&mut self, _msg: Crash, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+}

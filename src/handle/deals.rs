@@ -1,0 +1,225 @@
+//! Flash deals through the handle.
+//!
+//! A claim goes to the customer's shard (`shard_of`), so the per-customer
+//! limit is checked in one actor. A shard that runs dry takes units from the
+//! others, then the claim is retried once; only when no shard has a free
+//! unit is the deal flagged sold out, and that flag then answers further
+//! claims without touching an actor until units come back.
+
+use super::{Error, Mercato};
+use crate::actors::deal::{DealRecord, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
+use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
+use crate::engine::{BucketKey, CustomerId, DealId, InventoryError, ReservationId};
+use crate::store::{keys, Batch, Store};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// A deal with its live counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DealView {
+    pub record: Arc<DealRecord>,
+    pub remaining: u64,
+    pub held: u64,
+    pub sold: u64,
+    pub status: DealStatus,
+}
+
+/// A granted claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: ReservationId,
+    pub claim: Claim,
+    pub terms: DealTerms,
+}
+
+/// Loads every deal record and locates every claim; returns the shards with
+/// live claims (to activate, so their expiry timers run).
+pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Result<Vec<DealShardKey>, Error> {
+    for (_, record) in store.scan_prefix::<DealRecord>(&[keys::DEAL])? {
+        book.deals.insert(record.terms.id.clone(), Arc::new(record));
+    }
+    let mut live = Vec::new();
+    for (raw, claim) in store.scan_prefix::<Claim>(&[keys::CLAIM])? {
+        let Some((deal, shard, id)) = keys::parse_claim(&raw) else { continue };
+        let key = DealShardKey { deal, shard };
+        if claim.status == crate::engine::HoldStatus::Held && !live.contains(&key) {
+            live.push(key.clone());
+        }
+        book.claims.insert(id, key);
+    }
+    Ok(live)
+}
+
+impl Mercato {
+    /// Creates a deal: its quantity leaves the SKU's available stock (409
+    /// `insufficient-stock` if there is not enough) for the deal's shards.
+    pub async fn create_deal(&self, terms: DealTerms) -> Result<Arc<DealRecord>, Error> {
+        terms.validate()?;
+        if self.inner.env.deals.deals.contains_key(&terms.id) {
+            return Err(Error::InvalidInput(format!("deal {} exists", terms.id)));
+        }
+        self.take_stock(&terms).await?;
+        let _pass = self.enter()?;
+        let shards = u32::try_from(self.inner.config.arbiters).unwrap_or(1).max(1);
+        let record = DealRecord { terms, shards, created_at: self.inner.env.clock.now() };
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::deal(&record.terms.id), &record)?)?;
+        let record = Arc::new(record);
+        self.inner.env.deals.deals.insert(record.terms.id.clone(), record.clone());
+        self.inner.env.store.durable(ticket).await?;
+        Ok(record)
+    }
+
+    /// Withdraws the deal's units from the SKU's buckets, most available
+    /// first; gives back what was taken if a race leaves too few.
+    async fn take_stock(&self, terms: &DealTerms) -> Result<(), Error> {
+        let wanted = u64::from(terms.quantity);
+        let mut ranked: Vec<(u64, BucketKey)> = self
+            .buckets_of(&terms.sku)
+            .into_iter()
+            .map(|bucket| (self.inner.env.board.available(&bucket), bucket))
+            .collect();
+        ranked.sort_by_key(|(available, _)| std::cmp::Reverse(*available));
+        let mut taken: Vec<(BucketKey, u64)> = Vec::new();
+        let mut missing = wanted;
+        for (available, bucket) in ranked {
+            let units = available.min(missing);
+            if units == 0 {
+                continue;
+            }
+            if self.withdraw(&bucket, units).await.is_ok() {
+                taken.push((bucket, units));
+                missing -= units;
+            }
+        }
+        if missing == 0 {
+            return Ok(());
+        }
+        for (bucket, units) in taken {
+            self.restock(&bucket, units).await?;
+        }
+        Err(InventoryError::InsufficientStock { requested: wanted, available: wanted - missing }.into())
+    }
+
+    fn deal_record(&self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
+        self.inner
+            .env
+            .deals
+            .deals
+            .get(id)
+            .map(|entry| entry.value().clone())
+            .ok_or_else(|| Error::DealNotFound(id.clone()))
+    }
+
+    /// The deal with its live counts (one message per shard).
+    pub async fn deal(&self, id: &DealId) -> Result<DealView, Error> {
+        let record = self.deal_record(id)?;
+        let (mut remaining, mut held, mut sold) = (0, 0, 0);
+        for shard in 0..record.shards {
+            let answer = self.shard(id, shard, ShardCommand::Counts).await?;
+            remaining += u64::from(answer.counts.stock);
+            held += u64::from(answer.counts.held);
+            sold += u64::from(answer.counts.sold);
+        }
+        let status = record.terms.status(self.inner.env.clock.now(), remaining);
+        Ok(DealView { record, remaining, held, sold, status })
+    }
+
+    /// Claims deal units for a customer. Checks in the order of API.md:
+    /// not active (or Prime-only for a non-member), limit, sold out.
+    pub async fn claim_deal(
+        &self,
+        deal: &DealId,
+        customer: &CustomerId,
+        quantity: u32,
+        prime: bool,
+    ) -> Result<Claimed, Error> {
+        let record = self.deal_record(deal)?;
+        let terms = &record.terms;
+        terms.check_open(self.inner.env.clock.now(), prime)?;
+        if quantity > terms.per_customer_limit {
+            return Err(DealError::LimitExceeded { limit: terms.per_customer_limit, claimed: 0 }.into());
+        }
+        let flag = self.inner.env.deals.flag(deal);
+        if flag.load(Ordering::Acquire) {
+            return Err(DealError::SoldOut.into());
+        }
+        let shard = shard_of(customer, record.shards);
+        let id = ReservationId::generate(rand::random());
+        let ttl_ms = self.inner.config.deal_claim_ttl_ms;
+        let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
+        let answer = match self.shard(deal, shard, command.clone()).await {
+            Err(Error::Deal(DealError::SoldOut)) => {
+                self.refill(&record, shard, quantity).await?;
+                match self.shard(deal, shard, command).await {
+                    Err(Error::Deal(DealError::SoldOut)) => {
+                        if self.deal(deal).await.is_ok_and(|view| view.remaining == 0) {
+                            flag.store(true, Ordering::Release);
+                        }
+                        return Err(DealError::SoldOut.into());
+                    }
+                    other => other?,
+                }
+            }
+            other => other?,
+        };
+        let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
+        Ok(Claimed { id, claim, terms: terms.clone() })
+    }
+
+    /// Moves free units from the other shards into `target` until it has
+    /// `wanted` (or nobody has more).
+    async fn refill(&self, record: &DealRecord, target: u32, wanted: u32) -> Result<(), Error> {
+        let deal = &record.terms.id;
+        let mut have = self.shard(deal, target, ShardCommand::Counts).await?.counts.stock;
+        for other in (0..record.shards).filter(|other| *other != target) {
+            if have >= wanted {
+                break;
+            }
+            let given = self.shard(deal, other, ShardCommand::Give { wanted: wanted - have }).await?.given;
+            if given > 0 {
+                have = self.shard(deal, target, ShardCommand::Take { units: given }).await?.counts.stock;
+            }
+        }
+        Ok(())
+    }
+
+    /// A claim seen as a reservation (its "warehouse" is the deal's stock).
+    pub(super) async fn claim_as_reservation(
+        &self,
+        id: &ReservationId,
+        command: ShardCommand,
+    ) -> Result<Option<crate::Reservation>, Error> {
+        let Some((claim, terms)) = self.claim_command(id, command).await? else { return Ok(None) };
+        Ok(Some(crate::Reservation {
+            id: id.clone(),
+            sku: terms.sku,
+            warehouse: crate::engine::WarehouseId::parse(&format!("deal.{}", terms.id))?,
+            quantity: claim.quantity,
+            status: claim.status,
+            created_at: claim.created_at,
+            expires_at: claim.expires_at,
+        }))
+    }
+
+    /// A command on a claim, if `id` is one: `None` for other reservations.
+    pub(super) async fn claim_command(
+        &self,
+        id: &ReservationId,
+        command: ShardCommand,
+    ) -> Result<Option<(Claim, DealTerms)>, Error> {
+        let Some(key) = self.inner.env.deals.claims.get(id).map(|entry| entry.value().clone()) else {
+            return Ok(None);
+        };
+        let record = self.deal_record(&key.deal)?;
+        let answer = self.shard(&key.deal, key.shard, command).await?;
+        let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
+        Ok(Some((claim, record.terms.clone())))
+    }
+
+    async fn shard(&self, deal: &DealId, shard: u32, command: ShardCommand) -> Result<ShardAnswer, Error> {
+        let _pass = self.enter()?;
+        let key = DealShardKey { deal: deal.clone(), shard };
+        let reply = self.inner.deal_shards.call(&key, ShardMessage(command)).await?;
+        self.settle(reply).await
+    }
+}

@@ -1,0 +1,158 @@
+//! Flash deals through the handle: stampedes sell exactly the quantity, the
+//! per-customer limit holds under parallel claims and across restarts,
+//! expiry returns units once, and claims are reservations.
+
+mod common;
+
+use common::{bucket, open_manual, sku, START};
+use mercato::engine::deal::{DealError, DealStatus, DealTerms};
+use mercato::engine::{Currency, CustomerId, DealId, HoldStatus, InventoryError, Money};
+use mercato::{Durability, Error, Mercato, StockUpdate};
+
+fn terms(id: &str, quantity: u32, limit: u32) -> DealTerms {
+    DealTerms {
+        id: DealId::parse(id).unwrap(),
+        sku: sku("DEAL-SKU"),
+        price: Money::new(9_900, Currency::USD),
+        quantity,
+        starts_at: START,
+        ends_at: START.plus_millis(3_600_000),
+        per_customer_limit: limit,
+        prime_early_access_ms: 0,
+    }
+}
+
+fn customer(n: usize) -> CustomerId {
+    CustomerId::parse(&format!("cus_{n}")).unwrap()
+}
+
+async fn stocked(mercato: &Mercato, on_hand: u64) {
+    mercato.set_stock(bucket("DEAL-SKU", "W-A"), StockUpdate::on_hand(on_hand / 2)).await.unwrap();
+    mercato.set_stock(bucket("DEAL-SKU", "W-B"), StockUpdate::on_hand(on_hand - on_hand / 2)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stampede_of_two_thousand_customers_buys_exactly_three_hundred() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 1_000).await;
+    let deal = mercato.create_deal(terms("deal_stampede", 300, 1)).await.unwrap();
+    assert_eq!(mercato.inventory(&sku("DEAL-SKU")).await.unwrap().totals.available, 700, "the deal took its units");
+    let tasks: Vec<_> = (0..2_000)
+        .map(|n| {
+            let mercato = mercato.clone();
+            let id = deal.terms.id.clone();
+            tokio::spawn(async move { mercato.claim_deal(&id, &customer(n), 1, false).await })
+        })
+        .collect();
+    let (mut granted, mut sold_out) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => granted += 1,
+            Err(Error::Deal(DealError::SoldOut)) => sold_out += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((granted, sold_out), (300, 1_700));
+    let view = mercato.deal(&deal.terms.id).await.unwrap();
+    assert_eq!((view.remaining, view.held, view.sold, view.status), (0, 300, 0, DealStatus::SoldOut));
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_claims_by_one_customer_respect_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 100).await;
+    let deal = mercato.create_deal(terms("deal_limit", 50, 2)).await.unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let mercato = mercato.clone();
+            let id = deal.terms.id.clone();
+            tokio::spawn(async move { mercato.claim_deal(&id, &customer(7), 1, false).await })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => granted += 1,
+            Err(Error::Deal(DealError::LimitExceeded { .. })) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(granted, 2);
+    let over = mercato.claim_deal(&deal.terms.id, &customer(8), 3, false).await;
+    assert!(matches!(over, Err(Error::Deal(DealError::LimitExceeded { .. }))), "one claim above the limit");
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_claims_return_their_units_once_and_reopen_a_sold_out_deal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 10).await;
+    let deal = mercato.create_deal(terms("deal_expiry", 2, 1)).await.unwrap();
+    let id = &deal.terms.id;
+    let first = mercato.claim_deal(id, &customer(1), 1, false).await.unwrap();
+    mercato.claim_deal(id, &customer(2), 1, false).await.unwrap();
+    assert!(matches!(mercato.claim_deal(id, &customer(3), 1, false).await, Err(Error::Deal(DealError::SoldOut))));
+
+    let as_reservation = mercato.reservation(&first.id).await.unwrap();
+    assert_eq!((as_reservation.status, as_reservation.quantity), (HoldStatus::Held, 1));
+    mercato.commit(&first.id).await.unwrap();
+    clock.advance_millis(600_000);
+    let view = mercato.deal(id).await.unwrap();
+    assert_eq!((view.remaining, view.held, view.sold), (1, 0, 1), "the unpaid claim expired, the paid one stays sold");
+    assert_eq!(mercato.deal(id).await.unwrap().remaining, 1, "exactly once");
+    let again = mercato.claim_deal(id, &customer(3), 1, false).await.unwrap();
+    assert_eq!(again.claim.status, HoldStatus::Held, "the sold-out flag cleared when units came back");
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_limit_and_claims_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let claim_id;
+    {
+        let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+        stocked(&mercato, 10).await;
+        mercato.create_deal(terms("deal_restart", 5, 1)).await.unwrap();
+        claim_id =
+            mercato.claim_deal(&DealId::parse("deal_restart").unwrap(), &customer(1), 1, false).await.unwrap().id;
+        mercato.shutdown().await.unwrap();
+    }
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let id = DealId::parse("deal_restart").unwrap();
+    let again = mercato.claim_deal(&id, &customer(1), 1, false).await;
+    assert!(matches!(again, Err(Error::Deal(DealError::LimitExceeded { .. }))), "{again:?}");
+    assert_eq!(mercato.reservation(&claim_id).await.unwrap().status, HoldStatus::Held);
+    let view = mercato.deal(&id).await.unwrap();
+    assert_eq!((view.remaining, view.held), (4, 1));
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deal_opens_on_time_prime_first_and_needs_the_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 10).await;
+    let mut early = terms("deal_prime", 3, 1);
+    early.starts_at = START.plus_millis(60_000);
+    early.prime_early_access_ms = 60_000;
+    let id = mercato.create_deal(early).await.unwrap().terms.id.clone();
+    assert!(matches!(mercato.claim_deal(&id, &customer(1), 1, true).await, Err(Error::Deal(DealError::NotActive))));
+    clock.advance_millis(60_000);
+    assert!(matches!(
+        mercato.claim_deal(&id, &customer(1), 1, false).await,
+        Err(Error::Deal(DealError::PrimeOnly { .. }))
+    ));
+    mercato.claim_deal(&id, &customer(1), 1, true).await.unwrap();
+    clock.advance_millis(60_000);
+    mercato.claim_deal(&id, &customer(2), 1, false).await.unwrap();
+
+    let too_big = mercato.create_deal(terms("deal_big", 8, 1)).await;
+    assert_eq!(too_big, Err(Error::Inventory(InventoryError::InsufficientStock { requested: 8, available: 7 })));
+    assert_eq!(mercato.inventory(&sku("DEAL-SKU")).await.unwrap().totals.available, 7, "nothing was taken");
+    assert!(matches!(mercato.deal(&DealId::parse("deal_big").unwrap()).await, Err(Error::DealNotFound(_))));
+    mercato.shutdown().await.unwrap();
+}
