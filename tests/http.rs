@@ -787,3 +787,54 @@ async fn a_seller_creates_and_patches_only_its_own_products() {
     assert_problem(&unknown, 404, "not-found");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deal_is_created_read_and_claimed_over_http() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let deal = json!({"sku": "SKU-1", "price": {"cents": 499, "currency": "USD"}, "quantity": 2,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2100-01-01T00:00:00Z", "per_customer_limit": 1});
+    let created = app.admin(Method::POST, "/v1/admin/deals", Some(deal.clone())).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["deal_id"].as_str().unwrap().to_owned();
+    let read = app.call(Method::GET, &format!("/v1/deals/{id}"), None, None).await;
+    assert_eq!((read.body["remaining"].clone(), read.body["status"].clone()), (json!(2), json!("active")));
+    assert_eq!(app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body["available"], 8);
+
+    let ann = customer_token(&app, "ann@example.com").await;
+    let claims = format!("/v1/deals/{id}/claims");
+    let claim = app.call_with_key(&claims, r#"{"quantity":1}"#, &ann, "claim-1").await;
+    assert_eq!(claim.status, 201, "{:?}", claim.body);
+    assert_eq!(claim.body["price"]["cents"], 499);
+    let retry = app.call_with_key(&claims, r#"{"quantity":1}"#, &ann, "claim-1").await;
+    assert_eq!(retry.body["reservation_id"], claim.body["reservation_id"], "a retry returns the same claim");
+    assert_problem(
+        &app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await,
+        409,
+        "limit-exceeded",
+    );
+    let reservation = format!("/v1/reservations/{}", claim.body["reservation_id"].as_str().unwrap());
+    assert_eq!(app.call(Method::GET, &reservation, None, Some(&ann)).await.body["status"], "held");
+
+    let bob = customer_token(&app, "bob@example.com").await;
+    assert_eq!(app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&bob)).await.status, 201);
+    let cid = customer_token(&app, "cid@example.com").await;
+    assert_problem(&app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&cid)).await, 409, "sold-out");
+    assert_eq!(app.call(Method::GET, &format!("/v1/deals/{id}"), None, None).await.body["status"], "sold_out");
+
+    let mut future = deal.clone();
+    future["starts_at"] = json!("2099-01-01T00:00:00Z");
+    let upcoming =
+        app.admin(Method::POST, "/v1/admin/deals", Some(future)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let early =
+        app.call(Method::POST, &format!("/v1/deals/{upcoming}/claims"), Some(r#"{"quantity":1}"#), Some(&cid)).await;
+    assert_problem(&early, 409, "deal-not-active");
+    let mut huge = deal.clone();
+    huge["quantity"] = json!(1_000);
+    assert_problem(&app.admin(Method::POST, "/v1/admin/deals", Some(huge)).await, 409, "insufficient-stock");
+    let mut bad_time = deal;
+    bad_time["ends_at"] = json!("next week");
+    assert_problem(&app.admin(Method::POST, "/v1/admin/deals", Some(bad_time)).await, 422, "invalid-input");
+    assert_problem(&app.call(Method::GET, "/v1/deals/deal_missing", None, None).await, 404, "not-found");
+    app.stop().await;
+}

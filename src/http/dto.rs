@@ -43,6 +43,61 @@ pub fn rfc3339(at: Timestamp) -> String {
     )
 }
 
+/// Parses RFC 3339 text (`2026-11-21T12:00:00Z`, fractional seconds and
+/// `+hh:mm` offsets allowed) into a UTC timestamp.
+pub fn parse_rfc3339(raw: &str) -> Option<Timestamp> {
+    let bytes = raw.as_bytes();
+    if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't') {
+        return None;
+    }
+    if bytes[13] != b':' || bytes[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| raw.get(range)?.parse::<i64>().ok();
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    let mut rest = &raw[19..];
+    let mut millis = 0;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.chars().take_while(char::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let padded = format!("{:0<3}", &fraction[..digits.min(3)]);
+        millis = padded.parse::<i64>().ok()?;
+        rest = &fraction[digits..];
+    }
+    let offset_minutes = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[3..4], ":") => {
+            let sign = match &rest[..1] {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            sign * (rest[1..3].parse::<i64>().ok()? * 60 + rest[4..6].parse::<i64>().ok()?)
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second - offset_minutes * 60;
+    u64::try_from(seconds * 1000 + millis).ok().map(Timestamp::from_millis)
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (H. Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's algorithm).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -243,6 +298,20 @@ mod tests {
         assert_eq!(rfc3339(Timestamp::from_millis(0)), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(Timestamp::from_millis(1_800_000_000_123)), "2027-01-15T08:00:00.123Z");
         assert_eq!(rfc3339(Timestamp::from_millis(951_782_400_000)), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn rfc3339_text_parses_back_to_the_same_instant() {
+        for millis in [0, 951_782_400_000, 1_800_000_000_123, 4_102_444_800_000] {
+            let at = Timestamp::from_millis(millis);
+            assert_eq!(parse_rfc3339(&rfc3339(at)), Some(at));
+        }
+        assert_eq!(parse_rfc3339("2026-11-21T13:00:00+01:00"), parse_rfc3339("2026-11-21T12:00:00Z"));
+        assert_eq!(parse_rfc3339("2026-11-21T12:00:00.5Z").map(|at| at.as_millis() % 1000), Some(500));
+        for bad in ["", "2026-11-21", "2026-13-01T00:00:00Z", "2026-11-21T12:00:00", "2026-11-21T25:00:00Z", "tomorrow"]
+        {
+            assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

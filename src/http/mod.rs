@@ -5,6 +5,7 @@
 
 pub mod carts;
 pub mod customers;
+pub mod deals;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
@@ -147,7 +148,8 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(carts::routes(state.clone()))
         .or(warehouses::routes(state.clone()))
         .or(products::routes(state.clone()))
-        .or(customers::routes(state))
+        .or(customers::routes(state.clone()))
+        .or(deals::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
 }

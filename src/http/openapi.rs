@@ -36,6 +36,9 @@ use utoipa::{Modify, OpenApi};
         super::carts::save_for_later,
         super::carts::move_to_cart,
         super::carts::merge,
+        super::deals::create,
+        super::deals::read,
+        super::deals::claim,
     ),
     modifiers(&BearerToken)
 )]

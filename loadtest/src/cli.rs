@@ -1,0 +1,181 @@
+//! Command-line flags, parsed by clap and turned into a [`RunConfig`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::config::{Pacing, RunConfig};
+use crate::scenario::browse::Mix;
+use crate::scenario::ScenarioKind;
+
+/// Drive a Mercato server over HTTP and report throughput, outcomes and latency.
+///
+/// Closed loop by default (`--connections`); `--rate` switches to an open loop
+/// at a constant arrival rate, with latency measured from when each request
+/// was due. Exit code: 0 when the checks pass, 1 when they fail, 2 on errors
+/// (server unreachable, bad flags, setup failed).
+#[derive(Debug, Parser)]
+#[command(name = "mercato-loadtest", version)]
+pub struct Cli {
+    /// The workload to run.
+    #[arg(value_enum)]
+    pub scenario: ScenarioKind,
+
+    /// Base URL of the server.
+    #[arg(long, env = "MERCATO_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+
+    /// Admin token, for scenarios that need admin calls.
+    #[arg(long, env = "MERCATO_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Connections (closed loop), or the most requests in flight (open loop).
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+
+    /// Open loop: requests per second, sent on a fixed schedule.
+    #[arg(long)]
+    pub rate: Option<u64>,
+
+    /// How long the load runs (`10s`, `500ms`, `2m`).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// Stop after this many requests if the duration has not ended the run first.
+    #[arg(long)]
+    pub requests: Option<u64>,
+
+    /// Longest wait for one answer; a request over it counts as a `timeout`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+
+    /// Write the latency distribution in HdrHistogram's `.hgrm` format to this file.
+    #[arg(long)]
+    pub hgrm: Option<PathBuf>,
+
+    /// `browse`: queries for search and suggest (WANDS `query.csv`, tab-separated).
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+
+    /// `browse`: weights of product reads, searches and suggestions.
+    #[arg(long, default_value = "products=80,search=15,suggest=5", value_parser = parse_mix)]
+    pub mix: Mix,
+
+    /// Seed of the random choices (printed in the report; random when absent).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// No progress bar (it is also off when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl Cli {
+    /// The run configuration, validated.
+    pub fn to_config(&self) -> anyhow::Result<RunConfig> {
+        let config = RunConfig {
+            scenario: self.scenario,
+            url: self.url.clone(),
+            admin_token: self.admin_token.clone(),
+            pacing: self.rate.map_or(Pacing::Closed, |rate_per_s| Pacing::Open { rate_per_s }),
+            connections: self.connections,
+            duration: self.duration,
+            requests: self.requests,
+            timeout: self.timeout,
+            seed: self.seed.unwrap_or_else(rand::random),
+            queries: self.queries.clone(),
+            mix: self.mix,
+            progress: !self.no_progress,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Parses `500ms`, `10s`, `2m` or `1h`: a whole number and a unit.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let text = raw.trim();
+    let digits_end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits_end);
+    let expected = || format!("expected a duration like 500ms, 10s or 2m, got {raw:?}");
+    let amount: u64 = number.parse().map_err(|_| expected())?;
+    let seconds = |factor: u64| amount.checked_mul(factor).map(Duration::from_secs).ok_or_else(expected);
+    match unit {
+        "ms" => Ok(Duration::from_millis(amount)),
+        "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
+        _ => Err(expected()),
+    }
+}
+
+/// Parses `products=80,search=15,suggest=5` (any order; a missing kind weighs 0).
+pub fn parse_mix(raw: &str) -> Result<Mix, String> {
+    let mut mix = Mix { products: 0, search: 0, suggest: 0 };
+    for part in raw.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+        let (kind, weight) = part.split_once('=').ok_or_else(|| format!("expected kind=weight, got {part:?}"))?;
+        let weight: u32 = weight.trim().parse().map_err(|_| format!("bad weight in {part:?}"))?;
+        match kind.trim() {
+            "products" => mix.products = weight,
+            "search" => mix.search = weight,
+            "suggest" => mix.suggest = weight,
+            other => return Err(format!("unknown kind {other:?}: expected products, search or suggest")),
+        }
+    }
+    mix.validate()?;
+    Ok(mix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_whole_number_and_a_unit() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for bad in ["", "10", "s", "1.5s", "-1s", "10 parsecs", "99999999999999999999h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should not parse");
+        }
+    }
+
+    #[test]
+    fn the_mix_names_each_kind_once() {
+        assert_eq!(parse_mix("products=80,search=15,suggest=5"), Ok(Mix::default()));
+        assert_eq!(parse_mix("search=1"), Ok(Mix { products: 0, search: 1, suggest: 0 }));
+        assert!(parse_mix("products=0").is_err());
+        assert!(parse_mix("carts=5").is_err());
+        assert!(parse_mix("products").is_err());
+    }
+
+    #[test]
+    fn the_command_line_becomes_a_config() {
+        let cli = Cli::try_parse_from([
+            "mercato-loadtest",
+            "cart",
+            "--url",
+            "http://127.0.0.1:9",
+            "--rate",
+            "500",
+            "--duration",
+            "2m",
+            "--seed",
+            "7",
+        ])
+        .expect("parses");
+        let config = cli.to_config().expect("valid");
+        assert_eq!(config.scenario, ScenarioKind::Cart);
+        assert_eq!(config.pacing, Pacing::Open { rate_per_s: 500 });
+        assert_eq!(config.duration, Duration::from_secs(120));
+        assert_eq!(config.connections, 64);
+        assert_eq!(config.seed, 7);
+        assert!(Cli::try_parse_from(["mercato-loadtest", "checkout"]).is_err());
+    }
+}

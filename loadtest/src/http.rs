@@ -1,0 +1,296 @@
+//! HTTP to the server: one keep-alive client per connection, and what an answer
+//! counts as.
+//!
+//! Each worker owns a [`Client`] whose pool keeps one idle connection, and a
+//! worker has one request in flight at a time, so a worker is one keep-alive
+//! connection. Every request is bounded by the run's timeout, body included.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use bytes::Bytes;
+use hyper::client::HttpConnector;
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Body, Method, StatusCode, Uri};
+use serde::Deserialize;
+
+/// The server being driven: base URL, admin token and request timeout.
+#[derive(Debug)]
+pub struct Target {
+    /// `http://host:port`, without a trailing slash.
+    base: String,
+    admin_token: Option<String>,
+    timeout: Duration,
+}
+
+impl Target {
+    /// Parses the base URL: plain `http` (no TLS), a host, and no path.
+    pub fn new(url: &str, admin_token: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
+        let uri: Uri = url.parse().with_context(|| format!("bad --url {url:?}"))?;
+        ensure!(uri.scheme_str() == Some("http"), "--url must start with http:// (TLS is not supported), got {url:?}");
+        ensure!(uri.authority().is_some(), "--url needs a host, got {url:?}");
+        ensure!(matches!(uri.path(), "" | "/") && uri.query().is_none(), "--url takes no path, got {url:?}");
+        Ok(Target { base: url.trim_end_matches('/').to_owned(), admin_token, timeout })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// One request of a scenario, relative to the target.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub method: Method,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// A JSON body, sent with `Content-Type: application/json`.
+    pub body: Option<Bytes>,
+    /// Send the admin token.
+    pub admin: bool,
+}
+
+impl Request {
+    pub fn get(path: String) -> Self {
+        Request { method: Method::GET, path, body: None, admin: false }
+    }
+
+    pub fn post_json(path: String, body: Bytes) -> Self {
+        Request { method: Method::POST, path, body: Some(body), admin: false }
+    }
+
+    /// The same request, with the admin token.
+    pub fn as_admin(self) -> Self {
+        Request { admin: true, ..self }
+    }
+}
+
+/// A complete answer.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub body: Bytes,
+}
+
+/// Why a request got no answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// The connection could not be opened (refused, unreachable).
+    Connect,
+    /// No complete answer within the timeout.
+    Timeout,
+    /// The connection broke, or the answer was not HTTP.
+    Io,
+    /// The request could not be built (a scenario produced a bad path).
+    Request,
+}
+
+impl Failure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect",
+            Failure::Timeout => "timeout",
+            Failure::Io => "io",
+            Failure::Request => "request",
+        }
+    }
+}
+
+/// A request that got no answer, with the underlying error's text.
+#[derive(Debug)]
+pub struct SendError {
+    pub failure: Failure,
+    pub detail: String,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} error: {}", self.failure.as_str(), self.detail)
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// What one request came to, as the report counts it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP answer; `problem` is the problem `type` of a 4xx/5xx answer, or
+    /// [`NOT_A_PROBLEM`] when its body is not `application/problem+json`.
+    Answered { status: u16, problem: Option<String> },
+    /// No answer.
+    Failed(Failure),
+}
+
+/// The problem type counted for a 4xx/5xx answer without a problem+json body.
+pub const NOT_A_PROBLEM: &str = "(not problem+json)";
+
+/// A keep-alive HTTP/1.1 client for one connection.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: hyper::Client<HttpConnector, Body>,
+    target: Arc<Target>,
+}
+
+impl Client {
+    pub fn new(target: Arc<Target>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(target.timeout));
+        let inner = hyper::Client::builder().pool_max_idle_per_host(1).build(connector);
+        Client { inner, target }
+    }
+
+    /// Sends `request` and reads the whole answer, within the timeout.
+    pub async fn send(&self, request: &Request) -> Result<Response, SendError> {
+        let http_request = self.build(request)?;
+        let exchange = async {
+            let response = self.inner.request(http_request).await.map_err(|error| SendError {
+                failure: if error.is_connect() { Failure::Connect } else { Failure::Io },
+                detail: error.to_string(),
+            })?;
+            let status = response.status();
+            let content_type =
+                response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(str::to_owned);
+            let body = hyper::body::to_bytes(response.into_body())
+                .await
+                .map_err(|error| SendError { failure: Failure::Io, detail: error.to_string() })?;
+            Ok(Response { status, content_type, body })
+        };
+        match tokio::time::timeout(self.target.timeout, exchange).await {
+            Ok(answer) => answer,
+            Err(_) => Err(SendError {
+                failure: Failure::Timeout,
+                detail: format!("no answer within {:?}", self.target.timeout),
+            }),
+        }
+    }
+
+    /// Sends `request` and classifies the answer.
+    pub async fn call(&self, request: &Request) -> Outcome {
+        match self.send(request).await {
+            Ok(response) => classify(&response),
+            Err(error) => Outcome::Failed(error.failure),
+        }
+    }
+
+    fn build(&self, request: &Request) -> Result<hyper::Request<Body>, SendError> {
+        let mut builder = hyper::Request::builder()
+            .method(request.method.clone())
+            .uri(format!("{}{}", self.target.base, request.path));
+        if request.body.is_some() {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+        }
+        if let (true, Some(token)) = (request.admin, &self.target.admin_token) {
+            builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        builder
+            .body(request.body.clone().map_or_else(Body::empty, Body::from))
+            .map_err(|error| SendError { failure: Failure::Request, detail: error.to_string() })
+    }
+}
+
+/// The outcome of a complete answer.
+pub fn classify(response: &Response) -> Outcome {
+    let status = response.status;
+    let problem = (status.is_client_error() || status.is_server_error()).then(|| {
+        problem_type(response.content_type.as_deref(), &response.body).unwrap_or_else(|| NOT_A_PROBLEM.to_owned())
+    });
+    Outcome::Answered { status: status.as_u16(), problem }
+}
+
+/// The `type` of an `application/problem+json` body, if it is one.
+pub fn problem_type(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Problem {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let media_type = content_type?.split(';').next()?.trim();
+    if !media_type.eq_ignore_ascii_case("application/problem+json") {
+        return None;
+    }
+    serde_json::from_slice::<Problem>(body).ok().map(|problem| problem.kind)
+}
+
+/// Percent-encodes a query-string value (RFC 3986 unreserved characters stay).
+pub fn encode_query_value(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_problem_type_comes_from_a_problem_json_body() {
+        let body = br#"{"type":"not-found","title":"Not Found","status":404,"detail":"no product P-1"}"#;
+        assert_eq!(problem_type(Some("application/problem+json"), body), Some("not-found".to_owned()));
+        assert_eq!(problem_type(Some("Application/Problem+JSON; charset=utf-8"), body), Some("not-found".to_owned()));
+        assert_eq!(problem_type(Some("application/json"), body), None);
+        assert_eq!(problem_type(None, body), None);
+        assert_eq!(problem_type(Some("application/problem+json"), b"not json"), None);
+        assert_eq!(problem_type(Some("application/problem+json"), br#"{"title":"no type"}"#), None);
+    }
+
+    #[test]
+    fn only_errors_count_a_problem_type() {
+        let answer = |status: u16, content_type: &str, body: &'static [u8]| Response {
+            status: StatusCode::from_u16(status).expect("status"),
+            content_type: Some(content_type.to_owned()),
+            body: Bytes::from_static(body),
+        };
+        let problem = br#"{"type":"sold-out"}"#;
+        assert_eq!(
+            classify(&answer(409, "application/problem+json", problem)),
+            Outcome::Answered { status: 409, problem: Some("sold-out".to_owned()) }
+        );
+        assert_eq!(
+            classify(&answer(502, "text/html", b"<html>")),
+            Outcome::Answered { status: 502, problem: Some(NOT_A_PROBLEM.to_owned()) }
+        );
+        assert_eq!(
+            classify(&answer(200, "application/problem+json", problem)),
+            Outcome::Answered { status: 200, problem: None }
+        );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(encode_query_value("salon chair"), "salon%20chair");
+        assert_eq!(encode_query_value("a&b=c/d?é"), "a%26b%3Dc%2Fd%3F%C3%A9");
+        assert_eq!(encode_query_value("Az09-._~"), "Az09-._~");
+    }
+
+    #[test]
+    fn the_admin_token_goes_only_on_admin_requests() {
+        let target = Arc::new(
+            Target::new("http://127.0.0.1:9/", Some("secret".to_owned()), Duration::from_secs(1)).expect("target"),
+        );
+        let client = Client::new(target);
+        let plain = client.build(&Request::get("/v1/categories".to_owned())).expect("request");
+        assert_eq!(plain.uri(), "http://127.0.0.1:9/v1/categories");
+        assert!(plain.headers().get(AUTHORIZATION).is_none());
+        let admin = client.build(&Request::get("/v1/categories".to_owned()).as_admin()).expect("request");
+        assert_eq!(admin.headers().get(AUTHORIZATION).map(|value| value.as_bytes()), Some(&b"Bearer secret"[..]));
+    }
+
+    #[test]
+    fn the_url_is_a_plain_http_origin() {
+        let timeout = Duration::from_secs(1);
+        assert!(Target::new("http://127.0.0.1:8080", None, timeout).is_ok());
+        assert!(Target::new("https://127.0.0.1:8080", None, timeout).is_err());
+        assert!(Target::new("http://127.0.0.1:8080/v1", None, timeout).is_err());
+        assert!(Target::new("127.0.0.1:8080", None, timeout).is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! `mercato-loadtest` drives a Mercato server over HTTP and reports what it saw.
+//!
+//! A run has three phases. **Setup** (untimed) checks that the server answers,
+//! discovers what the scenario needs (product ids, SKUs, carts) and sizes the run
+//! so that it stays inside the server's limits. **Load** (timed) sends requests
+//! from a fixed number of connections, either in a closed loop (each connection
+//! sends its next request when the previous answer arrives) or in an open loop
+//! (requests are due at a constant rate, and latency is measured from when each
+//! was due, so a slow server cannot hide its stalls: see [`drive`]). The load is
+//! always bounded: by duration, by a request count, and by Ctrl-C. **Report**:
+//! outcomes per status code and problem type, throughput, latency percentiles
+//! from an HdrHistogram, and the scenario's checks, which decide the exit code.
+//!
+//! The tool speaks only the HTTP contract (API.md), so it drives any Mercato
+//! server, local or remote.
+//!
+//! # Layout
+//!
+//! - [`config`]: the validated run configuration and its limits.
+//! - [`cli`]: command-line flags (clap) turned into a [`config::RunConfig`].
+//! - [`http`]: one keep-alive HTTP client per connection; outcomes and problem types.
+//! - [`drive`]: the load loop: workers, the open-loop schedule, stopping.
+//! - [`tally`]: what the workers record (latency histogram, outcome counts).
+//! - [`scenario`]: the workloads (`browse`, `cart`), each in its own module.
+//! - [`report`]: the summary table, the JSON report and the checks' verdict.
+//! - [`hgrm`]: the HdrHistogram percentile distribution in the `.hgrm` text format.
+//! - [`progress`]: the live progress bar on stderr.
+
+pub mod cli;
+pub mod config;
+pub mod drive;
+pub mod hgrm;
+pub mod http;
+pub mod progress;
+pub mod report;
+pub mod scenario;
+pub mod tally;
+
+use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::sync::watch;
+
+use crate::config::RunConfig;
+use crate::drive::{Call, Plan, Stop};
+use crate::http::{Client, Outcome, Target};
+use crate::report::Report;
+use crate::scenario::Scenario;
+
+/// Runs one load test: setup, the timed load, then the report.
+///
+/// `shutdown` ends the load early when it completes (the binary passes Ctrl-C;
+/// tests pass a future that never completes). It is only watched during the
+/// load: setup is short and bounded by the request timeout.
+pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Report> {
+    config.validate()?;
+    let target = Arc::new(Target::new(&config.url, config.admin_token.clone(), config.timeout)?);
+    let scenario = Arc::new(Scenario::setup(&config, &target).await.context("setup failed")?);
+
+    let requests_max = match (config.requests, scenario.requests_max()) {
+        (Some(asked), Some(allowed)) => asked.min(allowed),
+        (asked, allowed) => asked.or(allowed).unwrap_or(u64::MAX),
+    };
+    let plan = Plan { pacing: config.pacing, workers: config.connections, run_for: config.duration, requests_max };
+    let callers: Vec<ScenarioCall> = (0..config.connections)
+        .map(|worker| ScenarioCall {
+            scenario: Arc::clone(&scenario),
+            client: Client::new(Arc::clone(&target)),
+            rng: StdRng::seed_from_u64(worker_seed(config.seed, worker)),
+        })
+        .collect();
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        // The receiver may be gone already when the run ended first.
+        let _ = stop_tx.send(true);
+    });
+    let done = Arc::new(AtomicU64::new(0));
+    let ticker = progress::Ticker::start(config.progress, config.duration, Arc::clone(&done));
+    let driven = drive::drive(&plan, callers, Stop::new(stop_rx), done).await;
+    watcher.abort();
+    ticker.finish();
+
+    let driven = driven?;
+    let checks = scenario.checks(&driven.tally);
+    Ok(Report::new(&config, &scenario.describe(), driven, checks))
+}
+
+/// Each worker draws from its own generator, derived from the run's seed.
+fn worker_seed(seed: u64, worker: usize) -> u64 {
+    // usize -> u64 is lossless on every supported target.
+    seed.wrapping_add(u64::try_from(worker).unwrap_or(u64::MAX).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// One connection's view of the scenario: its client and its random stream.
+struct ScenarioCall {
+    scenario: Arc<Scenario>,
+    client: Client,
+    rng: StdRng,
+}
+
+impl Call for ScenarioCall {
+    async fn call(&mut self, ticket: u64) -> Outcome {
+        let request = self.scenario.next_request(ticket, &mut self.rng);
+        self.client.call(&request).await
+    }
+}
