@@ -838,3 +838,48 @@ async fn a_deal_is_created_read_and_claimed_over_http() {
     assert_problem(&app.call(Method::GET, "/v1/deals/deal_missing", None, None).await, 404, "not-found");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn prime_members_claim_during_early_access_and_cancel_at_the_period_end() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 5,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1,
+        "prime_early_access_minutes": 50_000_000});
+    let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let claims = format!("/v1/deals/{id}/claims");
+    let ann = customer_token(&app, "ann@example.com").await;
+    assert_problem(
+        &app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await,
+        409,
+        "deal-not-active",
+    );
+
+    let joined =
+        app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"annual","token":"pm_test"}"#), Some(&ann)).await;
+    assert_eq!(
+        (joined.status, joined.body["active"].clone(), joined.body["plan"].clone()),
+        (201, json!(true), json!("annual"))
+    );
+    assert!(joined.body["renews_at"].is_string());
+    assert_eq!(app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await.status, 201);
+
+    let me = app.call(Method::GET, "/v1/me", None, Some(&ann)).await;
+    assert_eq!(me.body["prime"]["active"], true);
+    let left = app.call(Method::DELETE, "/v1/me/membership", None, Some(&ann)).await;
+    assert_eq!(
+        (left.status, left.body["active"].clone(), left.body["renews_at"].clone()),
+        (200, json!(true), Value::Null)
+    );
+    let bad_plan =
+        app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"weekly","token":"pm"}"#), Some(&ann)).await;
+    assert_problem(&bad_plan, 422, "invalid-input");
+    let bob = customer_token(&app, "bob@example.com").await;
+    assert_problem(&app.call(Method::DELETE, "/v1/me/membership", None, Some(&bob)).await, 404, "not-found");
+    assert_problem(
+        &app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"annual","token":"pm"}"#), Some(ADMIN)).await,
+        403,
+        "forbidden",
+    );
+    app.stop().await;
+}

@@ -173,3 +173,94 @@ mod tests {
         assert!(!session.is_active(start.plus_millis(SESSION_TTL_MS)));
     }
 }
+
+/// A Prime plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    Monthly,
+    Annual,
+}
+
+impl Plan {
+    pub fn parse(raw: &str) -> Option<Plan> {
+        match raw {
+            "monthly" => Some(Plan::Monthly),
+            "annual" => Some(Plan::Annual),
+            _ => None,
+        }
+    }
+
+    /// The length of one billing period.
+    pub fn period_ms(self) -> u64 {
+        match self {
+            Plan::Monthly => 30 * 24 * 3600 * 1000,
+            Plan::Annual => 365 * 24 * 3600 * 1000,
+        }
+    }
+}
+
+/// A Prime membership. It renews every period until cancelled; a cancelled
+/// membership stays active until the end of the period it was cancelled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub plan: Plan,
+    pub started_at: Timestamp,
+    /// Set by a cancellation: the end of the then-current period.
+    pub ends_at: Option<Timestamp>,
+}
+
+impl Membership {
+    pub fn start(plan: Plan, now: Timestamp) -> Membership {
+        Membership { plan, started_at: now, ends_at: None }
+    }
+
+    /// The end of the period that contains `now` (the next renewal).
+    pub fn period_end(&self, now: Timestamp) -> Timestamp {
+        let period = self.plan.period_ms();
+        let periods_done = now.millis_since(self.started_at) / period;
+        self.started_at.plus_millis((periods_done + 1).saturating_mul(period))
+    }
+
+    pub fn is_active(&self, now: Timestamp) -> bool {
+        now >= self.started_at && self.ends_at.is_none_or(|end| now < end)
+    }
+
+    /// When it renews next, `None` once cancelled or ended.
+    pub fn renews_at(&self, now: Timestamp) -> Option<Timestamp> {
+        match self.ends_at {
+            Some(_) => None,
+            None => Some(self.period_end(now)),
+        }
+    }
+
+    /// Ends the membership at the end of the current period (idempotent).
+    pub fn cancel(&mut self, now: Timestamp) {
+        if self.ends_at.is_none() {
+            self.ends_at = Some(self.period_end(now));
+        }
+    }
+}
+
+#[cfg(test)]
+mod membership_tests {
+    use super::*;
+
+    #[test]
+    fn a_membership_renews_each_period_until_cancelled_then_ends_with_the_period() {
+        let start = Timestamp::from_millis(1_000);
+        let mut membership = Membership::start(Plan::Monthly, start);
+        let period = Plan::Monthly.period_ms();
+        assert_eq!(membership.renews_at(start), Some(start.plus_millis(period)));
+        let later = start.plus_millis(period + 5);
+        assert_eq!(membership.renews_at(later), Some(start.plus_millis(2 * period)));
+        membership.cancel(later);
+        membership.cancel(later.plus_millis(10));
+        assert_eq!(membership.ends_at, Some(start.plus_millis(2 * period)), "cancelling twice changes nothing");
+        assert!(membership.is_active(start.plus_millis(2 * period - 1)));
+        assert!(!membership.is_active(start.plus_millis(2 * period)));
+        assert_eq!(membership.renews_at(later), None);
+        assert_eq!(Plan::parse("annual"), Some(Plan::Annual));
+        assert_eq!(Plan::parse("weekly"), None);
+    }
+}

@@ -20,7 +20,7 @@ pub use catalog::{
     Catalog, CatalogError, CatalogEvent, CategoryNode, CategoryPath, Product, ProductDraft, ProductPatch, TaxCategory,
     Variant, VariantPatch,
 };
-pub use customer::{Customer, CustomerError, Email, Role, Session};
+pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Session};
 pub use ids::{BucketKey, CartId, CustomerId, DealId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};

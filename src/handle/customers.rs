@@ -9,7 +9,9 @@
 
 use super::{Error, Mercato};
 use crate::engine::customer::{check_name, check_password};
-use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, ReservationId, Role, SellerId, Session};
+use crate::engine::{
+    CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, ReservationId, Role, SellerId, Session,
+};
 use crate::store::{keys, Batch, Store};
 use crate::{Reservation, ReserveRequest};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -25,6 +27,8 @@ pub(super) struct Directory {
     customers: DashMap<CustomerId, Customer, foldhash::fast::RandomState>,
     emails: DashMap<Email, CustomerId, foldhash::fast::RandomState>,
     sessions: DashMap<String, Session, foldhash::fast::RandomState>,
+    /// Customer -> their Prime membership.
+    memberships: DashMap<CustomerId, Membership, foldhash::fast::RandomState>,
     /// Customer -> the seller whose products they manage.
     sellers: DashMap<CustomerId, SellerId, foldhash::fast::RandomState>,
     /// Reservation -> the customer who made it (admin-made ones have none).
@@ -40,6 +44,11 @@ pub(super) fn load(store: &Store) -> Result<Directory, Error> {
     for (key, session) in store.scan_prefix::<Session>(&[keys::SESSION])? {
         if let Some(digest) = keys::parse_session(&key) {
             directory.sessions.insert(digest, session);
+        }
+    }
+    for (key, membership) in store.scan_prefix::<Membership>(&[keys::MEMBERSHIP])? {
+        if let Some(customer) = keys::parse_membership(&key) {
+            directory.memberships.insert(customer, membership);
         }
     }
     for (key, seller) in store.scan_prefix::<SellerId>(&[keys::SELLER_LINK])? {
@@ -197,6 +206,42 @@ impl Mercato {
         self.inner.directory.sellers.insert(customer.clone(), seller);
         self.inner.env.store.durable(ticket).await?;
         Ok(())
+    }
+
+    /// Starts Prime (payment comes with checkout). Starting again while
+    /// active changes nothing; a cancelled or ended membership restarts.
+    pub async fn start_membership(&self, customer: &CustomerId, plan: Plan) -> Result<Membership, Error> {
+        let _pass = self.enter()?;
+        let now = self.inner.env.clock.now();
+        if let Some(current) = self.membership(customer).filter(|m| m.is_active(now) && m.ends_at.is_none()) {
+            return Ok(current);
+        }
+        self.save_membership(customer, Membership::start(plan, now)).await
+    }
+
+    /// Ends Prime at the end of the current period.
+    pub async fn cancel_membership(&self, customer: &CustomerId) -> Result<Option<Membership>, Error> {
+        let _pass = self.enter()?;
+        let Some(mut membership) = self.membership(customer) else { return Ok(None) };
+        membership.cancel(self.inner.env.clock.now());
+        self.save_membership(customer, membership).await.map(Some)
+    }
+
+    async fn save_membership(&self, customer: &CustomerId, membership: Membership) -> Result<Membership, Error> {
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::membership(customer), &membership)?)?;
+        self.inner.directory.memberships.insert(customer.clone(), membership.clone());
+        self.inner.env.store.durable(ticket).await?;
+        Ok(membership)
+    }
+
+    pub fn membership(&self, customer: &CustomerId) -> Option<Membership> {
+        self.inner.directory.memberships.get(customer).map(|entry| entry.value().clone())
+    }
+
+    /// Whether the customer is a Prime member now.
+    pub fn is_prime(&self, customer: &CustomerId) -> bool {
+        let now = self.inner.env.clock.now();
+        self.membership(customer).is_some_and(|membership| membership.is_active(now))
     }
 
     /// The seller a customer acts for, if any.

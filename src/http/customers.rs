@@ -77,10 +77,21 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let assign = warp::path!("v1" / "admin" / "customers" / String / "seller")
         .and(warp::put())
         .and(with_state(state.clone()))
-        .and(super::admin(state))
+        .and(super::admin(state.clone()))
         .and(json_body::<SellerBody>())
         .then(|id, state, _caller, body| async move { respond(assign_seller(state, id, body).await) });
-    register.or(sign_in).unify().or(me).unify().or(assign).unify()
+    let join = warp::path!("v1" / "me" / "membership")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .and(json_body::<MembershipBody>())
+        .then(|state, caller, body| async move { respond(start_membership(state, caller, body).await) });
+    let leave = warp::path!("v1" / "me" / "membership")
+        .and(warp::delete())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .then(|state, caller| async move { respond(cancel_membership(state, caller).await) });
+    register.or(sign_in).unify().or(me).unify().or(assign).unify().or(join).unify().or(leave).unify()
 }
 
 #[utoipa::path(
@@ -145,7 +156,7 @@ fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
         name: customer.name,
         role: customer.role,
         seller_id: state.mercato.seller_of(&customer.id).map(|seller| seller.to_string()),
-        prime: PrimeView { active: false, plan: None, renews_at: None },
+        prime: prime_view(&state, &customer.id),
     };
     Ok(warp::reply::json(&view))
 }
@@ -176,6 +187,80 @@ async fn assign_seller(state: AppState, id: String, body: SellerBody) -> Result<
         crate::engine::SellerId::parse(&body.seller_id).map_err(|err| Problem::invalid(format!("seller_id: {err}")))?;
     state.mercato.assign_seller(&customer, seller.clone()).await?;
     Ok(warp::reply::json(&serde_json::json!({"customer_id": customer.to_string(), "seller_id": seller.to_string()})))
+}
+
+fn prime_view(state: &AppState, customer: &crate::engine::CustomerId) -> PrimeView {
+    let now = state.mercato.now();
+    match state.mercato.membership(customer) {
+        Some(membership) => PrimeView {
+            active: membership.is_active(now),
+            plan: Some(
+                serde_json::to_value(membership.plan)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            ),
+            renews_at: membership.renews_at(now).map(super::dto::rfc3339),
+        },
+        None => PrimeView { active: false, plan: None, renews_at: None },
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipBody {
+    /// `monthly` or `annual`.
+    pub plan: String,
+    /// A payment-method token (charged once checkout's payments exist).
+    pub token: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/me/membership",
+    tag = "customers",
+    request_body = MembershipBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Prime started: {\"active\", \"plan\", \"renews_at\"}"),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn start_membership(state: AppState, caller: Caller, body: MembershipBody) -> Result<impl Reply, Problem> {
+    let customer = customer_of(caller)?;
+    let plan =
+        crate::engine::Plan::parse(&body.plan).ok_or_else(|| Problem::invalid("plan must be monthly or annual"))?;
+    if body.token.trim().is_empty() {
+        return Err(Problem::invalid("token: a payment-method token is required"));
+    }
+    state.mercato.start_membership(&customer.id, plan).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&prime_view(&state, &customer.id)), StatusCode::CREATED))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/me/membership",
+    tag = "customers",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prime ends at the end of the current period"),
+        (status = 404, description = "no membership", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn cancel_membership(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
+    let customer = customer_of(caller)?;
+    if state.mercato.cancel_membership(&customer.id).await?.is_none() {
+        return Err(Problem::not_found("no membership"));
+    }
+    Ok(warp::reply::json(&prime_view(&state, &customer.id)))
+}
+
+fn customer_of(caller: Caller) -> Result<crate::engine::Customer, Problem> {
+    match caller {
+        Caller::Customer(customer) => Ok(customer),
+        Caller::Admin => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "the admin token is not a customer")),
+    }
 }
 
 /// A guest cart id from the client: never a customer's cart.

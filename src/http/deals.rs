@@ -180,7 +180,8 @@ async fn claim(state: AppState, caller: Caller, id: String, body: ClaimBody) -> 
         return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "claims are made by customers"));
     };
     let quantity = count("quantity", body.quantity)?;
-    let claimed = state.mercato.claim_deal(&deal_id(&id)?, &customer.id, quantity, false).await?;
+    let prime = state.mercato.is_prime(&customer.id);
+    let claimed = state.mercato.claim_deal(&deal_id(&id)?, &customer.id, quantity, prime).await?;
     let view = ClaimView {
         reservation_id: claimed.id.to_string(),
         expires_at: rfc3339(claimed.claim.expires_at),

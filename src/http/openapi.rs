@@ -28,6 +28,8 @@ use utoipa::{Modify, OpenApi};
         super::customers::sign_in,
         super::customers::me,
         super::customers::assign_seller,
+        super::customers::start_membership,
+        super::customers::cancel_membership,
         super::carts::create,
         super::carts::read,
         super::carts::add,

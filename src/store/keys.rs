@@ -19,6 +19,7 @@
 //! | `i`    | idempotency scope (hex digest)    | the first response          |
 //! | `u`    | customer                          | a customer                  |
 //! | `s`    | customer                          | the seller they act for     |
+//! | `n`    | customer                          | their Prime membership      |
 //! | `x`    | email (lowercase)                 | the customer id owning it   |
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
@@ -35,6 +36,7 @@ pub const WAREHOUSE: u8 = b'w';
 pub const PRODUCT: u8 = b'p';
 pub const CUSTOMER: u8 = b'u';
 pub const SELLER_LINK: u8 = b's';
+pub const MEMBERSHIP: u8 = b'n';
 pub const OWNER: u8 = b'o';
 pub const DEAL: u8 = b'd';
 pub const CLAIM: u8 = b'q';
@@ -137,6 +139,17 @@ pub fn owner(reservation: &ReservationId) -> Vec<u8> {
 pub fn parse_owner(key: &[u8]) -> Option<ReservationId> {
     match parts(key, OWNER)?.as_slice() {
         [id] => ReservationId::parse(id).ok(),
+        _ => None,
+    }
+}
+
+pub fn membership(customer: &CustomerId) -> Vec<u8> {
+    self::key(MEMBERSHIP, &[customer.as_str()])
+}
+
+pub fn parse_membership(key: &[u8]) -> Option<CustomerId> {
+    match parts(key, MEMBERSHIP)?.as_slice() {
+        [id] => CustomerId::parse(id).ok(),
         _ => None,
     }
 }
