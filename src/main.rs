@@ -3,6 +3,8 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mercato::engine::rate::RateLimit;
+use mercato::http::limits::ClaimLimitConfig;
 use mercato::http::AppState;
 use mercato::{Config, Durability, Mercato};
 use std::io::Write;
@@ -66,6 +68,22 @@ struct ServeArgs {
     /// Actor threads (actix arbiters); default one per core.
     #[arg(long, env = "MERCATO_ARBITERS")]
     arbiters: Option<usize>,
+    /// Deal claims per customer: RATE/BURST (tokens per second / bucket size).
+    #[arg(long, env = "MERCATO_CLAIM_LIMIT_CUSTOMER", default_value = "5/10", value_parser = parse_limit)]
+    claim_limit_customer: RateLimit,
+    /// Deal claims per client address: RATE/BURST.
+    #[arg(long, env = "MERCATO_CLAIM_LIMIT_ADDRESS", default_value = "200/400", value_parser = parse_limit)]
+    claim_limit_address: RateLimit,
+}
+
+fn parse_limit(raw: &str) -> Result<RateLimit, String> {
+    let (rate, burst) = raw.split_once('/').ok_or("expected RATE/BURST, e.g. 5/10")?;
+    let rate: u64 = rate.trim().parse().map_err(|_| format!("bad rate {rate:?}"))?;
+    let burst: u64 = burst.trim().parse().map_err(|_| format!("bad burst {burst:?}"))?;
+    if rate == 0 || burst == 0 {
+        return Err("rate and burst must be at least 1".to_owned());
+    }
+    Ok(RateLimit { rate_per_second: rate, burst })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -108,7 +126,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 token
             }
         };
-        let state = AppState::new(mercato.clone(), &admin_token);
+        let limits =
+            ClaimLimitConfig { per_customer: args.claim_limit_customer, per_address: args.claim_limit_address };
+        let state = AppState::with_limits(mercato.clone(), &admin_token, limits);
         let (addr, server) = mercato::http::bind(state, args.addr, shutdown_signal())
             .with_context(|| format!("binding {}", args.addr))?;
         println!("listening on http://{addr}");

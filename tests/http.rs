@@ -19,6 +19,10 @@ struct App {
 }
 
 async fn spawn_app() -> App {
+    spawn_app_with(mercato::http::limits::ClaimLimitConfig::default()).await
+}
+
+async fn spawn_app_with(limits: mercato::http::limits::ClaimLimitConfig) -> App {
     let dir = tempfile::tempdir().unwrap();
     let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Strict)).unwrap();
     for id in ["W-1", "W-EAST"] {
@@ -37,7 +41,7 @@ async fn spawn_app() -> App {
         result.unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(mercato.clone(), ADMIN);
+    let state = AppState::with_limits(mercato.clone(), ADMIN, limits);
     let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
         let _ = stopped.await;
     })
@@ -49,6 +53,7 @@ async fn spawn_app() -> App {
 struct Response {
     status: u16,
     content_type: String,
+    retry_after: Option<String>,
     body: Value,
 }
 
@@ -81,9 +86,10 @@ impl App {
         let status = response.status().as_u16();
         let content_type =
             response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
         let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        Response { status, content_type, body }
+        Response { status, content_type, retry_after, body }
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
@@ -395,7 +401,7 @@ async fn import(app: &App, body: &str) -> Response {
     let response = Client::new().request(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    Response { status, content_type: String::new(), body: serde_json::from_slice(&bytes).unwrap() }
+    Response { status, content_type: String::new(), retry_after: None, body: serde_json::from_slice(&bytes).unwrap() }
 }
 
 #[tokio::test]
@@ -880,6 +886,33 @@ async fn prime_members_claim_during_early_access_and_cancel_at_the_period_end() 
         &app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"annual","token":"pm"}"#), Some(ADMIN)).await,
         403,
         "forbidden",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn claims_over_the_rate_limit_get_429_with_retry_after() {
+    use mercato::engine::rate::RateLimit;
+    let limits = mercato::http::limits::ClaimLimitConfig {
+        per_customer: RateLimit { rate_per_second: 1, burst: 1 },
+        per_address: RateLimit { rate_per_second: 1_000, burst: 1_000 },
+    };
+    let app = spawn_app_with(limits).await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 5,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 5});
+    let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let ann = customer_token(&app, "ann@example.com").await;
+    let claims = format!("/v1/deals/{id}/claims");
+    assert_eq!(app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await.status, 201);
+    let limited = app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await;
+    assert_problem(&limited, 429, "rate-limited");
+    assert_eq!(limited.retry_after.as_deref(), Some("1"));
+    let bob = customer_token(&app, "bob@example.com").await;
+    assert_eq!(
+        app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&bob)).await.status,
+        201,
+        "limits are per customer"
     );
     app.stop().await;
 }

@@ -12,6 +12,7 @@ pub mod deal;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod rate;
 pub mod time;
 pub mod warehouse;
 

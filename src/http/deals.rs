@@ -8,6 +8,7 @@ use crate::engine::deal::{DealStatus, DealTerms};
 use crate::engine::{DealId, Money};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -76,12 +77,14 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(signed_in(state))
+        .and(warp::addr::remote())
         .and(idempotency::parts())
         .and(json_body_raw::<ClaimBody>())
-        .then(|id: String, state: AppState, caller, parts, body, raw: Bytes| async move {
+        .then(|id: String, state: AppState, caller, remote: Option<SocketAddr>, parts, body, raw: Bytes| async move {
             let route = format!("POST /v1/deals/{id}/claims");
+            let address = remote.map(|addr| addr.ip().to_string()).unwrap_or_default();
             idempotency::idempotent(&state.clone(), parts, &route, &raw, || async move {
-                respond(claim(state, caller, id, body).await)
+                respond(claim(state, caller, address, id, body).await)
             })
             .await
         });
@@ -172,13 +175,21 @@ async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     responses(
         (status = 201, description = "a hold on deal units, visible at /v1/reservations/{id}", body = ClaimView),
         (status = 409, description = "deal-not-active, limit-exceeded or sold-out", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited (with Retry-After)", body = ProblemBody, content_type = "application/problem+json")
     )
 )]
-async fn claim(state: AppState, caller: Caller, id: String, body: ClaimBody) -> Result<impl Reply, Problem> {
+async fn claim(
+    state: AppState,
+    caller: Caller,
+    address: String,
+    id: String,
+    body: ClaimBody,
+) -> Result<impl Reply, Problem> {
     let Caller::Customer(customer) = caller else {
         return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "claims are made by customers"));
     };
+    let _in_flight = state.claim_limits.admit(&customer.id, &address, state.mercato.now())?;
     let quantity = count("quantity", body.quantity)?;
     let prime = state.mercato.is_prime(&customer.id);
     let claimed = state.mercato.claim_deal(&deal_id(&id)?, &customer.id, quantity, prime).await?;

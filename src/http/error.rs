@@ -17,6 +17,8 @@ pub struct Problem {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// Seconds to wait before retrying (429), sent as `Retry-After`.
+    pub retry_after_secs: Option<u64>,
 }
 
 /// The body of every error response (`application/problem+json`).
@@ -31,11 +33,18 @@ pub struct ProblemBody<'a> {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Problem { status, code, detail: detail.into() }
+        Problem { status, code, detail: detail.into(), retry_after_secs: None }
     }
 
     pub fn invalid(detail: impl Into<String>) -> Self {
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", detail)
+    }
+
+    /// 429 `rate-limited`, retry after `retry_after_ms` (rounded up to seconds).
+    pub fn rate_limited(detail: impl Into<String>, retry_after_ms: u64) -> Self {
+        let mut problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", detail);
+        problem.retry_after_secs = Some(retry_after_ms.div_ceil(1000).max(1));
+        problem
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
@@ -67,6 +76,9 @@ impl Reply for Problem {
         response
             .headers_mut()
             .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/problem+json"));
+        if let Some(seconds) = self.retry_after_secs {
+            response.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -9,6 +9,7 @@ pub mod deals;
 pub mod dto;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod product_dto;
@@ -37,11 +38,21 @@ pub struct AppState {
     pub mercato: Mercato,
     pub admin_token: Arc<str>,
     pub metrics: Arc<metrics::HttpMetrics>,
+    pub claim_limits: Arc<limits::ClaimLimits>,
 }
 
 impl AppState {
     pub fn new(mercato: Mercato, admin_token: &str) -> Self {
-        AppState { mercato, admin_token: Arc::from(admin_token), metrics: Arc::new(metrics::HttpMetrics::default()) }
+        AppState::with_limits(mercato, admin_token, limits::ClaimLimitConfig::default())
+    }
+
+    pub fn with_limits(mercato: Mercato, admin_token: &str, claim_limits: limits::ClaimLimitConfig) -> Self {
+        AppState {
+            mercato,
+            admin_token: Arc::from(admin_token),
+            metrics: Arc::new(metrics::HttpMetrics::default()),
+            claim_limits: Arc::new(limits::ClaimLimits::new(claim_limits)),
+        }
     }
 }
 

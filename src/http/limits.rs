@@ -1,0 +1,114 @@
+//! Anti-bot limits on deal claims: a token bucket per customer and per
+//! client address (429 `rate-limited` with `Retry-After`), and at most one
+//! claim in flight per customer. The maps forget full buckets once they grow
+//! past a bound, so a flood of distinct callers cannot grow memory forever.
+
+use super::error::Problem;
+use crate::engine::rate::{RateLimit, TokenBucket};
+use crate::engine::{CustomerId, Timestamp};
+use dashmap::DashMap;
+
+/// Buckets kept before full ones are forgotten.
+const BUCKETS_MAX: usize = 100_000;
+
+/// The limits, documented in the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimLimitConfig {
+    pub per_customer: RateLimit,
+    pub per_address: RateLimit,
+}
+
+impl Default for ClaimLimitConfig {
+    fn default() -> Self {
+        ClaimLimitConfig {
+            per_customer: RateLimit { rate_per_second: 5, burst: 10 },
+            per_address: RateLimit { rate_per_second: 200, burst: 400 },
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ClaimLimits {
+    config: ClaimLimitConfig,
+    customers: DashMap<CustomerId, TokenBucket, foldhash::fast::RandomState>,
+    addresses: DashMap<String, TokenBucket, foldhash::fast::RandomState>,
+    in_flight: DashMap<CustomerId, (), foldhash::fast::RandomState>,
+}
+
+/// A claim in flight; dropping it lets the customer claim again.
+pub struct InFlight<'a> {
+    limits: &'a ClaimLimits,
+    customer: CustomerId,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.limits.in_flight.remove(&self.customer);
+    }
+}
+
+fn take<K: std::hash::Hash + Eq + Clone>(
+    map: &DashMap<K, TokenBucket, foldhash::fast::RandomState>,
+    key: &K,
+    limit: RateLimit,
+    now: Timestamp,
+) -> Result<(), u64> {
+    if map.len() > BUCKETS_MAX {
+        map.retain(|_, bucket| !bucket.is_full(limit, now));
+    }
+    map.entry(key.clone()).or_insert_with(|| TokenBucket::new(limit, now)).try_take(limit, now)
+}
+
+impl ClaimLimits {
+    pub fn new(config: ClaimLimitConfig) -> Self {
+        ClaimLimits { config, ..ClaimLimits::default() }
+    }
+
+    /// Admits a claim, or refuses it with 429.
+    pub fn admit(&self, customer: &CustomerId, address: &str, now: Timestamp) -> Result<InFlight<'_>, Problem> {
+        take(&self.addresses, &address.to_owned(), self.config.per_address, now)
+            .map_err(|wait| Problem::rate_limited("too many claims from this address", wait))?;
+        take(&self.customers, customer, self.config.per_customer, now)
+            .map_err(|wait| Problem::rate_limited("too many claims from this customer", wait))?;
+        if self.in_flight.insert(customer.clone(), ()).is_some() {
+            return Err(Problem::rate_limited("a claim by this customer is already in flight", 1));
+        }
+        Ok(InFlight { limits: self, customer: customer.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_customer_over_the_rate_or_with_a_claim_in_flight_is_refused() {
+        let limits = ClaimLimits::new(ClaimLimitConfig {
+            per_customer: RateLimit { rate_per_second: 1, burst: 2 },
+            per_address: RateLimit { rate_per_second: 100, burst: 100 },
+        });
+        let ann = CustomerId::parse("cus_ann").unwrap();
+        let now = Timestamp::from_millis(1_000);
+        let first = limits.admit(&ann, "10.0.0.1", now).unwrap();
+        let concurrent = limits.admit(&ann, "10.0.0.1", now);
+        assert!(matches!(concurrent, Err(ref problem) if problem.code == "rate-limited"));
+        drop(first);
+        let over = limits.admit(&ann, "10.0.0.1", now).err().unwrap();
+        assert_eq!((over.status.as_u16(), over.retry_after_secs), (429, Some(1)));
+        assert!(limits.admit(&ann, "10.0.0.1", now.plus_millis(1_000)).is_ok());
+    }
+
+    #[test]
+    fn one_address_is_limited_across_customers() {
+        let limits = ClaimLimits::new(ClaimLimitConfig {
+            per_customer: RateLimit { rate_per_second: 100, burst: 100 },
+            per_address: RateLimit { rate_per_second: 1, burst: 3 },
+        });
+        let now = Timestamp::from_millis(1_000);
+        for n in 0..3 {
+            drop(limits.admit(&CustomerId::parse(&format!("cus_{n}")).unwrap(), "10.0.0.9", now).unwrap());
+        }
+        assert!(limits.admit(&CustomerId::parse("cus_9").unwrap(), "10.0.0.9", now).is_err());
+        assert!(limits.admit(&CustomerId::parse("cus_9").unwrap(), "10.0.0.10", now).is_ok());
+    }
+}
