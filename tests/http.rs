@@ -681,10 +681,21 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/reservations/{id}"),
     ("POST", "/v1/payment-methods"),
     ("POST", "/v1/checkouts"),
+    ("PUT", "/v1/checkouts/{id}/address"),
+    ("GET", "/v1/checkouts/{id}/shipping-options"),
+    ("PUT", "/v1/checkouts/{id}/shipping"),
+    ("PUT", "/v1/checkouts/{id}/payment"),
+    ("GET", "/v1/checkouts/{id}"),
+    ("POST", "/v1/checkouts/{id}/place"),
+    ("GET", "/v1/orders/{id}"),
     ("GET", "/v1/orders"),
+    ("POST", "/v1/orders/{id}/cancel"),
+    ("POST", "/v1/orders/{id}/returns"),
     ("POST", "/v1/admin/deals"),
     ("GET", "/v1/deals/{id}"),
     ("POST", "/v1/deals/{id}/claims"),
+    ("POST", "/v1/deals/{id}/waitlist"),
+    ("GET", "/v1/deals/{id}/events"),
 ];
 
 /// Routes this server adds beyond API.md (allowed: the contract fixes what
@@ -914,5 +925,47 @@ async fn claims_over_the_rate_limit_get_429_with_retry_after() {
         201,
         "limits are per customer"
     );
+    app.stop().await;
+}
+
+/// The next `data:` payload of a Server-Sent Events body (5 s at most).
+async fn next_sse_data(body: &mut Body, seen: &mut String) -> Value {
+    use hyper::body::HttpBody;
+    loop {
+        if let Some(end) = seen.find("\n\n") {
+            let event: String = seen.drain(..end + 2).collect();
+            if let Some(data) = event.lines().find_map(|line| line.strip_prefix("data:")) {
+                return serde_json::from_str::<Value>(data.trim()).unwrap();
+            }
+            continue;
+        }
+        let chunk =
+            tokio::time::timeout(std::time::Duration::from_secs(5), body.data()).await.unwrap().unwrap().unwrap();
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[tokio::test]
+async fn the_deal_feed_streams_remaining_units_as_they_change() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 3,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1});
+    let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let request = Request::get(format!("http://{}/v1/deals/{id}/events", app.addr)).body(Body::empty()).unwrap();
+    let response = Client::new().request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    let first = next_sse_data(&mut body, &mut seen).await;
+    assert_eq!((first["remaining"].clone(), first["status"].clone()), (json!(3), json!("active")));
+    let ann = customer_token(&app, "ann@example.com").await;
+    let claimed =
+        app.call(Method::POST, &format!("/v1/deals/{id}/claims"), Some(r#"{"quantity":1}"#), Some(&ann)).await;
+    assert_eq!(claimed.status, 201);
+    let second = next_sse_data(&mut body, &mut seen).await;
+    assert_eq!(second["remaining"], 2, "the feed follows the claim");
+    assert_problem(&app.call(Method::GET, "/v1/deals/deal_missing/events", None, None).await, 404, "not-found");
     app.stop().await;
 }

@@ -76,7 +76,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
     let claim = warp::path!("v1" / "deals" / String / "claims")
         .and(warp::post())
         .and(with_state(state.clone()))
-        .and(signed_in(state))
+        .and(signed_in(state.clone()))
         .and(warp::addr::remote())
         .and(idempotency::parts())
         .and(json_body_raw::<ClaimBody>())
@@ -88,7 +88,10 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
             })
             .await
         });
-    create.or(read).unify().or(claim).unify()
+    let events = warp::path!("v1" / "deals" / String / "events").and(warp::get()).and(with_state(state)).then(
+        |id: String, state: AppState| async move { events(state, id).await.unwrap_or_else(Reply::into_response) },
+    );
+    create.or(read).unify().or(claim).unify().or(events).unify()
 }
 
 fn deal_id(raw: &str) -> Result<DealId, Problem> {
@@ -201,4 +204,35 @@ async fn claim(
     };
     state.mercato.record_claim_owner(&customer.id, &claimed.id).await?;
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/deals/{id}/events",
+    tag = "deals",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: deal` with {\"deal_id\", \"remaining\", \"status\"}, at most ~10 per second", content_type = "text/event-stream"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn events(state: AppState, id: String) -> Result<warp::reply::Response, Problem> {
+    let deal = deal_id(&id)?;
+    state.mercato.deal(&deal).await?;
+    let receiver = state.feeds.subscribe(&state, &deal);
+    let updates = futures::stream::unfold((receiver, true), |(mut receiver, first)| async move {
+        if !first && receiver.changed().await.is_err() {
+            return None;
+        }
+        if first && receiver.borrow().is_none() && receiver.changed().await.is_err() {
+            return None;
+        }
+        let update = receiver.borrow_and_update().clone();
+        let event = match update {
+            Some(update) => warp::sse::Event::default().event("deal").json_data(&update).unwrap_or_default(),
+            None => warp::sse::Event::default().comment("waiting"),
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), (receiver, false)))
+    });
+    Ok(warp::sse::reply(warp::sse::keep_alive().stream(updates)).into_response())
 }

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod deals;
 pub mod dto;
 pub mod error;
+pub mod feeds;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     pub metrics: Arc<metrics::HttpMetrics>,
     pub claim_limits: Arc<limits::ClaimLimits>,
+    pub feeds: Arc<feeds::DealFeeds>,
 }
 
 impl AppState {
@@ -52,6 +54,7 @@ impl AppState {
             admin_token: Arc::from(admin_token),
             metrics: Arc::new(metrics::HttpMetrics::default()),
             claim_limits: Arc::new(limits::ClaimLimits::new(claim_limits)),
+            feeds: Arc::new(feeds::DealFeeds::default()),
         }
     }
 }

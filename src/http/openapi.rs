@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         super::deals::create,
         super::deals::read,
         super::deals::claim,
+        super::deals::events,
     ),
     modifiers(&BearerToken)
 )]
