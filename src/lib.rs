@@ -42,8 +42,9 @@ pub mod snapshot;
 pub mod store;
 
 pub use handle::{
-    Claim, Claimed, Config, DealView, EngineStats, Error, Mercato, OpenReport, Remembered, Reservation, ReserveRequest,
-    RunGuard, SkuInventory, StockUpdate, WarehouseInventory, CUSTOMER_CART_PREFIX, IDEMPOTENCY_RETENTION_MS,
+    Claim, Claimed, Config, DealView, EngineStats, Error, Mercato, OpenReport, PasswordCost, Remembered, Reservation,
+    ReserveRequest, RunGuard, SkuInventory, StockUpdate, WarehouseInventory, CUSTOMER_CART_PREFIX,
+    IDEMPOTENCY_RETENTION_MS,
 };
 pub use store::Durability;
 

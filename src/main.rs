@@ -68,6 +68,9 @@ struct ServeArgs {
     /// Actor threads (actix arbiters); default one per core.
     #[arg(long, env = "MERCATO_ARBITERS")]
     arbiters: Option<usize>,
+    /// Password hashing cost: standard, or fast for load-test servers only.
+    #[arg(long, env = "MERCATO_PASSWORD_COST", default_value = "standard", value_parser = ["standard", "fast"])]
+    password_cost: String,
     /// Deal claims per customer: RATE/BURST (tokens per second / bucket size).
     #[arg(long, env = "MERCATO_CLAIM_LIMIT_CUSTOMER", default_value = "5/10", value_parser = parse_limit)]
     claim_limit_customer: RateLimit,
@@ -107,6 +110,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut config = Config::new(&args.data_dir).durability(args.durability);
         if let Some(arbiters) = args.arbiters {
             config.arbiters = arbiters;
+        }
+        if args.password_cost == "fast" {
+            tracing::warn!("fast password hashing: for load tests only, never for real accounts");
+            config.password_cost = mercato::PasswordCost::Fast;
         }
         let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
         if !args.no_demo && mercato.open_report().buckets == 0 && mercato.product_count() == 0 {

@@ -969,3 +969,22 @@ async fn the_deal_feed_streams_remaining_units_as_they_change() {
     assert_problem(&app.call(Method::GET, "/v1/deals/deal_missing/events", None, None).await, 404, "not-found");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn fast_password_hashing_still_verifies_every_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let mercato = Mercato::open(Config::new(dir.path())).unwrap();
+        mercato.register("std@example.com", "standard password", "Std").await.unwrap();
+        mercato.shutdown().await.unwrap();
+    }
+    let mut config = Config::new(dir.path());
+    config.password_cost = mercato::PasswordCost::Fast;
+    let mercato = Mercato::open(config).unwrap();
+    let fast = mercato.register("fast@example.com", "fast password", "Fast").await.unwrap();
+    assert!(fast.password_hash.starts_with("$argon2id$v=19$m=64,t=1"), "{}", fast.password_hash);
+    mercato.sign_in("fast@example.com", "fast password").await.unwrap();
+    mercato.sign_in("std@example.com", "standard password").await.unwrap();
+    assert!(mercato.sign_in("std@example.com", "wrong password").await.is_err());
+    mercato.shutdown().await.unwrap();
+}

@@ -24,7 +24,20 @@ pub struct Config {
     /// How long a deal claim holds its units (API.md: 600 s by default).
     pub deal_claim_ttl_ms: u64,
     pub cache_capacity_bytes: u64,
+    /// How expensive password hashing is; `Fast` only for load-test servers.
+    pub password_cost: PasswordCost,
     pub clock: Arc<dyn Clock>,
+}
+
+/// The cost of argon2id password hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PasswordCost {
+    /// The argon2 crate's defaults (19 MiB, 2 passes): for real accounts.
+    #[default]
+    Standard,
+    /// 64 KiB, 1 pass: lets a load test register thousands of customers in
+    /// seconds. Never for real accounts.
+    Fast,
 }
 
 impl std::fmt::Debug for Config {
@@ -60,6 +73,7 @@ impl Config {
             settled_hold_retention_ms: 24 * 3600 * 1000,
             deal_claim_ttl_ms: 600_000,
             cache_capacity_bytes: 256 << 20,
+            password_cost: PasswordCost::Standard,
             clock: Arc::new(SystemClock),
         }
     }

@@ -7,7 +7,7 @@
 //! unique case-insensitively: the email index is claimed under its map entry
 //! lock and written in the same batch as the customer.
 
-use super::{Error, Mercato};
+use super::{Error, Mercato, PasswordCost};
 use crate::engine::customer::{check_name, check_password};
 use crate::engine::{
     CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, ReservationId, Role, SellerId, Session,
@@ -68,24 +68,42 @@ fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn hash_password(password: &str) -> Result<String, Error> {
+fn hasher(cost: PasswordCost) -> Argon2<'static> {
+    match cost {
+        PasswordCost::Standard => Argon2::default(),
+        PasswordCost::Fast => {
+            let params = argon2::Params::new(64, 1, 1, None).unwrap_or_default();
+            Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        }
+    }
+}
+
+fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Error> {
     let salt =
         SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|err| Error::InvalidInput(err.to_string()))?;
-    Argon2::default()
+    hasher(cost)
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
         .map_err(|err| Error::InvalidInput(err.to_string()))
 }
 
+/// Verifies against the parameters stored in the hash itself, so hashes of
+/// either cost verify whatever the server's current setting.
 fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// A hash to verify against when the email is unknown, so that a wrong email
-/// costs the same time as a wrong password (no account enumeration by timing).
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password").unwrap_or_default())
+/// A hash to verify against when the email is unknown, of the server's
+/// cost, so that a wrong email costs the same time as a wrong password (no
+/// account enumeration by timing).
+fn decoy_hash(cost: PasswordCost) -> &'static str {
+    static STANDARD: OnceLock<String> = OnceLock::new();
+    static FAST: OnceLock<String> = OnceLock::new();
+    let cell = match cost {
+        PasswordCost::Standard => &STANDARD,
+        PasswordCost::Fast => &FAST,
+    };
+    cell.get_or_init(|| hash_password("decoy password", cost).unwrap_or_default())
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
@@ -104,7 +122,8 @@ impl Mercato {
             return Err(CustomerError::EmailTaken.into());
         }
         let password = password.to_owned();
-        let password_hash = blocking(move || hash_password(&password)).await??;
+        let cost = self.inner.config.password_cost;
+        let password_hash = blocking(move || hash_password(&password, cost)).await??;
         let customer = Customer {
             id: CustomerId::generate(rand::random()),
             email,
@@ -137,7 +156,9 @@ impl Mercato {
             .ok()
             .and_then(|email| self.inner.directory.emails.get(&email).map(|id| id.value().clone()))
             .and_then(|id| self.customer(&id));
-        let hash = customer.as_ref().map_or_else(|| decoy_hash().to_owned(), |customer| customer.password_hash.clone());
+        let cost = self.inner.config.password_cost;
+        let hash =
+            customer.as_ref().map_or_else(|| decoy_hash(cost).to_owned(), |customer| customer.password_hash.clone());
         let password = password.to_owned();
         let verified = blocking(move || verify_password(&password, &hash)).await?;
         let Some(customer) = customer.filter(|_| verified) else {

@@ -11,7 +11,7 @@ mod recovery;
 mod runtime;
 mod warehouses;
 
-pub use config::Config;
+pub use config::{Config, PasswordCost};
 pub use customers::CUSTOMER_CART_PREFIX;
 pub use deals::{Claimed, DealView};
 pub use idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
