@@ -43,7 +43,7 @@ pub mod store;
 
 pub use handle::{
     Claim, Claimed, Config, DealView, EngineStats, Error, Mercato, OpenReport, PasswordCost, Remembered, Reservation,
-    ReserveRequest, RunGuard, SkuInventory, StockUpdate, WarehouseInventory, CUSTOMER_CART_PREFIX,
+    ReserveRequest, RunGuard, SkuInventory, StockUpdate, WaitlistSpot, WarehouseInventory, CUSTOMER_CART_PREFIX,
     IDEMPOTENCY_RETENTION_MS,
 };
 pub use store::Durability;

@@ -156,3 +156,47 @@ async fn a_deal_opens_on_time_prime_first_and_needs_the_stock() {
     assert!(matches!(mercato.deal(&DealId::parse("deal_big").unwrap()).await, Err(Error::DealNotFound(_))));
     mercato.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_waitlist_is_offered_returned_units_in_order_and_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 10).await;
+    let deal = mercato.create_deal(terms("deal_waitlist", 2, 1)).await.unwrap();
+    let id = &deal.terms.id;
+    assert!(matches!(mercato.join_waitlist(id, &customer(9)).await, Err(Error::Deal(DealError::NotSoldOut))));
+    let first = mercato.claim_deal(id, &customer(1), 1, false).await.unwrap();
+    mercato.claim_deal(id, &customer(2), 1, false).await.unwrap();
+    assert!(matches!(mercato.claim_deal(id, &customer(3), 1, false).await, Err(Error::Deal(DealError::SoldOut))));
+    assert_eq!(mercato.join_waitlist(id, &customer(3)).await.unwrap().position, Some(1));
+    assert_eq!(mercato.join_waitlist(id, &customer(4)).await.unwrap().position, Some(2));
+    assert_eq!(
+        mercato.join_waitlist(id, &customer(3)).await.unwrap().position,
+        Some(1),
+        "joining twice keeps the place"
+    );
+
+    mercato.release(&first.id).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let offer = loop {
+        if let Some(offer) = mercato.waitlist_spot(id, &customer(3)).await.unwrap().offer {
+            break offer;
+        }
+        assert!(std::time::Instant::now() < deadline, "the first in line was never offered the unit");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!((offer.status, offer.quantity), (HoldStatus::Held, 1));
+    assert_eq!(mercato.waitlist_spot(id, &customer(4)).await.unwrap().position, Some(1), "the next moves up");
+    assert!(
+        matches!(mercato.claim_deal(id, &customer(5), 1, false).await, Err(Error::Deal(DealError::SoldOut))),
+        "units returned while customers wait are not for newcomers"
+    );
+    clock.advance_millis(300_000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while mercato.waitlist_spot(id, &customer(4)).await.unwrap().offer.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the unclaimed offer never passed to the next in line");
+        mercato.deal(id).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    mercato.shutdown().await.unwrap();
+}

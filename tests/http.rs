@@ -700,7 +700,7 @@ const API_ROUTES: &[(&str, &str)] = &[
 
 /// Routes this server adds beyond API.md (allowed: the contract fixes what
 /// exists, not that nothing more may).
-const EXTRA_ROUTES: &[(&str, &str)] = &[("PUT", "/v1/admin/customers/{id}/seller")];
+const EXTRA_ROUTES: &[(&str, &str)] = &[("PUT", "/v1/admin/customers/{id}/seller"), ("GET", "/v1/deals/{id}/waitlist")];
 
 fn probe_path(template: &str) -> String {
     template
@@ -838,6 +838,12 @@ async fn a_deal_is_created_read_and_claimed_over_http() {
     let cid = customer_token(&app, "cid@example.com").await;
     assert_problem(&app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&cid)).await, 409, "sold-out");
     assert_eq!(app.call(Method::GET, &format!("/v1/deals/{id}"), None, None).await.body["status"], "sold_out");
+    let waitlist = format!("/v1/deals/{id}/waitlist");
+    let joined = app.call(Method::POST, &waitlist, None, Some(&cid)).await;
+    assert_eq!((joined.status, joined.body["position"].clone()), (201, json!(1)), "{:?}", joined.body);
+    let spot = app.call(Method::GET, &waitlist, None, Some(&cid)).await;
+    assert_eq!((spot.body["position"].clone(), spot.body["offer"].clone()), (json!(1), Value::Null));
+    assert_problem(&app.call(Method::POST, &waitlist, None, Some(ADMIN)).await, 403, "forbidden");
 
     let mut future = deal.clone();
     future["starts_at"] = json!("2099-01-01T00:00:00Z");

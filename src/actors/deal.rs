@@ -32,11 +32,30 @@ pub struct DealBook {
     pub deals: DashMap<DealId, Arc<DealRecord>, foldhash::fast::RandomState>,
     pub sold_out: DashMap<DealId, Arc<AtomicBool>, foldhash::fast::RandomState>,
     pub claims: DashMap<ReservationId, DealShardKey, foldhash::fast::RandomState>,
+    pub waitlists: DashMap<DealId, crate::engine::waitlist::Waitlist, foldhash::fast::RandomState>,
+    /// The claim offered to a waitlisted customer.
+    pub offers: DashMap<(DealId, CustomerId), ReservationId, foldhash::fast::RandomState>,
+    /// Deals whose units came back while customers wait (served in order).
+    pub returns: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedSender<DealId>>>,
 }
 
 impl DealBook {
     pub fn flag(&self, deal: &DealId) -> Arc<AtomicBool> {
         self.sold_out.entry(deal.clone()).or_default().clone()
+    }
+
+    /// Units of `deal` came back: clear the sold-out flag, unless customers
+    /// wait, who are then offered the units first (the flag stays up so the
+    /// deal is active again only for them).
+    pub fn units_returned(&self, deal: &DealId) {
+        let waiting = self.waitlists.get(deal).is_some_and(|list| !list.is_empty());
+        if !waiting {
+            self.flag(deal).store(false, Ordering::Release);
+            return;
+        }
+        if let Some(sender) = self.returns.lock().as_ref() {
+            let _ = sender.send(deal.clone());
+        }
     }
 }
 
@@ -211,7 +230,7 @@ impl DealShardActor {
         }
         let records = self.env.store.keeps_records();
         let mut batch = Batch::new();
-        let mut returned = false;
+        let mut units_back = false;
         for event in events {
             match event {
                 DealEvent::Claimed { id, .. } => {
@@ -220,14 +239,11 @@ impl DealShardActor {
                 }
                 DealEvent::Committed { id, .. } => put_claim(&mut batch, records, &key, shard, id)?,
                 DealEvent::Released { id, .. } | DealEvent::Expired { id, .. } => {
-                    returned = true;
+                    units_back = true;
                     put_claim(&mut batch, records, &key, shard, id)?;
                 }
                 DealEvent::Gave { units } => *moved -= i64::from(*units),
-                DealEvent::Took { units } => {
-                    returned = true;
-                    *moved += i64::from(*units);
-                }
+                DealEvent::Took { units } => *moved += i64::from(*units),
             }
         }
         if records && events.iter().any(|event| matches!(event, DealEvent::Gave { .. } | DealEvent::Took { .. })) {
@@ -236,8 +252,8 @@ impl DealShardActor {
         if !batch.is_empty() {
             self.last_ticket = self.env.store.write(batch)?;
         }
-        if returned && shard.counts().stock > 0 {
-            self.env.deals.flag(&key.deal).store(false, Ordering::Release);
+        if units_back && shard.counts().stock > 0 {
+            self.env.deals.units_returned(&key.deal);
         }
         Ok(())
     }

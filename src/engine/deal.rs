@@ -59,6 +59,8 @@ pub enum DealError {
     ClaimNotActive { id: ReservationId, status: HoldStatus },
     #[error("claim {id} already exists with a different request")]
     IdempotencyConflict { id: ReservationId },
+    #[error("the deal has units: claim instead of joining the waitlist")]
+    NotSoldOut,
 }
 
 /// Where a deal stands for a customer at `now`.

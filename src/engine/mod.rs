@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod money;
 pub mod rate;
 pub mod time;
+pub mod waitlist;
 pub mod warehouse;
 
 pub use cart::{Cart, CartError, CartEvent, CartLimits, CartLine, CartList};

@@ -23,6 +23,8 @@ pub struct Config {
     pub settled_hold_retention_ms: u64,
     /// How long a deal claim holds its units (API.md: 600 s by default).
     pub deal_claim_ttl_ms: u64,
+    /// How long a waitlist offer holds its units.
+    pub waitlist_offer_ttl_ms: u64,
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
@@ -72,6 +74,7 @@ impl Config {
             reservation_ttl_max_ms: RESERVATION_TTL_MAX_MS,
             settled_hold_retention_ms: 24 * 3600 * 1000,
             deal_claim_ttl_ms: 600_000,
+            waitlist_offer_ttl_ms: 300_000,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
             clock: Arc::new(SystemClock),

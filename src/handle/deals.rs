@@ -38,6 +38,16 @@ pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Re
     for (_, record) in store.scan_prefix::<DealRecord>(&[keys::DEAL])? {
         book.deals.insert(record.terms.id.clone(), Arc::new(record));
     }
+    let mut entries: std::collections::HashMap<DealId, Vec<(u64, CustomerId)>> = std::collections::HashMap::new();
+    for (raw, customer) in store.scan_prefix::<CustomerId>(&[keys::WAITLIST])? {
+        if let Some((deal, ticket)) = keys::parse_waitlist_entry(&raw) {
+            entries.entry(deal).or_default().push((ticket, customer));
+        }
+    }
+    for (deal, entries) in entries {
+        book.flag(&deal).store(true, Ordering::Release);
+        book.waitlists.insert(deal, crate::engine::waitlist::Waitlist::restore(entries));
+    }
     let mut live = Vec::new();
     for (raw, claim) in store.scan_prefix::<Claim>(&[keys::CLAIM])? {
         let Some((deal, shard, id)) = keys::parse_claim(&raw) else { continue };
@@ -100,7 +110,7 @@ impl Mercato {
         Err(InventoryError::InsufficientStock { requested: wanted, available: wanted - missing }.into())
     }
 
-    fn deal_record(&self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
+    pub(super) fn deal_record(&self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
         self.inner
             .env
             .deals
@@ -139,17 +149,30 @@ impl Mercato {
         if quantity > terms.per_customer_limit {
             return Err(DealError::LimitExceeded { limit: terms.per_customer_limit, claimed: 0 }.into());
         }
-        let flag = self.inner.env.deals.flag(deal);
-        if flag.load(Ordering::Acquire) {
+        if self.inner.env.deals.flag(deal).load(Ordering::Acquire) {
             return Err(DealError::SoldOut.into());
         }
+        self.claim_now(&record, customer, quantity, self.inner.config.deal_claim_ttl_ms).await
+    }
+
+    /// Claims through the customer's shard, refilling it once from the
+    /// others; sets the sold-out flag when no shard has a free unit.
+    pub(super) async fn claim_now(
+        &self,
+        record: &DealRecord,
+        customer: &CustomerId,
+        quantity: u32,
+        ttl_ms: u64,
+    ) -> Result<Claimed, Error> {
+        let deal = &record.terms.id;
+        let terms = &record.terms;
+        let flag = self.inner.env.deals.flag(deal);
         let shard = shard_of(customer, record.shards);
         let id = ReservationId::generate(rand::random());
-        let ttl_ms = self.inner.config.deal_claim_ttl_ms;
         let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
         let answer = match self.shard(deal, shard, command.clone()).await {
             Err(Error::Deal(DealError::SoldOut)) => {
-                self.refill(&record, shard, quantity).await?;
+                self.refill(record, shard, quantity).await?;
                 match self.shard(deal, shard, command).await {
                     Err(Error::Deal(DealError::SoldOut)) => {
                         if self.deal(deal).await.is_ok_and(|view| view.remaining == 0) {

@@ -9,6 +9,7 @@ mod idempotency;
 mod inventory;
 mod recovery;
 mod runtime;
+mod waitlist;
 mod warehouses;
 
 pub use config::{Config, PasswordCost};
@@ -17,6 +18,7 @@ pub use deals::{Claimed, DealView};
 pub use idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use recovery::OpenReport;
+pub use waitlist::WaitlistSpot;
 
 use crate::actors::bucket::BucketActor;
 use crate::actors::cart::{CartActor, CartRejection};
@@ -168,12 +170,36 @@ impl Mercato {
         for shard in live_shards {
             mercato.inner.deal_shards.activate(&shard);
         }
+        mercato.start_waitlist_dispatcher()?;
         Ok(mercato)
     }
 
     /// What the open found in the data directory (all invariants held).
     pub fn open_report(&self) -> OpenReport {
         self.inner.opened
+    }
+
+    /// Serves waitlists on an arbiter: each deal whose units came back while
+    /// customers wait is served in order (see `waitlist.rs`).
+    fn start_waitlist_dispatcher(&self) -> Result<(), Error> {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<crate::engine::DealId>();
+        *self.inner.env.deals.returns.lock() = Some(sender);
+        let runtime = self.inner.runtime.lock();
+        let Some(arbiter) = runtime.as_ref().and_then(|runtime| runtime.handles().first().cloned()) else {
+            return Err(Error::ShuttingDown);
+        };
+        // A weak handle: the dispatcher must not keep the engine alive.
+        let weak = Arc::downgrade(&self.inner);
+        arbiter.spawn(async move {
+            while let Some(deal) = receiver.recv().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let mercato = Mercato { inner };
+                if let Err(err) = mercato.serve_waitlist(&deal).await {
+                    tracing::error!(deal = %deal, error = %err, "cannot serve the waitlist");
+                }
+            }
+        });
+        Ok(())
     }
 
     pub fn config(&self) -> &Config {

@@ -88,10 +88,20 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
             })
             .await
         });
-    let events = warp::path!("v1" / "deals" / String / "events").and(warp::get()).and(with_state(state)).then(
+    let events = warp::path!("v1" / "deals" / String / "events").and(warp::get()).and(with_state(state.clone())).then(
         |id: String, state: AppState| async move { events(state, id).await.unwrap_or_else(Reply::into_response) },
     );
-    create.or(read).unify().or(claim).unify().or(events).unify()
+    let join = warp::path!("v1" / "deals" / String / "waitlist")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(join_waitlist(state, caller, id).await) });
+    let spot = warp::path!("v1" / "deals" / String / "waitlist")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(waitlist_spot(state, caller, id).await) });
+    create.or(read).unify().or(claim).unify().or(events).unify().or(join).unify().or(spot).unify()
 }
 
 fn deal_id(raw: &str) -> Result<DealId, Problem> {
@@ -235,4 +245,72 @@ async fn events(state: AppState, id: String) -> Result<warp::reply::Response, Pr
         Some((Ok::<_, std::convert::Infallible>(event), (receiver, false)))
     });
     Ok(warp::sse::reply(warp::sse::keep_alive().stream(updates)).into_response())
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WaitlistView {
+    /// 1-based place in line; null once offered.
+    pub position: Option<usize>,
+    /// The claim offered from returned units, if any.
+    pub offer: Option<ClaimOfferView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClaimOfferView {
+    pub reservation_id: String,
+    pub status: String,
+    pub expires_at: String,
+}
+
+fn waitlist_view(spot: crate::WaitlistSpot) -> WaitlistView {
+    WaitlistView {
+        position: spot.position,
+        offer: spot.offer.map(|offer| ClaimOfferView {
+            reservation_id: offer.id.to_string(),
+            status: offer.status.as_str().to_owned(),
+            expires_at: rfc3339(offer.expires_at),
+        }),
+    }
+}
+
+fn customer_of(caller: Caller) -> Result<crate::engine::Customer, Problem> {
+    match caller {
+        Caller::Customer(customer) => Ok(customer),
+        Caller::Admin => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "waitlists are for customers")),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/deals/{id}/waitlist",
+    tag = "deals",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "on the waitlist (joining again keeps the first place); returned units are offered in order", body = WaitlistView),
+        (status = 409, description = "conflict: the deal has units, claim instead", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn join_waitlist(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let customer = customer_of(caller)?;
+    let spot = state.mercato.join_waitlist(&deal_id(&id)?, &customer.id).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&waitlist_view(spot)), StatusCode::CREATED))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/deals/{id}/waitlist",
+    tag = "deals",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller's place in line, or the claim offered to them", body = WaitlistView),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn waitlist_spot(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let customer = customer_of(caller)?;
+    let spot = state.mercato.waitlist_spot(&deal_id(&id)?, &customer.id).await?;
+    Ok(warp::reply::json(&waitlist_view(spot)))
 }

@@ -142,7 +142,9 @@ fn deal(rejection: DealError, detail: String) -> Problem {
         DealError::SoldOut => Problem::new(StatusCode::CONFLICT, "sold-out", detail),
         DealError::ClaimNotFound { .. } => Problem::not_found(detail),
         DealError::ClaimNotActive { .. } => Problem::new(StatusCode::CONFLICT, "hold-not-active", detail),
-        DealError::IdempotencyConflict { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+        DealError::IdempotencyConflict { .. } | DealError::NotSoldOut => {
+            Problem::new(StatusCode::CONFLICT, "conflict", detail)
+        }
         DealError::Invalid { .. } => Problem::invalid(detail),
     }
 }

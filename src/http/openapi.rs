@@ -42,6 +42,8 @@ use utoipa::{Modify, OpenApi};
         super::deals::read,
         super::deals::claim,
         super::deals::events,
+        super::deals::join_waitlist,
+        super::deals::waitlist_spot,
     ),
     modifiers(&BearerToken)
 )]

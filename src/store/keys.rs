@@ -15,6 +15,7 @@
 //! | `d`    | deal                              | the deal's terms and shards |
 //! | `q`    | deal 0 shard 0 claim              | one claim                   |
 //! | `g`    | deal 0 shard                      | units moved in (+) or out   |
+//! | `l`    | deal 0 ticket (20 digits)         | a customer on the waitlist  |
 //! | `o`    | reservation                       | the customer who made it    |
 //! | `i`    | idempotency scope (hex digest)    | the first response          |
 //! | `u`    | customer                          | a customer                  |
@@ -41,6 +42,7 @@ pub const OWNER: u8 = b'o';
 pub const DEAL: u8 = b'd';
 pub const CLAIM: u8 = b'q';
 pub const DEAL_MOVED: u8 = b'g';
+pub const WAITLIST: u8 = b'l';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
@@ -124,6 +126,17 @@ pub fn claims_of(deal: &DealId, shard: u32) -> Vec<u8> {
 pub fn parse_claim(key: &[u8]) -> Option<(DealId, u32, ReservationId)> {
     match parts(key, CLAIM)?.as_slice() {
         [deal, shard, id] => Some((DealId::parse(deal).ok()?, shard.parse().ok()?, ReservationId::parse(id).ok()?)),
+        _ => None,
+    }
+}
+
+pub fn waitlist_entry(deal: &DealId, ticket: u64) -> Vec<u8> {
+    self::key(WAITLIST, &[deal.as_str(), &format!("{ticket:020}")])
+}
+
+pub fn parse_waitlist_entry(key: &[u8]) -> Option<(DealId, u64)> {
+    match parts(key, WAITLIST)?.as_slice() {
+        [deal, ticket] => Some((DealId::parse(deal).ok()?, ticket.parse().ok()?)),
         _ => None,
     }
 }
