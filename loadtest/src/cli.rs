@@ -7,6 +7,7 @@ use clap::Parser;
 
 use crate::config::{Pacing, RunConfig};
 use crate::scenario::browse::Mix;
+use crate::scenario::flash_sale::SaleOptions;
 use crate::scenario::ScenarioKind;
 
 /// Drive a Mercato server over HTTP and report throughput, outcomes and latency.
@@ -38,9 +39,10 @@ pub struct Cli {
     #[arg(long)]
     pub rate: Option<u64>,
 
-    /// How long the load runs (`10s`, `500ms`, `2m`).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
+    /// How long the load runs at most (`10s`, `500ms`, `2m`) [default: 10s;
+    /// flash-sale: 5m, and it ends sooner, once every customer has claimed].
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
 
     /// Stop after this many requests if the duration has not ended the run first.
     #[arg(long)]
@@ -66,6 +68,30 @@ pub struct Cli {
     #[arg(long, default_value = "products=80,search=15,suggest=5", value_parser = parse_mix)]
     pub mix: Mix,
 
+    /// `flash-sale`: customers registered at setup, each claiming one unit once.
+    #[arg(long, default_value_t = 10_000)]
+    pub customers: u64,
+
+    /// `flash-sale`: units of the deal created at setup.
+    #[arg(long, default_value_t = 5_000)]
+    pub deal_quantity: u64,
+
+    /// `flash-sale`: units one customer may claim from the deal created at setup.
+    #[arg(long, default_value_t = 1)]
+    pub per_customer_limit: u64,
+
+    /// `flash-sale`: share of claims sent twice with the same Idempotency-Key (0 to 1).
+    #[arg(long, default_value_t = 0.05)]
+    pub retry_share: f64,
+
+    /// `flash-sale`: the deal's SKU [default: the first variant of the demo catalog's first product].
+    #[arg(long)]
+    pub sku: Option<String>,
+
+    /// `flash-sale`: claim from this existing deal instead of creating one.
+    #[arg(long)]
+    pub deal_id: Option<String>,
+
     /// Seed of the random choices (printed in the report; random when absent).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -84,12 +110,20 @@ impl Cli {
             admin_token: self.admin_token.clone(),
             pacing: self.rate.map_or(Pacing::Closed, |rate_per_s| Pacing::Open { rate_per_s }),
             connections: self.connections,
-            duration: self.duration,
+            duration: self.duration.unwrap_or_else(|| self.scenario.default_duration()),
             requests: self.requests,
             timeout: self.timeout,
             seed: self.seed.unwrap_or_else(rand::random),
             queries: self.queries.clone(),
             mix: self.mix,
+            sale: SaleOptions {
+                customers: self.customers,
+                deal_quantity: self.deal_quantity,
+                per_customer_limit: self.per_customer_limit,
+                retry_share: self.retry_share,
+                sku: self.sku.clone(),
+                deal_id: self.deal_id.clone(),
+            },
             progress: !self.no_progress,
         };
         config.validate()?;
@@ -177,5 +211,25 @@ mod tests {
         assert_eq!(config.connections, 64);
         assert_eq!(config.seed, 7);
         assert!(Cli::try_parse_from(["mercato-loadtest", "checkout"]).is_err());
+    }
+
+    #[test]
+    fn a_flash_sale_needs_the_admin_token_and_runs_until_every_customer_claimed() {
+        let sale = |extra: &[&str]| {
+            let mut args = vec!["mercato-loadtest", "flash-sale", "--url", "http://127.0.0.1:9"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).expect("parses").to_config()
+        };
+        assert!(sale(&[]).is_err(), "no admin token");
+        let config = sale(&["--admin-token", "T", "--customers", "300", "--retry-share", "0.1"]).expect("valid");
+        assert_eq!(config.scenario, ScenarioKind::FlashSale);
+        assert_eq!(config.duration, Duration::from_secs(300));
+        assert_eq!((config.sale.customers, config.sale.deal_quantity, config.sale.per_customer_limit), (300, 5_000, 1));
+        assert_eq!(config.sale.retry_share, 0.1);
+        assert!(sale(&["--admin-token", "T", "--retry-share", "1.5"]).is_err());
+        assert!(sale(&["--admin-token", "T", "--customers", "0"]).is_err());
+        assert!(sale(&["--admin-token", "T", "--deal-quantity", "0"]).is_err());
+        let browse = Cli::try_parse_from(["mercato-loadtest", "browse"]).expect("parses").to_config().expect("valid");
+        assert_eq!(browse.duration, Duration::from_secs(10));
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure};
 
 use crate::scenario::browse::Mix;
+use crate::scenario::flash_sale::SaleOptions;
 use crate::scenario::ScenarioKind;
 
 /// Most connections (closed loop) or requests in flight (open loop) of one run.
@@ -55,6 +56,8 @@ pub struct RunConfig {
     pub queries: Option<PathBuf>,
     /// `browse`: weights of product reads, searches and suggestions.
     pub mix: Mix,
+    /// `flash-sale`: customers, the deal, the retried share.
+    pub sale: SaleOptions,
     /// Show the live progress bar (also needs stderr to be a terminal).
     pub progress: bool,
 }
@@ -68,12 +71,13 @@ impl RunConfig {
             admin_token: None,
             pacing: Pacing::Closed,
             connections: 64,
-            duration: Duration::from_secs(10),
+            duration: scenario.default_duration(),
             requests: None,
             timeout: Duration::from_secs(10),
             seed: 0,
             queries: None,
             mix: Mix::default(),
+            sale: SaleOptions::default(),
             progress: false,
         }
     }
@@ -103,6 +107,13 @@ impl RunConfig {
         );
         if self.requests == Some(0) {
             bail!("--requests must be at least 1");
+        }
+        if self.scenario == ScenarioKind::FlashSale {
+            ensure!(
+                self.admin_token.is_some(),
+                "flash-sale needs --admin-token (it stocks the SKU and creates the deal)"
+            );
+            self.sale.validate()?;
         }
         Ok(())
     }

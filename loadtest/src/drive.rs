@@ -2,7 +2,10 @@
 //!
 //! A ticket is the index of a request in the run (0, 1, 2, ...), claimed from a
 //! shared counter by whichever worker is free. Scenarios use it to spread work
-//! deterministically (the `cart` scenario picks cart and SKU from it).
+//! deterministically (the `cart` scenario picks cart and SKU from it,
+//! `flash-sale` the customer who claims). A ticket may have a follow-up: a
+//! second request the same worker sends right after the first answer (a retry
+//! with the same idempotency key), timed from its own send.
 //!
 //! **Closed loop**: a worker sends ticket k's request as soon as it is free and
 //! measures from the send. **Open loop**: ticket k is due at `start + k / rate`
@@ -36,6 +39,11 @@ use crate::tally::Tally;
 /// One worker's way of sending the request of a ticket.
 pub trait Call: Send + 'static {
     fn call(&mut self, ticket: u64) -> impl Future<Output = Outcome> + Send;
+
+    /// Sends the ticket's follow-up, if it has one, once its first answer is in.
+    fn follow_up(&mut self, _ticket: u64) -> impl Future<Output = Option<Outcome>> + Send {
+        std::future::ready(None)
+    }
 }
 
 /// The shape of the load.
@@ -44,8 +52,10 @@ pub struct Plan {
     pub pacing: Pacing,
     pub workers: usize,
     pub run_for: Duration,
-    /// Send at most this many requests (`u64::MAX`: no limit but the duration).
+    /// Send at most this many tickets (`u64::MAX`: no limit but the duration).
     pub requests_max: u64,
+    /// Keep a latency histogram per HTTP status besides the overall one.
+    pub latency_by_status: bool,
 }
 
 /// Why the load ended.
@@ -146,7 +156,7 @@ pub async fn drive<C: Call>(plan: &Plan, callers: Vec<C>, stop: Stop, done: Arc<
             requests_max: plan.requests_max,
             shared: Arc::clone(&shared),
             stop: stop.clone(),
-            tally: Tally::new()?,
+            tally: if plan.latency_by_status { Tally::split_by_status()? } else { Tally::new()? },
         };
         tasks.spawn(worker.run(caller));
     }
@@ -168,7 +178,7 @@ pub async fn drive<C: Call>(plan: &Plan, callers: Vec<C>, stop: Stop, done: Arc<
         Pacing::Closed => 0,
         Pacing::Open { rate_per_s } => {
             let due = Schedule::new(start, rate_per_s).due_before(elapsed.min(plan.run_for));
-            due.min(plan.requests_max).saturating_sub(tally.requests)
+            due.min(plan.requests_max).saturating_sub(tally.tickets())
         }
     };
     Ok(Driven { tally, elapsed, missed, stopped_by })
@@ -191,13 +201,26 @@ impl Worker {
             let outcome = caller.call(ticket).await;
             self.tally.record(outcome, Instant::now().saturating_duration_since(began));
             self.shared.done.fetch_add(1, Ordering::Relaxed);
+            if self.is_over() {
+                // No request starts after the end, follow-ups included.
+                continue;
+            }
+            let sent = Instant::now();
+            if let Some(outcome) = caller.follow_up(ticket).await {
+                self.tally.record_follow_up(outcome, Instant::now().saturating_duration_since(sent));
+                self.shared.done.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.tally
     }
 
+    fn is_over(&self) -> bool {
+        self.stop.is_requested() || Instant::now() >= self.deadline
+    }
+
     /// The next ticket, unless the run is over.
     fn claim(&self) -> Option<u64> {
-        if self.stop.is_requested() || Instant::now() >= self.deadline {
+        if self.is_over() {
             return None;
         }
         let ticket = self.shared.next_ticket.fetch_add(1, Ordering::Relaxed);
@@ -240,7 +263,7 @@ mod tests {
     }
 
     fn plan(pacing: Pacing, workers: usize, requests_max: u64) -> Plan {
-        Plan { pacing, workers, run_for: Duration::from_secs(10), requests_max }
+        Plan { pacing, workers, run_for: Duration::from_secs(10), requests_max, latency_by_status: false }
     }
 
     #[test]
@@ -297,6 +320,37 @@ mod tests {
         assert_eq!(driven.stopped_by, StopReason::Duration);
         // The last one sent was due at about 90 ms and answered after about 1 s.
         assert!(driven.tally.latency_us.max() >= 900_000);
+    }
+
+    /// Answers every ticket after 10 ms, and follows odd tickets up with a 1 ms retry.
+    struct Retrying;
+
+    impl Call for Retrying {
+        async fn call(&mut self, _ticket: u64) -> Outcome {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Outcome::Answered { status: 201, problem: None }
+        }
+
+        async fn follow_up(&mut self, ticket: u64) -> Option<Outcome> {
+            if ticket % 2 == 0 {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Some(Outcome::Answered { status: 409, problem: Some("sold-out".to_owned()) })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follow_ups_are_requests_of_their_ticket_timed_from_their_own_send() {
+        let split = Plan { latency_by_status: true, ..plan(Pacing::Open { rate_per_s: 10 }, 2, 6) };
+        let callers = vec![Retrying, Retrying];
+        let driven = drive(&split, callers, Stop::never(), Arc::new(AtomicU64::new(0))).await.expect("driven");
+        assert_eq!((driven.tally.tickets(), driven.tally.follow_ups, driven.tally.requests), (6, 3, 9));
+        assert_eq!(driven.missed, 0, "follow-ups are not tickets");
+        let retries = &driven.tally.latency_by_status_us[&409];
+        assert_eq!(retries.len(), 3);
+        assert!(retries.max() < 2_000, "a follow-up is timed from its send: {} us", retries.max());
+        assert!(driven.tally.latency_by_status_us[&201].min() >= 10_000);
     }
 
     #[tokio::test(start_paused = true)]

@@ -48,22 +48,48 @@ pub struct Request {
     pub path: String,
     /// A JSON body, sent with `Content-Type: application/json`.
     pub body: Option<Bytes>,
-    /// Send the admin token.
-    pub admin: bool,
+    /// Who the request is sent as.
+    pub auth: Auth,
+    /// Sent as `Idempotency-Key`: a retry with the same key gets the first answer.
+    pub idempotency_key: Option<String>,
+}
+
+/// The bearer token a request carries, if any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Auth {
+    Anonymous,
+    /// The target's admin token.
+    Admin,
+    /// A customer's session token.
+    Customer(String),
 }
 
 impl Request {
     pub fn get(path: String) -> Self {
-        Request { method: Method::GET, path, body: None, admin: false }
+        Request { method: Method::GET, path, body: None, auth: Auth::Anonymous, idempotency_key: None }
     }
 
     pub fn post_json(path: String, body: Bytes) -> Self {
-        Request { method: Method::POST, path, body: Some(body), admin: false }
+        Request { method: Method::POST, body: Some(body), ..Request::get(path) }
+    }
+
+    pub fn put_json(path: String, body: Bytes) -> Self {
+        Request { method: Method::PUT, body: Some(body), ..Request::get(path) }
     }
 
     /// The same request, with the admin token.
     pub fn as_admin(self) -> Self {
-        Request { admin: true, ..self }
+        Request { auth: Auth::Admin, ..self }
+    }
+
+    /// The same request, with a customer's session token.
+    pub fn as_customer(self, token: &str) -> Self {
+        Request { auth: Auth::Customer(token.to_owned()), ..self }
+    }
+
+    /// The same request, with an `Idempotency-Key`.
+    pub fn with_idempotency_key(self, key: &str) -> Self {
+        Request { idempotency_key: Some(key.to_owned()), ..self }
     }
 }
 
@@ -126,6 +152,8 @@ pub enum Outcome {
 
 /// The problem type counted for a 4xx/5xx answer without a problem+json body.
 pub const NOT_A_PROBLEM: &str = "(not problem+json)";
+/// The header that makes a creating POST safe to retry (API.md, Conventions).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// A keep-alive HTTP/1.1 client for one connection.
 #[derive(Clone, Debug)]
@@ -183,8 +211,16 @@ impl Client {
         if request.body.is_some() {
             builder = builder.header(CONTENT_TYPE, "application/json");
         }
-        if let (true, Some(token)) = (request.admin, &self.target.admin_token) {
+        let token = match &request.auth {
+            Auth::Anonymous => None,
+            Auth::Admin => self.target.admin_token.as_deref(),
+            Auth::Customer(token) => Some(token.as_str()),
+        };
+        if let Some(token) = token {
             builder = builder.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(key) = &request.idempotency_key {
+            builder = builder.header(IDEMPOTENCY_KEY, key.as_str());
         }
         builder
             .body(request.body.clone().map_or_else(Body::empty, Body::from))
@@ -283,6 +319,21 @@ mod tests {
         assert!(plain.headers().get(AUTHORIZATION).is_none());
         let admin = client.build(&Request::get("/v1/categories".to_owned()).as_admin()).expect("request");
         assert_eq!(admin.headers().get(AUTHORIZATION).map(|value| value.as_bytes()), Some(&b"Bearer secret"[..]));
+    }
+
+    #[test]
+    fn a_claim_carries_the_customer_token_and_its_idempotency_key() {
+        let target = Arc::new(
+            Target::new("http://127.0.0.1:9", Some("secret".to_owned()), Duration::from_secs(1)).expect("target"),
+        );
+        let client = Client::new(target);
+        let claim = Request::post_json("/v1/deals/d1/claims".to_owned(), Bytes::from_static(b"{}"))
+            .as_customer("tok_ann")
+            .with_idempotency_key("run-7");
+        let built = client.build(&claim).expect("request");
+        assert_eq!(built.headers().get(AUTHORIZATION).map(|value| value.as_bytes()), Some(&b"Bearer tok_ann"[..]));
+        assert_eq!(built.headers().get(IDEMPOTENCY_KEY).map(|value| value.as_bytes()), Some(&b"run-7"[..]));
+        assert_eq!(built.headers().get(CONTENT_TYPE).map(|value| value.as_bytes()), Some(&b"application/json"[..]));
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! `mercato-loadtest` drives a Mercato server over HTTP and reports what it saw.
 //!
 //! A run has three phases. **Setup** (untimed) checks that the server answers,
-//! discovers what the scenario needs (product ids, SKUs, carts) and sizes the run
-//! so that it stays inside the server's limits. **Load** (timed) sends requests
+//! discovers or creates what the scenario needs (product ids, SKUs, carts, a
+//! deal, signed-in customers) and sizes the run so that it stays inside the
+//! server's limits. **Load** (timed) sends requests
 //! from a fixed number of connections, either in a closed loop (each connection
 //! sends its next request when the previous answer arrives) or in an open loop
 //! (requests are due at a constant rate, and latency is measured from when each
 //! was due, so a slow server cannot hide its stalls: see [`drive`]). The load is
 //! always bounded: by duration, by a request count, and by Ctrl-C. **Report**:
 //! outcomes per status code and problem type, throughput, latency percentiles
-//! from an HdrHistogram, and the scenario's checks, which decide the exit code.
+//! from an HdrHistogram, and the scenario's checks (some read the server's
+//! state back after the load), which decide the exit code.
 //!
 //! The tool speaks only the HTTP contract (API.md), so it drives any Mercato
 //! server, local or remote.
@@ -21,7 +23,7 @@
 //! - [`http`]: one keep-alive HTTP client per connection; outcomes and problem types.
 //! - [`drive`]: the load loop: workers, the open-loop schedule, stopping.
 //! - [`tally`]: what the workers record (latency histogram, outcome counts).
-//! - [`scenario`]: the workloads (`browse`, `cart`), each in its own module.
+//! - [`scenario`]: the workloads (`browse`, `cart`, `flash-sale`), each in its own module.
 //! - [`report`]: the summary table, the JSON report and the checks' verdict.
 //! - [`hgrm`]: the HdrHistogram percentile distribution in the `.hgrm` text format.
 //! - [`progress`]: the live progress bar on stderr.
@@ -39,6 +41,7 @@ pub mod tally;
 use std::future::Future;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use rand::rngs::StdRng;
@@ -55,17 +58,28 @@ use crate::scenario::Scenario;
 ///
 /// `shutdown` ends the load early when it completes (the binary passes Ctrl-C;
 /// tests pass a future that never completes). It is only watched during the
-/// load: setup is short and bounded by the request timeout.
+/// load: each of setup's requests is bounded by the request timeout.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Report> {
     config.validate()?;
     let target = Arc::new(Target::new(&config.url, config.admin_token.clone(), config.timeout)?);
+    let setup_began = Instant::now();
     let scenario = Arc::new(Scenario::setup(&config, &target).await.context("setup failed")?);
+    let setup = setup_began.elapsed();
+    if config.progress {
+        eprintln!("setup took {:.1} s: {}", setup.as_secs_f64(), scenario.describe());
+    }
 
     let requests_max = match (config.requests, scenario.requests_max()) {
         (Some(asked), Some(allowed)) => asked.min(allowed),
         (asked, allowed) => asked.or(allowed).unwrap_or(u64::MAX),
     };
-    let plan = Plan { pacing: config.pacing, workers: config.connections, run_for: config.duration, requests_max };
+    let plan = Plan {
+        pacing: config.pacing,
+        workers: config.connections,
+        run_for: config.duration,
+        requests_max,
+        latency_by_status: scenario.latency_by_status(),
+    };
     let callers: Vec<ScenarioCall> = (0..config.connections)
         .map(|worker| ScenarioCall {
             scenario: Arc::clone(&scenario),
@@ -87,8 +101,8 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 
     ticker.finish();
 
     let driven = driven?;
-    let checks = scenario.checks(&driven.tally);
-    Ok(Report::new(&config, &scenario.describe(), driven, checks))
+    let findings = scenario.findings(&target, &driven, setup).await;
+    Ok(Report::new(&config, findings, driven))
 }
 
 /// Each worker draws from its own generator, derived from the run's seed.
@@ -106,7 +120,10 @@ struct ScenarioCall {
 
 impl Call for ScenarioCall {
     async fn call(&mut self, ticket: u64) -> Outcome {
-        let request = self.scenario.next_request(ticket, &mut self.rng);
-        self.client.call(&request).await
+        self.scenario.call(ticket, &self.client, &mut self.rng).await
+    }
+
+    async fn follow_up(&mut self, ticket: u64) -> Option<Outcome> {
+        self.scenario.follow_up(ticket, &self.client).await
     }
 }

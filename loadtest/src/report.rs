@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::config::{Pacing, RunConfig};
 use crate::drive::{Driven, StopReason};
@@ -35,6 +36,25 @@ impl Check {
         let passed = total > 0 && u128::from(bad) * 100 <= u128::from(total) * u128::from(percent_max);
         Check { name, passed, detail: format!("{bad} of {total} requests {what} (at most {percent_max}% allowed)") }
     }
+}
+
+/// A figure a scenario reports besides the common ones (`claims_per_s`), its
+/// unit last in its name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Figure {
+    pub name: &'static str,
+    pub value: f64,
+}
+
+/// What a scenario adds to the report of its run.
+#[derive(Clone, Debug, Default)]
+pub struct Findings {
+    /// What setup found or made (products, carts, customers, the deal).
+    pub workload: String,
+    pub setup: Duration,
+    pub checks: Vec<Check>,
+    /// In the order the summary shows them.
+    pub figures: Vec<Figure>,
 }
 
 /// How the load was paced.
@@ -65,6 +85,8 @@ pub struct Report {
     pub seed: u64,
     /// What setup found (products, queries, carts, SKUs).
     pub workload: String,
+    /// How long setup took (untimed: not part of `elapsed_s`).
+    pub setup_s: f64,
     pub elapsed_s: f64,
     pub stopped_by: StopReason,
     /// Requests sent and finished (answered or failed).
@@ -79,6 +101,12 @@ pub struct Report {
     /// Requests without an answer, per cause (`connect`, `timeout`, `io`).
     pub failures: BTreeMap<&'static str, u64>,
     pub latency_ms: Latency,
+    /// Latency per HTTP status, for scenarios that split it (`flash-sale`: 201 vs 409).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub latency_ms_by_status: BTreeMap<u16, Latency>,
+    /// The scenario's own figures, by name (`flash-sale`: `claims_per_s`, `sold_out_per_s`, ...).
+    #[serde(serialize_with = "figures_as_map", skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<Figure>,
     pub checks: Vec<Check>,
     pub passed: bool,
     /// Every latency, in microseconds.
@@ -87,9 +115,10 @@ pub struct Report {
 }
 
 impl Report {
-    /// The report of a load; `checks` are the scenario's, to which the common
-    /// check on transport failures is added.
-    pub fn new(config: &RunConfig, workload: &str, driven: Driven, mut checks: Vec<Check>) -> Report {
+    /// The report of a load; `findings.checks` are the scenario's, to which the
+    /// common check on transport failures is added.
+    pub fn new(config: &RunConfig, findings: Findings, driven: Driven) -> Report {
+        let Findings { workload, setup, mut checks, figures } = findings;
         let Driven { tally, elapsed, missed, stopped_by } = driven;
         checks.insert(
             0,
@@ -101,13 +130,14 @@ impl Report {
             Pacing::Closed => Load::Closed { connections: config.connections },
             Pacing::Open { rate_per_s } => Load::Open { rate_per_s, connections: config.connections },
         };
-        let Tally { latency_us, requests, statuses, problems, failures } = tally;
+        let Tally { latency_us, latency_by_status_us, requests, statuses, problems, failures, .. } = tally;
         Report {
             scenario: config.scenario.name(),
             url: config.url.clone(),
             load,
             seed: config.seed,
-            workload: workload.to_owned(),
+            workload,
+            setup_s: setup.as_secs_f64(),
             elapsed_s,
             stopped_by,
             requests,
@@ -117,6 +147,11 @@ impl Report {
             problems,
             failures: failures.into_iter().map(|(failure, count)| (failure.as_str(), count)).collect(),
             latency_ms: latency(&latency_us),
+            latency_ms_by_status: latency_by_status_us
+                .iter()
+                .map(|(status, histogram)| (*status, latency(histogram)))
+                .collect(),
+            figures,
             passed: checks.iter().all(|check| check.passed),
             checks,
             latency_us,
@@ -140,6 +175,7 @@ impl Report {
         };
         writeln!(out, "scenario     {} against {} ({load}, seed {})", self.scenario, self.url, self.seed)?;
         writeln!(out, "workload     {}", self.workload)?;
+        writeln!(out, "setup        {:.2} s (untimed)", self.setup_s)?;
         writeln!(out, "elapsed      {:.2} s (stopped by {})", self.elapsed_s, stop_text(self.stopped_by))?;
         writeln!(out, "requests     {}", self.requests)?;
         if let Load::Open { .. } = self.load {
@@ -160,12 +196,17 @@ impl Report {
         writeln!(out)?;
         let latency = &self.latency_ms;
         writeln!(out, "latency (ms)       p50       p90       p99     p99.9       max")?;
-        writeln!(
-            out,
-            "{:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
-            "", latency.p50, latency.p90, latency.p99, latency.p99_9, latency.max
-        )?;
+        write_latency(out, "all", latency)?;
+        for (status, latency) in &self.latency_ms_by_status {
+            write_latency(out, &format!("status {status}"), latency)?;
+        }
         writeln!(out)?;
+        if !self.figures.is_empty() {
+            for figure in &self.figures {
+                writeln!(out, "{:<28} {:>12}", figure.name, figure_text(figure.value))?;
+            }
+            writeln!(out)?;
+        }
         for check in &self.checks {
             let verdict = if check.passed { "ok  " } else { "FAIL" };
             writeln!(out, "check {verdict} {}: {}", check.name, check.detail)?;
@@ -190,6 +231,30 @@ impl Report {
 
 fn create(path: &Path) -> anyhow::Result<BufWriter<File>> {
     Ok(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?))
+}
+
+fn write_latency(out: &mut String, label: &str, latency: &Latency) -> std::fmt::Result {
+    writeln!(
+        out,
+        "{label:<12} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+        latency.p50, latency.p90, latency.p99, latency.p99_9, latency.max
+    )
+}
+
+/// Whole figures (counts) without decimals, rates and seconds with one or three.
+fn figure_text(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else if value.abs() < 10.0 {
+        format!("{value:.3}")
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// Figures serialize as a JSON object, in their order.
+fn figures_as_map<S: Serializer>(figures: &[Figure], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(figures.iter().map(|figure| (figure.name, figure.value)))
 }
 
 fn stop_text(reason: StopReason) -> &'static str {
@@ -227,5 +292,12 @@ mod tests {
         assert!(!Check::at_most_percent("c", "failed", 2, 100, 1).passed);
         assert!(Check::at_most_percent("c", "failed", 0, 5, 1).passed);
         assert!(!Check::at_most_percent("c", "failed", 0, 0, 1).passed, "an empty run proves nothing");
+    }
+
+    #[test]
+    fn figures_read_as_counts_or_rates() {
+        assert_eq!(figure_text(5000.0), "5000");
+        assert_eq!(figure_text(1234.56), "1234.6");
+        assert_eq!(figure_text(2.5), "2.500");
     }
 }

@@ -1,23 +1,31 @@
 //! The scenarios against a tiny in-process server on loopback, run as library
-//! calls: the report adds up, the cart check passes, and an unreachable server
+//! calls: the report adds up, the cart check passes, a flash sale passes its
+//! verification and an overselling server fails it, and an unreachable server
 //! is an error, fast.
+
+mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::{make_service_fn, service_fn};
 use hyper::{Body, Method, Request, Response, Server, StatusCode};
 use mercato_loadtest::config::{Pacing, RunConfig};
+use mercato_loadtest::drive::StopReason;
 use mercato_loadtest::report::Report;
+use mercato_loadtest::scenario::flash_sale::SaleOptions;
 use mercato_loadtest::scenario::ScenarioKind;
+use support::DealStub;
 
 const PRODUCT: &str = r#"{"id":"P-1000","title":"Headphones","category":["Electronics"],
   "variants":[{"sku":"P-1000-BLK","price":{"cents":7999,"currency":"USD"}},
               {"sku":"P-1000-WHT","price":{"cents":7999,"currency":"USD"}}]}"#;
 
-/// Answers like a Mercato server with one product and one cart, `c1`.
-async fn answer(request: Request<Body>) -> Result<Response<Body>, Infallible> {
+/// Answers like a Mercato server with one product and one cart, `c1`, and
+/// leaves customers, stock and the deal to `stub`.
+async fn answer(stub: Arc<DealStub>, request: Request<Body>) -> Result<Response<Body>, Infallible> {
     let json = |status: StatusCode, body: &'static str, content_type: &'static str| {
         Response::builder()
             .status(status)
@@ -31,18 +39,22 @@ async fn answer(request: Request<Body>) -> Result<Response<Body>, Infallible> {
         (&Method::GET, "/v1/products/P-1000") => ok(PRODUCT),
         (&Method::POST, "/v1/carts") => json(StatusCode::CREATED, r#"{"cart_id":"c1"}"#, "application/json"),
         (&Method::POST, "/v1/carts/c1/items") => ok(r#"{"cart_id":"c1","lines":[]}"#),
-        _ => json(
-            StatusCode::NOT_FOUND,
-            r#"{"type":"not-found","title":"Not Found","status":404,"detail":"no such route"}"#,
-            "application/problem+json",
-        ),
+        _ => stub.answer(request).await,
     };
     Ok(response)
 }
 
 /// Starts the server on a free loopback port; it lives as long as the test's runtime.
 fn spawn_server() -> SocketAddr {
-    let make_service = make_service_fn(|_| async { Ok::<_, Infallible>(service_fn(answer)) });
+    spawn_server_with(DealStub::new(0))
+}
+
+fn spawn_server_with(stub: DealStub) -> SocketAddr {
+    let stub = Arc::new(stub);
+    let make_service = make_service_fn(move |_| {
+        let stub = Arc::clone(&stub);
+        async move { Ok::<_, Infallible>(service_fn(move |request| answer(Arc::clone(&stub), request))) }
+    });
     let server = Server::bind(&SocketAddr::from(([127, 0, 0, 1], 0))).serve(make_service);
     let addr = server.local_addr();
     tokio::spawn(server);
@@ -57,6 +69,25 @@ fn config(scenario: ScenarioKind, addr: SocketAddr) -> RunConfig {
     config.timeout = Duration::from_secs(2);
     config.seed = 7;
     config
+}
+
+/// A flash sale of `quantity` units to `customers`, one in ten retrying.
+fn sale(addr: SocketAddr, customers: u64, quantity: u64) -> RunConfig {
+    let mut sale = config(ScenarioKind::FlashSale, addr);
+    sale.admin_token = Some(support::ADMIN_TOKEN.to_owned());
+    sale.connections = 8;
+    sale.duration = Duration::from_secs(10);
+    sale.requests = None;
+    sale.sale = SaleOptions { customers, deal_quantity: quantity, retry_share: 0.1, ..SaleOptions::default() };
+    sale
+}
+
+fn check<'a>(report: &'a Report, name: &str) -> &'a mercato_loadtest::report::Check {
+    report.checks.iter().find(|check| check.name == name).unwrap_or_else(|| panic!("no check {name}"))
+}
+
+fn figure(report: &Report, name: &str) -> f64 {
+    report.figures.iter().find(|figure| figure.name == name).map_or(f64::NAN, |figure| figure.value)
 }
 
 async fn run(config: RunConfig) -> Report {
@@ -145,4 +176,66 @@ async fn a_closed_port_fails_fast() {
     let error = outcome.expect_err("nothing listens there");
     assert!(format!("{error:#}").contains("unreachable"), "{error:#}");
     assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn a_flash_sale_sells_exactly_its_units_and_passes_its_verification() {
+    let addr = spawn_server();
+    let report = run(sale(addr, 300, 100)).await;
+    assert_adds_up(&report);
+    assert!(report.passed, "{}", report.table());
+    assert_eq!(report.stopped_by, StopReason::RequestLimit, "every customer claimed");
+    assert_eq!(report.requests, 330, "300 claims and 30 retries");
+    for name in ["sold-exactly", "per-customer-limit", "idempotent-retries", "deal-state", "inventory", "claims-held"] {
+        assert!(check(&report, name).passed, "{name}: {}", check(&report, name).detail);
+    }
+    assert!(check(&report, "claims-held").detail.starts_with("100 of 100 sampled"), "{}", report.table());
+    assert_eq!(figure(&report, "claims"), 300.0);
+    assert_eq!(figure(&report, "claims_created"), 100.0);
+    assert_eq!(figure(&report, "retries"), 30.0);
+    assert!(figure(&report, "sold_out_answers") >= 199.0, "{}", report.table());
+    assert!(figure(&report, "sold_out_per_s") > 0.0);
+    assert!(report.latency_ms_by_status.contains_key(&201) && report.latency_ms_by_status.contains_key(&409));
+    assert!(report.workload.contains("100 units of P-1000-BLK"), "{}", report.workload);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let json_path = dir.path().join("sale.json");
+    report.write_json(&json_path).expect("json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&json_path).expect("read")).expect("parse");
+    assert_eq!(json["scenario"], "flash-sale");
+    assert_eq!(json["figures"]["claims_created"], 100.0);
+    assert!(json["figures"]["claims_per_s"].is_number());
+    assert!(json["latency_ms_by_status"]["409"]["p99"].is_number());
+    assert!(json["setup_s"].is_number());
+}
+
+#[tokio::test]
+async fn a_server_that_oversells_by_one_fails_the_verification() {
+    let addr = spawn_server_with(DealStub::new(1));
+    let report = run(sale(addr, 300, 100)).await;
+    assert!(!report.passed, "{}", report.table());
+    let sold = check(&report, "sold-exactly");
+    assert!(!sold.passed && sold.detail.contains("OVERSOLD by 1"), "{}", sold.detail);
+    assert!(!check(&report, "deal-state").passed, "remaining cannot be -1");
+    assert!(report.table().contains("check FAIL sold-exactly"), "{}", report.table());
+}
+
+#[tokio::test]
+async fn an_open_loop_sale_then_a_reused_sold_out_deal_pass() {
+    let addr = spawn_server();
+    let mut open = sale(addr, 150, 100);
+    open.pacing = Pacing::Open { rate_per_s: 2_000 };
+    let report = run(open).await;
+    assert!(report.passed, "{}", report.table());
+    assert_eq!(figure(&report, "claims_created"), 100.0);
+    assert_eq!(report.missed, 0);
+
+    // The same deal again, sold out: every claim is refused, and that is right.
+    let mut again = sale(addr, 40, 100);
+    again.sale.deal_id = Some("deal_0".to_owned());
+    let report = run(again).await;
+    assert!(report.passed, "{}", report.table());
+    assert_eq!(figure(&report, "claims_created"), 0.0);
+    assert_eq!(report.problems.get("sold-out").copied(), Some(report.requests));
+    assert!(report.workload.contains("reused, sold_out at setup"), "{}", report.workload);
 }

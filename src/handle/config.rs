@@ -23,6 +23,8 @@ pub struct Config {
     pub settled_hold_retention_ms: u64,
     /// How long a deal claim holds its units (API.md: 600 s by default).
     pub deal_claim_ttl_ms: u64,
+    /// Shards a deal's stock is split over; `None`: one per arbiter.
+    pub deal_shards: Option<u32>,
     /// How long a waitlist offer holds its units.
     pub waitlist_offer_ttl_ms: u64,
     pub cache_capacity_bytes: u64,
@@ -75,6 +77,7 @@ impl Config {
             settled_hold_retention_ms: 24 * 3600 * 1000,
             deal_claim_ttl_ms: 600_000,
             waitlist_offer_ttl_ms: 300_000,
+            deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
             clock: Arc::new(SystemClock),

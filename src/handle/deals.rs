@@ -70,7 +70,8 @@ impl Mercato {
         }
         self.take_stock(&terms).await?;
         let _pass = self.enter()?;
-        let shards = u32::try_from(self.inner.config.arbiters).unwrap_or(1).max(1);
+        let per_arbiter = u32::try_from(self.inner.config.arbiters).unwrap_or(1);
+        let shards = self.inner.config.deal_shards.unwrap_or(per_arbiter).clamp(1, 256);
         let record = DealRecord { terms, shards, created_at: self.inner.env.clock.now() };
         let ticket = self.inner.env.store.write(Batch::new_put(keys::deal(&record.terms.id), &record)?)?;
         let record = Arc::new(record);

@@ -79,6 +79,22 @@ pub async fn discover(target: &Arc<Target>) -> anyhow::Result<Vec<Product>> {
     Ok(products.into_iter().map(|(_, product)| product).collect())
 }
 
+/// The first SKU of the demo catalog: the first variant of `P-1000`, or when
+/// that product is missing, of the first product discovery finds.
+pub async fn first_sku(target: &Arc<Target>) -> anyhow::Result<String> {
+    let client = Client::new(Arc::clone(target));
+    if let Some(product) = probe(&client, *DEMO_IDS.start()).await? {
+        if let Some(sku) = product.skus.into_iter().next() {
+            return Ok(sku);
+        }
+    }
+    let products = discover(target).await?;
+    products
+        .into_iter()
+        .find_map(|product| product.skus.into_iter().next())
+        .context("no SKUs: the products found have no variants")
+}
+
 async fn probe(client: &Client, number: u32) -> anyhow::Result<Option<Product>> {
     let id = format!("P-{number}");
     let path = format!("/v1/products/{id}");

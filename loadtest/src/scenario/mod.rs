@@ -1,27 +1,35 @@
 //! The workloads. Each scenario is a module here, a [`ScenarioKind`] (its name
 //! on the command line) and a [`Scenario`] variant (its state after setup).
 //!
-//! A scenario has two halves: `setup`, run once before the clock starts
-//! (discover ids, create carts, size the run), and `next_request`, called for
-//! every ticket of the load, which must be cheap and never block. After the
-//! load, `checks` turns the tally into pass/fail verdicts.
+//! A scenario has three parts: `setup`, run once before the clock starts
+//! (discover ids, create carts or deals, sign customers in, size the run);
+//! `call`, the request(s) of each ticket of the load, which must stay cheap
+//! beyond the HTTP exchange itself; and after the load, `findings`: the
+//! checks (pass/fail verdicts, which may read the server's state back) and
+//! any figures of its own.
 //!
-//! `flash-sale` (claims against one deal) and `checkout` (cart to placed order)
-//! are the next scenarios; each will join as a module and a variant here.
+//! `checkout` (cart to placed order) is next; it will join as a module and a
+//! variant here, and can sign its shoppers in with [`customers`].
 
 pub mod browse;
 pub mod cart;
 pub mod catalog;
+pub mod customers;
+pub mod flash_sale;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 
 use crate::config::RunConfig;
-use crate::http::{Request, Target};
-use crate::report::Check;
-use crate::tally::Tally;
+use crate::drive::Driven;
+use crate::http::{Client, Outcome, Target};
+use crate::report::Findings;
 
 use self::browse::Browse;
 use self::cart::Cart;
+use self::flash_sale::FlashSale;
 
 /// A scenario's name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +38,8 @@ pub enum ScenarioKind {
     Browse,
     /// Adds one unit to guest carts, round-robin over carts and SKUs.
     Cart,
+    /// Signed-in customers each claim one unit of one deal; checks it never oversells.
+    FlashSale,
 }
 
 impl ScenarioKind {
@@ -37,6 +47,18 @@ impl ScenarioKind {
         match self {
             ScenarioKind::Browse => "browse",
             ScenarioKind::Cart => "cart",
+            ScenarioKind::FlashSale => "flash-sale",
+        }
+    }
+
+    /// How long the load runs when `--duration` is not given. A flash sale
+    /// ends once every customer has claimed; its bound only caps a slow server
+    /// and stays well inside a claim's 10 minutes, so the claims are still
+    /// held when they are verified.
+    pub fn default_duration(self) -> Duration {
+        match self {
+            ScenarioKind::Browse | ScenarioKind::Cart => Duration::from_secs(10),
+            ScenarioKind::FlashSale => Duration::from_secs(5 * 60),
         }
     }
 }
@@ -46,39 +68,59 @@ impl ScenarioKind {
 pub enum Scenario {
     Browse(Browse),
     Cart(Cart),
+    FlashSale(FlashSale),
 }
 
 impl Scenario {
     /// Prepares `config.scenario` against the server (untimed).
-    pub async fn setup(config: &RunConfig, target: &std::sync::Arc<Target>) -> anyhow::Result<Scenario> {
+    pub async fn setup(config: &RunConfig, target: &Arc<Target>) -> anyhow::Result<Scenario> {
         match config.scenario {
             ScenarioKind::Browse => Ok(Scenario::Browse(Browse::setup(config, target).await?)),
             ScenarioKind::Cart => Ok(Scenario::Cart(Cart::setup(config, target).await?)),
+            ScenarioKind::FlashSale => Ok(Scenario::FlashSale(FlashSale::setup(config, target).await?)),
         }
     }
 
-    /// The request of `ticket`.
-    pub fn next_request(&self, ticket: u64, rng: &mut StdRng) -> Request {
+    /// Sends the request of `ticket`.
+    pub async fn call(&self, ticket: u64, client: &Client, rng: &mut StdRng) -> Outcome {
         match self {
-            Scenario::Browse(browse) => browse.next_request(rng),
-            Scenario::Cart(cart) => cart.next_request(ticket),
+            Scenario::Browse(browse) => client.call(&browse.next_request(rng)).await,
+            Scenario::Cart(cart) => client.call(&cart.next_request(ticket)).await,
+            Scenario::FlashSale(sale) => sale.claim(ticket, client).await,
         }
     }
 
-    /// The most requests the scenario can take without breaking a server limit.
+    /// Sends the follow-up of `ticket` (a `flash-sale` retry), if it has one.
+    pub async fn follow_up(&self, ticket: u64, client: &Client) -> Option<Outcome> {
+        match self {
+            Scenario::Browse(_) | Scenario::Cart(_) => None,
+            Scenario::FlashSale(sale) => sale.retry(ticket, client).await,
+        }
+    }
+
+    /// The most tickets the scenario can take: a server limit (`cart`), or the
+    /// end of its work (`flash-sale`: one claim per customer).
     pub fn requests_max(&self) -> Option<u64> {
         match self {
             Scenario::Browse(_) => None,
             Scenario::Cart(cart) => Some(cart.requests_max()),
+            Scenario::FlashSale(sale) => Some(sale.requests_max()),
         }
     }
 
-    /// The scenario's verdicts on a finished load.
-    pub fn checks(&self, tally: &Tally) -> Vec<Check> {
-        match self {
-            Scenario::Browse(_) => Vec::new(),
-            Scenario::Cart(cart) => cart.checks(tally),
-        }
+    /// Whether the report splits latency by HTTP status (`flash-sale`: 201 vs 409).
+    pub fn latency_by_status(&self) -> bool {
+        matches!(self, Scenario::FlashSale(_))
+    }
+
+    /// The scenario's verdicts on a finished load, and its own figures.
+    pub async fn findings(&self, target: &Arc<Target>, driven: &Driven, setup: Duration) -> Findings {
+        let (checks, figures) = match self {
+            Scenario::Browse(_) => (Vec::new(), Vec::new()),
+            Scenario::Cart(cart) => (cart.checks(&driven.tally), Vec::new()),
+            Scenario::FlashSale(sale) => sale.verify(target, driven).await,
+        };
+        Findings { workload: self.describe(), setup, checks, figures }
     }
 
     /// One line on what setup found.
@@ -86,6 +128,7 @@ impl Scenario {
         match self {
             Scenario::Browse(browse) => browse.describe(),
             Scenario::Cart(cart) => cart.describe(),
+            Scenario::FlashSale(sale) => sale.describe(),
         }
     }
 }
