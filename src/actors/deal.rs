@@ -31,7 +31,8 @@ pub struct DealRecord {
 pub struct DealBook {
     pub deals: DashMap<DealId, Arc<DealRecord>, foldhash::fast::RandomState>,
     pub sold_out: DashMap<DealId, Arc<AtomicBool>, foldhash::fast::RandomState>,
-    pub claims: DashMap<ReservationId, DealShardKey, foldhash::fast::RandomState>,
+    /// Claim -> its shard and the customer who made it (its owner).
+    pub claims: DashMap<ReservationId, ClaimRef, foldhash::fast::RandomState>,
     pub waitlists: DashMap<DealId, crate::engine::waitlist::Waitlist, foldhash::fast::RandomState>,
     /// The claim offered to a waitlisted customer.
     pub offers: DashMap<(DealId, CustomerId), ReservationId, foldhash::fast::RandomState>,
@@ -57,6 +58,13 @@ impl DealBook {
             let _ = sender.send(deal.clone());
         }
     }
+}
+
+/// Where a claim lives and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRef {
+    pub shard: DealShardKey,
+    pub customer: CustomerId,
 }
 
 /// One shard of one deal.
@@ -233,8 +241,9 @@ impl DealShardActor {
         let mut units_back = false;
         for event in events {
             match event {
-                DealEvent::Claimed { id, .. } => {
-                    self.env.deals.claims.insert(id.clone(), key.clone());
+                DealEvent::Claimed { id, claim } => {
+                    let reference = ClaimRef { shard: key.clone(), customer: claim.customer.clone() };
+                    self.env.deals.claims.insert(id.clone(), reference);
                     put_claim(&mut batch, records, &key, shard, id)?;
                 }
                 DealEvent::Committed { id, .. } => put_claim(&mut batch, records, &key, shard, id)?,

@@ -193,18 +193,12 @@ impl Mercato {
         Ok(reservation)
     }
 
-    /// Records a customer as the owner of a claim they made, so that they
-    /// can see and settle it at `/v1/reservations/{id}`.
-    pub async fn record_claim_owner(&self, owner: &CustomerId, claim: &ReservationId) -> Result<(), Error> {
-        let _pass = self.enter()?;
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::owner(claim), owner)?)?;
-        self.inner.directory.owners.insert(claim.clone(), owner.clone());
-        self.inner.env.store.durable(ticket).await?;
-        Ok(())
-    }
-
-    /// The customer who made a reservation (`None` for the admin's).
+    /// The customer who made a reservation (`None` for the admin's). A deal
+    /// claim's owner is the customer on the claim record itself.
     pub fn reservation_owner(&self, id: &ReservationId) -> Option<CustomerId> {
+        if let Some(claim) = self.inner.env.deals.claims.get(id) {
+            return Some(claim.customer.clone());
+        }
         self.inner.directory.owners.get(id).map(|entry| entry.value().clone())
     }
 

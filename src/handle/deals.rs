@@ -55,7 +55,7 @@ pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Re
         if claim.status == crate::engine::HoldStatus::Held && !live.contains(&key) {
             live.push(key.clone());
         }
-        book.claims.insert(id, key);
+        book.claims.insert(id, crate::actors::deal::ClaimRef { shard: key, customer: claim.customer });
     }
     Ok(live)
 }
@@ -231,7 +231,7 @@ impl Mercato {
         id: &ReservationId,
         command: ShardCommand,
     ) -> Result<Option<(Claim, DealTerms)>, Error> {
-        let Some(key) = self.inner.env.deals.claims.get(id).map(|entry| entry.value().clone()) else {
+        let Some(key) = self.inner.env.deals.claims.get(id).map(|entry| entry.value().shard.clone()) else {
             return Ok(None);
         };
         let record = self.deal_record(&key.deal)?;

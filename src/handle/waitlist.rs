@@ -88,7 +88,6 @@ impl Mercato {
             let ttl_ms = self.inner.config.waitlist_offer_ttl_ms;
             match self.claim_now(&record, &customer, 1, ttl_ms).await {
                 Ok(claimed) => {
-                    self.record_claim_owner(&customer, &claimed.id).await?;
                     book.offers.insert((deal.clone(), customer.clone()), claimed.id.clone());
                     self.leave_waitlist(deal, ticket).await?;
                 }

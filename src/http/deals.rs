@@ -212,7 +212,6 @@ async fn claim(
         price: claimed.terms.price,
         quantity: claimed.claim.quantity,
     };
-    state.mercato.record_claim_owner(&customer.id, &claimed.id).await?;
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
