@@ -72,11 +72,17 @@ impl Mercato {
         }
     }
 
-    /// Keeps the first response durably (before the guard is released).
-    pub async fn remember(&self, guard: &RunGuard, remembered: &Remembered) -> Result<(), Error> {
+    /// Keeps the first response durably (before the guard is released),
+    /// in the same flush as the request's own writes (`deferred`).
+    pub async fn remember(
+        &self,
+        guard: &RunGuard,
+        remembered: &Remembered,
+        deferred: Option<crate::store::Ticket>,
+    ) -> Result<(), Error> {
         let _pass = self.enter()?;
         let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
-        self.inner.env.store.durable(ticket).await?;
+        self.inner.env.store.durable(deferred.map_or(ticket, |deferred| deferred.max(ticket))).await?;
         Ok(())
     }
 

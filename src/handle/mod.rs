@@ -25,7 +25,7 @@ use crate::actors::cart::{CartActor, CartRejection};
 use crate::actors::catalog::{CatalogActor, CatalogView};
 use crate::actors::{ActorConfig, ActorStatsSnapshot, Env, Failure, Registry, Reply, Unavailable};
 use crate::engine::{CartError, InventoryError, Sku, WarehouseId};
-use crate::store::{Store, StoreConfig, StoreError, StoreStats};
+use crate::store::{Store, StoreConfig, StoreError, StoreStats, Ticket};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use runtime::{ActorRuntime, Gate, Pass};
@@ -76,6 +76,11 @@ impl From<CartRejection> for Error {
             CartRejection::Rule(rule) => Error::Cart(rule),
         }
     }
+}
+
+tokio::task_local! {
+    /// The latest ticket whose durability a caller chose to wait for itself.
+    static DEFERRED: std::cell::Cell<Option<Ticket>>;
 }
 
 /// Counters for metrics: actors per kind and the store.
@@ -202,6 +207,27 @@ impl Mercato {
         Ok(())
     }
 
+    /// Runs `work` without waiting for its writes to be durable; returns its
+    /// output and the ticket to wait for (with [`Mercato::wait_durable`])
+    /// before acknowledging anything it did. Lets a caller add its own write
+    /// (an idempotency record) to the same flush: one wait instead of two.
+    pub async fn deferring_durability<F: std::future::Future>(&self, work: F) -> (F::Output, Option<Ticket>) {
+        DEFERRED
+            .scope(std::cell::Cell::new(None), async move {
+                let output = work.await;
+                (output, DEFERRED.with(std::cell::Cell::get))
+            })
+            .await
+    }
+
+    /// Waits until `ticket` (if any) is durable.
+    pub async fn wait_durable(&self, ticket: Option<Ticket>) -> Result<(), Error> {
+        match ticket {
+            Some(ticket) => Ok(self.inner.env.store.durable(ticket).await?),
+            None => Ok(()),
+        }
+    }
+
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -233,9 +259,15 @@ impl Mercato {
         self.inner.gate.enter().ok_or(Error::ShuttingDown)
     }
 
-    /// Waits until the reply's ticket is durable, then unwraps its result.
+    /// Waits until the reply's ticket is durable, then unwraps its result;
+    /// inside [`Mercato::deferring_durability`], records the ticket instead
+    /// so that the caller waits once for everything.
     async fn settle<T, E: Into<Error>>(&self, reply: Reply<T, E>) -> Result<T, Error> {
-        self.inner.env.store.durable(reply.ticket).await?;
+        let deferred =
+            DEFERRED.try_with(|cell| cell.set(Some(cell.get().map_or(reply.ticket, |t| t.max(reply.ticket)))));
+        if deferred.is_err() {
+            self.inner.env.store.durable(reply.ticket).await?;
+        }
         reply.result.map_err(|failure| match failure {
             Failure::Rejected(rejection) => rejection.into(),
             Failure::Store(err) => Error::Store(err),

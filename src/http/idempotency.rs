@@ -74,9 +74,13 @@ where
         Ok(Claim::Replay(remembered)) => return replay(remembered, &body_digest),
         Ok(Claim::Run(guard)) => guard,
     };
-    let response = run().await;
+    // The action's writes and the remembered response share one flush.
+    let (response, deferred) = state.mercato.deferring_durability(run()).await;
     let status = response.status();
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        if let Err(err) = state.mercato.wait_durable(deferred).await {
+            return Problem::from(err).into_response();
+        }
         return response;
     }
     let (head, body) = response.into_parts();
@@ -93,8 +97,9 @@ where
         body: bytes.to_vec(),
         created_at: state.mercato.now(),
     };
-    if let Err(err) = state.mercato.remember(&guard, &remembered).await {
+    if let Err(err) = state.mercato.remember(&guard, &remembered, deferred).await {
         tracing::error!(error = %err, "cannot remember an idempotent response");
+        return Problem::from(err).into_response();
     }
     drop(guard);
     warp::reply::Response::from_parts(head, bytes.into())
