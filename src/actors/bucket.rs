@@ -5,6 +5,7 @@
 //! returns its units on the first access after restart. A bucket with active
 //! holds never passivates (its timer must keep running).
 
+use super::expiry::{Expiring, ExpiryTimer};
 use super::registry::{Activate, Activation};
 use super::{Crash, Env, Failure, Reply};
 use crate::engine::{
@@ -12,8 +13,8 @@ use crate::engine::{
     Timestamp,
 };
 use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
-use std::time::{Duration, Instant};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use std::time::Instant;
 
 pub type BucketReply<T> = Reply<T, InventoryError>;
 
@@ -101,7 +102,7 @@ pub struct BucketActor {
     state: Result<crate::engine::Bucket, StoreError>,
     last_ticket: Ticket,
     last_active: Instant,
-    expiry_timer: Option<(Timestamp, SpawnHandle)>,
+    expiry_timer: ExpiryTimer,
     gauge: std::sync::Arc<super::board::Gauge>,
 }
 
@@ -112,8 +113,8 @@ impl Actor for BucketActor {
         ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
         let now = self.env.clock.now();
-        self.expire_due(now, ctx);
-        self.arm_expiry_timer(ctx);
+        self.expire_now(now, ctx);
+        super::expiry::arm(self, ctx);
     }
 }
 
@@ -137,7 +138,7 @@ impl Activate for BucketActor {
             state,
             last_ticket: Ticket::NONE,
             last_active: Instant::now(),
-            expiry_timer: None,
+            expiry_timer: ExpiryTimer::default(),
         }
     }
 }
@@ -168,7 +169,7 @@ impl BucketActor {
     ) -> BucketReply<T> {
         self.last_active = Instant::now();
         let now = self.env.clock.now();
-        self.expire_due(now, ctx);
+        self.expire_now(now, ctx);
         let ticket = self.last_ticket;
         let bucket = match &mut self.state {
             Ok(bucket) => bucket,
@@ -188,7 +189,7 @@ impl BucketActor {
         if changed {
             self.publish();
         }
-        self.arm_expiry_timer(ctx);
+        super::expiry::arm(self, ctx);
         self.debug_check(now);
         Reply { result: Ok(value), ticket: self.last_ticket }
     }
@@ -229,7 +230,7 @@ impl BucketActor {
     }
 
     /// Expires the holds due at `now` and persists their new status.
-    fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
+    fn expire_now(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
         let Ok(bucket) = &mut self.state else { return };
         if bucket.next_expiry().is_none_or(|at| at > now) {
             return;
@@ -249,32 +250,9 @@ impl BucketActor {
         }
     }
 
-    /// Keeps one timer, set for the earliest expiry.
-    fn arm_expiry_timer(&mut self, ctx: &mut Context<Self>) {
-        let Ok(bucket) = &self.state else { return };
-        let Some(next) = bucket.next_expiry() else { return };
-        if let Some((at, _)) = &self.expiry_timer {
-            if *at <= next {
-                return;
-            }
-        }
-        if let Some((_, handle)) = self.expiry_timer.take() {
-            ctx.cancel_future(handle);
-        }
-        let delay = Duration::from_millis(next.millis_since(self.env.clock.now()).max(1));
-        let handle = ctx.run_later(delay, |actor, ctx| {
-            actor.expiry_timer = None;
-            let now = actor.env.clock.now();
-            actor.expire_due(now, ctx);
-            actor.arm_expiry_timer(ctx);
-        });
-        self.expiry_timer = Some((next, handle));
-    }
-
-    /// Prunes settled holds past retention; passivates when idle with no holds.
     fn housekeeping(&mut self, ctx: &mut Context<Self>) {
         let now = self.env.clock.now();
-        self.expire_due(now, ctx);
+        self.expire_now(now, ctx);
         let retention = self.env.config.settled_hold_retention_ms;
         if let Ok(bucket) = &mut self.state {
             let cutoff = Timestamp::from_millis(now.as_millis().saturating_sub(retention));
@@ -415,5 +393,23 @@ impl Handler<Crash> for BucketActor {
     type Result = ();
     fn handle(&mut self, _msg: Crash, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Expiring for BucketActor {
+    fn expiry_timer(&mut self) -> &mut ExpiryTimer {
+        &mut self.expiry_timer
+    }
+
+    fn next_expiry(&self) -> Option<Timestamp> {
+        self.state.as_ref().ok().and_then(|bucket| bucket.next_expiry())
+    }
+
+    fn now(&self) -> Timestamp {
+        self.env.clock.now()
+    }
+
+    fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
+        self.expire_now(now, ctx);
     }
 }

@@ -5,18 +5,19 @@
 //! `initial + moved - held - sold`. Claims expire by timer and on access,
 //! like bucket holds; a shard with live claims never passivates.
 
+use super::expiry::{Expiring, ExpiryTimer};
 use super::registry::{Activate, Activation};
 use super::{Crash, Env, Failure, Reply};
 use crate::engine::deal::{Claim, DealError, DealEvent, DealShard, DealTerms, ShardCounts};
 use crate::engine::{CustomerId, DealId, HoldStatus, ReservationId, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult, SpawnHandle};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// A deal as stored: its terms and how many shards split its stock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +128,7 @@ pub struct DealShardActor {
     state: Result<(DealShard, Arc<DealRecord>, i64), StoreError>,
     last_ticket: Ticket,
     last_active: Instant,
-    expiry_timer: Option<(Timestamp, SpawnHandle)>,
+    expiry_timer: ExpiryTimer,
 }
 
 impl Actor for DealShardActor {
@@ -137,8 +138,8 @@ impl Actor for DealShardActor {
         ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
         let now = self.env.clock.now();
-        self.expire_due(now, ctx);
-        self.arm_expiry_timer(ctx);
+        self.expire_now(now, ctx);
+        super::expiry::arm(self, ctx);
     }
 }
 
@@ -157,7 +158,7 @@ impl Activate for DealShardActor {
             state,
             last_ticket: Ticket::NONE,
             last_active: Instant::now(),
-            expiry_timer: None,
+            expiry_timer: ExpiryTimer::default(),
         }
     }
 }
@@ -189,7 +190,7 @@ impl DealShardActor {
     fn execute(&mut self, command: ShardCommand, ctx: &mut Context<Self>) -> Reply<ShardAnswer, DealError> {
         self.last_active = Instant::now();
         let now = self.env.clock.now();
-        self.expire_due(now, ctx);
+        self.expire_now(now, ctx);
         let ticket = self.last_ticket;
         let (shard, record, _) = match &mut self.state {
             Ok(state) => state,
@@ -225,7 +226,7 @@ impl DealShardActor {
             ctx.stop();
             return Reply { result: Err(Failure::Store(err)), ticket };
         }
-        self.arm_expiry_timer(ctx);
+        super::expiry::arm(self, ctx);
         let counts = self.state.as_ref().map(|(shard, _, _)| shard.counts()).unwrap_or_default();
         Reply { result: Ok(ShardAnswer { claim, given, counts }), ticket: self.last_ticket }
     }
@@ -267,7 +268,7 @@ impl DealShardActor {
         Ok(())
     }
 
-    fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
+    fn expire_now(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
         let Ok((shard, _, _)) = &mut self.state else { return };
         if shard.next_expiry().is_none_or(|at| at > now) {
             return;
@@ -279,28 +280,9 @@ impl DealShardActor {
         }
     }
 
-    fn arm_expiry_timer(&mut self, ctx: &mut Context<Self>) {
-        let Ok((shard, _, _)) = &self.state else { return };
-        let Some(next) = shard.next_expiry() else { return };
-        if self.expiry_timer.as_ref().is_some_and(|(at, _)| *at <= next) {
-            return;
-        }
-        if let Some((_, handle)) = self.expiry_timer.take() {
-            ctx.cancel_future(handle);
-        }
-        let delay = Duration::from_millis(next.millis_since(self.env.clock.now()).max(1));
-        let handle = ctx.run_later(delay, |actor, ctx| {
-            actor.expiry_timer = None;
-            let now = actor.env.clock.now();
-            actor.expire_due(now, ctx);
-            actor.arm_expiry_timer(ctx);
-        });
-        self.expiry_timer = Some((next, handle));
-    }
-
     fn housekeeping(&mut self, ctx: &mut Context<Self>) {
         let now = self.env.clock.now();
-        self.expire_due(now, ctx);
+        self.expire_now(now, ctx);
         let held = self.state.as_ref().map_or(0, |(shard, _, _)| shard.counts().held);
         let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
         if idle && held == 0 {
@@ -333,5 +315,23 @@ impl Handler<Crash> for DealShardActor {
     type Result = ();
     fn handle(&mut self, _msg: Crash, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+}
+
+impl Expiring for DealShardActor {
+    fn expiry_timer(&mut self) -> &mut ExpiryTimer {
+        &mut self.expiry_timer
+    }
+
+    fn next_expiry(&self) -> Option<Timestamp> {
+        self.state.as_ref().ok().and_then(|(shard, _, _)| shard.next_expiry())
+    }
+
+    fn now(&self) -> Timestamp {
+        self.env.clock.now()
+    }
+
+    fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
+        self.expire_now(now, ctx);
     }
 }

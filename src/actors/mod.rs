@@ -11,6 +11,7 @@ pub mod bucket;
 pub mod cart;
 pub mod catalog;
 pub mod deal;
+pub mod expiry;
 pub mod registry;
 
 use crate::clock::Clock;

@@ -146,9 +146,7 @@ async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Proble
     )
 )]
 fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
-    let Caller::Customer(customer) = caller else {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "the admin token is not a customer"));
-    };
+    let customer = caller.customer()?;
     let view = MeView {
         cart_id: state.mercato.customer_cart_id(&customer.id)?.to_string(),
         customer_id: customer.id.to_string(),
@@ -228,7 +226,7 @@ pub struct MembershipBody {
     )
 )]
 async fn start_membership(state: AppState, caller: Caller, body: MembershipBody) -> Result<impl Reply, Problem> {
-    let customer = customer_of(caller)?;
+    let customer = caller.customer()?;
     let plan =
         crate::engine::Plan::parse(&body.plan).ok_or_else(|| Problem::invalid("plan must be monthly or annual"))?;
     if body.token.trim().is_empty() {
@@ -249,18 +247,11 @@ async fn start_membership(state: AppState, caller: Caller, body: MembershipBody)
     )
 )]
 async fn cancel_membership(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
-    let customer = customer_of(caller)?;
+    let customer = caller.customer()?;
     if state.mercato.cancel_membership(&customer.id).await?.is_none() {
         return Err(Problem::not_found("no membership"));
     }
     Ok(warp::reply::json(&prime_view(&state, &customer.id)))
-}
-
-fn customer_of(caller: Caller) -> Result<crate::engine::Customer, Problem> {
-    match caller {
-        Caller::Customer(customer) => Ok(customer),
-        Caller::Admin => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "the admin token is not a customer")),
-    }
 }
 
 /// A guest cart id from the client: never a customer's cart.

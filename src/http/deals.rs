@@ -199,9 +199,7 @@ async fn claim(
     id: String,
     body: ClaimBody,
 ) -> Result<impl Reply, Problem> {
-    let Caller::Customer(customer) = caller else {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "claims are made by customers"));
-    };
+    let customer = caller.customer()?;
     let _in_flight = state.claim_limits.admit(&customer.id, &address, state.mercato.now())?;
     let quantity = count("quantity", body.quantity)?;
     let prime = state.mercato.is_prime(&customer.id);
@@ -272,13 +270,6 @@ fn waitlist_view(spot: crate::WaitlistSpot) -> WaitlistView {
     }
 }
 
-fn customer_of(caller: Caller) -> Result<crate::engine::Customer, Problem> {
-    match caller {
-        Caller::Customer(customer) => Ok(customer),
-        Caller::Admin => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "waitlists are for customers")),
-    }
-}
-
 #[utoipa::path(
     post,
     path = "/v1/deals/{id}/waitlist",
@@ -292,7 +283,7 @@ fn customer_of(caller: Caller) -> Result<crate::engine::Customer, Problem> {
     )
 )]
 async fn join_waitlist(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let customer = customer_of(caller)?;
+    let customer = caller.customer()?;
     let spot = state.mercato.join_waitlist(&deal_id(&id)?, &customer.id).await?;
     Ok(warp::reply::with_status(warp::reply::json(&waitlist_view(spot)), StatusCode::CREATED))
 }
@@ -309,7 +300,7 @@ async fn join_waitlist(state: AppState, caller: Caller, id: String) -> Result<im
     )
 )]
 async fn waitlist_spot(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let customer = customer_of(caller)?;
+    let customer = caller.customer()?;
     let spot = state.mercato.waitlist_spot(&deal_id(&id)?, &customer.id).await?;
     Ok(warp::reply::json(&waitlist_view(spot)))
 }

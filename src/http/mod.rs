@@ -66,6 +66,16 @@ pub enum Caller {
     Customer(crate::engine::Customer),
 }
 
+impl Caller {
+    /// The signed-in customer; the admin token is not one (403).
+    pub fn customer(self) -> Result<crate::engine::Customer, Problem> {
+        match self {
+            Caller::Customer(customer) => Ok(customer),
+            Caller::Admin => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "the admin token is not a customer")),
+        }
+    }
+}
+
 fn bearer(header: &str) -> Option<&str> {
     header.strip_prefix("Bearer ").map(str::trim).filter(|token| !token.is_empty())
 }
