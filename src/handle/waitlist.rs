@@ -9,7 +9,7 @@
 
 use super::{Error, Mercato};
 use crate::engine::deal::DealError;
-use crate::engine::{CustomerId, DealId, ReservationId};
+use crate::engine::{CustomerId, DealId};
 use crate::store::{keys, Batch};
 use crate::Reservation;
 use std::sync::atomic::Ordering;
@@ -114,10 +114,5 @@ impl Mercato {
         let written = self.inner.env.store.write(batch)?;
         self.inner.env.store.durable(written).await?;
         Ok(())
-    }
-
-    /// The claim offered to `customer` from `deal`'s waitlist, if any.
-    pub fn waitlist_offer(&self, deal: &DealId, customer: &CustomerId) -> Option<ReservationId> {
-        self.inner.env.deals.offers.get(&(deal.clone(), customer.clone())).map(|entry| entry.value().clone())
     }
 }
