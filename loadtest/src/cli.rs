@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use mercato::Durability;
+
 use crate::config::{Pacing, RunConfig};
+use crate::embedded::EmbeddedOptions;
 use crate::scenario::browse::Mix;
 use crate::scenario::flash_sale::SaleOptions;
 use crate::scenario::ScenarioKind;
@@ -99,6 +102,27 @@ pub struct Cli {
     /// No progress bar (it is also off when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+
+    /// `flash-sale`: run the engine in this process instead of calling `--url`
+    /// (no HTTP: what the engine alone does).
+    #[arg(long)]
+    pub embedded: bool,
+
+    /// `--embedded`: durability of the engine (strict, relaxed or memory).
+    #[arg(long, default_value = "strict", requires = "embedded")]
+    pub durability: Durability,
+
+    /// `--embedded`: the engine's data directory [default: a fresh temporary one, removed after].
+    #[arg(long, requires = "embedded")]
+    pub data_dir: Option<PathBuf>,
+
+    /// `--embedded`: actor threads [default: one per core].
+    #[arg(long, requires = "embedded")]
+    pub arbiters: Option<usize>,
+
+    /// `--embedded`: shards of the deal's stock [default: one per actor thread].
+    #[arg(long, requires = "embedded")]
+    pub deal_shards: Option<u32>,
 }
 
 impl Cli {
@@ -125,6 +149,12 @@ impl Cli {
                 deal_id: self.deal_id.clone(),
             },
             progress: !self.no_progress,
+            embedded: self.embedded.then(|| EmbeddedOptions {
+                durability: self.durability,
+                data_dir: self.data_dir.clone(),
+                arbiters: self.arbiters,
+                deal_shards: self.deal_shards,
+            }),
         };
         config.validate()?;
         Ok(config)
@@ -229,6 +259,10 @@ mod tests {
         assert!(sale(&["--admin-token", "T", "--retry-share", "1.5"]).is_err());
         assert!(sale(&["--admin-token", "T", "--customers", "0"]).is_err());
         assert!(sale(&["--admin-token", "T", "--deal-quantity", "0"]).is_err());
+        let embedded = sale(&["--embedded", "--durability", "memory"]).expect("no admin token needed in process");
+        assert_eq!(embedded.embedded.map(|options| options.durability), Some(Durability::Memory));
+        assert!(Cli::try_parse_from(["mercato-loadtest", "cart", "--embedded"]).expect("parses").to_config().is_err());
+        assert!(Cli::try_parse_from(["mercato-loadtest", "cart", "--durability", "memory"]).is_err());
         let browse = Cli::try_parse_from(["mercato-loadtest", "browse"]).expect("parses").to_config().expect("valid");
         assert_eq!(browse.duration, Duration::from_secs(10));
     }

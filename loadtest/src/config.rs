@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure};
 
+use crate::embedded::EmbeddedOptions;
 use crate::scenario::browse::Mix;
 use crate::scenario::flash_sale::SaleOptions;
 use crate::scenario::ScenarioKind;
@@ -60,6 +61,8 @@ pub struct RunConfig {
     pub sale: SaleOptions,
     /// Show the live progress bar (also needs stderr to be a terminal).
     pub progress: bool,
+    /// Run against the engine in this process instead of `url` (`flash-sale` only).
+    pub embedded: Option<EmbeddedOptions>,
 }
 
 impl RunConfig {
@@ -79,6 +82,7 @@ impl RunConfig {
             mix: Mix::default(),
             sale: SaleOptions::default(),
             progress: false,
+            embedded: None,
         }
     }
 
@@ -108,9 +112,12 @@ impl RunConfig {
         if self.requests == Some(0) {
             bail!("--requests must be at least 1");
         }
+        if self.embedded.is_some() {
+            ensure!(self.scenario == ScenarioKind::FlashSale, "--embedded runs the flash-sale scenario only");
+        }
         if self.scenario == ScenarioKind::FlashSale {
             ensure!(
-                self.admin_token.is_some(),
+                self.admin_token.is_some() || self.embedded.is_some(),
                 "flash-sale needs --admin-token (it stocks the SKU and creates the deal)"
             );
             self.sale.validate()?;

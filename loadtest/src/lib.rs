@@ -22,6 +22,7 @@
 //! - [`cli`]: command-line flags (clap) turned into a [`config::RunConfig`].
 //! - [`http`]: one keep-alive HTTP client per connection; outcomes and problem types.
 //! - [`drive`]: the load loop: workers, the open-loop schedule, stopping.
+//! - [`embedded`]: `--embedded`, the flash sale against the engine in process.
 //! - [`tally`]: what the workers record (latency histogram, outcome counts).
 //! - [`scenario`]: the workloads (`browse`, `cart`, `flash-sale`), each in its own module.
 //! - [`report`]: the summary table, the JSON report and the checks' verdict.
@@ -31,6 +32,7 @@
 pub mod cli;
 pub mod config;
 pub mod drive;
+pub mod embedded;
 pub mod hgrm;
 pub mod http;
 pub mod progress;
@@ -61,6 +63,9 @@ use crate::scenario::Scenario;
 /// load: each of setup's requests is bounded by the request timeout.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Report> {
     config.validate()?;
+    if let Some(options) = config.embedded.clone() {
+        return embedded::run(config, options, shutdown).await;
+    }
     let target = Arc::new(Target::new(&config.url, config.admin_token.clone(), config.timeout)?);
     let setup_began = Instant::now();
     let scenario = Arc::new(Scenario::setup(&config, &target).await.context("setup failed")?);

@@ -239,3 +239,31 @@ async fn an_open_loop_sale_then_a_reused_sold_out_deal_pass() {
     assert_eq!(report.problems.get("sold-out").copied(), Some(report.requests));
     assert!(report.workload.contains("reused, sold_out at setup"), "{}", report.workload);
 }
+
+#[tokio::test]
+async fn an_embedded_flash_sale_sells_exactly_its_units_without_http() {
+    let mut config = RunConfig::new(ScenarioKind::FlashSale, "http://127.0.0.1:9");
+    config.sale.customers = 2_000;
+    config.sale.deal_quantity = 300;
+    config.sale.retry_share = 0.1;
+    config.connections = 32;
+    config.seed = 11;
+    config.embedded = Some(mercato_loadtest::embedded::EmbeddedOptions {
+        durability: mercato::Durability::Memory,
+        data_dir: None,
+        arbiters: Some(2),
+        deal_shards: None,
+    });
+    let report = run(config).await;
+    assert_adds_up(&report);
+    assert!(report.passed, "{}", report.table());
+    assert_eq!(report.stopped_by, StopReason::RequestLimit, "every customer claimed");
+    for name in ["sold-exactly", "per-customer-limit", "second-attempts-refused", "deal-state"] {
+        assert!(check(&report, name).passed, "{name}: {}", check(&report, name).detail);
+    }
+    assert_eq!(figure(&report, "claims"), 2_000.0);
+    assert_eq!(figure(&report, "claims_created"), 300.0);
+    assert_eq!(report.statuses.get(&201), Some(&300));
+    assert!(figure(&report, "retries") > 100.0, "{}", report.table());
+    assert!(figure(&report, "sold_out_answers") >= 1_500.0, "{}", report.table());
+}
