@@ -191,6 +191,12 @@ async fn the_waitlist_is_offered_returned_units_in_order_and_only_them() {
         matches!(mercato.claim_deal(id, &customer(5), 1, false).await, Err(Error::Deal(DealError::SoldOut))),
         "units returned while customers wait are not for newcomers"
     );
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+    let mercato = Mercato::open(common::config(dir.path(), Durability::Strict).clock(clock.clone())).unwrap();
+    let kept = mercato.waitlist_spot(id, &customer(3)).await.unwrap().offer.expect("the offer survives a restart");
+    assert_eq!(kept.id, offer.id);
+    assert_eq!(mercato.waitlist_spot(id, &customer(4)).await.unwrap().position, Some(1), "and the line too");
     clock.advance_millis(300_000);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while mercato.waitlist_spot(id, &customer(4)).await.unwrap().offer.is_none() {
@@ -198,5 +204,47 @@ async fn the_waitlist_is_offered_returned_units_in_order_and_only_them() {
         mercato.deal(id).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unsold_units_go_back_to_the_sku_once_when_the_deal_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 10).await;
+    let deal = mercato.create_deal(terms("deal_unsold", 6, 1)).await.unwrap();
+    let id = deal.terms.id.clone();
+    let available =
+        |mercato: Mercato| async move { mercato.inventory(&sku("DEAL-SKU")).await.unwrap().totals.available };
+    assert_eq!(available(mercato.clone()).await, 4);
+    let paid = mercato.claim_deal(&id, &customer(1), 1, false).await.unwrap();
+    mercato.commit(&paid.id).await.unwrap();
+    clock.advance_millis(3_300_000);
+    let unpaid = mercato.claim_deal(&id, &customer(2), 1, false).await.unwrap();
+    assert!(!mercato.close_deal(&id).await.unwrap(), "nothing goes back before the end");
+    assert_eq!(available(mercato.clone()).await, 4);
+
+    clock.advance_millis(300_000);
+    assert!(!mercato.close_deal(&id).await.unwrap(), "a held claim keeps the deal open");
+    assert_eq!(available(mercato.clone()).await, 8, "the 4 free units are back");
+    assert!(!mercato.close_deal(&id).await.unwrap());
+    assert_eq!(available(mercato.clone()).await, 8, "and only once");
+    let view = mercato.deal(&id).await.unwrap();
+    assert_eq!((view.remaining, view.held, view.sold, view.returned), (0, 1, 1, 4));
+
+    clock.advance_millis(600_000);
+    assert_eq!(mercato.reservation(&unpaid.id).await.unwrap().status, HoldStatus::Expired);
+    assert!(mercato.close_deal(&id).await.unwrap(), "closed once nothing is held");
+    assert_eq!(available(mercato.clone()).await, 9, "the expired claim's unit is back too");
+    assert!(mercato.close_deal(&id).await.unwrap());
+    assert_eq!(mercato.close_ended_deals().await.unwrap(), 0, "a closed deal is not looked at again");
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+
+    let mercato = Mercato::open(common::config(dir.path(), Durability::Strict).clock(clock.clone())).unwrap();
+    assert_eq!(available(mercato.clone()).await, 9, "nothing came back twice across the restart");
+    assert_eq!(mercato.close_ended_deals().await.unwrap(), 0);
+    let view = mercato.deal(&id).await.unwrap();
+    assert_eq!((view.remaining, view.held, view.sold, view.returned), (0, 0, 1, 5));
     mercato.shutdown().await.unwrap();
 }

@@ -68,6 +68,15 @@ pub struct Restock {
     pub quantity: u64,
 }
 
+/// Unsold units of an ended deal come back: a restock that deletes the
+/// deal's return record (`settles`) in the same write, so it happens once.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct RestockReturn {
+    pub quantity: u64,
+    pub settles: Vec<u8>,
+}
+
 /// Units leave for a flash deal's own stock.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "BucketReply<InventoryCounts>")]
@@ -167,6 +176,16 @@ impl BucketActor {
         ctx: &mut Context<Self>,
         operation: impl FnOnce(&mut crate::engine::Bucket, Timestamp) -> Result<(T, Vec<InventoryEvent>), InventoryError>,
     ) -> BucketReply<T> {
+        self.run_with(ctx, Batch::new(), operation)
+    }
+
+    /// [`Self::run`], with `extra` records written together with the change.
+    fn run_with<T>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        extra: Batch,
+        operation: impl FnOnce(&mut crate::engine::Bucket, Timestamp) -> Result<(T, Vec<InventoryEvent>), InventoryError>,
+    ) -> BucketReply<T> {
         self.last_active = Instant::now();
         let now = self.env.clock.now();
         self.expire_now(now, ctx);
@@ -183,7 +202,7 @@ impl BucketActor {
             Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket: self.last_ticket },
         };
         let changed = !events.is_empty();
-        if let Err(err) = self.persist(&events, now) {
+        if let Err(err) = self.persist(&events, now, extra) {
             return self.fail(err, ctx);
         }
         if changed {
@@ -199,14 +218,13 @@ impl BucketActor {
         Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket }
     }
 
-    fn persist(&mut self, events: &[InventoryEvent], now: Timestamp) -> Result<(), StoreError> {
+    fn persist(&mut self, events: &[InventoryEvent], now: Timestamp, mut batch: Batch) -> Result<(), StoreError> {
         let Ok(bucket) = &self.state else { return Ok(()) };
         if events.is_empty() {
             return Ok(());
         }
         let key = bucket.key();
         let records = self.env.store.keeps_records();
-        let mut batch = Batch::new();
         let mut counters_changed = false;
         for event in events {
             if let Some(hold) =
@@ -236,7 +254,7 @@ impl BucketActor {
             return;
         }
         let events = bucket.expire(now);
-        if let Err(err) = self.persist(&events, now) {
+        if let Err(err) = self.persist(&events, now, Batch::new()) {
             tracing::error!(error = %err, "cannot persist expired holds; restarting bucket");
             ctx.stop();
             return;
@@ -351,6 +369,18 @@ impl Handler<Restock> for BucketActor {
     type Result = MessageResult<Restock>;
     fn handle(&mut self, msg: Restock, ctx: &mut Context<Self>) -> Self::Result {
         MessageResult(self.run(ctx, |bucket, _| {
+            let events = bucket.restock(msg.quantity)?;
+            Ok((bucket.counts(), events))
+        }))
+    }
+}
+
+impl Handler<RestockReturn> for BucketActor {
+    type Result = MessageResult<RestockReturn>;
+    fn handle(&mut self, msg: RestockReturn, ctx: &mut Context<Self>) -> Self::Result {
+        let mut settled = Batch::new();
+        settled.delete(msg.settles);
+        MessageResult(self.run_with(ctx, settled, |bucket, _| {
             let events = bucket.restock(msg.quantity)?;
             Ok((bucket.counts(), events))
         }))

@@ -37,6 +37,8 @@ pub struct DealBook {
     pub waitlists: DashMap<DealId, crate::engine::waitlist::Waitlist, foldhash::fast::RandomState>,
     /// The claim offered to a waitlisted customer.
     pub offers: DashMap<(DealId, CustomerId), ReservationId, foldhash::fast::RandomState>,
+    /// Deals that ended and gave back every unsold unit.
+    pub closed: DashMap<DealId, (), foldhash::fast::RandomState>,
     /// Deals whose units came back while customers wait (served in order).
     pub returns: parking_lot::Mutex<Option<tokio::sync::mpsc::UnboundedSender<DealId>>>,
 }
@@ -107,7 +109,19 @@ pub enum ShardCommand {
     Take {
         units: u32,
     },
+    /// After the deal's end: every free unit leaves the deal, recorded as a
+    /// [`DealReturn`] (in the same write) until the SKU's stock takes it.
+    ReturnUnsold,
     Counts,
+}
+
+/// Unsold units on their way back to the SKU's stock: written by the shard
+/// that gave them up, deleted by the bucket that takes them, in the same
+/// write as its restock, so the units come back exactly once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealReturn {
+    pub sku: crate::engine::Sku,
+    pub units: u32,
 }
 
 /// What a shard answers: the claim concerned, units given, and its counts.
@@ -116,6 +130,8 @@ pub struct ShardAnswer {
     pub claim: Option<Claim>,
     pub given: u32,
     pub counts: ShardCounts,
+    /// `ReturnUnsold`: the store key of the [`DealReturn`] written, if any.
+    pub returned: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Message)]
@@ -200,6 +216,10 @@ impl DealShardActor {
             }
         };
         let limit = record.terms.per_customer_limit;
+        let ended = record.terms.phase(now) == crate::engine::deal::DealPhase::Ended;
+        let sku = record.terms.sku.clone();
+        let mut extra = Batch::new();
+        let mut returned = None;
         let outcome: Result<(Option<Claim>, u32, Vec<DealEvent>), DealError> = match command {
             ShardCommand::Claim { id, customer, quantity, ttl_ms } => shard
                 .place_claim(id, customer, quantity, limit, ttl_ms, now)
@@ -216,29 +236,45 @@ impl DealShardActor {
                 Ok((None, given, events))
             }
             ShardCommand::Take { units } => Ok((None, 0, shard.take(units))),
+            ShardCommand::ReturnUnsold if !ended => Err(DealError::NotActive),
+            ShardCommand::ReturnUnsold => {
+                let (given, events) = shard.give(u32::MAX);
+                if given > 0 {
+                    let key = self.activation.key();
+                    let record_key = keys::deal_return(&key.deal, key.shard, rand::random());
+                    if self.env.store.keeps_records() {
+                        if let Err(err) = extra.put(record_key.clone(), &DealReturn { sku, units: given }) {
+                            return Reply { result: Err(Failure::Store(err)), ticket };
+                        }
+                    }
+                    returned = Some(record_key);
+                }
+                Ok((None, given, events))
+            }
             ShardCommand::Counts => Ok((None, 0, Vec::new())),
         };
         let (claim, given, events) = match outcome {
             Ok(done) => done,
             Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket },
         };
-        if let Err(err) = self.persist(&events) {
+        if let Err(err) = self.persist(&events, extra) {
             ctx.stop();
             return Reply { result: Err(Failure::Store(err)), ticket };
         }
         super::expiry::arm(self, ctx);
         let counts = self.state.as_ref().map(|(shard, _, _)| shard.counts()).unwrap_or_default();
-        Reply { result: Ok(ShardAnswer { claim, given, counts }), ticket: self.last_ticket }
+        Reply { result: Ok(ShardAnswer { claim, given, counts, returned }), ticket: self.last_ticket }
     }
 
-    fn persist(&mut self, events: &[DealEvent]) -> Result<(), StoreError> {
+    /// Writes what `events` changed, plus `batch` (records that must land in
+    /// the same write).
+    fn persist(&mut self, events: &[DealEvent], mut batch: Batch) -> Result<(), StoreError> {
         let key = self.activation.key().clone();
         let Ok((shard, _, moved)) = &mut self.state else { return Ok(()) };
         if events.is_empty() {
             return Ok(());
         }
         let records = self.env.store.keeps_records();
-        let mut batch = Batch::new();
         let mut units_back = false;
         for event in events {
             match event {
@@ -274,7 +310,7 @@ impl DealShardActor {
             return;
         }
         let events = shard.expire(now);
-        if let Err(err) = self.persist(&events) {
+        if let Err(err) = self.persist(&events, Batch::new()) {
             tracing::error!(error = %err, "cannot persist expired claims; restarting shard");
             ctx.stop();
         }

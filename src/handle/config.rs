@@ -27,6 +27,9 @@ pub struct Config {
     pub deal_shards: Option<u32>,
     /// How long a waitlist offer holds its units.
     pub waitlist_offer_ttl_ms: u64,
+    /// How often ended deals are checked for unsold units to give back to
+    /// their SKU's stock.
+    pub deal_close_every: Duration,
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
@@ -77,6 +80,7 @@ impl Config {
             settled_hold_retention_ms: 24 * 3600 * 1000,
             deal_claim_ttl_ms: 600_000,
             waitlist_offer_ttl_ms: 300_000,
+            deal_close_every: Duration::from_secs(1),
             deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,

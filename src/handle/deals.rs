@@ -7,7 +7,7 @@
 //! claims without touching an actor until units come back.
 
 use super::{Error, Mercato};
-use crate::actors::deal::{DealRecord, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
+use crate::actors::deal::{DealRecord, DealReturn, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
 use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
 use crate::engine::{BucketKey, CustomerId, DealId, InventoryError, ReservationId};
 use crate::store::{keys, Batch, Store};
@@ -21,6 +21,8 @@ pub struct DealView {
     pub remaining: u64,
     pub held: u64,
     pub sold: u64,
+    /// Unsold units given back to the SKU's stock after the end.
+    pub returned: u64,
     pub status: DealStatus,
 }
 
@@ -47,6 +49,16 @@ pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Re
     for (deal, entries) in entries {
         book.flag(&deal).store(true, Ordering::Release);
         book.waitlists.insert(deal, crate::engine::waitlist::Waitlist::restore(entries));
+    }
+    for (raw, _) in store.scan_prefix::<crate::engine::Timestamp>(&[keys::DEAL_CLOSED])? {
+        if let Some(deal) = keys::parse_deal_closed(&raw) {
+            book.closed.insert(deal, ());
+        }
+    }
+    for (raw, claim) in store.scan_prefix::<ReservationId>(&[keys::WAITLIST_OFFER])? {
+        if let Some(key) = keys::parse_waitlist_offer(&raw) {
+            book.offers.insert(key, claim);
+        }
     }
     let mut live = Vec::new();
     for (raw, claim) in store.scan_prefix::<Claim>(&[keys::CLAIM])? {
@@ -132,7 +144,8 @@ impl Mercato {
             sold += u64::from(answer.counts.sold);
         }
         let status = record.terms.status(self.inner.env.clock.now(), remaining);
-        Ok(DealView { record, remaining, held, sold, status })
+        let returned = u64::from(record.terms.quantity).saturating_sub(remaining + held + sold);
+        Ok(DealView { record, remaining, held, sold, returned, status })
     }
 
     /// Claims deal units for a customer. Checks in the order of API.md:
@@ -238,6 +251,88 @@ impl Mercato {
         let answer = self.shard(&key.deal, key.shard, command).await?;
         let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
         Ok(Some((claim, record.terms.clone())))
+    }
+
+    /// Gives the unsold units of an ended deal back to its SKU's stock: every
+    /// shard hands over its free units (recorded as a return), then a bucket
+    /// of the SKU takes them (deleting the record in the same write). Claims
+    /// still held stay until they are paid or expire; units of the ones that
+    /// expire come back at a later call. Once nothing is held, the deal is
+    /// marked closed and never looked at again. Not an error before the end:
+    /// returns `false` (not closed).
+    pub async fn close_deal(&self, deal: &DealId) -> Result<bool, Error> {
+        let record = self.deal_record(deal)?;
+        let book = &self.inner.env.deals;
+        if book.closed.contains_key(deal) {
+            return Ok(true);
+        }
+        if record.terms.phase(self.inner.env.clock.now()) != crate::engine::deal::DealPhase::Ended {
+            return Ok(false);
+        }
+        let mut held = 0;
+        for shard in 0..record.shards {
+            let answer = self.shard(deal, shard, ShardCommand::ReturnUnsold).await?;
+            if let Some(settles) = answer.returned {
+                self.take_back(&record.terms.sku, answer.given, settles).await?;
+            }
+            held += answer.counts.held;
+        }
+        if held > 0 {
+            return Ok(false);
+        }
+        let _pass = self.enter()?;
+        let now = self.inner.env.clock.now();
+        let ticket = self.inner.env.store.write(Batch::new_put(keys::deal_closed(deal), &now)?)?;
+        self.inner.env.store.durable(ticket).await?;
+        book.closed.insert(deal.clone(), ());
+        Ok(true)
+    }
+
+    /// Restocks `units` of `sku` from an ended deal into the SKU's bucket
+    /// with the most stock, settling the return record `settles`.
+    async fn take_back(&self, sku: &crate::engine::Sku, units: u32, settles: Vec<u8>) -> Result<(), Error> {
+        let mut buckets = self.buckets_of(sku);
+        buckets.sort_by_key(|bucket| std::cmp::Reverse(self.inner.env.board.available(bucket)));
+        let Some(bucket) = buckets.into_iter().next() else {
+            return Err(Error::Corrupt(format!("deal stock of {sku} has no bucket to go back to")));
+        };
+        let _pass = self.enter()?;
+        let message = crate::actors::bucket::RestockReturn { quantity: u64::from(units), settles };
+        let reply = self.inner.buckets.call(&bucket, message).await?;
+        self.settle(reply).await?;
+        Ok(())
+    }
+
+    /// Finishes the returns a crash interrupted (recorded by a shard, not yet
+    /// taken by a bucket).
+    pub(super) async fn finish_returns(&self) -> Result<(), Error> {
+        for (raw, pending) in self.inner.env.store.scan_prefix::<DealReturn>(&[keys::DEAL_RETURN])? {
+            self.take_back(&pending.sku, pending.units, raw).await?;
+        }
+        Ok(())
+    }
+
+    /// Closes every ended deal not closed yet (see [`Mercato::close_deal`]).
+    pub async fn close_ended_deals(&self) -> Result<usize, Error> {
+        let now = self.inner.env.clock.now();
+        let ended: Vec<DealId> = self
+            .inner
+            .env
+            .deals
+            .deals
+            .iter()
+            .filter(|entry| {
+                entry.value().terms.ends_at <= now && !self.inner.env.deals.closed.contains_key(entry.key())
+            })
+            .map(|entry| entry.key().clone())
+            .collect();
+        let mut closed = 0;
+        for deal in ended {
+            if self.close_deal(&deal).await? {
+                closed += 1;
+            }
+        }
+        Ok(closed)
     }
 
     async fn shard(&self, deal: &DealId, shard: u32, command: ShardCommand) -> Result<ShardAnswer, Error> {

@@ -176,6 +176,7 @@ impl Mercato {
             mercato.inner.deal_shards.activate(&shard);
         }
         mercato.start_waitlist_dispatcher()?;
+        mercato.start_deal_closer()?;
         Ok(mercato)
     }
 
@@ -202,6 +203,39 @@ impl Mercato {
                 if let Err(err) = mercato.serve_waitlist(&deal).await {
                     tracing::error!(deal = %deal, error = %err, "cannot serve the waitlist");
                 }
+            }
+        });
+        Ok(())
+    }
+
+    /// Gives unsold units of ended deals back to their SKUs, on an arbiter:
+    /// first the returns a crash interrupted, then every `deal_close_every`.
+    fn start_deal_closer(&self) -> Result<(), Error> {
+        let runtime = self.inner.runtime.lock();
+        let Some(arbiter) = runtime.as_ref().and_then(|runtime| runtime.handles().last().cloned()) else {
+            return Err(Error::ShuttingDown);
+        };
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.config.deal_close_every;
+        arbiter.spawn(async move {
+            let mut first = true;
+            loop {
+                {
+                    let Some(inner) = weak.upgrade() else { return };
+                    let mercato = Mercato { inner };
+                    if first {
+                        match mercato.finish_returns().await {
+                            Ok(()) => first = false,
+                            Err(err) => tracing::error!(error = %err, "cannot finish unsold-unit returns"),
+                        }
+                    }
+                    if let Err(err) = mercato.close_ended_deals().await {
+                        if !matches!(err, Error::ShuttingDown) {
+                            tracing::error!(error = %err, "cannot close ended deals");
+                        }
+                    }
+                }
+                tokio::time::sleep(every).await;
             }
         });
         Ok(())

@@ -89,7 +89,7 @@ impl Mercato {
             match self.claim_now(&record, &customer, 1, ttl_ms).await {
                 Ok(claimed) => {
                     book.offers.insert((deal.clone(), customer.clone()), claimed.id.clone());
-                    self.leave_waitlist(deal, ticket).await?;
+                    self.leave_waitlist(deal, ticket, Some((&customer, &claimed.id))).await?;
                 }
                 // Units ran out again: the rest keep their places.
                 Err(Error::Deal(DealError::SoldOut)) => {
@@ -97,13 +97,20 @@ impl Mercato {
                     return Ok(());
                 }
                 // This customer cannot take units (limit reached, deal over): next.
-                Err(Error::Deal(_)) => self.leave_waitlist(deal, ticket).await?,
+                Err(Error::Deal(_)) => self.leave_waitlist(deal, ticket, None).await?,
                 Err(other) => return Err(other),
             }
         }
     }
 
-    async fn leave_waitlist(&self, deal: &DealId, ticket: u64) -> Result<(), Error> {
+    /// Takes the customer of `ticket` off the line; with an offer, records it
+    /// in the same write (it survives a restart).
+    async fn leave_waitlist(
+        &self,
+        deal: &DealId,
+        ticket: u64,
+        offer: Option<(&CustomerId, &crate::engine::ReservationId)>,
+    ) -> Result<(), Error> {
         if let Some(mut list) = self.inner.env.deals.waitlists.get_mut(deal) {
             if list.front().is_some_and(|(first, _)| *first == ticket) {
                 list.pop();
@@ -111,6 +118,9 @@ impl Mercato {
         }
         let mut batch = Batch::new();
         batch.delete(keys::waitlist_entry(deal, ticket));
+        if let Some((customer, claim)) = offer {
+            batch.put(keys::waitlist_offer(deal, customer), claim)?;
+        }
         let written = self.inner.env.store.write(batch)?;
         self.inner.env.store.durable(written).await?;
         Ok(())

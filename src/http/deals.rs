@@ -40,6 +40,12 @@ pub struct DealView {
     pub price: Money,
     pub quantity: u32,
     pub remaining: u64,
+    /// Units in unpaid claims.
+    pub held: u64,
+    /// Units in paid claims.
+    pub sold: u64,
+    /// Unsold units given back to the SKU's stock once the deal ended.
+    pub returned: u64,
     #[schema(value_type = String, example = "active")]
     pub status: DealStatus,
     pub starts_at: String,
@@ -171,6 +177,9 @@ async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
         price: terms.price,
         quantity: terms.quantity,
         remaining: view.remaining,
+        held: view.held,
+        sold: view.sold,
+        returned: view.returned,
         status: view.status,
         starts_at: rfc3339(terms.starts_at),
         ends_at: rfc3339(terms.ends_at),

@@ -16,6 +16,9 @@
 //! | `q`    | deal 0 shard 0 claim              | one claim                   |
 //! | `g`    | deal 0 shard                      | units moved in (+) or out   |
 //! | `l`    | deal 0 ticket (20 digits)         | a customer on the waitlist  |
+//! | `f`    | deal 0 customer                   | the claim offered to them   |
+//! | `r`    | deal 0 shard 0 nonce              | unsold units on their way back to the SKU's stock |
+//! | `z`    | deal                              | the deal ended and gave back every unsold unit |
 //! | `o`    | reservation                       | the customer who made it    |
 //! | `i`    | idempotency scope (hex digest)    | the first response          |
 //! | `u`    | customer                          | a customer                  |
@@ -43,6 +46,9 @@ pub const DEAL: u8 = b'd';
 pub const CLAIM: u8 = b'q';
 pub const DEAL_MOVED: u8 = b'g';
 pub const WAITLIST: u8 = b'l';
+pub const WAITLIST_OFFER: u8 = b'f';
+pub const DEAL_RETURN: u8 = b'r';
+pub const DEAL_CLOSED: u8 = b'z';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
@@ -137,6 +143,33 @@ pub fn waitlist_entry(deal: &DealId, ticket: u64) -> Vec<u8> {
 pub fn parse_waitlist_entry(key: &[u8]) -> Option<(DealId, u64)> {
     match parts(key, WAITLIST)?.as_slice() {
         [deal, ticket] => Some((DealId::parse(deal).ok()?, ticket.parse().ok()?)),
+        _ => None,
+    }
+}
+
+pub fn waitlist_offer(deal: &DealId, customer: &CustomerId) -> Vec<u8> {
+    self::key(WAITLIST_OFFER, &[deal.as_str(), customer.as_str()])
+}
+
+pub fn parse_waitlist_offer(key: &[u8]) -> Option<(DealId, CustomerId)> {
+    match parts(key, WAITLIST_OFFER)?.as_slice() {
+        [deal, customer] => Some((DealId::parse(deal).ok()?, CustomerId::parse(customer).ok()?)),
+        _ => None,
+    }
+}
+
+/// A return of unsold units; `nonce` tells apart the returns of one shard.
+pub fn deal_return(deal: &DealId, shard: u32, nonce: u128) -> Vec<u8> {
+    self::key(DEAL_RETURN, &[deal.as_str(), &shard.to_string(), &format!("{nonce:032x}")])
+}
+
+pub fn deal_closed(deal: &DealId) -> Vec<u8> {
+    self::key(DEAL_CLOSED, &[deal.as_str()])
+}
+
+pub fn parse_deal_closed(key: &[u8]) -> Option<DealId> {
+    match parts(key, DEAL_CLOSED)?.as_slice() {
+        [deal] => DealId::parse(deal).ok(),
         _ => None,
     }
 }
