@@ -5,6 +5,7 @@
 //! returns the events it produced, and every aggregate can check its own
 //! invariants (`check_invariants`), which tests run after every step.
 
+pub mod address;
 pub mod cart;
 pub mod catalog;
 pub mod customer;
@@ -12,6 +13,7 @@ pub mod deal;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod pricing;
 pub mod rate;
 pub mod time;
 pub mod waitlist;
