@@ -179,7 +179,9 @@ impl Pricing {
             return Err(PricingError::InvalidConfig { reason: "shipping rate without this zone".to_owned() });
         };
         let grams = lines.iter().try_fold(0u64, |sum, line| {
-            u64::from(line.weight_grams).checked_mul(u64::from(line.quantity)).and_then(|weight| sum.checked_add(weight))
+            u64::from(line.weight_grams)
+                .checked_mul(u64::from(line.quantity))
+                .and_then(|weight| sum.checked_add(weight))
         });
         let kilograms = grams.ok_or(MoneyError::Overflow)?.div_ceil(1_000).max(1);
         let extra_kg = i64::try_from(kilograms - 1).map_err(|_| MoneyError::Overflow)?;
@@ -229,8 +231,11 @@ fn currency_of(lines: &[PricedLine]) -> Result<Currency, PricingError> {
             return Err(PricingError::ZeroQuantity { sku: line.sku.clone() });
         }
         if line.unit_price.currency != first.unit_price.currency {
-            return Err(MoneyError::CurrencyMismatch { left: first.unit_price.currency, right: line.unit_price.currency }
-                .into());
+            return Err(MoneyError::CurrencyMismatch {
+                left: first.unit_price.currency,
+                right: line.unit_price.currency,
+            }
+            .into());
         }
     }
     Ok(first.unit_price.currency)

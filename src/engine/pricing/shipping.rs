@@ -117,7 +117,10 @@ impl ShippingTable {
 
     /// The zone (0-based) of a distance.
     pub fn zone(&self, distance_km: f64) -> usize {
-        self.zone_limits_km.iter().position(|limit| distance_km <= f64::from(*limit)).unwrap_or(self.zone_limits_km.len())
+        self.zone_limits_km
+            .iter()
+            .position(|limit| distance_km <= f64::from(*limit))
+            .unwrap_or(self.zone_limits_km.len())
     }
 }
 

@@ -153,11 +153,9 @@ impl Default for TaxTable {
             .collect();
         rates.insert("US-NJ".to_owned(), TaxRates { standard_ppm: 66_250, reduced_ppm: 0 });
         rates.insert("US-MN".to_owned(), TaxRates { standard_ppm: 68_750, reduced_ppm: 0 });
-        rates.extend(
-            EU_RATES
-                .iter()
-                .map(|(country, standard, reduced)| ((*country).to_owned(), TaxRates::percent_hundredths(*standard, *reduced))),
-        );
+        rates.extend(EU_RATES.iter().map(|(country, standard, reduced)| {
+            ((*country).to_owned(), TaxRates::percent_hundredths(*standard, *reduced))
+        }));
         TaxTable { rates, fallback: None }
     }
 }

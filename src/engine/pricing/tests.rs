@@ -64,10 +64,7 @@ fn default_rates_cover_every_destination() {
 #[test]
 fn unknown_jurisdictions_fail_unless_a_fallback_is_configured() {
     let mut table = TaxTable::default();
-    assert_eq!(
-        table.rates_for("JP", None),
-        Err(PricingError::UnknownJurisdiction { jurisdiction: "JP".to_owned() })
-    );
+    assert_eq!(table.rates_for("JP", None), Err(PricingError::UnknownJurisdiction { jurisdiction: "JP".to_owned() }));
     table.fallback = Some(TaxRates { standard_ppm: 100_000, reduced_ppm: 0 });
     assert_eq!(table.rates_for("JP", None).unwrap().standard_ppm, 100_000);
     table.fallback = Some(TaxRates { standard_ppm: PPM + 1, reduced_ppm: 0 });
@@ -87,8 +84,9 @@ fn the_zero_category_is_never_taxed() {
 fn a_quote_adds_subtotal_tax_and_shipping() {
     let pricing = Pricing::default();
     let lines = [line("A", 3, 333, TaxCategory::Standard, 400), line("B", 1, 1_999, TaxCategory::Standard, 900)];
-    let quote =
-        pricing.quote(&lines, &address(Some("CA"), "94105", "US"), ShippingOption::Standard, None, &context(false)).unwrap();
+    let quote = pricing
+        .quote(&lines, &address(Some("CA"), "94105", "US"), ShippingOption::Standard, None, &context(false))
+        .unwrap();
     // 999 * 7.25% = 72.43 -> 72; 1999 * 7.25% = 144.93 -> 145.
     assert_eq!(quote.lines.iter().map(|line| line.tax.cents).collect::<Vec<_>>(), [72, 145]);
     // NJ to California is about 3,900 km: zone 2; 2.1 kg: 2 extra started kg.
@@ -96,7 +94,10 @@ fn a_quote_adds_subtotal_tax_and_shipping() {
     assert_eq!(quote.shipping.price, usd(799 + 2 * 100));
     assert_eq!(quote.shipping.delivery_by, delivery_by(NOW, 5));
     let totals = quote.totals;
-    assert_eq!((totals.subtotal, totals.tax, totals.shipping, totals.discount), (usd(2_998), usd(217), usd(999), usd(0)));
+    assert_eq!(
+        (totals.subtotal, totals.tax, totals.shipping, totals.discount),
+        (usd(2_998), usd(217), usd(999), usd(0))
+    );
     assert_eq!(totals.total, usd(2_998 + 217 + 999));
 }
 
@@ -107,10 +108,7 @@ fn prime_ships_standard_and_two_day_free_but_not_next_day() {
     let destination = address(Some("NY"), "10001", "US");
     let options = pricing.shipping_options(&lines, &destination, &context(true)).unwrap();
     let prices: Vec<_> = options.iter().map(|quote| (quote.option, quote.price.cents)).collect();
-    assert_eq!(
-        prices,
-        [(ShippingOption::Standard, 0), (ShippingOption::TwoDay, 0), (ShippingOption::NextDay, 1_499)]
-    );
+    assert_eq!(prices, [(ShippingOption::Standard, 0), (ShippingOption::TwoDay, 0), (ShippingOption::NextDay, 1_499)]);
     let regular = pricing.shipping_options(&lines, &destination, &context(false)).unwrap();
     assert_eq!(regular[0].price, usd(499));
     assert_eq!(regular[2].delivery_by, delivery_by(NOW, 1));
@@ -120,8 +118,18 @@ fn prime_ships_standard_and_two_day_free_but_not_next_day() {
 fn farther_destinations_cost_more_and_take_longer() {
     let pricing = Pricing::default();
     let lines = [line("A", 1, 1_000, TaxCategory::Standard, 500)];
-    let near = pricing.shipping_quote(ShippingOption::Standard, &lines, Currency::USD, &address(Some("NJ"), "07001", "US"), &context(false)).unwrap();
-    let far = pricing.shipping_quote(ShippingOption::Standard, &lines, Currency::USD, &address(None, "10115", "DE"), &context(false)).unwrap();
+    let near = pricing
+        .shipping_quote(
+            ShippingOption::Standard,
+            &lines,
+            Currency::USD,
+            &address(Some("NJ"), "07001", "US"),
+            &context(false),
+        )
+        .unwrap();
+    let far = pricing
+        .shipping_quote(ShippingOption::Standard, &lines, Currency::USD, &address(None, "10115", "DE"), &context(false))
+        .unwrap();
     assert_eq!((near.zone, far.zone), (0, 3));
     assert!(far.price.cents > near.price.cents);
     assert!(far.delivery_by > near.delivery_by);
@@ -142,7 +150,8 @@ fn discounts_lower_the_total_but_not_below_tax_and_shipping() {
 fn bad_lines_and_overflow_are_errors_not_panics() {
     let pricing = Pricing::default();
     let destination = address(Some("TX"), "73301", "US");
-    let quote = |lines: &[PricedLine]| pricing.quote(lines, &destination, ShippingOption::Standard, None, &context(false));
+    let quote =
+        |lines: &[PricedLine]| pricing.quote(lines, &destination, ShippingOption::Standard, None, &context(false));
     assert_eq!(quote(&[]), Err(PricingError::NoLines));
     assert!(matches!(quote(&[line("A", 0, 1, TaxCategory::Standard, 1)]), Err(PricingError::ZeroQuantity { .. })));
     let mut euro = line("B", 1, 1, TaxCategory::Standard, 1);
@@ -156,8 +165,11 @@ fn bad_lines_and_overflow_are_errors_not_panics() {
         Err(PricingError::Money(MoneyError::Overflow))
     );
     assert_eq!(
-        quote(&[line("A", u32::MAX, 1, TaxCategory::Zero, u32::MAX), line("B", u32::MAX, 1, TaxCategory::Zero, u32::MAX)])
-            .map(|quote| quote.totals.subtotal),
+        quote(&[
+            line("A", u32::MAX, 1, TaxCategory::Zero, u32::MAX),
+            line("B", u32::MAX, 1, TaxCategory::Zero, u32::MAX)
+        ])
+        .map(|quote| quote.totals.subtotal),
         Err(PricingError::Money(MoneyError::Overflow)),
         "a weight beyond u64 grams is an error"
     );
