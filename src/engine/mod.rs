@@ -13,6 +13,7 @@ pub mod deal;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod order;
 pub mod payment;
 pub mod pricing;
 pub mod rate;
