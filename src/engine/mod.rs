@@ -17,6 +17,7 @@ pub mod order;
 pub mod payment;
 pub mod pricing;
 pub mod rate;
+pub mod saga;
 pub mod time;
 pub mod waitlist;
 pub mod warehouse;
