@@ -197,8 +197,7 @@ mod tests {
     #[test]
     fn bad_tables_are_refused() {
         assert_eq!(ShippingTable::default().validate(), Ok(()));
-        let mut table = ShippingTable::default();
-        table.zone_limits_km = vec![600, 600, 900];
+        let table = ShippingTable { zone_limits_km: vec![600, 600, 900], ..ShippingTable::default() };
         assert!(table.validate().is_err());
         let mut table = ShippingTable::default();
         table.rates[0].base_cents.pop();
