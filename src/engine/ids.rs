@@ -108,6 +108,30 @@ string_id!(
     DealId, "deal id", "deal"
 );
 
+string_id!(
+    /// An order.
+    OrderId, "order id", "ord"
+);
+string_id!(
+    /// A checkout session (a cart on its way to becoming an order).
+    CheckoutId, "checkout id", "chk"
+);
+string_id!(
+    /// A payment authorization at the gateway (captures and refunds act on it).
+    PaymentId, "payment id", "pay"
+);
+string_id!(
+    /// A stored card: what the gateway charges instead of the card number.
+    CardToken, "card token", "tok"
+);
+string_id!(
+    /// The code of a gift card.
+    GiftCardCode, "gift card code", "gc"
+);
+
+/// An authorization is identified by its payment id.
+pub type AuthorizationId = PaymentId;
+
 /// The address of one inventory bucket: a SKU's stock in one warehouse.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct BucketKey {
@@ -145,5 +169,14 @@ mod tests {
         let id = ReservationId::generate(0xdead_beef);
         assert_eq!(id.as_str(), "res_000000000000000000000000deadbeef");
         assert!(ReservationId::parse(id.as_str()).is_ok());
+    }
+
+    #[test]
+    fn checkout_ids_carry_their_prefixes() {
+        assert!(OrderId::generate(1).as_str().starts_with("ord_"));
+        assert!(CheckoutId::generate(1).as_str().starts_with("chk_"));
+        assert!(AuthorizationId::generate(1).as_str().starts_with("pay_"));
+        assert!(CardToken::generate(1).as_str().starts_with("tok_"));
+        assert!(GiftCardCode::generate(1).as_str().starts_with("gc_"));
     }
 }

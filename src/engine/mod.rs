@@ -5,27 +5,47 @@
 //! returns the events it produced, and every aggregate can check its own
 //! invariants (`check_invariants`), which tests run after every step.
 
+pub mod address;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod customer;
 pub mod deal;
 pub mod ids;
 pub mod inventory;
 pub mod money;
+pub mod order;
+pub mod payment;
+pub mod pricing;
 pub mod rate;
+pub mod saga;
 pub mod time;
 pub mod waitlist;
 pub mod warehouse;
 
+pub use address::{Address, AddressError, AddressInput};
 pub use cart::{Cart, CartError, CartEvent, CartLimits, CartLine, CartList};
 pub use catalog::{
     Catalog, CatalogError, CatalogEvent, CategoryNode, CategoryPath, Product, ProductDraft, ProductPatch, TaxCategory,
     Variant, VariantPatch,
 };
+pub use checkout::{Checkout, CheckoutError, CheckoutEvent, CheckoutLine, CheckoutStep, PaymentChoice, PriceChange};
 pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Session};
-pub use ids::{BucketKey, CartId, CustomerId, DealId, IdError, ProductId, ReservationId, SellerId, Sku, WarehouseId};
+pub use ids::{
+    AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError, OrderId,
+    PaymentId, ProductId, ReservationId, SellerId, Sku, WarehouseId,
+};
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
+pub use order::{
+    plan_shipments, Order, OrderAction, OrderDraft, OrderError, OrderEvent, OrderLine, OrderStatus, ShipmentPlan,
+};
+pub use payment::{
+    CardInput, CardRecord, FraudDecision, FraudHistory, FraudRules, GiftCardLedger, PaymentError, PaymentGateway,
+    PaymentPlan, SimulatedGateway,
+};
+pub use pricing::{Pricing, PricingError, Quote, QuoteContext, ShippingOption, Totals};
+pub use saga::{PlaceOrderSaga, SagaAction, SagaOutcome, SagaStep};
 pub use time::Timestamp;
 pub use warehouse::{GeoPoint, Warehouse, WarehouseError};
 

@@ -1,0 +1,333 @@
+//! The checkout: a cart's lines frozen at start, then address -> shipping ->
+//! payment -> review -> placed.
+//!
+//! `step` names what the checkout needs next. A step cannot be skipped: setting
+//! shipping without an address, or payment without shipping, is
+//! [`CheckoutError::StepSkipped`]. Going back is allowed until the order is
+//! placed, and **setting a step clears every later step** (a new address clears
+//! shipping and payment, since the shipping price, delivery date and tax depend
+//! on it; new shipping clears payment), so the customer always reviews totals
+//! computed from the current choices. Prices are frozen at start;
+//! [`Checkout::revalidate`] reports changes against current prices without
+//! applying them, and [`Checkout::accept_prices`] applies them and clears
+//! shipping and payment (the totals changed).
+//!
+//! Invariant `checkout.step_matches_choices`: the step is the first missing
+//! choice (`placed` once placed), and the totals exist exactly when shipping does.
+
+use super::address::Address;
+use super::catalog::TaxCategory;
+use super::ids::{CardToken, CartId, CheckoutId, GiftCardCode, OrderId, ProductId, Sku};
+use super::money::Money;
+use super::pricing::{PricedLine, Pricing, PricingError, QuoteContext, ShippingOption, ShippingQuote, Totals};
+use super::time::Timestamp;
+use super::InvariantViolation;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Most lines a checkout takes (a cart's limit).
+pub const CHECKOUT_LINES_MAX: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckoutStep {
+    Address,
+    Shipping,
+    Payment,
+    Review,
+    Placed,
+}
+
+/// A cart line with its price as of the start of checkout.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckoutLine {
+    pub sku: Sku,
+    pub product_id: ProductId,
+    pub title: String,
+    pub quantity: u32,
+    pub unit_price: Money,
+    pub tax_category: TaxCategory,
+    pub weight_grams: u32,
+}
+
+impl CheckoutLine {
+    pub fn priced(&self) -> PricedLine {
+        PricedLine {
+            sku: self.sku.clone(),
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            tax_category: self.tax_category,
+            weight_grams: self.weight_grams,
+        }
+    }
+}
+
+/// How the customer pays: a card, a gift card, or both (gift card first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentChoice {
+    pub card: Option<CardToken>,
+    pub gift_card: Option<GiftCardCode>,
+}
+
+/// A price that differs from the frozen one; `now` is `None` when the SKU can
+/// no longer be bought.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceChange {
+    pub sku: Sku,
+    pub was: Money,
+    pub now: Option<Money>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckoutEvent {
+    Started { checkout: Box<Checkout> },
+    AddressSet { address: Address },
+    ShippingSet { shipping: ShippingQuote, totals: Totals },
+    PaymentSet { payment: PaymentChoice },
+    PricesAccepted { lines: Vec<CheckoutLine> },
+    Placed { order_id: OrderId, at: Timestamp },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("the cart is empty")]
+    EmptyCart,
+    #[error("a checkout takes at most {CHECKOUT_LINES_MAX} lines")]
+    TooManyLines,
+    #[error("{required:?} must be set first (the checkout is at {current:?})")]
+    StepSkipped { required: CheckoutStep, current: CheckoutStep },
+    #[error("the checkout was already placed")]
+    AlreadyPlaced,
+    #[error("choose a card, a gift card or both")]
+    NoPaymentMethod,
+    #[error("{sku} can no longer be bought")]
+    Unavailable { sku: Sku },
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub id: CheckoutId,
+    pub cart_id: CartId,
+    pub lines: Vec<CheckoutLine>,
+    pub step: CheckoutStep,
+    pub address: Option<Address>,
+    pub shipping: Option<ShippingQuote>,
+    pub totals: Option<Totals>,
+    pub payment: Option<PaymentChoice>,
+    pub order_id: Option<OrderId>,
+    pub created_at: Timestamp,
+}
+
+impl Checkout {
+    /// Freezes the cart's lines (1..=200, one currency, quantities of at least 1).
+    pub fn start(
+        id: CheckoutId,
+        cart_id: CartId,
+        lines: Vec<CheckoutLine>,
+        now: Timestamp,
+    ) -> Result<(Checkout, Vec<CheckoutEvent>), CheckoutError> {
+        if lines.is_empty() {
+            return Err(CheckoutError::EmptyCart);
+        }
+        if lines.len() > CHECKOUT_LINES_MAX {
+            return Err(CheckoutError::TooManyLines);
+        }
+        let priced: Vec<PricedLine> = lines.iter().map(CheckoutLine::priced).collect();
+        let first = priced[0].unit_price.currency;
+        if let Some(line) = priced.iter().find(|line| line.quantity == 0) {
+            return Err(PricingError::ZeroQuantity { sku: line.sku.clone() }.into());
+        }
+        if let Some(line) = priced.iter().find(|line| line.unit_price.currency != first) {
+            let mismatch = super::money::MoneyError::CurrencyMismatch { left: first, right: line.unit_price.currency };
+            return Err(PricingError::Money(mismatch).into());
+        }
+        let checkout = Checkout {
+            id,
+            cart_id,
+            lines,
+            step: CheckoutStep::Address,
+            address: None,
+            shipping: None,
+            totals: None,
+            payment: None,
+            order_id: None,
+            created_at: now,
+        };
+        let events = vec![CheckoutEvent::Started { checkout: Box::new(checkout.clone()) }];
+        Ok((checkout, events))
+    }
+
+    pub fn priced_lines(&self) -> Vec<PricedLine> {
+        self.lines.iter().map(CheckoutLine::priced).collect()
+    }
+
+    fn open(&self) -> Result<(), CheckoutError> {
+        if self.step == CheckoutStep::Placed {
+            return Err(CheckoutError::AlreadyPlaced);
+        }
+        Ok(())
+    }
+
+    fn require(&self, required: CheckoutStep) -> Result<(), CheckoutError> {
+        self.open()?;
+        if self.step < required {
+            return Err(CheckoutError::StepSkipped { required, current: self.step });
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, event: CheckoutEvent) -> Vec<CheckoutEvent> {
+        self.apply(&event);
+        vec![event]
+    }
+
+    /// Sets the address; clears shipping and payment. Refused when the
+    /// destination has no tax rates (nothing could be quoted).
+    pub fn set_address(&mut self, address: Address, pricing: &Pricing) -> Result<Vec<CheckoutEvent>, CheckoutError> {
+        self.open()?;
+        pricing.tax.rates_for(address.country(), address.region())?;
+        Ok(self.emit(CheckoutEvent::AddressSet { address }))
+    }
+
+    /// The priced options for the current address.
+    pub fn shipping_options(
+        &self,
+        pricing: &Pricing,
+        context: &QuoteContext,
+    ) -> Result<Vec<ShippingQuote>, CheckoutError> {
+        let address = self
+            .address
+            .as_ref()
+            .ok_or(CheckoutError::StepSkipped { required: CheckoutStep::Shipping, current: self.step })?;
+        Ok(pricing.shipping_options(&self.priced_lines(), address, context)?)
+    }
+
+    /// Chooses how to ship and computes the totals; clears payment.
+    pub fn set_shipping(
+        &mut self,
+        option: ShippingOption,
+        pricing: &Pricing,
+        context: &QuoteContext,
+    ) -> Result<Vec<CheckoutEvent>, CheckoutError> {
+        self.require(CheckoutStep::Shipping)?;
+        let address = self
+            .address
+            .as_ref()
+            .ok_or(CheckoutError::StepSkipped { required: CheckoutStep::Shipping, current: self.step })?;
+        let quote = pricing.quote(&self.priced_lines(), address, option, None, context)?;
+        Ok(self.emit(CheckoutEvent::ShippingSet { shipping: quote.shipping, totals: quote.totals }))
+    }
+
+    /// Chooses how to pay; the checkout moves to review.
+    pub fn set_payment(&mut self, payment: PaymentChoice) -> Result<Vec<CheckoutEvent>, CheckoutError> {
+        self.require(CheckoutStep::Payment)?;
+        if payment.card.is_none() && payment.gift_card.is_none() {
+            return Err(CheckoutError::NoPaymentMethod);
+        }
+        Ok(self.emit(CheckoutEvent::PaymentSet { payment }))
+    }
+
+    /// The lines whose current price differs from the frozen one. Nothing changes.
+    pub fn revalidate(&self, current_prices: &BTreeMap<Sku, Money>) -> Vec<PriceChange> {
+        self.lines
+            .iter()
+            .filter_map(|line| {
+                let now = current_prices.get(&line.sku).copied();
+                (now != Some(line.unit_price)).then(|| PriceChange { sku: line.sku.clone(), was: line.unit_price, now })
+            })
+            .collect()
+    }
+
+    /// Takes the current prices; clears shipping and payment when any changed.
+    pub fn accept_prices(
+        &mut self,
+        current_prices: &BTreeMap<Sku, Money>,
+    ) -> Result<Vec<CheckoutEvent>, CheckoutError> {
+        self.open()?;
+        let changes = self.revalidate(current_prices);
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut lines = self.lines.clone();
+        for line in &mut lines {
+            line.unit_price =
+                *current_prices.get(&line.sku).ok_or(CheckoutError::Unavailable { sku: line.sku.clone() })?;
+        }
+        if let Some(line) = lines.iter().find(|line| line.unit_price.currency != self.lines[0].unit_price.currency) {
+            return Err(CheckoutError::Unavailable { sku: line.sku.clone() });
+        }
+        Ok(self.emit(CheckoutEvent::PricesAccepted { lines }))
+    }
+
+    /// Marks the checkout placed as `order_id` (after the saga completed).
+    pub fn place(&mut self, order_id: OrderId, now: Timestamp) -> Result<Vec<CheckoutEvent>, CheckoutError> {
+        self.require(CheckoutStep::Review)?;
+        Ok(self.emit(CheckoutEvent::Placed { order_id, at: now }))
+    }
+
+    pub fn apply(&mut self, event: &CheckoutEvent) {
+        match event {
+            CheckoutEvent::Started { checkout } => *self = (**checkout).clone(),
+            CheckoutEvent::AddressSet { address } => {
+                self.address = Some(address.clone());
+                self.clear_from(CheckoutStep::Shipping);
+            }
+            CheckoutEvent::ShippingSet { shipping, totals } => {
+                self.shipping = Some(shipping.clone());
+                self.totals = Some(*totals);
+                self.clear_from(CheckoutStep::Payment);
+            }
+            CheckoutEvent::PaymentSet { payment } => {
+                self.payment = Some(payment.clone());
+                self.step = CheckoutStep::Review;
+            }
+            CheckoutEvent::PricesAccepted { lines } => {
+                self.lines.clone_from(lines);
+                let step = if self.address.is_some() { CheckoutStep::Shipping } else { CheckoutStep::Address };
+                self.clear_from(step);
+            }
+            CheckoutEvent::Placed { order_id, .. } => {
+                self.order_id = Some(order_id.clone());
+                self.step = CheckoutStep::Placed;
+            }
+        }
+    }
+
+    /// Forgets the choices from `step` on and makes it the current step.
+    fn clear_from(&mut self, step: CheckoutStep) {
+        if step <= CheckoutStep::Shipping {
+            self.shipping = None;
+            self.totals = None;
+        }
+        if step <= CheckoutStep::Payment {
+            self.payment = None;
+        }
+        self.step = step;
+    }
+
+    pub fn check_invariants(&self) -> Result<(), InvariantViolation> {
+        let expected = match (&self.order_id, &self.address, &self.shipping, &self.payment) {
+            (Some(_), _, _, _) => CheckoutStep::Placed,
+            (None, None, _, _) => CheckoutStep::Address,
+            (None, Some(_), None, _) => CheckoutStep::Shipping,
+            (None, Some(_), Some(_), None) => CheckoutStep::Payment,
+            (None, Some(_), Some(_), Some(_)) => CheckoutStep::Review,
+        };
+        let consistent = self.step == expected
+            && self.shipping.is_some() == self.totals.is_some()
+            && (self.address.is_some() || (self.shipping.is_none() && self.payment.is_none()))
+            && (self.shipping.is_some() || self.payment.is_none());
+        if !consistent {
+            return Err(InvariantViolation {
+                name: "checkout.step_matches_choices",
+                detail: format!("checkout {} at {:?}, choices say {expected:?}", self.id, self.step),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

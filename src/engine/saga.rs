@@ -1,0 +1,271 @@
+//! The place-order saga as pure data: which action runs next, and how a saga
+//! interrupted by a crash is finished or compensated.
+//!
+//! Forward path (step reached -> next action):
+//!
+//! ```text
+//! Started       -> Reserve          (hold stock under the planned reservation ids)
+//! Reserved      -> CheckFraud
+//! FraudChecked  -> Authorize        (idempotent by the payment reference)
+//! Authorized    -> CommitHolds      (stock is sold before money moves)
+//! Committed     -> Capture
+//! Captured      -> MarkPaid
+//! Completed     -> Done
+//! ```
+//!
+//! A failed action before capture (stock short, fraud decline, card declined,
+//! a hold expired before commit, capture refused) switches to `Compensating`,
+//! which runs, in order: `ReleaseHolds` (or `Restock` once the holds were
+//! committed), then `VoidAuthorization` if an authorization may exist, then
+//! `Compensated`. Capture is the point of no return: once `Captured`, the saga
+//! only goes forward (`MarkPaid` is retried until it succeeds).
+//!
+//! Recovery ([`PlaceOrderSaga::recover`]) after a crash: the persisted step
+//! says what is known to be done; the next action may or may not have run.
+//! Before `Captured` the saga is compensated (every compensation is idempotent
+//! and tolerates an action that never ran: releasing an unknown hold and
+//! voiding an unknown reference are no-ops). From `Captured` on it is finished.
+//! If a capture was in flight at the crash and did succeed, the void is
+//! refused as already captured; the outcome [`SagaOutcome::AlreadyCaptured`]
+//! then adds a `RefundCapture`, so the customer is never charged for an order
+//! that does not exist.
+
+use super::ids::{OrderId, PaymentId, ReservationId};
+use serde::{Deserialize, Serialize};
+
+/// Where the saga stands (persisted after every outcome).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaStep {
+    Started,
+    Reserved {
+        reservations: Vec<ReservationId>,
+    },
+    FraudChecked,
+    /// `None` when nothing was left for the card (a gift card paid it all).
+    Authorized {
+        authorization: Option<PaymentId>,
+    },
+    Committed,
+    Captured,
+    Completed,
+    Compensating {
+        reason: String,
+        remaining: Vec<SagaAction>,
+    },
+    Compensated {
+        reason: String,
+    },
+}
+
+/// What the actor layer must do next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaAction {
+    Reserve {
+        reservations: Vec<ReservationId>,
+    },
+    CheckFraud,
+    /// Authorize with `reference` as the gateway's idempotency key.
+    Authorize {
+        reference: String,
+    },
+    CommitHolds {
+        reservations: Vec<ReservationId>,
+    },
+    Capture {
+        authorization: PaymentId,
+    },
+    MarkPaid,
+    ReleaseHolds {
+        reservations: Vec<ReservationId>,
+    },
+    /// Return the units of those holds that were committed to stock (a no-op
+    /// for a hold that is not committed).
+    Restock {
+        reservations: Vec<ReservationId>,
+    },
+    /// Void the authorization made under `reference` (a no-op if none was).
+    VoidAuthorization {
+        reference: String,
+        authorization: Option<PaymentId>,
+    },
+    RefundCapture {
+        reference: String,
+        authorization: Option<PaymentId>,
+    },
+    Done,
+}
+
+/// The result of the last action, reported by the actor layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaOutcome {
+    /// The action succeeded; for `Authorize`, with the authorization id
+    /// (`None` when the card had nothing to pay).
+    Succeeded { authorization: Option<PaymentId> },
+    /// The action failed for a business reason (insufficient stock, declined).
+    Failed { reason: String },
+    /// A void was refused because the authorization had been captured.
+    AlreadyCaptured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SagaError {
+    #[error("the saga is finished; no outcome is expected")]
+    Finished,
+    #[error("a failure reported after the point of no return: {reason}")]
+    FailedAfterCapture { reason: String },
+    #[error("outcome {outcome:?} does not fit the action {action:?}")]
+    UnexpectedOutcome { action: Box<SagaAction>, outcome: SagaOutcome },
+}
+
+/// One place-order saga.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlaceOrderSaga {
+    pub order_id: OrderId,
+    /// Planned up front, so that holds made by a crashed `Reserve` are known.
+    pub reservations: Vec<ReservationId>,
+    /// The gateway reference (the order id).
+    pub payment_reference: String,
+    pub authorization: Option<PaymentId>,
+    pub step: SagaStep,
+}
+
+impl PlaceOrderSaga {
+    pub fn start(order_id: OrderId, reservations: Vec<ReservationId>) -> PlaceOrderSaga {
+        let payment_reference = order_id.to_string();
+        PlaceOrderSaga { order_id, reservations, payment_reference, authorization: None, step: SagaStep::Started }
+    }
+
+    /// Whether the saga has ended (completed or compensated).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.step, SagaStep::Completed | SagaStep::Compensated { .. })
+    }
+
+    /// The action to run now.
+    pub fn next_action(&self) -> SagaAction {
+        match &self.step {
+            SagaStep::Started => SagaAction::Reserve { reservations: self.reservations.clone() },
+            SagaStep::Reserved { .. } => SagaAction::CheckFraud,
+            SagaStep::FraudChecked => SagaAction::Authorize { reference: self.payment_reference.clone() },
+            SagaStep::Authorized { .. } => SagaAction::CommitHolds { reservations: self.reservations.clone() },
+            SagaStep::Committed => match &self.authorization {
+                Some(authorization) => SagaAction::Capture { authorization: authorization.clone() },
+                None => SagaAction::MarkPaid,
+            },
+            SagaStep::Captured => SagaAction::MarkPaid,
+            SagaStep::Compensating { remaining, .. } => remaining.first().cloned().unwrap_or(SagaAction::Done),
+            SagaStep::Completed | SagaStep::Compensated { .. } => SagaAction::Done,
+        }
+    }
+
+    /// Records the outcome of [`Self::next_action`] and returns the next action.
+    pub fn advance(&mut self, outcome: SagaOutcome) -> Result<SagaAction, SagaError> {
+        let action = self.next_action();
+        match (&self.step, outcome) {
+            (SagaStep::Completed | SagaStep::Compensated { .. }, _) => return Err(SagaError::Finished),
+            (SagaStep::Compensating { .. }, outcome) => self.advance_compensation(action, outcome)?,
+            (SagaStep::Captured, SagaOutcome::Failed { reason }) => {
+                return Err(SagaError::FailedAfterCapture { reason })
+            }
+            (_, SagaOutcome::Failed { reason }) => self.compensate(reason),
+            (_, SagaOutcome::AlreadyCaptured) => {
+                return Err(SagaError::UnexpectedOutcome {
+                    action: Box::new(action),
+                    outcome: SagaOutcome::AlreadyCaptured,
+                })
+            }
+            (step, SagaOutcome::Succeeded { authorization }) => {
+                self.step = match step {
+                    SagaStep::Started => SagaStep::Reserved { reservations: self.reservations.clone() },
+                    SagaStep::Reserved { .. } => SagaStep::FraudChecked,
+                    SagaStep::FraudChecked => {
+                        self.authorization.clone_from(&authorization);
+                        SagaStep::Authorized { authorization }
+                    }
+                    SagaStep::Authorized { .. } => SagaStep::Committed,
+                    SagaStep::Committed if self.authorization.is_none() => SagaStep::Completed,
+                    SagaStep::Committed => SagaStep::Captured,
+                    _ => SagaStep::Completed,
+                };
+            }
+        }
+        Ok(self.next_action())
+    }
+
+    /// The compensation actions for a saga that has reached its current step.
+    fn compensation_plan(&self) -> Vec<SagaAction> {
+        let reservations = self.reservations.clone();
+        let mut plan = Vec::new();
+        match self.step {
+            // CommitHolds may have run: restock covers committed holds, and
+            // release covers those it did not reach.
+            SagaStep::Authorized { .. } | SagaStep::Committed => {
+                plan.push(SagaAction::Restock { reservations: reservations.clone() });
+                plan.push(SagaAction::ReleaseHolds { reservations });
+            }
+            _ => plan.push(SagaAction::ReleaseHolds { reservations }),
+        }
+        if matches!(self.step, SagaStep::FraudChecked | SagaStep::Authorized { .. } | SagaStep::Committed) {
+            plan.push(SagaAction::VoidAuthorization {
+                reference: self.payment_reference.clone(),
+                authorization: self.authorization.clone(),
+            });
+        }
+        plan
+    }
+
+    fn compensate(&mut self, reason: String) {
+        let remaining = self.compensation_plan();
+        self.step = SagaStep::Compensating { reason, remaining };
+    }
+
+    fn advance_compensation(&mut self, action: SagaAction, outcome: SagaOutcome) -> Result<(), SagaError> {
+        let SagaStep::Compensating { reason, remaining } = &mut self.step else { return Ok(()) };
+        match (&action, outcome) {
+            (SagaAction::VoidAuthorization { reference, authorization }, SagaOutcome::AlreadyCaptured) => {
+                remaining[0] =
+                    SagaAction::RefundCapture { reference: reference.clone(), authorization: authorization.clone() };
+                return Ok(());
+            }
+            (_, SagaOutcome::Succeeded { .. }) => {
+                if !remaining.is_empty() {
+                    remaining.remove(0);
+                }
+            }
+            // A compensation failing for a business reason (e.g. a hold that
+            // already expired) has nothing left to undo: move on.
+            (_, SagaOutcome::Failed { .. }) => {
+                if !remaining.is_empty() {
+                    remaining.remove(0);
+                }
+            }
+            (_, outcome) => return Err(SagaError::UnexpectedOutcome { action: Box::new(action), outcome }),
+        }
+        if remaining.is_empty() {
+            self.step = SagaStep::Compensated { reason: std::mem::take(reason) };
+        }
+        Ok(())
+    }
+
+    /// After a crash: the action that finishes or compensates the saga from
+    /// its persisted step (see the module docs). Before `Captured` this starts
+    /// compensation; from `Captured` on it continues forward.
+    pub fn recover(&mut self) -> SagaAction {
+        match self.step {
+            SagaStep::Started
+            | SagaStep::Reserved { .. }
+            | SagaStep::FraudChecked
+            | SagaStep::Authorized { .. }
+            | SagaStep::Committed => {
+                self.compensate("interrupted before capture".to_owned());
+            }
+            _ => {}
+        }
+        self.next_action()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,176 @@
+use super::*;
+
+fn saga() -> PlaceOrderSaga {
+    PlaceOrderSaga::start(OrderId::generate(1), vec![ReservationId::generate(10), ReservationId::generate(11)])
+}
+
+fn ok() -> SagaOutcome {
+    SagaOutcome::Succeeded { authorization: None }
+}
+
+fn authorized() -> SagaOutcome {
+    SagaOutcome::Succeeded { authorization: Some(PaymentId::generate(7)) }
+}
+
+fn failed(reason: &str) -> SagaOutcome {
+    SagaOutcome::Failed { reason: reason.to_owned() }
+}
+
+fn holds() -> Vec<ReservationId> {
+    saga().reservations
+}
+
+fn reference() -> String {
+    OrderId::generate(1).to_string()
+}
+
+fn void(authorization: Option<PaymentId>) -> SagaAction {
+    SagaAction::VoidAuthorization { reference: reference(), authorization }
+}
+
+/// Runs the happy path up to (not including) the outcome of step `index`.
+fn saga_after(successes: usize) -> PlaceOrderSaga {
+    let mut saga = saga();
+    for index in 0..successes {
+        let outcome = if index == 2 { authorized() } else { ok() };
+        saga.advance(outcome).unwrap();
+    }
+    saga
+}
+
+/// Runs compensation to the end, answering `ok` to everything, and returns
+/// the actions it asked for.
+fn drain(saga: &mut PlaceOrderSaga) -> Vec<SagaAction> {
+    let mut actions = Vec::new();
+    while !saga.is_finished() {
+        actions.push(saga.next_action());
+        saga.advance(ok()).unwrap();
+        assert!(actions.len() < 10, "compensation loops: {actions:?}");
+    }
+    actions
+}
+
+#[test]
+fn the_happy_path_runs_every_action_once() {
+    let mut saga = saga();
+    let mut actions = vec![saga.next_action()];
+    for outcome in [ok(), ok(), authorized(), ok(), ok(), ok()] {
+        actions.push(saga.advance(outcome).unwrap());
+    }
+    assert_eq!(
+        actions,
+        [
+            SagaAction::Reserve { reservations: holds() },
+            SagaAction::CheckFraud,
+            SagaAction::Authorize { reference: reference() },
+            SagaAction::CommitHolds { reservations: holds() },
+            SagaAction::Capture { authorization: PaymentId::generate(7) },
+            SagaAction::MarkPaid,
+            SagaAction::Done,
+        ]
+    );
+    assert_eq!(saga.step, SagaStep::Completed);
+    assert_eq!(saga.advance(ok()), Err(SagaError::Finished));
+}
+
+#[test]
+fn a_gift_card_only_order_skips_capture() {
+    let mut saga = saga();
+    for _ in 0..4 {
+        saga.advance(ok()).unwrap();
+    }
+    assert_eq!(saga.next_action(), SagaAction::MarkPaid);
+    assert_eq!(saga.advance(ok()), Ok(SagaAction::Done));
+}
+
+#[test]
+fn every_failure_before_capture_compensates_what_was_done() {
+    let restock_and_release =
+        vec![SagaAction::Restock { reservations: holds() }, SagaAction::ReleaseHolds { reservations: holds() }];
+    let cases: Vec<(usize, Vec<SagaAction>)> = vec![
+        // Reserve failed (insufficient stock): release whatever was held.
+        (0, vec![SagaAction::ReleaseHolds { reservations: holds() }]),
+        // Fraud declined.
+        (1, vec![SagaAction::ReleaseHolds { reservations: holds() }]),
+        // Card declined: nothing to void by id, but the reference is voided.
+        (2, vec![SagaAction::ReleaseHolds { reservations: holds() }, void(None)]),
+        // Commit failed (a hold expired).
+        (3, [restock_and_release.clone(), vec![void(Some(PaymentId::generate(7)))]].concat()),
+        // Capture refused.
+        (4, [restock_and_release, vec![void(Some(PaymentId::generate(7)))]].concat()),
+    ];
+    for (successes, expected) in cases {
+        let mut saga = saga_after(successes);
+        let first = saga.advance(failed("nope")).unwrap();
+        assert_eq!(Some(&first), expected.first(), "after {successes} successes");
+        assert_eq!(drain(&mut saga), expected, "after {successes} successes");
+        assert_eq!(saga.step, SagaStep::Compensated { reason: "nope".to_owned() });
+        assert_eq!(saga.next_action(), SagaAction::Done);
+    }
+}
+
+#[test]
+fn a_failure_after_capture_is_not_compensated() {
+    let mut saga = saga_after(5);
+    assert_eq!(saga.step, SagaStep::Captured);
+    assert_eq!(saga.advance(failed("db down")), Err(SagaError::FailedAfterCapture { reason: "db down".to_owned() }));
+    assert_eq!(saga.next_action(), SagaAction::MarkPaid, "mark paid is retried");
+}
+
+#[test]
+fn recovery_before_capture_compensates_and_after_capture_finishes() {
+    for successes in 0..=6 {
+        let mut saga = saga_after(successes);
+        let action = saga.recover();
+        match successes {
+            0 | 1 => assert_eq!(action, SagaAction::ReleaseHolds { reservations: holds() }),
+            2 => {
+                assert_eq!(action, SagaAction::ReleaseHolds { reservations: holds() });
+                assert_eq!(drain(&mut saga).last(), Some(&void(None)), "an authorize in flight is voided by reference");
+            }
+            3 | 4 => {
+                assert_eq!(action, SagaAction::Restock { reservations: holds() });
+                assert_eq!(drain(&mut saga).last(), Some(&void(Some(PaymentId::generate(7)))));
+            }
+            5 => assert_eq!(action, SagaAction::MarkPaid),
+            _ => assert_eq!(action, SagaAction::Done),
+        }
+        if successes < 5 {
+            assert!(matches!(saga.step, SagaStep::Compensated { .. } | SagaStep::Compensating { .. }));
+        }
+    }
+}
+
+#[test]
+fn a_capture_that_landed_before_the_crash_is_refunded() {
+    let mut saga = saga_after(4);
+    saga.recover();
+    saga.advance(ok()).unwrap(); // restock
+    assert_eq!(saga.advance(ok()), Ok(void(Some(PaymentId::generate(7)))));
+    let refund = SagaAction::RefundCapture { reference: reference(), authorization: Some(PaymentId::generate(7)) };
+    assert_eq!(saga.advance(SagaOutcome::AlreadyCaptured), Ok(refund));
+    assert_eq!(saga.advance(ok()), Ok(SagaAction::Done));
+    assert!(matches!(saga.step, SagaStep::Compensated { .. }));
+}
+
+#[test]
+fn failed_compensations_move_on_and_stray_outcomes_are_rejected() {
+    let mut saga = saga_after(1);
+    saga.advance(failed("fraud")).unwrap();
+    assert_eq!(saga.advance(failed("hold already expired")), Ok(SagaAction::Done));
+    let mut fresh = saga_after(1);
+    assert!(matches!(fresh.advance(SagaOutcome::AlreadyCaptured), Err(SagaError::UnexpectedOutcome { .. })));
+    let mut compensating = saga_after(0);
+    compensating.advance(failed("stock")).unwrap();
+    assert!(matches!(compensating.advance(SagaOutcome::AlreadyCaptured), Err(SagaError::UnexpectedOutcome { .. })));
+}
+
+#[test]
+fn the_saga_round_trips_through_bincode_mid_compensation() {
+    let mut saga = saga_after(3);
+    saga.advance(failed("expired")).unwrap();
+    let config = bincode::config::standard();
+    let bytes = bincode::serde::encode_to_vec(&saga, config).unwrap();
+    let (back, _): (PlaceOrderSaga, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
+    assert_eq!(back, saga);
+}
