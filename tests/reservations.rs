@@ -249,3 +249,30 @@ async fn the_stock_board_follows_every_change_and_survives_a_reopen() {
     assert_eq!(mercato.reservation(&hold_id).await.unwrap().status, HoldStatus::Committed);
     mercato.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn remembered_responses_replay_in_every_durability_mode() {
+    for durability in [Durability::Memory, Durability::Relaxed { flush_every_ms: 100 }, Durability::Strict] {
+        let dir = tempfile::tempdir().unwrap();
+        let mercato = mercato::Mercato::open(common::config(dir.path(), durability)).unwrap();
+        let guard = match mercato.claim_idempotency("scope-1").await.unwrap() {
+            mercato::Claim::Run(guard) => guard,
+            mercato::Claim::Replay(_) => panic!("{durability:?}: nothing was remembered yet"),
+        };
+        let first = mercato::Remembered {
+            body_digest: "digest".to_owned(),
+            status: 201,
+            content_type: "application/json".to_owned(),
+            body: b"{\"reservation_id\":\"res_1\"}".to_vec(),
+            created_at: mercato.now(),
+        };
+        mercato.remember(&guard, &first, None).await.unwrap();
+        drop(guard);
+        match mercato.claim_idempotency("scope-1").await.unwrap() {
+            mercato::Claim::Replay(replayed) => assert_eq!(replayed, first, "{durability:?}"),
+            mercato::Claim::Run(_) => panic!("{durability:?}: the first response was forgotten"),
+        }
+        assert!(matches!(mercato.claim_idempotency("scope-2").await.unwrap(), mercato::Claim::Run(_)));
+        mercato.shutdown().await.unwrap();
+    }
+}

@@ -81,13 +81,21 @@ impl Mercato {
         deferred: Option<crate::store::Ticket>,
     ) -> Result<(), Error> {
         let _pass = self.enter()?;
+        if !self.inner.env.store.keeps_records() {
+            self.inner.remembered.insert(guard.scope.clone(), remembered.clone());
+            return Ok(());
+        }
         let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
         self.inner.env.store.durable(deferred.map_or(ticket, |deferred| deferred.max(ticket))).await?;
         Ok(())
     }
 
     fn remembered(&self, scope: &str) -> Result<Option<Remembered>, Error> {
-        let found = self.inner.env.store.get::<Remembered>(&keys::idempotency(scope))?;
+        let found = if self.inner.env.store.keeps_records() {
+            self.inner.env.store.get::<Remembered>(&keys::idempotency(scope))?
+        } else {
+            self.inner.remembered.get(scope).map(|entry| entry.value().clone())
+        };
         let now = self.inner.env.clock.now();
         Ok(found.filter(|remembered| now.millis_since(remembered.created_at) < IDEMPOTENCY_RETENTION_MS))
     }

@@ -103,6 +103,9 @@ struct Inner {
     directory: customers::Directory,
     /// Idempotency scopes being run now; duplicates wait on the notify.
     in_flight: DashMap<String, Arc<tokio::sync::Notify>>,
+    /// `memory` durability keeps no records in the store: remembered
+    /// responses live here instead (idempotency holds without a disk too).
+    remembered: DashMap<String, idempotency::Remembered>,
     warehouses: parking_lot::RwLock<std::collections::BTreeMap<WarehouseId, crate::engine::Warehouse>>,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
@@ -162,6 +165,7 @@ impl Mercato {
                 config,
                 directory,
                 in_flight: DashMap::new(),
+                remembered: DashMap::new(),
                 warehouses: parking_lot::RwLock::new(warehouses),
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),
