@@ -700,7 +700,16 @@ const API_ROUTES: &[(&str, &str)] = &[
 
 /// Routes this server adds beyond API.md (allowed: the contract fixes what
 /// exists, not that nothing more may).
-const EXTRA_ROUTES: &[(&str, &str)] = &[("PUT", "/v1/admin/customers/{id}/seller"), ("GET", "/v1/deals/{id}/waitlist")];
+const EXTRA_ROUTES: &[(&str, &str)] = &[
+    ("PUT", "/v1/admin/customers/{id}/seller"),
+    ("GET", "/v1/deals/{id}/waitlist"),
+    ("POST", "/v1/admin/gift-cards"),
+    ("GET", "/v1/gift-cards/{code}"),
+    ("POST", "/v1/checkouts/{id}/accept-prices"),
+    ("POST", "/v1/admin/orders/{id}/ship"),
+    ("POST", "/v1/admin/orders/{id}/deliver"),
+    ("POST", "/v1/admin/orders/{id}/returns/receive"),
+];
 
 fn probe_path(template: &str) -> String {
     template

@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(config.duration, Duration::from_secs(120));
         assert_eq!(config.connections, 64);
         assert_eq!(config.seed, 7);
-        assert!(Cli::try_parse_from(["mercato-loadtest", "checkout"]).is_err());
+        assert!(Cli::try_parse_from(["mercato-loadtest", "teleport"]).is_err());
     }
 
     #[test]

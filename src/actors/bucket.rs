@@ -77,6 +77,40 @@ pub struct RestockReturn {
     pub settles: Vec<u8>,
 }
 
+/// A committed hold's units come back to stock (exactly once per hold).
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<Hold>")]
+pub struct ReturnCommitted {
+    pub id: ReservationId,
+}
+
+/// A stock change an order asked for (shipping or restocking returned
+/// units), guarded by its task record `settles`: the change is applied only
+/// while the record exists, and the record is deleted in the same write, so a
+/// retried task changes the stock once.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "BucketReply<InventoryCounts>")]
+pub struct SettleTask {
+    pub op: StockOp,
+    pub settles: Vec<u8>,
+}
+
+/// A stock change an order owes a bucket (its `T` record).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StockTask {
+    pub bucket: BucketKey,
+    pub op: StockOp,
+}
+
+/// The stock change of a [`SettleTask`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum StockOp {
+    /// Committed units leave the warehouse.
+    Ship { quantity: u64 },
+    /// Returned units are received back.
+    Restock { quantity: u64 },
+}
+
 /// Units leave for a flash deal's own stock.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "BucketReply<InventoryCounts>")]
@@ -382,6 +416,39 @@ impl Handler<RestockReturn> for BucketActor {
         settled.delete(msg.settles);
         MessageResult(self.run_with(ctx, settled, |bucket, _| {
             let events = bucket.restock(msg.quantity)?;
+            Ok((bucket.counts(), events))
+        }))
+    }
+}
+
+impl Handler<ReturnCommitted> for BucketActor {
+    type Result = MessageResult<ReturnCommitted>;
+    fn handle(&mut self, msg: ReturnCommitted, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.run(ctx, |bucket, now| bucket.return_committed(&msg.id, now)))
+    }
+}
+
+impl Handler<SettleTask> for BucketActor {
+    type Result = MessageResult<SettleTask>;
+    fn handle(&mut self, msg: SettleTask, ctx: &mut Context<Self>) -> Self::Result {
+        let pending = if self.env.store.keeps_records() {
+            match self.env.store.get::<StockTask>(&msg.settles) {
+                Ok(found) => found.is_some(),
+                Err(err) => return MessageResult(self.fail(err, ctx)),
+            }
+        } else {
+            true
+        };
+        let mut settled = Batch::new();
+        settled.delete(msg.settles);
+        MessageResult(self.run_with(ctx, settled, |bucket, _| {
+            if !pending {
+                return Ok((bucket.counts(), Vec::new()));
+            }
+            let events = match msg.op {
+                StockOp::Ship { quantity } => bucket.ship(quantity)?,
+                StockOp::Restock { quantity } => bucket.restock(quantity)?,
+            };
             Ok((bucket.counts(), events))
         }))
     }

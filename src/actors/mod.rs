@@ -10,8 +10,11 @@ pub mod board;
 pub mod bucket;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod deal;
 pub mod expiry;
+pub mod order;
+pub mod payments;
 pub mod registry;
 
 use crate::clock::Clock;

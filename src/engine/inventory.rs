@@ -133,6 +133,13 @@ pub enum InventoryEvent {
     Withdrawn {
         quantity: u64,
     },
+    /// A committed hold's units came back to stock (a cancelled or
+    /// compensated order): `committed` drops, the hold becomes `Released`.
+    Returned {
+        id: ReservationId,
+        quantity: u32,
+        at: Timestamp,
+    },
 }
 
 impl InventoryEvent {
@@ -142,7 +149,8 @@ impl InventoryEvent {
             InventoryEvent::Reserved { id, .. }
             | InventoryEvent::Committed { id, .. }
             | InventoryEvent::Released { id, .. }
-            | InventoryEvent::Expired { id, .. } => Some(id),
+            | InventoryEvent::Expired { id, .. }
+            | InventoryEvent::Returned { id, .. } => Some(id),
             _ => None,
         }
     }
@@ -344,6 +352,24 @@ impl Bucket {
         }
     }
 
+    /// Gives the units of a `Committed` hold back to stock, exactly once: the
+    /// hold becomes `Released` and `committed` drops by its quantity. A hold
+    /// that is not committed (held, released, expired, already returned) is
+    /// left alone and nothing is emitted, so compensations may retry freely.
+    pub fn return_committed(
+        &mut self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
+        let hold = self.existing(id)?;
+        if hold.status != HoldStatus::Committed {
+            return Ok((hold.clone(), Vec::new()));
+        }
+        let event = InventoryEvent::Returned { id: id.clone(), quantity: hold.quantity, at: now };
+        self.apply(&event);
+        Ok((self.existing(id)?.clone(), vec![event]))
+    }
+
     /// Expires every `Held` hold due at `now` (`expires_at <= now`), returning
     /// its units. Each hold expires once: a second call emits nothing for it.
     pub fn expire(&mut self, now: Timestamp) -> Vec<InventoryEvent> {
@@ -479,6 +505,13 @@ impl Bucket {
             InventoryEvent::Withdrawn { quantity } => {
                 self.counters.on_hand = self.counters.on_hand.saturating_sub(*quantity);
             }
+            InventoryEvent::Returned { id, quantity, at } => {
+                if let Some(hold) = self.holds.get_mut(id).filter(|hold| hold.status == HoldStatus::Committed) {
+                    hold.status = HoldStatus::Released;
+                    hold.settled_at = Some(*at);
+                    self.counters.committed = self.counters.committed.saturating_sub(u64::from(*quantity));
+                }
+            }
         }
     }
 
@@ -554,6 +587,24 @@ impl Bucket {
 mod tests {
     use super::*;
     use crate::engine::{Sku, WarehouseId};
+
+    #[test]
+    fn a_committed_hold_returns_its_units_once() {
+        let mut bucket = bucket(10, 0);
+        let id = ReservationId::parse("r1").unwrap();
+        let now = Timestamp::from_millis(1);
+        bucket.reserve(id.clone(), 4, 1_000, now).unwrap();
+        let (_, none) = bucket.return_committed(&id, now).unwrap();
+        assert!(none.is_empty(), "a held hold is not returned");
+        bucket.commit(&id, now).unwrap();
+        assert_eq!(bucket.counts().committed, 4);
+        let (hold, events) = bucket.return_committed(&id, now).unwrap();
+        assert_eq!((hold.status, events.len()), (HoldStatus::Released, 1));
+        assert_eq!((bucket.counts().committed, bucket.available()), (0, 10));
+        let (_, again) = bucket.return_committed(&id, now).unwrap();
+        assert!(again.is_empty());
+        bucket.check_invariants(Some(now)).unwrap();
+    }
 
     fn bucket(on_hand: u64, safety_stock: u64) -> Bucket {
         let key = BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap());

@@ -66,4 +66,6 @@ pub enum DomainEvent {
     Inventory { bucket: BucketKey, event: InventoryEvent, at: Timestamp },
     /// A product created or changed (the whole product after the change).
     Catalog { event: CatalogEvent, at: Timestamp },
+    /// An order placed or changed (appended last: earlier encodings stay valid).
+    Order { order: OrderId, event: Box<OrderEvent>, at: Timestamp },
 }

@@ -33,6 +33,8 @@ pub struct Config {
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
+    /// Tax and shipping rate tables used by checkouts.
+    pub pricing: crate::engine::Pricing,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -84,6 +86,7 @@ impl Config {
             deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
+            pricing: crate::engine::Pricing::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -113,6 +116,7 @@ impl Config {
         if ttl == 0 || ttl > self.reservation_ttl_max_ms {
             return Err(format!("reservation_ttl_default_ms must be 1..={}", self.reservation_ttl_max_ms));
         }
+        self.pricing.validate().map_err(|err| err.to_string())?;
         if self.cart_limits.quantity_per_line_max == 0 || self.cart_limits.lines_max == 0 {
             return Err("cart limits must be positive".to_owned());
         }

@@ -137,7 +137,7 @@ impl Mercato {
             .into())
     }
 
-    async fn reserve_in(
+    pub(super) async fn reserve_in(
         &self,
         bucket: BucketKey,
         id: ReservationId,

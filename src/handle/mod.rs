@@ -2,11 +2,13 @@
 
 mod carts;
 mod catalog;
+mod checkout;
 mod config;
 mod customers;
 mod deals;
 mod idempotency;
 mod inventory;
+mod orders;
 mod recovery;
 mod runtime;
 mod waitlist;
@@ -67,6 +69,37 @@ pub enum Error {
     ShuttingDown,
     #[error(transparent)]
     Snapshot(#[from] crate::store::snapshot::SnapshotError),
+    #[error("checkout {0} not found")]
+    CheckoutNotFound(crate::engine::CheckoutId),
+    #[error(transparent)]
+    Checkout(#[from] crate::engine::CheckoutError),
+    #[error("{0}")]
+    PlaceInProgress(String),
+    #[error("prices changed since the checkout started: {}", describe_changes(.0))]
+    PriceChanged(Vec<crate::engine::PriceChange>),
+    #[error(transparent)]
+    Payment(#[from] crate::engine::PaymentError),
+    #[error(transparent)]
+    Card(#[from] crate::engine::payment::CardError),
+    #[error("payment declined by fraud screening")]
+    FraudDeclined,
+    #[error("the order could not be placed")]
+    PlaceInterrupted,
+    #[error("order {0} not found")]
+    OrderNotFound(crate::engine::OrderId),
+    #[error(transparent)]
+    Order(#[from] crate::engine::OrderError),
+}
+
+fn describe_changes(changes: &[crate::engine::PriceChange]) -> String {
+    let parts: Vec<String> = changes
+        .iter()
+        .map(|change| match change.now {
+            Some(now) => format!("{} {} -> {}", change.sku, change.was, now),
+            None => format!("{} is no longer sold", change.sku),
+        })
+        .collect();
+    parts.join(", ")
 }
 
 impl From<CartRejection> for Error {
@@ -98,6 +131,13 @@ struct Inner {
     carts: Registry<CartActor>,
     catalog: Registry<CatalogActor>,
     deal_shards: Registry<crate::actors::deal::DealShardActor>,
+    checkouts: Registry<crate::actors::checkout::CheckoutActor>,
+    orders: Registry<crate::actors::order::OrderActor>,
+    payments: crate::actors::payments::Payments,
+    pricing: Arc<crate::engine::Pricing>,
+    order_index: DashMap<crate::engine::CustomerId, BTreeSet<orders::IndexKey>>,
+    /// The typed error of a saga step that just failed, for its caller.
+    last_failure: DashMap<crate::engine::OrderId, Error>,
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     directory: customers::Directory,
@@ -154,12 +194,20 @@ impl Mercato {
             deals: Arc::new(crate::actors::deal::DealBook::default()),
         };
         let live_shards = deals::recover(&env.store, &env.deals)?;
+        let payments = crate::actors::payments::Payments::open(env.store.clone())?;
+        let order_index = orders::load_index(&env.store)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
                 buckets: Registry::new("bucket", arbiters.clone(), env.clone()),
                 carts: Registry::new("cart", arbiters.clone(), env.clone()),
                 catalog: Registry::new("catalog", arbiters.clone(), env.clone()),
-                deal_shards: Registry::new("deal_shard", arbiters, env.clone()),
+                deal_shards: Registry::new("deal_shard", arbiters.clone(), env.clone()),
+                checkouts: Registry::new("checkout", arbiters.clone(), env.clone()),
+                orders: Registry::new("order", arbiters, env.clone()),
+                payments,
+                pricing: Arc::new(config.pricing.clone()),
+                order_index,
+                last_failure: DashMap::new(),
                 locations: recovered.locations,
                 env,
                 config,
@@ -179,6 +227,7 @@ impl Mercato {
         for shard in live_shards {
             mercato.inner.deal_shards.activate(&shard);
         }
+        mercato.start_order_recovery()?;
         mercato.start_waitlist_dispatcher()?;
         mercato.start_deal_closer()?;
         Ok(mercato)
@@ -187,6 +236,23 @@ impl Mercato {
     /// What the open found in the data directory (all invariants held).
     pub fn open_report(&self) -> OpenReport {
         self.inner.opened
+    }
+
+    /// Finishes or compensates the sagas a crash interrupted, on an arbiter.
+    fn start_order_recovery(&self) -> Result<(), Error> {
+        let runtime = self.inner.runtime.lock();
+        let Some(arbiter) = runtime.as_ref().and_then(|runtime| runtime.handles().first().cloned()) else {
+            return Err(Error::ShuttingDown);
+        };
+        let mercato = self.clone();
+        arbiter.spawn(async move {
+            match mercato.recover_orders().await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(sagas = count, "interrupted orders recovered"),
+                Err(err) => tracing::error!(error = %err, "cannot recover interrupted orders"),
+            }
+        });
+        Ok(())
     }
 
     /// Serves waitlists on an arbiter: each deal whose units came back while

@@ -3,7 +3,9 @@
 
 use crate::actors::Unavailable;
 use crate::engine::deal::DealError;
-use crate::engine::{CartError, CatalogError, CustomerError, InventoryError};
+use crate::engine::{
+    CartError, CatalogError, CheckoutError, CustomerError, InventoryError, OrderError, PaymentError, PricingError,
+};
 use crate::Error;
 use serde::Serialize;
 use std::convert::Infallible;
@@ -99,7 +101,16 @@ impl From<Error> for Problem {
             Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
-            Error::Corrupt(_) | Error::Store(_) | Error::Snapshot(_) => {
+            Error::CheckoutNotFound(_) | Error::OrderNotFound(_) => Problem::not_found(detail),
+            Error::Checkout(rejection) => checkout(rejection, detail),
+            Error::PlaceInProgress(_) | Error::PriceChanged(_) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", detail)
+            }
+            Error::Payment(rejection) => payment(rejection, detail),
+            Error::Card(_) => Problem::invalid(detail),
+            Error::FraudDeclined => Problem::new(StatusCode::PAYMENT_REQUIRED, "payment-declined", detail),
+            Error::Order(rejection) => order(rejection, detail),
+            Error::Corrupt(_) | Error::Store(_) | Error::Snapshot(_) | Error::PlaceInterrupted => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }
@@ -118,6 +129,47 @@ fn inventory(rejection: InventoryError, detail: String) -> Problem {
         InventoryError::InvalidQuantity | InventoryError::InvalidTtl | InventoryError::Overflow => {
             Problem::invalid(detail)
         }
+    }
+}
+
+fn checkout(rejection: CheckoutError, detail: String) -> Problem {
+    match rejection {
+        CheckoutError::EmptyCart | CheckoutError::TooManyLines | CheckoutError::NoPaymentMethod => {
+            Problem::invalid(detail)
+        }
+        CheckoutError::Pricing(
+            PricingError::UnknownJurisdiction { .. } | PricingError::UnknownShippingOption { .. },
+        ) => Problem::invalid(detail),
+        CheckoutError::Pricing(_) => Problem::invalid(detail),
+        // A skipped step is a request out of order for the resource's state.
+        CheckoutError::StepSkipped { .. } | CheckoutError::AlreadyPlaced | CheckoutError::Unavailable { .. } => {
+            Problem::new(StatusCode::CONFLICT, "conflict", detail)
+        }
+    }
+}
+
+fn payment(rejection: PaymentError, detail: String) -> Problem {
+    match rejection {
+        PaymentError::Declined { .. } | PaymentError::InsufficientGiftCardBalance { .. } => {
+            Problem::new(StatusCode::PAYMENT_REQUIRED, "payment-declined", detail)
+        }
+        PaymentError::UnknownCard { .. } | PaymentError::UnknownGiftCard { .. } | PaymentError::NoPaymentMethod => {
+            Problem::invalid(detail)
+        }
+        PaymentError::UnknownAuthorization { .. } => Problem::not_found(detail),
+        PaymentError::InvalidAmount { .. } | PaymentError::Money(_) => Problem::invalid(detail),
+        PaymentError::ReferenceReused { .. }
+        | PaymentError::InvalidTransition { .. }
+        | PaymentError::RefundExceedsCaptured { .. }
+        | PaymentError::GiftCardExists { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+    }
+}
+
+fn order(rejection: OrderError, detail: String) -> Problem {
+    match rejection {
+        OrderError::InvalidTransition { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+        OrderError::InvalidReturn { .. } => Problem::invalid(detail),
+        OrderError::NoLines | OrderError::TotalsMismatch { .. } | OrderError::Money(_) => Problem::invalid(detail),
     }
 }
 

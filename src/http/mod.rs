@@ -4,6 +4,7 @@
 //! response mapping; errors become problem+json in `error.rs` alone.
 
 pub mod carts;
+pub mod checkout;
 pub mod customers;
 pub mod deals;
 pub mod dto;
@@ -13,6 +14,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod orders;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
@@ -173,7 +175,9 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(warehouses::routes(state.clone()))
         .or(products::routes(state.clone()))
         .or(customers::routes(state.clone()))
-        .or(deals::routes(state))
+        .or(deals::routes(state.clone()))
+        .or(checkout::routes(state.clone()))
+        .or(orders::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
 }

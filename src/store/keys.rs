@@ -26,9 +26,16 @@
 //! | `n`    | customer                          | their Prime membership      |
 //! | `x`    | email (lowercase)                 | the customer id owning it   |
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
+//! | `a`    | checkout                          | a checkout session (its owner, steps, placing order) |
+//! | `v`    | order                             | an order with its holds and pending undo |
+//! | `j`    | order                             | a place-order saga not yet finished |
+//! | `T`    | order 0 task                      | a stock change an order still owes a bucket |
+//! | `y`    | sequence (u64 big-endian)         | one change of the payment state (write-ahead) |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
 
-use crate::engine::{BucketKey, CartId, CartList, CustomerId, DealId, ProductId, ReservationId, Sku, WarehouseId};
+use crate::engine::{
+    BucketKey, CartId, CartList, CheckoutId, CustomerId, DealId, OrderId, ProductId, ReservationId, Sku, WarehouseId,
+};
 
 pub const BUCKET: u8 = b'b';
 pub const HOLD: u8 = b'h';
@@ -52,6 +59,11 @@ pub const DEAL_CLOSED: u8 = b'z';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
+pub const CHECKOUT: u8 = b'a';
+pub const ORDER: u8 = b'v';
+pub const SAGA: u8 = b'j';
+pub const ORDER_TASK: u8 = b'T';
+pub const PAYMENT_LOG: u8 = b'y';
 
 const SEP: u8 = 0;
 
@@ -238,6 +250,44 @@ pub fn product(id: &ProductId) -> Vec<u8> {
 
 pub fn warehouse(id: &WarehouseId) -> Vec<u8> {
     self::key(WAREHOUSE, &[id.as_str()])
+}
+
+pub fn checkout(id: &CheckoutId) -> Vec<u8> {
+    self::key(CHECKOUT, &[id.as_str()])
+}
+
+pub fn order(id: &OrderId) -> Vec<u8> {
+    self::key(ORDER, &[id.as_str()])
+}
+
+pub fn saga(id: &OrderId) -> Vec<u8> {
+    self::key(SAGA, &[id.as_str()])
+}
+
+pub fn order_task(id: &OrderId, task: &str) -> Vec<u8> {
+    self::key(ORDER_TASK, &[id.as_str(), task])
+}
+
+pub fn parse_order_task(key: &[u8]) -> Option<OrderId> {
+    match parts(key, ORDER_TASK)?.as_slice() {
+        [order, _] => OrderId::parse(order).ok(),
+        _ => None,
+    }
+}
+
+pub fn payment_log(seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(PAYMENT_LOG);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn parse_payment_log(key: &[u8]) -> Option<u64> {
+    let (&first, rest) = key.split_first()?;
+    if first != PAYMENT_LOG {
+        return None;
+    }
+    Some(u64::from_be_bytes(rest.try_into().ok()?))
 }
 
 pub fn event(seq: u64) -> Vec<u8> {

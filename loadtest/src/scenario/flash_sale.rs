@@ -14,7 +14,7 @@
 //! is the customer's until it expires (600 s by default), so a run must end,
 //! and be verified, within that time.
 
-mod setup;
+pub mod setup;
 mod verify;
 
 use std::sync::{Arc, OnceLock};

@@ -8,12 +8,13 @@
 //! checks (pass/fail verdicts, which may read the server's state back) and
 //! any figures of its own.
 //!
-//! `checkout` (cart to placed order) is next; it will join as a module and a
-//! variant here, and can sign its shoppers in with [`customers`].
+//! `checkout` buys two lines per ticket, from cart to placed order, as
+//! signed-in shoppers (see [`customers`]).
 
 pub mod browse;
 pub mod cart;
 pub mod catalog;
+pub mod checkout;
 pub mod customers;
 pub mod flash_sale;
 
@@ -29,6 +30,7 @@ use crate::report::Findings;
 
 use self::browse::Browse;
 use self::cart::Cart;
+use self::checkout::CheckoutScenario;
 use self::flash_sale::FlashSale;
 
 /// A scenario's name on the command line.
@@ -40,6 +42,8 @@ pub enum ScenarioKind {
     Cart,
     /// Signed-in customers each claim one unit of one deal; checks it never oversells.
     FlashSale,
+    /// Signed-in customers buy 2 lines per ticket: cart -> checkout -> place.
+    Checkout,
 }
 
 impl ScenarioKind {
@@ -48,6 +52,7 @@ impl ScenarioKind {
             ScenarioKind::Browse => "browse",
             ScenarioKind::Cart => "cart",
             ScenarioKind::FlashSale => "flash-sale",
+            ScenarioKind::Checkout => "checkout",
         }
     }
 
@@ -57,7 +62,7 @@ impl ScenarioKind {
     /// held when they are verified.
     pub fn default_duration(self) -> Duration {
         match self {
-            ScenarioKind::Browse | ScenarioKind::Cart => Duration::from_secs(10),
+            ScenarioKind::Browse | ScenarioKind::Cart | ScenarioKind::Checkout => Duration::from_secs(10),
             ScenarioKind::FlashSale => Duration::from_secs(5 * 60),
         }
     }
@@ -69,6 +74,7 @@ pub enum Scenario {
     Browse(Browse),
     Cart(Cart),
     FlashSale(FlashSale),
+    Checkout(CheckoutScenario),
 }
 
 impl Scenario {
@@ -78,6 +84,7 @@ impl Scenario {
             ScenarioKind::Browse => Ok(Scenario::Browse(Browse::setup(config, target).await?)),
             ScenarioKind::Cart => Ok(Scenario::Cart(Cart::setup(config, target).await?)),
             ScenarioKind::FlashSale => Ok(Scenario::FlashSale(FlashSale::setup(config, target).await?)),
+            ScenarioKind::Checkout => Ok(Scenario::Checkout(CheckoutScenario::setup(config, target).await?)),
         }
     }
 
@@ -87,13 +94,14 @@ impl Scenario {
             Scenario::Browse(browse) => client.call(&browse.next_request(rng)).await,
             Scenario::Cart(cart) => client.call(&cart.next_request(ticket)).await,
             Scenario::FlashSale(sale) => sale.claim(ticket, client).await,
+            Scenario::Checkout(checkout) => checkout.buy(ticket, client).await,
         }
     }
 
     /// Sends the follow-up of `ticket` (a `flash-sale` retry), if it has one.
     pub async fn follow_up(&self, ticket: u64, client: &Client) -> Option<Outcome> {
         match self {
-            Scenario::Browse(_) | Scenario::Cart(_) => None,
+            Scenario::Browse(_) | Scenario::Cart(_) | Scenario::Checkout(_) => None,
             Scenario::FlashSale(sale) => sale.retry(ticket, client).await,
         }
     }
@@ -102,7 +110,7 @@ impl Scenario {
     /// end of its work (`flash-sale`: one claim per customer).
     pub fn requests_max(&self) -> Option<u64> {
         match self {
-            Scenario::Browse(_) => None,
+            Scenario::Browse(_) | Scenario::Checkout(_) => None,
             Scenario::Cart(cart) => Some(cart.requests_max()),
             Scenario::FlashSale(sale) => Some(sale.requests_max()),
         }
@@ -119,6 +127,7 @@ impl Scenario {
             Scenario::Browse(_) => (Vec::new(), Vec::new()),
             Scenario::Cart(cart) => (cart.checks(&driven.tally), Vec::new()),
             Scenario::FlashSale(sale) => sale.verify(target, driven).await,
+            Scenario::Checkout(checkout) => checkout.verify(target, driven).await,
         };
         Findings { workload: self.describe(), setup, checks, figures }
     }
@@ -129,6 +138,7 @@ impl Scenario {
             Scenario::Browse(browse) => browse.describe(),
             Scenario::Cart(cart) => cart.describe(),
             Scenario::FlashSale(sale) => sale.describe(),
+            Scenario::Checkout(checkout) => checkout.describe(),
         }
     }
 }

@@ -1,0 +1,521 @@
+//! Placing orders (the saga driver) and the order lifecycle through the handle.
+//!
+//! The saga's record (`j` key) is written before its first action and after
+//! every step, in the same ordered store as every effect, so after a crash the
+//! persisted step is never behind more than the one action that may have run;
+//! `PlaceOrderSaga::recover` covers that action. The whole place runs with
+//! deferred durability and waits once, at the end, for everything it wrote.
+
+use super::{Error, Mercato};
+use crate::actors::bucket::{ReturnCommitted, SettleTask};
+use crate::actors::checkout::CheckoutCommand;
+use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection};
+use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
+use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
+use crate::engine::{
+    Address, CardToken, CartId, CheckoutError, CheckoutId, CheckoutStep, CustomerId, FraudDecision, GiftCardCode,
+    InventoryError, Money, Order, OrderDraft, OrderEvent, OrderId, OrderStatus, PaymentError, PaymentId, PaymentPlan,
+    PlaceOrderSaga, SagaAction, SagaOutcome,
+};
+use crate::store::{keys, Batch, Store};
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+
+/// A running place-order saga with what it needs to finish or compensate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaRecord {
+    pub saga: PlaceOrderSaga,
+    pub checkout: CheckoutId,
+    pub cart: CartId,
+    /// The order MarkPaid creates (already paid).
+    pub order: OrderRecord,
+    pub card: Option<(CardToken, Money)>,
+    pub gift_card: Option<(GiftCardCode, Money)>,
+    pub payment_id: PaymentId,
+    pub shipping_country: String,
+}
+
+impl From<OrderRejection> for Error {
+    fn from(rejection: OrderRejection) -> Self {
+        match rejection {
+            OrderRejection::NotFound { id } => Error::OrderNotFound(id),
+            OrderRejection::Rule(rule) => Error::Order(rule),
+        }
+    }
+}
+
+/// Newest first: the order index key of an order.
+pub(super) type IndexKey = (Reverse<u64>, OrderId);
+
+/// Loads the per-customer order index from the store.
+pub(super) fn load_index(
+    store: &Store,
+) -> Result<dashmap::DashMap<CustomerId, std::collections::BTreeSet<IndexKey>>, Error> {
+    let index = dashmap::DashMap::<CustomerId, std::collections::BTreeSet<IndexKey>>::new();
+    for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
+        let key = (Reverse(record.order.created_at.as_millis()), record.order.id.clone());
+        index.entry(record.order.customer.clone()).or_default().insert(key);
+    }
+    Ok(index)
+}
+
+impl Mercato {
+    async fn order_call(&self, id: &OrderId, command: OrderCommand) -> Result<OrderRecord, Error> {
+        let _pass = self.enter()?;
+        let reply = self.inner.orders.call(id, OrderMessage(command)).await?;
+        self.settle(reply).await
+    }
+
+    /// Places the checkout: reserve -> fraud check -> authorize -> commit ->
+    /// capture -> paid. Any failure compensates and returns its typed error,
+    /// leaving no order and no hold. A placed checkout returns its order.
+    pub async fn place_order(&self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
+        let (result, ticket) = self.deferring_durability(Box::pin(self.place_now(customer, id))).await;
+        self.wait_durable(ticket).await?;
+        result
+    }
+
+    async fn place_now(&self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
+        let record = self.checkout(customer, id).await?;
+        let checkout = &record.checkout;
+        if let Some(order) = &checkout.order_id {
+            return self.order_call(order, OrderCommand::Read).await;
+        }
+        if let Some(order) = &record.placing {
+            return Err(Error::PlaceInProgress(format!("checkout {id} is being placed as order {order}")));
+        }
+        let (Some(address), Some(totals), Some(payment), CheckoutStep::Review) =
+            (&checkout.address, checkout.totals, &checkout.payment, checkout.step)
+        else {
+            return Err(CheckoutError::StepSkipped { required: CheckoutStep::Review, current: checkout.step }.into());
+        };
+        let changes = self.price_changes(checkout);
+        if !changes.is_empty() {
+            return Err(Error::PriceChanged(changes));
+        }
+        let plans = self.plan(checkout, address.location())?;
+        let holds = Mercato::planned_holds(&plans);
+        let gift_balance = match &payment.gift_card {
+            Some(code) => Some((code.clone(), self.inner.payments.gift_card_balance(code)?)),
+            None => None,
+        };
+        let split = PaymentPlan::split(totals.total, gift_balance, payment.card.clone())?;
+        let order_id = OrderId::generate(rand::random());
+        let payment_id = PaymentId::generate(rand::random());
+        let taxes = self.inner.pricing.line_taxes(&checkout.priced_lines(), address).map_err(CheckoutError::from)?;
+        let lines = checkout
+            .lines
+            .iter()
+            .zip(taxes)
+            .map(|(line, tax)| OrderLine {
+                sku: line.sku.clone(),
+                product_id: line.product_id.clone(),
+                title: line.title.clone(),
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                tax_category: line.tax_category,
+                tax: tax.tax,
+            })
+            .collect();
+        let draft = OrderDraft {
+            id: order_id.clone(),
+            customer: customer.clone(),
+            lines,
+            totals,
+            authorization: split.card.as_ref().map(|_| payment_id.clone()),
+            gift_card: split.gift_card.clone(),
+            shipments: plans,
+        };
+        let (order, _) = Order::place(draft, self.now())?;
+        let saga = PlaceOrderSaga::start(order_id.clone(), holds.iter().map(|hold| hold.id.clone()).collect());
+        let saga = SagaRecord {
+            saga,
+            checkout: id.clone(),
+            cart: checkout.cart_id.clone(),
+            order: OrderRecord { order, holds, pending: None },
+            card: split.card,
+            gift_card: split.gift_card,
+            payment_id,
+            shipping_country: address_country(address),
+        };
+        self.checkout_call_placing(id, CheckoutCommand::BeginPlace { order: order_id.clone() }).await?;
+        Box::pin(self.drive(saga)).await
+    }
+
+    async fn checkout_call_placing(&self, id: &CheckoutId, command: CheckoutCommand) -> Result<(), Error> {
+        let _pass = self.enter()?;
+        let reply = self.inner.checkouts.call(id, crate::actors::checkout::CheckoutMessage(command)).await?;
+        self.settle(reply).await.map(|_| ())
+    }
+
+    fn write_saga(&self, record: &SagaRecord) -> Result<(), Error> {
+        if !self.inner.env.store.keeps_records() {
+            return Ok(());
+        }
+        let key = keys::saga(&record.saga.order_id);
+        let mut batch = Batch::new();
+        if record.saga.is_finished() {
+            batch.delete(key);
+        } else {
+            batch.put(key, record)?;
+        }
+        let ticket = self.inner.env.store.write(batch)?;
+        let _ = super::DEFERRED.try_with(|cell| cell.set(Some(cell.get().map_or(ticket, |t| t.max(ticket)))));
+        Ok(())
+    }
+
+    /// Runs the saga to its end (completed or compensated).
+    pub(super) async fn drive(&self, mut record: SagaRecord) -> Result<OrderRecord, Error> {
+        self.write_saga(&record)?;
+        let mut failure: Option<Error> = None;
+        loop {
+            let action = record.saga.next_action();
+            if action == SagaAction::Done {
+                break;
+            }
+            let outcome = Box::pin(self.run_action(&record, &action)).await?;
+            if let SagaOutcome::Failed { reason } = &outcome {
+                tracing::debug!(order = %record.saga.order_id, reason = %reason, "place-order step failed");
+            }
+            if let (SagaOutcome::Failed { .. }, None) = (&outcome, &failure) {
+                failure = Some(self.failure_of(&record, &action).await);
+            }
+            record.saga.advance(outcome).map_err(|err| Error::Corrupt(err.to_string()))?;
+            self.write_saga(&record)?;
+        }
+        let order_id = record.saga.order_id.clone();
+        let completed = matches!(record.saga.step, crate::engine::SagaStep::Completed);
+        let placed_at = completed.then(|| self.now());
+        self.checkout_call_placing(&record.checkout, CheckoutCommand::EndPlace { order: order_id.clone(), placed_at })
+            .await?;
+        if !completed {
+            return Err(failure.unwrap_or(Error::PlaceInterrupted));
+        }
+        let placed = self.order_call(&order_id, OrderCommand::Read).await?;
+        for line in &placed.order.lines {
+            let _ = self.remove_from_cart(&record.cart, line.sku.clone()).await;
+        }
+        Ok(placed)
+    }
+
+    /// The typed error of the action that just failed (re-derived for the
+    /// caller: the saga itself only keeps a reason).
+    async fn failure_of(&self, record: &SagaRecord, action: &SagaAction) -> Error {
+        match action {
+            SagaAction::Reserve { .. } => {
+                let last = self.inner.last_failure.remove(&record.saga.order_id).map(|(_, error)| error);
+                last.unwrap_or(Error::Inventory(InventoryError::InsufficientStock { requested: 0, available: 0 }))
+            }
+            SagaAction::CheckFraud => Error::FraudDeclined,
+            _ => self
+                .inner
+                .last_failure
+                .remove(&record.saga.order_id)
+                .map(|(_, error)| error)
+                .unwrap_or(Error::PlaceInterrupted),
+        }
+    }
+
+    fn remember_failure(&self, order: &OrderId, error: Error) -> SagaOutcome {
+        let reason = error.to_string();
+        self.inner.last_failure.insert(order.clone(), error);
+        SagaOutcome::Failed { reason }
+    }
+
+    async fn run_action(&self, record: &SagaRecord, action: &SagaAction) -> Result<SagaOutcome, Error> {
+        let order = &record.saga.order_id;
+        let ok = SagaOutcome::Succeeded { authorization: None };
+        let now = self.now();
+        Ok(match action {
+            SagaAction::Reserve { .. } => {
+                let ttl_ms = self.inner.config.reservation_ttl_default_ms;
+                let holds = &record.order.holds;
+                let results = join_all(
+                    holds
+                        .iter()
+                        .map(|hold| self.reserve_in(hold.bucket.clone(), hold.id.clone(), hold.quantity, ttl_ms)),
+                )
+                .await;
+                match results.into_iter().find_map(Result::err) {
+                    None => ok,
+                    Some(error @ (Error::Inventory(_) | Error::Deal(_))) => self.remember_failure(order, error),
+                    Some(other) => return Err(other),
+                }
+            }
+            SagaAction::CheckFraud => {
+                let customer = self.customer(&record.order.order.customer);
+                let card = record.card.as_ref().and_then(|(token, _)| self.inner.payments.card(token));
+                let check = FraudCheck {
+                    customer: &record.order.order.customer,
+                    fingerprint: card.as_ref().map(|card| &card.fingerprint),
+                    amount: record.order.order.totals.total,
+                    account_created_at: customer.map_or(now, |customer| customer.created_at),
+                    billing_country: None,
+                    shipping_country: &record.shipping_country,
+                    now,
+                };
+                let (decision, ticket) = self.inner.payments.assess(&check)?;
+                self.wait_logged(ticket).await?;
+                match decision? {
+                    FraudDecision::Decline { .. } => {
+                        SagaOutcome::Failed { reason: "declined by fraud rules".to_owned() }
+                    }
+                    FraudDecision::Approve | FraudDecision::Review { .. } => ok,
+                }
+            }
+            SagaAction::Authorize { reference } => {
+                let request = record.card.as_ref().map(|(token, amount)| AuthorizeRequest {
+                    id: record.payment_id.clone(),
+                    token: token.clone(),
+                    amount: *amount,
+                    reference: reference.clone(),
+                });
+                let (result, ticket) =
+                    self.inner.payments.authorize(reference, record.gift_card.clone(), request, now)?;
+                self.wait_logged(ticket).await?;
+                match result {
+                    Ok(authorization) => SagaOutcome::Succeeded { authorization: authorization.map(|auth| auth.id) },
+                    Err(error) => self.remember_failure(order, Error::Payment(error)),
+                }
+            }
+            SagaAction::CommitHolds { reservations } => {
+                let results = join_all(reservations.iter().map(|id| self.commit(id))).await;
+                match results.into_iter().find_map(Result::err) {
+                    None => ok,
+                    Some(error @ Error::Inventory(_)) => self.remember_failure(order, error),
+                    Some(other) => return Err(other),
+                }
+            }
+            SagaAction::Capture { authorization } => {
+                let (result, ticket) = self.inner.payments.capture(authorization, now)?;
+                self.wait_logged(ticket).await?;
+                match result {
+                    Ok(_) => ok,
+                    Err(error) => self.remember_failure(order, Error::Payment(error)),
+                }
+            }
+            SagaAction::MarkPaid => {
+                let mut paid = record.order.clone();
+                if paid.order.status == OrderStatus::PendingPayment {
+                    paid.order.mark_paid(now)?;
+                }
+                let created = self.order_call(order, OrderCommand::Create(Box::new(paid))).await?;
+                self.index_order(&created.order);
+                ok
+            }
+            SagaAction::ReleaseHolds { reservations } => {
+                for id in reservations {
+                    match self.release(id).await {
+                        Ok(_) | Err(Error::Inventory(_) | Error::Deal(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                ok
+            }
+            SagaAction::Restock { reservations } => {
+                for id in reservations {
+                    self.return_hold(id).await?;
+                }
+                ok
+            }
+            SagaAction::VoidAuthorization { reference, .. } => {
+                let gift = record.gift_card.as_ref().map(|(code, _)| code);
+                let (result, ticket) = self.inner.payments.void(reference, gift, now)?;
+                self.wait_logged(ticket).await?;
+                match result {
+                    Ok(()) => ok,
+                    Err(PaymentError::InvalidTransition { status, .. }) if status != AuthorizationStatus::Voided => {
+                        SagaOutcome::AlreadyCaptured
+                    }
+                    Err(error) => SagaOutcome::Failed { reason: error.to_string() },
+                }
+            }
+            SagaAction::RefundCapture { reference, .. } => {
+                let card = record.card.as_ref().map_or(Money::zero(record.order.order.totals.total.currency), |c| c.1);
+                let refund_reference = format!("compensate:{order}");
+                let (result, ticket) =
+                    self.inner.payments.refund(reference, &refund_reference, card, record.gift_card.clone(), now)?;
+                self.wait_logged(ticket).await?;
+                match result {
+                    Ok(()) => ok,
+                    Err(error) => SagaOutcome::Failed { reason: error.to_string() },
+                }
+            }
+            SagaAction::Done => ok,
+        })
+    }
+
+    /// Returns a committed hold's units to its bucket (a no-op otherwise).
+    async fn return_hold(&self, id: &crate::engine::ReservationId) -> Result<(), Error> {
+        let Some(bucket) = self.inner.env.reservations.get(id).map(|entry| entry.value().clone()) else {
+            return Ok(());
+        };
+        let _pass = self.enter()?;
+        let reply = self.inner.buckets.call(&bucket, ReturnCommitted { id: id.clone() }).await?;
+        match self.settle(reply).await {
+            Ok(_) | Err(Error::Inventory(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn index_order(&self, order: &Order) {
+        let key = (Reverse(order.created_at.as_millis()), order.id.clone());
+        self.inner.order_index.entry(order.customer.clone()).or_default().insert(key);
+    }
+
+    /// The order, if `customer` placed it (another's is not found).
+    pub async fn order(&self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
+        let record = self.order_call(id, OrderCommand::Read).await?;
+        if record.order.customer != *customer {
+            return Err(Error::OrderNotFound(id.clone()));
+        }
+        Ok(record)
+    }
+
+    /// The customer's orders, newest first, optionally of one status; at most
+    /// `limit`, after the order `after` (the cursor).
+    pub async fn orders(
+        &self,
+        customer: &CustomerId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<&OrderId>,
+    ) -> Result<(Vec<OrderRecord>, Option<OrderId>), Error> {
+        let keys: Vec<IndexKey> =
+            self.inner.order_index.get(customer).map(|set| set.iter().cloned().collect()).unwrap_or_default();
+        let start = match after {
+            Some(cursor) => keys.iter().position(|(_, id)| id == cursor).map_or(keys.len(), |at| at + 1),
+            None => 0,
+        };
+        let mut items = Vec::new();
+        for (_, id) in keys.iter().skip(start) {
+            let record = self.order_call(id, OrderCommand::Read).await?;
+            if status.is_none_or(|status| record.order.status == status) {
+                if items.len() == limit {
+                    let next = items.last().map(|last: &OrderRecord| last.order.id.clone());
+                    return Ok((items, next));
+                }
+                items.push(record);
+            }
+        }
+        Ok((items, None))
+    }
+
+    /// Cancels before shipping: returns the units to stock and the money.
+    pub async fn cancel_order(&self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
+        self.order(customer, id).await?;
+        let record = self.order_call(id, OrderCommand::Cancel { reason: "cancelled by the customer".into() }).await?;
+        Box::pin(self.carry_out(record)).await
+    }
+
+    pub async fn request_return(
+        &self,
+        customer: &CustomerId,
+        id: &OrderId,
+        items: Vec<ReturnItem>,
+    ) -> Result<OrderRecord, Error> {
+        self.order(customer, id).await?;
+        self.order_call(id, OrderCommand::RequestReturn { items }).await
+    }
+
+    /// Admin: the order ships (its units leave their warehouses).
+    pub async fn ship_order(&self, id: &OrderId) -> Result<OrderRecord, Error> {
+        let record = self.order_call(id, OrderCommand::Ship).await?;
+        self.carry_out(record).await
+    }
+
+    pub async fn deliver_order(&self, id: &OrderId) -> Result<OrderRecord, Error> {
+        self.order_call(id, OrderCommand::Deliver).await
+    }
+
+    /// Admin: the returned units arrived: restock them and refund.
+    pub async fn receive_return(&self, id: &OrderId) -> Result<OrderRecord, Error> {
+        let record = self.order_call(id, OrderCommand::ReceiveReturn).await?;
+        self.carry_out(record).await
+    }
+
+    /// Carries out the effects the order still owes, then clears them.
+    pub(super) async fn carry_out(&self, record: OrderRecord) -> Result<OrderRecord, Error> {
+        let Some(event) = record.pending.clone() else { return Ok(record) };
+        let order = &record.order;
+        let reference = order.id.to_string();
+        let now = self.now();
+        if let OrderEvent::Cancelled { stock, .. } = &event {
+            for hold in &record.holds {
+                match stock {
+                    crate::engine::order::StockAction::Restock => self.return_hold(&hold.id).await?,
+                    crate::engine::order::StockAction::ReleaseHolds => match self.release(&hold.id).await {
+                        Ok(_) | Err(Error::Inventory(_)) => {}
+                        Err(other) => return Err(other),
+                    },
+                }
+            }
+        }
+        let payments = match &event {
+            OrderEvent::Cancelled { payments, .. } | OrderEvent::Refunded { payments, .. } => payments.clone(),
+            _ => Vec::new(),
+        };
+        let refund_reference = match &event {
+            OrderEvent::Cancelled { .. } => format!("cancel:{reference}"),
+            _ => format!("return:{reference}"),
+        };
+        let zero = Money::zero(order.totals.total.currency);
+        for action in payments {
+            let (result, ticket) = match action {
+                PaymentAction::Void { .. } => {
+                    self.inner.payments.void(&reference, order.payment.gift_card.as_ref().map(|g| &g.0), now)?
+                }
+                PaymentAction::RefundCard { amount, .. } => {
+                    self.inner.payments.refund(&reference, &refund_reference, amount, None, now)?
+                }
+                PaymentAction::CreditGiftCard { code, amount } => {
+                    self.inner.payments.refund(&reference, &refund_reference, zero, Some((code, amount)), now)?
+                }
+            };
+            self.wait_logged(ticket).await?;
+            if let Err(error) = result {
+                tracing::error!(order = %reference, error = %error, "cannot give money back");
+            }
+        }
+        for (name, task) in stock_tasks(&record, &event) {
+            let _pass = self.enter()?;
+            let message = SettleTask { op: task.op, settles: keys::order_task(&order.id, &name) };
+            let reply = self.inner.buckets.call(&task.bucket, message).await?;
+            if let Err(error) = self.settle(reply).await {
+                tracing::error!(order = %reference, error = %error, "cannot settle a stock task");
+            }
+        }
+        self.order_call(&order.id, OrderCommand::EffectsDone).await
+    }
+
+    /// After a restart: finishes or compensates every saga a crash left, and
+    /// carries out every order's owed effects.
+    pub async fn recover_orders(&self) -> Result<usize, Error> {
+        let store = &self.inner.env.store;
+        let sagas = store.scan_prefix::<SagaRecord>(&[keys::SAGA])?;
+        let count = sagas.len();
+        for (_, mut record) in sagas {
+            record.saga.recover();
+            let order = record.saga.order_id.clone();
+            let (result, ticket) = self.deferring_durability(Box::pin(self.drive(record))).await;
+            self.wait_durable(ticket).await?;
+            match result {
+                Ok(_) => tracing::info!(order = %order, "interrupted order completed"),
+                Err(error @ (Error::Store(_) | Error::Unavailable(_) | Error::ShuttingDown)) => return Err(error),
+                Err(error) => tracing::info!(order = %order, reason = %error, "interrupted order compensated"),
+            }
+        }
+        for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
+            if record.pending.is_some() {
+                let current = self.order_call(&record.order.id, OrderCommand::Read).await?;
+                self.carry_out(current).await?;
+            }
+        }
+        Ok(count)
+    }
+}
+
+fn address_country(address: &Address) -> String {
+    address.country().to_owned()
+}

@@ -1,0 +1,412 @@
+//! Placing orders, reading and listing them, cancellations and returns, and
+//! the admin routes that move an order along (ship, deliver, receive a return).
+
+use super::dto::rfc3339;
+use super::error::{Problem, ProblemBody};
+use super::product_dto::MoneyBody;
+use super::{admin, json_body, respond, signed_in, with_state, AppState, Caller};
+use crate::actors::order::OrderRecord;
+use crate::engine::order::ReturnItem;
+use crate::engine::{Money, OrderId, OrderStatus, Sku};
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+/// Most orders one list page returns.
+pub const ORDERS_PAGE_MAX: usize = 100;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrderLineView {
+    pub sku: String,
+    pub product_id: String,
+    pub title: String,
+    pub quantity: u32,
+    #[schema(value_type = MoneyBody)]
+    pub unit_price: Money,
+    #[schema(value_type = MoneyBody)]
+    pub line_total: Money,
+    #[schema(value_type = MoneyBody)]
+    pub tax: Money,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TotalsView {
+    #[schema(value_type = MoneyBody)]
+    pub subtotal: Money,
+    #[schema(value_type = MoneyBody)]
+    pub tax: Money,
+    #[schema(value_type = MoneyBody)]
+    pub shipping: Money,
+    #[schema(value_type = MoneyBody)]
+    pub discount: Money,
+    #[schema(value_type = MoneyBody)]
+    pub total: Money,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ShipmentLineView {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ShipmentView {
+    pub warehouse: String,
+    pub lines: Vec<ShipmentLineView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentsView {
+    pub authorization: Option<String>,
+    #[schema(value_type = MoneyBody)]
+    pub card_amount: Money,
+    pub gift_card: Option<String>,
+    #[schema(value_type = MoneyBody)]
+    pub captured: Money,
+    #[schema(value_type = MoneyBody)]
+    pub gift_card_debited: Money,
+    #[schema(value_type = MoneyBody)]
+    pub refunded: Money,
+    #[schema(value_type = MoneyBody)]
+    pub gift_card_credited: Money,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HistoryView {
+    pub from: Option<String>,
+    pub to: String,
+    pub at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    pub status: String,
+    pub lines: Vec<OrderLineView>,
+    pub totals: TotalsView,
+    pub shipments: Vec<ShipmentView>,
+    pub payments: PaymentsView,
+    pub history: Vec<HistoryView>,
+    #[schema(value_type = Option<Object>)]
+    pub return_request: Option<serde_json::Value>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OrderListView {
+    pub items: Vec<OrderView>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnItemBody {
+    pub sku: String,
+    pub quantity: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnBody {
+    pub items: Vec<ReturnItemBody>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+pub fn status_name(status: OrderStatus) -> String {
+    serde_json::to_value(status).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn parse_status(raw: &str) -> Result<OrderStatus, Problem> {
+    OrderStatus::ALL
+        .into_iter()
+        .find(|status| status_name(*status) == raw)
+        .ok_or_else(|| Problem::invalid(format!("unknown status {:?}", raw.chars().take(32).collect::<String>())))
+}
+
+pub fn order_view(record: &OrderRecord) -> OrderView {
+    let order = &record.order;
+    let totals = &order.totals;
+    let payment = &order.payment;
+    OrderView {
+        order_id: order.id.to_string(),
+        status: status_name(order.status),
+        lines: order
+            .lines
+            .iter()
+            .map(|line| OrderLineView {
+                sku: line.sku.to_string(),
+                product_id: line.product_id.to_string(),
+                title: line.title.clone(),
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                line_total: line.line_total().unwrap_or(line.unit_price),
+                tax: line.tax,
+            })
+            .collect(),
+        totals: TotalsView {
+            subtotal: totals.subtotal,
+            tax: totals.tax,
+            shipping: totals.shipping,
+            discount: totals.discount,
+            total: totals.total,
+        },
+        shipments: order
+            .shipments
+            .iter()
+            .map(|plan| ShipmentView {
+                warehouse: plan.warehouse.to_string(),
+                lines: plan
+                    .lines
+                    .iter()
+                    .map(|line| ShipmentLineView { sku: line.sku.to_string(), quantity: line.quantity })
+                    .collect(),
+            })
+            .collect(),
+        payments: PaymentsView {
+            authorization: payment.authorization.as_ref().map(ToString::to_string),
+            card_amount: payment.card_amount,
+            gift_card: payment.gift_card.as_ref().map(|(code, _)| code.to_string()),
+            captured: payment.captured,
+            gift_card_debited: payment.gift_card_debited,
+            refunded: payment.refunded,
+            gift_card_credited: payment.gift_card_credited,
+        },
+        history: order
+            .history
+            .iter()
+            .map(|change| HistoryView {
+                from: change.from.map(status_name),
+                to: status_name(change.to),
+                at: rfc3339(change.at),
+            })
+            .collect(),
+        return_request: order.return_request.as_ref().and_then(|request| serde_json::to_value(request).ok()),
+        created_at: rfc3339(order.created_at),
+    }
+}
+
+fn order_id(raw: &str) -> Result<OrderId, Problem> {
+    OrderId::parse(raw).map_err(|_| Problem::not_found(format!("order {raw} not found")))
+}
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let read = warp::path!("v1" / "orders" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
+    let list = warp::path!("v1" / "orders")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .and(warp::query::<ListQuery>())
+        .then(|state, caller, query| async move { respond(list(state, caller, query).await) });
+    let cancel = warp::path!("v1" / "orders" / String / "cancel")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .then(|id, state, caller| async move { respond(cancel(state, caller, id).await) });
+    let returns = warp::path!("v1" / "orders" / String / "returns")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(signed_in(state.clone()))
+        .and(json_body::<ReturnBody>())
+        .then(|id, state, caller, body| async move { respond(request_return(state, caller, id, body).await) });
+    let ship = warp::path!("v1" / "admin" / "orders" / String / "ship")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .then(|id, state, _caller| async move { respond(ship(state, id).await) });
+    let deliver = warp::path!("v1" / "admin" / "orders" / String / "deliver")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state.clone()))
+        .then(|id, state, _caller| async move { respond(deliver(state, id).await) });
+    let receive = warp::path!("v1" / "admin" / "orders" / String / "returns" / "receive")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(admin(state))
+        .then(|id, state, _caller| async move { respond(receive_return(state, id).await) });
+    read.or(list)
+        .unify()
+        .or(cancel)
+        .unify()
+        .or(returns)
+        .unify()
+        .or(ship)
+        .unify()
+        .or(deliver)
+        .unify()
+        .or(receive)
+        .unify()
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/checkouts/{id}/place",
+    tag = "checkout",
+    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "a retry returns the same order and never charges twice")),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "the paid order", body = OrderView),
+        (status = 402, description = "payment-declined: every hold released, nothing charged", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "insufficient-stock (every hold released), or conflict: a step was skipped or prices changed (see price_changes at GET /v1/checkouts/{id})", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let checkout = super::checkout::parse_checkout_id(&id)?;
+    let record = state.mercato.place_order(&customer.id, &checkout).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&order_view(&record)), StatusCode::CREATED))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the order with its history", body = OrderView),
+        (status = 404, description = "not-found (also another customer's order)", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let record = state.mercato.order(&customer.id, &order_id(&id)?).await?;
+    Ok(warp::reply::json(&order_view(&record)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    params(
+        ("status" = Option<String>, Query, description = "only orders in this status"),
+        ("limit" = Option<i64>, Query, description = "1..=100, default 20"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")
+    ),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the caller's orders, newest first", body = OrderListView),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let status = query.status.as_deref().map(parse_status).transpose()?;
+    let limit = match query.limit {
+        None => 20,
+        Some(limit) => usize::try_from(limit)
+            .ok()
+            .filter(|limit| (1..=ORDERS_PAGE_MAX).contains(limit))
+            .ok_or_else(|| Problem::invalid(format!("limit must be 1..={ORDERS_PAGE_MAX}")))?,
+    };
+    let cursor = query.cursor.as_deref().map(|raw| OrderId::parse(raw).map_err(|_| Problem::invalid("bad cursor")));
+    let cursor = cursor.transpose()?;
+    let (records, next) = state.mercato.orders(&customer.id, status, limit, cursor.as_ref()).await?;
+    let items = records.iter().map(order_view).collect();
+    Ok(warp::reply::json(&OrderListView { items, next_cursor: next.map(|id| id.to_string()) }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/cancel",
+    tag = "orders",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the cancelled order: units back in stock, money refunded", body = OrderView),
+        (status = 409, description = "conflict: the order has shipped", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn cancel(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let record = state.mercato.cancel_order(&customer.id, &order_id(&id)?).await?;
+    Ok(warp::reply::json(&order_view(&record)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{id}/returns",
+    tag = "orders",
+    params(("id" = String, Path)),
+    request_body = ReturnBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the order, now return_requested", body = OrderView),
+        (status = 409, description = "conflict: the order is not delivered", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid-input: unknown SKU, too many units, missing reason", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn request_return(state: AppState, caller: Caller, id: String, body: ReturnBody) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let mut items = Vec::with_capacity(body.items.len());
+    for item in body.items {
+        let quantity = u32::try_from(item.quantity)
+            .ok()
+            .filter(|q| *q > 0)
+            .ok_or_else(|| Problem::invalid("quantity must be positive"))?;
+        let sku = Sku::parse(&item.sku).map_err(|_| Problem::invalid(format!("{} is not in this order", item.sku)))?;
+        items.push(ReturnItem { sku, quantity, reason: item.reason });
+    }
+    let record = state.mercato.request_return(&customer.id, &order_id(&id)?, items).await?;
+    Ok(warp::reply::json(&order_view(&record)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/orders/{id}/ship",
+    tag = "orders",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "shipped: the units left their warehouses", body = OrderView),
+        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn ship(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let record = state.mercato.ship_order(&order_id(&id)?).await?;
+    Ok(warp::reply::json(&order_view(&record)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/orders/{id}/deliver",
+    tag = "orders",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "delivered", body = OrderView),
+        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn deliver(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let record = state.mercato.deliver_order(&order_id(&id)?).await?;
+    Ok(warp::reply::json(&order_view(&record)))
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/orders/{id}/returns/receive",
+    tag = "orders",
+    params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "the return arrived: units restocked, money refunded; the order is refunded", body = OrderView),
+        (status = 409, description = "conflict: no return requested", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn receive_return(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let record = state.mercato.receive_return(&order_id(&id)?).await?;
+    Ok(warp::reply::json(&order_view(&record)))
+}

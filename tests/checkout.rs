@@ -1,0 +1,471 @@
+//! Checkout, payments and orders over HTTP on 127.0.0.1:0: the happy path,
+//! declines, races for the last unit, idempotent placing, cancellations,
+//! returns, skipped steps and bad input (each failure leaves nothing behind).
+
+use hyper::{Body, Client, Method, Request};
+use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
+use mercato::http::AppState;
+use mercato::{Config, Durability, Mercato};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+const ADMIN: &str = "test-admin-token";
+
+struct App {
+    addr: SocketAddr,
+    mercato: Mercato,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+struct Response {
+    status: u16,
+    body: Value,
+}
+
+async fn spawn_app() -> App {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path()).durability(Durability::Strict);
+    config.password_cost = mercato::PasswordCost::Fast;
+    config.cache_capacity_bytes = 16 << 20;
+    let mercato = Mercato::open(config).unwrap();
+    for (id, lat, lon) in [("W-EAST", 40.7, -74.0), ("W-WEST", 37.7, -122.4)] {
+        let warehouse = Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat, lon }, "US");
+        mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
+    }
+    let mut drafts = Vec::new();
+    for (sku, cents) in [("SKU-A", 1000), ("SKU-B", 2599)] {
+        let body = json!({"id": format!("P-{sku}"), "title": format!("Item {sku}"), "category": ["Test"],
+            "variants": [{"sku": sku, "price": {"cents": cents, "currency": "USD"}, "weight_grams": 400}]});
+        let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
+        drafts.push(parsed.parse().unwrap().draft);
+    }
+    for result in mercato.upsert_products(drafts).await.unwrap() {
+        result.unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState::new(mercato.clone(), ADMIN);
+    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
+        let _ = stopped.await;
+    })
+    .unwrap();
+    tokio::spawn(server);
+    App { addr, mercato, stop: Some(stop), _dir: dir }
+}
+
+impl App {
+    async fn send(&self, method: Method, path: &str, body: Option<Value>, token: &str, key: Option<&str>) -> Response {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.addr, path))
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let request = match body {
+            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = Client::new().request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        Response { status, body }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>, token: &str) -> Response {
+        self.send(method, path, body, token, None).await
+    }
+
+    async fn raw(&self, method: Method, path: &str, body: &str, token: &str) -> Response {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("http://{}{}", self.addr, path))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = Client::new().request(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+        Response { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    }
+
+    async fn stock(&self, sku: &str, warehouse: &str, on_hand: u64) {
+        let path = format!("/v1/admin/inventory/{sku}/{warehouse}");
+        let response = self.call(Method::PUT, &path, Some(json!({"on_hand": on_hand})), ADMIN).await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+    }
+
+    async fn inventory(&self, sku: &str) -> Value {
+        self.call(Method::GET, &format!("/v1/inventory/{sku}"), None, ADMIN).await.body
+    }
+
+    /// Registers and signs in a customer; returns the token.
+    async fn customer(&self, email: &str) -> String {
+        let body = json!({"email": email, "password": "long enough", "name": "Test"});
+        assert_eq!(self.call(Method::POST, "/v1/customers", Some(body), "").await.status, 201);
+        let session = json!({"email": email, "password": "long enough"});
+        let response = self.call(Method::POST, "/v1/sessions", Some(session), "").await;
+        response.body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn card(&self, token: &str, number: &str) -> String {
+        let body = json!({"type": "card", "number": number, "exp_month": 12, "exp_year": 2099, "cvc": "123"});
+        let response = self.call(Method::POST, "/v1/payment-methods", Some(body), token).await;
+        assert_eq!(response.status, 201, "{:?}", response.body);
+        response.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A checkout of `lines` in the customer's cart, taken to review.
+    async fn checkout_to_review(&self, token: &str, lines: &[(&str, u32)], payment: Value) -> String {
+        for (sku, quantity) in lines {
+            let body = json!({"sku": sku, "quantity": quantity});
+            assert_eq!(self.call(Method::POST, "/v1/carts/mine/items", Some(body), token).await.status, 200);
+        }
+        let started = self.call(Method::POST, "/v1/checkouts", Some(json!({"cart_id": "mine"})), token).await;
+        assert_eq!(started.status, 201, "{:?}", started.body);
+        assert_eq!(started.body["step"], "address");
+        let id = started.body["checkout_id"].as_str().unwrap().to_owned();
+        let address = self.call(Method::PUT, &format!("/v1/checkouts/{id}/address"), Some(address()), token).await;
+        assert_eq!((address.status, address.body["step"].as_str()), (200, Some("shipping")), "{:?}", address.body);
+        let options = self.call(Method::GET, &format!("/v1/checkouts/{id}/shipping-options"), None, token).await;
+        assert_eq!(options.status, 200);
+        let first = options.body["items"][0]["id"].as_str().unwrap().to_owned();
+        assert!(
+            options.body["items"][0]["delivery_by"].is_string() && options.body["items"][0]["price"]["cents"].is_i64()
+        );
+        let shipping = json!({"option_id": first});
+        let shipped = self.call(Method::PUT, &format!("/v1/checkouts/{id}/shipping"), Some(shipping), token).await;
+        assert_eq!((shipped.status, shipped.body["step"].as_str()), (200, Some("payment")), "{:?}", shipped.body);
+        let paid = self.call(Method::PUT, &format!("/v1/checkouts/{id}/payment"), Some(payment), token).await;
+        assert_eq!((paid.status, paid.body["step"].as_str()), (200, Some("review")), "{:?}", paid.body);
+        id
+    }
+
+    async fn place(&self, token: &str, checkout: &str, key: &str) -> Response {
+        self.send(Method::POST, &format!("/v1/checkouts/{checkout}/place"), None, token, Some(key)).await
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.mercato.shutdown().await.unwrap();
+    }
+}
+
+fn address() -> Value {
+    json!({"name": "Ann Buyer", "line1": "1 Main St", "city": "Newark", "region": "NJ", "postal_code": "07102", "country": "US"})
+}
+
+fn assert_problem(response: &Response, status: u16, code: &str) {
+    assert_eq!(response.status, status, "{:?}", response.body);
+    assert_eq!(response.body["type"], code, "{:?}", response.body);
+}
+
+fn counts(inventory: &Value) -> (u64, u64, u64, u64) {
+    let count = |name: &str| inventory[name].as_u64().unwrap();
+    (count("on_hand"), count("held"), count("committed"), count("available"))
+}
+
+#[tokio::test]
+async fn the_happy_path_places_a_paid_order_split_by_warehouse() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 1).await;
+    app.stock("SKU-A", "W-WEST", 10).await;
+    app.stock("SKU-B", "W-EAST", 5).await;
+    let token = app.customer("happy@example.com").await;
+    let card = app.card(&token, "4242 4242 4242 4242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 2), ("SKU-B", 1)], json!({"token": card})).await;
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(view.body["subtotal"]["cents"], 2 * 1000 + 2599);
+    assert!(view.body["total"]["cents"].as_i64().unwrap() > 4599, "tax and shipping are added: {:?}", view.body);
+    let placed = app.place(&token, &checkout, "place-1").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(placed.body["status"], "paid");
+    assert_eq!(placed.body["totals"]["total"], view.body["total"]);
+    assert_eq!(placed.body["payments"]["captured"], view.body["total"]);
+    let shipments = placed.body["shipments"].as_array().unwrap();
+    assert_eq!(shipments.len(), 2, "two warehouses ship: {shipments:?}");
+    let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+    let read = app.call(Method::GET, &format!("/v1/orders/{order_id}"), None, &token).await;
+    assert_eq!((read.status, read.body["status"].as_str()), (200, Some("paid")));
+    assert_eq!(read.body["history"].as_array().unwrap().len(), 2, "placed, then paid");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (11, 0, 2, 9));
+    assert_eq!(counts(&app.inventory("SKU-B").await), (5, 0, 1, 4));
+    let cart = app.call(Method::GET, "/v1/carts/mine", None, &token).await;
+    assert_eq!(cart.body["lines"].as_array().unwrap().len(), 0, "the ordered lines left the cart");
+    let list = app.call(Method::GET, "/v1/orders?status=paid", None, &token).await;
+    assert_eq!(list.body["items"][0]["order_id"], order_id.as_str());
+    let none = app.call(Method::GET, "/v1/orders?status=cancelled", None, &token).await;
+    assert_eq!(none.body["items"].as_array().unwrap().len(), 0);
+    let after = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(
+        (after.body["step"].as_str(), after.body["order_id"].as_str()),
+        (Some("placed"), Some(order_id.as_str()))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_declined_card_leaves_stock_and_cart_unchanged() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 3).await;
+    let token = app.customer("declined@example.com").await;
+    let card = app.card(&token, "4000000000000002").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 2)], json!({"token": card})).await;
+    let before = app.inventory("SKU-A").await;
+    let placed = app.place(&token, &checkout, "declined-1").await;
+    assert_problem(&placed, 402, "payment-declined");
+    assert_eq!(app.inventory("SKU-A").await, before);
+    assert_eq!(counts(&before), (3, 0, 0, 3));
+    let cart = app.call(Method::GET, "/v1/carts/mine", None, &token).await;
+    assert_eq!(cart.body["lines"][0]["quantity"], 2);
+    let list = app.call(Method::GET, "/v1/orders", None, &token).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 0, "no order is left behind");
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(view.body["step"], "review", "the checkout can be paid another way");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_customers_racing_for_the_last_unit_get_one_order() {
+    let app = spawn_app().await;
+    app.stock("SKU-B", "W-EAST", 1).await;
+    let ann = app.customer("ann@example.com").await;
+    let bob = app.customer("bob@example.com").await;
+    let ann_card = app.card(&ann, "4242424242424242").await;
+    let bob_card = app.card(&bob, "5555555555554444").await;
+    let ann_checkout = app.checkout_to_review(&ann, &[("SKU-B", 1)], json!({"token": ann_card})).await;
+    let bob_checkout = app.checkout_to_review(&bob, &[("SKU-B", 1)], json!({"token": bob_card})).await;
+    let (first, second) = tokio::join!(app.place(&ann, &ann_checkout, "race"), app.place(&bob, &bob_checkout, "race"));
+    let mut statuses = [first.status, second.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409], "{:?} {:?}", first.body, second.body);
+    let loser = if first.status == 409 { &first } else { &second };
+    assert_problem(loser, 409, "insufficient-stock");
+    assert_eq!(counts(&app.inventory("SKU-B").await), (1, 0, 1, 0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_places_one_order_and_charges_once() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 10).await;
+    let token = app.customer("twice@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"token": card})).await;
+    let (first, second) =
+        tokio::join!(app.place(&token, &checkout, "same-key"), app.place(&token, &checkout, "same-key"));
+    let third = app.place(&token, &checkout, "same-key").await;
+    assert_eq!((first.status, second.status, third.status), (201, 201, 201));
+    assert_eq!(first.body["order_id"], second.body["order_id"]);
+    assert_eq!(first.body["order_id"], third.body["order_id"]);
+    let other_key = app.place(&token, &checkout, "another-key").await;
+    assert_eq!(
+        (other_key.status, &other_key.body["order_id"]),
+        (201, &first.body["order_id"]),
+        "a placed checkout returns its order"
+    );
+    let list = app.call(Method::GET, "/v1/orders", None, &token).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(counts(&app.inventory("SKU-A").await), (10, 0, 1, 9), "one unit sold, once");
+    let order_id = mercato::engine::OrderId::parse(first.body["order_id"].as_str().unwrap()).unwrap();
+    let authorization = app.mercato.payment_authorization(order_id.as_str()).unwrap();
+    assert_eq!(authorization.captured, authorization.amount, "captured once, for the order's total");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_paid_order_restocks_and_refunds_once() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 4).await;
+    let token = app.customer("cancel@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 3)], json!({"token": card})).await;
+    let placed = app.place(&token, &checkout, "c1").await;
+    let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 3, 1));
+    let cancelled = app.call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), None, &token).await;
+    assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")), "{:?}", cancelled.body);
+    assert_eq!(cancelled.body["payments"]["refunded"], placed.body["totals"]["total"]);
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4));
+    let again = app.call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), None, &token).await;
+    assert_problem(&again, 409, "conflict");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4), "restocked exactly once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_return_of_a_delivered_order_restocks_and_refunds() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 5).await;
+    let token = app.customer("return@example.com").await;
+    let code = app
+        .call(Method::POST, "/v1/admin/gift-cards", Some(json!({"balance": {"cents": 1500, "currency": "USD"}})), ADMIN)
+        .await;
+    assert_eq!(code.status, 201);
+    let code = code.body["code"].as_str().unwrap().to_owned();
+    let card = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 2)], json!({"token": card, "gift_card": code})).await;
+    let placed = app.place(&token, &checkout, "r1").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(placed.body["payments"]["gift_card_debited"]["cents"], 1500);
+    let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+    let early = json!({"items": [{"sku": "SKU-A", "quantity": 1, "reason": "too big"}]});
+    let refused = app.call(Method::POST, &format!("/v1/orders/{order_id}/returns"), Some(early.clone()), &token).await;
+    assert_problem(&refused, 409, "conflict");
+    for step in ["ship", "deliver"] {
+        let moved = app.call(Method::POST, &format!("/v1/admin/orders/{order_id}/{step}"), None, ADMIN).await;
+        assert_eq!(moved.status, 200, "{step}: {:?}", moved.body);
+    }
+    assert_eq!(counts(&app.inventory("SKU-A").await), (3, 0, 0, 3), "shipped units left the warehouse");
+    let too_many = json!({"items": [{"sku": "SKU-A", "quantity": 3, "reason": "too big"}]});
+    let refused = app.call(Method::POST, &format!("/v1/orders/{order_id}/returns"), Some(too_many), &token).await;
+    assert_problem(&refused, 422, "invalid-input");
+    let requested = app.call(Method::POST, &format!("/v1/orders/{order_id}/returns"), Some(early), &token).await;
+    assert_eq!(requested.body["status"], "return_requested", "{:?}", requested.body);
+    let received = app.call(Method::POST, &format!("/v1/admin/orders/{order_id}/returns/receive"), None, ADMIN).await;
+    assert_eq!((received.status, received.body["status"].as_str()), (200, Some("refunded")), "{:?}", received.body);
+    let refunded = received.body["payments"]["refunded"]["cents"].as_i64().unwrap();
+    let credited = received.body["payments"]["gift_card_credited"]["cents"].as_i64().unwrap();
+    let line_tax = placed.body["lines"][0]["tax"]["cents"].as_i64().unwrap();
+    assert_eq!(refunded + credited, 1000 + (line_tax + 1) / 2, "the unit's price and its share of the tax");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4), "the returned unit is back");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_gift_card_can_pay_everything_and_its_balance_is_kept() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 5).await;
+    let token = app.customer("gift@example.com").await;
+    let issued = app
+        .call(
+            Method::POST,
+            "/v1/admin/gift-cards",
+            Some(json!({"balance": {"cents": 100000, "currency": "USD"}})),
+            ADMIN,
+        )
+        .await;
+    let code = issued.body["code"].as_str().unwrap().to_owned();
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"gift_card": code})).await;
+    let placed = app.place(&token, &checkout, "g1").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    let total = placed.body["totals"]["total"]["cents"].as_i64().unwrap();
+    let balance = app.call(Method::GET, &format!("/v1/gift-cards/{code}"), None, &token).await;
+    assert_eq!(balance.body["balance"]["cents"].as_i64().unwrap(), 100000 - total);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn skipping_a_step_is_a_conflict_and_changes_nothing() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 5).await;
+    let token = app.customer("skip@example.com").await;
+    let body = json!({"sku": "SKU-A", "quantity": 1});
+    app.call(Method::POST, "/v1/carts/mine/items", Some(body), &token).await;
+    let started = app.call(Method::POST, "/v1/checkouts", Some(json!({"cart_id": "mine"})), &token).await;
+    let id = started.body["checkout_id"].as_str().unwrap().to_owned();
+    let shipping = app
+        .call(Method::PUT, &format!("/v1/checkouts/{id}/shipping"), Some(json!({"option_id": "standard"})), &token)
+        .await;
+    assert_problem(&shipping, 409, "conflict");
+    let options = app.call(Method::GET, &format!("/v1/checkouts/{id}/shipping-options"), None, &token).await;
+    assert_problem(&options, 409, "conflict");
+    let place = app.place(&token, &id, "skip").await;
+    assert_problem(&place, 409, "conflict");
+    app.call(Method::PUT, &format!("/v1/checkouts/{id}/address"), Some(address()), &token).await;
+    let payment =
+        app.call(Method::PUT, &format!("/v1/checkouts/{id}/payment"), Some(json!({"gift_card": "gc_x"})), &token).await;
+    assert_eq!(payment.status / 100, 4);
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{id}"), None, &token).await;
+    assert_eq!(view.body["step"], "shipping");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (5, 0, 0, 5));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 5).await;
+    let token = app.customer("bad@example.com").await;
+    let other = app.customer("other@example.com").await;
+    let card = |number: &str, month: i64, year: i64| json!({"type": "card", "number": number, "exp_month": month, "exp_year": year, "cvc": "123"});
+    for (body, status) in [
+        (card("4242424242424241", 12, 2099), 422),
+        (card("4242424242424242", 1, 2001), 422),
+        (card("4242424242424242", 13, 2099), 422),
+        (card("42", 12, 2099), 422),
+    ] {
+        let response = app.call(Method::POST, "/v1/payment-methods", Some(body), &token).await;
+        assert_problem(&response, status, "invalid-input");
+    }
+    let malformed = app.raw(Method::POST, "/v1/payment-methods", "{\"type\":\"card\",\"number\":4242}", &token).await;
+    assert_problem(&malformed, 400, "invalid-input");
+    let unknown_field = app.raw(Method::POST, "/v1/checkouts", "{\"cart_id\":\"mine\",\"x\":1}", &token).await;
+    assert_problem(&unknown_field, 400, "invalid-input");
+    let empty = app.call(Method::POST, "/v1/checkouts", Some(json!({"cart_id": "mine"})), &token).await;
+    assert_problem(&empty, 422, "invalid-input");
+    let unknown_cart = app.call(Method::POST, "/v1/checkouts", Some(json!({"cart_id": "cart_nope"})), &token).await;
+    assert_problem(&unknown_cart, 404, "not-found");
+    let card_token = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"token": card_token})).await;
+    let bad_address =
+        json!({"name": "A", "line1": "1", "city": "C", "region": "ZZ", "postal_code": "1", "country": "US"});
+    let response = app.call(Method::PUT, &format!("/v1/checkouts/{checkout}/address"), Some(bad_address), &token).await;
+    assert_problem(&response, 422, "invalid-input");
+    let response = app
+        .call(
+            Method::PUT,
+            &format!("/v1/checkouts/{checkout}/shipping"),
+            Some(json!({"option_id": "teleport"})),
+            &token,
+        )
+        .await;
+    assert_problem(&response, 422, "invalid-input");
+    let response = app.call(Method::PUT, &format!("/v1/checkouts/{checkout}/payment"), Some(json!({})), &token).await;
+    assert_problem(&response, 422, "invalid-input");
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(view.body["step"], "review", "bad input changed nothing");
+    let theirs = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &other).await;
+    assert_problem(&theirs, 404, "not-found");
+    let placed = app.place(&token, &checkout, "b1").await;
+    let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+    let theirs = app.call(Method::GET, &format!("/v1/orders/{order_id}"), None, &other).await;
+    assert_problem(&theirs, 404, "not-found");
+    let cancel = app.call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), None, &other).await;
+    assert_problem(&cancel, 404, "not-found");
+    let list = app.call(Method::GET, "/v1/orders?limit=0", None, &token).await;
+    assert_problem(&list, 422, "invalid-input");
+    let list = app.call(Method::GET, "/v1/orders?status=lost", None, &token).await;
+    assert_problem(&list, 422, "invalid-input");
+    let missing = app.call(Method::GET, "/v1/orders/ord_nope", None, &token).await;
+    assert_problem(&missing, 404, "not-found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_price_change_is_reported_and_not_applied_silently() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 5).await;
+    let token = app.customer("price@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"token": card})).await;
+    let patch = json!({"variants": [{"sku": "SKU-A", "price": {"cents": 1200, "currency": "USD"}}]});
+    let patched = app.call(Method::PATCH, "/v1/products/P-SKU-A", Some(patch), ADMIN).await;
+    assert_eq!(patched.status, 200, "{:?}", patched.body);
+    let placed = app.place(&token, &checkout, "p1").await;
+    assert_problem(&placed, 409, "conflict");
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(view.body["price_changes"][0]["now"]["cents"], 1200);
+    assert_eq!(counts(&app.inventory("SKU-A").await), (5, 0, 0, 5));
+    let accepted = app.call(Method::POST, &format!("/v1/checkouts/{checkout}/accept-prices"), None, &token).await;
+    assert_eq!(
+        (accepted.body["step"].as_str(), accepted.body["subtotal"]["cents"].as_i64()),
+        (Some("shipping"), Some(1200))
+    );
+    app.stop().await;
+}
