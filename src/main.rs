@@ -71,6 +71,10 @@ struct ServeArgs {
     /// Password hashing cost: standard, or fast for load-test servers only.
     #[arg(long, env = "MERCATO_PASSWORD_COST", default_value = "standard", value_parser = ["standard", "fast"])]
     password_cost: String,
+    /// Fraud rules at checkout: standard, or off (approve every order: for
+    /// load-test servers only, whose few customers order thousands of times).
+    #[arg(long, env = "MERCATO_FRAUD_RULES", default_value = "standard", value_parser = ["standard", "off"])]
+    fraud_rules: String,
     /// Deal claims per customer: RATE/BURST (tokens per second / bucket size).
     #[arg(long, env = "MERCATO_CLAIM_LIMIT_CUSTOMER", default_value = "5/10", value_parser = parse_limit)]
     claim_limit_customer: RateLimit,
@@ -114,6 +118,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         if args.password_cost == "fast" {
             tracing::warn!("fast password hashing: for load tests only, never for real accounts");
             config.password_cost = mercato::PasswordCost::Fast;
+        }
+        if args.fraud_rules == "off" {
+            tracing::warn!("fraud rules off: every order is approved; for load tests only");
+            config.fraud = mercato::engine::FraudRules::approve_all();
         }
         let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
         if !args.no_demo && mercato.open_report().buckets == 0 && mercato.product_count() == 0 {

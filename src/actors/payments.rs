@@ -79,8 +79,8 @@ pub type Logged<T> = (Result<T, PaymentError>, Ticket);
 
 impl Payments {
     /// Rebuilds the state from the log.
-    pub fn open(store: Store) -> Result<Payments, StoreError> {
-        let mut state = PaymentState::default();
+    pub fn open(store: Store, rules: FraudRules) -> Result<Payments, StoreError> {
+        let mut state = PaymentState { rules, ..PaymentState::default() };
         let mut next_seq = 1;
         for (key, entry) in store.scan_prefix::<PaymentLogEntry>(&[keys::PAYMENT_LOG])? {
             state.replay(&entry);

@@ -35,6 +35,8 @@ pub struct Config {
     pub password_cost: PasswordCost,
     /// Tax and shipping rate tables used by checkouts.
     pub pricing: crate::engine::Pricing,
+    /// How orders are scored for fraud at place.
+    pub fraud: crate::engine::FraudRules,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -87,6 +89,7 @@ impl Config {
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
             pricing: crate::engine::Pricing::default(),
+            fraud: crate::engine::FraudRules::default(),
             clock: Arc::new(SystemClock),
         }
     }

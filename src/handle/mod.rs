@@ -194,7 +194,7 @@ impl Mercato {
             deals: Arc::new(crate::actors::deal::DealBook::default()),
         };
         let live_shards = deals::recover(&env.store, &env.deals)?;
-        let payments = crate::actors::payments::Payments::open(env.store.clone())?;
+        let payments = crate::actors::payments::Payments::open(env.store.clone(), config.fraud.clone())?;
         let order_index = orders::load_index(&env.store)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
