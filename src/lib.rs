@@ -38,6 +38,7 @@ pub mod engine;
 mod handle;
 pub mod http;
 pub mod metrics;
+pub mod search;
 pub mod snapshot;
 pub mod store;
 

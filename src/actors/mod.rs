@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod deal;
 pub mod expiry;
 pub mod registry;
+pub mod search;
 
 use crate::clock::Clock;
 use crate::engine::{BucketKey, CartLimits, ReservationId};

@@ -30,6 +30,8 @@ pub struct Config {
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
+    /// Search index, ranking weights and projection timing.
+    pub search: crate::search::SearchConfig,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -80,6 +82,7 @@ impl Config {
             deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
+            search: crate::search::SearchConfig::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -109,6 +112,7 @@ impl Config {
         if ttl == 0 || ttl > self.reservation_ttl_max_ms {
             return Err(format!("reservation_ttl_default_ms must be 1..={}", self.reservation_ttl_max_ms));
         }
+        self.search.validate()?;
         if self.cart_limits.quantity_per_line_max == 0 || self.cart_limits.lines_max == 0 {
             return Err("cart limits must be positive".to_owned());
         }

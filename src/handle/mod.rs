@@ -9,6 +9,7 @@ mod idempotency;
 mod inventory;
 mod recovery;
 mod runtime;
+mod search;
 mod waitlist;
 mod warehouses;
 
@@ -67,6 +68,8 @@ pub enum Error {
     ShuttingDown,
     #[error(transparent)]
     Snapshot(#[from] crate::store::snapshot::SnapshotError),
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
 }
 
 impl From<CartRejection> for Error {
@@ -107,6 +110,9 @@ struct Inner {
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
     opened: OpenReport,
+    /// The product search index (read side) and the thread that feeds it.
+    search: Arc<crate::search::SearchIndex>,
+    projection: Mutex<Option<crate::actors::search::SearchProjection>>,
 }
 
 /// The embedded engine. Cheap to clone; every clone is the same engine.
@@ -151,6 +157,7 @@ impl Mercato {
             deals: Arc::new(crate::actors::deal::DealBook::default()),
         };
         let live_shards = deals::recover(&env.store, &env.deals)?;
+        let (search_index, indexer) = search::open_index(&config, &env.store)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
                 buckets: Registry::new("bucket", arbiters.clone(), env.clone()),
@@ -166,8 +173,11 @@ impl Mercato {
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),
                 opened: recovered.report,
+                search: search_index,
+                projection: Mutex::new(None),
             }),
         };
+        mercato.start_search(indexer)?;
         // Buckets with live holds run their expiry timers from the start.
         for bucket in recovered.buckets_with_holds {
             mercato.inner.buckets.activate(&bucket);
@@ -245,6 +255,12 @@ impl Mercato {
     /// directory's lock is released when the last clone of the handle drops.
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.inner.gate.close_and_drain().await;
+        let projection = self.inner.projection.lock().take();
+        if let Some(projection) = projection {
+            tokio::task::spawn_blocking(move || projection.stop())
+                .await
+                .map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
+        }
         let runtime = self.inner.runtime.lock().take();
         if let Some(runtime) = runtime {
             tokio::task::spawn_blocking(move || runtime.stop())

@@ -99,7 +99,11 @@ impl From<Error> for Problem {
             Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
-            Error::Corrupt(_) | Error::Store(_) | Error::Snapshot(_) => {
+            Error::Search(crate::search::SearchError::Invalid(_)) => Problem::invalid(detail),
+            Error::Corrupt(_)
+            | Error::Store(_)
+            | Error::Snapshot(_)
+            | Error::Search(crate::search::SearchError::Index(_) | crate::search::SearchError::Corrupt(_)) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
+pub mod search;
 pub mod service;
 pub mod warehouses;
 
@@ -173,6 +174,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(warehouses::routes(state.clone()))
         .or(products::routes(state.clone()))
         .or(customers::routes(state.clone()))
+        .or(search::routes(state.clone()))
         .or(deals::routes(state))
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
