@@ -29,6 +29,9 @@
 //!   over arbiters) and the bucket and cart actors.
 //! - [`Mercato`] (this file and `handle/`): the embedding API; the HTTP server
 //!   is one caller of it.
+//! - [`search`]: the tantivy product index (analysis, queries, facets,
+//!   ranking, spelling, suggest), fed from the event log by the projection
+//!   thread in `actors/search.rs`.
 //! - [`clock`], [`metrics`]: time sources and lock-free counters.
 
 pub mod actors;
@@ -47,6 +50,7 @@ pub use handle::{
     ReserveRequest, RunGuard, SkuInventory, StockUpdate, WaitlistSpot, WarehouseInventory, CUSTOMER_CART_PREFIX,
     IDEMPOTENCY_RETENTION_MS,
 };
+pub use handle::search_index_dir;
 pub use store::Durability;
 
 impl From<engine::IdError> for Error {

@@ -19,6 +19,7 @@ pub use deals::{Claimed, DealView};
 pub use idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use recovery::OpenReport;
+pub use search::index_dir as search_index_dir;
 pub use waitlist::WaitlistSpot;
 
 use crate::actors::bucket::BucketActor;

@@ -139,9 +139,10 @@ pub fn place_page(
     page: usize,
     per_page: usize,
 ) -> Vec<(usize, bool)> {
+    let slots = slots.min(per_page);
+    let is_ad = |item: usize| slots > 0 && is_ad(item);
     let ads: Vec<usize> = order.iter().copied().filter(|&item| is_ad(item)).collect();
     let organic: Vec<usize> = order.iter().copied().filter(|&item| !is_ad(item)).collect();
-    let slots = slots.min(per_page);
     let (mut next_ad, mut next_organic) = (0usize, 0usize);
     for current in 1..=page {
         let mut placed: Vec<(usize, bool)> = Vec::with_capacity(per_page);
