@@ -45,12 +45,12 @@ pub mod search;
 pub mod snapshot;
 pub mod store;
 
+pub use handle::search_index_dir;
 pub use handle::{
     Claim, Claimed, Config, DealView, EngineStats, Error, Mercato, OpenReport, PasswordCost, Remembered, Reservation,
     ReserveRequest, RunGuard, SkuInventory, StockUpdate, WaitlistSpot, WarehouseInventory, CUSTOMER_CART_PREFIX,
     IDEMPOTENCY_RETENTION_MS,
 };
-pub use handle::search_index_dir;
 pub use store::Durability;
 
 impl From<engine::IdError> for Error {

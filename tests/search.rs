@@ -15,19 +15,130 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// (id, title, brand, category, cents, rating, reviews, stock, sponsored, description)
-type Row = (&'static str, &'static str, &'static str, &'static [&'static str], i64, Option<f64>, u64, u64, bool, &'static str);
+type Row =
+    (&'static str, &'static str, &'static str, &'static [&'static str], i64, Option<f64>, u64, u64, bool, &'static str);
 
 const CATALOG: &[Row] = &[
-    ("P-1", "Sony Wireless Headphones WH-1000", "Sony", &["Electronics", "Audio", "Headphones"], 29_999, Some(4.7), 900, 10, false, "Noise cancelling over-ear headphones with bluetooth"),
-    ("P-2", "Bose QuietComfort Headphones", "Bose", &["Electronics", "Audio", "Headphones"], 32_900, Some(4.6), 500, 0, false, "Wired and wireless listening"),
-    ("P-3", "JBL Bluetooth Speaker Flip", "JBL", &["Electronics", "Audio", "Speakers"], 9_999, Some(4.5), 300, 5, false, "Portable waterproof speaker"),
-    ("P-4", "Sony Bluetooth Speaker Mini", "Sony", &["Electronics", "Audio", "Speakers"], 4_999, Some(3.9), 40, 3, true, "Small speaker for travel"),
-    ("P-5", "Anker USB-C Charger 65W", "Anker", &["Electronics", "Accessories"], 3_999, Some(4.4), 1200, 50, false, "Fast wall charger"),
-    ("P-6", "Oak Coffee Table", "Woodly", &["Home", "Furniture"], 19_900, Some(4.1), 80, 2, false, "Solid oak table for the living room"),
-    ("P-7", "Ergonomic Office Chair", "Sitwell", &["Home", "Furniture"], 24_900, Some(3.2), 15, 0, false, "Mesh back chair with lumbar support"),
-    ("P-8", "Stainless Steel Water Bottle", "Hydra", &["Home", "Kitchen"], 2_499, None, 0, 7, false, "Keeps drinks cold"),
-    ("P-9", "Chef Kitchen Knife Set", "Cutwell", &["Home", "Kitchen"], 8_900, Some(4.8), 2, 4, true, "Eight knives with a block"),
-    ("P-10", "Running Shoes Lightweight", "Stride", &["Sports", "Footwear"], 11_000, Some(4.2), 210, 9, false, "Breathable running shoes"),
+    (
+        "P-1",
+        "Sony Wireless Headphones WH-1000",
+        "Sony",
+        &["Electronics", "Audio", "Headphones"],
+        29_999,
+        Some(4.7),
+        900,
+        10,
+        false,
+        "Noise cancelling over-ear headphones with bluetooth",
+    ),
+    (
+        "P-2",
+        "Bose QuietComfort Headphones",
+        "Bose",
+        &["Electronics", "Audio", "Headphones"],
+        32_900,
+        Some(4.6),
+        500,
+        0,
+        false,
+        "Wired and wireless listening",
+    ),
+    (
+        "P-3",
+        "JBL Bluetooth Speaker Flip",
+        "JBL",
+        &["Electronics", "Audio", "Speakers"],
+        9_999,
+        Some(4.5),
+        300,
+        5,
+        false,
+        "Portable waterproof speaker",
+    ),
+    (
+        "P-4",
+        "Sony Bluetooth Speaker Mini",
+        "Sony",
+        &["Electronics", "Audio", "Speakers"],
+        4_999,
+        Some(3.9),
+        40,
+        3,
+        true,
+        "Small speaker for travel",
+    ),
+    (
+        "P-5",
+        "Anker USB-C Charger 65W",
+        "Anker",
+        &["Electronics", "Accessories"],
+        3_999,
+        Some(4.4),
+        1200,
+        50,
+        false,
+        "Fast wall charger",
+    ),
+    (
+        "P-6",
+        "Oak Coffee Table",
+        "Woodly",
+        &["Home", "Furniture"],
+        19_900,
+        Some(4.1),
+        80,
+        2,
+        false,
+        "Solid oak table for the living room",
+    ),
+    (
+        "P-7",
+        "Ergonomic Office Chair",
+        "Sitwell",
+        &["Home", "Furniture"],
+        24_900,
+        Some(3.2),
+        15,
+        0,
+        false,
+        "Mesh back chair with lumbar support",
+    ),
+    (
+        "P-8",
+        "Stainless Steel Water Bottle",
+        "Hydra",
+        &["Home", "Kitchen"],
+        2_499,
+        None,
+        0,
+        7,
+        false,
+        "Keeps drinks cold",
+    ),
+    (
+        "P-9",
+        "Chef Kitchen Knife Set",
+        "Cutwell",
+        &["Home", "Kitchen"],
+        8_900,
+        Some(4.8),
+        2,
+        4,
+        true,
+        "Eight knives with a block",
+    ),
+    (
+        "P-10",
+        "Running Shoes Lightweight",
+        "Stride",
+        &["Sports", "Footwear"],
+        11_000,
+        Some(4.2),
+        210,
+        9,
+        false,
+        "Breathable running shoes",
+    ),
 ];
 
 async fn open(dir: &Path) -> Mercato {
@@ -41,7 +152,8 @@ fn sku(id: &str) -> String {
 }
 
 async fn load(mercato: &Mercato) {
-    let warehouse = Warehouse::new(WarehouseId::parse("W-1").unwrap(), "W-1", GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
+    let warehouse =
+        Warehouse::new(WarehouseId::parse("W-1").unwrap(), "W-1", GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
     mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
     let mut drafts = Vec::new();
     for (id, title, brand, category, cents, rating, reviews, _, sponsored, description) in CATALOG {
@@ -79,7 +191,10 @@ async fn loaded(dir: &Path) -> Mercato {
     // Every product in stock or not as loaded: the projection has caught up.
     let expected = CATALOG.iter().filter(|row| row.7 > 0).count();
     eventually(Duration::from_secs(5), || {
-        let all = mercato.search(&SearchRequest { filters: Filters { in_stock: true, ..Filters::default() }, ..SearchRequest::default() });
+        let all = mercato.search(&SearchRequest {
+            filters: Filters { in_stock: true, ..Filters::default() },
+            ..SearchRequest::default()
+        });
         all.is_ok_and(|results| results.total == expected as u64)
     })
     .await;
@@ -165,15 +280,24 @@ fn sorted(mut ids: Vec<String>) -> Vec<String> {
 }
 
 /// Facet counts recomputed from the catalog rows, independently.
-fn brute_force(rows: &[&Row], filters: &Filters) -> (BTreeMap<String, u64>, BTreeMap<String, u64>, BTreeMap<i64, u64>, BTreeMap<u8, u64>) {
+fn brute_force(
+    rows: &[&Row],
+    filters: &Filters,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>, BTreeMap<i64, u64>, BTreeMap<u8, u64>) {
     let category_ok = |row: &Row| {
-        filters.category.as_ref().is_none_or(|prefix| prefix.iter().zip(row.3.iter()).all(|(a, b)| a.eq_ignore_ascii_case(b)) && prefix.len() <= row.3.len())
+        filters.category.as_ref().is_none_or(|prefix| {
+            prefix.iter().zip(row.3.iter()).all(|(a, b)| a.eq_ignore_ascii_case(b)) && prefix.len() <= row.3.len()
+        })
     };
-    let brand_ok = |row: &Row| filters.brands.is_empty() || filters.brands.iter().any(|b| b.eq_ignore_ascii_case(row.2));
-    let price_ok = |row: &Row| filters.price_min_cents.is_none_or(|m| row.4 >= m) && filters.price_max_cents.is_none_or(|m| row.4 <= m);
+    let brand_ok =
+        |row: &Row| filters.brands.is_empty() || filters.brands.iter().any(|b| b.eq_ignore_ascii_case(row.2));
+    let price_ok = |row: &Row| {
+        filters.price_min_cents.is_none_or(|m| row.4 >= m) && filters.price_max_cents.is_none_or(|m| row.4 <= m)
+    };
     let rating_ok = |row: &Row| filters.rating_min.is_none_or(|m| row.5.is_some_and(|r| r >= m));
     let stock_ok = |row: &Row| !filters.in_stock || row.7 > 0;
-    let (mut brands, mut categories, mut prices, mut ratings) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut brands, mut categories, mut prices, mut ratings) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     let depth = filters.category.as_ref().map_or(0, Vec::len);
     for row in rows {
         if category_ok(row) && price_ok(row) && rating_ok(row) && stock_ok(row) {
@@ -218,10 +342,13 @@ async fn facet_counts_equal_a_brute_force_count() {
         for filters in &filter_sets {
             let results = mercato.search(&request(q, filters.clone(), Sort::Relevance)).unwrap();
             let (brands, categories, prices, ratings) = brute_force(&rows, filters);
-            let got_brands: BTreeMap<String, u64> = results.facets.brand.iter().map(|v| (v.value.clone(), v.count)).collect();
-            let got_categories: BTreeMap<String, u64> = results.facets.category.iter().map(|v| (v.value.clone(), v.count)).collect();
+            let got_brands: BTreeMap<String, u64> =
+                results.facets.brand.iter().map(|v| (v.value.clone(), v.count)).collect();
+            let got_categories: BTreeMap<String, u64> =
+                results.facets.category.iter().map(|v| (v.value.clone(), v.count)).collect();
             let got_prices: BTreeMap<i64, u64> = results.facets.price.iter().map(|v| (v.from, v.count)).collect();
-            let got_ratings: BTreeMap<u8, u64> = results.facets.rating.iter().filter(|v| v.count > 0).map(|v| (v.min, v.count)).collect();
+            let got_ratings: BTreeMap<u8, u64> =
+                results.facets.rating.iter().filter(|v| v.count > 0).map(|v| (v.min, v.count)).collect();
             assert_eq!(got_brands, brands, "brand facet for {q:?} {filters:?}");
             assert_eq!(got_categories, categories, "category facet for {q:?} {filters:?}");
             assert_eq!(got_prices, prices, "price facet for {q:?} {filters:?}");
@@ -238,8 +365,9 @@ fn brute_force_total(rows: &[&Row], filters: &Filters) -> u64 {
     let _ = brands;
     rows.iter()
         .filter(|row| {
-            filters.category.as_ref().is_none_or(|prefix| prefix.len() <= row.3.len() && prefix.iter().zip(row.3.iter()).all(|(a, b)| a.eq_ignore_ascii_case(b)))
-                && (filters.brands.is_empty() || filters.brands.iter().any(|b| b.eq_ignore_ascii_case(row.2)))
+            filters.category.as_ref().is_none_or(|prefix| {
+                prefix.len() <= row.3.len() && prefix.iter().zip(row.3.iter()).all(|(a, b)| a.eq_ignore_ascii_case(b))
+            }) && (filters.brands.is_empty() || filters.brands.iter().any(|b| b.eq_ignore_ascii_case(row.2)))
                 && filters.price_min_cents.is_none_or(|m| row.4 >= m)
                 && filters.price_max_cents.is_none_or(|m| row.4 <= m)
                 && filters.rating_min.is_none_or(|m| row.5.is_some_and(|r| r >= m))
@@ -336,7 +464,8 @@ async fn search_and_suggest_over_http() {
     let (status, body) = get(addr, "/v1/search?q=wireless%20headphones&per_page=5").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["hits"][0]["product_id"], "P-1");
-    for field in ["product_id", "title", "brand", "price", "rating", "in_stock", "variant_count", "score", "sponsored"] {
+    for field in ["product_id", "title", "brand", "price", "rating", "in_stock", "variant_count", "score", "sponsored"]
+    {
         assert!(body["hits"][0].get(field).is_some(), "hit field {field}");
     }
     assert_eq!(body["hits"][0]["price"], json!({"cents": 29_999, "currency": "USD"}));
@@ -346,11 +475,14 @@ async fn search_and_suggest_over_http() {
     assert_eq!(body["per_page"], 5);
     assert!(body["did_you_mean"].is_null());
 
-    let (status, body) = get(addr, "/v1/search?category=Electronics/Audio&brand=Sony&brand=Bose&price_min=&price_max=&sort=price_asc").await;
+    let (status, body) =
+        get(addr, "/v1/search?category=Electronics/Audio&brand=Sony&brand=Bose&price_min=&price_max=&sort=price_asc")
+            .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["total"], 3);
     assert_eq!(body["hits"][0]["product_id"], "P-4");
-    let categories: Vec<&str> = body["facets"]["category"].as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap()).collect();
+    let categories: Vec<&str> =
+        body["facets"]["category"].as_array().unwrap().iter().map(|c| c["value"].as_str().unwrap()).collect();
     assert_eq!(categories, ["Headphones", "Speakers"]);
     assert_eq!(body["facets"]["category"][0]["path"], json!(["Electronics", "Audio", "Headphones"]));
     let brands = body["facets"]["brand"].as_array().unwrap();
