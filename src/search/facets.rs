@@ -105,11 +105,12 @@ pub struct Facets {
     pub rating: Vec<RatingCount>,
 }
 
-/// Accumulates facet counts product by product.
+/// Accumulates facet counts product by product (borrowing the entries'
+/// names: no allocation per product).
 #[derive(Debug, Default)]
-pub struct FacetCounter {
-    brands: HashMap<String, u64>,
-    categories: HashMap<String, u64>,
+pub struct FacetCounter<'a> {
+    brands: HashMap<&'a str, u64>,
+    categories: HashMap<&'a str, u64>,
     prices: Vec<u64>,
     ratings: Vec<u64>,
 }
@@ -118,7 +119,7 @@ fn price_bucket(cents: i64) -> usize {
     PRICE_BUCKETS_CENTS.iter().rposition(|&from| cents >= from).unwrap_or(0)
 }
 
-impl FacetCounter {
+impl<'a> FacetCounter<'a> {
     pub fn new() -> Self {
         FacetCounter {
             brands: HashMap::new(),
@@ -129,18 +130,18 @@ impl FacetCounter {
     }
 
     /// Counts `entry`, which passed the filters as in `passes`.
-    pub fn add(&mut self, entry: &Entry, passes: Passes, filters: &Filters) {
+    pub fn add(&mut self, entry: &'a Entry, passes: Passes, filters: &Filters) {
         let Passes { category, brand, price, rating, stock } = passes;
         if category && price && rating && stock {
             if let Some(name) = &entry.brand {
-                *self.brands.entry(name.clone()).or_default() += 1;
+                *self.brands.entry(name.as_str()).or_default() += 1;
             }
         }
         if brand && price && rating && stock {
             let depth = filters.category.as_ref().map_or(0, Vec::len);
             let under = filters.category.as_ref().is_none_or(|prefix| in_category(entry, prefix));
             if let (true, Some(child)) = (under, entry.category.get(depth)) {
-                *self.categories.entry(child.clone()).or_default() += 1;
+                *self.categories.entry(child.as_str()).or_default() += 1;
             }
         }
         if category && brand && rating && stock {
@@ -159,7 +160,7 @@ impl FacetCounter {
 
     pub fn finish(self, filters: &Filters) -> Facets {
         let mut brand: Vec<ValueCount> =
-            self.brands.into_iter().map(|(value, count)| ValueCount { value, count }).collect();
+            self.brands.into_iter().map(|(value, count)| ValueCount { value: value.to_owned(), count }).collect();
         brand.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
         brand.truncate(FACET_VALUES_MAX);
         let parent: Vec<String> = filters.category.clone().unwrap_or_default();
@@ -168,8 +169,8 @@ impl FacetCounter {
             .into_iter()
             .map(|(value, count)| {
                 let mut path = parent.clone();
-                path.push(value.clone());
-                CategoryCount { value, path, count }
+                path.push(value.to_owned());
+                CategoryCount { value: value.to_owned(), path, count }
             })
             .collect();
         category.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));

@@ -275,15 +275,21 @@ impl SearchIndex {
                 matching.push(candidate);
             }
         }
-        sort(&mut matching, request.sort, &self.config);
-        let order: Vec<usize> = (0..matching.len()).collect();
         let best_text = matching.iter().map(|candidate| candidate.text_score).fold(0.0, f64::max);
         let threshold = best_text * self.config.sponsored_min_relevance;
         let slots = if request.sort == Sort::Relevance { self.config.sponsored_per_page } else { 0 };
         let is_ad = |index: usize| {
             let candidate = &matching[index];
-            candidate.entry.sponsored && candidate.text_score >= threshold
+            slots > 0 && candidate.entry.sponsored && candidate.text_score >= threshold
         };
+        // Only the first `page * per_page` of each kind can reach the page.
+        let needed = request.page as usize * request.per_page as usize;
+        let (mut ads, mut organic): (Vec<usize>, Vec<usize>) = (0..matching.len()).partition(|&index| is_ad(index));
+        let in_order = |a: &usize, b: &usize| compare(&matching[*a], &matching[*b], request.sort, &self.config);
+        top(&mut ads, needed, &in_order);
+        top(&mut organic, needed, &in_order);
+        let mut order = ads;
+        order.extend(organic);
         let placed = place_page(&order, &is_ad, slots, request.page as usize, request.per_page as usize);
         let hits = placed
             .into_iter()
@@ -317,30 +323,30 @@ fn by_score(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
     b.score.total_cmp(&a.score)
 }
 
-fn sort(matching: &mut [Candidate<'_>], sort: Sort, config: &super::SearchConfig) {
-    let id = |a: &Candidate<'_>, b: &Candidate<'_>| a.entry.product_id.cmp(&b.entry.product_id);
-    match sort {
-        Sort::Relevance => matching.sort_by(|a, b| by_score(a, b).then_with(|| id(a, b))),
-        Sort::PriceAsc => matching.sort_by(|a, b| {
-            a.entry.price.cents.cmp(&b.entry.price.cents).then_with(|| by_score(a, b)).then_with(|| id(a, b))
-        }),
-        Sort::PriceDesc => matching.sort_by(|a, b| {
-            b.entry.price.cents.cmp(&a.entry.price.cents).then_with(|| by_score(a, b)).then_with(|| id(a, b))
-        }),
-        Sort::Rating => matching.sort_by(|a, b| {
-            config
-                .bayes_rating(b.entry)
-                .total_cmp(&config.bayes_rating(a.entry))
-                .then_with(|| by_score(a, b))
-                .then_with(|| id(a, b))
-        }),
-        Sort::Newest => matching.sort_by(|a, b| {
-            b.entry.created_at_ms.cmp(&a.entry.created_at_ms).then_with(|| by_score(a, b)).then_with(|| id(a, b))
-        }),
-        Sort::Popularity => matching.sort_by(|a, b| {
-            b.entry.units_sold.cmp(&a.entry.units_sold).then_with(|| by_score(a, b)).then_with(|| id(a, b))
-        }),
+/// The order of `sort` (ties: score, then product id, so it is total).
+fn compare(a: &Candidate<'_>, b: &Candidate<'_>, sort: Sort, config: &super::SearchConfig) -> Ordering {
+    let first = match sort {
+        Sort::Relevance => Ordering::Equal,
+        Sort::PriceAsc => a.entry.price.cents.cmp(&b.entry.price.cents),
+        Sort::PriceDesc => b.entry.price.cents.cmp(&a.entry.price.cents),
+        Sort::Rating => config.bayes_rating(b.entry).total_cmp(&config.bayes_rating(a.entry)),
+        Sort::Newest => b.entry.created_at_ms.cmp(&a.entry.created_at_ms),
+        Sort::Popularity => b.entry.units_sold.cmp(&a.entry.units_sold),
+    };
+    first.then_with(|| by_score(a, b)).then_with(|| a.entry.product_id.cmp(&b.entry.product_id))
+}
+
+/// Keeps the first `needed` of `items` in order, sorted.
+fn top(items: &mut Vec<usize>, needed: usize, compare: &dyn Fn(&usize, &usize) -> Ordering) {
+    if needed == 0 {
+        items.clear();
+        return;
     }
+    if items.len() > needed {
+        items.select_nth_unstable_by(needed - 1, |a, b| compare(a, b));
+        items.truncate(needed);
+    }
+    items.sort_unstable_by(|a, b| compare(a, b));
 }
 
 /// Collects every matching document's slot and score.
