@@ -290,14 +290,20 @@ fn benches(c: &mut Criterion) {
     let index = build();
     let mut rng = StdRng::seed_from_u64(11);
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
+    let mut slowest: Vec<(u128, String, u64)> = Vec::new();
     for _ in 0..SAMPLES {
         let request = query(&mut rng);
         let started = Instant::now();
         let results = index.search(&request).expect("search");
-        histogram.record(started.elapsed().as_micros() as u64).expect("record");
-        std::hint::black_box(results);
+        let micros = started.elapsed().as_micros();
+        histogram.record(micros as u64).expect("record");
+        slowest.push((micros, format!("{:?} {:?}", request.q, request.filters), results.total));
     }
     report("query with facets (100k products)", &histogram);
+    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    for (micros, request, total) in slowest.iter().take(5) {
+        println!("  slow: {micros} us, {total} matches: {request}");
+    }
     let mut histogram = Histogram::<u64>::new(3).expect("histogram");
     for _ in 0..SAMPLES {
         let q = prefix(&mut rng);

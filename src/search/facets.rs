@@ -109,8 +109,8 @@ pub struct Facets {
 /// names: no allocation per product).
 #[derive(Debug, Default)]
 pub struct FacetCounter<'a> {
-    brands: HashMap<&'a str, u64>,
-    categories: HashMap<&'a str, u64>,
+    brands: HashMap<&'a str, u64, foldhash::fast::RandomState>,
+    categories: HashMap<&'a str, u64, foldhash::fast::RandomState>,
     prices: Vec<u64>,
     ratings: Vec<u64>,
 }
@@ -122,8 +122,8 @@ fn price_bucket(cents: i64) -> usize {
 impl<'a> FacetCounter<'a> {
     pub fn new() -> Self {
         FacetCounter {
-            brands: HashMap::new(),
-            categories: HashMap::new(),
+            brands: HashMap::default(),
+            categories: HashMap::default(),
             prices: vec![0; PRICE_BUCKETS_CENTS.len()],
             ratings: vec![0; RATING_MINIMUMS.len()],
         }
