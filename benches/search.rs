@@ -235,7 +235,7 @@ fn build() -> Arc<SearchIndex> {
     let products: Vec<Product> = (0..PRODUCTS).map(|n| product(&mut rng, n)).collect();
     let config = SearchConfig { writer_threads: 2, writer_memory_bytes: 256 << 20, ..SearchConfig::default() };
     let (index, mut indexer, _) = SearchIndex::open(&Location::Ram, config).expect("open");
-    let stock = |sku: &str| u64::from(!sku.ends_with("-0") || sku.len() % 3 != 0);
+    let stock = |sku: &str| u64::from(!sku.ends_with("-0") || !sku.len().is_multiple_of(3));
     let started = Instant::now();
     for product in &products {
         indexer.upsert(product, &stock);
@@ -300,7 +300,7 @@ fn benches(c: &mut Criterion) {
         slowest.push((micros, format!("{:?} {:?}", request.q, request.filters), results.total));
     }
     report("query with facets (100k products)", &histogram);
-    slowest.sort_by(|a, b| b.0.cmp(&a.0));
+    slowest.sort_by_key(|slow| std::cmp::Reverse(slow.0));
     for (micros, request, total) in slowest.iter().take(5) {
         println!("  slow: {micros} us, {total} matches: {request}");
     }

@@ -232,7 +232,7 @@ fn register_analyzers(index: &Index) {
     index.tokenizers().register(SPELL_ANALYZER, spell_analyzer());
 }
 
-fn create_dir(dir: &PathBuf) -> Result<Index, SearchError> {
+fn create_dir(dir: &std::path::Path) -> Result<Index, SearchError> {
     std::fs::create_dir_all(dir)?;
     Ok(Index::create_in_dir(dir, schema())?)
 }
@@ -241,8 +241,11 @@ fn units_max(table: &[Option<Arc<Entry>>]) -> u64 {
     table.iter().flatten().map(|entry| entry.units_sold).max().unwrap_or(0)
 }
 
+/// An index read back from disk: the index, its offset, its entries by slot.
+type Existing = (Index, u64, Vec<(u32, Entry)>);
+
 /// Opens an existing index and reads back its offset and entries.
-fn open_existing(dir: &PathBuf) -> Result<(Index, u64, Vec<(u32, Entry)>), SearchError> {
+fn open_existing(dir: &std::path::Path) -> Result<Existing, SearchError> {
     let index = Index::open_in_dir(dir).map_err(|err| SearchError::Corrupt(err.to_string()))?;
     register_analyzers(&index);
     let fields = fields(&index.schema())?;

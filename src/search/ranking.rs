@@ -219,7 +219,7 @@ mod tests {
     #[test]
     fn pages_hold_at_most_the_ad_slots_and_cover_everything_once() {
         let order: Vec<usize> = (0..23).collect();
-        let is_ad = |item: usize| item % 4 == 0 || item > 18;
+        let is_ad = |item: usize| item.is_multiple_of(4) || item > 18;
         let mut seen = Vec::new();
         for page in 1..=4 {
             let placed = place_page(&order, &is_ad, 2, page, 7);
