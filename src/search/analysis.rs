@@ -223,6 +223,32 @@ pub fn spell_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(ProductTokenizer::default()).filter(AsciiFoldingFilter).build()
 }
 
+thread_local! {
+    static MAIN: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(main_analyzer());
+    static SPELL: std::cell::RefCell<TextAnalyzer> = std::cell::RefCell::new(spell_analyzer());
+}
+
+fn with_cached(
+    cache: &'static std::thread::LocalKey<std::cell::RefCell<TextAnalyzer>>,
+    fresh: fn() -> TextAnalyzer,
+    text: &str,
+) -> Vec<Word> {
+    cache.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut analyzer) => words(&mut analyzer, text),
+        Err(_) => words(&mut fresh(), text),
+    })
+}
+
+/// `text` through the stemmed analyzer (one analyzer per thread, reused).
+pub fn main_words(text: &str) -> Vec<Word> {
+    with_cached(&MAIN, main_analyzer, text)
+}
+
+/// `text` through the spelling analyzer (one analyzer per thread, reused).
+pub fn spell_words(text: &str) -> Vec<Word> {
+    with_cached(&SPELL, spell_analyzer, text)
+}
+
 /// A token of analyzed text with where it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Word {

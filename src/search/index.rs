@@ -100,6 +100,8 @@ pub struct Snapshot {
     pub units_max: u64,
     /// Sequence number of the last event this snapshot reflects.
     pub offset: u64,
+    /// Spelling candidates looked up in this snapshot's dictionary.
+    pub spelling: super::spelling::CandidateCache,
 }
 
 /// The read side, shared by every query.
@@ -189,6 +191,7 @@ impl SearchIndex {
             units_max: units_max(&table),
             table: table.clone(),
             offset,
+            spelling: Default::default(),
         };
         let shared = Arc::new(SearchIndex { reader, fields, config, snapshot: RwLock::new(Arc::new(snapshot)) });
         let indexer = Indexer {
@@ -461,6 +464,7 @@ impl Indexer {
             suggester: suggester.clone(),
             units_max: units_max(&self.table),
             offset: self.offset,
+            spelling: Default::default(),
         };
         *self.shared.snapshot.write() = Arc::new(staged);
         if reload {
@@ -472,6 +476,7 @@ impl Indexer {
                 suggester,
                 units_max: units_max(&self.table),
                 offset: self.offset,
+                spelling: Default::default(),
             };
             *self.shared.snapshot.write() = Arc::new(snapshot);
         }

@@ -10,7 +10,7 @@
 //! [`super::facets`] and [`super::ranking`]). An empty query browses every
 //! product.
 
-use super::analysis::{main_analyzer, words};
+use super::analysis::main_words;
 use super::facets::{FacetCounter, Filters};
 use super::index::{Fields, Snapshot};
 use super::ranking::place_page;
@@ -205,20 +205,19 @@ impl SearchIndex {
         snapshot: &Snapshot,
         q: &str,
     ) -> Result<(Option<Vec<(u32, Score)>>, Option<String>), SearchError> {
-        let mut analyzer = main_analyzer();
-        let original: Vec<String> = words(&mut analyzer, q).into_iter().map(|word| word.text).collect();
+        let original: Vec<String> = main_words(q).into_iter().map(|word| word.text).collect();
         if original.is_empty() {
             return Ok((None, None));
         }
-        let correction = spelling::correct(&snapshot.searcher, self.fields.spell, q)?;
+        let correction = spelling::correct(&snapshot.searcher, self.fields.spell, q, &snapshot.spelling)?;
         let (query_text, extra) = match &correction {
             Some(correction) => (correction.text.as_str(), correction.kept.join(" ")),
             None => (q, String::new()),
         };
-        let mut terms: Vec<String> = words(&mut analyzer, query_text).into_iter().map(|word| word.text).collect();
+        let mut terms: Vec<String> = main_words(query_text).into_iter().map(|word| word.text).collect();
         terms.truncate(QUERY_WORDS_MAX);
         let mut all_terms = terms.clone();
-        all_terms.extend(words(&mut analyzer, &extra).into_iter().map(|word| word.text));
+        all_terms.extend(main_words(&extra).into_iter().map(|word| word.text));
         let query = self.text_query(&all_terms, &terms);
         let scored = snapshot.searcher.search(&query, &SlotScores)?;
         Ok((Some(scored), correction.map(|correction| correction.text)))

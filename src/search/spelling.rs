@@ -18,8 +18,9 @@
 //! The corrected query is the original text with the corrected words
 //! replaced in place.
 
-use super::analysis::{spell_analyzer, words};
+use super::analysis::spell_words;
 use super::SearchError;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use tantivy::query::FuzzyTermQuery;
 use tantivy::schema::Field;
@@ -33,6 +34,35 @@ pub const RARE_RATIO_MIN: u64 = 50;
 const CHECKED_CHARS_MIN: usize = 3;
 /// Longest word searched with distance 1 (longer: distance 2).
 const DISTANCE_ONE_CHARS_MAX: usize = 5;
+/// Words whose best candidate is remembered per snapshot.
+const CACHE_WORDS_MAX: usize = 20_000;
+
+/// Best candidates already looked up in one snapshot's dictionary (the
+/// dictionary does not change within a snapshot; a new snapshot starts with
+/// an empty cache). Bounded: cleared when full.
+#[derive(Default)]
+pub struct CandidateCache {
+    best: Mutex<HashMap<String, Option<(String, u64)>>>,
+}
+
+impl CandidateCache {
+    fn get_or_find(
+        &self,
+        word: &str,
+        find: impl FnOnce() -> Result<Option<(String, u64)>, SearchError>,
+    ) -> Result<Option<(String, u64)>, SearchError> {
+        if let Some(found) = self.best.lock().get(word) {
+            return Ok(found.clone());
+        }
+        let found = find()?;
+        let mut best = self.best.lock();
+        if best.len() >= CACHE_WORDS_MAX {
+            best.clear();
+        }
+        best.insert(word.to_owned(), found.clone());
+        Ok(found)
+    }
+}
 
 /// The outcome of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,13 +74,17 @@ pub struct Correction {
 }
 
 /// Checks every word of `query`; `None` when nothing needed correcting.
-pub fn correct(searcher: &Searcher, field: Field, query: &str) -> Result<Option<Correction>, SearchError> {
-    let mut analyzer = spell_analyzer();
+pub fn correct(
+    searcher: &Searcher,
+    field: Field,
+    query: &str,
+    cache: &CandidateCache,
+) -> Result<Option<Correction>, SearchError> {
     let mut text = String::with_capacity(query.len());
     let mut kept = Vec::new();
     let mut copied = 0usize;
     let mut changed = false;
-    for word in words(&mut analyzer, query) {
+    for word in spell_words(query) {
         let length = word.text.chars().count();
         if length < CHECKED_CHARS_MIN || word.text.chars().any(|c| c.is_numeric()) {
             continue;
@@ -60,7 +94,8 @@ pub fn correct(searcher: &Searcher, field: Field, query: &str) -> Result<Option<
             continue;
         }
         let distance = if length <= DISTANCE_ONE_CHARS_MAX { 1 } else { 2 };
-        let Some((best, best_frequency)) = best_candidate(searcher, field, &word.text, distance)? else { continue };
+        let found = cache.get_or_find(&word.text, || best_candidate(searcher, field, &word.text, distance))?;
+        let Some((best, best_frequency)) = found else { continue };
         if frequency > 0 {
             if best_frequency < frequency.saturating_mul(RARE_RATIO_MIN) {
                 continue;
@@ -90,10 +125,10 @@ fn best_candidate(
     distance: u8,
 ) -> Result<Option<(String, u64)>, SearchError> {
     let mut frequencies: HashMap<String, u64> = HashMap::new();
+    let automaton = FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true).automaton()?;
     for segment in searcher.segment_readers() {
-        let automaton = FuzzyTermQuery::new(Term::from_field_text(field, word), distance, true).automaton()?;
         let inverted = segment.inverted_index(field)?;
-        let mut stream = inverted.terms().search(automaton).into_stream()?;
+        let mut stream = inverted.terms().search(&automaton).into_stream()?;
         while stream.advance() {
             let Ok(candidate) = std::str::from_utf8(stream.key()) else { continue };
             if candidate == word {

@@ -12,7 +12,7 @@
 //! (a Levenshtein prefix automaton over an fst of the vocabulary) fill the
 //! places exact completions left.
 
-use super::analysis::{spell_analyzer, words};
+use super::analysis::{spell_analyzer, spell_words, words};
 use super::Entry;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
@@ -111,8 +111,7 @@ impl Suggester {
     /// At most `limit` (capped at [`SUGGESTIONS_MAX`]) completions of `query`.
     pub fn suggest(&self, query: &str, limit: usize) -> Vec<Suggestion> {
         let limit = limit.min(SUGGESTIONS_MAX);
-        let mut analyzer = spell_analyzer();
-        let query_words: Vec<String> = words(&mut analyzer, query).into_iter().map(|word| word.text).collect();
+        let query_words: Vec<String> = spell_words(query).into_iter().map(|word| word.text).collect();
         let Some((prefix, earlier)) = query_words.split_last() else { return Vec::new() };
         let mut found: BTreeSet<u32> = BTreeSet::new();
         let start = self.vocabulary.partition_point(|(word, _)| word.as_str() < prefix.as_str());
