@@ -29,6 +29,9 @@
 //!   over arbiters) and the bucket and cart actors.
 //! - [`Mercato`] (this file and `handle/`): the embedding API; the HTTP server
 //!   is one caller of it.
+//! - [`search`]: the tantivy product index (analysis, queries, facets,
+//!   ranking, spelling, suggest), fed from the event log by the projection
+//!   thread in `actors/search.rs`.
 //! - [`clock`], [`metrics`]: time sources and lock-free counters.
 
 pub mod actors;
@@ -38,9 +41,11 @@ pub mod engine;
 mod handle;
 pub mod http;
 pub mod metrics;
+pub mod search;
 pub mod snapshot;
 pub mod store;
 
+pub use handle::search_index_dir;
 pub use handle::{
     Claim, Claimed, Config, DealView, EngineStats, Error, Mercato, OpenReport, PasswordCost, Remembered, Reservation,
     ReserveRequest, RunGuard, SkuInventory, StockUpdate, WaitlistSpot, WarehouseInventory, CUSTOMER_CART_PREFIX,

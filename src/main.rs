@@ -27,6 +27,11 @@ enum Command {
         #[arg(long, env = "MERCATO_DATA_DIR", default_value = "./data")]
         data_dir: PathBuf,
     },
+    /// Rebuild the search index of a stopped server from the store and the event log.
+    Reindex {
+        #[arg(long, env = "MERCATO_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
     /// Back up or restore the full state of a stopped server.
     Snapshot {
         #[command(subcommand)]
@@ -105,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Check { data_dir } => check(data_dir),
         Command::Snapshot { action } => snapshot(action),
+        Command::Reindex { data_dir } => reindex(data_dir),
     }
 }
 
@@ -196,6 +202,30 @@ fn snapshot(action: SnapshotAction) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn reindex(data_dir: PathBuf) -> anyhow::Result<()> {
+    if !data_dir.exists() {
+        anyhow::bail!("data directory {} does not exist", data_dir.display());
+    }
+    let index_dir = mercato::search_index_dir(&data_dir);
+    if index_dir.exists() {
+        std::fs::remove_dir_all(&index_dir).with_context(|| format!("removing {}", index_dir.display()))?;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        // Opening finds no index and rebuilds it from the catalog and the log.
+        let config = Config::new(&data_dir).durability(Durability::Strict);
+        let mercato = Mercato::open(config).with_context(|| format!("opening {}", data_dir.display()))?;
+        println!(
+            "reindexed {}: {} products up to event {}",
+            index_dir.display(),
+            mercato.search_index().product_count(),
+            mercato.search_offset()
+        );
+        mercato.shutdown().await?;
+        Ok(())
+    })
 }
 
 fn check(data_dir: PathBuf) -> anyhow::Result<()> {

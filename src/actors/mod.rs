@@ -16,6 +16,7 @@ pub mod expiry;
 pub mod order;
 pub mod payments;
 pub mod registry;
+pub mod search;
 
 use crate::clock::Clock;
 use crate::engine::{BucketKey, CartLimits, ReservationId};

@@ -37,6 +37,8 @@ pub struct Config {
     pub pricing: crate::engine::Pricing,
     /// How orders are scored for fraud at place.
     pub fraud: crate::engine::FraudRules,
+    /// Search index, ranking weights and projection timing.
+    pub search: crate::search::SearchConfig,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -90,6 +92,7 @@ impl Config {
             password_cost: PasswordCost::Standard,
             pricing: crate::engine::Pricing::default(),
             fraud: crate::engine::FraudRules::default(),
+            search: crate::search::SearchConfig::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -120,6 +123,7 @@ impl Config {
             return Err(format!("reservation_ttl_default_ms must be 1..={}", self.reservation_ttl_max_ms));
         }
         self.pricing.validate().map_err(|err| err.to_string())?;
+        self.search.validate()?;
         if self.cart_limits.quantity_per_line_max == 0 || self.cart_limits.lines_max == 0 {
             return Err("cart limits must be positive".to_owned());
         }

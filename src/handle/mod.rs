@@ -11,6 +11,7 @@ mod inventory;
 mod orders;
 mod recovery;
 mod runtime;
+mod search;
 mod waitlist;
 mod warehouses;
 
@@ -20,6 +21,7 @@ pub use deals::{Claimed, DealView};
 pub use idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use inventory::{Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use recovery::OpenReport;
+pub use search::index_dir as search_index_dir;
 pub use waitlist::WaitlistSpot;
 
 use crate::actors::bucket::BucketActor;
@@ -89,6 +91,8 @@ pub enum Error {
     OrderNotFound(crate::engine::OrderId),
     #[error(transparent)]
     Order(#[from] crate::engine::OrderError),
+    #[error(transparent)]
+    Search(#[from] crate::search::SearchError),
 }
 
 fn describe_changes(changes: &[crate::engine::PriceChange]) -> String {
@@ -150,6 +154,9 @@ struct Inner {
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
     opened: OpenReport,
+    /// The product search index (read side) and the thread that feeds it.
+    search: Arc<crate::search::SearchIndex>,
+    projection: Mutex<Option<crate::actors::search::SearchProjection>>,
 }
 
 /// The embedded engine. Cheap to clone; every clone is the same engine.
@@ -196,6 +203,7 @@ impl Mercato {
         let live_shards = deals::recover(&env.store, &env.deals)?;
         let payments = crate::actors::payments::Payments::open(env.store.clone(), config.fraud.clone())?;
         let order_index = orders::load_index(&env.store)?;
+        let (search_index, indexer) = search::open_index(&config, &env.store)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
                 buckets: Registry::new("bucket", arbiters.clone(), env.clone()),
@@ -218,8 +226,11 @@ impl Mercato {
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),
                 opened: recovered.report,
+                search: search_index,
+                projection: Mutex::new(None),
             }),
         };
+        mercato.start_search(indexer)?;
         // Buckets with live holds run their expiry timers from the start.
         for bucket in recovered.buckets_with_holds {
             mercato.inner.buckets.activate(&bucket);
@@ -349,6 +360,12 @@ impl Mercato {
     /// directory's lock is released when the last clone of the handle drops.
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.inner.gate.close_and_drain().await;
+        let projection = self.inner.projection.lock().take();
+        if let Some(projection) = projection {
+            tokio::task::spawn_blocking(move || projection.stop())
+                .await
+                .map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
+        }
         let runtime = self.inner.runtime.lock().take();
         if let Some(runtime) = runtime {
             tokio::task::spawn_blocking(move || runtime.stop())

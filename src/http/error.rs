@@ -110,7 +110,12 @@ impl From<Error> for Problem {
             Error::Card(_) => Problem::invalid(detail),
             Error::FraudDeclined => Problem::new(StatusCode::PAYMENT_REQUIRED, "payment-declined", detail),
             Error::Order(rejection) => order(rejection, detail),
-            Error::Corrupt(_) | Error::Store(_) | Error::Snapshot(_) | Error::PlaceInterrupted => {
+            Error::Search(crate::search::SearchError::Invalid(_)) => Problem::invalid(detail),
+            Error::Corrupt(_)
+            | Error::Store(_)
+            | Error::Snapshot(_)
+            | Error::PlaceInterrupted
+            | Error::Search(crate::search::SearchError::Index(_) | crate::search::SearchError::Corrupt(_)) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
             }

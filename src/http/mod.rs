@@ -18,6 +18,7 @@ pub mod orders;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
+pub mod search;
 pub mod service;
 pub mod warehouses;
 
@@ -175,6 +176,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = I
         .or(warehouses::routes(state.clone()))
         .or(products::routes(state.clone()))
         .or(customers::routes(state.clone()))
+        .or(search::routes(state.clone()))
         .or(deals::routes(state.clone()))
         .or(checkout::routes(state.clone()))
         .or(orders::routes(state))

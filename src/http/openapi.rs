@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         super::products::read,
         super::products::patch,
         super::products::categories,
+        super::search::search,
+        super::search::suggest,
         super::warehouses::create,
         super::reservations::inventory,
         super::reservations::set_stock,

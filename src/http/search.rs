@@ -1,0 +1,155 @@
+//! Search routes: `GET /v1/search` and `GET /v1/suggest` (API.md, Search).
+//! Parameters are parsed here (bad ones are 422 `invalid-input`); the query
+//! itself runs on a blocking thread, off the async workers.
+
+use super::error::{Problem, ProblemBody};
+use super::{respond, with_state, AppState};
+use crate::search::facets::Filters;
+use crate::search::{Facets, Hit, SearchError, SearchRequest, Sort, Suggestion};
+use serde::Serialize;
+use std::time::Instant;
+use warp::{Filter, Rejection, Reply};
+
+/// Completions returned by suggest.
+const SUGGEST_LIMIT: usize = 10;
+
+pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let search = warp::path!("v1" / "search")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(raw_query())
+        .then(|state, raw| async move { respond(search(state, raw).await) });
+    let suggest = warp::path!("v1" / "suggest")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(raw_query())
+        .then(|state, raw| async move { respond(suggest(state, raw).await) });
+    search.or(suggest).unify()
+}
+
+/// The raw query string, empty when there is none.
+fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
+}
+
+/// The body of a search response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchBody {
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+    pub took_ms: u64,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+    pub did_you_mean: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SuggestBody {
+    pub suggestions: Vec<Suggestion>,
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, raw: &str) -> Result<T, Problem> {
+    raw.trim().parse().map_err(|_| Problem::invalid(format!("{name}: {raw:?} is not a valid number")))
+}
+
+/// Parses the query string of `GET /v1/search`. Empty values count as
+/// absent; unknown parameters are ignored.
+pub fn parse_request(raw: &str) -> Result<SearchRequest, Problem> {
+    let mut request = SearchRequest::default();
+    let mut filters = Filters::default();
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        if value.is_empty() && key != "q" {
+            continue;
+        }
+        match key.as_ref() {
+            "q" => request.q = value.into_owned(),
+            "category" => filters.category = Some(SearchRequest::parse_category(&value).map_err(problem)?),
+            "brand" => filters.brands.push(value.trim().to_owned()),
+            "price_min" => filters.price_min_cents = Some(parse_number("price_min", &value)?),
+            "price_max" => filters.price_max_cents = Some(parse_number("price_max", &value)?),
+            "rating_min" => {
+                let rating: f64 = parse_number("rating_min", &value)?;
+                if !rating.is_finite() {
+                    return Err(Problem::invalid("rating_min: must be a finite number"));
+                }
+                filters.rating_min = Some(rating);
+            }
+            "in_stock" => {
+                filters.in_stock = match value.as_ref() {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    other => return Err(Problem::invalid(format!("in_stock: {other:?} is not true or false"))),
+                }
+            }
+            "sort" => request.sort = Sort::parse(&value).map_err(problem)?,
+            "page" => request.page = parse_number("page", &value)?,
+            "per_page" => request.per_page = parse_number("per_page", &value)?,
+            _ => {}
+        }
+    }
+    request.filters = filters;
+    request.validate().map_err(problem)?;
+    Ok(request)
+}
+
+fn problem(err: SearchError) -> Problem {
+    Problem::from(crate::Error::Search(err))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/search",
+    tag = "search",
+    params(
+        ("q" = Option<String>, Query, description = "words; empty browses everything matching the filters"),
+        ("category" = Option<String>, Query, description = "category path prefix, e.g. Electronics/Audio"),
+        ("brand" = Option<Vec<String>>, Query, description = "any of these brands (repeat the parameter)"),
+        ("price_min" = Option<i64>, Query, description = "lowest price in cents (inclusive)"),
+        ("price_max" = Option<i64>, Query, description = "highest price in cents (inclusive)"),
+        ("rating_min" = Option<f64>, Query, description = "minimum rating"),
+        ("in_stock" = Option<bool>, Query, description = "only products with a variant available"),
+        ("sort" = Option<String>, Query, description = "relevance, price_asc, price_desc, rating, newest or popularity"),
+        ("page" = Option<u32>, Query, description = "1-based page"),
+        ("per_page" = Option<u32>, Query, description = "1..=100, default 20"),
+    ),
+    responses(
+        (status = 200, description = "hits, exact total, disjunctive facets, did_you_mean", body = SearchBody),
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn search(state: AppState, raw: String) -> Result<warp::reply::Response, Problem> {
+    let request = parse_request(&raw)?;
+    let started = Instant::now();
+    let mercato = state.mercato.clone();
+    let results = tokio::task::spawn_blocking(move || mercato.search(&request))
+        .await
+        .map_err(|err| Problem::from(crate::Error::Search(SearchError::Index(err.to_string()))))??;
+    let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let body = SearchBody {
+        total: results.total,
+        page: results.page,
+        per_page: results.per_page,
+        took_ms,
+        hits: results.hits,
+        facets: results.facets,
+        did_you_mean: results.did_you_mean,
+    };
+    Ok(warp::reply::json(&body).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/suggest",
+    tag = "search",
+    params(("q" = String, Query, description = "the partial query, as typed")),
+    responses((status = 200, description = "at most 10 completions", body = SuggestBody))
+)]
+async fn suggest(state: AppState, raw: String) -> Result<warp::reply::Response, Problem> {
+    let q = form_urlencoded::parse(raw.as_bytes())
+        .find(|(key, _)| key == "q")
+        .map(|(_, value)| value.into_owned())
+        .unwrap_or_default();
+    let suggestions = state.mercato.suggest(&q, SUGGEST_LIMIT);
+    Ok(warp::reply::json(&SuggestBody { suggestions }).into_response())
+}

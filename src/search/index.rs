@@ -1,0 +1,514 @@
+//! The index: schema, open or rebuild, and the writer side.
+//!
+//! Invariants:
+//! - `search.offset_with_commit`: the offset (last event applied) is the
+//!   payload of the tantivy commit that holds the documents derived from the
+//!   events up to it; nothing else records it.
+//! - `search.one_doc_per_product`: a product's document is replaced (delete
+//!   by id, then add) whenever its entry changes; a product keeps its slot.
+//! - Readers take one [`Snapshot`] (searcher + table) per query; the table
+//!   is published before the reader is reloaded, so a searcher never sees a
+//!   slot the table lacks.
+
+use super::analysis::{main_analyzer, spell_analyzer, MAIN_ANALYZER, SPELL_ANALYZER};
+use super::suggest::Suggester;
+use super::{Entry, SearchConfig, SearchError, StockSource};
+use crate::engine::{DomainEvent, InventoryEvent, Product};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
+
+/// Format of the commit payload.
+const PAYLOAD_FORMAT: u32 = 1;
+/// The suggester is rebuilt at most this often when only counters changed.
+const SUGGEST_REFRESH_COUNTERS: Duration = Duration::from_secs(10);
+
+/// Where the index lives.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Dir(PathBuf),
+    Ram,
+}
+
+/// The fields of a product document.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    pub id: Field,
+    pub slot: Field,
+    pub title: Field,
+    pub brand: Field,
+    pub category: Field,
+    pub attributes: Field,
+    pub description: Field,
+    pub spell: Field,
+    pub entry: Field,
+}
+
+fn schema() -> Schema {
+    let mut builder = Schema::builder();
+    let text = |analyzer: &str, record: IndexRecordOption| {
+        TextOptions::default()
+            .set_indexing_options(TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(record))
+    };
+    builder.add_text_field("id", STRING | STORED);
+    builder.add_u64_field("slot", FAST);
+    builder.add_text_field("title", text(MAIN_ANALYZER, IndexRecordOption::WithFreqsAndPositions));
+    builder.add_text_field("brand", text(MAIN_ANALYZER, IndexRecordOption::WithFreqs));
+    builder.add_text_field("category", text(MAIN_ANALYZER, IndexRecordOption::WithFreqs));
+    builder.add_text_field("attributes", text(MAIN_ANALYZER, IndexRecordOption::WithFreqs));
+    builder.add_text_field("description", text(MAIN_ANALYZER, IndexRecordOption::WithFreqs));
+    builder.add_text_field("spell", text(SPELL_ANALYZER, IndexRecordOption::Basic));
+    builder.add_bytes_field("entry", STORED);
+    builder.build()
+}
+
+fn fields(schema: &Schema) -> Result<Fields, SearchError> {
+    let field = |name: &str| schema.get_field(name).map_err(|_| SearchError::Corrupt(format!("no field {name}")));
+    Ok(Fields {
+        id: field("id")?,
+        slot: field("slot")?,
+        title: field("title")?,
+        brand: field("brand")?,
+        category: field("category")?,
+        attributes: field("attributes")?,
+        description: field("description")?,
+        spell: field("spell")?,
+        entry: field("entry")?,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Payload {
+    format: u32,
+    offset: u64,
+}
+
+/// The table of entries, by slot.
+pub type Table = Arc<Vec<Option<Arc<Entry>>>>;
+
+/// What one query reads: a searcher and the table it matches.
+pub struct Snapshot {
+    pub searcher: Searcher,
+    pub table: Table,
+    pub suggester: Arc<Suggester>,
+    /// Largest `units_sold` of any product (for the popularity signal).
+    pub units_max: u64,
+    /// Sequence number of the last event this snapshot reflects.
+    pub offset: u64,
+    /// Spelling candidates looked up in this snapshot's dictionary.
+    pub spelling: super::spelling::CandidateCache,
+}
+
+/// The read side, shared by every query.
+pub struct SearchIndex {
+    pub(crate) reader: IndexReader,
+    pub(crate) fields: Fields,
+    pub(crate) config: SearchConfig,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+/// How the index was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// An existing index, resuming after `offset`.
+    Resumed { offset: u64, products: usize },
+    /// A new, empty index (none existed, or the old one could not be read
+    /// and was moved aside: `reason`); it must be fed from the start.
+    Created { reason: Option<String> },
+}
+
+impl SearchIndex {
+    /// Opens the index at `location`, creating it (empty, offset 0) when it
+    /// is missing or cannot be read.
+    pub fn open(location: &Location, config: SearchConfig) -> Result<(Arc<SearchIndex>, Indexer, Opened), SearchError> {
+        match location {
+            Location::Ram => {
+                let index = Index::create_in_ram(schema());
+                let (shared, indexer) = SearchIndex::start(index, config, 0, Vec::new())?;
+                Ok((shared, indexer, Opened::Created { reason: None }))
+            }
+            Location::Dir(dir) => {
+                if dir.join("meta.json").exists() {
+                    match open_existing(dir) {
+                        Ok((index, offset, entries)) => {
+                            let products = entries.len();
+                            let (shared, indexer) = SearchIndex::start(index, config, offset, entries)?;
+                            return Ok((shared, indexer, Opened::Resumed { offset, products }));
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, dir = %dir.display(), "search index unreadable; rebuilding");
+                            std::fs::remove_dir_all(dir)?;
+                            let index = create_dir(dir)?;
+                            let (shared, indexer) = SearchIndex::start(index, config, 0, Vec::new())?;
+                            return Ok((shared, indexer, Opened::Created { reason: Some(err.to_string()) }));
+                        }
+                    }
+                }
+                if dir.exists() {
+                    std::fs::remove_dir_all(dir)?;
+                }
+                let index = create_dir(dir)?;
+                let (shared, indexer) = SearchIndex::start(index, config, 0, Vec::new())?;
+                Ok((shared, indexer, Opened::Created { reason: None }))
+            }
+        }
+    }
+
+    fn start(
+        index: Index,
+        config: SearchConfig,
+        offset: u64,
+        entries: Vec<(u32, Entry)>,
+    ) -> Result<(Arc<SearchIndex>, Indexer), SearchError> {
+        register_analyzers(&index);
+        let fields = fields(&index.schema())?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let writer: IndexWriter = index.writer_with_num_threads(config.writer_threads, config.writer_memory_bytes)?;
+        let mut table: Vec<Option<Arc<Entry>>> = Vec::new();
+        let mut slots = HashMap::new();
+        let mut sku_slots = HashMap::new();
+        for (slot, entry) in entries {
+            let position = slot as usize;
+            if table.len() <= position {
+                table.resize(position + 1, None);
+            }
+            slots.insert(entry.product_id.clone(), slot);
+            for sku in &entry.skus {
+                sku_slots.insert(sku.clone(), slot);
+            }
+            table[position] = Some(Arc::new(entry));
+        }
+        let table = Arc::new(table);
+        let searcher = reader.searcher();
+        let snapshot = Snapshot {
+            searcher,
+            suggester: Arc::new(Suggester::build(&table)),
+            units_max: units_max(&table),
+            table: table.clone(),
+            offset,
+            spelling: Default::default(),
+        };
+        let shared = Arc::new(SearchIndex { reader, fields, config, snapshot: RwLock::new(Arc::new(snapshot)) });
+        let indexer = Indexer {
+            shared: shared.clone(),
+            writer,
+            table,
+            slots,
+            sku_slots,
+            dirty: BTreeSet::new(),
+            offset,
+            committed_offset: offset,
+            catalog_changed: false,
+            counters_changed: false,
+            suggest_built_at: Instant::now(),
+            committed_at: Instant::now(),
+        };
+        Ok((shared, indexer))
+    }
+
+    /// The current snapshot (cheap: one `Arc` clone).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.read().clone()
+    }
+
+    pub fn config(&self) -> &SearchConfig {
+        &self.config
+    }
+
+    pub fn fields(&self) -> Fields {
+        self.fields
+    }
+
+    /// Products in the current snapshot.
+    pub fn product_count(&self) -> usize {
+        self.snapshot().table.iter().filter(|entry| entry.is_some()).count()
+    }
+}
+
+fn register_analyzers(index: &Index) {
+    index.tokenizers().register(MAIN_ANALYZER, main_analyzer());
+    index.tokenizers().register(SPELL_ANALYZER, spell_analyzer());
+}
+
+fn create_dir(dir: &std::path::Path) -> Result<Index, SearchError> {
+    std::fs::create_dir_all(dir)?;
+    Ok(Index::create_in_dir(dir, schema())?)
+}
+
+fn units_max(table: &[Option<Arc<Entry>>]) -> u64 {
+    table.iter().flatten().map(|entry| entry.units_sold).max().unwrap_or(0)
+}
+
+/// An index read back from disk: the index, its offset, its entries by slot.
+type Existing = (Index, u64, Vec<(u32, Entry)>);
+
+/// Opens an existing index and reads back its offset and entries.
+fn open_existing(dir: &std::path::Path) -> Result<Existing, SearchError> {
+    let index = Index::open_in_dir(dir).map_err(|err| SearchError::Corrupt(err.to_string()))?;
+    register_analyzers(&index);
+    let fields = fields(&index.schema())?;
+    let metas = index.load_metas().map_err(|err| SearchError::Corrupt(err.to_string()))?;
+    let payload = metas.payload.ok_or_else(|| SearchError::Corrupt("no commit payload".to_owned()))?;
+    let payload: Payload =
+        serde_json::from_str(&payload).map_err(|err| SearchError::Corrupt(format!("bad payload: {err}")))?;
+    if payload.format != PAYLOAD_FORMAT {
+        return Err(SearchError::Corrupt(format!("payload format {}", payload.format)));
+    }
+    let reader: IndexReader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()
+        .map_err(|err: tantivy::TantivyError| SearchError::Corrupt(err.to_string()))?;
+    let searcher = reader.searcher();
+    let mut entries = Vec::new();
+    for (segment_ord, segment) in searcher.segment_readers().iter().enumerate() {
+        let slots = segment.fast_fields().u64("slot").map_err(|err| SearchError::Corrupt(err.to_string()))?;
+        let segment_ord = u32::try_from(segment_ord).map_err(|_| SearchError::Corrupt("segments".to_owned()))?;
+        for doc in segment.doc_ids_alive() {
+            let stored: TantivyDocument =
+                searcher.doc(DocAddress::new(segment_ord, doc)).map_err(|err| SearchError::Corrupt(err.to_string()))?;
+            let bytes = stored
+                .get_first(fields.entry)
+                .and_then(|value| value.as_bytes())
+                .ok_or_else(|| SearchError::Corrupt("document without entry".to_owned()))?;
+            let slot = slots.first(doc).ok_or_else(|| SearchError::Corrupt("document without slot".to_owned()))?;
+            let slot = u32::try_from(slot).map_err(|_| SearchError::Corrupt("slot out of range".to_owned()))?;
+            entries.push((slot, Entry::decode(bytes)?));
+        }
+    }
+    drop(searcher);
+    drop(reader);
+    Ok((index, payload.offset, entries))
+}
+
+/// The writer side: applies events, commits in batches, publishes snapshots.
+/// Owned by one thread (the projection).
+pub struct Indexer {
+    shared: Arc<SearchIndex>,
+    writer: IndexWriter,
+    table: Table,
+    slots: HashMap<String, u32>,
+    sku_slots: HashMap<String, u32>,
+    /// Slots whose documents must be rewritten at the next commit.
+    dirty: BTreeSet<u32>,
+    offset: u64,
+    committed_offset: u64,
+    catalog_changed: bool,
+    counters_changed: bool,
+    suggest_built_at: Instant,
+    committed_at: Instant,
+}
+
+impl Indexer {
+    pub fn shared(&self) -> &Arc<SearchIndex> {
+        &self.shared
+    }
+
+    /// Sequence number of the last event applied.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Sequence number of the last event covered by a commit.
+    pub fn committed_offset(&self) -> u64 {
+        self.committed_offset
+    }
+
+    /// Applies event `seq` (which must follow the offset) and moves past it.
+    pub fn apply(&mut self, seq: u64, event: &DomainEvent, stock: &dyn StockSource) {
+        match event {
+            DomainEvent::Catalog { event: crate::engine::CatalogEvent::ProductUpserted { product }, .. } => {
+                self.upsert(product, stock);
+            }
+            DomainEvent::Inventory { bucket, event, .. } => {
+                let sku = bucket.sku.as_str();
+                if let InventoryEvent::Committed { quantity, .. } = event {
+                    self.record_sale(sku, u64::from(*quantity));
+                }
+                if event.changes_counters() {
+                    if let Some(&slot) = self.sku_slots.get(sku) {
+                        self.refresh_stock(slot, stock);
+                    }
+                }
+            }
+            // Sales are counted from the committed holds above; order events
+            // add nothing the index uses.
+            DomainEvent::Order { .. } => {}
+        }
+        self.offset = self.offset.max(seq);
+    }
+
+    /// Moves the offset past events that will never come (a hole in the log).
+    pub fn skip_to(&mut self, seq: u64) {
+        self.offset = self.offset.max(seq);
+    }
+
+    /// Creates or replaces `product`'s entry, keeping its counters.
+    pub fn upsert(&mut self, product: &Product, stock: &dyn StockSource) {
+        let mut entry = Entry::from_product(product);
+        let slot = match self.slots.get(&entry.product_id) {
+            Some(&slot) => slot,
+            None => {
+                let slot = u32::try_from(self.table.len()).unwrap_or(u32::MAX);
+                self.slots.insert(entry.product_id.clone(), slot);
+                Arc::make_mut(&mut self.table).push(None);
+                slot
+            }
+        };
+        if let Some(Some(previous)) = self.table.get(slot as usize) {
+            entry.units_sold = previous.units_sold;
+            for sku in &previous.skus {
+                if !entry.skus.contains(sku) {
+                    self.sku_slots.remove(sku);
+                }
+            }
+        }
+        for sku in &entry.skus {
+            self.sku_slots.insert(sku.clone(), slot);
+        }
+        entry.in_stock = entry.skus.iter().any(|sku| stock.available(sku) > 0);
+        if let Some(place) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
+            *place = Some(Arc::new(entry));
+        }
+        self.dirty.insert(slot);
+        self.catalog_changed = true;
+    }
+
+    fn record_sale(&mut self, sku: &str, quantity: u64) {
+        let Some(&slot) = self.sku_slots.get(sku) else { return };
+        if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
+            let entry = Arc::make_mut(entry);
+            entry.units_sold = entry.units_sold.saturating_add(quantity);
+            self.dirty.insert(slot);
+            self.counters_changed = true;
+        }
+    }
+
+    fn refresh_stock(&mut self, slot: u32, stock: &dyn StockSource) {
+        let Some(Some(current)) = self.table.get(slot as usize) else { return };
+        let in_stock = current.skus.iter().any(|sku| stock.available(sku) > 0);
+        if in_stock == current.in_stock {
+            return;
+        }
+        if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
+            Arc::make_mut(entry).in_stock = in_stock;
+            self.dirty.insert(slot);
+        }
+    }
+
+    /// Re-reads every product's availability (holds change it without an
+    /// event in the log).
+    pub fn refresh_all_stock(&mut self, stock: &dyn StockSource) {
+        let slots: Vec<u32> = self.slots.values().copied().collect();
+        for slot in slots {
+            self.refresh_stock(slot, stock);
+        }
+    }
+
+    /// Whether there is anything to commit.
+    pub fn has_changes(&self) -> bool {
+        !self.dirty.is_empty() || self.offset != self.committed_offset
+    }
+
+    /// Commits if documents changed, or if only the offset moved and the
+    /// last commit is older than `idle_commit_every` (replaying those events
+    /// again after a crash changes nothing: they touched no document).
+    pub fn maybe_commit(&mut self, idle_commit_every: Duration) -> Result<bool, SearchError> {
+        if !self.dirty.is_empty()
+            || (self.offset != self.committed_offset && self.committed_at.elapsed() >= idle_commit_every)
+        {
+            self.commit()?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Writes the changed documents and the offset in one tantivy commit,
+    /// then publishes a new snapshot.
+    pub fn commit(&mut self) -> Result<(), SearchError> {
+        let fields = self.shared.fields;
+        for slot in std::mem::take(&mut self.dirty) {
+            let Some(Some(entry)) = self.table.get(slot as usize) else { continue };
+            self.writer.delete_term(Term::from_field_text(fields.id, &entry.product_id));
+            self.writer.add_document(document(&fields, slot, entry)?)?;
+        }
+        let payload = serde_json::to_string(&Payload { format: PAYLOAD_FORMAT, offset: self.offset })
+            .map_err(|err| SearchError::Index(err.to_string()))?;
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload);
+        prepared.commit()?;
+        self.committed_offset = self.offset;
+        self.committed_at = Instant::now();
+        self.publish(true)
+    }
+
+    /// Publishes the table (and, after a commit, a reloaded searcher).
+    pub fn publish(&mut self, reload: bool) -> Result<(), SearchError> {
+        let previous = self.shared.snapshot();
+        let rebuild_suggest = self.catalog_changed
+            || (self.counters_changed && self.suggest_built_at.elapsed() >= SUGGEST_REFRESH_COUNTERS);
+        let suggester = if rebuild_suggest {
+            self.catalog_changed = false;
+            self.counters_changed = false;
+            self.suggest_built_at = Instant::now();
+            Arc::new(Suggester::build(&self.table))
+        } else {
+            previous.suggester.clone()
+        };
+        // The table first: a searcher must never be newer than its table.
+        let staged = Snapshot {
+            searcher: previous.searcher.clone(),
+            table: self.table.clone(),
+            suggester: suggester.clone(),
+            units_max: units_max(&self.table),
+            offset: self.offset,
+            spelling: Default::default(),
+        };
+        *self.shared.snapshot.write() = Arc::new(staged);
+        if reload {
+            self.shared.reader.reload()?;
+            let searcher = self.shared.reader.searcher();
+            let snapshot = Snapshot {
+                searcher,
+                table: self.table.clone(),
+                suggester,
+                units_max: units_max(&self.table),
+                offset: self.offset,
+                spelling: Default::default(),
+            };
+            *self.shared.snapshot.write() = Arc::new(snapshot);
+        }
+        Ok(())
+    }
+
+    /// Waits for background merges to finish (before a clean shutdown).
+    pub fn close(self) -> Result<(), SearchError> {
+        self.writer.wait_merging_threads()?;
+        Ok(())
+    }
+}
+
+fn document(fields: &Fields, slot: u32, entry: &Entry) -> Result<TantivyDocument, SearchError> {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(fields.id, &entry.product_id);
+    doc.add_u64(fields.slot, u64::from(slot));
+    doc.add_text(fields.title, &entry.title);
+    if let Some(brand) = &entry.brand {
+        doc.add_text(fields.brand, brand);
+        doc.add_text(fields.spell, brand);
+    }
+    let category = entry.category_text();
+    doc.add_text(fields.category, &category);
+    doc.add_text(fields.attributes, &entry.attributes);
+    doc.add_text(fields.description, &entry.description);
+    doc.add_text(fields.spell, &entry.title);
+    doc.add_text(fields.spell, &category);
+    doc.add_text(fields.spell, &entry.attributes);
+    doc.add_bytes(fields.entry, &entry.encode()?);
+    Ok(doc)
+}

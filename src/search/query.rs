@@ -1,0 +1,388 @@
+//! Search requests and their execution.
+//!
+//! A query's words (analyzed like the indexed text) are OR-ed: each word is
+//! a term query on every text field with that field's boost, and a query of
+//! two words or more adds the whole query as a phrase (slop 1) on the title
+//! with the phrase boost, so titles holding the words together rank first.
+//! Every product the text matches is collected with its BM25 score; filters,
+//! disjunctive facets, the commerce score, sorting, sponsored placement and
+//! pagination then run over the table entries of those products (see
+//! [`super::facets`] and [`super::ranking`]). An empty query browses every
+//! product.
+
+use super::analysis::main_words;
+use super::facets::{FacetCounter, Filters};
+use super::index::{Fields, Snapshot};
+use super::ranking::place_page;
+use super::suggest::Suggestion;
+use super::{spelling, Entry, SearchError, SearchIndex};
+use crate::engine::Money;
+use serde::Serialize;
+use std::cmp::Ordering;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
+
+pub use super::facets::Facets;
+
+/// Largest page size.
+pub const PER_PAGE_MAX: u32 = 100;
+/// Deepest result reachable by paging (`page * per_page`).
+pub const RESULT_WINDOW_MAX: u64 = 10_000;
+/// Longest query text, in characters.
+pub const QUERY_CHARS_MAX: usize = 200;
+/// Most `brand` filters in one request.
+pub const BRANDS_MAX: usize = 50;
+/// Query words beyond this many are ignored.
+const QUERY_WORDS_MAX: usize = 32;
+
+/// How hits are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    #[default]
+    Relevance,
+    PriceAsc,
+    PriceDesc,
+    Rating,
+    Newest,
+    Popularity,
+}
+
+impl Sort {
+    pub fn parse(raw: &str) -> Result<Sort, SearchError> {
+        match raw {
+            "relevance" => Ok(Sort::Relevance),
+            "price_asc" => Ok(Sort::PriceAsc),
+            "price_desc" => Ok(Sort::PriceDesc),
+            "rating" => Ok(Sort::Rating),
+            "newest" => Ok(Sort::Newest),
+            "popularity" => Ok(Sort::Popularity),
+            other => Err(SearchError::Invalid(format!(
+                "sort: unknown value {other:?}; expected relevance, price_asc, price_desc, rating, newest or popularity"
+            ))),
+        }
+    }
+}
+
+/// A search, validated by [`SearchRequest::validate`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRequest {
+    pub q: String,
+    pub filters: Filters,
+    pub sort: Sort,
+    /// 1-based.
+    pub page: u32,
+    pub per_page: u32,
+}
+
+impl Default for SearchRequest {
+    fn default() -> Self {
+        SearchRequest { q: String::new(), filters: Filters::default(), sort: Sort::Relevance, page: 1, per_page: 20 }
+    }
+}
+
+impl SearchRequest {
+    /// A request for `q` with the defaults.
+    pub fn text(q: &str) -> SearchRequest {
+        SearchRequest { q: q.to_owned(), ..SearchRequest::default() }
+    }
+
+    /// Parses a category filter written `Electronics/Audio`.
+    pub fn parse_category(raw: &str) -> Result<Vec<String>, SearchError> {
+        let levels: Vec<String> = raw.split('/').map(|level| level.trim().to_owned()).collect();
+        if levels.is_empty()
+            || levels.len() > crate::engine::catalog::CATEGORY_LEVELS_MAX
+            || levels.iter().any(String::is_empty)
+        {
+            return Err(SearchError::Invalid(format!("category: {raw:?} is not a path like Electronics/Audio")));
+        }
+        Ok(levels)
+    }
+
+    pub fn validate(&self) -> Result<(), SearchError> {
+        let invalid = |detail: String| Err(SearchError::Invalid(detail));
+        if self.q.chars().count() > QUERY_CHARS_MAX {
+            return invalid(format!("q: longer than {QUERY_CHARS_MAX} characters"));
+        }
+        if self.per_page == 0 || self.per_page > PER_PAGE_MAX {
+            return invalid(format!("per_page: must be 1..={PER_PAGE_MAX}"));
+        }
+        if self.page == 0 || u64::from(self.page) * u64::from(self.per_page) > RESULT_WINDOW_MAX {
+            return invalid(format!("page: must be at least 1, and page * per_page at most {RESULT_WINDOW_MAX}"));
+        }
+        let filters = &self.filters;
+        if filters.brands.len() > BRANDS_MAX {
+            return invalid(format!("brand: at most {BRANDS_MAX} values"));
+        }
+        if filters.price_min_cents.is_some_and(|cents| cents < 0)
+            || filters.price_max_cents.is_some_and(|cents| cents < 0)
+        {
+            return invalid("price_min, price_max: must not be negative".to_owned());
+        }
+        if let (Some(min), Some(max)) = (filters.price_min_cents, filters.price_max_cents) {
+            if min > max {
+                return invalid(format!("price_min ({min}) is above price_max ({max})"));
+            }
+        }
+        if filters.rating_min.is_some_and(|rating| !(0.0..=5.0).contains(&rating)) {
+            return invalid("rating_min: must be within 0..=5".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// One product in the results.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Hit {
+    pub product_id: String,
+    pub title: String,
+    pub brand: Option<String>,
+    #[schema(value_type = crate::http::product_dto::MoneyBody)]
+    pub price: Money,
+    pub rating: Option<f64>,
+    pub in_stock: bool,
+    pub variant_count: u32,
+    pub score: f64,
+    pub sponsored: bool,
+}
+
+/// The answer to a search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchResults {
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+    pub did_you_mean: Option<String>,
+}
+
+/// A product the text matched, with its text score.
+struct Candidate<'a> {
+    entry: &'a Entry,
+    text_score: f64,
+    score: f64,
+}
+
+impl SearchIndex {
+    /// Runs `request` against the current snapshot.
+    pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
+        request.validate()?;
+        let snapshot = self.snapshot();
+        let (matches, did_you_mean) = self.text_matches(&snapshot, &request.q)?;
+        let candidates: Vec<Candidate<'_>> = match matches {
+            None => snapshot
+                .table
+                .iter()
+                .flatten()
+                .map(|entry| Candidate { entry: entry.as_ref(), text_score: 1.0, score: 0.0 })
+                .collect(),
+            Some(scored) => scored
+                .into_iter()
+                .filter_map(|(slot, score)| {
+                    let entry = snapshot.table.get(slot as usize)?.as_ref()?;
+                    Some(Candidate { entry: entry.as_ref(), text_score: f64::from(score), score: 0.0 })
+                })
+                .collect(),
+        };
+        Ok(self.rank(candidates, request, snapshot.units_max, did_you_mean))
+    }
+
+    /// Completions of `query` (at most `limit`, capped at 10).
+    pub fn suggest(&self, query: &str, limit: usize) -> Vec<Suggestion> {
+        if query.chars().count() > QUERY_CHARS_MAX {
+            return Vec::new();
+        }
+        self.snapshot().suggester.suggest(query, limit)
+    }
+
+    /// The products the text of `q` matches with their BM25 scores, or
+    /// `None` to browse everything (no words); and the corrected query.
+    #[allow(clippy::type_complexity)]
+    fn text_matches(
+        &self,
+        snapshot: &Snapshot,
+        q: &str,
+    ) -> Result<(Option<Vec<(u32, Score)>>, Option<String>), SearchError> {
+        let original: Vec<String> = main_words(q).into_iter().map(|word| word.text).collect();
+        if original.is_empty() {
+            return Ok((None, None));
+        }
+        let correction = spelling::correct(&snapshot.searcher, self.fields.spell, q, &snapshot.spelling)?;
+        let (query_text, extra) = match &correction {
+            Some(correction) => (correction.text.as_str(), correction.kept.join(" ")),
+            None => (q, String::new()),
+        };
+        let mut terms: Vec<String> = main_words(query_text).into_iter().map(|word| word.text).collect();
+        terms.truncate(QUERY_WORDS_MAX);
+        let mut all_terms = terms.clone();
+        all_terms.extend(main_words(&extra).into_iter().map(|word| word.text));
+        let query = self.text_query(&all_terms, &terms);
+        let scored = snapshot.searcher.search(&query, &SlotScores)?;
+        Ok((Some(scored), correction.map(|correction| correction.text)))
+    }
+
+    fn text_query(&self, terms: &[String], phrase: &[String]) -> BooleanQuery {
+        let Fields { title, brand, category, attributes, description, .. } = self.fields;
+        let config = &self.config;
+        let boosted = [
+            (title, config.title_boost),
+            (brand, config.brand_boost),
+            (category, config.category_boost),
+            (attributes, config.attributes_boost),
+            (description, config.description_boost),
+        ];
+        let mut unique: Vec<&String> = terms.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in unique {
+            for (field, boost) in boosted {
+                if boost <= 0.0 {
+                    continue;
+                }
+                let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+            }
+        }
+        if phrase.len() >= 2 && config.phrase_boost > 0.0 {
+            let phrase_terms: Vec<Term> = phrase.iter().map(|term| Term::from_field_text(title, term)).collect();
+            let mut query = PhraseQuery::new(phrase_terms);
+            query.set_slop(1);
+            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), config.phrase_boost))));
+        }
+        BooleanQuery::new(clauses)
+    }
+
+    /// Filters, facets, scores, sorts and pages the candidates.
+    fn rank(
+        &self,
+        candidates: Vec<Candidate<'_>>,
+        request: &SearchRequest,
+        units_max: u64,
+        did_you_mean: Option<String>,
+    ) -> SearchResults {
+        let filters = &request.filters;
+        let mut counter = FacetCounter::new();
+        let mut matching: Vec<Candidate<'_>> = Vec::new();
+        for mut candidate in candidates {
+            let passes = filters.passes(candidate.entry);
+            counter.add(candidate.entry, passes, filters);
+            if passes.all() {
+                candidate.score = self.config.score(candidate.text_score, candidate.entry, units_max);
+                matching.push(candidate);
+            }
+        }
+        let best_text = matching.iter().map(|candidate| candidate.text_score).fold(0.0, f64::max);
+        let threshold = best_text * self.config.sponsored_min_relevance;
+        let slots = if request.sort == Sort::Relevance { self.config.sponsored_per_page } else { 0 };
+        let is_ad = |index: usize| {
+            let candidate = &matching[index];
+            slots > 0 && candidate.entry.sponsored && candidate.text_score >= threshold
+        };
+        // Only the first `page * per_page` of each kind can reach the page.
+        let needed = request.page as usize * request.per_page as usize;
+        let (mut ads, mut organic): (Vec<usize>, Vec<usize>) = (0..matching.len()).partition(|&index| is_ad(index));
+        let in_order = |a: &usize, b: &usize| compare(&matching[*a], &matching[*b], request.sort, &self.config);
+        top(&mut ads, needed, &in_order);
+        top(&mut organic, needed, &in_order);
+        let mut order = ads;
+        order.extend(organic);
+        let placed = place_page(&order, &is_ad, slots, request.page as usize, request.per_page as usize);
+        let hits = placed
+            .into_iter()
+            .map(|(index, sponsored)| {
+                let Candidate { entry, score, .. } = &matching[index];
+                Hit {
+                    product_id: entry.product_id.clone(),
+                    title: entry.title.clone(),
+                    brand: entry.brand.clone(),
+                    price: entry.price,
+                    rating: entry.rating,
+                    in_stock: entry.in_stock,
+                    variant_count: entry.variant_count,
+                    score: (score * 1000.0).round() / 1000.0,
+                    sponsored,
+                }
+            })
+            .collect();
+        SearchResults {
+            total: matching.len() as u64,
+            page: request.page,
+            per_page: request.per_page,
+            hits,
+            facets: counter.finish(filters),
+            did_you_mean,
+        }
+    }
+}
+
+fn by_score(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
+    b.score.total_cmp(&a.score)
+}
+
+/// The order of `sort` (ties: score, then product id, so it is total).
+fn compare(a: &Candidate<'_>, b: &Candidate<'_>, sort: Sort, config: &super::SearchConfig) -> Ordering {
+    let first = match sort {
+        Sort::Relevance => Ordering::Equal,
+        Sort::PriceAsc => a.entry.price.cents.cmp(&b.entry.price.cents),
+        Sort::PriceDesc => b.entry.price.cents.cmp(&a.entry.price.cents),
+        Sort::Rating => config.bayes_rating(b.entry).total_cmp(&config.bayes_rating(a.entry)),
+        Sort::Newest => b.entry.created_at_ms.cmp(&a.entry.created_at_ms),
+        Sort::Popularity => b.entry.units_sold.cmp(&a.entry.units_sold),
+    };
+    first.then_with(|| by_score(a, b)).then_with(|| a.entry.product_id.cmp(&b.entry.product_id))
+}
+
+/// Keeps the first `needed` of `items` in order, sorted.
+fn top(items: &mut Vec<usize>, needed: usize, compare: &dyn Fn(&usize, &usize) -> Ordering) {
+    if needed == 0 {
+        items.clear();
+        return;
+    }
+    if items.len() > needed {
+        items.select_nth_unstable_by(needed - 1, |a, b| compare(a, b));
+        items.truncate(needed);
+    }
+    items.sort_unstable_by(|a, b| compare(a, b));
+}
+
+/// Collects every matching document's slot and score.
+struct SlotScores;
+
+struct SegmentSlotScores {
+    slots: tantivy::columnar::Column<u64>,
+    found: Vec<(u32, Score)>,
+}
+
+impl Collector for SlotScores {
+    type Fruit = Vec<(u32, Score)>;
+    type Child = SegmentSlotScores;
+
+    fn for_segment(&self, _segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentSlotScores> {
+        Ok(SegmentSlotScores { slots: reader.fast_fields().u64("slot")?, found: Vec::new() })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, fruits: Vec<Vec<(u32, Score)>>) -> tantivy::Result<Vec<(u32, Score)>> {
+        Ok(fruits.into_iter().flatten().collect())
+    }
+}
+
+impl SegmentCollector for SegmentSlotScores {
+    type Fruit = Vec<(u32, Score)>;
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if let Some(slot) = self.slots.first(doc).and_then(|slot| u32::try_from(slot).ok()) {
+            self.found.push((slot, score));
+        }
+    }
+
+    fn harvest(self) -> Vec<(u32, Score)> {
+        self.found
+    }
+}
