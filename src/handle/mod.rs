@@ -201,7 +201,7 @@ impl Mercato {
             deals: Arc::new(crate::actors::deal::DealBook::default()),
         };
         let live_shards = deals::recover(&env.store, &env.deals)?;
-        let payments = crate::actors::payments::Payments::open(env.store.clone(), config.fraud.clone())?;
+        let payments = crate::actors::payments::Payments::open(env.store.clone(), config.fraud)?;
         let order_index = orders::load_index(&env.store)?;
         let (search_index, indexer) = search::open_index(&config, &env.store)?;
         let mercato = Mercato {
