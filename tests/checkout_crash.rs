@@ -58,25 +58,8 @@ async fn call(
 /// A Luhn-valid Visa number per shopper (distinct cards, as real shoppers have).
 fn card_number(seed: usize) -> String {
     let body = format!("4{:014}", 100_000 + seed);
-    let sum: u32 = body
-        .chars()
-        .rev()
-        .enumerate()
-        .map(|(index, c)| {
-            let digit = c.to_digit(10).unwrap();
-            if index % 2 == 0 {
-                let doubled = digit * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                digit
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    let check = mercato::engine::payment::luhn_check_digit(&body);
+    format!("{body}{check}")
 }
 
 #[derive(Debug, Default)]

@@ -6,7 +6,10 @@ pub mod fraud;
 pub mod gateway;
 pub mod gift_card;
 
-pub use card::{tokenize, CardBrand, CardError, CardFingerprint, CardInput, CardRecord, SimulatedBehaviour};
+pub use card::{
+    luhn_check_digit, luhn_valid, tokenize, CardBrand, CardError, CardFingerprint, CardInput, CardRecord,
+    SimulatedBehaviour,
+};
 pub use fraud::{FraudAttempt, FraudCheck, FraudDecision, FraudHistory, FraudReason, FraudRules};
 pub use gateway::{
     Authorization, AuthorizationStatus, AuthorizeRequest, PaymentGateway, RefundRecord, SimulatedGateway,

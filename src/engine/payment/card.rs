@@ -148,20 +148,33 @@ pub fn tokenize(input: &CardInput, token: CardToken, now: Timestamp) -> Result<C
 
 /// The Luhn checksum of an all-digit string.
 pub fn luhn_valid(digits: &str) -> bool {
-    let sum: u32 = digits
+    luhn_sum(digits, false).is_multiple_of(10)
+}
+
+/// The digit that makes `body` (all digits) Luhn-valid when appended: how
+/// test and load-test card numbers are made.
+pub fn luhn_check_digit(body: &str) -> char {
+    let digit = (10 - luhn_sum(body, true) % 10) % 10;
+    char::from_digit(digit, 10).unwrap_or('0')
+}
+
+/// Luhn's sum from the rightmost digit, doubling every second one; with
+/// `appending`, the rightmost digit of `digits` is the first doubled (a check
+/// digit will follow it).
+fn luhn_sum(digits: &str, appending: bool) -> u32 {
+    digits
         .bytes()
         .rev()
         .enumerate()
         .map(|(index, byte)| {
-            let digit = u32::from(byte - b'0');
-            match (index % 2 == 1, digit * 2) {
+            let digit = u32::from(byte.wrapping_sub(b'0'));
+            match ((index % 2 == 1) != appending, digit * 2) {
                 (false, _) => digit,
                 (true, doubled) if doubled > 9 => doubled - 9,
                 (true, doubled) => doubled,
             }
         })
-        .sum();
-    sum.is_multiple_of(10)
+        .sum()
 }
 
 fn brand_of(digits: &str) -> CardBrand {
@@ -192,6 +205,18 @@ pub fn year_month(at: Timestamp) -> (u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_check_digit_makes_a_number_luhn_valid() {
+        assert_eq!(luhn_check_digit("424242424242424"), '2');
+        assert_eq!(luhn_check_digit("400000000000000"), '2');
+        for body in ["4", "41234567890123", "400000000000999", "37828224631000"] {
+            let number = format!("{body}{}", luhn_check_digit(body));
+            assert!(luhn_valid(&number), "{number}");
+            let other = (luhn_check_digit(body).to_digit(10).unwrap_or(0) + 1) % 10;
+            assert!(!luhn_valid(&format!("{body}{other}")), "{body}{other}");
+        }
+    }
 
     /// 2024-03-15T00:00:00Z.
     const NOW: Timestamp = Timestamp::from_millis(1_710_460_800_000);
