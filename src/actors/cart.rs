@@ -5,7 +5,7 @@ use super::registry::{Activate, Activation};
 use super::{Crash, Env, Failure, Reply};
 use crate::engine::{Cart, CartError, CartEvent, CartId, CartLine, Sku, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -93,12 +93,7 @@ impl Actor for CartActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
-        ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| {
-            if actor.env.config.passivate_after.is_some_and(|after| actor.last_active.elapsed() >= after) {
-                actor.activation.passivate(ctx);
-            }
-        });
+        super::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
     }
 }
 

@@ -12,7 +12,7 @@ use crate::engine::{
     QuoteContext, ShippingOption, Sku, Timestamp,
 };
 use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,12 +81,7 @@ impl Actor for CheckoutActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
-        ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| {
-            if actor.env.config.passivate_after.is_some_and(|after| actor.last_active.elapsed() >= after) {
-                actor.activation.passivate(ctx);
-            }
-        });
+        super::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
     }
 }
 

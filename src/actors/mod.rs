@@ -41,6 +41,26 @@ pub struct ActorConfig {
     pub settled_hold_retention_ms: u64,
 }
 
+/// Starts the life of an actor that holds no timers of its own: bounds its
+/// mailbox, and every `idle_check_every` passivates it once it has been idle
+/// for `passivate_after`. `idle` tells where the actor keeps its activation
+/// and the instant of its last message.
+pub fn passivate_when_idle<A: registry::Activate>(
+    ctx: &mut actix::Context<A>,
+    config: &ActorConfig,
+    idle: fn(&A) -> (&registry::Activation<A>, std::time::Instant),
+) {
+    use actix::AsyncContext;
+    ctx.set_mailbox_capacity(config.mailbox_capacity);
+    let Some(after) = config.passivate_after else { return };
+    ctx.run_interval(config.idle_check_every, move |actor, ctx| {
+        let (activation, last_active) = idle(actor);
+        if last_active.elapsed() >= after {
+            activation.passivate(ctx);
+        }
+    });
+}
+
 /// What every actor can reach.
 #[derive(Clone)]
 pub struct Env {
