@@ -19,19 +19,17 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use anyhow::{ensure, Context};
 use mercato::engine::deal::{DealError, DealTerms};
 use mercato::engine::{BucketKey, Currency, CustomerId, DealId, Money, Sku, Timestamp, WarehouseId};
 use mercato::http::error::Problem;
 use mercato::{Config, Durability, Error, Mercato};
-use tokio::sync::watch;
 
 use crate::config::RunConfig;
-use crate::drive::{self, Call, Driven, Plan, Stop};
+use crate::drive::{Call, Driven, Plan};
 use crate::http::Outcome;
-use crate::progress;
 use crate::report::{Check, Figure, Findings, Report};
 use crate::scenario::ScenarioKind;
 
@@ -90,17 +88,7 @@ pub async fn run(
         latency_by_status: true,
     };
     let callers: Vec<Claimer> = (0..config.connections).map(|_| Claimer { sale: Arc::clone(&sale) }).collect();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    });
-    let done = Arc::new(AtomicU64::new(0));
-    let ticker = progress::Ticker::start(config.progress, config.duration, Arc::clone(&done));
-    let driven = drive::drive(&plan, callers, Stop::new(stop_rx), done).await;
-    watcher.abort();
-    ticker.finish();
-    let driven = driven?;
+    let driven = crate::load(&config, &plan, callers, shutdown).await?;
 
     let (checks, figures) = sale.verify(&driven).await;
     let findings = Findings { workload: sale.describe(), setup, checks, figures };
@@ -138,7 +126,7 @@ impl Sale {
         let sku = Sku::parse(SKU)?;
         let bucket = BucketKey::new(sku.clone(), WarehouseId::parse(WAREHOUSE)?);
         mercato.restock(&bucket, u64::from(quantity)).await.context("stocking the deal's SKU")?;
-        let now = wall_clock()?;
+        let now = mercato.now();
         let terms = DealTerms {
             id: DealId::parse(&format!("deal_loadtest_{}", config.seed))?,
             sku,
@@ -189,12 +177,17 @@ impl Sale {
         mix(ticket ^ self.seed) < self.retry_below
     }
 
+    /// Customer `ticket` claims one unit; a granted unit is counted to them.
     async fn claim(&self, ticket: u64) -> (Outcome, bool) {
-        let Some(customer) = usize::try_from(ticket).ok().and_then(|index| self.customers.get(index)) else {
+        let index = usize::try_from(ticket).unwrap_or(usize::MAX);
+        let (Some(customer), Some(units)) = (self.customers.get(index), self.granted.get(index)) else {
             return (Outcome::Answered { status: 400, problem: Some("no such customer".to_owned()) }, false);
         };
         match self.mercato.claim_deal(&self.deal, customer, 1, false).await {
-            Ok(_) => (Outcome::Answered { status: CREATED, problem: None }, true),
+            Ok(_) => {
+                units.fetch_add(1, Ordering::Relaxed);
+                (Outcome::Answered { status: CREATED, problem: None }, true)
+            }
             Err(err) => {
                 if matches!(err, Error::Deal(DealError::SoldOut)) {
                     self.sold_out_answers.fetch_add(1, Ordering::Relaxed);
@@ -281,13 +274,7 @@ struct Claimer {
 
 impl Call for Claimer {
     async fn call(&mut self, ticket: u64) -> Outcome {
-        let (outcome, granted) = self.sale.claim(ticket).await;
-        if granted {
-            if let Some(units) = usize::try_from(ticket).ok().and_then(|index| self.sale.granted.get(index)) {
-                units.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        outcome
+        self.sale.claim(ticket).await.0
     }
 
     async fn follow_up(&mut self, ticket: u64) -> Option<Outcome> {
@@ -298,9 +285,6 @@ impl Call for Claimer {
         let (outcome, granted) = self.sale.claim(ticket).await;
         if granted {
             self.sale.second_granted.fetch_add(1, Ordering::Relaxed);
-            if let Some(units) = usize::try_from(ticket).ok().and_then(|index| self.sale.granted.get(index)) {
-                units.fetch_add(1, Ordering::Relaxed);
-            }
         }
         Some(outcome)
     }
@@ -312,9 +296,4 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
-}
-
-fn wall_clock() -> anyhow::Result<Timestamp> {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    Ok(Timestamp::from_millis(u64::try_from(since.as_millis()).context("clock out of range")?))
 }

@@ -93,6 +93,19 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 
         })
         .collect();
 
+    let driven = load(&config, &plan, callers, shutdown).await?;
+    let findings = scenario.findings(&target, &driven, setup).await;
+    Ok(Report::new(&config, findings, driven))
+}
+
+/// The timed load: `callers` driven by `plan`, with the progress bar, ended
+/// early when `shutdown` completes.
+async fn load<C: drive::Call>(
+    config: &RunConfig,
+    plan: &Plan,
+    callers: Vec<C>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<drive::Driven> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let watcher = tokio::spawn(async move {
         shutdown.await;
@@ -101,13 +114,10 @@ pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 
     });
     let done = Arc::new(AtomicU64::new(0));
     let ticker = progress::Ticker::start(config.progress, config.duration, Arc::clone(&done));
-    let driven = drive::drive(&plan, callers, Stop::new(stop_rx), done).await;
+    let driven = drive::drive(plan, callers, Stop::new(stop_rx), done).await;
     watcher.abort();
     ticker.finish();
-
-    let driven = driven?;
-    let findings = scenario.findings(&target, &driven, setup).await;
-    Ok(Report::new(&config, findings, driven))
+    driven
 }
 
 /// Each worker draws from its own generator, derived from the run's seed.
