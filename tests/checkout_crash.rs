@@ -4,12 +4,13 @@
 //! compensated (no hold left), and every SKU's stock adds up, with exactly
 //! the units of the paid orders committed.
 
+mod common;
+
 use hyper::{Body, Client, Method, Request};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,18 +19,7 @@ const SKUS: [&str; 4] = ["CR-1", "CR-2", "CR-3", "CR-4"];
 const SHOPPERS: usize = 6;
 
 fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mercato"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--durability", "strict", "--password-cost", "fast"])
-        .args(["--admin-token", ADMIN, "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected {line:?}")).to_owned();
-    (child, base)
+    common::start_server(dir, ADMIN, &["--durability", "strict", "--password-cost", "fast"])
 }
 
 /// `None` when the server is gone (connection refused or reset).

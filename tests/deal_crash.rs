@@ -3,11 +3,12 @@
 //! held, no customer holds more than the limit, and no more than the deal's
 //! quantity was ever claimed.
 
+mod common;
+
 use hyper::{Body, Client, Method, Request};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,17 +17,7 @@ const CUSTOMERS: usize = 600;
 const QUANTITY: u64 = 150;
 
 fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mercato"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--admin-token", ADMIN, "--password-cost", "fast"])
-        .args(["--claim-limit-address", "1000000/1000000", "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    (child, line.trim().strip_prefix("listening on ").unwrap().to_owned())
+    common::start_server(dir, ADMIN, &["--password-cost", "fast", "--claim-limit-address", "1000000/1000000"])
 }
 
 async fn call(method: Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {

@@ -1,27 +1,17 @@
 //! The real `mercato serve` process: it prints its address, acknowledged
 //! writes survive SIGKILL, and SIGTERM shuts it down with exit code 0.
 
+mod common;
+
 use hyper::{Body, Client, Method, Request};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const ADMIN: &str = "process-admin";
 
 fn start(dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mercato"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--admin-token", ADMIN, "--data-dir"])
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base =
-        line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}")).to_owned();
-    (child, base)
+    common::start_server(dir, ADMIN, &[])
 }
 
 async fn create_cart_with_key(base: &str, key: &str) -> String {

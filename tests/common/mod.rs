@@ -38,3 +38,25 @@ pub fn sku(raw: &str) -> Sku {
 pub fn bucket(sku_raw: &str, warehouse: &str) -> BucketKey {
     BucketKey::new(sku(sku_raw), WarehouseId::parse(warehouse).expect("warehouse"))
 }
+
+/// Starts the `mercato` binary on `127.0.0.1:0` with an empty catalog,
+/// `admin` as its admin token, `dir` as its data directory and `extra` flags;
+/// returns the process and its base URL (from the line it prints once it
+/// accepts requests).
+pub fn start_server(dir: &Path, admin: &str, extra: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--admin-token", admin])
+        .args(extra)
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("the server prints its address");
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    (child, base.to_owned())
+}
