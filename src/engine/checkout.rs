@@ -50,7 +50,18 @@ pub struct CheckoutLine {
     pub weight_grams: u32,
 }
 
+/// The sum of `lines`' totals in their (one) currency.
+fn subtotal(lines: &[CheckoutLine]) -> Result<Money, super::money::MoneyError> {
+    let currency = lines.first().map_or(super::money::Currency::USD, |line| line.unit_price.currency);
+    lines.iter().try_fold(Money::zero(currency), |sum, line| sum.checked_add(line.line_total()?))
+}
+
 impl CheckoutLine {
+    /// `unit_price × quantity`.
+    pub fn line_total(&self) -> Result<Money, super::money::MoneyError> {
+        self.unit_price.checked_mul(self.quantity)
+    }
+
     pub fn priced(&self) -> PricedLine {
         PricedLine {
             sku: self.sku.clone(),
@@ -143,6 +154,7 @@ impl Checkout {
             let mismatch = super::money::MoneyError::CurrencyMismatch { left: first, right: line.unit_price.currency };
             return Err(PricingError::Money(mismatch).into());
         }
+        subtotal(&lines).map_err(PricingError::Money)?;
         let checkout = Checkout {
             id,
             cart_id,
@@ -157,6 +169,11 @@ impl Checkout {
         };
         let events = vec![CheckoutEvent::Started { checkout: Box::new(checkout.clone()) }];
         Ok((checkout, events))
+    }
+
+    /// The sum of the line totals (checked at start, so it fits).
+    pub fn subtotal(&self) -> Result<Money, super::money::MoneyError> {
+        subtotal(&self.lines)
     }
 
     pub fn priced_lines(&self) -> Vec<PricedLine> {

@@ -148,26 +148,28 @@ pub struct ShippingOptionsView {
     pub items: Vec<ShippingOptionView>,
 }
 
-fn checkout_view(record: &CheckoutRecord, changes: Vec<PriceChange>) -> CheckoutView {
+fn checkout_view(record: &CheckoutRecord, changes: Vec<PriceChange>) -> Result<CheckoutView, Problem> {
     let checkout = &record.checkout;
-    let currency = checkout.lines.first().map(|line| line.unit_price.currency);
-    let lines: Vec<CheckoutLineView> = checkout
+    let overflow = |err: crate::engine::MoneyError| Problem::invalid(err.to_string());
+    let lines = checkout
         .lines
         .iter()
-        .map(|line| CheckoutLineView {
-            sku: line.sku.to_string(),
-            product_id: line.product_id.to_string(),
-            title: line.title.clone(),
-            quantity: line.quantity,
-            unit_price: line.unit_price,
-            line_total: line.unit_price.checked_mul(line.quantity).unwrap_or(line.unit_price),
+        .map(|line| {
+            Ok(CheckoutLineView {
+                sku: line.sku.to_string(),
+                product_id: line.product_id.to_string(),
+                title: line.title.clone(),
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                line_total: line.line_total().map_err(overflow)?,
+            })
         })
-        .collect();
-    let subtotal = checkout.totals.map(|totals| totals.subtotal).unwrap_or_else(|| {
-        let zero = Money::zero(currency.unwrap_or(crate::engine::Currency::USD));
-        lines.iter().fold(zero, |sum, line| sum.checked_add(line.line_total).unwrap_or(sum))
-    });
-    CheckoutView {
+        .collect::<Result<Vec<_>, Problem>>()?;
+    let subtotal = match checkout.totals {
+        Some(totals) => totals.subtotal,
+        None => checkout.subtotal().map_err(overflow)?,
+    };
+    Ok(CheckoutView {
         checkout_id: checkout.id.to_string(),
         cart_id: checkout.cart_id.to_string(),
         step: step_name(checkout.step).to_owned(),
@@ -187,7 +189,7 @@ fn checkout_view(record: &CheckoutRecord, changes: Vec<PriceChange>) -> Checkout
             .collect(),
         order_id: checkout.order_id.as_ref().map(ToString::to_string),
         created_at: rfc3339(checkout.created_at),
-    }
+    })
 }
 
 fn step_name(step: crate::engine::CheckoutStep) -> &'static str {
@@ -201,7 +203,7 @@ fn step_name(step: crate::engine::CheckoutStep) -> &'static str {
     }
 }
 
-fn checkout_id(raw: &str) -> Result<CheckoutId, Problem> {
+pub(super) fn checkout_id(raw: &str) -> Result<CheckoutId, Problem> {
     CheckoutId::parse(raw).map_err(|_| Problem::not_found(format!("checkout {raw} not found")))
 }
 
@@ -387,13 +389,13 @@ async fn start(state: AppState, caller: Caller, body: StartBody) -> Result<impl 
         guest_cart(&body.cart_id)?
     };
     let record = state.mercato.start_checkout(&customer.id, &cart).await?;
-    let view = checkout_view(&record, Vec::new());
+    let view = checkout_view(&record, Vec::new())?;
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-fn reply(state: &AppState, record: &CheckoutRecord) -> warp::reply::Json {
+fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply::Json, Problem> {
     let changes = state.mercato.price_changes(&record.checkout);
-    warp::reply::json(&checkout_view(record, changes))
+    Ok(warp::reply::json(&checkout_view(record, changes)?))
 }
 
 #[utoipa::path(
@@ -410,7 +412,7 @@ fn reply(state: &AppState, record: &CheckoutRecord) -> warp::reply::Json {
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.checkout(&customer.id, &checkout_id(&id)?).await?;
-    Ok(reply(&state, &record))
+    reply(&state, &record)
 }
 
 #[utoipa::path(
@@ -439,7 +441,7 @@ async fn set_address(state: AppState, caller: Caller, id: String, body: AddressB
     };
     let address = crate::engine::Address::parse(&input).map_err(|err| Problem::invalid(err.to_string()))?;
     let record = state.mercato.set_checkout_address(&customer.id, &checkout_id(&id)?, address).await?;
-    Ok(reply(&state, &record))
+    reply(&state, &record)
 }
 
 #[utoipa::path(
@@ -486,7 +488,7 @@ async fn set_shipping(state: AppState, caller: Caller, id: String, body: Shippin
     let customer = caller.customer()?;
     let option = ShippingOption::parse(&body.option_id).map_err(|err| Problem::invalid(err.to_string()))?;
     let record = state.mercato.set_checkout_shipping(&customer.id, &checkout_id(&id)?, option).await?;
-    Ok(reply(&state, &record))
+    reply(&state, &record)
 }
 
 #[utoipa::path(
@@ -514,7 +516,7 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
         .transpose()?;
     let choice = PaymentChoice { card, gift_card };
     let record = state.mercato.set_checkout_payment(&customer.id, &checkout_id(&id)?, choice).await?;
-    Ok(reply(&state, &record))
+    reply(&state, &record)
 }
 
 #[utoipa::path(
@@ -531,9 +533,5 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
 async fn accept_prices(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.accept_checkout_prices(&customer.id, &checkout_id(&id)?).await?;
-    Ok(reply(&state, &record))
-}
-
-pub(super) fn parse_checkout_id(raw: &str) -> Result<CheckoutId, Problem> {
-    checkout_id(raw)
+    reply(&state, &record)
 }

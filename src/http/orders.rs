@@ -263,7 +263,7 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
 )]
 pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let checkout = super::checkout::parse_checkout_id(&id)?;
+    let checkout = super::checkout::checkout_id(&id)?;
     let record = state.mercato.place_order(&customer.id, &checkout).await?;
     Ok(warp::reply::with_status(warp::reply::json(&order_view(&record)), StatusCode::CREATED))
 }

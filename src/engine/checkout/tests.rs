@@ -197,3 +197,13 @@ fn a_checkout_round_trips_through_bincode() {
     let (back, _): ((Checkout, Vec<CheckoutEvent>), usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
     assert_eq!(back, (checkout, events));
 }
+
+#[test]
+fn the_subtotal_is_the_sum_of_the_lines_and_must_fit() {
+    let checkout = started();
+    let expected: i64 = checkout.lines.iter().map(|line| line.unit_price.cents * i64::from(line.quantity)).sum();
+    assert_eq!(checkout.subtotal().unwrap(), usd(expected));
+    let huge = vec![line("SKU-BIG", 999, i64::MAX / 100), line("SKU-SMALL", 1, 100)];
+    let started = Checkout::start(CheckoutId::generate(2), CartId::parse("cart-2").unwrap(), huge, NOW);
+    assert!(matches!(started, Err(CheckoutError::Pricing(PricingError::Money(_)))), "{started:?}");
+}
