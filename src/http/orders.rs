@@ -130,26 +130,29 @@ fn parse_status(raw: &str) -> Result<OrderStatus, Problem> {
         .ok_or_else(|| Problem::invalid(format!("unknown status {:?}", raw.chars().take(32).collect::<String>())))
 }
 
-pub fn order_view(record: &OrderRecord) -> OrderView {
+pub fn order_view(record: &OrderRecord) -> Result<OrderView, Problem> {
     let order = &record.order;
     let totals = &order.totals;
     let payment = &order.payment;
-    OrderView {
-        order_id: order.id.to_string(),
-        status: status_name(order.status),
-        lines: order
-            .lines
-            .iter()
-            .map(|line| OrderLineView {
+    let lines = order
+        .lines
+        .iter()
+        .map(|line| {
+            Ok(OrderLineView {
                 sku: line.sku.to_string(),
                 product_id: line.product_id.to_string(),
                 title: line.title.clone(),
                 quantity: line.quantity,
                 unit_price: line.unit_price,
-                line_total: line.line_total().unwrap_or(line.unit_price),
+                line_total: line.line_total().map_err(|err| Problem::invalid(err.to_string()))?,
                 tax: line.tax,
             })
-            .collect(),
+        })
+        .collect::<Result<Vec<_>, Problem>>()?;
+    Ok(OrderView {
+        order_id: order.id.to_string(),
+        status: status_name(order.status),
+        lines,
         totals: TotalsView {
             subtotal: totals.subtotal,
             tax: totals.tax,
@@ -189,7 +192,7 @@ pub fn order_view(record: &OrderRecord) -> OrderView {
             .collect(),
         return_request: order.return_request.as_ref().and_then(|request| serde_json::to_value(request).ok()),
         created_at: rfc3339(order.created_at),
-    }
+    })
 }
 
 fn order_id(raw: &str) -> Result<OrderId, Problem> {
@@ -265,7 +268,7 @@ pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result
     let customer = caller.customer()?;
     let checkout = super::checkout::checkout_id(&id)?;
     let record = state.mercato.place_order(&customer.id, &checkout).await?;
-    Ok(warp::reply::with_status(warp::reply::json(&order_view(&record)), StatusCode::CREATED))
+    Ok(warp::reply::with_status(warp::reply::json(&order_view(&record)?), StatusCode::CREATED))
 }
 
 #[utoipa::path(
@@ -282,7 +285,7 @@ pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.order(&customer.id, &order_id(&id)?).await?;
-    Ok(warp::reply::json(&order_view(&record)))
+    Ok(warp::reply::json(&order_view(&record)?))
 }
 
 #[utoipa::path(
@@ -313,7 +316,7 @@ async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl 
     let cursor = query.cursor.as_deref().map(|raw| OrderId::parse(raw).map_err(|_| Problem::invalid("bad cursor")));
     let cursor = cursor.transpose()?;
     let (records, next) = state.mercato.orders(&customer.id, status, limit, cursor.as_ref()).await?;
-    let items = records.iter().map(order_view).collect();
+    let items = records.iter().map(order_view).collect::<Result<Vec<_>, Problem>>()?;
     Ok(warp::reply::json(&OrderListView { items, next_cursor: next.map(|id| id.to_string()) }))
 }
 
@@ -332,7 +335,7 @@ async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl 
 async fn cancel(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.cancel_order(&customer.id, &order_id(&id)?).await?;
-    Ok(warp::reply::json(&order_view(&record)))
+    Ok(warp::reply::json(&order_view(&record)?))
 }
 
 #[utoipa::path(
@@ -360,7 +363,7 @@ async fn request_return(state: AppState, caller: Caller, id: String, body: Retur
         items.push(ReturnItem { sku, quantity, reason: item.reason });
     }
     let record = state.mercato.request_return(&customer.id, &order_id(&id)?, items).await?;
-    Ok(warp::reply::json(&order_view(&record)))
+    Ok(warp::reply::json(&order_view(&record)?))
 }
 
 #[utoipa::path(
@@ -376,7 +379,7 @@ async fn request_return(state: AppState, caller: Caller, id: String, body: Retur
 )]
 async fn ship(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let record = state.mercato.ship_order(&order_id(&id)?).await?;
-    Ok(warp::reply::json(&order_view(&record)))
+    Ok(warp::reply::json(&order_view(&record)?))
 }
 
 #[utoipa::path(
@@ -392,7 +395,7 @@ async fn ship(state: AppState, id: String) -> Result<impl Reply, Problem> {
 )]
 async fn deliver(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let record = state.mercato.deliver_order(&order_id(&id)?).await?;
-    Ok(warp::reply::json(&order_view(&record)))
+    Ok(warp::reply::json(&order_view(&record)?))
 }
 
 #[utoipa::path(
@@ -408,5 +411,5 @@ async fn deliver(state: AppState, id: String) -> Result<impl Reply, Problem> {
 )]
 async fn receive_return(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let record = state.mercato.receive_return(&order_id(&id)?).await?;
-    Ok(warp::reply::json(&order_view(&record)))
+    Ok(warp::reply::json(&order_view(&record)?))
 }
