@@ -6,7 +6,7 @@
 
 mod common;
 
-use hyper::{Body, Client, Method, Request};
+use hyper::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -30,19 +30,7 @@ async fn call(
     token: &str,
     key: Option<&str>,
 ) -> Option<(u16, Value)> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(url)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json");
-    if let Some(key) = key {
-        request = request.header("idempotency-key", key);
-    }
-    let request = request.body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty)).unwrap();
-    let response = Client::new().request(request).await.ok()?;
-    let status = response.status().as_u16();
-    let bytes = hyper::body::to_bytes(response.into_body()).await.ok()?;
-    Some((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    common::send(method, url, Some(token), key, body).await
 }
 
 /// A Luhn-valid Visa number per shopper (distinct cards, as real shoppers have).

@@ -5,7 +5,7 @@
 
 mod common;
 
-use hyper::{Body, Client, Method, Request};
+use hyper::Method;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Child;
@@ -21,21 +21,7 @@ fn start(dir: &Path) -> (Child, String) {
 }
 
 async fn call(method: Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(url)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
-        .unwrap();
-    match Client::new().request(request).await {
-        Ok(response) => {
-            let status = response.status().as_u16();
-            let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap_or_default();
-            (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-        }
-        Err(_) => (0, Value::Null),
-    }
+    common::send(method, url, Some(token), None, body).await.unwrap_or((0, Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,30 +15,12 @@ fn start(dir: &Path) -> (Child, String) {
 }
 
 async fn create_cart_with_key(base: &str, key: &str) -> String {
-    let request = Request::builder()
-        .method(Method::POST)
-        .uri(format!("{base}/v1/carts"))
-        .header("idempotency-key", key)
-        .body(Body::empty())
-        .unwrap();
-    let response = Client::new().request(request).await.unwrap();
-    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    let (_, body) = common::send(Method::POST, format!("{base}/v1/carts"), None, Some(key), None).await.unwrap();
     body["cart_id"].as_str().unwrap().to_owned()
 }
 
 async fn call(method: Method, url: String, body: Option<Value>) -> (u16, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(url)
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
-        .unwrap();
-    let response = Client::new().request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    common::send(method, url, Some(ADMIN), None, body).await.expect("the server answers")
 }
 
 #[tokio::test]

@@ -60,3 +60,27 @@ pub fn start_server(dir: &Path, admin: &str, extra: &[&str]) -> (std::process::C
     let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
     (child, base.to_owned())
 }
+
+/// Sends one JSON request to a running server; `None` when no answer came
+/// (connection refused or reset: the server is gone). A body that is not
+/// JSON reads as `null`.
+pub async fn send(
+    method: hyper::Method,
+    url: String,
+    token: Option<&str>,
+    idempotency_key: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> Option<(u16, serde_json::Value)> {
+    let mut request = hyper::Request::builder().method(method).uri(url).header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    if let Some(key) = idempotency_key {
+        request = request.header("idempotency-key", key);
+    }
+    let body = body.map_or_else(hyper::Body::empty, |body| hyper::Body::from(body.to_string()));
+    let response = hyper::Client::new().request(request.body(body).ok()?).await.ok()?;
+    let status = response.status().as_u16();
+    let bytes = hyper::body::to_bytes(response.into_body()).await.ok()?;
+    Some((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
+}
