@@ -469,3 +469,125 @@ async fn a_price_change_is_reported_and_not_applied_silently() {
     );
     app.stop().await;
 }
+
+impl App {
+    /// An active deal of `quantity` units of `sku` at `cents`; its id.
+    async fn deal(&self, sku: &str, cents: i64, quantity: u32, limit: u32) -> String {
+        let deal = json!({"sku": sku, "price": {"cents": cents, "currency": "USD"}, "quantity": quantity,
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": limit});
+        let created = self.call(Method::POST, "/v1/admin/deals", Some(deal), ADMIN).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        created.body["deal_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Claims `quantity` units of the deal; the claim's reservation id.
+    async fn claim(&self, token: &str, deal: &str, quantity: u32) -> String {
+        let path = format!("/v1/deals/{deal}/claims");
+        let claimed = self.call(Method::POST, &path, Some(json!({"quantity": quantity})), token).await;
+        assert_eq!(claimed.status, 201, "{:?}", claimed.body);
+        claimed.body["reservation_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn hold_status(&self, token: &str, reservation: &str) -> String {
+        let read = self.call(Method::GET, &format!("/v1/reservations/{reservation}"), None, token).await;
+        read.body["status"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn deal_counts(&self, deal: &str) -> (u64, u64, u64) {
+        let view = self.call(Method::GET, &format!("/v1/deals/{deal}"), None, "").await.body;
+        let count = |name: &str| view[name].as_u64().unwrap();
+        (count("remaining"), count("held"), count("sold"))
+    }
+}
+
+#[tokio::test]
+async fn a_held_deal_claim_is_used_at_place_and_given_back_when_the_order_is_cancelled() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 10).await;
+    let deal = app.deal("SKU-A", 600, 3, 2).await;
+    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 0, 0, 7), "the deal's units left the bucket");
+    let token = app.customer("deal@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let claim = app.claim(&token, &deal, 1).await;
+
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 3)], json!({"token": card})).await;
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(view.body["subtotal"]["cents"], 600 + 2 * 1000, "one unit at the deal price: {:?}", view.body);
+    assert_eq!(view.body["lines"][0]["claims"], json!([claim]));
+    assert_eq!(
+        (view.body["lines"][1]["quantity"].as_u64(), view.body["lines"][1]["claims"].clone()),
+        (Some(2), json!([]))
+    );
+
+    let placed = app.place(&token, &checkout, "deal-place").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(app.hold_status(&token, &claim).await, "committed", "the claim was used, not a new hold");
+    assert_eq!(app.deal_counts(&deal).await, (2, 0, 1));
+    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 0, 2, 5), "only the catalog-price units were reserved");
+    let units: u64 = placed.body["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|shipment| shipment["lines"].as_array().unwrap().iter())
+        .map(|line| line["quantity"].as_u64().unwrap())
+        .sum();
+    assert_eq!(units, 3, "the deal unit ships with the others: {:?}", placed.body["shipments"]);
+
+    let order = placed.body["order_id"].as_str().unwrap().to_owned();
+    let cancelled = app.call(Method::POST, &format!("/v1/orders/{order}/cancel"), None, &token).await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(app.deal_counts(&deal).await, (3, 0, 0), "the deal unit went back to the deal, once");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 0, 0, 7));
+    let again = app.claim(&token, &deal, 2).await;
+    assert_eq!(app.hold_status(&token, &again).await, "held", "the customer's limit was freed");
+
+    let card = app.card(&token, "5555555555554444").await;
+    let mixed = app.checkout_to_review(&token, &[("SKU-A", 3)], json!({"token": card})).await;
+    let placed = app.place(&token, &mixed, "mixed").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    let order = placed.body["order_id"].as_str().unwrap().to_owned();
+    let shipped = app.call(Method::POST, &format!("/v1/admin/orders/{order}/ship"), None, ADMIN).await;
+    assert_eq!(shipped.status, 200, "{:?}", shipped.body);
+    assert_eq!(counts(&app.inventory("SKU-A").await), (6, 0, 0, 6), "only the catalog unit leaves the bucket's books");
+    assert_eq!(app.deal_counts(&deal).await, (1, 0, 2));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_declined_card_keeps_the_deal_claim_and_a_lapsed_claim_is_a_price_change() {
+    let app = spawn_app().await;
+    app.stock("SKU-B", "W-EAST", 10).await;
+    let deal = app.deal("SKU-B", 1999, 5, 1).await;
+    let token = app.customer("lapsed@example.com").await;
+    let declined = app.card(&token, "4000000000000002").await;
+    let claim = app.claim(&token, &deal, 1).await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-B", 1)], json!({"token": declined})).await;
+    assert_problem(&app.place(&token, &checkout, "declined").await, 402, "payment-declined");
+    assert_eq!(app.hold_status(&token, &claim).await, "held", "a declined card does not cost the claim");
+    assert_eq!(app.deal_counts(&deal).await, (4, 1, 0));
+
+    let released = app.call(Method::DELETE, &format!("/v1/reservations/{claim}"), None, &token).await;
+    assert_eq!(released.status, 200, "{:?}", released.body);
+    let card = app.card(&token, "4242424242424242").await;
+    let payment = format!("/v1/checkouts/{checkout}/payment");
+    assert_eq!(app.call(Method::PUT, &payment, Some(json!({"token": card})), &token).await.status, 200);
+    assert_problem(&app.place(&token, &checkout, "lapsed").await, 409, "conflict");
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(
+        (
+            view.body["price_changes"][0]["was"]["cents"].as_i64(),
+            view.body["price_changes"][0]["now"]["cents"].as_i64()
+        ),
+        (Some(1999), Some(2599)),
+        "{:?}",
+        view.body
+    );
+    let accepted = app.call(Method::POST, &format!("/v1/checkouts/{checkout}/accept-prices"), None, &token).await;
+    assert_eq!(accepted.status, 200, "{:?}", accepted.body);
+    assert_eq!(
+        (accepted.body["subtotal"]["cents"].as_i64(), accepted.body["lines"][0]["claims"].clone()),
+        (Some(2599), json!([]))
+    );
+    assert_eq!(counts(&app.inventory("SKU-B").await), (5, 0, 0, 5));
+    app.stop().await;
+}

@@ -2,19 +2,36 @@
 //! layer drives it (a customer claims through their shard; a shard that runs
 //! dry takes units from the others before saying sold out): never more than
 //! the deal quantity sold, the per-customer limit exact, units conserved,
-//! every claim settled at most once, and "sold out" only when true.
+//! every claim settled at most once, a committed claim returned at most once
+//! (and only by the order it was committed for), and "sold out" only when
+//! true.
 
 use mercato::engine::deal::{check_units_conserved, shard_of, DealError, DealEvent, DealShard};
-use mercato::engine::{CustomerId, ReservationId, Timestamp};
+use mercato::engine::{CustomerId, OrderId, ReservationId, Timestamp};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Claim { customer: u32, quantity: u32 },
-    Commit { claim: usize },
-    Release { claim: usize },
-    Advance { millis: u64 },
+    Claim {
+        customer: u32,
+        quantity: u32,
+    },
+    Commit {
+        claim: usize,
+    },
+    Release {
+        claim: usize,
+    },
+    /// The order the claim was committed for is cancelled (`wrong_order`:
+    /// another order tries, and must change nothing).
+    Return {
+        claim: usize,
+        wrong_order: bool,
+    },
+    Advance {
+        millis: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -22,6 +39,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..12u32, 1..4u32).prop_map(|(customer, quantity)| Op::Claim { customer, quantity }),
         2 => (0..64usize).prop_map(|claim| Op::Commit { claim }),
         1 => (0..64usize).prop_map(|claim| Op::Release { claim }),
+        1 => (0..64usize, any::<bool>()).prop_map(|(claim, wrong_order)| Op::Return { claim, wrong_order }),
         1 => (1..800u64).prop_map(|millis| Op::Advance { millis }),
     ]
 }
@@ -32,7 +50,13 @@ struct Deal {
     shards: Vec<DealShard>,
     claims: Vec<(ReservationId, u32)>,
     settled: HashMap<ReservationId, u32>,
+    returned: HashMap<ReservationId, u32>,
     now: Timestamp,
+}
+
+/// The order claim `index` is committed for.
+fn order_of(index: usize) -> OrderId {
+    OrderId::parse(&format!("ord_{index}")).unwrap()
 }
 
 impl Deal {
@@ -92,7 +116,7 @@ proptest! {
                 DealShard::new(index, quantity / count + u32::from(index < quantity % count))
             })
             .collect();
-        let mut deal = Deal { quantity, limit, shards, claims: Vec::new(), settled: HashMap::new(), now: Timestamp::from_millis(0) };
+        let mut deal = Deal { quantity, limit, shards, claims: Vec::new(), settled: HashMap::new(), returned: HashMap::new(), now: Timestamp::from_millis(0) };
         for op in ops {
             deal.expire_all();
             for shard in &deal.shards {
@@ -107,11 +131,11 @@ proptest! {
                         Err(other) => prop_assert!(false, "unexpected {other:?}"),
                     }
                 }
-                Op::Commit { claim } | Op::Release { claim } if claim >= deal.claims.len() => {}
-                Op::Commit { claim } => {
-                    let (id, shard) = deal.claims[claim].clone();
+                Op::Commit { claim } | Op::Release { claim } | Op::Return { claim, .. } if claim >= deal.claims.len() => {}
+                Op::Commit { claim: index } => {
+                    let (id, shard) = deal.claims[index].clone();
                     let shard = &mut deal.shards[usize::try_from(shard).unwrap()];
-                    if let Ok((_, events)) = shard.commit(&id, deal.now) {
+                    if let Ok((_, events)) = shard.commit(&id, Some(&order_of(index)), deal.now) {
                         *deal.settled.entry(id).or_default() += u32::try_from(events.len()).unwrap();
                     }
                 }
@@ -122,6 +146,18 @@ proptest! {
                         *deal.settled.entry(id).or_default() += u32::try_from(events.len()).unwrap();
                     }
                 }
+                Op::Return { claim: index, wrong_order } => {
+                    let (id, shard) = deal.claims[index].clone();
+                    let shard = &mut deal.shards[usize::try_from(shard).unwrap()];
+                    let order = order_of(if wrong_order { index + 1 } else { index });
+                    let sold_before = shard.counts().sold;
+                    let (_, events) = shard.return_committed(&id, Some(&order), deal.now).unwrap();
+                    if wrong_order {
+                        prop_assert!(events.is_empty(), "another order returned a claim");
+                        prop_assert_eq!(shard.counts().sold, sold_before);
+                    }
+                    *deal.returned.entry(id).or_default() += u32::try_from(events.len()).unwrap();
+                }
                 Op::Advance { millis } => deal.now = deal.now.plus_millis(millis),
             }
             check_units_conserved(deal.quantity, &deal.shards).map_err(|v| TestCaseError::fail(v.to_string()))?;
@@ -131,6 +167,7 @@ proptest! {
             let sold: u32 = deal.shards.iter().map(|s| s.counts().sold).sum();
             prop_assert!(sold <= deal.quantity);
             prop_assert!(deal.settled.values().all(|times| *times <= 1), "a claim settled twice");
+            prop_assert!(deal.returned.values().all(|times| *times <= 1), "a claim returned twice");
         }
     }
 }

@@ -8,13 +8,12 @@
 use super::registry::{Activate, Activation};
 use super::{Crash, Env, Failure, Reply};
 use crate::engine::{
-    Address, Checkout, CheckoutError, CheckoutId, CheckoutStep, CustomerId, Money, OrderId, PaymentChoice, Pricing,
-    QuoteContext, ShippingOption, Sku, Timestamp,
+    Address, Checkout, CheckoutError, CheckoutId, CheckoutStep, CustomerId, OrderId, PaymentChoice, Pricing,
+    QuoteContext, ShippingOption, Timestamp,
 };
 use crate::store::{keys, Batch, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,7 +52,7 @@ pub enum CheckoutCommand {
         context: QuoteContext,
     },
     SetPayment(PaymentChoice),
-    AcceptPrices(BTreeMap<Sku, Money>),
+    AcceptPrices(crate::engine::CurrentPrices),
     /// Starts placing as `order`; refused unless the checkout is at review.
     BeginPlace {
         order: OrderId,

@@ -34,6 +34,9 @@ pub struct DealBook {
     pub sold_out: DashMap<DealId, Arc<AtomicBool>, foldhash::fast::RandomState>,
     /// Claim -> its shard and the customer who made it (its owner).
     pub claims: DashMap<ReservationId, ClaimRef, foldhash::fast::RandomState>,
+    /// Customer -> the claims they may still hold (checkout uses them);
+    /// settled ones are dropped when next looked at.
+    pub held_by: DashMap<CustomerId, Vec<ReservationId>, foldhash::fast::RandomState>,
     pub waitlists: DashMap<DealId, crate::engine::waitlist::Waitlist, foldhash::fast::RandomState>,
     /// The claim offered to a waitlisted customer.
     pub offers: DashMap<(DealId, CustomerId), ReservationId, foldhash::fast::RandomState>,
@@ -44,6 +47,17 @@ pub struct DealBook {
 }
 
 impl DealBook {
+    /// Knows claim `id` from now on; `held`: the customer may still use it.
+    pub fn remember_claim(&self, id: ReservationId, reference: ClaimRef, held: bool) {
+        if held {
+            let mut ids = self.held_by.entry(reference.customer.clone()).or_default();
+            if !ids.contains(&id) {
+                ids.push(id.clone());
+            }
+        }
+        self.claims.insert(id, reference);
+    }
+
     pub fn flag(&self, deal: &DealId) -> Arc<AtomicBool> {
         self.sold_out.entry(deal.clone()).or_default().clone()
     }
@@ -92,8 +106,17 @@ pub enum ShardCommand {
         quantity: u32,
         ttl_ms: u64,
     },
+    /// Commit for `order` (`None`: the raw reservation commit).
     Commit {
         id: ReservationId,
+        order: Option<crate::engine::OrderId>,
+    },
+    /// The units of a claim committed for `order` come back (its order was
+    /// cancelled or its saga compensated). After the deal's end they go
+    /// straight on to the SKU's stock, recorded as a [`DealReturn`].
+    ReturnCommitted {
+        id: ReservationId,
+        order: Option<crate::engine::OrderId>,
     },
     Release {
         id: ReservationId,
@@ -224,7 +247,9 @@ impl DealShardActor {
             ShardCommand::Claim { id, customer, quantity, ttl_ms } => shard
                 .place_claim(id, customer, quantity, limit, ttl_ms, now)
                 .map(|(claim, events)| (Some(claim), 0, events)),
-            ShardCommand::Commit { id } => shard.commit(&id, now).map(|(claim, events)| (Some(claim), 0, events)),
+            ShardCommand::Commit { id, order } => {
+                shard.commit(&id, order.as_ref(), now).map(|(claim, events)| (Some(claim), 0, events))
+            }
             ShardCommand::Release { id } => shard.release(&id, now).map(|(claim, events)| (Some(claim), 0, events)),
             ShardCommand::Read { id } => shard
                 .claim(&id)
@@ -236,19 +261,29 @@ impl DealShardActor {
                 Ok((None, given, events))
             }
             ShardCommand::Take { units } => Ok((None, 0, shard.take(units))),
+            ShardCommand::ReturnCommitted { id, order } => match shard.return_committed(&id, order.as_ref(), now) {
+                Ok((claim, mut events)) => {
+                    if ended && !events.is_empty() {
+                        let (given, gave) = shard.give(u32::MAX);
+                        events.extend(gave);
+                        returned = match record_return(&self.env, self.activation.key(), &mut extra, sku, given) {
+                            Ok(key) => key,
+                            Err(err) => return Reply { result: Err(Failure::Store(err)), ticket },
+                        };
+                        Ok((Some(claim), given, events))
+                    } else {
+                        Ok((Some(claim), 0, events))
+                    }
+                }
+                Err(rejection) => Err(rejection),
+            },
             ShardCommand::ReturnUnsold if !ended => Err(DealError::NotActive),
             ShardCommand::ReturnUnsold => {
                 let (given, events) = shard.give(u32::MAX);
-                if given > 0 {
-                    let key = self.activation.key();
-                    let record_key = keys::deal_return(&key.deal, key.shard, rand::random());
-                    if self.env.store.keeps_records() {
-                        if let Err(err) = extra.put(record_key.clone(), &DealReturn { sku, units: given }) {
-                            return Reply { result: Err(Failure::Store(err)), ticket };
-                        }
-                    }
-                    returned = Some(record_key);
-                }
+                returned = match record_return(&self.env, self.activation.key(), &mut extra, sku, given) {
+                    Ok(key) => key,
+                    Err(err) => return Reply { result: Err(Failure::Store(err)), ticket },
+                };
                 Ok((None, given, events))
             }
             ShardCommand::Counts => Ok((None, 0, Vec::new())),
@@ -280,11 +315,11 @@ impl DealShardActor {
             match event {
                 DealEvent::Claimed { id, claim } => {
                     let reference = ClaimRef { shard: key.clone(), customer: claim.customer.clone() };
-                    self.env.deals.claims.insert(id.clone(), reference);
+                    self.env.deals.remember_claim(id.clone(), reference, true);
                     put_claim(&mut batch, records, &key, shard, id)?;
                 }
                 DealEvent::Committed { id, .. } => put_claim(&mut batch, records, &key, shard, id)?,
-                DealEvent::Released { id, .. } | DealEvent::Expired { id, .. } => {
+                DealEvent::Released { id, .. } | DealEvent::Expired { id, .. } | DealEvent::Returned { id, .. } => {
                     units_back = true;
                     put_claim(&mut batch, records, &key, shard, id)?;
                 }
@@ -325,6 +360,25 @@ impl DealShardActor {
             self.activation.passivate(ctx);
         }
     }
+}
+
+/// Records `units` a shard gave up for the SKU's stock (a [`DealReturn`] in
+/// `batch`); the record's key, for the bucket that takes them.
+fn record_return(
+    env: &Env,
+    key: &DealShardKey,
+    batch: &mut Batch,
+    sku: crate::engine::Sku,
+    units: u32,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    if units == 0 {
+        return Ok(None);
+    }
+    let record_key = keys::deal_return(&key.deal, key.shard, rand::random());
+    if env.store.keeps_records() {
+        batch.put(record_key.clone(), &DealReturn { sku, units })?;
+    }
+    Ok(Some(record_key))
 }
 
 fn put_claim(

@@ -17,12 +17,15 @@ use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
-/// A hold the order's units were reserved under.
+/// A hold the order's units were reserved under: a bucket's, or a deal
+/// claim the customer held (`deal`), whose units already left the bucket
+/// when the deal took its stock; `bucket` then names where they ship from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedHold {
     pub id: ReservationId,
     pub bucket: BucketKey,
     pub quantity: u32,
+    pub deal: Option<crate::engine::DealId>,
 }
 
 /// What is stored per order.
@@ -99,17 +102,16 @@ impl Activate for OrderActor {
 pub fn stock_tasks(record: &OrderRecord, event: &OrderEvent) -> Vec<(String, StockTask)> {
     let order = &record.order;
     match event {
-        OrderEvent::Shipped { .. } => order
-            .shipments
+        // One hold per (warehouse, SKU) of the routing plan; a deal claim's
+        // units are not on their bucket's books, so only bucket holds ship.
+        OrderEvent::Shipped { .. } => record
+            .holds
             .iter()
-            .flat_map(|plan| plan.lines.iter().map(move |line| (plan, line)))
             .enumerate()
-            .map(|(index, (plan, line))| {
-                let bucket = BucketKey::new(line.sku.clone(), plan.warehouse.clone());
-                (
-                    format!("ship-{index}"),
-                    StockTask { bucket, op: StockOp::Ship { quantity: u64::from(line.quantity) } },
-                )
+            .filter(|(_, hold)| hold.deal.is_none())
+            .map(|(index, hold)| {
+                let op = StockOp::Ship { quantity: u64::from(hold.quantity) };
+                (format!("ship-{index}"), StockTask { bucket: hold.bucket.clone(), op })
             })
             .collect(),
         OrderEvent::ReturnReceived { .. } | OrderEvent::Refunded { .. } => order

@@ -12,18 +12,25 @@
 //! applying them, and [`Checkout::accept_prices`] applies them and clears
 //! shipping and payment (the totals changed).
 //!
+//! Deal claims: units the customer already holds through a flash deal are
+//! bought at the deal's price. [`apply_claims`] splits a cart line into one
+//! line per deal (made of whole claims, soonest to expire first) and the rest
+//! at the catalog price. A claim that lapses before place (expired, released,
+//! used by another order) is a price change like any other: the units fall
+//! back to the catalog price once the customer accepts.
+//!
 //! Invariant `checkout.step_matches_choices`: the step is the first missing
 //! choice (`placed` once placed), and the totals exist exactly when shipping does.
 
 use super::address::Address;
 use super::catalog::TaxCategory;
-use super::ids::{CardToken, CartId, CheckoutId, GiftCardCode, OrderId, ProductId, Sku};
+use super::ids::{CardToken, CartId, CheckoutId, DealId, GiftCardCode, OrderId, ProductId, ReservationId, Sku};
 use super::money::Money;
 use super::pricing::{PricedLine, Pricing, PricingError, QuoteContext, ShippingOption, ShippingQuote, Totals};
 use super::time::Timestamp;
 use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most lines a checkout takes (a cart's limit).
 pub const CHECKOUT_LINES_MAX: usize = 200;
@@ -48,6 +55,70 @@ pub struct CheckoutLine {
     pub unit_price: Money,
     pub tax_category: TaxCategory,
     pub weight_grams: u32,
+    /// The deal claims the line's units are (empty for a catalog-price line);
+    /// their quantities add up to `quantity`.
+    pub claims: Vec<ClaimUse>,
+}
+
+/// A deal claim used for some of a line's units.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimUse {
+    pub id: ReservationId,
+    pub deal: DealId,
+    pub quantity: u32,
+}
+
+/// A deal claim the customer holds and could use at checkout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldClaim {
+    pub id: ReservationId,
+    pub deal: DealId,
+    pub sku: Sku,
+    pub quantity: u32,
+    /// The deal's unit price.
+    pub price: Money,
+    pub expires_at: Timestamp,
+}
+
+/// Puts the customer's held claims to use: each line of a SKU with claims
+/// becomes one line per deal (whole claims that fit the line's quantity,
+/// soonest to expire first) and a catalog-price line for the rest, if any.
+/// Claims that do not fit are left alone (they stay held for the customer).
+pub fn apply_claims(lines: Vec<CheckoutLine>, held: &[HeldClaim]) -> Vec<CheckoutLine> {
+    let mut out = Vec::with_capacity(lines.len());
+    for line in lines {
+        let mut candidates: Vec<&HeldClaim> = held
+            .iter()
+            .filter(|claim| claim.sku == line.sku && claim.price.currency == line.unit_price.currency)
+            .collect();
+        candidates.sort_by(|a, b| a.expires_at.cmp(&b.expires_at).then_with(|| a.id.cmp(&b.id)));
+        let mut left = line.quantity;
+        let mut by_deal: BTreeMap<&DealId, (Money, Vec<ClaimUse>)> = BTreeMap::new();
+        for claim in candidates {
+            if claim.quantity == 0 || claim.quantity > left {
+                continue;
+            }
+            left -= claim.quantity;
+            let entry = by_deal.entry(&claim.deal).or_insert_with(|| (claim.price, Vec::new()));
+            entry.1.push(ClaimUse { id: claim.id.clone(), deal: claim.deal.clone(), quantity: claim.quantity });
+        }
+        for (price, claims) in by_deal.into_values() {
+            let quantity = claims.iter().map(|claim| claim.quantity).sum();
+            out.push(CheckoutLine { quantity, unit_price: price, claims, ..line.clone() });
+        }
+        if left > 0 {
+            out.push(CheckoutLine { quantity: left, ..line });
+        }
+    }
+    out
+}
+
+/// What the lines would cost now: the catalog's prices, and the claims that
+/// are no longer held for this customer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CurrentPrices {
+    pub catalog: BTreeMap<Sku, Money>,
+    pub lapsed_claims: BTreeSet<ReservationId>,
 }
 
 /// The sum of `lines`' totals in their (one) currency.
@@ -246,36 +317,67 @@ impl Checkout {
         Ok(self.emit(CheckoutEvent::PaymentSet { payment }))
     }
 
-    /// The lines whose current price differs from the frozen one. Nothing changes.
-    pub fn revalidate(&self, current_prices: &BTreeMap<Sku, Money>) -> Vec<PriceChange> {
+    /// The lines whose current price differs from the frozen one: a catalog
+    /// line whose price moved, a deal line with a lapsed claim (its units now
+    /// cost the catalog price). Nothing changes.
+    pub fn revalidate(&self, current: &CurrentPrices) -> Vec<PriceChange> {
         self.lines
             .iter()
             .filter_map(|line| {
-                let now = current_prices.get(&line.sku).copied();
-                (now != Some(line.unit_price)).then(|| PriceChange { sku: line.sku.clone(), was: line.unit_price, now })
+                let now = current.catalog.get(&line.sku).copied();
+                let changed = if line.claims.is_empty() {
+                    now != Some(line.unit_price)
+                } else {
+                    line.claims.iter().any(|claim| current.lapsed_claims.contains(&claim.id))
+                };
+                changed.then(|| PriceChange { sku: line.sku.clone(), was: line.unit_price, now })
             })
             .collect()
     }
 
-    /// Takes the current prices; clears shipping and payment when any changed.
-    pub fn accept_prices(
-        &mut self,
-        current_prices: &BTreeMap<Sku, Money>,
-    ) -> Result<Vec<CheckoutEvent>, CheckoutError> {
+    /// Takes the current prices; clears shipping and payment when any
+    /// changed. The units of lapsed claims join the SKU's catalog-price line.
+    pub fn accept_prices(&mut self, current: &CurrentPrices) -> Result<Vec<CheckoutEvent>, CheckoutError> {
         self.open()?;
-        let changes = self.revalidate(current_prices);
-        if changes.is_empty() {
+        if self.revalidate(current).is_empty() {
             return Ok(Vec::new());
         }
-        let mut lines = self.lines.clone();
-        for line in &mut lines {
-            line.unit_price =
-                *current_prices.get(&line.sku).ok_or(CheckoutError::Unavailable { sku: line.sku.clone() })?;
+        let catalog_price =
+            |sku: &Sku| current.catalog.get(sku).copied().ok_or(CheckoutError::Unavailable { sku: sku.clone() });
+        let mut lines: Vec<CheckoutLine> = Vec::with_capacity(self.lines.len());
+        let mut lapsed_units: Vec<(CheckoutLine, u32)> = Vec::new();
+        for line in &self.lines {
+            if line.claims.is_empty() {
+                lines.push(CheckoutLine { unit_price: catalog_price(&line.sku)?, ..line.clone() });
+                continue;
+            }
+            let (lapsed, held): (Vec<ClaimUse>, Vec<ClaimUse>) =
+                line.claims.iter().cloned().partition(|claim| current.lapsed_claims.contains(&claim.id));
+            let lapsed_quantity: u32 = lapsed.iter().map(|claim| claim.quantity).sum();
+            if lapsed_quantity > 0 {
+                lapsed_units.push((line.clone(), lapsed_quantity));
+            }
+            if !held.is_empty() {
+                let quantity = held.iter().map(|claim| claim.quantity).sum();
+                lines.push(CheckoutLine { quantity, claims: held, ..line.clone() });
+            }
+        }
+        for (line, quantity) in lapsed_units {
+            let unit_price = catalog_price(&line.sku)?;
+            match lines.iter_mut().find(|kept| kept.sku == line.sku && kept.claims.is_empty()) {
+                Some(kept) => kept.quantity = kept.quantity.saturating_add(quantity),
+                None => lines.push(CheckoutLine { quantity, unit_price, claims: Vec::new(), ..line }),
+            }
         }
         if let Some(line) = lines.iter().find(|line| line.unit_price.currency != self.lines[0].unit_price.currency) {
             return Err(CheckoutError::Unavailable { sku: line.sku.clone() });
         }
         Ok(self.emit(CheckoutEvent::PricesAccepted { lines }))
+    }
+
+    /// Every deal claim the lines use.
+    pub fn claims(&self) -> impl Iterator<Item = &ClaimUse> {
+        self.lines.iter().flat_map(|line| line.claims.iter())
     }
 
     /// Marks the checkout placed as `order_id` (after the saga completed).

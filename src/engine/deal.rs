@@ -18,7 +18,7 @@
 //! paid), release, or expiry, each exactly once. Check order for a claim
 //! (API.md): `deal-not-active`, then `limit-exceeded`, then `sold-out`.
 
-use super::ids::{CustomerId, DealId, ReservationId, Sku};
+use super::ids::{CustomerId, DealId, OrderId, ReservationId, Sku};
 use super::inventory::HoldStatus;
 use super::money::Money;
 use super::time::Timestamp;
@@ -168,6 +168,8 @@ pub struct Claim {
     pub expires_at: Timestamp,
     pub status: HoldStatus,
     pub settled_at: Option<Timestamp>,
+    /// The order the claim was committed for (`None` for a raw commit).
+    pub order: Option<OrderId>,
 }
 
 /// What happened to a shard; each names the claim or the units it moved.
@@ -178,6 +180,13 @@ pub enum DealEvent {
         claim: Claim,
     },
     Committed {
+        id: ReservationId,
+        at: Timestamp,
+        order: Option<OrderId>,
+    },
+    /// A committed claim's order was cancelled (or its saga compensated):
+    /// its units are free again and the customer's tally drops.
+    Returned {
         id: ReservationId,
         at: Timestamp,
     },
@@ -307,6 +316,7 @@ impl DealShard {
             expires_at: now.plus_millis(ttl_ms),
             status: HoldStatus::Held,
             settled_at: None,
+            order: None,
         };
         let event = DealEvent::Claimed { id, claim: claim.clone() };
         self.apply(&event);
@@ -314,13 +324,20 @@ impl DealShard {
     }
 
     /// The order that holds the claim was placed: its units are sold.
-    /// Idempotent; a released or expired claim cannot be committed.
-    pub fn commit(&mut self, id: &ReservationId, now: Timestamp) -> Result<(Claim, Vec<DealEvent>), DealError> {
+    /// Idempotent for the same `order`; a claim committed for another order,
+    /// released or expired cannot be committed (so one claim never pays for
+    /// two orders).
+    pub fn commit(
+        &mut self,
+        id: &ReservationId,
+        order: Option<&OrderId>,
+        now: Timestamp,
+    ) -> Result<(Claim, Vec<DealEvent>), DealError> {
         let claim = self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?;
         match claim.status {
-            HoldStatus::Committed => Ok((claim.clone(), Vec::new())),
+            HoldStatus::Committed if claim.order.as_ref() == order => Ok((claim.clone(), Vec::new())),
             HoldStatus::Held if claim.expires_at > now => {
-                let event = DealEvent::Committed { id: id.clone(), at: now };
+                let event = DealEvent::Committed { id: id.clone(), at: now, order: order.cloned() };
                 self.apply(&event);
                 Ok((
                     self.claims.get(id).cloned().ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?,
@@ -330,6 +347,26 @@ impl DealShard {
             HoldStatus::Held => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Expired }),
             status => Err(DealError::ClaimNotActive { id: id.clone(), status }),
         }
+    }
+
+    /// Gives the units of a claim committed for `order` back to the deal,
+    /// exactly once: the claim becomes `Released`, `sold` and the customer's
+    /// tally drop. Anything else (a claim held, released, expired, already
+    /// returned, or committed for another order) is left alone and nothing
+    /// is emitted, so compensations may retry freely.
+    pub fn return_committed(
+        &mut self,
+        id: &ReservationId,
+        order: Option<&OrderId>,
+        now: Timestamp,
+    ) -> Result<(Claim, Vec<DealEvent>), DealError> {
+        let claim = self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?;
+        if claim.status != HoldStatus::Committed || claim.order.as_ref() != order {
+            return Ok((claim.clone(), Vec::new()));
+        }
+        let event = DealEvent::Returned { id: id.clone(), at: now };
+        self.apply(&event);
+        Ok((self.claims.get(id).cloned().ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?, vec![event]))
     }
 
     /// Gives the claim's units back (idempotent for released or expired).
@@ -392,7 +429,15 @@ impl DealShard {
                 self.index_claim(id, claim);
                 self.claims.insert(id.clone(), claim.clone());
             }
-            DealEvent::Committed { id, at } => self.settle(id, HoldStatus::Committed, *at),
+            DealEvent::Committed { id, at, order } => {
+                if let Some(claim) = self.claims.get_mut(id) {
+                    if claim.status == HoldStatus::Held {
+                        claim.order.clone_from(order);
+                    }
+                }
+                self.settle(id, HoldStatus::Committed, *at);
+            }
+            DealEvent::Returned { id, at } => self.unsell(id, *at),
             DealEvent::Released { id, at } => self.settle(id, HoldStatus::Released, *at),
             DealEvent::Expired { id, at } => self.settle(id, HoldStatus::Expired, *at),
             DealEvent::Gave { units } => self.stock = self.stock.saturating_sub(*units),
@@ -431,10 +476,28 @@ impl DealShard {
             return;
         }
         self.stock = self.stock.saturating_add(quantity);
-        if let Some(tally) = self.tally.get_mut(&customer) {
+        self.untally(&customer, quantity);
+    }
+
+    /// A committed claim goes back: its units are free and off the tally.
+    fn unsell(&mut self, id: &ReservationId, at: Timestamp) {
+        let Some(claim) = self.claims.get_mut(id) else { return };
+        if claim.status != HoldStatus::Committed {
+            return;
+        }
+        claim.status = HoldStatus::Released;
+        claim.settled_at = Some(at);
+        let (quantity, customer) = (claim.quantity, claim.customer.clone());
+        self.sold = self.sold.saturating_sub(quantity);
+        self.stock = self.stock.saturating_add(quantity);
+        self.untally(&customer, quantity);
+    }
+
+    fn untally(&mut self, customer: &CustomerId, quantity: u32) {
+        if let Some(tally) = self.tally.get_mut(customer) {
             *tally = tally.saturating_sub(quantity);
             if *tally == 0 {
-                self.tally.remove(&customer);
+                self.tally.remove(customer);
             }
         }
     }

@@ -29,7 +29,10 @@ pub use catalog::{
     Catalog, CatalogError, CatalogEvent, CategoryNode, CategoryPath, Product, ProductDraft, ProductPatch, TaxCategory,
     Variant, VariantPatch,
 };
-pub use checkout::{Checkout, CheckoutError, CheckoutEvent, CheckoutLine, CheckoutStep, PaymentChoice, PriceChange};
+pub use checkout::{
+    apply_claims, Checkout, CheckoutError, CheckoutEvent, CheckoutLine, CheckoutStep, ClaimUse, CurrentPrices,
+    HeldClaim, PaymentChoice, PriceChange,
+};
 pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Session};
 pub use ids::{
     AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError, OrderId,

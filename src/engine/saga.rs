@@ -4,7 +4,8 @@
 //! Forward path (step reached -> next action):
 //!
 //! ```text
-//! Started       -> Reserve          (hold stock under the planned reservation ids)
+//! Started       -> Reserve          (hold stock under the planned reservation ids;
+//!                                    check the customer's deal claims are held)
 //! Reserved      -> CheckFraud
 //! FraudChecked  -> Authorize        (idempotent by the payment reference)
 //! Authorized    -> CommitHolds      (stock is sold before money moves)
@@ -17,7 +18,12 @@
 //! a hold expired before commit, capture refused) switches to `Compensating`,
 //! which runs, in order: `ReleaseHolds` (or `Restock` once the holds were
 //! committed), then `VoidAuthorization` if an authorization may exist, then
-//! `Compensated`. Capture is the point of no return: once `Captured`, the saga
+//! `Compensated`.
+//!
+//! Deal claims the customer already held are used instead of new holds: they
+//! are committed with the others (for this order only, so one claim never
+//! pays for two orders) and given back to the deal by `Restock`, but never
+//! released: a declined card does not cost the customer their claim. Capture is the point of no return: once `Captured`, the saga
 //! only goes forward (`MarkPaid` is retried until it succeeds).
 //!
 //! Recovery ([`PlaceOrderSaga::recover`]) after a crash: the persisted step
@@ -62,8 +68,10 @@ pub enum SagaStep {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SagaAction {
+    /// Hold `reservations`; check `claims` are still held.
     Reserve {
         reservations: Vec<ReservationId>,
+        claims: Vec<ReservationId>,
     },
     CheckFraud,
     /// Authorize with `reference` as the gateway's idempotency key.
@@ -72,6 +80,7 @@ pub enum SagaAction {
     },
     CommitHolds {
         reservations: Vec<ReservationId>,
+        claims: Vec<ReservationId>,
     },
     Capture {
         authorization: PaymentId,
@@ -80,10 +89,12 @@ pub enum SagaAction {
     ReleaseHolds {
         reservations: Vec<ReservationId>,
     },
-    /// Return the units of those holds that were committed to stock (a no-op
-    /// for a hold that is not committed).
+    /// Return the units of those holds that were committed to stock, and
+    /// of those claims committed for this order to their deal (a no-op for
+    /// one that is not).
     Restock {
         reservations: Vec<ReservationId>,
+        claims: Vec<ReservationId>,
     },
     /// Void the authorization made under `reference` (a no-op if none was).
     VoidAuthorization {
@@ -126,6 +137,8 @@ pub struct PlaceOrderSaga {
     pub order_id: OrderId,
     /// Planned up front, so that holds made by a crashed `Reserve` are known.
     pub reservations: Vec<ReservationId>,
+    /// Deal claims the customer held, used for some of the units.
+    pub claims: Vec<ReservationId>,
     /// The gateway reference (the order id).
     pub payment_reference: String,
     pub authorization: Option<PaymentId>,
@@ -133,9 +146,16 @@ pub struct PlaceOrderSaga {
 }
 
 impl PlaceOrderSaga {
-    pub fn start(order_id: OrderId, reservations: Vec<ReservationId>) -> PlaceOrderSaga {
+    pub fn start(order_id: OrderId, reservations: Vec<ReservationId>, claims: Vec<ReservationId>) -> PlaceOrderSaga {
         let payment_reference = order_id.to_string();
-        PlaceOrderSaga { order_id, reservations, payment_reference, authorization: None, step: SagaStep::Started }
+        PlaceOrderSaga {
+            order_id,
+            reservations,
+            claims,
+            payment_reference,
+            authorization: None,
+            step: SagaStep::Started,
+        }
     }
 
     /// Whether the saga has ended (completed or compensated).
@@ -146,10 +166,14 @@ impl PlaceOrderSaga {
     /// The action to run now.
     pub fn next_action(&self) -> SagaAction {
         match &self.step {
-            SagaStep::Started => SagaAction::Reserve { reservations: self.reservations.clone() },
+            SagaStep::Started => {
+                SagaAction::Reserve { reservations: self.reservations.clone(), claims: self.claims.clone() }
+            }
             SagaStep::Reserved { .. } => SagaAction::CheckFraud,
             SagaStep::FraudChecked => SagaAction::Authorize { reference: self.payment_reference.clone() },
-            SagaStep::Authorized { .. } => SagaAction::CommitHolds { reservations: self.reservations.clone() },
+            SagaStep::Authorized { .. } => {
+                SagaAction::CommitHolds { reservations: self.reservations.clone(), claims: self.claims.clone() }
+            }
             SagaStep::Committed => match &self.authorization {
                 Some(authorization) => SagaAction::Capture { authorization: authorization.clone() },
                 None => SagaAction::MarkPaid,
@@ -202,7 +226,7 @@ impl PlaceOrderSaga {
             // CommitHolds may have run: restock covers committed holds, and
             // release covers those it did not reach.
             SagaStep::Authorized { .. } | SagaStep::Committed => {
-                plan.push(SagaAction::Restock { reservations: reservations.clone() });
+                plan.push(SagaAction::Restock { reservations: reservations.clone(), claims: self.claims.clone() });
                 plan.push(SagaAction::ReleaseHolds { reservations });
             }
             _ => plan.push(SagaAction::ReleaseHolds { reservations }),

@@ -5,13 +5,14 @@ use crate::actors::checkout::{CheckoutCommand, CheckoutMessage, CheckoutRecord, 
 use crate::actors::order::PlannedHold;
 use crate::engine::order::{ShipmentLine, StockByWarehouse};
 use crate::engine::payment::tokenize;
+use crate::engine::pricing::distance_km;
 use crate::engine::pricing::ShippingQuote;
 use crate::engine::{
-    plan_shipments, Address, BucketKey, CardInput, CardRecord, CardToken, CartId, Checkout, CheckoutError, CheckoutId,
-    CheckoutLine, CustomerId, GeoPoint, GiftCardCode, Money, PaymentChoice, PriceChange, QuoteContext, ReservationId,
-    ShipmentPlan, ShippingOption, Sku,
+    apply_claims, plan_shipments, Address, BucketKey, CardInput, CardRecord, CardToken, CartId, Checkout,
+    CheckoutError, CheckoutId, CheckoutLine, CurrentPrices, CustomerId, GeoPoint, GiftCardCode, Money, PaymentChoice,
+    PriceChange, QuoteContext, ReservationId, ShipmentPlan, ShippingOption, Sku, WarehouseId,
 };
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 impl From<CheckoutRejection> for Error {
     fn from(rejection: CheckoutRejection) -> Self {
@@ -31,7 +32,8 @@ impl Mercato {
     }
 
     /// Starts a checkout of `cart` for `customer`: the cart's lines are frozen
-    /// at the current catalog prices.
+    /// at the current catalog prices, except units the customer holds deal
+    /// claims for, which are frozen at the deal's price.
     pub async fn start_checkout(&self, customer: &CustomerId, cart: &CartId) -> Result<CheckoutRecord, Error> {
         let snapshot = self.cart(cart).await?;
         let mut lines = Vec::with_capacity(snapshot.lines.len());
@@ -50,8 +52,10 @@ impl Mercato {
                 unit_price: variant.price,
                 tax_category: variant.tax_category,
                 weight_grams: variant.weight_grams,
+                claims: Vec::new(),
             });
         }
+        let lines = apply_claims(lines, &self.held_claims(customer).await?);
         let id = CheckoutId::generate(rand::random());
         let (checkout, _) = Checkout::start(id.clone(), cart.clone(), lines, self.now())?;
         let record = CheckoutRecord { checkout, customer: customer.clone(), placing: None };
@@ -124,17 +128,18 @@ impl Mercato {
         id: &CheckoutId,
     ) -> Result<CheckoutRecord, Error> {
         let record = self.checkout(customer, id).await?;
-        let prices = self.current_prices(&record.checkout);
+        let prices = self.current_prices(&record.checkout, customer).await?;
         self.checkout_call(id, CheckoutCommand::AcceptPrices(prices)).await
     }
 
-    /// The lines whose catalog price changed since the checkout started.
-    pub fn price_changes(&self, checkout: &Checkout) -> Vec<PriceChange> {
-        checkout.revalidate(&self.current_prices(checkout))
+    /// The lines whose price changed since the checkout started (a catalog
+    /// price moved, a deal claim lapsed).
+    pub async fn price_changes(&self, checkout: &Checkout, customer: &CustomerId) -> Result<Vec<PriceChange>, Error> {
+        Ok(checkout.revalidate(&self.current_prices(checkout, customer).await?))
     }
 
-    fn current_prices(&self, checkout: &Checkout) -> BTreeMap<Sku, Money> {
-        checkout
+    async fn current_prices(&self, checkout: &Checkout, customer: &CustomerId) -> Result<CurrentPrices, Error> {
+        let catalog = checkout
             .lines
             .iter()
             .filter_map(|line| {
@@ -142,7 +147,14 @@ impl Mercato {
                 let variant = product.variants.iter().find(|variant| variant.sku == line.sku)?;
                 Some((line.sku.clone(), variant.price))
             })
-            .collect()
+            .collect();
+        let mut lapsed_claims = BTreeSet::new();
+        for claim in checkout.claims() {
+            if !self.claim_held_for(&claim.id, customer).await? {
+                lapsed_claims.insert(claim.id.clone());
+            }
+        }
+        Ok(CurrentPrices { catalog, lapsed_claims })
     }
 
     /// Where the checkout would ship from (the first warehouse of the plan),
@@ -151,7 +163,7 @@ impl Mercato {
         let destination = checkout.address.as_ref().map(Address::location);
         let origin = destination
             .and_then(|destination| {
-                let plans = self.plan(checkout, destination).ok()?;
+                let (plans, _) = self.plan(checkout, destination).ok()?;
                 let first = plans.first()?;
                 self.warehouse(&first.warehouse).map(|warehouse| warehouse.location)
             })
@@ -160,36 +172,85 @@ impl Mercato {
         QuoteContext { origin, prime: self.is_prime(customer), now: self.now() }
     }
 
-    /// Routes the checkout's lines to warehouses from the stock board.
-    pub(super) fn plan(&self, checkout: &Checkout, destination: GeoPoint) -> Result<Vec<ShipmentPlan>, Error> {
-        let mut stock = StockByWarehouse::new();
-        let board = &self.inner.env.board;
-        for line in &checkout.lines {
-            for bucket in self.buckets_of(&line.sku) {
-                let available = board.available(&bucket);
-                stock.entry(bucket.warehouse.clone()).or_default().insert(bucket.sku.clone(), available);
+    /// Routes the checkout's lines to warehouses from the stock board, with
+    /// the holds the order will take: one per (warehouse, SKU) of the plan,
+    /// under ids chosen now, then the deal claims the lines use. A claim's
+    /// units ship from a warehouse already shipping the SKU, else the
+    /// nearest one stocking it.
+    pub(super) fn plan(
+        &self,
+        checkout: &Checkout,
+        destination: GeoPoint,
+    ) -> Result<(Vec<ShipmentPlan>, Vec<PlannedHold>), Error> {
+        let regular: Vec<ShipmentLine> = checkout
+            .lines
+            .iter()
+            .filter(|line| line.claims.is_empty())
+            .map(|line| ShipmentLine { sku: line.sku.clone(), quantity: line.quantity })
+            .collect();
+        let mut plans = if regular.is_empty() {
+            Vec::new()
+        } else {
+            let mut stock = StockByWarehouse::new();
+            let board = &self.inner.env.board;
+            for line in &regular {
+                for bucket in self.buckets_of(&line.sku) {
+                    let available = board.available(&bucket);
+                    stock.entry(bucket.warehouse.clone()).or_default().insert(bucket.sku.clone(), available);
+                }
             }
-        }
-        let lines: Vec<ShipmentLine> =
-            checkout.lines.iter().map(|line| ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }).collect();
-        plan_shipments(&lines, &stock, &self.warehouses(), destination).map_err(|err| {
-            let crate::engine::order::RoutingError::InsufficientStock { requested, available, .. } = err;
-            Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
-        })
-    }
-
-    /// One hold per (warehouse, SKU) of the plan, with ids chosen now.
-    pub(super) fn planned_holds(plans: &[ShipmentPlan]) -> Vec<PlannedHold> {
-        plans
+            plan_shipments(&regular, &stock, &self.warehouses(), destination).map_err(|err| {
+                let crate::engine::order::RoutingError::InsufficientStock { requested, available, .. } = err;
+                Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
+            })?
+        };
+        let mut holds: Vec<PlannedHold> = plans
             .iter()
             .flat_map(|plan| {
                 plan.lines.iter().map(|line| PlannedHold {
                     id: ReservationId::generate(rand::random()),
                     bucket: BucketKey::new(line.sku.clone(), plan.warehouse.clone()),
                     quantity: line.quantity,
+                    deal: None,
                 })
             })
-            .collect()
+            .collect();
+        for line in checkout.lines.iter().filter(|line| !line.claims.is_empty()) {
+            let warehouse = self.claim_origin(&line.sku, &plans, destination)?;
+            match plans.iter_mut().find(|plan| plan.warehouse == warehouse) {
+                Some(plan) => match plan.lines.iter_mut().find(|shipped| shipped.sku == line.sku) {
+                    Some(shipped) => shipped.quantity = shipped.quantity.saturating_add(line.quantity),
+                    None => plan.lines.push(ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }),
+                },
+                None => plans.push(ShipmentPlan {
+                    warehouse: warehouse.clone(),
+                    lines: vec![ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }],
+                }),
+            }
+            holds.extend(line.claims.iter().map(|claim| PlannedHold {
+                id: claim.id.clone(),
+                bucket: BucketKey::new(line.sku.clone(), warehouse.clone()),
+                quantity: claim.quantity,
+                deal: Some(claim.deal.clone()),
+            }));
+        }
+        Ok((plans, holds))
+    }
+
+    /// Where a deal claim's units of `sku` ship from.
+    fn claim_origin(&self, sku: &Sku, plans: &[ShipmentPlan], destination: GeoPoint) -> Result<WarehouseId, Error> {
+        let planned = plans.iter().find(|plan| plan.lines.iter().any(|line| line.sku == *sku));
+        if let Some(plan) = planned {
+            return Ok(plan.warehouse.clone());
+        }
+        let warehouses = self.warehouses();
+        let stocking: Vec<WarehouseId> = self.buckets_of(sku).into_iter().map(|bucket| bucket.warehouse).collect();
+        warehouses
+            .iter()
+            .filter(|warehouse| stocking.contains(&warehouse.id))
+            .min_by(|a, b| distance_km(a.location, destination).total_cmp(&distance_km(b.location, destination)))
+            .map(|warehouse| warehouse.id.clone())
+            .ok_or_else(|| Error::Corrupt(format!("deal units of {sku} have no warehouse to ship from")))
     }
 
     /// Tokenizes a card: only the record (brand, last four, expiry,

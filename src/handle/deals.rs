@@ -9,7 +9,7 @@
 use super::{Error, Mercato};
 use crate::actors::deal::{DealRecord, DealReturn, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
 use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
-use crate::engine::{BucketKey, CustomerId, DealId, InventoryError, ReservationId};
+use crate::engine::{BucketKey, CustomerId, DealId, HeldClaim, HoldStatus, InventoryError, OrderId, ReservationId};
 use crate::store::{keys, Batch, Store};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -64,10 +64,11 @@ pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Re
     for (raw, claim) in store.scan_prefix::<Claim>(&[keys::CLAIM])? {
         let Some((deal, shard, id)) = keys::parse_claim(&raw) else { continue };
         let key = DealShardKey { deal, shard };
-        if claim.status == crate::engine::HoldStatus::Held && !live.contains(&key) {
+        if claim.status == HoldStatus::Held && !live.contains(&key) {
             live.push(key.clone());
         }
-        book.claims.insert(id, crate::actors::deal::ClaimRef { shard: key, customer: claim.customer });
+        let held = claim.status == HoldStatus::Held;
+        book.remember_claim(id, crate::actors::deal::ClaimRef { shard: key, customer: claim.customer }, held);
     }
     Ok(live)
 }
@@ -251,6 +252,78 @@ impl Mercato {
         let answer = self.shard(&key.deal, key.shard, command).await?;
         let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
         Ok(Some((claim, record.terms.clone())))
+    }
+
+    /// The deal claims `customer` holds now (checkout buys them at the deal
+    /// price); claims found settled are forgotten for the customer.
+    pub async fn held_claims(&self, customer: &CustomerId) -> Result<Vec<HeldClaim>, Error> {
+        let ids = self.inner.env.deals.held_by.get(customer).map(|ids| ids.clone()).unwrap_or_default();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.inner.env.clock.now();
+        let mut held = Vec::new();
+        let mut settled = Vec::new();
+        for id in ids {
+            match self.claim_command(&id, ShardCommand::Read { id: id.clone() }).await? {
+                Some((claim, terms))
+                    if claim.status == HoldStatus::Held && claim.expires_at > now && claim.customer == *customer =>
+                {
+                    held.push(HeldClaim {
+                        id,
+                        deal: terms.id,
+                        sku: terms.sku,
+                        quantity: claim.quantity,
+                        price: terms.price,
+                        expires_at: claim.expires_at,
+                    });
+                }
+                _ => settled.push(id),
+            }
+        }
+        if !settled.is_empty() {
+            if let Some(mut ids) = self.inner.env.deals.held_by.get_mut(customer) {
+                ids.retain(|id| !settled.contains(id));
+            }
+        }
+        Ok(held)
+    }
+
+    /// Whether claim `id` is held for `customer` and not yet due.
+    pub(super) async fn claim_held_for(&self, id: &ReservationId, customer: &CustomerId) -> Result<bool, Error> {
+        let now = self.inner.env.clock.now();
+        Ok(match self.claim_command(id, ShardCommand::Read { id: id.clone() }).await {
+            Ok(Some((claim, _))) => {
+                claim.status == HoldStatus::Held && claim.expires_at > now && claim.customer == *customer
+            }
+            Ok(None) | Err(Error::Deal(_)) => false,
+            Err(other) => return Err(other),
+        })
+    }
+
+    /// Commits claim `id` for `order` (idempotent for that order only).
+    pub(super) async fn commit_claim(&self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
+        let command = ShardCommand::Commit { id: id.clone(), order: Some(order.clone()) };
+        match self.claim_command(id, command).await? {
+            Some(_) => Ok(()),
+            None => Err(DealError::ClaimNotFound { id: id.clone() }.into()),
+        }
+    }
+
+    /// Gives the units of claim `id`, committed for `order`, back to its
+    /// deal, exactly once (a no-op otherwise); after the deal's end they go
+    /// on to the SKU's stock.
+    pub(super) async fn return_claim(&self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
+        let Some(key) = self.inner.env.deals.claims.get(id).map(|entry| entry.value().shard.clone()) else {
+            return Ok(());
+        };
+        let record = self.deal_record(&key.deal)?;
+        let command = ShardCommand::ReturnCommitted { id: id.clone(), order: Some(order.clone()) };
+        let answer = self.shard(&key.deal, key.shard, command).await?;
+        if let Some(settles) = answer.returned {
+            self.take_back(&record.terms.sku, answer.given, settles).await?;
+        }
+        Ok(())
     }
 
     /// Gives the unsold units of an ended deal back to its SKU's stock: every

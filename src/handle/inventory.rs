@@ -191,7 +191,7 @@ impl Mercato {
 
     /// Sells a held reservation (idempotent).
     pub async fn commit(&self, id: &ReservationId) -> Result<Reservation, Error> {
-        let claim = ShardCommand::Commit { id: id.clone() };
+        let claim = ShardCommand::Commit { id: id.clone(), order: None };
         if let Some(reservation) = self.claim_as_reservation(id, claim).await? {
             return Ok(reservation);
         }

@@ -9,7 +9,8 @@
 use super::{Error, Mercato};
 use crate::actors::bucket::{ReturnCommitted, SettleTask};
 use crate::actors::checkout::CheckoutCommand;
-use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection};
+use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection, PlannedHold};
+use crate::engine::deal::DealError;
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
@@ -90,12 +91,11 @@ impl Mercato {
         else {
             return Err(CheckoutError::StepSkipped { required: CheckoutStep::Review, current: checkout.step }.into());
         };
-        let changes = self.price_changes(checkout);
+        let changes = self.price_changes(checkout, customer).await?;
         if !changes.is_empty() {
             return Err(Error::PriceChanged(changes));
         }
-        let plans = self.plan(checkout, address.location())?;
-        let holds = Mercato::planned_holds(&plans);
+        let (plans, holds) = self.plan(checkout, address.location())?;
         let gift_balance = match &payment.gift_card {
             Some(code) => Some((code.clone(), self.inner.payments.gift_card_balance(code)?)),
             None => None,
@@ -128,7 +128,10 @@ impl Mercato {
             shipments: plans,
         };
         let (order, _) = Order::place(draft, self.now())?;
-        let saga = PlaceOrderSaga::start(order_id.clone(), holds.iter().map(|hold| hold.id.clone()).collect());
+        let (claims, reservations): (Vec<&PlannedHold>, Vec<&PlannedHold>) =
+            holds.iter().partition(|hold| hold.deal.is_some());
+        let ids = |holds: Vec<&PlannedHold>| holds.into_iter().map(|hold| hold.id.clone()).collect();
+        let saga = PlaceOrderSaga::start(order_id.clone(), ids(reservations), ids(claims));
         let saga = SagaRecord {
             saga,
             checkout: id.clone(),
@@ -228,13 +231,19 @@ impl Mercato {
         let ok = SagaOutcome::Succeeded { authorization: None };
         let now = self.now();
         Ok(match action {
-            SagaAction::Reserve { .. } => {
+            SagaAction::Reserve { claims, .. } => {
+                let customer = &record.order.order.customer;
+                for id in claims {
+                    if !self.claim_held_for(id, customer).await? {
+                        let lapsed =
+                            DealError::ClaimNotActive { id: id.clone(), status: crate::engine::HoldStatus::Expired };
+                        return Ok(self.remember_failure(order, lapsed.into()));
+                    }
+                }
                 let ttl_ms = self.inner.config.reservation_ttl_default_ms;
-                let holds = &record.order.holds;
+                let holds = record.order.holds.iter().filter(|hold| hold.deal.is_none());
                 let results = join_all(
-                    holds
-                        .iter()
-                        .map(|hold| self.reserve_in(hold.bucket.clone(), hold.id.clone(), hold.quantity, ttl_ms)),
+                    holds.map(|hold| self.reserve_in(hold.bucket.clone(), hold.id.clone(), hold.quantity, ttl_ms)),
                 )
                 .await;
                 match results.into_iter().find_map(Result::err) {
@@ -279,11 +288,13 @@ impl Mercato {
                     Err(error) => self.remember_failure(order, Error::Payment(error)),
                 }
             }
-            SagaAction::CommitHolds { reservations } => {
-                let results = join_all(reservations.iter().map(|id| self.commit(id))).await;
-                match results.into_iter().find_map(Result::err) {
+            SagaAction::CommitHolds { reservations, claims } => {
+                let holds = join_all(reservations.iter().map(|id| async move { self.commit(id).await.map(drop) }));
+                let claims = join_all(claims.iter().map(|id| self.commit_claim(id, order)));
+                let (holds, claims) = futures::join!(holds, claims);
+                match holds.into_iter().chain(claims).find_map(Result::err) {
                     None => ok,
-                    Some(error @ Error::Inventory(_)) => self.remember_failure(order, error),
+                    Some(error @ (Error::Inventory(_) | Error::Deal(_))) => self.remember_failure(order, error),
                     Some(other) => return Err(other),
                 }
             }
@@ -313,9 +324,12 @@ impl Mercato {
                 }
                 ok
             }
-            SagaAction::Restock { reservations } => {
+            SagaAction::Restock { reservations, claims } => {
                 for id in reservations {
                     self.return_hold(id).await?;
+                }
+                for id in claims {
+                    self.return_claim(id, order).await?;
                 }
                 ok
             }
@@ -444,6 +458,9 @@ impl Mercato {
         if let OrderEvent::Cancelled { stock, .. } = &event {
             for hold in &record.holds {
                 match stock {
+                    crate::engine::order::StockAction::Restock if hold.deal.is_some() => {
+                        self.return_claim(&hold.id, &order.id).await?;
+                    }
                     crate::engine::order::StockAction::Restock => self.return_hold(&hold.id).await?,
                     crate::engine::order::StockAction::ReleaseHolds => match self.release(&hold.id).await {
                         Ok(_) | Err(Error::Inventory(_)) => {}

@@ -91,6 +91,9 @@ pub struct CheckoutLineView {
     pub unit_price: Money,
     #[schema(value_type = MoneyBody)]
     pub line_total: Money,
+    /// The deal claims (reservation ids) these units are, bought at the
+    /// deal's price; empty for a line at the catalog price.
+    pub claims: Vec<String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -162,6 +165,7 @@ fn checkout_view(record: &CheckoutRecord, changes: Vec<PriceChange>) -> Result<C
                 quantity: line.quantity,
                 unit_price: line.unit_price,
                 line_total: line.line_total().map_err(overflow)?,
+                claims: line.claims.iter().map(|claim| claim.id.to_string()).collect(),
             })
         })
         .collect::<Result<Vec<_>, Problem>>()?;
@@ -393,8 +397,8 @@ async fn start(state: AppState, caller: Caller, body: StartBody) -> Result<impl 
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply::Json, Problem> {
-    let changes = state.mercato.price_changes(&record.checkout);
+async fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply::Json, Problem> {
+    let changes = state.mercato.price_changes(&record.checkout, &record.customer).await?;
     Ok(warp::reply::json(&checkout_view(record, changes)?))
 }
 
@@ -412,7 +416,7 @@ fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply::Json,
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.checkout(&customer.id, &checkout_id(&id)?).await?;
-    reply(&state, &record)
+    reply(&state, &record).await
 }
 
 #[utoipa::path(
@@ -441,7 +445,7 @@ async fn set_address(state: AppState, caller: Caller, id: String, body: AddressB
     };
     let address = crate::engine::Address::parse(&input).map_err(|err| Problem::invalid(err.to_string()))?;
     let record = state.mercato.set_checkout_address(&customer.id, &checkout_id(&id)?, address).await?;
-    reply(&state, &record)
+    reply(&state, &record).await
 }
 
 #[utoipa::path(
@@ -488,7 +492,7 @@ async fn set_shipping(state: AppState, caller: Caller, id: String, body: Shippin
     let customer = caller.customer()?;
     let option = ShippingOption::parse(&body.option_id).map_err(|err| Problem::invalid(err.to_string()))?;
     let record = state.mercato.set_checkout_shipping(&customer.id, &checkout_id(&id)?, option).await?;
-    reply(&state, &record)
+    reply(&state, &record).await
 }
 
 #[utoipa::path(
@@ -516,7 +520,7 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
         .transpose()?;
     let choice = PaymentChoice { card, gift_card };
     let record = state.mercato.set_checkout_payment(&customer.id, &checkout_id(&id)?, choice).await?;
-    reply(&state, &record)
+    reply(&state, &record).await
 }
 
 #[utoipa::path(
@@ -533,5 +537,5 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
 async fn accept_prices(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.accept_checkout_prices(&customer.id, &checkout_id(&id)?).await?;
-    reply(&state, &record)
+    reply(&state, &record).await
 }

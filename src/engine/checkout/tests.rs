@@ -18,6 +18,7 @@ fn line(raw: &str, quantity: u32, cents: i64) -> CheckoutLine {
         unit_price: usd(cents),
         tax_category: TaxCategory::Standard,
         weight_grams: 500,
+        claims: Vec::new(),
     }
 }
 
@@ -154,13 +155,14 @@ fn price_changes_are_reported_not_applied_until_accepted() {
     checked(&mut checkout, |c| c.set_address(address("NY", "US", "10001"), &pricing)).unwrap();
     checked(&mut checkout, |c| c.set_shipping(ShippingOption::Standard, &pricing, &context())).unwrap();
     let sku = |raw: &str| Sku::parse(raw).unwrap();
-    let same: BTreeMap<Sku, Money> = [(sku("A"), usd(1_000)), (sku("B"), usd(2_500))].into();
+    let prices = |catalog: BTreeMap<Sku, Money>| CurrentPrices { catalog, lapsed_claims: BTreeSet::new() };
+    let same = prices([(sku("A"), usd(1_000)), (sku("B"), usd(2_500))].into());
     assert!(checkout.revalidate(&same).is_empty());
     assert!(checked(&mut checkout, |c| c.accept_prices(&same)).unwrap().is_empty());
-    let changed: BTreeMap<Sku, Money> = [(sku("A"), usd(900)), (sku("B"), usd(2_500))].into();
+    let changed = prices([(sku("A"), usd(900)), (sku("B"), usd(2_500))].into());
     assert_eq!(checkout.revalidate(&changed), [PriceChange { sku: sku("A"), was: usd(1_000), now: Some(usd(900)) }]);
     assert_eq!(checkout.lines[0].unit_price, usd(1_000), "revalidate applies nothing");
-    let gone: BTreeMap<Sku, Money> = [(sku("A"), usd(900))].into();
+    let gone = prices([(sku("A"), usd(900))].into());
     assert_eq!(checkout.revalidate(&gone)[1], PriceChange { sku: sku("B"), was: usd(2_500), now: None });
     assert_eq!(checked(&mut checkout, |c| c.accept_prices(&gone)), Err(CheckoutError::Unavailable { sku: sku("B") }));
     checked(&mut checkout, |c| c.accept_prices(&changed)).unwrap();
@@ -206,4 +208,62 @@ fn the_subtotal_is_the_sum_of_the_lines_and_must_fit() {
     let huge = vec![line("SKU-BIG", 999, i64::MAX / 100), line("SKU-SMALL", 1, 100)];
     let started = Checkout::start(CheckoutId::generate(2), CartId::parse("cart-2").unwrap(), huge, NOW);
     assert!(matches!(started, Err(CheckoutError::Pricing(PricingError::Money(_)))), "{started:?}");
+}
+
+fn held(id: u128, deal: &str, sku: &str, quantity: u32, cents: i64, expires_ms: u64) -> HeldClaim {
+    HeldClaim {
+        id: ReservationId::generate(id),
+        deal: DealId::parse(deal).unwrap(),
+        sku: Sku::parse(sku).unwrap(),
+        quantity,
+        price: usd(cents),
+        expires_at: Timestamp::from_millis(expires_ms),
+    }
+}
+
+#[test]
+fn held_claims_are_used_whole_at_the_deal_price_and_the_rest_at_the_catalog_price() {
+    let claims = [
+        held(1, "deal_a", "A", 1, 700, 5_000),
+        held(2, "deal_a", "A", 1, 700, 4_000),
+        held(3, "deal_b", "A", 3, 650, 3_000),
+        held(4, "deal_c", "Z", 1, 10, 3_000),
+    ];
+    let lines = apply_claims(vec![line("A", 4, 1_000), line("B", 1, 2_500)], &claims);
+    let summary: Vec<(&str, u32, i64, usize)> =
+        lines.iter().map(|l| (l.sku.as_str(), l.quantity, l.unit_price.cents, l.claims.len())).collect();
+    // deal_b's claim of 3 expires first and fits; then one of deal_a's (the
+    // sooner, id 2); the other deal_a claim no longer fits.
+    assert_eq!(summary, [("A", 1, 700, 1), ("A", 3, 650, 1), ("B", 1, 2_500, 0)]);
+    assert_eq!(lines[0].claims[0].id, ReservationId::generate(2));
+    let too_big = apply_claims(vec![line("A", 2, 1_000)], &[held(3, "deal_b", "A", 3, 650, 3_000)]);
+    assert_eq!(
+        (too_big.len(), too_big[0].claims.len(), too_big[0].quantity),
+        (1, 0, 2),
+        "a claim larger than the line is left alone"
+    );
+}
+
+#[test]
+fn a_lapsed_claim_is_a_price_change_and_its_units_fall_back_to_the_catalog_price() {
+    let pricing = Pricing::default();
+    let claims = [held(1, "deal_a", "A", 1, 700, 5_000), held(2, "deal_a", "A", 1, 700, 6_000)];
+    let lines = apply_claims(vec![line("A", 3, 1_000)], &claims);
+    let mut checkout = Checkout::start(CheckoutId::generate(9), CartId::parse("c").unwrap(), lines, NOW).unwrap().0;
+    assert_eq!(checkout.subtotal().unwrap(), usd(2 * 700 + 1_000));
+    checked(&mut checkout, |c| c.set_address(address("NY", "US", "10001"), &pricing)).unwrap();
+    let catalog: BTreeMap<Sku, Money> = [(Sku::parse("A").unwrap(), usd(1_000))].into();
+    let all_held = CurrentPrices { catalog: catalog.clone(), lapsed_claims: BTreeSet::new() };
+    assert!(checkout.revalidate(&all_held).is_empty(), "a held claim keeps the deal price");
+    let one_lapsed = CurrentPrices { catalog, lapsed_claims: [ReservationId::generate(1)].into() };
+    assert_eq!(
+        checkout.revalidate(&one_lapsed),
+        [PriceChange { sku: Sku::parse("A").unwrap(), was: usd(700), now: Some(usd(1_000)) }]
+    );
+    checked(&mut checkout, |c| c.accept_prices(&one_lapsed)).unwrap();
+    let summary: Vec<(u32, i64, usize)> =
+        checkout.lines.iter().map(|l| (l.quantity, l.unit_price.cents, l.claims.len())).collect();
+    assert_eq!(summary, [(1, 700, 1), (2, 1_000, 0)], "the lapsed unit joins the catalog line");
+    assert_eq!(checkout.claims().map(|claim| claim.id.clone()).collect::<Vec<_>>(), [ReservationId::generate(2)]);
+    assert_eq!(checkout.subtotal().unwrap(), usd(700 + 2_000));
 }

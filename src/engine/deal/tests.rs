@@ -70,7 +70,7 @@ fn the_limit_is_checked_before_stock_and_counts_held_and_sold_units() {
     let mut shard = DealShard::new(0, 3);
     let now = Timestamp::from_millis(2_000);
     shard.place_claim(id(1), customer(1), 1, 2, 600_000, now).unwrap();
-    shard.commit(&id(1), now).unwrap();
+    shard.commit(&id(1), None, now).unwrap();
     shard.place_claim(id(2), customer(1), 1, 2, 600_000, now).unwrap();
     assert_eq!(
         shard.place_claim(id(3), customer(1), 1, 2, 600_000, now),
@@ -105,7 +105,7 @@ fn an_expired_claim_returns_its_units_once_and_frees_the_limit() {
     assert_eq!(shard.expire(now.plus_millis(5_000)), Vec::new(), "exactly once");
     assert_eq!(shard.counts(), ShardCounts { stock: 2, held: 0, sold: 0 });
     assert_eq!(shard.tally(&customer(1)), 0);
-    assert!(matches!(shard.commit(&id(1), now.plus_millis(5_000)), Err(DealError::ClaimNotActive { .. })));
+    assert!(matches!(shard.commit(&id(1), None, now.plus_millis(5_000)), Err(DealError::ClaimNotActive { .. })));
     shard.place_claim(id(2), customer(1), 2, 2, 1_000, now.plus_millis(5_000)).unwrap();
 }
 
@@ -120,4 +120,35 @@ fn units_move_between_shards_without_being_created_or_lost() {
     check_units_conserved(5, &shards).unwrap();
     let restored = DealShard::restore(0, shards[0].counts().stock, Vec::new());
     assert_eq!(restored.counts(), shards[0].counts());
+}
+
+fn order(n: u32) -> OrderId {
+    OrderId::parse(&format!("ord_{n}")).unwrap()
+}
+
+#[test]
+fn a_claim_pays_for_one_order_and_comes_back_once_when_it_is_cancelled() {
+    let mut shard = DealShard::new(0, 3);
+    let now = Timestamp::from_millis(2_000);
+    shard.place_claim(id(1), customer(1), 2, 2, 600_000, now).unwrap();
+    let (claim, events) = shard.commit(&id(1), Some(&order(1)), now).unwrap();
+    assert_eq!((claim.order, events.len()), (Some(order(1)), 1));
+    assert_eq!(shard.commit(&id(1), Some(&order(1)), now).unwrap().1, Vec::new(), "a retry by the same order");
+    assert_eq!(
+        shard.commit(&id(1), Some(&order(2)), now),
+        Err(DealError::ClaimNotActive { id: id(1), status: HoldStatus::Committed }),
+        "another order cannot use the same claim"
+    );
+    assert_eq!(shard.return_committed(&id(1), Some(&order(2)), now).unwrap().1, Vec::new());
+    assert_eq!(shard.counts(), ShardCounts { stock: 1, held: 0, sold: 2 });
+
+    let (claim, events) = shard.return_committed(&id(1), Some(&order(1)), now).unwrap();
+    assert_eq!((claim.status, events.len()), (HoldStatus::Released, 1));
+    assert_eq!(shard.counts(), ShardCounts { stock: 3, held: 0, sold: 0 });
+    assert_eq!(shard.tally(&customer(1)), 0, "the customer may claim again");
+    assert_eq!(shard.return_committed(&id(1), Some(&order(1)), now).unwrap().1, Vec::new(), "only once");
+    shard.check_invariants(2, Some(now)).unwrap();
+
+    let restored = DealShard::restore(0, 3, shard.claims().map(|(id, claim)| (id.clone(), claim.clone())));
+    assert_eq!(restored.counts(), shard.counts(), "a returned claim counts as released after a restart");
 }

@@ -1,7 +1,11 @@
 use super::*;
 
 fn saga() -> PlaceOrderSaga {
-    PlaceOrderSaga::start(OrderId::generate(1), vec![ReservationId::generate(10), ReservationId::generate(11)])
+    PlaceOrderSaga::start(
+        OrderId::generate(1),
+        vec![ReservationId::generate(10), ReservationId::generate(11)],
+        vec![ReservationId::generate(20)],
+    )
 }
 
 fn ok() -> SagaOutcome {
@@ -18,6 +22,10 @@ fn failed(reason: &str) -> SagaOutcome {
 
 fn holds() -> Vec<ReservationId> {
     saga().reservations
+}
+
+fn claims() -> Vec<ReservationId> {
+    saga().claims
 }
 
 fn reference() -> String {
@@ -60,10 +68,10 @@ fn the_happy_path_runs_every_action_once() {
     assert_eq!(
         actions,
         [
-            SagaAction::Reserve { reservations: holds() },
+            SagaAction::Reserve { reservations: holds(), claims: claims() },
             SagaAction::CheckFraud,
             SagaAction::Authorize { reference: reference() },
-            SagaAction::CommitHolds { reservations: holds() },
+            SagaAction::CommitHolds { reservations: holds(), claims: claims() },
             SagaAction::Capture { authorization: PaymentId::generate(7) },
             SagaAction::MarkPaid,
             SagaAction::Done,
@@ -85,8 +93,10 @@ fn a_gift_card_only_order_skips_capture() {
 
 #[test]
 fn every_failure_before_capture_compensates_what_was_done() {
-    let restock_and_release =
-        vec![SagaAction::Restock { reservations: holds() }, SagaAction::ReleaseHolds { reservations: holds() }];
+    let restock_and_release = vec![
+        SagaAction::Restock { reservations: holds(), claims: claims() },
+        SagaAction::ReleaseHolds { reservations: holds() },
+    ];
     let cases: Vec<(usize, Vec<SagaAction>)> = vec![
         // Reserve failed (insufficient stock): release whatever was held.
         (0, vec![SagaAction::ReleaseHolds { reservations: holds() }]),
@@ -110,6 +120,19 @@ fn every_failure_before_capture_compensates_what_was_done() {
 }
 
 #[test]
+fn deal_claims_are_committed_and_given_back_but_never_released() {
+    for successes in 0..5 {
+        let mut saga = saga_after(successes);
+        saga.advance(failed("nope")).unwrap();
+        for action in drain(&mut saga) {
+            if let SagaAction::ReleaseHolds { reservations } = action {
+                assert!(reservations.iter().all(|id| !claims().contains(id)), "a claim released: {reservations:?}");
+            }
+        }
+    }
+}
+
+#[test]
 fn a_failure_after_capture_is_not_compensated() {
     let mut saga = saga_after(5);
     assert_eq!(saga.step, SagaStep::Captured);
@@ -129,7 +152,7 @@ fn recovery_before_capture_compensates_and_after_capture_finishes() {
                 assert_eq!(drain(&mut saga).last(), Some(&void(None)), "an authorize in flight is voided by reference");
             }
             3 | 4 => {
-                assert_eq!(action, SagaAction::Restock { reservations: holds() });
+                assert_eq!(action, SagaAction::Restock { reservations: holds(), claims: claims() });
                 assert_eq!(drain(&mut saga).last(), Some(&void(Some(PaymentId::generate(7)))));
             }
             5 => assert_eq!(action, SagaAction::MarkPaid),
