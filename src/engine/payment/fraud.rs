@@ -17,7 +17,7 @@ use crate::engine::ids::CustomerId;
 use crate::engine::money::Money;
 use crate::engine::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// The thresholds; deserializable from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,21 +92,43 @@ pub struct FraudAttempt {
 }
 
 /// Recent attempts, oldest first, bounded by `history_attempts_max` and pruned
-/// to the velocity window.
+/// to the velocity window, with the attempts' times per customer and per card
+/// so that screening an order costs that customer's and card's attempts, not
+/// the whole history. Only the attempts are serialized; the per-key times are
+/// rebuilt from them.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(from = "VecDeque<FraudAttempt>", into = "VecDeque<FraudAttempt>")]
 pub struct FraudHistory {
     attempts: VecDeque<FraudAttempt>,
+    by_customer: HashMap<CustomerId, VecDeque<u64>>,
+    by_card: HashMap<CardFingerprint, VecDeque<u64>>,
+}
+
+impl From<VecDeque<FraudAttempt>> for FraudHistory {
+    fn from(attempts: VecDeque<FraudAttempt>) -> Self {
+        let mut history = FraudHistory::default();
+        for attempt in attempts {
+            history.push(attempt);
+        }
+        history
+    }
+}
+
+impl From<FraudHistory> for VecDeque<FraudAttempt> {
+    fn from(history: FraudHistory) -> Self {
+        history.attempts
+    }
 }
 
 impl FraudHistory {
     /// Records an attempt and forgets what fell out of the window or the bound.
     pub fn record(&mut self, attempt: FraudAttempt, rules: &FraudRules) {
         let horizon = attempt.at.as_millis().saturating_sub(rules.velocity_window_ms);
-        self.attempts.push_back(attempt);
+        self.push(attempt);
         while self.attempts.front().is_some_and(|oldest| oldest.at.as_millis() < horizon)
             || self.attempts.len() > rules.history_attempts_max
         {
-            self.attempts.pop_front();
+            self.pop_oldest();
         }
     }
 
@@ -118,10 +140,46 @@ impl FraudHistory {
         self.attempts.is_empty()
     }
 
-    fn count_since(&self, since: u64, matches: impl Fn(&FraudAttempt) -> bool) -> u32 {
-        let count = self.attempts.iter().filter(|attempt| attempt.at.as_millis() >= since && matches(attempt)).count();
-        u32::try_from(count).unwrap_or(u32::MAX)
+    fn push(&mut self, attempt: FraudAttempt) {
+        let at = attempt.at.as_millis();
+        self.by_customer.entry(attempt.customer.clone()).or_default().push_back(at);
+        if let Some(fingerprint) = &attempt.fingerprint {
+            self.by_card.entry(fingerprint.clone()).or_default().push_back(at);
+        }
+        self.attempts.push_back(attempt);
     }
+
+    /// Drops the oldest attempt, which is also the oldest of its customer and
+    /// of its card (every list is in arrival order).
+    fn pop_oldest(&mut self) {
+        let Some(oldest) = self.attempts.pop_front() else { return };
+        forget_oldest(&mut self.by_customer, &oldest.customer);
+        if let Some(fingerprint) = &oldest.fingerprint {
+            forget_oldest(&mut self.by_card, fingerprint);
+        }
+    }
+
+    fn customer_attempts_since(&self, customer: &CustomerId, since: u64) -> u32 {
+        count_since(self.by_customer.get(customer), since)
+    }
+
+    fn card_attempts_since(&self, fingerprint: &CardFingerprint, since: u64) -> u32 {
+        count_since(self.by_card.get(fingerprint), since)
+    }
+}
+
+fn forget_oldest<K: std::hash::Hash + Eq>(times: &mut HashMap<K, VecDeque<u64>>, key: &K) {
+    if let Some(list) = times.get_mut(key) {
+        list.pop_front();
+        if list.is_empty() {
+            times.remove(key);
+        }
+    }
+}
+
+fn count_since(times: Option<&VecDeque<u64>>, since: u64) -> u32 {
+    let count = times.map_or(0, |times| times.iter().filter(|at| **at >= since).count());
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 /// The order attempt to screen.
@@ -143,16 +201,13 @@ impl FraudRules {
         let since = check.now.as_millis().saturating_sub(self.velocity_window_ms);
         let mut reasons = Vec::new();
         let mut score = 0u32;
-        let customer_attempts =
-            history.count_since(since, |attempt| &attempt.customer == check.customer).saturating_add(1);
+        let customer_attempts = history.customer_attempts_since(check.customer, since).saturating_add(1);
         if customer_attempts > self.customer_orders_max {
             score = score.saturating_add(self.velocity_points);
             reasons.push(FraudReason::CustomerVelocity { attempts: customer_attempts, max: self.customer_orders_max });
         }
         if let Some(fingerprint) = check.fingerprint {
-            let card_attempts = history
-                .count_since(since, |attempt| attempt.fingerprint.as_ref() == Some(fingerprint))
-                .saturating_add(1);
+            let card_attempts = history.card_attempts_since(fingerprint, since).saturating_add(1);
             if card_attempts > self.card_orders_max {
                 score = score.saturating_add(self.velocity_points);
                 reasons.push(FraudReason::CardVelocity { attempts: card_attempts, max: self.card_orders_max });
@@ -302,5 +357,42 @@ mod tests {
             );
         }
         assert_eq!(history.len(), 3);
+    }
+
+    proptest::proptest! {
+        /// The per-customer and per-card counts equal a count over the whole
+        /// history (what screening means), also after a serde round trip.
+        #[test]
+        fn per_key_counts_match_a_scan_of_the_history(
+            attempts in proptest::collection::vec((0..5u8, proptest::option::of(0..4u8), 0..50u64), 1..120),
+            bound in 1..40usize,
+            since in 0..400u64,
+        ) {
+            let rules = FraudRules { history_attempts_max: bound, velocity_window_ms: 100, ..FraudRules::default() };
+            let mut history = FraudHistory::default();
+            let mut at = 0;
+            for (who, card_number, step) in attempts {
+                at += step;
+                let fingerprint = card_number.map(|n| card(&format!("424242424242424{n}")));
+                history.record(FraudAttempt { customer: customer(&format!("c{who}")), fingerprint, at: Timestamp::from_millis(at) }, &rules);
+            }
+            let bytes = crate::store::codec::encode(&history).unwrap();
+            let decoded: FraudHistory = crate::store::codec::decode(b"fraud", &bytes).unwrap();
+            proptest::prop_assert_eq!(&decoded, &history);
+            for who in 0..5u8 {
+                let id = customer(&format!("c{who}"));
+                let scanned = history.attempts.iter().filter(|a| a.customer == id && a.at.as_millis() >= since).count();
+                proptest::prop_assert_eq!(history.customer_attempts_since(&id, since) as usize, scanned);
+            }
+            for n in 0..4u8 {
+                let fingerprint = card(&format!("424242424242424{n}"));
+                let scanned = history
+                    .attempts
+                    .iter()
+                    .filter(|a| a.fingerprint.as_ref() == Some(&fingerprint) && a.at.as_millis() >= since)
+                    .count();
+                proptest::prop_assert_eq!(history.card_attempts_since(&fingerprint, since) as usize, scanned);
+            }
+        }
     }
 }
