@@ -26,15 +26,24 @@
 //! released: a declined card does not cost the customer their claim. Capture is the point of no return: once `Captured`, the saga
 //! only goes forward (`MarkPaid` is retried until it succeeds).
 //!
-//! Recovery ([`PlaceOrderSaga::recover`]) after a crash: the persisted step
-//! says what is known to be done; the next action may or may not have run.
-//! Before `Captured` the saga is compensated (every compensation is idempotent
-//! and tolerates an action that never ran: releasing an unknown hold and
-//! voiding an unknown reference are no-ops). From `Captured` on it is finished.
-//! If a capture was in flight at the crash and did succeed, the void is
-//! refused as already captured; the outcome [`SagaOutcome::AlreadyCaptured`]
+//! Persistence: the record is written at checkpoints only
+//! ([`PlaceOrderSaga::is_checkpoint`]): when the saga starts (before any
+//! effect), once it is captured (the point of no return) and when it ends
+//! (removed). A crash anywhere before the capture checkpoint therefore finds
+//! the saga `Started` (or captured), whatever actions ran since.
+//!
+//! Recovery ([`PlaceOrderSaga::recover`]) after a crash: before `Captured` the
+//! saga is compensated with the full plan (`Restock`, `ReleaseHolds`,
+//! `VoidAuthorization`), since any of the forward actions may have run; every
+//! compensation is idempotent and tolerates an action that never ran
+//! (restocking a hold that was never committed, releasing an unknown hold and
+//! voiding an unknown reference are no-ops). From `Captured` on it is
+//! finished. If a capture was in flight at the crash and did succeed, the void
+//! is refused as already captured; the outcome [`SagaOutcome::AlreadyCaptured`]
 //! then adds a `RefundCapture`, so the customer is never charged for an order
-//! that does not exist.
+//! that does not exist. (The actor layer first checks whether the order
+//! itself was created: then the saga had completed and there is nothing to
+//! recover.)
 
 use super::ids::{OrderId, PaymentId, ReservationId};
 use serde::{Deserialize, Serialize};
@@ -163,6 +172,11 @@ impl PlaceOrderSaga {
         matches!(self.step, SagaStep::Completed | SagaStep::Compensated { .. })
     }
 
+    /// Whether the record must be written now (see the module docs).
+    pub fn is_checkpoint(&self) -> bool {
+        matches!(self.step, SagaStep::Started | SagaStep::Captured | SagaStep::Completed | SagaStep::Compensated { .. })
+    }
+
     /// The action to run now.
     pub fn next_action(&self) -> SagaAction {
         match &self.step {
@@ -274,8 +288,8 @@ impl PlaceOrderSaga {
     }
 
     /// After a crash: the action that finishes or compensates the saga from
-    /// its persisted step (see the module docs). Before `Captured` this starts
-    /// compensation; from `Captured` on it continues forward.
+    /// its persisted step (see the module docs). Before `Captured` this
+    /// starts the full compensation; from `Captured` on it continues forward.
     pub fn recover(&mut self) -> SagaAction {
         match self.step {
             SagaStep::Started
@@ -283,7 +297,15 @@ impl PlaceOrderSaga {
             | SagaStep::FraudChecked
             | SagaStep::Authorized { .. }
             | SagaStep::Committed => {
-                self.compensate("interrupted before capture".to_owned());
+                let remaining = vec![
+                    SagaAction::Restock { reservations: self.reservations.clone(), claims: self.claims.clone() },
+                    SagaAction::ReleaseHolds { reservations: self.reservations.clone() },
+                    SagaAction::VoidAuthorization {
+                        reference: self.payment_reference.clone(),
+                        authorization: self.authorization.clone(),
+                    },
+                ];
+                self.step = SagaStep::Compensating { reason: "interrupted before capture".to_owned(), remaining };
             }
             _ => {}
         }

@@ -152,8 +152,9 @@ impl Mercato {
         self.settle(reply).await.map(|_| ())
     }
 
+    /// Writes the saga's record at its checkpoints (see `engine::saga`).
     fn write_saga(&self, record: &SagaRecord) -> Result<(), Error> {
-        if !self.inner.env.store.keeps_records() {
+        if !self.inner.env.store.keeps_records() || !record.saga.is_checkpoint() {
             return Ok(());
         }
         let key = keys::saga(&record.saga.order_id);
@@ -512,7 +513,17 @@ impl Mercato {
         let store = &self.inner.env.store;
         let sagas = store.scan_prefix::<SagaRecord>(&[keys::SAGA])?;
         let count = sagas.len();
-        for (_, mut record) in sagas {
+        for (raw, mut record) in sagas {
+            if store.get::<OrderRecord>(&keys::order(&record.saga.order_id))?.is_some() {
+                // The order was created: the saga had completed.
+                let ticket = store.write({
+                    let mut batch = Batch::new();
+                    batch.delete(raw);
+                    batch
+                })?;
+                store.durable(ticket).await?;
+                continue;
+            }
             record.saga.recover();
             let order = record.saga.order_id.clone();
             let (result, ticket) = self.deferring_durability(Box::pin(self.drive(record))).await;

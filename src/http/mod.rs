@@ -36,9 +36,13 @@ use warp::{Filter, Rejection, Reply};
 /// Largest JSON body accepted (API.md: 1 MiB).
 pub const JSON_BODY_BYTES_MAX: u64 = 1 << 20;
 
-/// What every route can reach.
+/// What every route can reach: one shared pointer, since warp clones the
+/// state into every route it tries.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub mercato: Mercato,
     pub admin_token: Arc<str>,
     pub metrics: Arc<metrics::HttpMetrics>,
@@ -52,13 +56,21 @@ impl AppState {
     }
 
     pub fn with_limits(mercato: Mercato, admin_token: &str, claim_limits: limits::ClaimLimitConfig) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             mercato,
             admin_token: Arc::from(admin_token),
             metrics: Arc::new(metrics::HttpMetrics::default()),
             claim_limits: Arc::new(limits::ClaimLimits::new(claim_limits)),
             feeds: Arc::new(feeds::DealFeeds::default()),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
