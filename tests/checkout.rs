@@ -591,3 +591,43 @@ async fn a_declined_card_keeps_the_deal_claim_and_a_lapsed_claim_is_a_price_chan
     assert_eq!(counts(&app.inventory("SKU-B").await), (5, 0, 0, 5));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the_sku() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 10).await;
+    let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
+    let ends_at = mercato::http::dto::rfc3339(mercato::engine::Timestamp::from_millis(now_ms.unwrap() + 3_000));
+    let deal = json!({"sku": "SKU-A", "price": {"cents": 500, "currency": "USD"}, "quantity": 3,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": ends_at, "per_customer_limit": 1});
+    let created = app.call(Method::POST, "/v1/admin/deals", Some(deal), ADMIN).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let deal = created.body["deal_id"].as_str().unwrap().to_owned();
+    let token = app.customer("late@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let claim = app.claim(&token, &deal, 1).await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"token": card})).await;
+    let placed = app.place(&token, &checkout, "late").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(app.hold_status(&token, &claim).await, "committed");
+
+    // The deal ends; the closer gives its 2 unsold units back to the SKU.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while counts(&app.inventory("SKU-A").await) != (9, 0, 0, 9) {
+        assert!(std::time::Instant::now() < deadline, "unsold units never came back");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let order = placed.body["order_id"].as_str().unwrap().to_owned();
+    let cancelled = app.call(Method::POST, &format!("/v1/orders/{order}/cancel"), None, &token).await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(counts(&app.inventory("SKU-A").await), (10, 0, 0, 10), "the ended deal's unit went to the SKU");
+    let view = app.call(Method::GET, &format!("/v1/deals/{deal}"), None, "").await.body;
+    assert_eq!(
+        (view["remaining"].as_u64(), view["sold"].as_u64(), view["returned"].as_u64()),
+        (Some(0), Some(0), Some(3))
+    );
+    let again = app.call(Method::POST, &format!("/v1/orders/{order}/cancel"), None, &token).await;
+    assert_problem(&again, 409, "conflict");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (10, 0, 0, 10), "once");
+    app.stop().await;
+}
