@@ -1,6 +1,6 @@
-//! `checkout`: signed-in customers buy 2 lines each: a guest cart gets two
+//! `checkout`: signed-in customers buy 2 lines each: a new guest cart gets two
 //! SKUs, then checkout -> address -> shipping -> payment -> place (with an
-//! `Idempotency-Key`). One ticket is one whole purchase (7 requests); the
+//! `Idempotency-Key`). One ticket is one whole purchase (8 requests); the
 //! place request's latency is also recorded on its own and reported as
 //! `place_p99_ms`, with `orders_per_s`.
 //!
