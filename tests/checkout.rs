@@ -2,6 +2,8 @@
 //! declines, races for the last unit, idempotent placing, cancellations,
 //! returns, skipped steps and bad input (each failure leaves nothing behind).
 
+mod common;
+
 use hyper::{Body, Client, Method, Request};
 use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
 use mercato::http::AppState;
@@ -55,22 +57,8 @@ async fn spawn_app() -> App {
 
 impl App {
     async fn send(&self, method: Method, path: &str, body: Option<Value>, token: &str, key: Option<&str>) -> Response {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{}", self.addr, path))
-            .header("authorization", format!("Bearer {token}"));
-        if let Some(key) = key {
-            request = request.header("idempotency-key", key);
-        }
-        let request = match body {
-            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = Client::new().request(request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+        let url = format!("http://{}{}", self.addr, path);
+        let (status, body) = common::send(method, url, Some(token), key, body).await.expect("the server answers");
         Response { status, body }
     }
 

@@ -241,8 +241,8 @@ impl DealShardActor {
         let limit = record.terms.per_customer_limit;
         let ended = record.terms.phase(now) == crate::engine::deal::DealPhase::Ended;
         let sku = record.terms.sku.clone();
-        let mut extra = Batch::new();
-        let mut returned = None;
+        // Whether the units given leave the deal for the SKU's stock.
+        let mut leaving = false;
         let outcome: Result<(Option<Claim>, u32, Vec<DealEvent>), DealError> = match command {
             ShardCommand::Claim { id, customer, quantity, ttl_ms } => shard
                 .place_claim(id, customer, quantity, limit, ttl_ms, now)
@@ -261,29 +261,22 @@ impl DealShardActor {
                 Ok((None, given, events))
             }
             ShardCommand::Take { units } => Ok((None, 0, shard.take(units))),
-            ShardCommand::ReturnCommitted { id, order } => match shard.return_committed(&id, order.as_ref(), now) {
-                Ok((claim, mut events)) => {
-                    if ended && !events.is_empty() {
-                        let (given, gave) = shard.give(u32::MAX);
-                        events.extend(gave);
-                        returned = match record_return(&self.env, self.activation.key(), &mut extra, sku, given) {
-                            Ok(key) => key,
-                            Err(err) => return Reply { result: Err(Failure::Store(err)), ticket },
-                        };
-                        Ok((Some(claim), given, events))
-                    } else {
-                        Ok((Some(claim), 0, events))
+            ShardCommand::ReturnCommitted { id, order } => {
+                shard.return_committed(&id, order.as_ref(), now).map(|(claim, mut events)| {
+                    // After the end, the units do not stay with the deal.
+                    if !ended || events.is_empty() {
+                        return (Some(claim), 0, events);
                     }
-                }
-                Err(rejection) => Err(rejection),
-            },
+                    let (given, gave) = shard.give(u32::MAX);
+                    events.extend(gave);
+                    leaving = true;
+                    (Some(claim), given, events)
+                })
+            }
             ShardCommand::ReturnUnsold if !ended => Err(DealError::NotActive),
             ShardCommand::ReturnUnsold => {
                 let (given, events) = shard.give(u32::MAX);
-                returned = match record_return(&self.env, self.activation.key(), &mut extra, sku, given) {
-                    Ok(key) => key,
-                    Err(err) => return Reply { result: Err(Failure::Store(err)), ticket },
-                };
+                leaving = true;
                 Ok((None, given, events))
             }
             ShardCommand::Counts => Ok((None, 0, Vec::new())),
@@ -291,6 +284,12 @@ impl DealShardActor {
         let (claim, given, events) = match outcome {
             Ok(done) => done,
             Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket },
+        };
+        let mut extra = Batch::new();
+        let returned = match leaving.then(|| record_return(&self.env, self.activation.key(), &mut extra, sku, given)) {
+            Some(Err(err)) => return Reply { result: Err(Failure::Store(err)), ticket },
+            Some(Ok(key)) => key,
+            None => None,
         };
         if let Err(err) = self.persist(&events, extra) {
             ctx.stop();

@@ -172,6 +172,23 @@ pub struct Claim {
     pub order: Option<OrderId>,
 }
 
+impl Claim {
+    /// Whether `customer` may still use this claim (`id`) at `now`: theirs,
+    /// held and not due. Otherwise the reason, as a rejection: another
+    /// customer's claim is not found for them; a held claim past its
+    /// deadline counts as expired.
+    pub fn check_held_for(&self, id: &ReservationId, customer: &CustomerId, now: Timestamp) -> Result<(), DealError> {
+        if self.customer != *customer {
+            return Err(DealError::ClaimNotFound { id: id.clone() });
+        }
+        match self.status {
+            HoldStatus::Held if self.expires_at > now => Ok(()),
+            HoldStatus::Held => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Expired }),
+            status => Err(DealError::ClaimNotActive { id: id.clone(), status }),
+        }
+    }
+}
+
 /// What happened to a shard; each names the claim or the units it moved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DealEvent {
@@ -268,6 +285,10 @@ impl DealShard {
         self.claims.iter()
     }
 
+    fn existing(&self, id: &ReservationId) -> Result<&Claim, DealError> {
+        self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })
+    }
+
     /// Units a customer holds or bought here.
     pub fn tally(&self, customer: &CustomerId) -> u32 {
         self.tally.get(customer).copied().unwrap_or(0)
@@ -333,16 +354,13 @@ impl DealShard {
         order: Option<&OrderId>,
         now: Timestamp,
     ) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        let claim = self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?;
+        let claim = self.existing(id)?;
         match claim.status {
             HoldStatus::Committed if claim.order.as_ref() == order => Ok((claim.clone(), Vec::new())),
             HoldStatus::Held if claim.expires_at > now => {
                 let event = DealEvent::Committed { id: id.clone(), at: now, order: order.cloned() };
                 self.apply(&event);
-                Ok((
-                    self.claims.get(id).cloned().ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?,
-                    vec![event],
-                ))
+                Ok((self.existing(id)?.clone(), vec![event]))
             }
             HoldStatus::Held => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Expired }),
             status => Err(DealError::ClaimNotActive { id: id.clone(), status }),
@@ -360,28 +378,25 @@ impl DealShard {
         order: Option<&OrderId>,
         now: Timestamp,
     ) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        let claim = self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?;
+        let claim = self.existing(id)?;
         if claim.status != HoldStatus::Committed || claim.order.as_ref() != order {
             return Ok((claim.clone(), Vec::new()));
         }
         let event = DealEvent::Returned { id: id.clone(), at: now };
         self.apply(&event);
-        Ok((self.claims.get(id).cloned().ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?, vec![event]))
+        Ok((self.existing(id)?.clone(), vec![event]))
     }
 
     /// Gives the claim's units back (idempotent for released or expired).
     pub fn release(&mut self, id: &ReservationId, now: Timestamp) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        let claim = self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?;
+        let claim = self.existing(id)?;
         match claim.status {
             HoldStatus::Released | HoldStatus::Expired => Ok((claim.clone(), Vec::new())),
             HoldStatus::Committed => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Committed }),
             HoldStatus::Held => {
                 let event = DealEvent::Released { id: id.clone(), at: now };
                 self.apply(&event);
-                Ok((
-                    self.claims.get(id).cloned().ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })?,
-                    vec![event],
-                ))
+                Ok((self.existing(id)?.clone(), vec![event]))
             }
         }
     }

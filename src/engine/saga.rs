@@ -41,9 +41,9 @@
 //! finished. If a capture was in flight at the crash and did succeed, the void
 //! is refused as already captured; the outcome [`SagaOutcome::AlreadyCaptured`]
 //! then adds a `RefundCapture`, so the customer is never charged for an order
-//! that does not exist. (The actor layer first checks whether the order
-//! itself was created: then the saga had completed and there is nothing to
-//! recover.)
+//! that does not exist. Recovery is also told whether the order record
+//! exists: then `MarkPaid` ran, the saga had completed, and only its ending
+//! (checkout marked placed, record removed) is left.
 
 use super::ids::{OrderId, PaymentId, ReservationId};
 use serde::{Deserialize, Serialize};
@@ -234,24 +234,30 @@ impl PlaceOrderSaga {
 
     /// The compensation actions for a saga that has reached its current step.
     fn compensation_plan(&self) -> Vec<SagaAction> {
-        let reservations = self.reservations.clone();
-        let mut plan = Vec::new();
+        let release = SagaAction::ReleaseHolds { reservations: self.reservations.clone() };
         match self.step {
             // CommitHolds may have run: restock covers committed holds, and
             // release covers those it did not reach.
-            SagaStep::Authorized { .. } | SagaStep::Committed => {
-                plan.push(SagaAction::Restock { reservations: reservations.clone(), claims: self.claims.clone() });
-                plan.push(SagaAction::ReleaseHolds { reservations });
-            }
-            _ => plan.push(SagaAction::ReleaseHolds { reservations }),
+            SagaStep::Authorized { .. } | SagaStep::Committed => self.full_compensation(),
+            SagaStep::FraudChecked => vec![release, self.void()],
+            _ => vec![release],
         }
-        if matches!(self.step, SagaStep::FraudChecked | SagaStep::Authorized { .. } | SagaStep::Committed) {
-            plan.push(SagaAction::VoidAuthorization {
-                reference: self.payment_reference.clone(),
-                authorization: self.authorization.clone(),
-            });
+    }
+
+    /// Undoes whatever of the forward path may have run, up to capture.
+    fn full_compensation(&self) -> Vec<SagaAction> {
+        vec![
+            SagaAction::Restock { reservations: self.reservations.clone(), claims: self.claims.clone() },
+            SagaAction::ReleaseHolds { reservations: self.reservations.clone() },
+            self.void(),
+        ]
+    }
+
+    fn void(&self) -> SagaAction {
+        SagaAction::VoidAuthorization {
+            reference: self.payment_reference.clone(),
+            authorization: self.authorization.clone(),
         }
-        plan
     }
 
     fn compensate(&mut self, reason: String) {
@@ -288,23 +294,21 @@ impl PlaceOrderSaga {
     }
 
     /// After a crash: the action that finishes or compensates the saga from
-    /// its persisted step (see the module docs). Before `Captured` this
-    /// starts the full compensation; from `Captured` on it continues forward.
-    pub fn recover(&mut self) -> SagaAction {
+    /// its persisted step (see the module docs). `order_created`: the order
+    /// record exists, so `MarkPaid` ran and the saga had completed. Otherwise,
+    /// before `Captured` this starts the full compensation; from `Captured`
+    /// on it continues forward.
+    pub fn recover(&mut self, order_created: bool) -> SagaAction {
+        if order_created {
+            self.step = SagaStep::Completed;
+        }
         match self.step {
             SagaStep::Started
             | SagaStep::Reserved { .. }
             | SagaStep::FraudChecked
             | SagaStep::Authorized { .. }
             | SagaStep::Committed => {
-                let remaining = vec![
-                    SagaAction::Restock { reservations: self.reservations.clone(), claims: self.claims.clone() },
-                    SagaAction::ReleaseHolds { reservations: self.reservations.clone() },
-                    SagaAction::VoidAuthorization {
-                        reference: self.payment_reference.clone(),
-                        authorization: self.authorization.clone(),
-                    },
-                ];
+                let remaining = self.full_compensation();
                 self.step = SagaStep::Compensating { reason: "interrupted before capture".to_owned(), remaining };
             }
             _ => {}

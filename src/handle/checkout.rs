@@ -38,12 +38,9 @@ impl Mercato {
         let snapshot = self.cart(cart).await?;
         let mut lines = Vec::with_capacity(snapshot.lines.len());
         for line in &snapshot.lines {
-            let product = self.product_of(&line.sku).ok_or(CheckoutError::Unavailable { sku: line.sku.clone() })?;
-            let variant = product
-                .variants
-                .iter()
-                .find(|variant| variant.sku == line.sku)
-                .ok_or(CheckoutError::Unavailable { sku: line.sku.clone() })?;
+            let unavailable = || CheckoutError::Unavailable { sku: line.sku.clone() };
+            let product = self.product_of(&line.sku).ok_or_else(unavailable)?;
+            let variant = product.variant(&line.sku).ok_or_else(unavailable)?;
             lines.push(CheckoutLine {
                 sku: line.sku.clone(),
                 product_id: product.id.clone(),
@@ -144,13 +141,12 @@ impl Mercato {
             .iter()
             .filter_map(|line| {
                 let product = self.product_of(&line.sku)?;
-                let variant = product.variants.iter().find(|variant| variant.sku == line.sku)?;
-                Some((line.sku.clone(), variant.price))
+                Some((line.sku.clone(), product.variant(&line.sku)?.price))
             })
             .collect();
         let mut lapsed_claims = BTreeSet::new();
         for claim in checkout.claims() {
-            if !self.claim_held_for(&claim.id, customer).await? {
+            if self.claim_lapse(&claim.id, customer).await?.is_some() {
                 lapsed_claims.insert(claim.id.clone());
             }
         }

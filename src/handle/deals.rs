@@ -266,9 +266,7 @@ impl Mercato {
         let mut settled = Vec::new();
         for id in ids {
             match self.claim_command(&id, ShardCommand::Read { id: id.clone() }).await? {
-                Some((claim, terms))
-                    if claim.status == HoldStatus::Held && claim.expires_at > now && claim.customer == *customer =>
-                {
+                Some((claim, terms)) if claim.check_held_for(&id, customer, now).is_ok() => {
                     held.push(HeldClaim {
                         id,
                         deal: terms.id,
@@ -289,14 +287,18 @@ impl Mercato {
         Ok(held)
     }
 
-    /// Whether claim `id` is held for `customer` and not yet due.
-    pub(super) async fn claim_held_for(&self, id: &ReservationId, customer: &CustomerId) -> Result<bool, Error> {
+    /// Why `customer` can no longer use claim `id` (`None`: held for them
+    /// and not yet due).
+    pub(super) async fn claim_lapse(
+        &self,
+        id: &ReservationId,
+        customer: &CustomerId,
+    ) -> Result<Option<DealError>, Error> {
         let now = self.inner.env.clock.now();
         Ok(match self.claim_command(id, ShardCommand::Read { id: id.clone() }).await {
-            Ok(Some((claim, _))) => {
-                claim.status == HoldStatus::Held && claim.expires_at > now && claim.customer == *customer
-            }
-            Ok(None) | Err(Error::Deal(_)) => false,
+            Ok(Some((claim, _))) => claim.check_held_for(id, customer, now).err(),
+            Ok(None) => Some(DealError::ClaimNotFound { id: id.clone() }),
+            Err(Error::Deal(lapse)) => Some(lapse),
             Err(other) => return Err(other),
         })
     }

@@ -10,7 +10,6 @@ use super::{Error, Mercato};
 use crate::actors::bucket::{ReturnCommitted, SettleTask};
 use crate::actors::checkout::CheckoutCommand;
 use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection, PlannedHold};
-use crate::engine::deal::DealError;
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
@@ -235,10 +234,8 @@ impl Mercato {
             SagaAction::Reserve { claims, .. } => {
                 let customer = &record.order.order.customer;
                 for id in claims {
-                    if !self.claim_held_for(id, customer).await? {
-                        let lapsed =
-                            DealError::ClaimNotActive { id: id.clone(), status: crate::engine::HoldStatus::Expired };
-                        return Ok(self.remember_failure(order, lapsed.into()));
+                    if let Some(lapse) = self.claim_lapse(id, customer).await? {
+                        return Ok(self.remember_failure(order, lapse.into()));
                     }
                 }
                 let ttl_ms = self.inner.config.reservation_ttl_default_ms;
@@ -513,18 +510,9 @@ impl Mercato {
         let store = &self.inner.env.store;
         let sagas = store.scan_prefix::<SagaRecord>(&[keys::SAGA])?;
         let count = sagas.len();
-        for (raw, mut record) in sagas {
-            if store.get::<OrderRecord>(&keys::order(&record.saga.order_id))?.is_some() {
-                // The order was created: the saga had completed.
-                let ticket = store.write({
-                    let mut batch = Batch::new();
-                    batch.delete(raw);
-                    batch
-                })?;
-                store.durable(ticket).await?;
-                continue;
-            }
-            record.saga.recover();
+        for (_, mut record) in sagas {
+            let order_created = store.get::<OrderRecord>(&keys::order(&record.saga.order_id))?.is_some();
+            record.saga.recover(order_created);
             let order = record.saga.order_id.clone();
             let (result, ticket) = self.deferring_durability(Box::pin(self.drive(record))).await;
             self.wait_durable(ticket).await?;

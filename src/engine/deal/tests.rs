@@ -152,3 +152,22 @@ fn a_claim_pays_for_one_order_and_comes_back_once_when_it_is_cancelled() {
     let restored = DealShard::restore(0, 3, shard.claims().map(|(id, claim)| (id.clone(), claim.clone())));
     assert_eq!(restored.counts(), shard.counts(), "a returned claim counts as released after a restart");
 }
+
+#[test]
+fn a_claim_is_usable_only_by_its_customer_while_held_and_not_due() {
+    let mut shard = DealShard::new(0, 5);
+    let now = Timestamp::from_millis(2_000);
+    let (claim, _) = shard.place_claim(id(1), customer(1), 1, 2, 1_000, now).unwrap();
+    assert_eq!(claim.check_held_for(&id(1), &customer(1), now), Ok(()));
+    assert_eq!(claim.check_held_for(&id(1), &customer(2), now), Err(DealError::ClaimNotFound { id: id(1) }));
+    assert_eq!(
+        claim.check_held_for(&id(1), &customer(1), now.plus_millis(1_000)),
+        Err(DealError::ClaimNotActive { id: id(1), status: HoldStatus::Expired }),
+        "a held claim at its deadline counts as expired"
+    );
+    let (released, _) = shard.release(&id(1), now).unwrap();
+    assert_eq!(
+        released.check_held_for(&id(1), &customer(1), now),
+        Err(DealError::ClaimNotActive { id: id(1), status: HoldStatus::Released })
+    );
+}

@@ -151,7 +151,7 @@ fn recovery_before_capture_compensates_and_after_capture_finishes() {
     };
     for successes in 0..=6 {
         let mut saga = saga_after(successes);
-        let action = saga.recover();
+        let action = saga.recover(false);
         match successes {
             0..=2 => {
                 assert_eq!(action, full(None)[0]);
@@ -180,7 +180,7 @@ fn only_checkpoints_are_persisted_and_the_last_one_recovers_from_any_crash() {
                 stored = live.clone();
             }
         }
-        let action = stored.recover();
+        let action = stored.recover(false);
         match crash_after {
             // Anything up to the capture may have run: the full compensation.
             0..=4 => assert_eq!(action, SagaAction::Restock { reservations: holds(), claims: claims() }),
@@ -191,9 +191,18 @@ fn only_checkpoints_are_persisted_and_the_last_one_recovers_from_any_crash() {
 }
 
 #[test]
+fn a_saga_whose_order_was_created_is_complete_whatever_its_stored_step() {
+    for successes in [0, 4, 5] {
+        let mut saga = saga_after(successes);
+        assert_eq!(saga.recover(true), SagaAction::Done, "after {successes} successes");
+        assert_eq!(saga.step, SagaStep::Completed);
+    }
+}
+
+#[test]
 fn a_capture_that_landed_before_the_crash_is_refunded() {
     let mut saga = saga_after(4);
-    saga.recover();
+    saga.recover(false);
     saga.advance(ok()).unwrap(); // restock
     assert_eq!(saga.advance(ok()), Ok(void(Some(PaymentId::generate(7)))));
     let refund = SagaAction::RefundCapture { reference: reference(), authorization: Some(PaymentId::generate(7)) };
