@@ -145,37 +145,40 @@ async fn a_crash_mid_checkout_leaves_orders_paid_or_fully_compensated() {
     let (mut child, base) = start(dir.path());
     let log = std::mem::take(&mut *log.lock());
     assert!(!log.acknowledged.is_empty(), "the stream ran before the crash");
-    // Interrupted sagas are finished or compensated in the background at open.
+    // Interrupted sagas are finished or compensated in the background at
+    // open: wait until no hold is left and the committed units are those of
+    // the paid orders (or the deadline passes, and the checks below fail).
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut inventories = BTreeMap::new();
-    loop {
-        inventories.clear();
+    let (inventories, sold, seen) = loop {
+        let mut inventories = BTreeMap::new();
         for sku in SKUS {
             let (_, inventory) =
                 call(Method::GET, format!("{base}/v1/inventory/{sku}"), None, ADMIN, None).await.unwrap();
             inventories.insert(sku, inventory);
         }
-        if inventories.values().all(|inventory| inventory["held"] == 0) || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut sold: BTreeMap<String, u64> = BTreeMap::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for (token, _) in &shoppers {
-        let (status, orders) =
-            call(Method::GET, format!("{base}/v1/orders?limit=100"), None, token, None).await.unwrap();
-        assert_eq!(status, 200);
-        for order in orders["items"].as_array().unwrap() {
-            assert_eq!(order["status"], "paid", "{order}");
-            assert_eq!(order["payments"]["captured"], order["totals"]["total"], "{order}");
-            seen.insert(order["order_id"].as_str().unwrap().to_owned());
-            for line in order["lines"].as_array().unwrap() {
-                *sold.entry(line["sku"].as_str().unwrap().to_owned()).or_default() +=
-                    line["quantity"].as_u64().unwrap();
+        let (mut sold, mut seen) = (BTreeMap::<String, u64>::new(), std::collections::BTreeSet::new());
+        for (token, _) in &shoppers {
+            let (status, orders) =
+                call(Method::GET, format!("{base}/v1/orders?limit=100"), None, token, None).await.unwrap();
+            assert_eq!(status, 200);
+            for order in orders["items"].as_array().unwrap() {
+                assert_eq!(order["status"], "paid", "{order}");
+                assert_eq!(order["payments"]["captured"], order["totals"]["total"], "{order}");
+                seen.insert(order["order_id"].as_str().unwrap().to_owned());
+                for line in order["lines"].as_array().unwrap() {
+                    *sold.entry(line["sku"].as_str().unwrap().to_owned()).or_default() +=
+                        line["quantity"].as_u64().unwrap();
+                }
             }
         }
-    }
+        let settled = inventories.iter().all(|(sku, inventory)| {
+            inventory["held"] == 0 && inventory["committed"].as_u64() == Some(sold.get(*sku).copied().unwrap_or(0))
+        });
+        if settled || Instant::now() > deadline {
+            break (inventories, sold, seen);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     for (token, _, order_id) in &log.acknowledged {
         let (status, order) =
             call(Method::GET, format!("{base}/v1/orders/{order_id}"), None, token, None).await.unwrap();
