@@ -3,8 +3,9 @@
 //! Each filter is evaluated once per product; a product counts towards a
 //! field's facet when it passes every filter except that field's own, so
 //! the brand facet still lists the other brands while one is selected.
-//! Pure functions over [`Entry`]s: tests compare them with a brute-force
-//! count.
+//! Brands and category paths are compared as ids of a [`Vocab`] (names
+//! without case), resolved once per query. Pure functions over [`Facts`]:
+//! tests compare them with a brute-force count.
 
 use super::Entry;
 use serde::Serialize;
@@ -46,26 +47,174 @@ impl Passes {
     }
 }
 
-impl Filters {
-    pub fn passes(&self, entry: &Entry) -> Passes {
-        Passes {
-            category: self.category.as_ref().is_none_or(|prefix| in_category(entry, prefix)),
-            brand: self.brands.is_empty()
-                || entry
-                    .brand
-                    .as_ref()
-                    .is_some_and(|brand| self.brands.iter().any(|wanted| wanted.eq_ignore_ascii_case(brand))),
-            price: self.price_min_cents.is_none_or(|min| entry.price.cents >= min)
-                && self.price_max_cents.is_none_or(|max| entry.price.cents <= max),
-            rating: self.rating_min.is_none_or(|min| entry.rating.is_some_and(|rating| rating >= min)),
-            stock: !self.in_stock || entry.in_stock,
+/// Category levels a [`Facts`] keeps (the catalog allows no more).
+const LEVELS: usize = crate::engine::catalog::CATEGORY_LEVELS_MAX;
+/// No brand, or no category level.
+const NONE: u32 = u32::MAX;
+
+/// What filters, facets and ranking read of a product, packed in an array
+/// by slot beside the table, so a query over tens of thousands of matches
+/// reads memory in order instead of following a pointer per product.
+/// Derived from the [`Entry`] in the same slot by [`Vocab::facts`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Facts {
+    pub price_cents: i64,
+    pub rating: Option<f64>,
+    pub review_count: u64,
+    pub units_sold: u64,
+    pub created_at_ms: u64,
+    /// Brand id in the [`Vocab`], or `NONE`.
+    pub(super) brand: u32,
+    /// `category[k]` is the id of the path of levels `0..=k`, or `NONE`.
+    pub(super) category: [u32; LEVELS],
+    pub in_stock: bool,
+    pub sponsored: bool,
+}
+
+impl Default for Facts {
+    /// No names, no price, nothing sold, out of stock.
+    fn default() -> Self {
+        Facts {
+            price_cents: 0,
+            rating: None,
+            review_count: 0,
+            units_sold: 0,
+            created_at_ms: 0,
+            brand: NONE,
+            category: [NONE; LEVELS],
+            in_stock: false,
+            sponsored: false,
         }
     }
 }
 
-fn in_category(entry: &Entry, prefix: &[String]) -> bool {
-    prefix.len() <= entry.category.len()
-        && prefix.iter().zip(&entry.category).all(|(wanted, level)| wanted.eq_ignore_ascii_case(level))
+impl Facts {
+    fn brand(&self) -> Option<u32> {
+        (self.brand != NONE).then_some(self.brand)
+    }
+
+    fn category(&self, level: usize) -> Option<u32> {
+        self.category.get(level).copied().filter(|&id| id != NONE)
+    }
+}
+
+/// Brand names and category paths interned as small ids, compared without
+/// case, so filters compare integers and facets count into arrays.
+///
+/// Append-only: an id never changes meaning, so the keys of an entry stay
+/// valid in every later vocabulary. A facet value is shown with the
+/// spelling first seen.
+#[derive(Debug, Clone, Default)]
+pub struct Vocab {
+    brands: Vec<String>,
+    brand_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    /// The last level's name of each path.
+    categories: Vec<String>,
+    /// Paths lowercased, levels joined by U+001F.
+    category_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+}
+
+const LEVEL_SEPARATOR: char = '\u{1f}';
+
+fn intern(
+    names: &mut Vec<String>,
+    ids: &mut HashMap<String, u32, foldhash::fast::RandomState>,
+    key: String,
+    name: &str,
+) -> u32 {
+    *ids.entry(key).or_insert_with(|| {
+        names.push(name.to_owned());
+        // Ids are bounded by the distinct names of a catalog, far below u32::MAX.
+        u32::try_from(names.len() - 1).unwrap_or(u32::MAX)
+    })
+}
+
+impl Vocab {
+    /// The facts of `entry`, adding its names when they are new.
+    pub fn facts(&mut self, entry: &Entry) -> Facts {
+        let brand = entry
+            .brand
+            .as_ref()
+            .map_or(NONE, |name| intern(&mut self.brands, &mut self.brand_ids, name.to_lowercase(), name));
+        let mut path = String::new();
+        let mut category = [NONE; LEVELS];
+        for (slot, level) in category.iter_mut().zip(&entry.category) {
+            if !path.is_empty() {
+                path.push(LEVEL_SEPARATOR);
+            }
+            path.push_str(&level.to_lowercase());
+            *slot = intern(&mut self.categories, &mut self.category_ids, path.clone(), level);
+        }
+        Facts {
+            price_cents: entry.price.cents,
+            rating: entry.rating,
+            review_count: entry.review_count,
+            units_sold: entry.units_sold,
+            created_at_ms: entry.created_at_ms,
+            brand,
+            category,
+            in_stock: entry.in_stock,
+            sponsored: entry.sponsored,
+        }
+    }
+
+    fn brand(&self, name: &str) -> Option<u32> {
+        self.brand_ids.get(&name.to_lowercase()).copied()
+    }
+
+    fn category(&self, levels: &[String]) -> Option<u32> {
+        let path: Vec<String> = levels.iter().map(|level| level.to_lowercase()).collect();
+        self.category_ids.get(&path.join(&LEVEL_SEPARATOR.to_string())).copied()
+    }
+}
+
+/// Filters resolved against a [`Vocab`] once per query.
+#[derive(Debug)]
+pub struct Selection<'f> {
+    filters: &'f Filters,
+    /// Levels in the category filter.
+    depth: usize,
+    /// The category filter's path id; `None` when the path is unknown
+    /// (nothing is in it). Unused without a category filter.
+    category: Option<u32>,
+    /// Brand ids selected (by id), when brands are filtered.
+    brands: Option<Vec<bool>>,
+}
+
+impl Filters {
+    pub fn resolve(&self, vocab: &Vocab) -> Selection<'_> {
+        let brands = (!self.brands.is_empty()).then(|| {
+            let mut selected = vec![false; vocab.brands.len()];
+            for id in self.brands.iter().filter_map(|name| vocab.brand(name)) {
+                if let Some(slot) = selected.get_mut(id as usize) {
+                    *slot = true;
+                }
+            }
+            selected
+        });
+        Selection {
+            filters: self,
+            depth: self.category.as_ref().map_or(0, Vec::len),
+            category: self.category.as_ref().and_then(|levels| vocab.category(levels)),
+            brands,
+        }
+    }
+}
+
+impl Selection<'_> {
+    pub fn passes(&self, facts: &Facts) -> Passes {
+        let filters = self.filters;
+        Passes {
+            category: self.depth == 0 || self.category.is_some() && facts.category(self.depth - 1) == self.category,
+            brand: self.brands.as_ref().is_none_or(|selected| {
+                facts.brand().is_some_and(|id| selected.get(id as usize).copied().unwrap_or(false))
+            }),
+            price: filters.price_min_cents.is_none_or(|min| facts.price_cents >= min)
+                && filters.price_max_cents.is_none_or(|max| facts.price_cents <= max),
+            rating: filters.rating_min.is_none_or(|min| facts.rating.is_some_and(|rating| rating >= min)),
+            stock: !filters.in_stock || facts.in_stock,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -105,12 +254,12 @@ pub struct Facets {
     pub rating: Vec<RatingCount>,
 }
 
-/// Accumulates facet counts product by product (borrowing the entries'
-/// names: no allocation per product).
-#[derive(Debug, Default)]
-pub struct FacetCounter<'a> {
-    brands: HashMap<&'a str, u64, foldhash::fast::RandomState>,
-    categories: HashMap<&'a str, u64, foldhash::fast::RandomState>,
+/// Accumulates facet counts product by product, into arrays indexed by
+/// the vocabulary's ids.
+#[derive(Debug)]
+pub struct FacetCounter {
+    brands: Vec<u64>,
+    categories: Vec<u64>,
     prices: Vec<u64>,
     ratings: Vec<u64>,
 }
@@ -119,36 +268,40 @@ fn price_bucket(cents: i64) -> usize {
     PRICE_BUCKETS_CENTS.iter().rposition(|&from| cents >= from).unwrap_or(0)
 }
 
-impl<'a> FacetCounter<'a> {
-    pub fn new() -> Self {
+fn bump(counts: &mut [u64], id: u32) {
+    if let Some(count) = counts.get_mut(id as usize) {
+        *count += 1;
+    }
+}
+
+impl FacetCounter {
+    pub fn new(vocab: &Vocab) -> Self {
         FacetCounter {
-            brands: HashMap::default(),
-            categories: HashMap::default(),
+            brands: vec![0; vocab.brands.len()],
+            categories: vec![0; vocab.categories.len()],
             prices: vec![0; PRICE_BUCKETS_CENTS.len()],
             ratings: vec![0; RATING_MINIMUMS.len()],
         }
     }
 
-    /// Counts `entry`, which passed the filters as in `passes`.
-    pub fn add(&mut self, entry: &'a Entry, passes: Passes, filters: &Filters) {
+    /// Counts a product, which passed the filters of `selection` as in `passes`.
+    pub fn add(&mut self, facts: &Facts, passes: Passes, selection: &Selection<'_>) {
         let Passes { category, brand, price, rating, stock } = passes;
         if category && price && rating && stock {
-            if let Some(name) = &entry.brand {
-                *self.brands.entry(name.as_str()).or_default() += 1;
+            if let Some(id) = facts.brand() {
+                bump(&mut self.brands, id);
             }
         }
-        if brand && price && rating && stock {
-            let depth = filters.category.as_ref().map_or(0, Vec::len);
-            let under = filters.category.as_ref().is_none_or(|prefix| in_category(entry, prefix));
-            if let (true, Some(child)) = (under, entry.category.get(depth)) {
-                *self.categories.entry(child.as_str()).or_default() += 1;
+        if category && brand && price && rating && stock {
+            if let Some(child) = facts.category(selection.depth) {
+                bump(&mut self.categories, child);
             }
         }
         if category && brand && rating && stock {
-            self.prices[price_bucket(entry.price.cents)] += 1;
+            self.prices[price_bucket(facts.price_cents)] += 1;
         }
         if category && brand && price && stock {
-            if let Some(value) = entry.rating {
+            if let Some(value) = facts.rating {
                 for (slot, &min) in RATING_MINIMUMS.iter().enumerate() {
                     if value >= f64::from(min) {
                         self.ratings[slot] += 1;
@@ -158,23 +311,29 @@ impl<'a> FacetCounter<'a> {
         }
     }
 
-    pub fn finish(self, filters: &Filters) -> Facets {
-        let mut brand: Vec<ValueCount> =
-            self.brands.into_iter().map(|(value, count)| ValueCount { value: value.to_owned(), count }).collect();
-        brand.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        brand.truncate(FACET_VALUES_MAX);
+    pub fn finish(self, vocab: &Vocab, filters: &Filters) -> Facets {
+        let named = |counts: Vec<u64>, names: &[String]| -> Vec<(String, u64)> {
+            let mut named: Vec<(String, u64)> = counts
+                .into_iter()
+                .zip(names)
+                .filter(|(count, _)| *count > 0)
+                .map(|(count, name)| (name.clone(), count))
+                .collect();
+            named.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            named.truncate(FACET_VALUES_MAX);
+            named
+        };
+        let brand =
+            named(self.brands, &vocab.brands).into_iter().map(|(value, count)| ValueCount { value, count }).collect();
         let parent: Vec<String> = filters.category.clone().unwrap_or_default();
-        let mut category: Vec<CategoryCount> = self
-            .categories
+        let category = named(self.categories, &vocab.categories)
             .into_iter()
             .map(|(value, count)| {
                 let mut path = parent.clone();
-                path.push(value.to_owned());
-                CategoryCount { value: value.to_owned(), path, count }
+                path.push(value.clone());
+                CategoryCount { value, path, count }
             })
             .collect();
-        category.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.value.cmp(&b.value)));
-        category.truncate(FACET_VALUES_MAX);
         let price = PRICE_BUCKETS_CENTS
             .iter()
             .enumerate()
@@ -205,5 +364,87 @@ mod tests {
         assert_eq!(price_bucket(2_500), 1);
         assert_eq!(price_bucket(100_000), PRICE_BUCKETS_CENTS.len() - 1);
         assert_eq!(price_bucket(-5), 0);
+    }
+
+    fn entry(brand: Option<&str>, category: &[&str]) -> Entry {
+        Entry {
+            product_id: "P-1".into(),
+            title: "t".into(),
+            brand: brand.map(str::to_owned),
+            category: category.iter().map(|level| (*level).to_owned()).collect(),
+            price: crate::engine::Money::new(1_000, crate::engine::Currency::USD),
+            variant_count: 1,
+            rating: Some(4.5),
+            review_count: 3,
+            sponsored: false,
+            created_at_ms: 0,
+            skus: vec![],
+            attributes: String::new(),
+            description: String::new(),
+            units_sold: 0,
+            in_stock: true,
+        }
+    }
+
+    fn count(vocab: &Vocab, entries: &[Facts], filters: &Filters) -> Facets {
+        let selection = filters.resolve(vocab);
+        let mut counter = FacetCounter::new(vocab);
+        for facts in entries {
+            counter.add(facts, selection.passes(facts), &selection);
+        }
+        counter.finish(vocab, filters)
+    }
+
+    #[test]
+    fn names_are_one_facet_value_whatever_their_case_shown_as_first_seen() {
+        let mut vocab = Vocab::default();
+        let facts = vec![
+            vocab.facts(&entry(Some("Sony"), &["Electronics", "Audio"])),
+            vocab.facts(&entry(Some("SONY"), &["electronics", "AUDIO"])),
+            vocab.facts(&entry(Some("Bose"), &["Electronics", "Phones"])),
+            vocab.facts(&entry(None, &["Home"])),
+        ];
+        let all = count(&vocab, &facts, &Filters::default());
+        let brands: Vec<(&str, u64)> = all.brand.iter().map(|v| (v.value.as_str(), v.count)).collect();
+        assert_eq!(brands, [("Sony", 2), ("Bose", 1)]);
+        let roots: Vec<(&str, u64)> = all.category.iter().map(|v| (v.value.as_str(), v.count)).collect();
+        assert_eq!(roots, [("Electronics", 3), ("Home", 1)]);
+
+        let filters = Filters { category: Some(vec!["ELECTRONICS".into()]), ..Filters::default() };
+        let under = count(&vocab, &facts, &filters);
+        let children: Vec<(&str, &[String], u64)> =
+            under.category.iter().map(|v| (v.value.as_str(), v.path.as_slice(), v.count)).collect();
+        assert_eq!(
+            children,
+            [
+                ("Audio", &["ELECTRONICS".to_owned(), "Audio".to_owned()][..], 2),
+                ("Phones", &["ELECTRONICS".to_owned(), "Phones".to_owned()][..], 1)
+            ]
+        );
+        let selection = Filters { brands: vec!["sony".into()], ..Filters::default() };
+        let selection = selection.resolve(&vocab);
+        let passing: Vec<bool> = facts.iter().map(|facts| selection.passes(facts).all()).collect();
+        assert_eq!(passing, [true, true, false, false]);
+    }
+
+    #[test]
+    fn an_unknown_brand_or_category_matches_nothing() {
+        let mut vocab = Vocab::default();
+        let facts = [vocab.facts(&entry(Some("Sony"), &["Electronics", "Audio"]))];
+        let unknown = [
+            Filters { brands: vec!["Nobody".into()], ..Filters::default() },
+            Filters { category: Some(vec!["Garden".into()]), ..Filters::default() },
+            Filters { category: Some(vec!["Audio".into()]), ..Filters::default() },
+            Filters {
+                category: Some(vec!["Electronics".into(), "Audio".into(), "Cables".into()]),
+                ..Filters::default()
+            },
+        ];
+        for filters in &unknown {
+            let selection = filters.resolve(&vocab);
+            assert!(!selection.passes(&facts[0]).all(), "{filters:?}");
+        }
+        let known = Filters { category: Some(vec!["Electronics".into(), "Audio".into()]), ..Filters::default() };
+        assert!(known.resolve(&vocab).passes(&facts[0]).all());
     }
 }

@@ -9,8 +9,12 @@
 //! - Readers take one [`Snapshot`] (searcher + table) per query; the table
 //!   is published before the reader is reloaded, so a searcher never sees a
 //!   slot the table lacks.
+//! - `search.facts_follow_entries`: the fact table has the table's length
+//!   and each slot's facts are those of its entry, with ids from the vocab
+//!   published beside them.
 
 use super::analysis::{main_analyzer, spell_analyzer, MAIN_ANALYZER, SPELL_ANALYZER};
+use super::facets::{Facts, Vocab};
 use super::suggest::Suggester;
 use super::{Entry, SearchConfig, SearchError, StockSource};
 use crate::engine::{DomainEvent, InventoryEvent, Product};
@@ -90,6 +94,8 @@ struct Payload {
 
 /// The table of entries, by slot.
 pub type Table = Arc<Vec<Option<Arc<Entry>>>>;
+/// The facts of the entries, by slot.
+pub type FactTable = Arc<Vec<Facts>>;
 
 /// What one query reads: a searcher and the table it matches.
 pub struct Snapshot {
@@ -102,6 +108,10 @@ pub struct Snapshot {
     pub offset: u64,
     /// Spelling candidates looked up in this snapshot's dictionary.
     pub spelling: super::spelling::CandidateCache,
+    /// The ids of the table's brands and categories.
+    pub vocab: Arc<Vocab>,
+    /// The facts of each slot's entry (same length as the table).
+    pub facts: FactTable,
 }
 
 /// The read side, shared by every query.
@@ -172,11 +182,15 @@ impl SearchIndex {
         let mut table: Vec<Option<Arc<Entry>>> = Vec::new();
         let mut slots = HashMap::new();
         let mut sku_slots = HashMap::new();
+        let mut vocab = Vocab::default();
+        let mut facts = Vec::new();
         for (slot, entry) in entries {
             let position = slot as usize;
             if table.len() <= position {
                 table.resize(position + 1, None);
+                facts.resize(position + 1, Facts::default());
             }
+            facts[position] = vocab.facts(&entry);
             slots.insert(entry.product_id.clone(), slot);
             for sku in &entry.skus {
                 sku_slots.insert(sku.clone(), slot);
@@ -184,6 +198,8 @@ impl SearchIndex {
             table[position] = Some(Arc::new(entry));
         }
         let table = Arc::new(table);
+        let vocab = Arc::new(vocab);
+        let facts = Arc::new(facts);
         let searcher = reader.searcher();
         let snapshot = Snapshot {
             searcher,
@@ -192,12 +208,16 @@ impl SearchIndex {
             table: table.clone(),
             offset,
             spelling: Default::default(),
+            vocab: vocab.clone(),
+            facts: facts.clone(),
         };
         let shared = Arc::new(SearchIndex { reader, fields, config, snapshot: RwLock::new(Arc::new(snapshot)) });
         let indexer = Indexer {
             shared: shared.clone(),
             writer,
             table,
+            vocab,
+            facts,
             slots,
             sku_slots,
             dirty: BTreeSet::new(),
@@ -292,6 +312,8 @@ pub struct Indexer {
     shared: Arc<SearchIndex>,
     writer: IndexWriter,
     table: Table,
+    vocab: Arc<Vocab>,
+    facts: FactTable,
     slots: HashMap<String, u32>,
     sku_slots: HashMap<String, u32>,
     /// Slots whose documents must be rewritten at the next commit.
@@ -357,6 +379,7 @@ impl Indexer {
                 let slot = u32::try_from(self.table.len()).unwrap_or(u32::MAX);
                 self.slots.insert(entry.product_id.clone(), slot);
                 Arc::make_mut(&mut self.table).push(None);
+                Arc::make_mut(&mut self.facts).push(Facts::default());
                 slot
             }
         };
@@ -372,6 +395,10 @@ impl Indexer {
             self.sku_slots.insert(sku.clone(), slot);
         }
         entry.in_stock = entry.skus.iter().any(|sku| stock.available(sku) > 0);
+        let facts = Arc::make_mut(&mut self.vocab).facts(&entry);
+        if let Some(place) = Arc::make_mut(&mut self.facts).get_mut(slot as usize) {
+            *place = facts;
+        }
         if let Some(place) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             *place = Some(Arc::new(entry));
         }
@@ -384,6 +411,9 @@ impl Indexer {
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             let entry = Arc::make_mut(entry);
             entry.units_sold = entry.units_sold.saturating_add(quantity);
+            if let Some(facts) = Arc::make_mut(&mut self.facts).get_mut(slot as usize) {
+                facts.units_sold = entry.units_sold;
+            }
             self.dirty.insert(slot);
             self.counters_changed = true;
         }
@@ -397,6 +427,9 @@ impl Indexer {
         }
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             Arc::make_mut(entry).in_stock = in_stock;
+            if let Some(facts) = Arc::make_mut(&mut self.facts).get_mut(slot as usize) {
+                facts.in_stock = in_stock;
+            }
             self.dirty.insert(slot);
         }
     }
@@ -468,6 +501,8 @@ impl Indexer {
             units_max: units_max(&self.table),
             offset: self.offset,
             spelling: Default::default(),
+            vocab: self.vocab.clone(),
+            facts: self.facts.clone(),
         };
         *self.shared.snapshot.write() = Arc::new(staged);
         if reload {
@@ -480,6 +515,8 @@ impl Indexer {
                 units_max: units_max(&self.table),
                 offset: self.offset,
                 spelling: Default::default(),
+                vocab: self.vocab.clone(),
+                facts: self.facts.clone(),
             };
             *self.shared.snapshot.write() = Arc::new(snapshot);
         }

@@ -11,7 +11,7 @@
 //! product.
 
 use super::analysis::main_words;
-use super::facets::{FacetCounter, Filters};
+use super::facets::{FacetCounter, Facts, Filters};
 use super::index::{Fields, Snapshot};
 use super::ranking::place_page;
 use super::suggest::Suggestion;
@@ -161,6 +161,7 @@ pub struct SearchResults {
 /// A product the text matched, with its text score.
 struct Candidate<'a> {
     entry: &'a Entry,
+    facts: &'a Facts,
     text_score: f64,
     score: f64,
 }
@@ -175,18 +176,21 @@ impl SearchIndex {
             None => snapshot
                 .table
                 .iter()
-                .flatten()
-                .map(|entry| Candidate { entry: entry.as_ref(), text_score: 1.0, score: 0.0 })
+                .zip(snapshot.facts.iter())
+                .filter_map(|(entry, facts)| {
+                    Some(Candidate { entry: entry.as_deref()?, facts, text_score: 1.0, score: 0.0 })
+                })
                 .collect(),
             Some(scored) => scored
                 .into_iter()
                 .filter_map(|(slot, score)| {
-                    let entry = snapshot.table.get(slot as usize)?.as_ref()?;
-                    Some(Candidate { entry: entry.as_ref(), text_score: f64::from(score), score: 0.0 })
+                    let entry = snapshot.table.get(slot as usize)?.as_deref()?;
+                    let facts = snapshot.facts.get(slot as usize)?;
+                    Some(Candidate { entry, facts, text_score: f64::from(score), score: 0.0 })
                 })
                 .collect(),
         };
-        Ok(self.rank(candidates, request, snapshot.units_max, did_you_mean))
+        Ok(self.rank(candidates, request, &snapshot, did_you_mean))
     }
 
     /// Completions of `query` (at most `limit`, capped at 10).
@@ -260,17 +264,18 @@ impl SearchIndex {
         &self,
         candidates: Vec<Candidate<'_>>,
         request: &SearchRequest,
-        units_max: u64,
+        snapshot: &Snapshot,
         did_you_mean: Option<String>,
     ) -> SearchResults {
         let filters = &request.filters;
-        let mut counter = FacetCounter::new();
+        let selection = filters.resolve(&snapshot.vocab);
+        let mut counter = FacetCounter::new(&snapshot.vocab);
         let mut matching: Vec<Candidate<'_>> = Vec::new();
         for mut candidate in candidates {
-            let passes = filters.passes(candidate.entry);
-            counter.add(candidate.entry, passes, filters);
+            let passes = selection.passes(candidate.facts);
+            counter.add(candidate.facts, passes, &selection);
             if passes.all() {
-                candidate.score = self.config.score(candidate.text_score, candidate.entry, units_max);
+                candidate.score = self.config.score(candidate.text_score, candidate.facts, snapshot.units_max);
                 matching.push(candidate);
             }
         }
@@ -279,7 +284,7 @@ impl SearchIndex {
         let slots = if request.sort == Sort::Relevance { self.config.sponsored_per_page } else { 0 };
         let is_ad = |index: usize| {
             let candidate = &matching[index];
-            slots > 0 && candidate.entry.sponsored && candidate.text_score >= threshold
+            slots > 0 && candidate.facts.sponsored && candidate.text_score >= threshold
         };
         // Only the first `page * per_page` of each kind can reach the page.
         let needed = request.page as usize * request.per_page as usize;
@@ -312,7 +317,7 @@ impl SearchIndex {
             page: request.page,
             per_page: request.per_page,
             hits,
-            facets: counter.finish(filters),
+            facets: counter.finish(&snapshot.vocab, filters),
             did_you_mean,
         }
     }
@@ -326,11 +331,11 @@ fn by_score(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
 fn compare(a: &Candidate<'_>, b: &Candidate<'_>, sort: Sort, config: &super::SearchConfig) -> Ordering {
     let first = match sort {
         Sort::Relevance => Ordering::Equal,
-        Sort::PriceAsc => a.entry.price.cents.cmp(&b.entry.price.cents),
-        Sort::PriceDesc => b.entry.price.cents.cmp(&a.entry.price.cents),
-        Sort::Rating => config.bayes_rating(b.entry).total_cmp(&config.bayes_rating(a.entry)),
-        Sort::Newest => b.entry.created_at_ms.cmp(&a.entry.created_at_ms),
-        Sort::Popularity => b.entry.units_sold.cmp(&a.entry.units_sold),
+        Sort::PriceAsc => a.facts.price_cents.cmp(&b.facts.price_cents),
+        Sort::PriceDesc => b.facts.price_cents.cmp(&a.facts.price_cents),
+        Sort::Rating => config.bayes_rating(b.facts).total_cmp(&config.bayes_rating(a.facts)),
+        Sort::Newest => b.facts.created_at_ms.cmp(&a.facts.created_at_ms),
+        Sort::Popularity => b.facts.units_sold.cmp(&a.facts.units_sold),
     };
     first.then_with(|| by_score(a, b)).then_with(|| a.entry.product_id.cmp(&b.entry.product_id))
 }

@@ -26,7 +26,7 @@
 //! Those hits are marked `sponsored`; every other product keeps its place.
 //! Across pages every matching product appears exactly once.
 
-use super::Entry;
+use super::facets::Facts;
 
 /// Search tunables (part of the engine's configuration).
 #[derive(Debug, Clone, PartialEq)]
@@ -109,9 +109,9 @@ impl SearchConfig {
     }
 
     /// The rating with the Bayesian prior on the review count (0..=5).
-    pub fn bayes_rating(&self, entry: &Entry) -> f64 {
-        let reviews = if entry.rating.is_some() { entry.review_count as f64 } else { 0.0 };
-        let rating = entry.rating.unwrap_or(self.rating_prior_mean);
+    pub fn bayes_rating(&self, facts: &Facts) -> f64 {
+        let reviews = if facts.rating.is_some() { facts.review_count as f64 } else { 0.0 };
+        let rating = facts.rating.unwrap_or(self.rating_prior_mean);
         let prior = self.rating_prior_reviews;
         if reviews + prior <= 0.0 {
             return rating;
@@ -120,11 +120,11 @@ impl SearchConfig {
     }
 
     /// The final score of a product (see the module docs).
-    pub fn score(&self, text_score: f64, entry: &Entry, units_max: u64) -> f64 {
+    pub fn score(&self, text_score: f64, facts: &Facts, units_max: u64) -> f64 {
         let popularity =
-            if units_max == 0 { 0.0 } else { (1.0 + entry.units_sold as f64).ln() / (1.0 + units_max as f64).ln() };
-        let quality = self.bayes_rating(entry) / 5.0;
-        let availability = if entry.in_stock { 1.0 } else { self.out_of_stock_factor };
+            if units_max == 0 { 0.0 } else { (1.0 + facts.units_sold as f64).ln() / (1.0 + units_max as f64).ln() };
+        let quality = self.bayes_rating(facts) / 5.0;
+        let availability = if facts.in_stock { 1.0 } else { self.out_of_stock_factor };
         text_score * (1.0 + self.popularity_weight * popularity + self.rating_weight * quality) * availability
     }
 }
@@ -175,26 +175,9 @@ pub fn place_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Currency, Money};
 
-    fn entry(rating: Option<f64>, reviews: u64, units: u64, in_stock: bool) -> Entry {
-        Entry {
-            product_id: "P-1".into(),
-            title: "t".into(),
-            brand: None,
-            category: vec!["C".into()],
-            price: Money::new(100, Currency::USD),
-            variant_count: 1,
-            rating,
-            review_count: reviews,
-            sponsored: false,
-            created_at_ms: 0,
-            skus: vec![],
-            attributes: String::new(),
-            description: String::new(),
-            units_sold: units,
-            in_stock,
-        }
+    fn entry(rating: Option<f64>, reviews: u64, units: u64, in_stock: bool) -> Facts {
+        Facts { rating, review_count: reviews, units_sold: units, in_stock, ..Facts::default() }
     }
 
     #[test]
