@@ -1,7 +1,7 @@
 //! The demo catalog shipped in `snapshots/` and compiled into the binary, so
 //! `mercato serve` on an empty data directory is a working store at once.
 
-use crate::engine::{GeoPoint, Warehouse, WarehouseId};
+use crate::engine::{BucketKey, GeoPoint, Warehouse, WarehouseId};
 use crate::http::product_dto::ProductBody;
 use crate::{Error, Mercato, StockUpdate};
 use serde::Deserialize;
@@ -63,6 +63,65 @@ pub async fn load_demo(mercato: &Mercato) -> Result<DemoLoaded, Error> {
     }
     for (bucket, quantity) in stock {
         mercato.set_stock(bucket, StockUpdate::on_hand(quantity)).await?;
+        loaded.buckets += 1;
+    }
+    Ok(loaded)
+}
+
+/// Products upserted per catalog command when loading a generated catalog.
+const GENERATED_BATCH: usize = 1_000;
+/// Stock writes in flight when loading a generated catalog.
+const STOCK_WRITES_IN_FLIGHT: usize = 256;
+
+/// Creates the demo warehouses and `count` products of the seeded generator
+/// ([`crate::generate`]); nine variants in ten get 1 to 500 units in one
+/// warehouse, the rest none. For load tests that need a large catalog.
+pub async fn load_generated(mercato: &Mercato, count: usize, seed: u64) -> Result<DemoLoaded, Error> {
+    use futures::StreamExt;
+    use rand::{Rng, SeedableRng};
+
+    let mut loaded = DemoLoaded::default();
+    let warehouses: Vec<DemoWarehouse> = serde_json::from_str(DEMO_WAREHOUSES_JSON)
+        .map_err(|err| Error::InvalidInput(format!("demo warehouses: {err}")))?;
+    let mut warehouse_ids = Vec::new();
+    for demo in warehouses {
+        let location = GeoPoint { lat: demo.location.lat, lon: demo.location.lon };
+        let id = WarehouseId::parse(&demo.id)?;
+        let warehouse = Warehouse::new(id.clone(), &demo.name, location, &demo.region)?;
+        match mercato.create_warehouse(warehouse).await {
+            Ok(_) | Err(Error::WarehouseExists(_)) => loaded.warehouses += 1,
+            Err(err) => return Err(err),
+        }
+        warehouse_ids.push(id);
+    }
+    if warehouse_ids.is_empty() {
+        return Err(Error::InvalidInput("demo warehouses: none".to_owned()));
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut stock = Vec::new();
+    let mut first = 0;
+    while first < count {
+        let end = (first + GENERATED_BATCH).min(count);
+        let drafts: Vec<_> = (first..end).map(|n| crate::generate::draft(&mut rng, n)).collect();
+        for draft in &drafts {
+            for variant in &draft.variants {
+                if rng.random_bool(0.9) {
+                    let warehouse = warehouse_ids[rng.random_range(0..warehouse_ids.len())].clone();
+                    stock.push((BucketKey::new(variant.sku.clone(), warehouse), rng.random_range(1..=500u64)));
+                }
+            }
+        }
+        for result in mercato.upsert_products(drafts).await? {
+            result?;
+            loaded.products += 1;
+        }
+        first = end;
+    }
+    let mut writes = futures::stream::iter(stock)
+        .map(|(bucket, quantity)| mercato.set_stock(bucket, StockUpdate::on_hand(quantity)))
+        .buffer_unordered(STOCK_WRITES_IN_FLIGHT);
+    while let Some(result) = writes.next().await {
+        result?;
         loaded.buckets += 1;
     }
     Ok(loaded)

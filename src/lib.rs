@@ -38,6 +38,7 @@ pub mod actors;
 pub mod clock;
 pub mod demo;
 pub mod engine;
+pub mod generate;
 mod handle;
 pub mod http;
 pub mod metrics;

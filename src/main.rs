@@ -68,8 +68,12 @@ struct ServeArgs {
     #[arg(long, env = "MERCATO_ADMIN_TOKEN")]
     admin_token: Option<String>,
     /// Start with an empty catalog instead of the demo catalog.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "generated_products")]
     no_demo: bool,
+    /// Instead of the demo catalog, load this many products from the seeded
+    /// generator (realistic vocabularies, ids from P-1000), for load tests.
+    #[arg(long, env = "MERCATO_GENERATED_PRODUCTS")]
+    generated_products: Option<usize>,
     /// Actor threads (actix arbiters); default one per core.
     #[arg(long, env = "MERCATO_ARBITERS")]
     arbiters: Option<usize>,
@@ -130,7 +134,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.fraud = mercato::engine::FraudRules::approve_all();
         }
         let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
-        if !args.no_demo && mercato.open_report().buckets == 0 && mercato.product_count() == 0 {
+        let empty = mercato.open_report().buckets == 0 && mercato.product_count() == 0;
+        if let (true, Some(count)) = (empty, args.generated_products) {
+            let started = std::time::Instant::now();
+            let loaded =
+                mercato::demo::load_generated(&mercato, count, 7).await.context("loading the generated catalog")?;
+            tracing::info!(
+                warehouses = loaded.warehouses,
+                products = loaded.products,
+                buckets = loaded.buckets,
+                seconds = started.elapsed().as_secs_f64(),
+                "generated catalog loaded"
+            );
+        } else if empty && !args.no_demo {
             let loaded = mercato::demo::load_demo(&mercato).await.context("loading the demo catalog")?;
             tracing::info!(
                 warehouses = loaded.warehouses,

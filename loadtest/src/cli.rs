@@ -67,6 +67,11 @@ pub struct Cli {
     #[arg(long)]
     pub queries: Option<PathBuf>,
 
+    /// `browse`: draw queries from the catalog generator's vocabularies, for a
+    /// server started with `mercato serve --generated-products N`.
+    #[arg(long, conflicts_with = "queries")]
+    pub generated_queries: bool,
+
     /// `browse`: weights of product reads, searches and suggestions.
     #[arg(long, default_value = "products=80,search=15,suggest=5", value_parser = parse_mix)]
     pub mix: Mix,
@@ -139,6 +144,7 @@ impl Cli {
             timeout: self.timeout,
             seed: self.seed.unwrap_or_else(rand::random),
             queries: self.queries.clone(),
+            generated_queries: self.generated_queries,
             mix: self.mix,
             sale: SaleOptions {
                 customers: self.customers,

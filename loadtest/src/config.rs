@@ -55,6 +55,10 @@ pub struct RunConfig {
     /// `browse`: the query file (tab-separated WANDS `query.csv`); `None` picks
     /// the repository's copy, or a built-in list when it is missing.
     pub queries: Option<PathBuf>,
+    /// `browse`: draw queries from the catalog generator's vocabularies
+    /// (`mercato::generate`, for a server started with `--generated-products`)
+    /// instead of a file.
+    pub generated_queries: bool,
     /// `browse`: weights of product reads, searches and suggestions.
     pub mix: Mix,
     /// `flash-sale`: customers, the deal, the retried share.
@@ -79,6 +83,7 @@ impl RunConfig {
             timeout: Duration::from_secs(10),
             seed: 0,
             queries: None,
+            generated_queries: false,
             mix: Mix::default(),
             sale: SaleOptions::default(),
             progress: false,

@@ -15,7 +15,7 @@ use super::facets::{FacetCounter, Facts, Filters};
 use super::index::{Fields, Snapshot};
 use super::ranking::place_page;
 use super::suggest::Suggestion;
-use super::{spelling, Entry, SearchError, SearchIndex};
+use super::{spelling, SearchError, SearchIndex};
 use crate::engine::Money;
 use serde::Serialize;
 use std::cmp::Ordering;
@@ -158,12 +158,16 @@ pub struct SearchResults {
     pub did_you_mean: Option<String>,
 }
 
-/// A product the text matched, with its text score.
-struct Candidate<'a> {
-    entry: &'a Entry,
-    facts: &'a Facts,
-    text_score: f64,
+/// A product that passed the filters, as the ranking sees it: 24 bytes
+/// with everything the order needs, so sorting tens of thousands of them
+/// reads no entry.
+#[derive(Debug, Clone, Copy)]
+struct Ranked {
+    /// The sort's own key, smaller first (0 for relevance).
+    key: f64,
     score: f64,
+    text_score: f32,
+    slot: u32,
 }
 
 impl SearchIndex {
@@ -172,25 +176,14 @@ impl SearchIndex {
         request.validate()?;
         let snapshot = self.snapshot();
         let (matches, did_you_mean) = self.text_matches(&snapshot, &request.q)?;
-        let candidates: Vec<Candidate<'_>> = match matches {
-            None => snapshot
-                .table
-                .iter()
-                .zip(snapshot.facts.iter())
-                .filter_map(|(entry, facts)| {
-                    Some(Candidate { entry: entry.as_deref()?, facts, text_score: 1.0, score: 0.0 })
-                })
-                .collect(),
-            Some(scored) => scored
-                .into_iter()
-                .filter_map(|(slot, score)| {
-                    let entry = snapshot.table.get(slot as usize)?.as_deref()?;
-                    let facts = snapshot.facts.get(slot as usize)?;
-                    Some(Candidate { entry, facts, text_score: f64::from(score), score: 0.0 })
-                })
-                .collect(),
-        };
-        Ok(self.rank(candidates, request, &snapshot, did_you_mean))
+        let matches = matches.unwrap_or_else(|| {
+            // No words: browse every product.
+            (0..snapshot.table.len())
+                .filter(|&slot| snapshot.table[slot].is_some())
+                .map(|slot| (u32::try_from(slot).unwrap_or(u32::MAX), 1.0))
+                .collect()
+        });
+        Ok(self.rank(&matches, request, &snapshot, did_you_mean))
     }
 
     /// Completions of `query` (at most `limit`, capped at 10).
@@ -259,47 +252,63 @@ impl SearchIndex {
         BooleanQuery::new(clauses)
     }
 
-    /// Filters, facets, scores, sorts and pages the candidates.
+    /// Filters, facets, scores, sorts and pages the text matches.
     fn rank(
         &self,
-        candidates: Vec<Candidate<'_>>,
+        matches: &[(u32, Score)],
         request: &SearchRequest,
         snapshot: &Snapshot,
         did_you_mean: Option<String>,
     ) -> SearchResults {
+        let config = &self.config;
         let filters = &request.filters;
         let selection = filters.resolve(&snapshot.vocab);
         let mut counter = FacetCounter::new(&snapshot.vocab);
-        let mut matching: Vec<Candidate<'_>> = Vec::new();
-        for mut candidate in candidates {
-            let passes = selection.passes(candidate.facts);
-            counter.add(candidate.facts, passes, &selection);
+        let mut matching: Vec<Ranked> = Vec::new();
+        let mut best_text: f32 = 0.0;
+        for &(slot, text_score) in matches {
+            let Some(facts) = snapshot.facts.get(slot as usize) else { continue };
+            let passes = selection.passes(facts);
+            counter.add(facts, passes, &selection);
             if passes.all() {
-                candidate.score = self.config.score(candidate.text_score, candidate.facts, snapshot.units_max);
-                matching.push(candidate);
+                best_text = best_text.max(text_score);
+                let score = config.score(f64::from(text_score), facts, snapshot.units_max);
+                matching.push(Ranked { key: sort_key(facts, request.sort, config), score, text_score, slot });
             }
         }
-        let best_text = matching.iter().map(|candidate| candidate.text_score).fold(0.0, f64::max);
-        let threshold = best_text * self.config.sponsored_min_relevance;
-        let slots = if request.sort == Sort::Relevance { self.config.sponsored_per_page } else { 0 };
-        let is_ad = |index: usize| {
-            let candidate = &matching[index];
-            slots > 0 && candidate.facts.sponsored && candidate.text_score >= threshold
-        };
+        let total = matching.len() as u64;
         // Only the first `page * per_page` of each kind can reach the page.
         let needed = request.page as usize * request.per_page as usize;
-        let (mut ads, mut organic): (Vec<usize>, Vec<usize>) = (0..matching.len()).partition(|&index| is_ad(index));
-        let in_order = |a: &usize, b: &usize| compare(&matching[*a], &matching[*b], request.sort, &self.config);
-        top(&mut ads, needed, &in_order);
-        top(&mut organic, needed, &in_order);
-        let mut order = ads;
-        order.extend(organic);
-        let placed = place_page(&order, &is_ad, slots, request.page as usize, request.per_page as usize);
+        let slots = if request.sort == Sort::Relevance { config.sponsored_per_page } else { 0 };
+        let threshold = f64::from(best_text) * config.sponsored_min_relevance;
+        let is_ad = |ranked: &Ranked| {
+            slots > 0
+                && f64::from(ranked.text_score) >= threshold
+                && snapshot.facts.get(ranked.slot as usize).is_some_and(|facts| facts.sponsored)
+        };
+        let mut ads: Vec<Ranked> = Vec::new();
+        if slots > 0 {
+            matching.retain(|ranked| {
+                let ad = is_ad(ranked);
+                if ad {
+                    ads.push(*ranked);
+                }
+                !ad
+            });
+        }
+        top(&mut ads, needed);
+        top(&mut matching, needed);
+        let ad_count = ads.len();
+        ads.extend(matching);
+        let order: Vec<usize> = (0..ads.len()).collect();
+        let placed =
+            place_page(&order, &|index| index < ad_count, slots, request.page as usize, request.per_page as usize);
         let hits = placed
             .into_iter()
-            .map(|(index, sponsored)| {
-                let Candidate { entry, score, .. } = &matching[index];
-                Hit {
+            .filter_map(|(index, sponsored)| {
+                let Ranked { score, slot, .. } = ads[index];
+                let entry = snapshot.table.get(slot as usize)?.as_deref()?;
+                Some(Hit {
                     product_id: entry.product_id.clone(),
                     title: entry.title.clone(),
                     brand: entry.brand.clone(),
@@ -309,11 +318,11 @@ impl SearchIndex {
                     variant_count: entry.variant_count,
                     score: (score * 1000.0).round() / 1000.0,
                     sponsored,
-                }
+                })
             })
             .collect();
         SearchResults {
-            total: matching.len() as u64,
+            total,
             page: request.page,
             per_page: request.per_page,
             hits,
@@ -323,34 +332,36 @@ impl SearchIndex {
     }
 }
 
-fn by_score(a: &Candidate<'_>, b: &Candidate<'_>) -> Ordering {
-    b.score.total_cmp(&a.score)
+/// The key `sort` orders by, smaller first (exact: every value is an
+/// integer below 2^53 or a rating).
+fn sort_key(facts: &Facts, sort: Sort, config: &super::SearchConfig) -> f64 {
+    match sort {
+        Sort::Relevance => 0.0,
+        Sort::PriceAsc => facts.price_cents as f64,
+        Sort::PriceDesc => -(facts.price_cents as f64),
+        Sort::Rating => -config.bayes_rating(facts),
+        Sort::Newest => -(facts.created_at_ms as f64),
+        Sort::Popularity => -(facts.units_sold as f64),
+    }
 }
 
-/// The order of `sort` (ties: score, then product id, so it is total).
-fn compare(a: &Candidate<'_>, b: &Candidate<'_>, sort: Sort, config: &super::SearchConfig) -> Ordering {
-    let first = match sort {
-        Sort::Relevance => Ordering::Equal,
-        Sort::PriceAsc => a.facts.price_cents.cmp(&b.facts.price_cents),
-        Sort::PriceDesc => b.facts.price_cents.cmp(&a.facts.price_cents),
-        Sort::Rating => config.bayes_rating(b.facts).total_cmp(&config.bayes_rating(a.facts)),
-        Sort::Newest => b.facts.created_at_ms.cmp(&a.facts.created_at_ms),
-        Sort::Popularity => b.facts.units_sold.cmp(&a.facts.units_sold),
-    };
-    first.then_with(|| by_score(a, b)).then_with(|| a.entry.product_id.cmp(&b.entry.product_id))
+/// The order of the results: the sort's key, then score (highest first),
+/// then slot (the order products entered the index), so it is total.
+fn compare(a: &Ranked, b: &Ranked) -> Ordering {
+    a.key.total_cmp(&b.key).then_with(|| b.score.total_cmp(&a.score)).then_with(|| a.slot.cmp(&b.slot))
 }
 
 /// Keeps the first `needed` of `items` in order, sorted.
-fn top(items: &mut Vec<usize>, needed: usize, compare: &dyn Fn(&usize, &usize) -> Ordering) {
+fn top(items: &mut Vec<Ranked>, needed: usize) {
     if needed == 0 {
         items.clear();
         return;
     }
     if items.len() > needed {
-        items.select_nth_unstable_by(needed - 1, |a, b| compare(a, b));
+        items.select_nth_unstable_by(needed - 1, compare);
         items.truncate(needed);
     }
-    items.sort_unstable_by(|a, b| compare(a, b));
+    items.sort_unstable_by(compare);
 }
 
 /// Collects every matching document's slot and score.

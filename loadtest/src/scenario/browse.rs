@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use anyhow::{ensure, Context};
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::config::RunConfig;
 use crate::http::{encode_query_value, Request, Target};
@@ -36,6 +36,8 @@ const BUILT_IN_QUERIES: &[&str] = &[
     "stainless steel water bottle",
     "phone case",
 ];
+/// Queries drawn with `--generated-queries`.
+const GENERATED_QUERIES: usize = 2_000;
 /// Shortest prefix sent to suggest (unless the query itself is shorter).
 const SUGGEST_PREFIX_CHARS_MIN: usize = 2;
 
@@ -103,7 +105,13 @@ pub struct Browse {
 impl Browse {
     pub async fn setup(config: &RunConfig, target: &Arc<Target>) -> anyhow::Result<Browse> {
         config.mix.validate().map_err(anyhow::Error::msg)?;
-        let (queries, queries_from) = load_queries(config.queries.as_deref())?;
+        let (queries, queries_from) = if config.generated_queries {
+            let mut rng = StdRng::seed_from_u64(config.seed);
+            let queries = (0..GENERATED_QUERIES).map(|_| mercato::generate::query(&mut rng)).collect();
+            (queries, "generated from the catalog vocabularies".to_owned())
+        } else {
+            load_queries(config.queries.as_deref())?
+        };
         catalog::check_server(target).await?;
         let products = catalog::discover(target).await?;
         Ok(Browse {
@@ -179,7 +187,6 @@ fn parse_queries(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
 
     #[test]
     fn queries_are_the_second_column_after_the_header() {
