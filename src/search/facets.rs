@@ -52,12 +52,14 @@ const LEVELS: usize = crate::engine::catalog::CATEGORY_LEVELS_MAX;
 /// No brand, or no category level.
 const NONE: u32 = u32::MAX;
 
-/// What filters, facets and ranking read of a product, packed in an array
-/// by slot beside the table, so a query over tens of thousands of matches
-/// reads memory in order instead of following a pointer per product.
-/// Derived from the [`Entry`] in the same slot by [`Vocab::facts`].
+/// What filters, facets and ranking read of a product, packed in arrays
+/// in the index's document order (one per segment), so a query over tens of
+/// thousands of matches streams through memory instead of following a
+/// pointer per product. Derived from the [`Entry`] by [`Vocab::facts`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Facts {
+    /// The product's slot in the table.
+    pub slot: u32,
     pub price_cents: i64,
     pub rating: Option<f64>,
     pub review_count: u64,
@@ -75,6 +77,7 @@ impl Default for Facts {
     /// No names, no price, nothing sold, out of stock.
     fn default() -> Self {
         Facts {
+            slot: 0,
             price_cents: 0,
             rating: None,
             review_count: 0,
@@ -130,8 +133,8 @@ fn intern(
 }
 
 impl Vocab {
-    /// The facts of `entry`, adding its names when they are new.
-    pub fn facts(&mut self, entry: &Entry) -> Facts {
+    /// The facts of `entry` in `slot`, adding its names when they are new.
+    pub fn facts(&mut self, slot: u32, entry: &Entry) -> Facts {
         let brand = entry
             .brand
             .as_ref()
@@ -146,6 +149,7 @@ impl Vocab {
             *slot = intern(&mut self.categories, &mut self.category_ids, path.clone(), level);
         }
         Facts {
+            slot,
             price_cents: entry.price.cents,
             rating: entry.rating,
             review_count: entry.review_count,
@@ -399,10 +403,10 @@ mod tests {
     fn names_are_one_facet_value_whatever_their_case_shown_as_first_seen() {
         let mut vocab = Vocab::default();
         let facts = vec![
-            vocab.facts(&entry(Some("Sony"), &["Electronics", "Audio"])),
-            vocab.facts(&entry(Some("SONY"), &["electronics", "AUDIO"])),
-            vocab.facts(&entry(Some("Bose"), &["Electronics", "Phones"])),
-            vocab.facts(&entry(None, &["Home"])),
+            vocab.facts(0, &entry(Some("Sony"), &["Electronics", "Audio"])),
+            vocab.facts(0, &entry(Some("SONY"), &["electronics", "AUDIO"])),
+            vocab.facts(0, &entry(Some("Bose"), &["Electronics", "Phones"])),
+            vocab.facts(0, &entry(None, &["Home"])),
         ];
         let all = count(&vocab, &facts, &Filters::default());
         let brands: Vec<(&str, u64)> = all.brand.iter().map(|v| (v.value.as_str(), v.count)).collect();
@@ -430,7 +434,7 @@ mod tests {
     #[test]
     fn an_unknown_brand_or_category_matches_nothing() {
         let mut vocab = Vocab::default();
-        let facts = [vocab.facts(&entry(Some("Sony"), &["Electronics", "Audio"]))];
+        let facts = [vocab.facts(0, &entry(Some("Sony"), &["Electronics", "Audio"]))];
         let unknown = [
             Filters { brands: vec!["Nobody".into()], ..Filters::default() },
             Filters { category: Some(vec!["Garden".into()]), ..Filters::default() },

@@ -9,9 +9,11 @@
 //! - Readers take one [`Snapshot`] (searcher + table) per query; the table
 //!   is published before the reader is reloaded, so a searcher never sees a
 //!   slot the table lacks.
-//! - `search.facts_follow_entries`: the fact table has the table's length
-//!   and each slot's facts are those of its entry, with ids from the vocab
-//!   published beside them.
+//! - `search.facts_follow_documents`: a snapshot's segment facts hold, for
+//!   each live document of its searcher, the facts of the entry that
+//!   document was written from (a changed entry is a new document), with ids
+//!   from the vocab published beside them. A segment never changes, so its
+//!   facts are computed once, when a reload first shows it.
 
 use super::analysis::{main_analyzer, spell_analyzer, MAIN_ANALYZER, SPELL_ANALYZER};
 use super::facets::{Facts, Vocab};
@@ -24,6 +26,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tantivy::index::SegmentId;
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -94,8 +97,8 @@ struct Payload {
 
 /// The table of entries, by slot.
 pub type Table = Arc<Vec<Option<Arc<Entry>>>>;
-/// The facts of the entries, by slot.
-pub type FactTable = Arc<Vec<Facts>>;
+/// The facts of one segment's documents, by document id.
+pub type SegmentFacts = Arc<Vec<Facts>>;
 
 /// What one query reads: a searcher and the table it matches.
 pub struct Snapshot {
@@ -110,8 +113,8 @@ pub struct Snapshot {
     pub spelling: super::spelling::CandidateCache,
     /// The ids of the table's brands and categories.
     pub vocab: Arc<Vocab>,
-    /// The facts of each slot's entry (same length as the table).
-    pub facts: FactTable,
+    /// The facts of each segment of the searcher (same order), by document id.
+    pub segments: Vec<SegmentFacts>,
 }
 
 /// The read side, shared by every query.
@@ -190,7 +193,7 @@ impl SearchIndex {
                 table.resize(position + 1, None);
                 facts.resize(position + 1, Facts::default());
             }
-            facts[position] = vocab.facts(&entry);
+            facts[position] = vocab.facts(slot, &entry);
             slots.insert(entry.product_id.clone(), slot);
             for sku in &entry.skus {
                 sku_slots.insert(sku.clone(), slot);
@@ -199,8 +202,9 @@ impl SearchIndex {
         }
         let table = Arc::new(table);
         let vocab = Arc::new(vocab);
-        let facts = Arc::new(facts);
         let searcher = reader.searcher();
+        let mut segment_facts = HashMap::new();
+        let segments = facts_of_segments(&searcher, &facts, &mut segment_facts)?;
         let snapshot = Snapshot {
             searcher,
             suggester: Arc::new(Suggester::build(&table)),
@@ -209,7 +213,7 @@ impl SearchIndex {
             offset,
             spelling: Default::default(),
             vocab: vocab.clone(),
-            facts: facts.clone(),
+            segments,
         };
         let shared = Arc::new(SearchIndex { reader, fields, config, snapshot: RwLock::new(Arc::new(snapshot)) });
         let indexer = Indexer {
@@ -218,6 +222,7 @@ impl SearchIndex {
             table,
             vocab,
             facts,
+            segment_facts,
             slots,
             sku_slots,
             dirty: BTreeSet::new(),
@@ -313,7 +318,10 @@ pub struct Indexer {
     writer: IndexWriter,
     table: Table,
     vocab: Arc<Vocab>,
-    facts: FactTable,
+    /// The facts of each slot's current entry.
+    facts: Vec<Facts>,
+    /// The facts of the searcher's segments, kept from one reload to the next.
+    segment_facts: HashMap<SegmentId, SegmentFacts>,
     slots: HashMap<String, u32>,
     sku_slots: HashMap<String, u32>,
     /// Slots whose documents must be rewritten at the next commit.
@@ -379,7 +387,7 @@ impl Indexer {
                 let slot = u32::try_from(self.table.len()).unwrap_or(u32::MAX);
                 self.slots.insert(entry.product_id.clone(), slot);
                 Arc::make_mut(&mut self.table).push(None);
-                Arc::make_mut(&mut self.facts).push(Facts::default());
+                self.facts.push(Facts::default());
                 slot
             }
         };
@@ -395,8 +403,8 @@ impl Indexer {
             self.sku_slots.insert(sku.clone(), slot);
         }
         entry.in_stock = entry.skus.iter().any(|sku| stock.available(sku) > 0);
-        let facts = Arc::make_mut(&mut self.vocab).facts(&entry);
-        if let Some(place) = Arc::make_mut(&mut self.facts).get_mut(slot as usize) {
+        let facts = Arc::make_mut(&mut self.vocab).facts(slot, &entry);
+        if let Some(place) = self.facts.get_mut(slot as usize) {
             *place = facts;
         }
         if let Some(place) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
@@ -411,7 +419,7 @@ impl Indexer {
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             let entry = Arc::make_mut(entry);
             entry.units_sold = entry.units_sold.saturating_add(quantity);
-            if let Some(facts) = Arc::make_mut(&mut self.facts).get_mut(slot as usize) {
+            if let Some(facts) = self.facts.get_mut(slot as usize) {
                 facts.units_sold = entry.units_sold;
             }
             self.dirty.insert(slot);
@@ -427,7 +435,7 @@ impl Indexer {
         }
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             Arc::make_mut(entry).in_stock = in_stock;
-            if let Some(facts) = Arc::make_mut(&mut self.facts).get_mut(slot as usize) {
+            if let Some(facts) = self.facts.get_mut(slot as usize) {
                 facts.in_stock = in_stock;
             }
             self.dirty.insert(slot);
@@ -502,12 +510,13 @@ impl Indexer {
             offset: self.offset,
             spelling: Default::default(),
             vocab: self.vocab.clone(),
-            facts: self.facts.clone(),
+            segments: previous.segments.clone(),
         };
         *self.shared.snapshot.write() = Arc::new(staged);
         if reload {
             self.shared.reader.reload()?;
             let searcher = self.shared.reader.searcher();
+            let segments = facts_of_segments(&searcher, &self.facts, &mut self.segment_facts)?;
             let snapshot = Snapshot {
                 searcher,
                 table: self.table.clone(),
@@ -516,7 +525,7 @@ impl Indexer {
                 offset: self.offset,
                 spelling: Default::default(),
                 vocab: self.vocab.clone(),
-                facts: self.facts.clone(),
+                segments,
             };
             *self.shared.snapshot.write() = Arc::new(snapshot);
         }
@@ -528,6 +537,41 @@ impl Indexer {
         self.writer.wait_merging_threads()?;
         Ok(())
     }
+}
+
+/// The facts of each segment of `searcher` by document id: kept from
+/// `known` for segments seen before, read through the slot fast field from
+/// `facts` (by slot, current at the last commit) for new ones. `known` is
+/// left holding exactly the searcher's segments.
+fn facts_of_segments(
+    searcher: &Searcher,
+    facts: &[Facts],
+    known: &mut HashMap<SegmentId, SegmentFacts>,
+) -> Result<Vec<SegmentFacts>, SearchError> {
+    let mut segments = Vec::new();
+    let mut kept = HashMap::new();
+    for reader in searcher.segment_readers() {
+        let id = reader.segment_id();
+        let segment = match known.remove(&id) {
+            Some(segment) => segment,
+            None => {
+                let slots = reader.fast_fields().u64("slot")?;
+                let by_doc = (0..reader.max_doc())
+                    .map(|doc| {
+                        let slot = slots.first(doc).and_then(|slot| usize::try_from(slot).ok());
+                        // A document without facts is deleted (its slot has a newer one) or broken:
+                        // the default keeps its place and matches no filter that asks for anything.
+                        slot.and_then(|slot| facts.get(slot)).copied().unwrap_or_default()
+                    })
+                    .collect();
+                Arc::new(by_doc)
+            }
+        };
+        kept.insert(id, segment.clone());
+        segments.push(segment);
+    }
+    *known = kept;
+    Ok(segments)
 }
 
 fn document(fields: &Fields, slot: u32, entry: &Entry) -> Result<TantivyDocument, SearchError> {

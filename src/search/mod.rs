@@ -13,8 +13,11 @@
 //! units sold (popularity) and availability the projection derived from the
 //! log up to the committed offset. On open, those entries are read back from
 //! the index into an in-memory table indexed by a per-product slot (a fast
-//! field of the document), so a query finds its text matches in tantivy and
-//! does filters, facets, sorting and commerce ranking over the table.
+//! field of the document). Each segment of the index also has its
+//! [`facets::Facts`] (price, rating, brand and category ids, counters) in an
+//! array by document id, so a query finds its text matches in tantivy and
+//! does filters, facets, sorting and commerce ranking reading those arrays
+//! in order; the table gives the page's hits their entries.
 //!
 //! # Layout
 //!

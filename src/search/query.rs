@@ -6,9 +6,9 @@
 //! with the phrase boost, so titles holding the words together rank first.
 //! Every product the text matches is collected with its BM25 score; filters,
 //! disjunctive facets, the commerce score, sorting, sponsored placement and
-//! pagination then run over the table entries of those products (see
-//! [`super::facets`] and [`super::ranking`]). An empty query browses every
-//! product.
+//! pagination then run over the facts of those documents, in document
+//! order (see [`super::facets`] and [`super::ranking`]); only the page's
+//! hits read their entries. An empty query browses every product.
 
 use super::analysis::main_words;
 use super::facets::{FacetCounter, Facts, Filters};
@@ -168,7 +168,11 @@ struct Ranked {
     score: f64,
     text_score: f32,
     slot: u32,
+    sponsored: bool,
 }
+
+/// Text matches: per segment (its ordinal), each document and its score.
+type Matches = Vec<(SegmentOrdinal, Vec<(DocId, Score)>)>;
 
 impl SearchIndex {
     /// Runs `request` against the current snapshot.
@@ -178,9 +182,12 @@ impl SearchIndex {
         let (matches, did_you_mean) = self.text_matches(&snapshot, &request.q)?;
         let matches = matches.unwrap_or_else(|| {
             // No words: browse every product.
-            (0..snapshot.table.len())
-                .filter(|&slot| snapshot.table[slot].is_some())
-                .map(|slot| (u32::try_from(slot).unwrap_or(u32::MAX), 1.0))
+            let segments = snapshot.searcher.segment_readers().iter().enumerate();
+            segments
+                .map(|(ordinal, reader)| {
+                    let ordinal = SegmentOrdinal::try_from(ordinal).unwrap_or(SegmentOrdinal::MAX);
+                    (ordinal, reader.doc_ids_alive().map(|doc| (doc, 1.0)).collect())
+                })
                 .collect()
         });
         Ok(self.rank(&matches, request, &snapshot, did_you_mean))
@@ -197,11 +204,7 @@ impl SearchIndex {
     /// The products the text of `q` matches with their BM25 scores, or
     /// `None` to browse everything (no words); and the corrected query.
     #[allow(clippy::type_complexity)]
-    fn text_matches(
-        &self,
-        snapshot: &Snapshot,
-        q: &str,
-    ) -> Result<(Option<Vec<(u32, Score)>>, Option<String>), SearchError> {
+    fn text_matches(&self, snapshot: &Snapshot, q: &str) -> Result<(Option<Matches>, Option<String>), SearchError> {
         let original: Vec<String> = main_words(q).into_iter().map(|word| word.text).collect();
         if original.is_empty() {
             return Ok((None, None));
@@ -216,7 +219,7 @@ impl SearchIndex {
         let mut all_terms = terms.clone();
         all_terms.extend(main_words(&extra).into_iter().map(|word| word.text));
         let query = self.text_query(&all_terms, &terms);
-        let scored = snapshot.searcher.search(&query, &SlotScores)?;
+        let scored = snapshot.searcher.search(&query, &DocScores)?;
         Ok((Some(scored), correction.map(|correction| correction.text)))
     }
 
@@ -255,7 +258,7 @@ impl SearchIndex {
     /// Filters, facets, scores, sorts and pages the text matches.
     fn rank(
         &self,
-        matches: &[(u32, Score)],
+        matches: &Matches,
         request: &SearchRequest,
         snapshot: &Snapshot,
         did_you_mean: Option<String>,
@@ -266,14 +269,22 @@ impl SearchIndex {
         let mut counter = FacetCounter::new(&snapshot.vocab);
         let mut matching: Vec<Ranked> = Vec::new();
         let mut best_text: f32 = 0.0;
-        for &(slot, text_score) in matches {
-            let Some(facts) = snapshot.facts.get(slot as usize) else { continue };
-            let passes = selection.passes(facts);
-            counter.add(facts, passes, &selection);
-            if passes.all() {
-                best_text = best_text.max(text_score);
-                let score = config.score(f64::from(text_score), facts, snapshot.units_max);
-                matching.push(Ranked { key: sort_key(facts, request.sort, config), score, text_score, slot });
+        for (ordinal, docs) in matches {
+            let Some(segment) = snapshot.segments.get(*ordinal as usize) else { continue };
+            for &(doc, text_score) in docs {
+                let Some(facts) = segment.get(doc as usize) else { continue };
+                let passes = selection.passes(facts);
+                counter.add(facts, passes, &selection);
+                if passes.all() {
+                    best_text = best_text.max(text_score);
+                    matching.push(Ranked {
+                        key: sort_key(facts, request.sort, config),
+                        score: config.score(f64::from(text_score), facts, snapshot.units_max),
+                        text_score,
+                        slot: facts.slot,
+                        sponsored: facts.sponsored,
+                    });
+                }
             }
         }
         let total = matching.len() as u64;
@@ -281,11 +292,7 @@ impl SearchIndex {
         let needed = request.page as usize * request.per_page as usize;
         let slots = if request.sort == Sort::Relevance { config.sponsored_per_page } else { 0 };
         let threshold = f64::from(best_text) * config.sponsored_min_relevance;
-        let is_ad = |ranked: &Ranked| {
-            slots > 0
-                && f64::from(ranked.text_score) >= threshold
-                && snapshot.facts.get(ranked.slot as usize).is_some_and(|facts| facts.sponsored)
-        };
+        let is_ad = |ranked: &Ranked| slots > 0 && ranked.sponsored && f64::from(ranked.text_score) >= threshold;
         let mut ads: Vec<Ranked> = Vec::new();
         if slots > 0 {
             matching.retain(|ranked| {
@@ -364,41 +371,39 @@ fn top(items: &mut Vec<Ranked>, needed: usize) {
     items.sort_unstable_by(compare);
 }
 
-/// Collects every matching document's slot and score.
-struct SlotScores;
+/// Collects every matching document and its score, per segment.
+struct DocScores;
 
-struct SegmentSlotScores {
-    slots: tantivy::columnar::Column<u64>,
-    found: Vec<(u32, Score)>,
+struct SegmentDocScores {
+    ordinal: SegmentOrdinal,
+    found: Vec<(DocId, Score)>,
 }
 
-impl Collector for SlotScores {
-    type Fruit = Vec<(u32, Score)>;
-    type Child = SegmentSlotScores;
+impl Collector for DocScores {
+    type Fruit = Matches;
+    type Child = SegmentDocScores;
 
-    fn for_segment(&self, _segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentSlotScores> {
-        Ok(SegmentSlotScores { slots: reader.fast_fields().u64("slot")?, found: Vec::new() })
+    fn for_segment(&self, ordinal: SegmentOrdinal, _reader: &SegmentReader) -> tantivy::Result<SegmentDocScores> {
+        Ok(SegmentDocScores { ordinal, found: Vec::new() })
     }
 
     fn requires_scoring(&self) -> bool {
         true
     }
 
-    fn merge_fruits(&self, fruits: Vec<Vec<(u32, Score)>>) -> tantivy::Result<Vec<(u32, Score)>> {
-        Ok(fruits.into_iter().flatten().collect())
+    fn merge_fruits(&self, fruits: Vec<(SegmentOrdinal, Vec<(DocId, Score)>)>) -> tantivy::Result<Matches> {
+        Ok(fruits)
     }
 }
 
-impl SegmentCollector for SegmentSlotScores {
-    type Fruit = Vec<(u32, Score)>;
+impl SegmentCollector for SegmentDocScores {
+    type Fruit = (SegmentOrdinal, Vec<(DocId, Score)>);
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        if let Some(slot) = self.slots.first(doc).and_then(|slot| u32::try_from(slot).ok()) {
-            self.found.push((slot, score));
-        }
+        self.found.push((doc, score));
     }
 
-    fn harvest(self) -> Vec<(u32, Score)> {
-        self.found
+    fn harvest(self) -> Self::Fruit {
+        (self.ordinal, self.found)
     }
 }
