@@ -61,9 +61,11 @@ pub struct Facts {
     /// The product's slot in the table.
     pub slot: u32,
     pub price_cents: i64,
-    pub rating: Option<f64>,
-    pub review_count: u64,
-    pub units_sold: u64,
+    /// NaN without a rating (see [`Facts::rating`]).
+    pub(super) rating: f64,
+    /// Saturates at `u32::MAX`, like `units_sold`.
+    pub review_count: u32,
+    pub units_sold: u32,
     pub created_at_ms: u64,
     /// Brand id in the [`Vocab`], or `NONE`.
     pub(super) brand: u32,
@@ -79,7 +81,7 @@ impl Default for Facts {
         Facts {
             slot: 0,
             price_cents: 0,
-            rating: None,
+            rating: f64::NAN,
             review_count: 0,
             units_sold: 0,
             created_at_ms: 0,
@@ -91,7 +93,16 @@ impl Default for Facts {
     }
 }
 
+/// `value` in a u32, saturating (a counter past four billion ranks as four billion).
+pub(super) fn saturate(value: u64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
 impl Facts {
+    pub fn rating(&self) -> Option<f64> {
+        (!self.rating.is_nan()).then_some(self.rating)
+    }
+
     fn brand(&self) -> Option<u32> {
         (self.brand != NONE).then_some(self.brand)
     }
@@ -151,9 +162,9 @@ impl Vocab {
         Facts {
             slot,
             price_cents: entry.price.cents,
-            rating: entry.rating,
-            review_count: entry.review_count,
-            units_sold: entry.units_sold,
+            rating: entry.rating.filter(|rating| !rating.is_nan()).unwrap_or(f64::NAN),
+            review_count: saturate(entry.review_count),
+            units_sold: saturate(entry.units_sold),
             created_at_ms: entry.created_at_ms,
             brand,
             category,
@@ -215,7 +226,7 @@ impl Selection<'_> {
             }),
             price: filters.price_min_cents.is_none_or(|min| facts.price_cents >= min)
                 && filters.price_max_cents.is_none_or(|max| facts.price_cents <= max),
-            rating: filters.rating_min.is_none_or(|min| facts.rating.is_some_and(|rating| rating >= min)),
+            rating: filters.rating_min.is_none_or(|min| facts.rating().is_some_and(|rating| rating >= min)),
             stock: !filters.in_stock || facts.in_stock,
         }
     }
@@ -305,7 +316,7 @@ impl FacetCounter {
             self.prices[price_bucket(facts.price_cents)] += 1;
         }
         if category && brand && price && stock {
-            if let Some(value) = facts.rating {
+            if let Some(value) = facts.rating() {
                 for (slot, &min) in RATING_MINIMUMS.iter().enumerate() {
                     if value >= f64::from(min) {
                         self.ratings[slot] += 1;
@@ -360,6 +371,11 @@ impl FacetCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn facts_fill_one_cache_line() {
+        assert!(std::mem::size_of::<Facts>() <= 64, "{}", std::mem::size_of::<Facts>());
+    }
 
     #[test]
     fn prices_fall_in_half_open_buckets() {

@@ -420,7 +420,7 @@ impl Indexer {
             let entry = Arc::make_mut(entry);
             entry.units_sold = entry.units_sold.saturating_add(quantity);
             if let Some(facts) = self.facts.get_mut(slot as usize) {
-                facts.units_sold = entry.units_sold;
+                facts.units_sold = super::facets::saturate(entry.units_sold);
             }
             self.dirty.insert(slot);
             self.counters_changed = true;

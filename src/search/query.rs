@@ -348,7 +348,7 @@ fn sort_key(facts: &Facts, sort: Sort, config: &super::SearchConfig) -> f64 {
         Sort::PriceDesc => -(facts.price_cents as f64),
         Sort::Rating => -config.bayes_rating(facts),
         Sort::Newest => -(facts.created_at_ms as f64),
-        Sort::Popularity => -(facts.units_sold as f64),
+        Sort::Popularity => -f64::from(facts.units_sold),
     }
 }
 

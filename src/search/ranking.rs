@@ -110,8 +110,8 @@ impl SearchConfig {
 
     /// The rating with the Bayesian prior on the review count (0..=5).
     pub fn bayes_rating(&self, facts: &Facts) -> f64 {
-        let reviews = if facts.rating.is_some() { facts.review_count as f64 } else { 0.0 };
-        let rating = facts.rating.unwrap_or(self.rating_prior_mean);
+        let reviews = if facts.rating().is_some() { f64::from(facts.review_count) } else { 0.0 };
+        let rating = facts.rating().unwrap_or(self.rating_prior_mean);
         let prior = self.rating_prior_reviews;
         if reviews + prior <= 0.0 {
             return rating;
@@ -122,7 +122,7 @@ impl SearchConfig {
     /// The final score of a product (see the module docs).
     pub fn score(&self, text_score: f64, facts: &Facts, units_max: u64) -> f64 {
         let popularity =
-            if units_max == 0 { 0.0 } else { (1.0 + facts.units_sold as f64).ln() / (1.0 + units_max as f64).ln() };
+            if units_max == 0 { 0.0 } else { (1.0 + f64::from(facts.units_sold)).ln() / (1.0 + units_max as f64).ln() };
         let quality = self.bayes_rating(facts) / 5.0;
         let availability = if facts.in_stock { 1.0 } else { self.out_of_stock_factor };
         text_score * (1.0 + self.popularity_weight * popularity + self.rating_weight * quality) * availability
@@ -176,7 +176,8 @@ pub fn place_page(
 mod tests {
     use super::*;
 
-    fn entry(rating: Option<f64>, reviews: u64, units: u64, in_stock: bool) -> Facts {
+    fn entry(rating: Option<f64>, reviews: u32, units: u32, in_stock: bool) -> Facts {
+        let rating = rating.unwrap_or(f64::NAN);
         Facts { rating, review_count: reviews, units_sold: units, in_stock, ..Facts::default() }
     }
 

@@ -15,7 +15,7 @@
 use super::analysis::{spell_analyzer, spell_words, words};
 use super::Entry;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tantivy::query::FuzzyTermQuery;
 use tantivy::schema::Field;
@@ -117,7 +117,7 @@ impl Suggester {
         let start = self.vocabulary.partition_point(|(word, _)| word.as_str() < prefix.as_str());
         let exact: Vec<usize> =
             (start..self.vocabulary.len()).take_while(|&index| self.vocabulary[index].0.starts_with(prefix)).collect();
-        self.gather(&exact, earlier, limit, &mut found);
+        self.gather(&exact, &|word: &str| word.starts_with(prefix.as_str()), earlier, limit, &mut found);
         let mut ranks: Vec<u32> = found.iter().copied().collect();
         if ranks.len() < limit && prefix.chars().count() >= FUZZY_PREFIX_CHARS_MIN {
             let fuzzy: Vec<usize> = self
@@ -125,8 +125,9 @@ impl Suggester {
                 .into_iter()
                 .filter(|&index| !self.vocabulary[index].0.starts_with(prefix))
                 .collect();
+            let fuzzy_words: HashSet<&str> = fuzzy.iter().map(|&index| self.vocabulary[index].0.as_str()).collect();
             let mut more = BTreeSet::new();
-            self.gather(&fuzzy, earlier, limit, &mut more);
+            self.gather(&fuzzy, &|word: &str| fuzzy_words.contains(word), earlier, limit, &mut more);
             ranks.extend(more.into_iter().filter(|rank| !found.contains(rank)));
         }
         let mut seen = BTreeSet::new();
@@ -139,9 +140,41 @@ impl Suggester {
             .collect()
     }
 
-    /// The best `limit` ranks over the posting lists of `word_indexes` whose
-    /// items contain every `earlier` word.
-    fn gather(&self, word_indexes: &[usize], earlier: &[String], limit: usize, found: &mut BTreeSet<u32>) {
+    /// The best `limit` ranks of items that have one of the words
+    /// `word_indexes` (each of which `is_word` accepts) and every `earlier`
+    /// word. Walks the posting lists of those words, or, when it is shorter
+    /// than all of them together, the list of the rarest earlier word.
+    fn gather(
+        &self,
+        word_indexes: &[usize],
+        is_word: &dyn Fn(&str) -> bool,
+        earlier: &[String],
+        limit: usize,
+        found: &mut BTreeSet<u32>,
+    ) {
+        let mut rarest: Option<&[u32]> = None;
+        for word in earlier {
+            let Some(ranks) = self.postings(word) else { return };
+            if rarest.is_none_or(|current| ranks.len() < current.len()) {
+                rarest = Some(ranks);
+            }
+        }
+        let walked: usize = word_indexes.iter().map(|&index| self.vocabulary[index].1.len()).sum();
+        if let Some(ranks) = rarest.filter(|ranks| ranks.len() < walked) {
+            // Ascending ranks: the first `limit` that qualify are the best.
+            for &rank in ranks {
+                let Some(item) = self.items.get(rank as usize) else { continue };
+                if item.words.iter().any(|word| is_word(word))
+                    && earlier.iter().all(|word| item.words.binary_search(word).is_ok())
+                {
+                    found.insert(rank);
+                    if found.len() >= limit {
+                        return;
+                    }
+                }
+            }
+            return;
+        }
         for &index in word_indexes {
             for &rank in &self.vocabulary[index].1 {
                 if found.len() >= limit && found.last().is_some_and(|&worst| rank > worst) {
@@ -156,6 +189,12 @@ impl Suggester {
                 }
             }
         }
+    }
+
+    /// The ranks of the items using `word`, ascending.
+    fn postings(&self, word: &str) -> Option<&[u32]> {
+        let index = self.vocabulary.binary_search_by(|(known, _)| known.as_str().cmp(word)).ok()?;
+        Some(&self.vocabulary[index].1)
     }
 
     /// Vocabulary words that start within edit distance 1 of `prefix`.
@@ -177,5 +216,57 @@ impl Suggester {
 
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    /// The best `limit` items (rank order) with every earlier word and a word starting with the prefix.
+    fn brute_force(suggester: &Suggester, earlier: &[&str], prefix: &str, limit: usize) -> Vec<String> {
+        let mut seen = BTreeSet::new();
+        suggester
+            .items
+            .iter()
+            .filter(|item| {
+                earlier.iter().all(|word| item.words.iter().any(|known| known == word))
+                    && item.words.iter().any(|word| word.starts_with(prefix))
+            })
+            .filter(|item| seen.insert(item.suggestion.text.to_lowercase()))
+            .take(limit)
+            .map(|item| item.suggestion.text.clone())
+            .collect()
+    }
+
+    #[test]
+    fn completions_after_earlier_words_are_the_best_ranked_whichever_list_is_walked() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let table: Vec<Option<Arc<Entry>>> = (0..3_000)
+            .map(|n| {
+                let mut entry = Entry::from_product(&crate::generate::product(&mut rng, n));
+                entry.units_sold = (n % 17) as u64;
+                Some(Arc::new(entry))
+            })
+            .collect();
+        let suggester = Suggester::build(&table);
+        // A rare earlier word (a brand) with a common prefix, a common earlier
+        // word with a rare prefix, two earlier words, and an unknown one.
+        let cases: &[(&[&str], &str)] = &[
+            (&["sony"], "b"),
+            (&["sony"], "wir"),
+            (&["black"], "hea"),
+            (&["white", "portable"], "s"),
+            (&["zzzz"], "s"),
+        ];
+        for &(earlier, prefix) in cases {
+            let query = format!("{} {prefix}", earlier.join(" "));
+            let got: Vec<String> = suggester.suggest(&query, 10).into_iter().map(|s| s.text).collect();
+            let expected = brute_force(&suggester, earlier, prefix, 10);
+            assert_eq!(got, expected, "{query:?}");
+        }
+        assert!(!suggester.suggest("sony b", 10).is_empty());
     }
 }
