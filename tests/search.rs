@@ -389,6 +389,16 @@ async fn changes_are_searchable_within_a_second_and_popularity_survives_reopen_a
     mercato.patch_product(ProductId::parse("P-6").unwrap(), patch).await.unwrap();
     let took = eventually(Duration::from_secs(1), || ids(&mercato, &SearchRequest::text("zebrawood")) == ["P-6"]).await;
     assert!(took < Duration::from_secs(1));
+    // Filters read the facts of the new document: a new brand (any case) and a lower rating.
+    let patch =
+        ProductPatch { brand: Some(Some("Zebra Works".into())), rating: Some(Some(1.5)), ..ProductPatch::default() };
+    mercato.patch_product(ProductId::parse("P-6").unwrap(), patch).await.unwrap();
+    let brand = Filters { brands: vec!["ZEBRA WORKS".into()], ..Filters::default() };
+    eventually(Duration::from_secs(1), || ids(&mercato, &request("", brand.clone(), Sort::Relevance)) == ["P-6"]).await;
+    let rated = Filters { rating_min: Some(2.0), ..Filters::default() };
+    assert!(ids(&mercato, &request("zebrawood", rated, Sort::Relevance)).is_empty());
+    let low = Filters { rating_min: Some(1.5), ..Filters::default() };
+    assert_eq!(ids(&mercato, &request("zebrawood", low, Sort::Relevance)), ["P-6"]);
 
     sell(&mercato, "P-3", 2).await;
     sell(&mercato, "P-3", 1).await;
