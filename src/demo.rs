@@ -33,20 +33,27 @@ pub struct DemoLoaded {
     pub buckets: usize,
 }
 
-/// Creates the demo warehouses, imports the demo products and stocks every
-/// variant in its warehouses.
-pub async fn load_demo(mercato: &Mercato) -> Result<DemoLoaded, Error> {
-    let mut loaded = DemoLoaded::default();
+/// Creates the demo warehouses (those that exist already are kept); their ids.
+async fn create_warehouses(mercato: &Mercato) -> Result<Vec<WarehouseId>, Error> {
     let warehouses: Vec<DemoWarehouse> = serde_json::from_str(DEMO_WAREHOUSES_JSON)
         .map_err(|err| Error::InvalidInput(format!("demo warehouses: {err}")))?;
+    let mut ids = Vec::new();
     for demo in warehouses {
         let location = GeoPoint { lat: demo.location.lat, lon: demo.location.lon };
-        let warehouse = Warehouse::new(WarehouseId::parse(&demo.id)?, &demo.name, location, &demo.region)?;
+        let id = WarehouseId::parse(&demo.id)?;
+        let warehouse = Warehouse::new(id.clone(), &demo.name, location, &demo.region)?;
         match mercato.create_warehouse(warehouse).await {
-            Ok(_) | Err(Error::WarehouseExists(_)) => loaded.warehouses += 1,
+            Ok(_) | Err(Error::WarehouseExists(_)) => ids.push(id),
             Err(err) => return Err(err),
         }
     }
+    Ok(ids)
+}
+
+/// Creates the demo warehouses, imports the demo products and stocks every
+/// variant in its warehouses.
+pub async fn load_demo(mercato: &Mercato) -> Result<DemoLoaded, Error> {
+    let mut loaded = DemoLoaded { warehouses: create_warehouses(mercato).await?.len(), ..DemoLoaded::default() };
     let mut drafts = Vec::new();
     let mut stock = Vec::new();
     for (index, line) in DEMO_CATALOG_NDJSON.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
@@ -80,20 +87,8 @@ pub async fn load_generated(mercato: &Mercato, count: usize, seed: u64) -> Resul
     use futures::StreamExt;
     use rand::{Rng, SeedableRng};
 
-    let mut loaded = DemoLoaded::default();
-    let warehouses: Vec<DemoWarehouse> = serde_json::from_str(DEMO_WAREHOUSES_JSON)
-        .map_err(|err| Error::InvalidInput(format!("demo warehouses: {err}")))?;
-    let mut warehouse_ids = Vec::new();
-    for demo in warehouses {
-        let location = GeoPoint { lat: demo.location.lat, lon: demo.location.lon };
-        let id = WarehouseId::parse(&demo.id)?;
-        let warehouse = Warehouse::new(id.clone(), &demo.name, location, &demo.region)?;
-        match mercato.create_warehouse(warehouse).await {
-            Ok(_) | Err(Error::WarehouseExists(_)) => loaded.warehouses += 1,
-            Err(err) => return Err(err),
-        }
-        warehouse_ids.push(id);
-    }
+    let warehouse_ids = create_warehouses(mercato).await?;
+    let mut loaded = DemoLoaded { warehouses: warehouse_ids.len(), ..DemoLoaded::default() };
     if warehouse_ids.is_empty() {
         return Err(Error::InvalidInput("demo warehouses: none".to_owned()));
     }

@@ -461,8 +461,13 @@ async fn a_price_change_is_reported_and_not_applied_silently() {
 impl App {
     /// An active deal of `quantity` units of `sku` at `cents`; its id.
     async fn deal(&self, sku: &str, cents: i64, quantity: u32, limit: u32) -> String {
+        self.deal_until(sku, cents, quantity, limit, "2200-01-01T00:00:00Z").await
+    }
+
+    /// [`App::deal`], ending at `ends_at` (RFC 3339).
+    async fn deal_until(&self, sku: &str, cents: i64, quantity: u32, limit: u32, ends_at: &str) -> String {
         let deal = json!({"sku": sku, "price": {"cents": cents, "currency": "USD"}, "quantity": quantity,
-            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": limit});
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": ends_at, "per_customer_limit": limit});
         let created = self.call(Method::POST, "/v1/admin/deals", Some(deal), ADMIN).await;
         assert_eq!(created.status, 201, "{:?}", created.body);
         created.body["deal_id"].as_str().unwrap().to_owned()
@@ -586,11 +591,7 @@ async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the
     app.stock("SKU-A", "W-EAST", 10).await;
     let now_ms = u64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis());
     let ends_at = mercato::http::dto::rfc3339(mercato::engine::Timestamp::from_millis(now_ms.unwrap() + 3_000));
-    let deal = json!({"sku": "SKU-A", "price": {"cents": 500, "currency": "USD"}, "quantity": 3,
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": ends_at, "per_customer_limit": 1});
-    let created = app.call(Method::POST, "/v1/admin/deals", Some(deal), ADMIN).await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let deal = created.body["deal_id"].as_str().unwrap().to_owned();
+    let deal = app.deal_until("SKU-A", 500, 3, 1, &ends_at).await;
     let token = app.customer("late@example.com").await;
     let card = app.card(&token, "4242424242424242").await;
     let claim = app.claim(&token, &deal, 1).await;

@@ -289,6 +289,12 @@ impl DealShard {
         self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })
     }
 
+    /// Applies `event` to claim `id`; the claim as it now is, and the event.
+    fn emit(&mut self, id: &ReservationId, event: DealEvent) -> Result<(Claim, Vec<DealEvent>), DealError> {
+        self.apply(&event);
+        Ok((self.existing(id)?.clone(), vec![event]))
+    }
+
     /// Units a customer holds or bought here.
     pub fn tally(&self, customer: &CustomerId) -> u32 {
         self.tally.get(customer).copied().unwrap_or(0)
@@ -358,9 +364,7 @@ impl DealShard {
         match claim.status {
             HoldStatus::Committed if claim.order.as_ref() == order => Ok((claim.clone(), Vec::new())),
             HoldStatus::Held if claim.expires_at > now => {
-                let event = DealEvent::Committed { id: id.clone(), at: now, order: order.cloned() };
-                self.apply(&event);
-                Ok((self.existing(id)?.clone(), vec![event]))
+                self.emit(id, DealEvent::Committed { id: id.clone(), at: now, order: order.cloned() })
             }
             HoldStatus::Held => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Expired }),
             status => Err(DealError::ClaimNotActive { id: id.clone(), status }),
@@ -382,9 +386,7 @@ impl DealShard {
         if claim.status != HoldStatus::Committed || claim.order.as_ref() != order {
             return Ok((claim.clone(), Vec::new()));
         }
-        let event = DealEvent::Returned { id: id.clone(), at: now };
-        self.apply(&event);
-        Ok((self.existing(id)?.clone(), vec![event]))
+        self.emit(id, DealEvent::Returned { id: id.clone(), at: now })
     }
 
     /// Gives the claim's units back (idempotent for released or expired).
@@ -393,11 +395,7 @@ impl DealShard {
         match claim.status {
             HoldStatus::Released | HoldStatus::Expired => Ok((claim.clone(), Vec::new())),
             HoldStatus::Committed => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Committed }),
-            HoldStatus::Held => {
-                let event = DealEvent::Released { id: id.clone(), at: now };
-                self.apply(&event);
-                Ok((self.existing(id)?.clone(), vec![event]))
-            }
+            HoldStatus::Held => self.emit(id, DealEvent::Released { id: id.clone(), at: now }),
         }
     }
 

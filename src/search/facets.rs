@@ -56,7 +56,7 @@ const NONE: u32 = u32::MAX;
 /// in the index's document order (one per segment), so a query over tens of
 /// thousands of matches streams through memory instead of following a
 /// pointer per product. Derived from the [`Entry`] by [`Vocab::facts`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub struct Facts {
     /// The product's slot in the table.
     pub slot: u32,
@@ -94,7 +94,7 @@ impl Default for Facts {
 }
 
 /// `value` in a u32, saturating (a counter past four billion ranks as four billion).
-pub(super) fn saturate(value: u64) -> u32 {
+fn saturate(value: u64) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
@@ -124,11 +124,15 @@ pub struct Vocab {
     brand_ids: HashMap<String, u32, foldhash::fast::RandomState>,
     /// The last level's name of each path.
     categories: Vec<String>,
-    /// Paths lowercased, levels joined by U+001F.
+    /// By [`path_key`].
     category_ids: HashMap<String, u32, foldhash::fast::RandomState>,
 }
 
-const LEVEL_SEPARATOR: char = '\u{1f}';
+/// The key of a category path: levels lowercased, joined by U+001F.
+fn path_key(levels: &[String]) -> String {
+    let lowered: Vec<String> = levels.iter().map(|level| level.to_lowercase()).collect();
+    lowered.join("\u{1f}")
+}
 
 fn intern(
     names: &mut Vec<String>,
@@ -150,14 +154,10 @@ impl Vocab {
             .brand
             .as_ref()
             .map_or(NONE, |name| intern(&mut self.brands, &mut self.brand_ids, name.to_lowercase(), name));
-        let mut path = String::new();
         let mut category = [NONE; LEVELS];
-        for (slot, level) in category.iter_mut().zip(&entry.category) {
-            if !path.is_empty() {
-                path.push(LEVEL_SEPARATOR);
-            }
-            path.push_str(&level.to_lowercase());
-            *slot = intern(&mut self.categories, &mut self.category_ids, path.clone(), level);
+        for (depth, (id, level)) in category.iter_mut().zip(&entry.category).enumerate() {
+            let key = path_key(&entry.category[..=depth]);
+            *id = intern(&mut self.categories, &mut self.category_ids, key, level);
         }
         Facts {
             slot,
@@ -178,8 +178,7 @@ impl Vocab {
     }
 
     fn category(&self, levels: &[String]) -> Option<u32> {
-        let path: Vec<String> = levels.iter().map(|level| level.to_lowercase()).collect();
-        self.category_ids.get(&path.join(&LEVEL_SEPARATOR.to_string())).copied()
+        self.category_ids.get(&path_key(levels)).copied()
     }
 }
 

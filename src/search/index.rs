@@ -318,7 +318,7 @@ pub struct Indexer {
     writer: IndexWriter,
     table: Table,
     vocab: Arc<Vocab>,
-    /// The facts of each slot's current entry.
+    /// The facts of each slot's entry as last written to a document.
     facts: Vec<Facts>,
     /// The facts of the searcher's segments, kept from one reload to the next.
     segment_facts: HashMap<SegmentId, SegmentFacts>,
@@ -387,7 +387,6 @@ impl Indexer {
                 let slot = u32::try_from(self.table.len()).unwrap_or(u32::MAX);
                 self.slots.insert(entry.product_id.clone(), slot);
                 Arc::make_mut(&mut self.table).push(None);
-                self.facts.push(Facts::default());
                 slot
             }
         };
@@ -403,10 +402,6 @@ impl Indexer {
             self.sku_slots.insert(sku.clone(), slot);
         }
         entry.in_stock = entry.skus.iter().any(|sku| stock.available(sku) > 0);
-        let facts = Arc::make_mut(&mut self.vocab).facts(slot, &entry);
-        if let Some(place) = self.facts.get_mut(slot as usize) {
-            *place = facts;
-        }
         if let Some(place) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             *place = Some(Arc::new(entry));
         }
@@ -419,9 +414,6 @@ impl Indexer {
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             let entry = Arc::make_mut(entry);
             entry.units_sold = entry.units_sold.saturating_add(quantity);
-            if let Some(facts) = self.facts.get_mut(slot as usize) {
-                facts.units_sold = super::facets::saturate(entry.units_sold);
-            }
             self.dirty.insert(slot);
             self.counters_changed = true;
         }
@@ -435,9 +427,6 @@ impl Indexer {
         }
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             Arc::make_mut(entry).in_stock = in_stock;
-            if let Some(facts) = self.facts.get_mut(slot as usize) {
-                facts.in_stock = in_stock;
-            }
             self.dirty.insert(slot);
         }
     }
@@ -469,12 +458,17 @@ impl Indexer {
         Ok(false)
     }
 
-    /// Writes the changed documents and the offset in one tantivy commit,
-    /// then publishes a new snapshot.
+    /// Writes the changed documents (and their facts) and the offset in one
+    /// tantivy commit, then publishes a new snapshot.
     pub fn commit(&mut self) -> Result<(), SearchError> {
         let fields = self.shared.fields;
         for slot in std::mem::take(&mut self.dirty) {
             let Some(Some(entry)) = self.table.get(slot as usize) else { continue };
+            let position = slot as usize;
+            if self.facts.len() <= position {
+                self.facts.resize(position + 1, Facts::default());
+            }
+            self.facts[position] = Arc::make_mut(&mut self.vocab).facts(slot, entry);
             self.writer.delete_term(Term::from_field_text(fields.id, &entry.product_id));
             self.writer.add_document(document(&fields, slot, entry)?)?;
         }

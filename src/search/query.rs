@@ -306,14 +306,15 @@ impl SearchIndex {
         top(&mut ads, needed);
         top(&mut matching, needed);
         let ad_count = ads.len();
-        ads.extend(matching);
-        let order: Vec<usize> = (0..ads.len()).collect();
+        let mut ranked = ads;
+        ranked.extend(matching);
+        let order: Vec<usize> = (0..ranked.len()).collect();
         let placed =
             place_page(&order, &|index| index < ad_count, slots, request.page as usize, request.per_page as usize);
         let hits = placed
             .into_iter()
             .filter_map(|(index, sponsored)| {
-                let Ranked { score, slot, .. } = ads[index];
+                let Ranked { score, slot, .. } = ranked[index];
                 let entry = snapshot.table.get(slot as usize)?.as_deref()?;
                 Some(Hit {
                     product_id: entry.product_id.clone(),
