@@ -165,7 +165,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         };
         let limits =
             ClaimLimitConfig { per_customer: args.claim_limit_customer, per_address: args.claim_limit_address };
-        let state = AppState::with_limits(mercato.clone(), &admin_token, limits);
+        let state = AppState::with_limits(mercato.clone(), &admin_token, limits)?;
         let (addr, server) = mercato::http::bind(state, args.addr, shutdown_signal())
             .with_context(|| format!("binding {}", args.addr))?;
         println!("listening on http://{addr}");

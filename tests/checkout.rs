@@ -46,7 +46,7 @@ async fn spawn_app() -> App {
         result.unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(mercato.clone(), ADMIN);
+    let state = AppState::new(mercato.clone(), ADMIN).expect("query threads");
     let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
         let _ = stopped.await;
     })

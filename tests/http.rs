@@ -41,7 +41,7 @@ async fn spawn_app_with(limits: mercato::http::limits::ClaimLimitConfig) -> App 
         result.unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::with_limits(mercato.clone(), ADMIN, limits);
+    let state = AppState::with_limits(mercato.clone(), ADMIN, limits).expect("query threads");
     let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
         let _ = stopped.await;
     })

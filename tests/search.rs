@@ -459,7 +459,7 @@ async fn search_and_suggest_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = loaded(dir.path()).await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(mercato.clone(), "admin");
+    let state = AppState::new(mercato.clone(), "admin").expect("query threads");
     let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
         let _ = stopped.await;
     })

@@ -34,6 +34,9 @@ const COMMIT_EVERY_EVENTS: usize = 50_000;
 pub const STOCK_REFRESH: Duration = Duration::from_secs(2);
 /// A commit that only moves the offset waits this long.
 const IDLE_COMMIT: Duration = Duration::from_secs(5);
+/// The index is merged into one segment once no document changed for this
+/// long (see [`Indexer::compact_when_quiet`]).
+const COMPACT_AFTER_QUIET: Duration = Duration::from_secs(10);
 
 /// What the projection reads: the store and live availability.
 pub trait Feed: Send + Sync + 'static {
@@ -167,7 +170,11 @@ impl SearchProjection {
                             stock_checked = Instant::now();
                         }
                         let idle = if halt { Duration::ZERO } else { IDLE_COMMIT };
-                        Ok(indexer.maybe_commit(idle)?)
+                        let committed = indexer.maybe_commit(idle)?;
+                        if !halt {
+                            indexer.compact_when_quiet(COMPACT_AFTER_QUIET)?;
+                        }
+                        Ok(committed)
                     });
                     match result {
                         Ok(true) => {

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;
+pub mod pool;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
@@ -48,21 +49,29 @@ pub struct Shared {
     pub metrics: Arc<metrics::HttpMetrics>,
     pub claim_limits: Arc<limits::ClaimLimits>,
     pub feeds: Arc<feeds::DealFeeds>,
+    /// Runs searches (see [`pool`]).
+    pub queries: pool::QueryPool,
 }
 
 impl AppState {
-    pub fn new(mercato: Mercato, admin_token: &str) -> Self {
+    /// The state of a server; fails only when the query threads cannot start.
+    pub fn new(mercato: Mercato, admin_token: &str) -> std::io::Result<Self> {
         AppState::with_limits(mercato, admin_token, limits::ClaimLimitConfig::default())
     }
 
-    pub fn with_limits(mercato: Mercato, admin_token: &str, claim_limits: limits::ClaimLimitConfig) -> Self {
-        AppState(Arc::new(Shared {
+    pub fn with_limits(
+        mercato: Mercato,
+        admin_token: &str,
+        claim_limits: limits::ClaimLimitConfig,
+    ) -> std::io::Result<Self> {
+        Ok(AppState(Arc::new(Shared {
             mercato,
             admin_token: Arc::from(admin_token),
             metrics: Arc::new(metrics::HttpMetrics::default()),
             claim_limits: Arc::new(limits::ClaimLimits::new(claim_limits)),
             feeds: Arc::new(feeds::DealFeeds::default()),
-        }))
+            queries: pool::QueryPool::per_core("mercato-query", QUERIES_QUEUED_MAX)?,
+        })))
     }
 }
 
@@ -73,6 +82,9 @@ impl std::ops::Deref for AppState {
         &self.0
     }
 }
+
+/// Searches waiting for a query thread before more are refused (429).
+const QUERIES_QUEUED_MAX: usize = 1_024;
 
 /// Who is calling.
 #[derive(Debug, Clone, PartialEq, Eq)]

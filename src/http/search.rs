@@ -1,8 +1,10 @@
 //! Search routes: `GET /v1/search` and `GET /v1/suggest` (API.md, Search).
 //! Parameters are parsed here (bad ones are 422 `invalid-input`); the query
-//! itself runs on a blocking thread, off the async workers.
+//! itself runs on a query thread, off the async workers (see
+//! [`super::pool`]); when too many wait, 429 `rate-limited`.
 
 use super::error::{Problem, ProblemBody};
+use super::pool::PoolError;
 use super::{respond, with_state, AppState};
 use crate::search::facets::Filters;
 use crate::search::{Facets, Hit, SearchError, SearchRequest, Sort, Suggestion};
@@ -12,6 +14,8 @@ use warp::{Filter, Rejection, Reply};
 
 /// Completions returned by suggest.
 const SUGGEST_LIMIT: usize = 10;
+/// `Retry-After` when every query thread is busy and the queue is full.
+const QUERY_RETRY_AFTER_MS: u64 = 1_000;
 
 pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let search = warp::path!("v1" / "search")
@@ -115,16 +119,18 @@ fn problem(err: SearchError) -> Problem {
     ),
     responses(
         (status = 200, description = "hits, exact total, disjunctive facets, did_you_mean", body = SearchBody),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
+        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 429, description = "rate-limited: every query thread is busy and the queue is full (with Retry-After)", body = ProblemBody, content_type = "application/problem+json")
     )
 )]
 async fn search(state: AppState, raw: String) -> Result<warp::reply::Response, Problem> {
     let request = parse_request(&raw)?;
     let started = Instant::now();
     let mercato = state.mercato.clone();
-    let results = tokio::task::spawn_blocking(move || mercato.search(&request))
-        .await
-        .map_err(|err| Problem::from(crate::Error::Search(SearchError::Index(err.to_string()))))??;
+    let results = state.queries.run(move || mercato.search(&request)).await.map_err(|err| match err {
+        PoolError::Full => Problem::rate_limited(err.to_string(), QUERY_RETRY_AFTER_MS),
+        PoolError::Failed => Problem::from(crate::Error::Search(SearchError::Index(err.to_string()))),
+    })??;
     let took_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let body = SearchBody {
         total: results.total,

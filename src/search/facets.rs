@@ -31,19 +31,28 @@ pub struct Filters {
     pub in_stock: bool,
 }
 
-/// Which filters a product passes: category, brand, price, rating, stock.
+/// Which filters a product fails, one bit per filter (see the constants);
+/// a facet counts a product that fails at most its own field's filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Passes {
-    pub category: bool,
-    pub brand: bool,
-    pub price: bool,
-    pub rating: bool,
-    pub stock: bool,
-}
+pub struct Passes(u8);
 
 impl Passes {
-    pub fn all(&self) -> bool {
-        self.category && self.brand && self.price && self.rating && self.stock
+    const CATEGORY: u8 = 1;
+    const BRAND: u8 = 1 << 1;
+    const PRICE: u8 = 1 << 2;
+    const RATING: u8 = 1 << 3;
+    const STOCK: u8 = 1 << 4;
+
+    /// Passes every filter.
+    #[inline]
+    pub fn all(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Passes every filter except, perhaps, those of `own`.
+    #[inline]
+    fn all_but(self, own: u8) -> bool {
+        self.0 & !own == 0
     }
 }
 
@@ -56,7 +65,11 @@ const NONE: u32 = u32::MAX;
 /// in the index's document order (one per segment), so a query over tens of
 /// thousands of matches streams through memory instead of following a
 /// pointer per product. Derived from the [`Entry`] by [`Vocab::facts`].
+///
+/// One cache line each, aligned to it: a product's facts cost one memory
+/// read, never two.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(64))]
 pub struct Facts {
     /// The product's slot in the table.
     pub slot: u32,
@@ -71,6 +84,10 @@ pub struct Facts {
     pub(super) brand: u32,
     /// `category[k]` is the id of the path of levels `0..=k`, or `NONE`.
     pub(super) category: [u32; LEVELS],
+    /// Index of the price's bucket in [`PRICE_BUCKETS_CENTS`].
+    price_bucket: u8,
+    /// How many of [`RATING_MINIMUMS`] the rating reaches (0 without one).
+    stars: u8,
     pub in_stock: bool,
     pub sponsored: bool,
 }
@@ -87,6 +104,8 @@ impl Default for Facts {
             created_at_ms: 0,
             brand: NONE,
             category: [NONE; LEVELS],
+            price_bucket: 0,
+            stars: 0,
             in_stock: false,
             sponsored: false,
         }
@@ -159,15 +178,19 @@ impl Vocab {
             let key = path_key(&entry.category[..=depth]);
             *id = intern(&mut self.categories, &mut self.category_ids, key, level);
         }
+        let rating = entry.rating.filter(|rating| !rating.is_nan());
+        let stars = rating.map_or(0, |rating| RATING_MINIMUMS.iter().filter(|&&min| rating >= f64::from(min)).count());
         Facts {
             slot,
             price_cents: entry.price.cents,
-            rating: entry.rating.filter(|rating| !rating.is_nan()).unwrap_or(f64::NAN),
+            rating: rating.unwrap_or(f64::NAN),
             review_count: saturate(entry.review_count),
             units_sold: saturate(entry.units_sold),
             created_at_ms: entry.created_at_ms,
             brand,
             category,
+            price_bucket: u8::try_from(price_bucket(entry.price.cents)).unwrap_or(u8::MAX),
+            stars: u8::try_from(stars).unwrap_or(u8::MAX),
             in_stock: entry.in_stock,
             sponsored: entry.sponsored,
         }
@@ -193,6 +216,8 @@ pub struct Selection<'f> {
     category: Option<u32>,
     /// Brand ids selected (by id), when brands are filtered.
     brands: Option<Vec<bool>>,
+    /// Whether any filter is set (without one, every product passes).
+    filtered: bool,
 }
 
 impl Filters {
@@ -211,23 +236,34 @@ impl Filters {
             depth: self.category.as_ref().map_or(0, Vec::len),
             category: self.category.as_ref().and_then(|levels| vocab.category(levels)),
             brands,
+            filtered: *self != Filters::default(),
         }
     }
 }
 
 impl Selection<'_> {
+    #[inline]
     pub fn passes(&self, facts: &Facts) -> Passes {
-        let filters = self.filters;
-        Passes {
-            category: self.depth == 0 || self.category.is_some() && facts.category(self.depth - 1) == self.category,
-            brand: self.brands.as_ref().is_none_or(|selected| {
-                facts.brand().is_some_and(|id| selected.get(id as usize).copied().unwrap_or(false))
-            }),
-            price: filters.price_min_cents.is_none_or(|min| facts.price_cents >= min)
-                && filters.price_max_cents.is_none_or(|max| facts.price_cents <= max),
-            rating: filters.rating_min.is_none_or(|min| facts.rating().is_some_and(|rating| rating >= min)),
-            stock: !filters.in_stock || facts.in_stock,
+        if !self.filtered {
+            return Passes(0);
         }
+        let filters = self.filters;
+        let category = self.depth == 0 || self.category.is_some() && facts.category(self.depth - 1) == self.category;
+        let brand = self.brands.as_ref().is_none_or(|selected| {
+            facts.brand().is_some_and(|id| selected.get(id as usize).copied().unwrap_or(false))
+        });
+        let price = filters.price_min_cents.is_none_or(|min| facts.price_cents >= min)
+            && filters.price_max_cents.is_none_or(|max| facts.price_cents <= max);
+        let rating = filters.rating_min.is_none_or(|min| facts.rating().is_some_and(|rating| rating >= min));
+        let stock = !filters.in_stock || facts.in_stock;
+        let fails = |passes: bool, bit: u8| if passes { 0 } else { bit };
+        Passes(
+            fails(category, Passes::CATEGORY)
+                | fails(brand, Passes::BRAND)
+                | fails(price, Passes::PRICE)
+                | fails(rating, Passes::RATING)
+                | fails(stock, Passes::STOCK),
+        )
     }
 }
 
@@ -275,11 +311,12 @@ pub struct FacetCounter {
     brands: Vec<u64>,
     categories: Vec<u64>,
     prices: Vec<u64>,
-    ratings: Vec<u64>,
+    /// By [`Facts::stars`]: products reaching exactly that many minimums.
+    stars: Vec<u64>,
 }
 
 fn price_bucket(cents: i64) -> usize {
-    PRICE_BUCKETS_CENTS.iter().rposition(|&from| cents >= from).unwrap_or(0)
+    PRICE_BUCKETS_CENTS.iter().skip(1).filter(|&&from| cents >= from).count()
 }
 
 fn bump(counts: &mut [u64], id: u32) {
@@ -294,34 +331,28 @@ impl FacetCounter {
             brands: vec![0; vocab.brands.len()],
             categories: vec![0; vocab.categories.len()],
             prices: vec![0; PRICE_BUCKETS_CENTS.len()],
-            ratings: vec![0; RATING_MINIMUMS.len()],
+            stars: vec![0; RATING_MINIMUMS.len() + 1],
         }
     }
 
     /// Counts a product, which passed the filters of `selection` as in `passes`.
+    #[inline]
     pub fn add(&mut self, facts: &Facts, passes: Passes, selection: &Selection<'_>) {
-        let Passes { category, brand, price, rating, stock } = passes;
-        if category && price && rating && stock {
+        if passes.all_but(Passes::BRAND) {
             if let Some(id) = facts.brand() {
                 bump(&mut self.brands, id);
             }
         }
-        if category && brand && price && rating && stock {
+        if passes.all() {
             if let Some(child) = facts.category(selection.depth) {
                 bump(&mut self.categories, child);
             }
         }
-        if category && brand && rating && stock {
-            self.prices[price_bucket(facts.price_cents)] += 1;
+        if passes.all_but(Passes::PRICE) {
+            bump(&mut self.prices, u32::from(facts.price_bucket));
         }
-        if category && brand && price && stock {
-            if let Some(value) = facts.rating() {
-                for (slot, &min) in RATING_MINIMUMS.iter().enumerate() {
-                    if value >= f64::from(min) {
-                        self.ratings[slot] += 1;
-                    }
-                }
-            }
+        if passes.all_but(Passes::RATING) {
+            bump(&mut self.stars, u32::from(facts.stars));
         }
     }
 
@@ -358,10 +389,13 @@ impl FacetCounter {
                 count: self.prices[slot],
             })
             .collect();
+        // A product reaching `k` minimums reaches the `k` lowest, the last
+        // `k` of RATING_MINIMUMS (descending).
+        let reaching = |slot: usize| -> u64 { self.stars[RATING_MINIMUMS.len() - slot..].iter().sum() };
         let rating = RATING_MINIMUMS
             .iter()
             .enumerate()
-            .map(|(slot, &min)| RatingCount { min, count: self.ratings[slot] })
+            .map(|(slot, &min)| RatingCount { min, count: reaching(slot) })
             .collect();
         Facets { brand, category, price, rating }
     }
@@ -373,7 +407,15 @@ mod tests {
 
     #[test]
     fn facts_fill_one_cache_line() {
-        assert!(std::mem::size_of::<Facts>() <= 64, "{}", std::mem::size_of::<Facts>());
+        assert_eq!(std::mem::size_of::<Facts>(), 64);
+        assert_eq!(std::mem::align_of::<Facts>(), 64);
+    }
+
+    #[test]
+    fn rating_minimums_descend_and_price_buckets_ascend() {
+        assert!(RATING_MINIMUMS.windows(2).all(|pair| pair[0] > pair[1]));
+        assert!(PRICE_BUCKETS_CENTS.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(PRICE_BUCKETS_CENTS[0], 0);
     }
 
     #[test]

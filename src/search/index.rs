@@ -23,10 +23,14 @@ use crate::engine::{DomainEvent, InventoryEvent, Product};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tantivy::index::SegmentId;
+use tantivy::index::{SegmentId, SegmentMeta};
+use tantivy::FutureResult;
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
@@ -34,6 +38,19 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searche
 const PAYLOAD_FORMAT: u32 = 1;
 /// The suggester is rebuilt at most this often when only counters changed.
 const SUGGEST_REFRESH_COUNTERS: Duration = Duration::from_secs(10);
+
+/// A segment with more than this share of deleted documents is rewritten.
+const DELETED_SHARE_MAX: f32 = 0.25;
+
+/// tantivy's log merge policy, which also rewrites a segment whose
+/// documents are mostly replaced: every change of a product (its stock,
+/// rating or sales) deletes its document and adds a new one, and the dead
+/// ones would otherwise stay in the posting lists every query walks.
+fn merge_policy() -> tantivy::indexer::LogMergePolicy {
+    let mut policy = tantivy::indexer::LogMergePolicy::default();
+    policy.set_del_docs_ratio_before_merge(DELETED_SHARE_MAX);
+    policy
+}
 
 /// Where the index lives.
 #[derive(Debug, Clone)]
@@ -182,6 +199,7 @@ impl SearchIndex {
         let fields = fields(&index.schema())?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let writer: IndexWriter = index.writer_with_num_threads(config.writer_threads, config.writer_memory_bytes)?;
+        writer.set_merge_policy(Box::new(merge_policy()));
         let mut table: Vec<Option<Arc<Entry>>> = Vec::new();
         let mut slots = HashMap::new();
         let mut sku_slots = HashMap::new();
@@ -232,6 +250,9 @@ impl SearchIndex {
             counters_changed: false,
             suggest_built_at: Instant::now(),
             committed_at: Instant::now(),
+            written_at: Instant::now(),
+            compacted: false,
+            merging: None,
         };
         Ok((shared, indexer))
     }
@@ -332,6 +353,12 @@ pub struct Indexer {
     counters_changed: bool,
     suggest_built_at: Instant,
     committed_at: Instant,
+    /// When a commit last wrote documents.
+    written_at: Instant,
+    /// Whether the index was compacted (or found compact) since then.
+    compacted: bool,
+    /// A merge of every segment into one, started by [`Indexer::compact_when_quiet`].
+    merging: Option<FutureResult<Option<SegmentMeta>>>,
 }
 
 impl Indexer {
@@ -462,6 +489,10 @@ impl Indexer {
     /// tantivy commit, then publishes a new snapshot.
     pub fn commit(&mut self) -> Result<(), SearchError> {
         let fields = self.shared.fields;
+        if !self.dirty.is_empty() {
+            self.written_at = Instant::now();
+            self.compacted = false;
+        }
         for slot in std::mem::take(&mut self.dirty) {
             let Some(Some(entry)) = self.table.get(slot as usize) else { continue };
             let position = slot as usize;
@@ -524,6 +555,52 @@ impl Indexer {
             *self.shared.snapshot.write() = Arc::new(snapshot);
         }
         Ok(())
+    }
+
+    /// Merges the index into one segment once no document has been written
+    /// for `quiet`: a catalog that stopped changing is then searched through
+    /// one term dictionary per field and word, and posting lists without the
+    /// documents of replaced entries (tantivy's merge policy bounds both
+    /// while it changes). The merge runs on tantivy's merge thread; this
+    /// starts it, and on a later call publishes its result. The commit
+    /// payload (the offset) is kept by the merge. Returns whether a new
+    /// snapshot was published.
+    pub fn compact_when_quiet(&mut self, quiet: Duration) -> Result<bool, SearchError> {
+        if let Some(merging) = self.merging.as_mut() {
+            let Poll::Ready(merged) = Pin::new(merging).poll(&mut Context::from_waker(Waker::noop())) else {
+                return Ok(false);
+            };
+            self.merging = None;
+            return match merged {
+                Ok(_) => {
+                    self.publish(true)?;
+                    Ok(true)
+                }
+                Err(err) => {
+                    // Typically a segment was already being merged by the
+                    // policy: tried again after another quiet period.
+                    tracing::debug!(error = %err, "search index compaction did not run");
+                    self.written_at = Instant::now();
+                    self.compacted = false;
+                    Ok(false)
+                }
+            };
+        }
+        if self.compacted || self.written_at.elapsed() < quiet {
+            return Ok(false);
+        }
+        self.compacted = true;
+        // The merges tantivy's policy finished since the last commit are not
+        // in the snapshot yet, and a merge names the segments that exist now.
+        self.publish(true)?;
+        let snapshot = self.shared.snapshot();
+        let readers = snapshot.searcher.segment_readers();
+        if readers.len() <= 1 && readers.iter().all(|reader| reader.num_deleted_docs() == 0) {
+            return Ok(false);
+        }
+        let ids: Vec<SegmentId> = readers.iter().map(|reader| reader.segment_id()).collect();
+        self.merging = Some(self.writer.merge(&ids));
+        Ok(false)
     }
 
     /// Waits for background merges to finish (before a clean shutdown).

@@ -4,14 +4,16 @@
 //! a term query on every text field with that field's boost, and a query of
 //! two words or more adds the whole query as a phrase (slop 1) on the title
 //! with the phrase boost, so titles holding the words together rank first.
-//! Every product the text matches is collected with its BM25 score; filters,
-//! disjunctive facets, the commerce score, sorting, sponsored placement and
-//! pagination then run over the facts of those documents, in document
-//! order (see [`super::facets`] and [`super::ranking`]); only the page's
-//! hits read their entries. An empty query browses every product.
+//! Every product the text matches, with its BM25 score, goes through one
+//! pass in document order, in chunks: filters, disjunctive facets and the
+//! commerce score read the facts of its document, and the best `page *
+//! per_page` of each kind are kept (see [`super::facets`] and
+//! [`super::ranking`]); sorting, sponsored placement and pagination then
+//! work on those few, and only the page's hits read their entries. An
+//! empty query browses every product.
 
 use super::analysis::main_words;
-use super::facets::{FacetCounter, Facts, Filters};
+use super::facets::{FacetCounter, Facts, Filters, Selection};
 use super::index::{Fields, Snapshot};
 use super::ranking::place_page;
 use super::suggest::Suggestion;
@@ -19,10 +21,9 @@ use super::{spelling, SearchError, SearchIndex};
 use crate::engine::Money;
 use serde::Serialize;
 use std::cmp::Ordering;
-use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
-use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader, Term};
+use tantivy::{DocId, Score, Term};
 
 pub use super::facets::Facets;
 
@@ -158,8 +159,8 @@ pub struct SearchResults {
     pub did_you_mean: Option<String>,
 }
 
-/// A product that passed the filters, as the ranking sees it: 24 bytes
-/// with everything the order needs, so sorting tens of thousands of them
+/// A product that passed the filters, as the ranking sees it: 32 bytes
+/// with everything the order needs, so ranking tens of thousands of them
 /// reads no entry.
 #[derive(Debug, Clone, Copy)]
 struct Ranked {
@@ -171,26 +172,45 @@ struct Ranked {
     sponsored: bool,
 }
 
-/// Text matches: per segment (its ordinal), each document and its score.
-type Matches = Vec<(SegmentOrdinal, Vec<(DocId, Score)>)>;
+/// Matches handled together: the facts of a chunk's later matches are
+/// requested from memory while the earlier ones are counted.
+const CHUNK: usize = 256;
 
 impl SearchIndex {
     /// Runs `request` against the current snapshot.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, SearchError> {
         request.validate()?;
         let snapshot = self.snapshot();
-        let (matches, did_you_mean) = self.text_matches(&snapshot, &request.q)?;
-        let matches = matches.unwrap_or_else(|| {
-            // No words: browse every product.
-            let segments = snapshot.searcher.segment_readers().iter().enumerate();
-            segments
-                .map(|(ordinal, reader)| {
-                    let ordinal = SegmentOrdinal::try_from(ordinal).unwrap_or(SegmentOrdinal::MAX);
-                    (ordinal, reader.doc_ids_alive().map(|doc| (doc, 1.0)).collect())
-                })
-                .collect()
-        });
-        Ok(self.rank(&matches, request, &snapshot, did_you_mean))
+        let (query, did_you_mean) = self.text_query_of(&snapshot, &request.q)?;
+        let mut pass = Pass::new(request, &snapshot, &self.config);
+        let mut chunk: Vec<(DocId, Score)> = Vec::with_capacity(CHUNK);
+        let weight = match &query {
+            Some(query) => Some(query.weight(EnableScoring::enabled_from_searcher(&snapshot.searcher))?),
+            None => None,
+        };
+        for (ordinal, reader) in snapshot.searcher.segment_readers().iter().enumerate() {
+            let Some(facts) = snapshot.segments.get(ordinal) else { continue };
+            let mut visit = |doc: DocId, score: Score| {
+                chunk.push((doc, score));
+                if chunk.len() == CHUNK {
+                    pass.add(facts, &chunk);
+                    chunk.clear();
+                }
+            };
+            match (&weight, reader.alive_bitset()) {
+                (Some(weight), Some(alive)) => weight.for_each(reader, &mut |doc, score| {
+                    if alive.is_alive(doc) {
+                        visit(doc, score);
+                    }
+                })?,
+                (Some(weight), None) => weight.for_each(reader, &mut visit)?,
+                // No words: browse every product.
+                (None, _) => reader.doc_ids_alive().for_each(|doc| visit(doc, 1.0)),
+            }
+            pass.add(facts, &chunk);
+            chunk.clear();
+        }
+        Ok(pass.finish(did_you_mean))
     }
 
     /// Completions of `query` (at most `limit`, capped at 10).
@@ -201,10 +221,9 @@ impl SearchIndex {
         self.snapshot().suggester.suggest(query, limit)
     }
 
-    /// The products the text of `q` matches with their BM25 scores, or
-    /// `None` to browse everything (no words); and the corrected query.
-    #[allow(clippy::type_complexity)]
-    fn text_matches(&self, snapshot: &Snapshot, q: &str) -> Result<(Option<Matches>, Option<String>), SearchError> {
+    /// The text query of `q` (spelling corrected), or `None` to browse
+    /// everything (no words); and the corrected query.
+    fn text_query_of(&self, snapshot: &Snapshot, q: &str) -> Result<(Option<BooleanQuery>, Option<String>), SearchError> {
         let original: Vec<String> = main_words(q).into_iter().map(|word| word.text).collect();
         if original.is_empty() {
             return Ok((None, None));
@@ -219,8 +238,7 @@ impl SearchIndex {
         let mut all_terms = terms.clone();
         all_terms.extend(main_words(&extra).into_iter().map(|word| word.text));
         let query = self.text_query(&all_terms, &terms);
-        let scored = snapshot.searcher.search(&query, &DocScores)?;
-        Ok((Some(scored), correction.map(|correction| correction.text)))
+        Ok((Some(query), correction.map(|correction| correction.text)))
     }
 
     fn text_query(&self, terms: &[String], phrase: &[String]) -> BooleanQuery {
@@ -254,68 +272,99 @@ impl SearchIndex {
         }
         BooleanQuery::new(clauses)
     }
+}
 
-    /// Filters, facets, scores, sorts and pages the text matches.
-    fn rank(
-        &self,
-        matches: &Matches,
-        request: &SearchRequest,
-        snapshot: &Snapshot,
-        did_you_mean: Option<String>,
-    ) -> SearchResults {
-        let config = &self.config;
-        let filters = &request.filters;
-        let selection = filters.resolve(&snapshot.vocab);
-        let mut counter = FacetCounter::new(&snapshot.vocab);
-        let mut matching: Vec<Ranked> = Vec::new();
-        let mut best_text: f32 = 0.0;
-        for (ordinal, docs) in matches {
-            let Some(segment) = snapshot.segments.get(*ordinal as usize) else { continue };
-            for &(doc, text_score) in docs {
-                let Some(facts) = segment.get(doc as usize) else { continue };
-                let passes = selection.passes(facts);
-                counter.add(facts, passes, &selection);
-                if passes.all() {
-                    best_text = best_text.max(text_score);
-                    matching.push(Ranked {
-                        key: sort_key(facts, request.sort, config),
-                        score: config.score(f64::from(text_score), facts, snapshot.units_max),
-                        text_score,
-                        slot: facts.slot,
-                        sponsored: facts.sponsored,
-                    });
-                }
-            }
-        }
-        let total = matching.len() as u64;
+/// One pass over the matches of a query: filters, facet counts, scores and
+/// the best of each kind so far (see the module docs).
+struct Pass<'a> {
+    request: &'a SearchRequest,
+    snapshot: &'a Snapshot,
+    config: &'a super::SearchConfig,
+    selection: Selection<'a>,
+    counter: FacetCounter,
+    /// Ad positions on a page (relevance sort only).
+    slots: usize,
+    organic: TopK,
+    /// Whether a sponsored product is placed as an ad depends on the best
+    /// text score, known at the end: they wait aside (a small share).
+    sponsored: Vec<Ranked>,
+    total: u64,
+    best_text: f32,
+}
+
+impl<'a> Pass<'a> {
+    fn new(request: &'a SearchRequest, snapshot: &'a Snapshot, config: &'a super::SearchConfig) -> Pass<'a> {
         // Only the first `page * per_page` of each kind can reach the page.
         let needed = request.page as usize * request.per_page as usize;
-        let slots = if request.sort == Sort::Relevance { config.sponsored_per_page } else { 0 };
-        let threshold = f64::from(best_text) * config.sponsored_min_relevance;
-        let is_ad = |ranked: &Ranked| slots > 0 && ranked.sponsored && f64::from(ranked.text_score) >= threshold;
-        let mut ads: Vec<Ranked> = Vec::new();
-        if slots > 0 {
-            matching.retain(|ranked| {
-                let ad = is_ad(ranked);
-                if ad {
-                    ads.push(*ranked);
-                }
-                !ad
-            });
+        Pass {
+            request,
+            snapshot,
+            config,
+            selection: request.filters.resolve(&snapshot.vocab),
+            counter: FacetCounter::new(&snapshot.vocab),
+            slots: if request.sort == Sort::Relevance { config.sponsored_per_page } else { 0 },
+            organic: TopK::new(needed),
+            sponsored: Vec::new(),
+            total: 0,
+            best_text: 0.0,
         }
-        top(&mut ads, needed);
-        top(&mut matching, needed);
+    }
+
+    /// Counts and ranks `matches`, documents of the segment whose facts
+    /// are `facts`, with their text scores.
+    fn add(&mut self, facts: &[Facts], matches: &[(DocId, Score)]) {
+        for (index, &(doc, text_score)) in matches.iter().enumerate() {
+            if let Some(&(ahead, _)) = matches.get(index + PREFETCH_AHEAD) {
+                prefetch(facts.get(ahead as usize));
+            }
+            let Some(facts) = facts.get(doc as usize) else { continue };
+            let passes = self.selection.passes(facts);
+            self.counter.add(facts, passes, &self.selection);
+            if !passes.all() {
+                continue;
+            }
+            self.total += 1;
+            self.best_text = self.best_text.max(text_score);
+            let ranked = Ranked {
+                key: sort_key(facts, self.request.sort, self.config),
+                score: self.config.score(f64::from(text_score), facts, self.snapshot.units_max),
+                text_score,
+                slot: facts.slot,
+                sponsored: facts.sponsored,
+            };
+            if self.slots > 0 && ranked.sponsored {
+                self.sponsored.push(ranked);
+            } else {
+                self.organic.push(ranked);
+            }
+        }
+    }
+
+    /// Places the ads, pages the results and reads the page's entries.
+    fn finish(mut self, did_you_mean: Option<String>) -> SearchResults {
+        let request = self.request;
+        let threshold = f64::from(self.best_text) * self.config.sponsored_min_relevance;
+        let mut ads: Vec<Ranked> = Vec::new();
+        for ranked in std::mem::take(&mut self.sponsored) {
+            if f64::from(ranked.text_score) >= threshold {
+                ads.push(ranked);
+            } else {
+                self.organic.push(ranked);
+            }
+        }
+        top(&mut ads, self.organic.needed);
         let ad_count = ads.len();
         let mut ranked = ads;
-        ranked.extend(matching);
+        ranked.extend(self.organic.into_sorted());
         let order: Vec<usize> = (0..ranked.len()).collect();
-        let placed =
-            place_page(&order, &|index| index < ad_count, slots, request.page as usize, request.per_page as usize);
+        let page = request.page as usize;
+        let placed = place_page(&order, &|index| index < ad_count, self.slots, page, request.per_page as usize);
+        let table = &self.snapshot.table;
         let hits = placed
             .into_iter()
             .filter_map(|(index, sponsored)| {
                 let Ranked { score, slot, .. } = ranked[index];
-                let entry = snapshot.table.get(slot as usize)?.as_deref()?;
+                let entry = table.get(slot as usize)?.as_deref()?;
                 Some(Hit {
                     product_id: entry.product_id.clone(),
                     title: entry.title.clone(),
@@ -330,14 +379,37 @@ impl SearchIndex {
             })
             .collect();
         SearchResults {
-            total,
+            total: self.total,
             page: request.page,
             per_page: request.per_page,
             hits,
-            facets: counter.finish(&snapshot.vocab, filters),
+            facets: self.counter.finish(&self.snapshot.vocab, &request.filters),
             did_you_mean,
         }
     }
+}
+
+/// How many matches ahead the facts of a product are asked for: the
+/// matches are sparse in document order, which the hardware's own
+/// prefetching does not follow, and each product's facts are one read from
+/// memory.
+const PREFETCH_AHEAD: usize = 8;
+
+/// Asks the CPU to start loading `facts` into its cache, without waiting
+/// for it: a hint with no effect on any result (nothing on other
+/// architectures).
+#[inline(always)]
+fn prefetch(facts: Option<&Facts>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(facts) = facts {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86-64 CPU has (it
+        // is in the target's baseline); a prefetch never faults, writes
+        // nothing and is given a valid reference besides.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(facts).cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = facts;
 }
 
 /// The key `sort` orders by, smaller first (exact: every value is an
@@ -372,39 +444,39 @@ fn top(items: &mut Vec<Ranked>, needed: usize) {
     items.sort_unstable_by(compare);
 }
 
-/// Collects every matching document and its score, per segment.
-struct DocScores;
-
-struct SegmentDocScores {
-    ordinal: SegmentOrdinal,
-    found: Vec<(DocId, Score)>,
+/// The first `needed` items in [`compare`] order, without keeping every
+/// candidate: items gather in a buffer of twice that size which, when full,
+/// is cut back to its best `needed`; the worst of those is then the bar a
+/// new item must beat. Linear in the candidates, whatever their number.
+struct TopK {
+    needed: usize,
+    items: Vec<Ranked>,
+    bar: Option<Ranked>,
 }
 
-impl Collector for DocScores {
-    type Fruit = Matches;
-    type Child = SegmentDocScores;
-
-    fn for_segment(&self, ordinal: SegmentOrdinal, _reader: &SegmentReader) -> tantivy::Result<SegmentDocScores> {
-        Ok(SegmentDocScores { ordinal, found: Vec::new() })
+impl TopK {
+    fn new(needed: usize) -> TopK {
+        TopK { needed, items: Vec::new(), bar: None }
     }
 
-    fn requires_scoring(&self) -> bool {
-        true
+    #[inline]
+    fn push(&mut self, item: Ranked) {
+        if self.needed == 0 || self.bar.as_ref().is_some_and(|bar| compare(&item, bar) != Ordering::Less) {
+            return;
+        }
+        self.items.push(item);
+        if self.items.len() >= self.needed.saturating_mul(2).max(TOP_BUFFER_MIN) {
+            self.items.select_nth_unstable_by(self.needed - 1, compare);
+            self.items.truncate(self.needed);
+            self.bar = self.items.last().copied();
+        }
     }
 
-    fn merge_fruits(&self, fruits: Vec<(SegmentOrdinal, Vec<(DocId, Score)>)>) -> tantivy::Result<Matches> {
-        Ok(fruits)
-    }
-}
-
-impl SegmentCollector for SegmentDocScores {
-    type Fruit = (SegmentOrdinal, Vec<(DocId, Score)>);
-
-    fn collect(&mut self, doc: DocId, score: Score) {
-        self.found.push((doc, score));
-    }
-
-    fn harvest(self) -> Self::Fruit {
-        (self.ordinal, self.found)
+    fn into_sorted(mut self) -> Vec<Ranked> {
+        top(&mut self.items, self.needed);
+        self.items
     }
 }
+
+/// Smallest buffer of a [`TopK`] (cutting back is not worth it below).
+const TOP_BUFFER_MIN: usize = 256;

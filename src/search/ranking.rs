@@ -121,8 +121,12 @@ impl SearchConfig {
 
     /// The final score of a product (see the module docs).
     pub fn score(&self, text_score: f64, facts: &Facts, units_max: u64) -> f64 {
-        let popularity =
-            if units_max == 0 { 0.0 } else { (1.0 + f64::from(facts.units_sold)).ln() / (1.0 + units_max as f64).ln() };
+        // ln(1) = 0: most products have sold nothing, and skip the logarithm.
+        let popularity = if units_max == 0 || facts.units_sold == 0 {
+            0.0
+        } else {
+            (1.0 + f64::from(facts.units_sold)).ln() / (1.0 + units_max as f64).ln()
+        };
         let quality = self.bayes_rating(facts) / 5.0;
         let availability = if facts.in_stock { 1.0 } else { self.out_of_stock_factor };
         text_score * (1.0 + self.popularity_weight * popularity + self.rating_weight * quality) * availability
