@@ -94,7 +94,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_and_answer() {
-        let pool = QueryPool::new("test-pool", 2, 8).unwrap();
+        let pool = QueryPool::new("test-pool", 2, 32).unwrap();
         let answers: Vec<u64> = futures::future::join_all((0..20u64).map(|n| pool.run(move || n * n)))
             .await
             .into_iter()

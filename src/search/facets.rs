@@ -85,9 +85,9 @@ pub struct Facts {
     /// `category[k]` is the id of the path of levels `0..=k`, or `NONE`.
     pub(super) category: [u32; LEVELS],
     /// Index of the price's bucket in [`PRICE_BUCKETS_CENTS`].
-    price_bucket: u8,
+    pub(super) price_bucket: u8,
     /// How many of [`RATING_MINIMUMS`] the rating reaches (0 without one).
-    stars: u8,
+    pub(super) stars: u8,
     pub in_stock: bool,
     pub sponsored: bool,
 }
@@ -249,9 +249,10 @@ impl Selection<'_> {
         }
         let filters = self.filters;
         let category = self.depth == 0 || self.category.is_some() && facts.category(self.depth - 1) == self.category;
-        let brand = self.brands.as_ref().is_none_or(|selected| {
-            facts.brand().is_some_and(|id| selected.get(id as usize).copied().unwrap_or(false))
-        });
+        let brand = self
+            .brands
+            .as_ref()
+            .is_none_or(|selected| facts.brand().is_some_and(|id| selected.get(id as usize).copied().unwrap_or(false)));
         let price = filters.price_min_cents.is_none_or(|min| facts.price_cents >= min)
             && filters.price_max_cents.is_none_or(|max| facts.price_cents <= max);
         let rating = filters.rating_min.is_none_or(|min| facts.rating().is_some_and(|rating| rating >= min));
@@ -392,11 +393,8 @@ impl FacetCounter {
         // A product reaching `k` minimums reaches the `k` lowest, the last
         // `k` of RATING_MINIMUMS (descending).
         let reaching = |slot: usize| -> u64 { self.stars[RATING_MINIMUMS.len() - slot..].iter().sum() };
-        let rating = RATING_MINIMUMS
-            .iter()
-            .enumerate()
-            .map(|(slot, &min)| RatingCount { min, count: reaching(slot) })
-            .collect();
+        let rating =
+            RATING_MINIMUMS.iter().enumerate().map(|(slot, &min)| RatingCount { min, count: reaching(slot) }).collect();
         Facets { brand, category, price, rating }
     }
 }

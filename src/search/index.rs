@@ -30,8 +30,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 use tantivy::index::{SegmentId, SegmentMeta};
-use tantivy::FutureResult;
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
+use tantivy::FutureResult;
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TantivyDocument, Term};
 
 /// Format of the commit payload.
@@ -663,4 +663,68 @@ fn document(fields: &Fields, slot: u32, entry: &Entry) -> Result<TantivyDocument
     doc.add_text(fields.spell, &entry.attributes);
     doc.add_bytes(fields.entry, &entry.encode()?);
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::SearchRequest;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    #[test]
+    fn a_quiet_index_is_compacted_into_one_segment_with_the_same_results_and_offset() {
+        let (index, mut indexer, _) = SearchIndex::open(&Location::Ram, SearchConfig::default()).expect("open");
+        let stock = |_: &str| 1u64;
+        let mut rng = StdRng::seed_from_u64(11);
+        let products: Vec<Product> = (0..600).map(|n| crate::generate::product(&mut rng, n)).collect();
+        // Several commits (segments), then every fifth product rewritten
+        // (deleted documents, below the share at which tantivy's merge
+        // policy would rewrite a segment itself).
+        for (batch, chunk) in products.chunks(150).enumerate() {
+            for product in chunk {
+                indexer.upsert(product, &stock);
+            }
+            indexer.skip_to(batch as u64 + 1);
+            indexer.commit().expect("commit");
+        }
+        for product in products.iter().step_by(5) {
+            let mut changed = product.clone();
+            changed.rating = Some(4.5);
+            changed.review_count = 7;
+            indexer.upsert(&changed, &stock);
+        }
+        indexer.skip_to(10);
+        indexer.commit().expect("commit");
+        let before = index.snapshot();
+        let readers = before.searcher.segment_readers();
+        assert!(readers.len() > 1 || readers.iter().any(|reader| reader.num_deleted_docs() > 0));
+        let queries = ["soft", "red chair", "lamp steel", ""];
+        let results = |index: &SearchIndex| -> Vec<(u64, Vec<String>)> {
+            queries
+                .iter()
+                .map(|q| {
+                    let found = index.search(&SearchRequest::text(q)).expect("search");
+                    (found.total, found.hits.into_iter().map(|hit| hit.product_id).collect())
+                })
+                .collect()
+        };
+        let expected = results(&index);
+
+        let started = Instant::now();
+        while !indexer.compact_when_quiet(Duration::ZERO).expect("compact") {
+            assert!(started.elapsed() < Duration::from_secs(30), "the merge did not finish");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let after = index.snapshot();
+        let readers = after.searcher.segment_readers();
+        assert_eq!(readers.len(), 1);
+        assert_eq!(readers[0].num_deleted_docs(), 0);
+        assert_eq!(readers[0].num_docs(), 600);
+        assert_eq!(results(&index), expected);
+        assert_eq!(indexer.committed_offset(), 10);
+        // Compact already: nothing more to do until documents change.
+        assert!(!indexer.compact_when_quiet(Duration::ZERO).expect("compact"));
+        assert!(indexer.merging.is_none());
+    }
 }

@@ -223,7 +223,11 @@ impl SearchIndex {
 
     /// The text query of `q` (spelling corrected), or `None` to browse
     /// everything (no words); and the corrected query.
-    fn text_query_of(&self, snapshot: &Snapshot, q: &str) -> Result<(Option<BooleanQuery>, Option<String>), SearchError> {
+    fn text_query_of(
+        &self,
+        snapshot: &Snapshot,
+        q: &str,
+    ) -> Result<(Option<BooleanQuery>, Option<String>), SearchError> {
         let original: Vec<String> = main_words(q).into_iter().map(|word| word.text).collect();
         if original.is_empty() {
             return Ok((None, None));
@@ -459,7 +463,7 @@ impl TopK {
         TopK { needed, items: Vec::new(), bar: None }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, item: Ranked) {
         if self.needed == 0 || self.bar.as_ref().is_some_and(|bar| compare(&item, bar) != Ordering::Less) {
             return;
@@ -480,3 +484,38 @@ impl TopK {
 
 /// Smallest buffer of a [`TopK`] (cutting back is not worth it below).
 const TOP_BUFFER_MIN: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn top_k_keeps_exactly_the_first_items_of_a_full_sort() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for round in 0..40 {
+            let count = rng.random_range(0..3_000usize);
+            // Few distinct keys and scores: ties are broken by slot.
+            let items: Vec<Ranked> = (0..count)
+                .map(|slot| Ranked {
+                    key: f64::from(rng.random_range(0..4u8)),
+                    score: f64::from(rng.random_range(0..50u8)) / 7.0,
+                    text_score: 1.0,
+                    slot: u32::try_from(slot).unwrap(),
+                    sponsored: false,
+                })
+                .collect();
+            let needed = [0, 1, 20, 100, 700][round % 5];
+            let mut kept = TopK::new(needed);
+            for item in &items {
+                kept.push(*item);
+            }
+            let mut sorted = items.clone();
+            sorted.sort_by(compare);
+            sorted.truncate(needed);
+            let slots = |items: &[Ranked]| items.iter().map(|item| item.slot).collect::<Vec<_>>();
+            assert_eq!(slots(&kept.into_sorted()), slots(&sorted), "round {round}, {count} items, {needed} needed");
+        }
+    }
+}
