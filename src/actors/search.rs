@@ -13,6 +13,10 @@
 //! Availability changes without events (holds are not in the log), so every
 //! [`STOCK_REFRESH`] the projection re-reads every product's availability.
 //!
+//! Once no document has changed for [`COMPACT_AFTER_QUIET`], the index is
+//! merged into one segment in the background (see
+//! [`Indexer::compact_when_quiet`]).
+//!
 //! The thread holds only a weak reference to the engine: it ends when the
 //! engine is dropped, and [`SearchProjection::stop`] ends it after a final
 //! catch-up and commit.

@@ -51,13 +51,21 @@ pub fn start_server(dir: &Path, admin: &str, extra: &[&str]) -> (std::process::C
         .arg("--data-dir")
         .arg(dir)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("the server starts");
     let mut line = String::new();
     let stdout = child.stdout.take().expect("piped stdout");
     std::io::BufReader::new(stdout).read_line(&mut line).expect("the server prints its address");
-    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected line {line:?}"));
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let Some(base) = line.trim().strip_prefix("listening on ") else {
+        // The server ended before listening: its log says why.
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut log).ok();
+        panic!("unexpected line {line:?}; the server's log:\n{log}");
+    };
+    // Drained so that the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, base.to_owned())
 }
 
