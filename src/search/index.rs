@@ -209,9 +209,8 @@ impl SearchIndex {
             let position = slot as usize;
             if table.len() <= position {
                 table.resize(position + 1, None);
-                facts.resize(position + 1, Facts::default());
             }
-            facts[position] = vocab.facts(slot, &entry);
+            set_facts(&mut facts, slot, vocab.facts(slot, &entry));
             slots.insert(entry.product_id.clone(), slot);
             for sku in &entry.skus {
                 sku_slots.insert(sku.clone(), slot);
@@ -495,11 +494,7 @@ impl Indexer {
         }
         for slot in std::mem::take(&mut self.dirty) {
             let Some(Some(entry)) = self.table.get(slot as usize) else { continue };
-            let position = slot as usize;
-            if self.facts.len() <= position {
-                self.facts.resize(position + 1, Facts::default());
-            }
-            self.facts[position] = Arc::make_mut(&mut self.vocab).facts(slot, entry);
+            set_facts(&mut self.facts, slot, Arc::make_mut(&mut self.vocab).facts(slot, entry));
             self.writer.delete_term(Term::from_field_text(fields.id, &entry.product_id));
             self.writer.add_document(document(&fields, slot, entry)?)?;
         }
@@ -610,6 +605,15 @@ impl Indexer {
     }
 }
 
+/// Puts `slot`'s facts in the by-slot array, growing it when the slot is new.
+fn set_facts(facts: &mut Vec<Facts>, slot: u32, slot_facts: Facts) {
+    let position = slot as usize;
+    if facts.len() <= position {
+        facts.resize(position + 1, Facts::default());
+    }
+    facts[position] = slot_facts;
+}
+
 /// The facts of each segment of `searcher` by document id: kept from
 /// `known` for segments seen before, read through the slot fast field from
 /// `facts` (by slot, current at the last commit) for new ones. `known` is
@@ -630,8 +634,10 @@ fn facts_of_segments(
                 let by_doc = (0..reader.max_doc())
                     .map(|doc| {
                         let slot = slots.first(doc).and_then(|slot| usize::try_from(slot).ok());
-                        // A document without facts is deleted (its slot has a newer one) or broken:
-                        // the default keeps its place and matches no filter that asks for anything.
+                        // A deleted document gets its slot's current facts, never read (queries
+                        // skip deleted documents); one without a known slot (a broken document)
+                        // gets the default, which keeps its place and passes no filter that asks
+                        // for anything.
                         slot.and_then(|slot| facts.get(slot)).copied().unwrap_or_default()
                     })
                     .collect();

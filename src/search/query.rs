@@ -287,7 +287,7 @@ struct Pass<'a> {
     selection: Selection<'a>,
     counter: FacetCounter,
     /// Ad positions on a page (relevance sort only).
-    slots: usize,
+    ad_slots: usize,
     organic: TopK,
     /// Whether a sponsored product is placed as an ad depends on the best
     /// text score, known at the end: they wait aside (a small share).
@@ -306,7 +306,7 @@ impl<'a> Pass<'a> {
             config,
             selection: request.filters.resolve(&snapshot.vocab),
             counter: FacetCounter::new(&snapshot.vocab),
-            slots: if request.sort == Sort::Relevance { config.sponsored_per_page } else { 0 },
+            ad_slots: if request.sort == Sort::Relevance { config.sponsored_per_page } else { 0 },
             organic: TopK::new(needed),
             sponsored: Vec::new(),
             total: 0,
@@ -336,7 +336,7 @@ impl<'a> Pass<'a> {
                 slot: facts.slot,
                 sponsored: facts.sponsored,
             };
-            if self.slots > 0 && ranked.sponsored {
+            if self.ad_slots > 0 && ranked.sponsored {
                 self.sponsored.push(ranked);
             } else {
                 self.organic.push(ranked);
@@ -362,7 +362,7 @@ impl<'a> Pass<'a> {
         ranked.extend(self.organic.into_sorted());
         let order: Vec<usize> = (0..ranked.len()).collect();
         let page = request.page as usize;
-        let placed = place_page(&order, &|index| index < ad_count, self.slots, page, request.per_page as usize);
+        let placed = place_page(&order, &|index| index < ad_count, self.ad_slots, page, request.per_page as usize);
         let table = &self.snapshot.table;
         let hits = placed
             .into_iter()
