@@ -382,6 +382,28 @@ async fn sell(mercato: &Mercato, id: &str, quantity: u32) {
 }
 
 #[tokio::test]
+async fn a_hold_on_the_last_units_takes_a_product_out_of_stock_and_its_release_brings_it_back() {
+    // Holds are not events: the projection sees them through the stock board.
+    let dir = tempfile::tempdir().unwrap();
+    let mercato = loaded(dir.path()).await;
+    let (id, .., stock, _, _) = CATALOG.iter().find(|row| row.7 > 0).unwrap();
+    let in_stock = request("", Filters { in_stock: true, ..Filters::default() }, Sort::Relevance);
+    assert!(ids(&mercato, &in_stock).contains(&id.to_string()));
+    let limit = mercato::actors::search::STOCK_REFRESH + Duration::from_secs(2);
+    let quantity = u32::try_from(*stock).unwrap();
+    let hold = mercato.reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
+    eventually(limit, || !ids(&mercato, &in_stock).contains(&id.to_string())).await;
+    mercato.release(&hold.id).await.unwrap();
+    eventually(limit, || ids(&mercato, &in_stock).contains(&id.to_string())).await;
+    // A second time: the refresh runs on every change, not only the first.
+    let hold = mercato.reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
+    eventually(limit, || !ids(&mercato, &in_stock).contains(&id.to_string())).await;
+    mercato.release(&hold.id).await.unwrap();
+    eventually(limit, || ids(&mercato, &in_stock).contains(&id.to_string())).await;
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn changes_are_searchable_within_a_second_and_popularity_survives_reopen_and_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = loaded(dir.path()).await;

@@ -11,7 +11,10 @@
 //! land). At open, before any writer runs, holes are skipped at once.
 //!
 //! Availability changes without events (holds are not in the log), so every
-//! [`STOCK_REFRESH`] the projection re-reads every product's availability.
+//! [`STOCK_REFRESH`] the projection re-reads every product's availability,
+//! when some bucket's availability went from none to some or back since the
+//! last time (the stock board counts those changes; a catalog at rest costs
+//! nothing).
 //!
 //! Once no document has changed for [`COMPACT_AFTER_QUIET`], the index is
 //! merged into one segment in the background (see
@@ -34,7 +37,7 @@ use std::time::{Duration, Instant};
 const READ_BATCH: usize = 4_096;
 /// Events applied before a commit inside one catch-up (bounds memory).
 const COMMIT_EVERY_EVENTS: usize = 50_000;
-/// How often availability is re-read for every product.
+/// How often availability is re-read for every product (when it changed).
 pub const STOCK_REFRESH: Duration = Duration::from_secs(2);
 /// A commit that only moves the offset waits this long.
 const IDLE_COMMIT: Duration = Duration::from_secs(5);
@@ -46,6 +49,9 @@ const COMPACT_AFTER_QUIET: Duration = Duration::from_secs(10);
 pub trait Feed: Send + Sync + 'static {
     fn store(&self) -> &Store;
     fn available(&self, sku: &str) -> u64;
+    /// A count that moves whenever some SKU's availability goes from zero
+    /// to more or back (see [`crate::actors::board::StockBoard::availability_changes`]).
+    fn availability_changes(&self) -> u64;
 }
 
 struct FeedStock<'a, F: Feed>(&'a F);
@@ -164,13 +170,20 @@ impl SearchProjection {
             std::thread::Builder::new().name("search-projection".to_owned()).spawn(move || {
                 let mut gap = None;
                 let mut stock_checked = Instant::now();
+                // The first refresh always runs.
+                let mut stock_seen: Option<u64> = None;
                 loop {
                     let halt = *stop.0.lock();
                     let Some(feed) = feed.upgrade() else { break };
                     let stock = FeedStock(feed.as_ref());
                     let result = catch_up(feed.store(), &mut indexer, &stock, &mut gap, gap_timeout).and_then(|_| {
                         if stock_checked.elapsed() >= STOCK_REFRESH {
-                            indexer.refresh_all_stock(&stock);
+                            // Read before the availabilities it covers.
+                            let changes = feed.availability_changes();
+                            if stock_seen != Some(changes) {
+                                indexer.refresh_all_stock(&stock);
+                                stock_seen = Some(changes);
+                            }
                             stock_checked = Instant::now();
                         }
                         let idle = if halt { Duration::ZERO } else { IDLE_COMMIT };

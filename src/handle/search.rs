@@ -48,6 +48,10 @@ impl Feed for Inner {
                 .sum()
         })
     }
+
+    fn availability_changes(&self) -> u64 {
+        self.env.board.availability_changes()
+    }
 }
 
 struct InnerStock<'a>(&'a Inner);

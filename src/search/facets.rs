@@ -7,7 +7,7 @@
 //! without case), resolved once per query. Pure functions over [`Facts`]:
 //! tests compare them with a brute-force count.
 
-use super::Entry;
+use super::{Entry, SearchConfig};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -76,8 +76,12 @@ pub struct Facts {
     pub price_cents: i64,
     /// NaN without a rating (see [`Facts::rating`]).
     pub(super) rating: f64,
-    /// Saturates at `u32::MAX`, like `units_sold`.
-    pub review_count: u32,
+    /// The rating with the Bayesian prior on the review count
+    /// ([`SearchConfig::bayes_rating`]), worked out when the facts are made
+    /// (the configuration is fixed for an index), so ranking a match
+    /// divides nothing.
+    pub(super) bayes: f32,
+    /// Saturates at `u32::MAX`.
     pub units_sold: u32,
     pub created_at_ms: u64,
     /// Brand id in the [`Vocab`], or `NONE`.
@@ -99,7 +103,7 @@ impl Default for Facts {
             slot: 0,
             price_cents: 0,
             rating: f64::NAN,
-            review_count: 0,
+            bayes: 0.0,
             units_sold: 0,
             created_at_ms: 0,
             brand: NONE,
@@ -168,7 +172,7 @@ fn intern(
 
 impl Vocab {
     /// The facts of `entry` in `slot`, adding its names when they are new.
-    pub fn facts(&mut self, slot: u32, entry: &Entry) -> Facts {
+    pub fn facts(&mut self, slot: u32, entry: &Entry, config: &SearchConfig) -> Facts {
         let brand = entry
             .brand
             .as_ref()
@@ -184,7 +188,8 @@ impl Vocab {
             slot,
             price_cents: entry.price.cents,
             rating: rating.unwrap_or(f64::NAN),
-            review_count: saturate(entry.review_count),
+            // Within 0..=5, where an f32 is exact to 1e-6.
+            bayes: config.bayes_rating(rating, entry.review_count) as f32,
             units_sold: saturate(entry.units_sold),
             created_at_ms: entry.created_at_ms,
             brand,
@@ -458,10 +463,10 @@ mod tests {
     fn names_are_one_facet_value_whatever_their_case_shown_as_first_seen() {
         let mut vocab = Vocab::default();
         let facts = vec![
-            vocab.facts(0, &entry(Some("Sony"), &["Electronics", "Audio"])),
-            vocab.facts(0, &entry(Some("SONY"), &["electronics", "AUDIO"])),
-            vocab.facts(0, &entry(Some("Bose"), &["Electronics", "Phones"])),
-            vocab.facts(0, &entry(None, &["Home"])),
+            vocab.facts(0, &entry(Some("Sony"), &["Electronics", "Audio"]), &SearchConfig::default()),
+            vocab.facts(0, &entry(Some("SONY"), &["electronics", "AUDIO"]), &SearchConfig::default()),
+            vocab.facts(0, &entry(Some("Bose"), &["Electronics", "Phones"]), &SearchConfig::default()),
+            vocab.facts(0, &entry(None, &["Home"]), &SearchConfig::default()),
         ];
         let all = count(&vocab, &facts, &Filters::default());
         let brands: Vec<(&str, u64)> = all.brand.iter().map(|v| (v.value.as_str(), v.count)).collect();
@@ -489,7 +494,7 @@ mod tests {
     #[test]
     fn an_unknown_brand_or_category_matches_nothing() {
         let mut vocab = Vocab::default();
-        let facts = [vocab.facts(0, &entry(Some("Sony"), &["Electronics", "Audio"]))];
+        let facts = [vocab.facts(0, &entry(Some("Sony"), &["Electronics", "Audio"]), &SearchConfig::default())];
         let unknown = [
             Filters { brands: vec!["Nobody".into()], ..Filters::default() },
             Filters { category: Some(vec!["Garden".into()]), ..Filters::default() },

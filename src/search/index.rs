@@ -210,7 +210,7 @@ impl SearchIndex {
             if table.len() <= position {
                 table.resize(position + 1, None);
             }
-            set_facts(&mut facts, slot, vocab.facts(slot, &entry));
+            set_facts(&mut facts, slot, vocab.facts(slot, &entry, &config));
             slots.insert(entry.product_id.clone(), slot);
             for sku in &entry.skus {
                 sku_slots.insert(sku.clone(), slot);
@@ -494,7 +494,7 @@ impl Indexer {
         }
         for slot in std::mem::take(&mut self.dirty) {
             let Some(Some(entry)) = self.table.get(slot as usize) else { continue };
-            set_facts(&mut self.facts, slot, Arc::make_mut(&mut self.vocab).facts(slot, entry));
+            set_facts(&mut self.facts, slot, Arc::make_mut(&mut self.vocab).facts(slot, entry, &self.shared.config));
             self.writer.delete_term(Term::from_field_text(fields.id, &entry.product_id));
             self.writer.add_document(document(&fields, slot, entry)?)?;
         }

@@ -15,7 +15,7 @@
 use super::analysis::main_words;
 use super::facets::{FacetCounter, Facts, Filters, Selection};
 use super::index::{Fields, Snapshot};
-use super::ranking::place_page;
+use super::ranking::{place_page, popularity_scale};
 use super::suggest::Suggestion;
 use super::{spelling, SearchError, SearchIndex};
 use crate::engine::Money;
@@ -294,6 +294,8 @@ struct Pass<'a> {
     sponsored: Vec<Ranked>,
     total: u64,
     best_text: f32,
+    /// See [`popularity_scale`].
+    popularity_scale: f64,
 }
 
 impl<'a> Pass<'a> {
@@ -311,6 +313,7 @@ impl<'a> Pass<'a> {
             sponsored: Vec::new(),
             total: 0,
             best_text: 0.0,
+            popularity_scale: popularity_scale(snapshot.units_max),
         }
     }
 
@@ -330,8 +333,8 @@ impl<'a> Pass<'a> {
             self.total += 1;
             self.best_text = self.best_text.max(text_score);
             let ranked = Ranked {
-                key: sort_key(facts, self.request.sort, self.config),
-                score: self.config.score(f64::from(text_score), facts, self.snapshot.units_max),
+                key: sort_key(facts, self.request.sort),
+                score: self.config.score(f64::from(text_score), facts, self.popularity_scale),
                 text_score,
                 slot: facts.slot,
                 sponsored: facts.sponsored,
@@ -418,12 +421,12 @@ fn prefetch(facts: Option<&Facts>) {
 
 /// The key `sort` orders by, smaller first (exact: every value is an
 /// integer below 2^53 or a rating).
-fn sort_key(facts: &Facts, sort: Sort, config: &super::SearchConfig) -> f64 {
+fn sort_key(facts: &Facts, sort: Sort) -> f64 {
     match sort {
         Sort::Relevance => 0.0,
         Sort::PriceAsc => facts.price_cents as f64,
         Sort::PriceDesc => -(facts.price_cents as f64),
-        Sort::Rating => -config.bayes_rating(facts),
+        Sort::Rating => -f64::from(facts.bayes),
         Sort::Newest => -(facts.created_at_ms as f64),
         Sort::Popularity => -f64::from(facts.units_sold),
     }

@@ -108,10 +108,11 @@ impl SearchConfig {
         Ok(())
     }
 
-    /// The rating with the Bayesian prior on the review count (0..=5).
-    pub fn bayes_rating(&self, facts: &Facts) -> f64 {
-        let reviews = if facts.rating().is_some() { f64::from(facts.review_count) } else { 0.0 };
-        let rating = facts.rating().unwrap_or(self.rating_prior_mean);
+    /// The rating with the Bayesian prior on the review count (0..=5); the
+    /// prior mean without a rating.
+    pub fn bayes_rating(&self, rating: Option<f64>, review_count: u64) -> f64 {
+        let reviews = if rating.is_some() { review_count as f64 } else { 0.0 };
+        let rating = rating.unwrap_or(self.rating_prior_mean);
         let prior = self.rating_prior_reviews;
         if reviews + prior <= 0.0 {
             return rating;
@@ -119,17 +120,28 @@ impl SearchConfig {
         (reviews * rating + prior * self.rating_prior_mean) / (reviews + prior)
     }
 
-    /// The final score of a product (see the module docs).
-    pub fn score(&self, text_score: f64, facts: &Facts, units_max: u64) -> f64 {
+    /// The final score of a product (see the module docs), given
+    /// [`popularity_scale`] of the index. Nothing here divides: the
+    /// Bayesian rating is in the facts and the popularity's denominator in
+    /// the scale, both worked out once.
+    #[inline]
+    pub fn score(&self, text_score: f64, facts: &Facts, popularity_scale: f64) -> f64 {
         // ln(1) = 0: most products have sold nothing, and skip the logarithm.
-        let popularity = if units_max == 0 || facts.units_sold == 0 {
-            0.0
-        } else {
-            (1.0 + f64::from(facts.units_sold)).ln() / (1.0 + units_max as f64).ln()
-        };
-        let quality = self.bayes_rating(facts) / 5.0;
+        let popularity =
+            if facts.units_sold == 0 { 0.0 } else { (1.0 + f64::from(facts.units_sold)).ln() * popularity_scale };
+        let quality = f64::from(facts.bayes) * (1.0 / 5.0);
         let availability = if facts.in_stock { 1.0 } else { self.out_of_stock_factor };
         text_score * (1.0 + self.popularity_weight * popularity + self.rating_weight * quality) * availability
+    }
+}
+
+/// `1 / ln(1 + units_max)`, the factor that maps `ln(1 + units_sold)` into
+/// 0..=1 for an index whose best seller sold `units_max` (0 when nothing sold).
+pub fn popularity_scale(units_max: u64) -> f64 {
+    if units_max == 0 {
+        0.0
+    } else {
+        1.0 / (1.0 + units_max as f64).ln()
     }
 }
 
@@ -180,25 +192,25 @@ pub fn place_page(
 mod tests {
     use super::*;
 
-    fn entry(rating: Option<f64>, reviews: u32, units: u32, in_stock: bool) -> Facts {
-        let rating = rating.unwrap_or(f64::NAN);
-        Facts { rating, review_count: reviews, units_sold: units, in_stock, ..Facts::default() }
+    fn entry(rating: Option<f64>, reviews: u64, units: u32, in_stock: bool) -> Facts {
+        let bayes = SearchConfig::default().bayes_rating(rating, reviews) as f32;
+        Facts { rating: rating.unwrap_or(f64::NAN), bayes, units_sold: units, in_stock, ..Facts::default() }
     }
 
     #[test]
     fn many_reviews_beat_a_perfect_score_from_two() {
         let config = SearchConfig::default();
-        let few = config.score(1.0, &entry(Some(5.0), 2, 0, true), 0);
-        let many = config.score(1.0, &entry(Some(4.6), 500, 0, true), 0);
+        let few = config.score(1.0, &entry(Some(5.0), 2, 0, true), popularity_scale(0));
+        let many = config.score(1.0, &entry(Some(4.6), 500, 0, true), popularity_scale(0));
         assert!(many > few, "{many} > {few}");
     }
 
     #[test]
     fn out_of_stock_sinks_and_popularity_lifts() {
         let config = SearchConfig::default();
-        let in_stock = config.score(1.0, &entry(None, 0, 0, true), 100);
-        let out = config.score(1.0, &entry(None, 0, 0, false), 100);
-        let popular = config.score(1.0, &entry(None, 0, 100, true), 100);
+        let in_stock = config.score(1.0, &entry(None, 0, 0, true), popularity_scale(100));
+        let out = config.score(1.0, &entry(None, 0, 0, false), popularity_scale(100));
+        let popular = config.score(1.0, &entry(None, 0, 100, true), popularity_scale(100));
         assert!(in_stock > out);
         assert!(popular > in_stock);
         assert!(popular / in_stock <= 1.0 + config.popularity_weight + 1e-9);
