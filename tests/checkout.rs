@@ -10,6 +10,7 @@ use mercato::http::AppState;
 use mercato::{Config, Durability, Mercato};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 const ADMIN: &str = "test-admin-token";
 
@@ -26,10 +27,15 @@ struct Response {
 }
 
 async fn spawn_app() -> App {
+    spawn_app_with(|_| {}).await
+}
+
+async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> App {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(dir.path()).durability(Durability::Strict);
     config.password_cost = mercato::PasswordCost::Fast;
     config.cache_capacity_bytes = 16 << 20;
+    adjust(&mut config);
     let mercato = Mercato::open(config).unwrap();
     for (id, lat, lon) in [("W-EAST", 40.7, -74.0), ("W-WEST", 37.7, -122.4)] {
         let warehouse = Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat, lon }, "US");
@@ -280,6 +286,41 @@ async fn cancelling_a_paid_order_restocks_and_refunds_once() {
     assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")), "{:?}", cancelled.body);
     assert_eq!(cancelled.body["payments"]["refunded"], placed.body["totals"]["total"]);
     assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4));
+    let again = app.call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), None, &token).await;
+    assert_problem(&again, 409, "conflict");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4), "restocked exactly once");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_after_the_committed_holds_were_pruned_still_restocks_once() {
+    // Settled holds are kept for a retention period (a day by default),
+    // then pruned; an order can wait longer than that before it is cancelled.
+    let app = spawn_app_with(|config| {
+        config.settled_hold_retention_ms = 0;
+        config.idle_check_every = Duration::from_millis(20);
+    })
+    .await;
+    app.stock("SKU-A", "W-EAST", 4).await;
+    let token = app.customer("late-cancel@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 3)], json!({"token": card})).await;
+    let placed = app.place(&token, &checkout, "late").await;
+    let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 3, 1));
+    let customer = app.mercato.authenticate(&token).unwrap().id;
+    let record = app.mercato.order(&customer, &mercato::engine::OrderId::parse(&order_id).unwrap()).await.unwrap();
+    assert!(!record.holds.is_empty());
+    let started = Instant::now();
+    for hold in &record.holds {
+        while app.mercato.reservation(&hold.id).await.is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(5), "the settled holds were not pruned");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let cancelled = app.call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), None, &token).await;
+    assert_eq!((cancelled.status, cancelled.body["status"].as_str()), (200, Some("cancelled")), "{:?}", cancelled.body);
+    assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4), "the 3 sold units are back");
     let again = app.call(Method::POST, &format!("/v1/orders/{order_id}/cancel"), None, &token).await;
     assert_problem(&again, 409, "conflict");
     assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 0, 4), "restocked exactly once");

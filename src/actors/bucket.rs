@@ -84,8 +84,8 @@ pub struct ReturnCommitted {
     pub id: ReservationId,
 }
 
-/// A stock change an order asked for (shipping or restocking returned
-/// units), guarded by its task record `settles`: the change is applied only
+/// A stock change an order asked for (shipping, restocking returned units,
+/// returning a cancelled order's committed units), guarded by its task record `settles`: the change is applied only
 /// while the record exists, and the record is deleted in the same write, so a
 /// retried task changes the stock once.
 #[derive(Debug, Clone, Message)]
@@ -103,12 +103,16 @@ pub struct StockTask {
 }
 
 /// The stock change of a [`SettleTask`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StockOp {
     /// Committed units leave the warehouse.
     Ship { quantity: u64 },
     /// Returned units are received back.
     Restock { quantity: u64 },
+    /// The committed units of an order's hold come back (the order was
+    /// cancelled before shipping), whether or not the hold's settled record
+    /// is still kept ([`crate::engine::Bucket::return_committed_units`]).
+    ReturnCommitted { id: ReservationId, quantity: u64 },
 }
 
 /// Units leave for a flash deal's own stock.
@@ -441,13 +445,14 @@ impl Handler<SettleTask> for BucketActor {
         };
         let mut settled = Batch::new();
         settled.delete(msg.settles);
-        MessageResult(self.run_with(ctx, settled, |bucket, _| {
+        MessageResult(self.run_with(ctx, settled, |bucket, now| {
             if !pending {
                 return Ok((bucket.counts(), Vec::new()));
             }
-            let events = match msg.op {
-                StockOp::Ship { quantity } => bucket.ship(quantity)?,
-                StockOp::Restock { quantity } => bucket.restock(quantity)?,
+            let events = match &msg.op {
+                StockOp::Ship { quantity } => bucket.ship(*quantity)?,
+                StockOp::Restock { quantity } => bucket.restock(*quantity)?,
+                StockOp::ReturnCommitted { id, quantity } => bucket.return_committed_units(id, *quantity, now)?,
             };
             Ok((bucket.counts(), events))
         }))

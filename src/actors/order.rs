@@ -10,7 +10,7 @@
 use super::bucket::{StockOp, StockTask};
 use super::registry::{Activate, Activation};
 use super::{Crash, Env, Failure, Reply};
-use crate::engine::order::ReturnItem;
+use crate::engine::order::{ReturnItem, StockAction};
 use crate::engine::{BucketKey, DomainEvent, Order, OrderError, OrderEvent, OrderId, ReservationId, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
@@ -112,6 +112,19 @@ pub fn stock_tasks(record: &OrderRecord, event: &OrderEvent) -> Vec<(String, Sto
             .map(|(index, hold)| {
                 let op = StockOp::Ship { quantity: u64::from(hold.quantity) };
                 (format!("ship-{index}"), StockTask { bucket: hold.bucket.clone(), op })
+            })
+            .collect(),
+        // The units of a cancelled order's bucket holds come back by a task
+        // (exactly once, even after the hold's settled record was pruned);
+        // deal claims go back to their deal in `carry_out`.
+        OrderEvent::Cancelled { stock: StockAction::Restock, .. } => record
+            .holds
+            .iter()
+            .enumerate()
+            .filter(|(_, hold)| hold.deal.is_none())
+            .map(|(index, hold)| {
+                let op = StockOp::ReturnCommitted { id: hold.id.clone(), quantity: u64::from(hold.quantity) };
+                (format!("return-{index}"), StockTask { bucket: hold.bucket.clone(), op })
             })
             .collect(),
         OrderEvent::ReturnReceived { .. } | OrderEvent::Refunded { .. } => order

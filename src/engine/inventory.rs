@@ -140,6 +140,12 @@ pub enum InventoryEvent {
         quantity: u32,
         at: Timestamp,
     },
+    /// Committed units came back to stock after their hold's record was
+    /// pruned (an order cancelled after the settled-hold retention):
+    /// `committed` drops by count.
+    Unsold {
+        quantity: u64,
+    },
 }
 
 impl InventoryEvent {
@@ -181,6 +187,8 @@ pub enum InventoryError {
     IdempotencyConflict { id: ReservationId },
     #[error("cannot ship {requested}: only {committed} committed")]
     ShipExceedsCommitted { requested: u64, committed: u64 },
+    #[error("cannot return {requested}: only {committed} committed")]
+    ReturnExceedsCommitted { requested: u64, committed: u64 },
     #[error("on hand {requested} is below the {allocated} units held or sold")]
     OnHandBelowAllocated { requested: u64, allocated: u64 },
     #[error("counter overflow")]
@@ -370,6 +378,34 @@ impl Bucket {
         Ok((self.existing(id)?.clone(), vec![event]))
     }
 
+    /// The committed units of hold `id` come back to stock: as
+    /// [`Bucket::return_committed`] while the hold's record exists (nothing
+    /// when it already came back), and by count, `quantity` units out of
+    /// `committed`, once the settled record was pruned. The caller makes it
+    /// happen once per hold (an order's stock task does).
+    pub fn return_committed_units(
+        &mut self,
+        id: &ReservationId,
+        quantity: u64,
+        now: Timestamp,
+    ) -> Result<Vec<InventoryEvent>, InventoryError> {
+        if self.holds.contains_key(id) {
+            return self.return_committed(id, now).map(|(_, events)| events);
+        }
+        if quantity == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        if quantity > self.counters.committed {
+            return Err(InventoryError::ReturnExceedsCommitted {
+                requested: quantity,
+                committed: self.counters.committed,
+            });
+        }
+        let event = InventoryEvent::Unsold { quantity };
+        self.apply(&event);
+        Ok(vec![event])
+    }
+
     /// Expires every `Held` hold due at `now` (`expires_at <= now`), returning
     /// its units. Each hold expires once: a second call emits nothing for it.
     pub fn expire(&mut self, now: Timestamp) -> Vec<InventoryEvent> {
@@ -512,6 +548,9 @@ impl Bucket {
                     self.counters.committed = self.counters.committed.saturating_sub(u64::from(*quantity));
                 }
             }
+            InventoryEvent::Unsold { quantity } => {
+                self.counters.committed = self.counters.committed.saturating_sub(*quantity);
+            }
         }
     }
 
@@ -603,6 +642,37 @@ mod tests {
         assert_eq!((bucket.counts().committed, bucket.available()), (0, 10));
         let (_, again) = bucket.return_committed(&id, now).unwrap();
         assert!(again.is_empty());
+        bucket.check_invariants(Some(now)).unwrap();
+    }
+
+    #[test]
+    fn committed_units_come_back_by_hold_and_after_pruning_by_count() {
+        let mut bucket = bucket(10, 0);
+        let now = Timestamp::from_millis(1);
+        let (kept, pruned) = (ReservationId::parse("kept").unwrap(), ReservationId::parse("pruned").unwrap());
+        for (id, quantity) in [(&kept, 2), (&pruned, 3)] {
+            bucket.reserve(id.clone(), quantity, 1_000, now).unwrap();
+            bucket.commit(id, now).unwrap();
+        }
+        assert_eq!(bucket.counts().committed, 5);
+        // The hold's record exists: it is marked returned, once.
+        let events = bucket.return_committed_units(&kept, 2, now).unwrap();
+        assert!(matches!(events[..], [InventoryEvent::Returned { .. }]));
+        assert!(bucket.return_committed_units(&kept, 2, now).unwrap().is_empty());
+        assert_eq!(bucket.counts().committed, 3);
+        // Settled and pruned: the units still come back, by count.
+        bucket.prune_settled(Timestamp::from_millis(2));
+        let events = bucket.return_committed_units(&pruned, 3, now).unwrap();
+        assert_eq!(events, [InventoryEvent::Unsold { quantity: 3 }]);
+        assert_eq!((bucket.counts().committed, bucket.available()), (0, 10));
+        // Never more than is committed, never nothing; neither changes anything.
+        let gone = ReservationId::parse("gone").unwrap();
+        assert!(matches!(
+            bucket.return_committed_units(&gone, 1, now),
+            Err(InventoryError::ReturnExceedsCommitted { requested: 1, committed: 0 })
+        ));
+        assert_eq!(bucket.return_committed_units(&gone, 0, now), Err(InventoryError::InvalidQuantity));
+        assert_eq!((bucket.counts().committed, bucket.available()), (0, 10));
         bucket.check_invariants(Some(now)).unwrap();
     }
 

@@ -459,7 +459,8 @@ impl Mercato {
                     crate::engine::order::StockAction::Restock if hold.deal.is_some() => {
                         self.return_claim(&hold.id, &order.id).await?;
                     }
-                    crate::engine::order::StockAction::Restock => self.return_hold(&hold.id).await?,
+                    // A stock task (below), which outlives the hold's record.
+                    crate::engine::order::StockAction::Restock => {}
                     crate::engine::order::StockAction::ReleaseHolds => match self.release(&hold.id).await {
                         Ok(_) | Err(Error::Inventory(_)) => {}
                         Err(other) => return Err(other),

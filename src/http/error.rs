@@ -130,6 +130,7 @@ fn inventory(rejection: InventoryError, detail: String) -> Problem {
         InventoryError::ReservationNotFound { .. } => Problem::not_found(detail),
         InventoryError::IdempotencyConflict { .. }
         | InventoryError::ShipExceedsCommitted { .. }
+        | InventoryError::ReturnExceedsCommitted { .. }
         | InventoryError::OnHandBelowAllocated { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
         InventoryError::InvalidQuantity | InventoryError::InvalidTtl | InventoryError::Overflow => {
             Problem::invalid(detail)
