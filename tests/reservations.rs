@@ -266,13 +266,37 @@ async fn remembered_responses_replay_in_every_durability_mode() {
             body: b"{\"reservation_id\":\"res_1\"}".to_vec(),
             created_at: mercato.now(),
         };
-        mercato.remember(&guard, &first, None).await.unwrap();
+        mercato.remember(&guard, &first, None, false).await.unwrap();
         drop(guard);
-        match mercato.claim_idempotency("scope-1").await.unwrap() {
-            mercato::Claim::Replay(replayed) => assert_eq!(replayed, first, "{durability:?}"),
-            mercato::Claim::Run(_) => panic!("{durability:?}: the first response was forgotten"),
+        // A rejection that wrote nothing is kept without waiting for the
+        // disk, and replayed all the same.
+        let guard = match mercato.claim_idempotency("scope-3").await.unwrap() {
+            mercato::Claim::Run(guard) => guard,
+            mercato::Claim::Replay(_) => panic!("{durability:?}: nothing was remembered yet"),
+        };
+        let rejected = mercato::Remembered { status: 409, body: b"{\"type\":\"sold-out\"}".to_vec(), ..first.clone() };
+        mercato.remember(&guard, &rejected, None, true).await.unwrap();
+        drop(guard);
+        for (scope, expected) in [("scope-1", &first), ("scope-3", &rejected)] {
+            match mercato.claim_idempotency(scope).await.unwrap() {
+                mercato::Claim::Replay(replayed) => assert_eq!(&replayed, expected, "{durability:?}"),
+                mercato::Claim::Run(_) => panic!("{durability:?}: the first response was forgotten"),
+            }
         }
         assert!(matches!(mercato.claim_idempotency("scope-2").await.unwrap(), mercato::Claim::Run(_)));
         mercato.shutdown().await.unwrap();
+        drop(mercato);
+        if durability != Durability::Strict {
+            continue;
+        }
+        // A clean shutdown flushes both.
+        let reopened = mercato::Mercato::open(common::config(dir.path(), durability)).unwrap();
+        for (scope, expected) in [("scope-1", &first), ("scope-3", &rejected)] {
+            match reopened.claim_idempotency(scope).await.unwrap() {
+                mercato::Claim::Replay(replayed) => assert_eq!(&replayed, expected, "{durability:?} reopened"),
+                mercato::Claim::Run(_) => panic!("{durability:?}: forgotten after a clean shutdown"),
+            }
+        }
+        reopened.shutdown().await.unwrap();
     }
 }

@@ -72,13 +72,18 @@ impl Mercato {
         }
     }
 
-    /// Keeps the first response durably (before the guard is released),
-    /// in the same flush as the request's own writes (`deferred`).
+    /// Keeps the first response (before the guard is released), in the
+    /// same flush as the request's own writes (`deferred`). The reply waits
+    /// for that flush, except for a rejection that wrote nothing
+    /// (`changed_nothing`): losing its record in a crash only lets a retry
+    /// run again, which is as safe as the first run was. So a stampede's
+    /// sold-out answers do not queue for the disk.
     pub async fn remember(
         &self,
         guard: &RunGuard,
         remembered: &Remembered,
         deferred: Option<crate::store::Ticket>,
+        changed_nothing: bool,
     ) -> Result<(), Error> {
         let _pass = self.enter()?;
         if !self.inner.env.store.keeps_records() {
@@ -86,6 +91,9 @@ impl Mercato {
             return Ok(());
         }
         let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
+        if changed_nothing && deferred.is_none() {
+            return Ok(());
+        }
         self.inner.env.store.durable(deferred.map_or(ticket, |deferred| deferred.max(ticket))).await?;
         Ok(())
     }

@@ -1,9 +1,12 @@
 //! `Idempotency-Key` on creating POSTs (API.md, Conventions): the key is
 //! scoped to the caller (their token, or their address when anonymous) and
 //! the route; the same key with the same body gets the first response again
-//! (4xx included, but not 429 or 5xx), kept durably for 24 h; concurrent
+//! (4xx included, but not 429 or 5xx), kept for 24 h; concurrent
 //! duplicates run once; the same key with another body is 422
-//! `idempotency-key-reused`.
+//! `idempotency-key-reused`. A response that changed something is kept
+//! durably before it is sent; a 4xx whose request wrote nothing (bad input
+//! changes nothing, e.g. a sold-out claim) is kept without waiting for the
+//! disk: after a crash that lost it, a retry runs again.
 
 use super::error::Problem;
 use super::AppState;
@@ -97,7 +100,8 @@ where
         body: bytes.to_vec(),
         created_at: state.mercato.now(),
     };
-    if let Err(err) = state.mercato.remember(&guard, &remembered, deferred).await {
+    let changed_nothing = status.is_client_error();
+    if let Err(err) = state.mercato.remember(&guard, &remembered, deferred, changed_nothing).await {
         tracing::error!(error = %err, "cannot remember an idempotent response");
         return Problem::from(err).into_response();
     }
