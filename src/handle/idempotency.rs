@@ -75,9 +75,11 @@ impl Mercato {
     /// Keeps the first response (before the guard is released), in the
     /// same flush as the request's own writes (`deferred`). The reply waits
     /// for that flush, except for a rejection that wrote nothing
-    /// (`changed_nothing`): losing its record in a crash only lets a retry
-    /// run again, which is as safe as the first run was. So a stampede's
-    /// sold-out answers do not queue for the disk.
+    /// (`changed_nothing`): its record is flushed in the next group commit
+    /// (milliseconds) but the answer does not wait for it. A crash inside
+    /// that window only lets a retry run again, which is as safe as the
+    /// first run was. So a stampede's sold-out answers do not queue for the
+    /// disk.
     pub async fn remember(
         &self,
         guard: &RunGuard,
@@ -92,6 +94,7 @@ impl Mercato {
         }
         let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
         if changed_nothing && deferred.is_none() {
+            self.inner.env.store.flush_soon(ticket);
             return Ok(());
         }
         self.inner.env.store.durable(deferred.map_or(ticket, |deferred| deferred.max(ticket))).await?;

@@ -5,8 +5,9 @@
 //! duplicates run once; the same key with another body is 422
 //! `idempotency-key-reused`. A response that changed something is kept
 //! durably before it is sent; a 4xx whose request wrote nothing (bad input
-//! changes nothing, e.g. a sold-out claim) is kept without waiting for the
-//! disk: after a crash that lost it, a retry runs again.
+//! changes nothing, e.g. a sold-out claim) is flushed in the next group
+//! commit, milliseconds later, but not waited for: after a crash inside that
+//! window, a retry runs again (as harmlessly as the first run).
 
 use super::error::Problem;
 use super::AppState;

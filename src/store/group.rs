@@ -54,10 +54,15 @@ impl GroupCommit {
         Ok(GroupCommit { shared, flusher: Mutex::new(Some(flusher)) })
     }
 
+    /// Whether a flush covered `generation`.
+    pub(super) fn is_durable(&self, generation: u64) -> bool {
+        self.shared.flushed.load(Ordering::Acquire) >= generation
+    }
+
     /// `None` when `generation` is durable already; otherwise a receiver that
     /// resolves after the flush that covers it.
     pub(super) fn register(&self, generation: u64) -> Option<oneshot::Receiver<Result<(), StoreError>>> {
-        if self.shared.flushed.load(Ordering::Acquire) >= generation {
+        if self.is_durable(generation) {
             return None;
         }
         let (sender, receiver) = oneshot::channel();

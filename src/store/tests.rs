@@ -96,6 +96,26 @@ async fn many_concurrent_writers_share_few_flushes() {
 }
 
 #[tokio::test]
+async fn a_write_asked_to_flush_soon_becomes_durable_without_a_waiter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Durability::Strict);
+    let mut batch = Batch::new();
+    batch.put(b"k".to_vec(), &1u32).unwrap();
+    let ticket = store.write(batch).unwrap();
+    let group = store.inner.group.as_ref().unwrap();
+    // Nobody waits: nothing flushes.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!group.is_durable(ticket.0));
+    store.flush_soon(ticket);
+    let started = std::time::Instant::now();
+    while !group.is_durable(ticket.0) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "never flushed");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    store.close().unwrap();
+}
+
+#[tokio::test]
 async fn writes_after_close_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path(), Durability::Strict);
