@@ -7,20 +7,31 @@
 //! covered by it; after the flush it publishes `flushed = target` and wakes
 //! every waiter at or below it. Publishing and waking happen under the same
 //! lock as registering, so no waiter can slip between them and sleep forever.
+//!
+//! A write can also ask to be flushed without anyone waiting
+//! ([`GroupCommit::flush_soon`]): it rides along with the next flush a waiter
+//! causes, or, when nobody waits, is flushed [`LAZY_FLUSH_AFTER`] later, so
+//! a stream of such writes costs at most one flush per that interval.
 
 use super::{StoreError, StoreStats};
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long a write asked to be flushed soon waits for company when nobody
+/// waits for a flush.
+pub(super) const LAZY_FLUSH_AFTER: Duration = Duration::from_millis(10);
 
 type Waiter = (u64, oneshot::Sender<Result<(), StoreError>>);
 
 struct State {
     waiters: Vec<Waiter>,
     stopping: bool,
+    /// The newest generation asked to be flushed without a waiter.
+    lazy: u64,
 }
 
 struct Shared {
@@ -43,7 +54,7 @@ impl GroupCommit {
     ) -> Result<GroupCommit, StoreError> {
         let shared = Arc::new(Shared {
             flushed: AtomicU64::new(0),
-            state: Mutex::new(State { waiters: Vec::new(), stopping: false }),
+            state: Mutex::new(State { waiters: Vec::new(), stopping: false, lazy: 0 }),
             wake: Condvar::new(),
         });
         let thread_shared = shared.clone();
@@ -57,6 +68,21 @@ impl GroupCommit {
     /// Whether a flush covered `generation`.
     pub(super) fn is_durable(&self, generation: u64) -> bool {
         self.shared.flushed.load(Ordering::Acquire) >= generation
+    }
+
+    /// Has `generation` flushed soon, without waiting for it: with the next
+    /// flush, or [`LAZY_FLUSH_AFTER`] from now when nobody waits.
+    pub(super) fn flush_soon(&self, generation: u64) {
+        if self.is_durable(generation) {
+            return;
+        }
+        let mut state = self.shared.state.lock();
+        if state.lazy < generation {
+            state.lazy = generation;
+            if state.waiters.is_empty() {
+                self.shared.wake.notify_one();
+            }
+        }
     }
 
     /// `None` when `generation` is durable already; otherwise a receiver that
@@ -95,9 +121,20 @@ fn run(db: &sled::Db, written: &AtomicU64, shared: &Shared, stats: &StoreStats) 
     loop {
         {
             let mut state = shared.state.lock();
-            while state.waiters.is_empty() && !state.stopping {
+            loop {
+                if !state.waiters.is_empty() || state.stopping {
+                    break;
+                }
+                if state.lazy > shared.flushed.load(Ordering::Acquire) {
+                    // Only writes nobody waits for: give them company first.
+                    if shared.wake.wait_for(&mut state, LAZY_FLUSH_AFTER).timed_out() {
+                        break;
+                    }
+                    continue;
+                }
                 shared.wake.wait(&mut state);
             }
+            // Stopping: `close` flushes once more after the flusher ends.
             if state.waiters.is_empty() && state.stopping {
                 return;
             }

@@ -292,14 +292,13 @@ impl Store {
 
     /// Resolves once the write behind `ticket` is durable (strict mode); at once
     /// in the other modes.
-    /// Asks for `ticket` to become durable without waiting for it: the
-    /// flusher covers it in its next flush (milliseconds), as if someone
-    /// waited. In strict mode nothing else flushes, so a write nobody waits
-    /// for would otherwise stay in memory until some later write is waited for.
+    /// Asks for `ticket` to become durable without waiting for it: it goes
+    /// with the next flush, within milliseconds (group commit, `group.rs`). In strict
+    /// mode nothing else flushes, so a write nobody waits for would
+    /// otherwise stay in memory until some later write is waited for.
     pub fn flush_soon(&self, ticket: Ticket) {
         if let Some(group) = &self.inner.group {
-            // The flush happens whether or not anyone listens for it.
-            drop(group.register(ticket.0));
+            group.flush_soon(ticket.0);
         }
     }
 

@@ -112,6 +112,23 @@ async fn a_write_asked_to_flush_soon_becomes_durable_without_a_waiter() {
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "never flushed");
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    // A stream of such writes shares flushes: at most one per
+    // `LAZY_FLUSH_AFTER` while nobody waits.
+    let before = store.stats().flushes.load(Ordering::Relaxed);
+    let mut last = ticket;
+    for n in 0..200u32 {
+        let mut batch = Batch::new();
+        batch.put(format!("lazy/{n}").into_bytes(), &n).unwrap();
+        last = store.write(batch).unwrap();
+        store.flush_soon(last);
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let flushes = store.stats().flushes.load(Ordering::Relaxed) - before;
+    assert!(flushes < 100, "{flushes} flushes for 200 writes");
+    while !group.is_durable(last.0) {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "the last write never flushed");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     store.close().unwrap();
 }
 
