@@ -164,3 +164,53 @@ fn run(db: &sled::Db, written: &AtomicU64, shared: &Shared, stats: &StoreStats) 
         }
     }
 }
+
+/// The flusher of `relaxed` mode: flushes every `every` until stopped, and
+/// is joined when stopped (or dropped), so once the store is closed no
+/// thread of ours or sled's still holds the data directory's lock (sled's
+/// own `flush_every_ms` thread could outlive the store by a moment).
+pub(super) struct PeriodicFlush {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    flusher: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PeriodicFlush {
+    pub(super) fn start(db: sled::Db, every: Duration) -> Result<PeriodicFlush, StoreError> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let thread_stop = stop.clone();
+        let flusher = std::thread::Builder::new()
+            .name("mercato-periodic-flush".to_owned())
+            .spawn(move || {
+                let (stopped, wake) = &*thread_stop;
+                let mut guard = stopped.lock();
+                while !*guard {
+                    wake.wait_for(&mut guard, every);
+                    if *guard {
+                        break;
+                    }
+                    drop(guard);
+                    if let Err(err) = db.flush() {
+                        tracing::error!(error = %err, "periodic flush failed");
+                    }
+                    guard = stopped.lock();
+                }
+            })
+            .map_err(|err| StoreError::Io(err.to_string()))?;
+        Ok(PeriodicFlush { stop, flusher: Mutex::new(Some(flusher)) })
+    }
+
+    /// Stops the thread and waits for it.
+    pub(super) fn stop(&self) {
+        *self.stop.0.lock() = true;
+        self.stop.1.notify_one();
+        if let Some(handle) = self.flusher.lock().take() {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for PeriodicFlush {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -26,13 +26,14 @@ pub mod snapshot;
 
 use crate::metrics::{Histogram, MICROS_BOUNDS, SIZE_BOUNDS};
 use crossbeam_skiplist::SkipMap;
-use group::GroupCommit;
+use group::{GroupCommit, PeriodicFlush};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How hard a write is kept before its reply goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +188,8 @@ struct Inner {
     backend: Backend,
     durability: Durability,
     group: Option<GroupCommit>,
+    /// `relaxed` mode's flusher.
+    periodic: Option<PeriodicFlush>,
     written: Arc<AtomicU64>,
     next_event_seq: AtomicU64,
     closed: AtomicBool,
@@ -205,15 +208,12 @@ impl Store {
         let backend = match config.durability {
             Durability::Memory => Backend::Memory(Box::new(SkipMap::new())),
             Durability::Strict | Durability::Relaxed { .. } => {
-                let flush_every_ms = match config.durability {
-                    Durability::Relaxed { flush_every_ms } => Some(flush_every_ms.max(1)),
-                    _ => None,
-                };
+                // Relaxed mode flushes on a thread of ours (`PeriodicFlush`).
                 let db = sled::Config::new()
                     .path(&config.path)
                     .cache_capacity(config.cache_capacity_bytes)
                     .mode(sled::Mode::HighThroughput)
-                    .flush_every_ms(flush_every_ms)
+                    .flush_every_ms(None)
                     .open()?;
                 Backend::Sled(db)
             }
@@ -225,11 +225,18 @@ impl Store {
             }
             _ => None,
         };
+        let periodic = match (&backend, config.durability) {
+            (Backend::Sled(db), Durability::Relaxed { flush_every_ms }) => {
+                Some(PeriodicFlush::start(db.clone(), Duration::from_millis(flush_every_ms.max(1)))?)
+            }
+            _ => None,
+        };
         let store = Store {
             inner: Arc::new(Inner {
                 backend,
                 durability: config.durability,
                 group,
+                periodic,
                 written,
                 next_event_seq: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
@@ -379,6 +386,9 @@ impl Store {
         }
         if let Some(group) = &self.inner.group {
             group.stop();
+        }
+        if let Some(periodic) = &self.inner.periodic {
+            periodic.stop();
         }
         self.flush()
     }
