@@ -85,9 +85,10 @@ pub struct ReturnCommitted {
 }
 
 /// A stock change an order asked for (shipping, restocking returned units,
-/// returning a cancelled order's committed units), guarded by its task record `settles`: the change is applied only
-/// while the record exists, and the record is deleted in the same write, so a
-/// retried task changes the stock once.
+/// returning a cancelled order's committed units), guarded by its task
+/// record `settles`: the change is applied only while the record exists, and
+/// the record is deleted in the same write, so a retried task changes the
+/// stock once.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "BucketReply<InventoryCounts>")]
 pub struct SettleTask {
