@@ -16,6 +16,11 @@
 //! last time (the stock board counts those changes; a catalog at rest costs
 //! nothing).
 //!
+//! A product whose only change is its sales count is rewritten at most every
+//! [`crate::search::index::SALES_COMMIT_EVERY`] (a stream of orders would
+//! otherwise cost a tantivy commit per poll); anything else is committed at
+//! the next poll.
+//!
 //! Once no document has changed for [`COMPACT_AFTER_QUIET`], the index is
 //! merged into one segment in the background (see
 //! [`Indexer::compact_when_quiet`]).

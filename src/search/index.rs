@@ -38,6 +38,11 @@ use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Searche
 const PAYLOAD_FORMAT: u32 = 1;
 /// The suggester is rebuilt at most this often when only counters changed.
 const SUGGEST_REFRESH_COUNTERS: Duration = Duration::from_secs(10);
+/// Documents whose only change is their sales count are rewritten at most
+/// this long after the previous commit: a steady stream of orders would
+/// otherwise cost one tantivy commit (a new segment, its fsyncs, later
+/// merges) per poll for a popularity signal nobody needs faster.
+pub const SALES_COMMIT_EVERY: Duration = Duration::from_millis(500);
 
 /// A segment with more than this share of deleted documents is rewritten.
 const DELETED_SHARE_MAX: f32 = 0.25;
@@ -243,6 +248,7 @@ impl SearchIndex {
             slots,
             sku_slots,
             dirty: BTreeSet::new(),
+            urgent: false,
             offset,
             committed_offset: offset,
             catalog_changed: false,
@@ -346,6 +352,9 @@ pub struct Indexer {
     sku_slots: HashMap<String, u32>,
     /// Slots whose documents must be rewritten at the next commit.
     dirty: BTreeSet<u32>,
+    /// Whether a dirty slot changed more than its sales count (a product
+    /// upserted, its availability gone or back): committed at the next poll.
+    urgent: bool,
     offset: u64,
     committed_offset: u64,
     catalog_changed: bool,
@@ -432,6 +441,7 @@ impl Indexer {
             *place = Some(Arc::new(entry));
         }
         self.dirty.insert(slot);
+        self.urgent = true;
         self.catalog_changed = true;
     }
 
@@ -454,6 +464,7 @@ impl Indexer {
         if let Some(Some(entry)) = Arc::make_mut(&mut self.table).get_mut(slot as usize) {
             Arc::make_mut(entry).in_stock = in_stock;
             self.dirty.insert(slot);
+            self.urgent = true;
         }
     }
 
@@ -471,12 +482,18 @@ impl Indexer {
         !self.dirty.is_empty() || self.offset != self.committed_offset
     }
 
-    /// Commits if documents changed, or if only the offset moved and the
-    /// last commit is older than `idle_commit_every` (replaying those events
-    /// again after a crash changes nothing: they touched no document).
+    /// Commits if a product or its availability changed; if only sales
+    /// counts changed and the last commit is older than
+    /// [`SALES_COMMIT_EVERY`]; or if only the offset moved and the last
+    /// commit is older than `idle_commit_every` (replaying those events
+    /// again after a crash changes nothing: they touched no document). The
+    /// offset is only ever committed with every change before it, so a
+    /// deferred sales count is replayed after a crash, never lost.
     pub fn maybe_commit(&mut self, idle_commit_every: Duration) -> Result<bool, SearchError> {
-        if !self.dirty.is_empty()
-            || (self.offset != self.committed_offset && self.committed_at.elapsed() >= idle_commit_every)
+        let since = self.committed_at.elapsed();
+        if self.urgent
+            || (!self.dirty.is_empty() && since >= SALES_COMMIT_EVERY)
+            || (self.offset != self.committed_offset && since >= idle_commit_every)
         {
             self.commit()?;
             return Ok(true);
@@ -492,6 +509,7 @@ impl Indexer {
             self.written_at = Instant::now();
             self.compacted = false;
         }
+        self.urgent = false;
         for slot in std::mem::take(&mut self.dirty) {
             let Some(Some(entry)) = self.table.get(slot as usize) else { continue };
             set_facts(&mut self.facts, slot, Arc::make_mut(&mut self.vocab).facts(slot, entry, &self.shared.config));
@@ -732,5 +750,59 @@ mod tests {
         // Compact already: nothing more to do until documents change.
         assert!(!indexer.compact_when_quiet(Duration::ZERO).expect("compact"));
         assert!(indexer.merging.is_none());
+    }
+
+    #[test]
+    fn a_sales_count_waits_for_its_interval_a_catalog_change_does_not_and_stopping_commits_both() {
+        let (index, mut indexer, _) = SearchIndex::open(&Location::Ram, SearchConfig::default()).expect("open");
+        let stock = |_: &str| 1u64;
+        let mut rng = StdRng::seed_from_u64(5);
+        let products: Vec<Product> = (0..3).map(|n| crate::generate::product(&mut rng, n)).collect();
+        for product in &products {
+            indexer.upsert(product, &stock);
+        }
+        indexer.skip_to(1);
+        let idle = Duration::from_secs(3600);
+        assert!(indexer.maybe_commit(idle).expect("commit"), "new products are committed at once");
+        let sold = |index: &SearchIndex| {
+            let snapshot = index.snapshot();
+            snapshot
+                .table
+                .iter()
+                .flatten()
+                .find(|entry| entry.product_id == products[0].id.as_str())
+                .map(|e| e.units_sold)
+        };
+
+        let sku = products[0].variants[0].sku.to_string();
+        indexer.record_sale(&sku, 2);
+        indexer.skip_to(2);
+        assert!(!indexer.maybe_commit(idle).expect("commit"), "a sale right after a commit waits");
+        assert_eq!(sold(&index), Some(0));
+        assert_eq!(indexer.committed_offset(), 1, "the offset never passes an unwritten sale");
+
+        // A catalog change commits at once, the pending sale with it.
+        let mut renamed = products[1].clone();
+        renamed.title = "Renamed".to_owned();
+        indexer.upsert(&renamed, &stock);
+        indexer.skip_to(3);
+        assert!(indexer.maybe_commit(idle).expect("commit"));
+        assert_eq!(sold(&index), Some(2));
+        assert_eq!(indexer.committed_offset(), 3);
+
+        // A sale alone is committed once the interval has passed.
+        indexer.record_sale(&sku, 1);
+        indexer.skip_to(4);
+        assert!(!indexer.maybe_commit(idle).expect("commit"));
+        std::thread::sleep(SALES_COMMIT_EVERY);
+        assert!(indexer.maybe_commit(idle).expect("commit"));
+        assert_eq!(sold(&index), Some(3));
+
+        // Stopping (idle interval zero) commits a pending sale at once.
+        indexer.record_sale(&sku, 1);
+        indexer.skip_to(5);
+        assert!(indexer.maybe_commit(Duration::ZERO).expect("commit"));
+        assert_eq!(sold(&index), Some(4));
+        assert_eq!(indexer.committed_offset(), 5);
     }
 }
