@@ -141,3 +141,37 @@ async fn writes_after_close_are_refused() {
     batch.put(b"k".to_vec(), &1u8).unwrap();
     assert_eq!(store.write(batch), Err(StoreError::Closed));
 }
+
+/// sled's I/O pool (patched to wake one idle thread per task, see
+/// `vendor/sled/MERCATO.md`) must still run every task: each flush waits for
+/// its log buffer's write on that pool, so a lost wake-up would hang a flush.
+#[test]
+fn every_flush_finishes_when_many_threads_flush_at_once() {
+    const THREADS: usize = 16;
+    const FLUSHES: usize = 150;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled::Config::new().path(dir.path()).flush_every_ms(None).open().expect("open");
+    let (done, finished) = std::sync::mpsc::channel();
+    for thread in 0..THREADS {
+        let db = db.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            for n in 0..FLUSHES {
+                let key = format!("{thread:02}-{n:04}");
+                let flushed = db.insert(key.as_bytes(), key.as_bytes()).and_then(|_| db.flush());
+                if flushed.is_err() {
+                    let _ = done.send(Err(key));
+                    return;
+                }
+            }
+            let _ = done.send(Ok(()));
+        });
+    }
+    for _ in 0..THREADS {
+        let result = finished.recv_timeout(std::time::Duration::from_secs(120)).expect("a flush never finished");
+        assert_eq!(result, Ok(()));
+    }
+    drop(db);
+    let reopened = sled::Config::new().path(dir.path()).open().expect("reopen");
+    assert_eq!(reopened.len(), THREADS * FLUSHES);
+}
