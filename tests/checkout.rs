@@ -461,6 +461,18 @@ async fn bad_input_gets_a_clear_4xx() {
     assert_eq!(view.body["step"], "review", "bad input changed nothing");
     let theirs = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &other).await;
     assert_problem(&theirs, 404, "not-found");
+    // Another customer cannot change a step of it either (the checkout
+    // actor checks the owner: no read first).
+    let mut elsewhere = address();
+    elsewhere["city"] = json!("Elsewhere");
+    let path = format!("/v1/checkouts/{checkout}/address");
+    assert_problem(&app.call(Method::PUT, &path, Some(elsewhere), &other).await, 404, "not-found");
+    let their_card = app.card(&other, "4242424242424242").await;
+    let path = format!("/v1/checkouts/{checkout}/payment");
+    assert_problem(&app.call(Method::PUT, &path, Some(json!({"token": their_card})), &other).await, 404, "not-found");
+    let view = app.call(Method::GET, &format!("/v1/checkouts/{checkout}"), None, &token).await;
+    assert_eq!(view.body["step"], "review", "a new address would have reset the step");
+    assert_eq!(view.body["payment"]["token"], json!(card_token), "another customer changed nothing");
     let placed = app.place(&token, &checkout, "b1").await;
     let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
     let theirs = app.call(Method::GET, &format!("/v1/orders/{order_id}"), None, &other).await;

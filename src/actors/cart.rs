@@ -54,6 +54,11 @@ pub enum CartCommand {
     Remove {
         sku: Sku,
     },
+    /// Removes the lines of these SKUs that the cart has (an order took
+    /// them); the others are skipped.
+    RemoveOrdered {
+        skus: Vec<Sku>,
+    },
     SaveForLater {
         sku: Sku,
     },
@@ -144,6 +149,7 @@ fn execute(cart: &mut Cart, command: CartCommand) -> Result<Vec<CartEvent>, Cart
         CartCommand::Add { sku, quantity } => cart.add(sku, quantity),
         CartCommand::SetQuantity { sku, quantity } => cart.set_quantity(sku, quantity),
         CartCommand::Remove { sku } => cart.remove(&sku),
+        CartCommand::RemoveOrdered { skus } => Ok(cart.remove_ordered(&skus)),
         CartCommand::SaveForLater { sku } => cart.save_for_later(&sku),
         CartCommand::MoveToCart { sku } => cart.move_to_cart(&sku),
         CartCommand::Clear => Ok(cart.clear()),

@@ -64,9 +64,14 @@ pub enum CheckoutCommand {
     },
 }
 
+/// A command, and optionally the customer who must own the checkout (for
+/// another customer's, the reply is `NotFound` and nothing changes).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Reply<CheckoutRecord, CheckoutRejection>")]
-pub struct CheckoutMessage(pub CheckoutCommand);
+pub struct CheckoutMessage {
+    pub command: CheckoutCommand,
+    pub owner: Option<CustomerId>,
+}
 
 pub struct CheckoutActor {
     activation: Activation<CheckoutActor>,
@@ -151,6 +156,7 @@ impl CheckoutActor {
     fn handle_command(
         &mut self,
         command: CheckoutCommand,
+        owner: Option<CustomerId>,
         ctx: &mut Context<Self>,
     ) -> Reply<CheckoutRecord, CheckoutRejection> {
         self.last_active = Instant::now();
@@ -171,7 +177,7 @@ impl CheckoutActor {
             }
             _ => false,
         };
-        let Some(record) = state else {
+        let Some(record) = state.as_mut().filter(|record| owner.is_none_or(|owner| record.customer == owner)) else {
             return Reply { result: Err(Failure::Rejected(CheckoutRejection::NotFound { id })), ticket };
         };
         let mut working = record.clone();
@@ -202,7 +208,7 @@ impl CheckoutActor {
 impl Handler<CheckoutMessage> for CheckoutActor {
     type Result = MessageResult<CheckoutMessage>;
     fn handle(&mut self, msg: CheckoutMessage, ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.handle_command(msg.0, ctx))
+        MessageResult(self.handle_command(msg.command, msg.owner, ctx))
     }
 }
 

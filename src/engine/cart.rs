@@ -218,6 +218,19 @@ impl Cart {
         Ok(self.apply_all(vec![CartEvent::LineRemoved { list: CartList::Lines, sku: sku.clone() }]))
     }
 
+    /// Removes the lines of `skus` that the cart has (an order took them);
+    /// a SKU without a line, or named twice, is skipped.
+    pub fn remove_ordered(&mut self, skus: &[Sku]) -> Vec<CartEvent> {
+        let mut events = Vec::new();
+        for sku in skus {
+            let removal = CartEvent::LineRemoved { list: CartList::Lines, sku: sku.clone() };
+            if self.line(CartList::Lines, sku).is_some() && !events.contains(&removal) {
+                events.push(removal);
+            }
+        }
+        self.apply_all(events)
+    }
+
     /// Moves the line of `sku` from the lines to the saved list.
     pub fn save_for_later(&mut self, sku: &Sku) -> Result<Vec<CartEvent>, CartError> {
         self.move_line(CartList::Lines, CartList::Saved, sku)

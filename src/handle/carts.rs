@@ -81,7 +81,7 @@ impl Mercato {
         Ok(())
     }
 
-    async fn cart_command(&self, id: &CartId, command: CartCommand) -> Result<CartSnapshot, Error> {
+    pub(super) async fn cart_command(&self, id: &CartId, command: CartCommand) -> Result<CartSnapshot, Error> {
         let _pass = self.enter()?;
         let reply = self.inner.carts.call(id, CartMessage(command)).await?;
         self.settle(reply).await

@@ -27,7 +27,20 @@ impl From<CheckoutRejection> for Error {
 impl Mercato {
     async fn checkout_call(&self, id: &CheckoutId, command: CheckoutCommand) -> Result<CheckoutRecord, Error> {
         let _pass = self.enter()?;
-        let reply = self.inner.checkouts.call(id, CheckoutMessage(command)).await?;
+        let reply = self.inner.checkouts.call(id, CheckoutMessage { command, owner: None }).await?;
+        self.settle(reply).await
+    }
+
+    /// A command on `customer`'s checkout (another's is not found): the
+    /// actor checks the owner, so a step costs one call, not a read first.
+    async fn owned_checkout_call(
+        &self,
+        customer: &CustomerId,
+        id: &CheckoutId,
+        command: CheckoutCommand,
+    ) -> Result<CheckoutRecord, Error> {
+        let _pass = self.enter()?;
+        let reply = self.inner.checkouts.call(id, CheckoutMessage { command, owner: Some(customer.clone()) }).await?;
         self.settle(reply).await
     }
 
@@ -61,11 +74,7 @@ impl Mercato {
 
     /// The checkout, if `customer` owns it (another's is not found).
     pub async fn checkout(&self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
-        let record = self.checkout_call(id, CheckoutCommand::Read).await?;
-        if record.customer != *customer {
-            return Err(Error::CheckoutNotFound(id.clone()));
-        }
-        Ok(record)
+        self.owned_checkout_call(customer, id, CheckoutCommand::Read).await
     }
 
     pub async fn set_checkout_address(
@@ -74,9 +83,8 @@ impl Mercato {
         id: &CheckoutId,
         address: Address,
     ) -> Result<CheckoutRecord, Error> {
-        self.checkout(customer, id).await?;
         let pricing = self.inner.pricing.clone();
-        self.checkout_call(id, CheckoutCommand::SetAddress { address, pricing }).await
+        self.owned_checkout_call(customer, id, CheckoutCommand::SetAddress { address, pricing }).await
     }
 
     /// The priced shipping options for the checkout's address.
@@ -106,7 +114,6 @@ impl Mercato {
         id: &CheckoutId,
         payment: PaymentChoice,
     ) -> Result<CheckoutRecord, Error> {
-        self.checkout(customer, id).await?;
         if let Some(token) = &payment.card {
             if self.inner.payments.card(token).is_none() {
                 return Err(Error::InvalidInput(format!("unknown card token {token}")));
@@ -115,7 +122,7 @@ impl Mercato {
         if let Some(code) = &payment.gift_card {
             self.inner.payments.gift_card_balance(code).map_err(|err| Error::InvalidInput(err.to_string()))?;
         }
-        self.checkout_call(id, CheckoutCommand::SetPayment(payment)).await
+        self.owned_checkout_call(customer, id, CheckoutCommand::SetPayment(payment)).await
     }
 
     /// Takes the current catalog prices (clears shipping and payment when any changed).

@@ -8,6 +8,7 @@
 
 use super::{Error, Mercato};
 use crate::actors::bucket::{ReturnCommitted, SettleTask};
+use crate::actors::cart::CartCommand;
 use crate::actors::checkout::CheckoutCommand;
 use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection, PlannedHold};
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
@@ -147,7 +148,8 @@ impl Mercato {
 
     async fn checkout_call_placing(&self, id: &CheckoutId, command: CheckoutCommand) -> Result<(), Error> {
         let _pass = self.enter()?;
-        let reply = self.inner.checkouts.call(id, crate::actors::checkout::CheckoutMessage(command)).await?;
+        let reply =
+            self.inner.checkouts.call(id, crate::actors::checkout::CheckoutMessage { command, owner: None }).await?;
         self.settle(reply).await.map(|_| ())
     }
 
@@ -172,12 +174,15 @@ impl Mercato {
     pub(super) async fn drive(&self, mut record: SagaRecord) -> Result<OrderRecord, Error> {
         self.write_saga(&record)?;
         let mut failure: Option<Error> = None;
+        // The order as MarkPaid created it in this run (a recovered saga may
+        // have created it before the crash: it is read back then).
+        let mut created: Option<OrderRecord> = None;
         loop {
             let action = record.saga.next_action();
             if action == SagaAction::Done {
                 break;
             }
-            let outcome = Box::pin(self.run_action(&record, &action)).await?;
+            let outcome = Box::pin(self.run_action(&record, &action, &mut created)).await?;
             if let SagaOutcome::Failed { reason } = &outcome {
                 tracing::debug!(order = %record.saga.order_id, reason = %reason, "place-order step failed");
             }
@@ -195,10 +200,13 @@ impl Mercato {
         if !completed {
             return Err(failure.unwrap_or(Error::PlaceInterrupted));
         }
-        let placed = self.order_call(&order_id, OrderCommand::Read).await?;
-        for line in &placed.order.lines {
-            let _ = self.remove_from_cart(&record.cart, line.sku.clone()).await;
-        }
+        let placed = match created {
+            Some(created) => created,
+            None => self.order_call(&order_id, OrderCommand::Read).await?,
+        };
+        let ordered = placed.order.lines.iter().map(|line| line.sku.clone()).collect();
+        // The cart may be gone or changed since; what it still has of the order leaves it.
+        let _ = self.cart_command(&record.cart, CartCommand::RemoveOrdered { skus: ordered }).await;
         Ok(placed)
     }
 
@@ -226,7 +234,12 @@ impl Mercato {
         SagaOutcome::Failed { reason }
     }
 
-    async fn run_action(&self, record: &SagaRecord, action: &SagaAction) -> Result<SagaOutcome, Error> {
+    async fn run_action(
+        &self,
+        record: &SagaRecord,
+        action: &SagaAction,
+        created: &mut Option<OrderRecord>,
+    ) -> Result<SagaOutcome, Error> {
         let order = &record.saga.order_id;
         let ok = SagaOutcome::Succeeded { authorization: None };
         let now = self.now();
@@ -309,8 +322,9 @@ impl Mercato {
                 if paid.order.status == OrderStatus::PendingPayment {
                     paid.order.mark_paid(now)?;
                 }
-                let created = self.order_call(order, OrderCommand::Create(Box::new(paid))).await?;
-                self.index_order(&created.order);
+                let order = self.order_call(order, OrderCommand::Create(Box::new(paid))).await?;
+                self.index_order(&order.order);
+                *created = Some(order);
                 ok
             }
             SagaAction::ReleaseHolds { reservations } => {

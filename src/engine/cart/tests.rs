@@ -127,6 +127,22 @@ fn removing_an_absent_line_is_line_not_found() {
 }
 
 #[test]
+fn removing_ordered_skus_takes_the_lines_present_once_and_skips_the_rest() {
+    let mut cart = Checked::new(LIMITS);
+    cart.ok(|c| c.add(sku("a"), 1));
+    cart.ok(|c| c.add(sku("b"), 2));
+    cart.ok(|c| c.save_for_later(&sku("b")));
+    cart.ok(|c| c.add(sku("c"), 3));
+    // "b" is only saved for later, "x" was never there, "a" is named twice.
+    let ordered = [sku("a"), sku("b"), sku("x"), sku("a")];
+    let events = cart.ok(|c| Ok(c.remove_ordered(&ordered)));
+    assert_eq!(events, vec![CartEvent::LineRemoved { list: Lines, sku: sku("a") }]);
+    assert_eq!(cart.contents(Lines), vec![("c", 3)]);
+    assert_eq!(cart.contents(Saved), vec![("b", 2)]);
+    assert_eq!(cart.ok(|c| Ok(c.remove_ordered(&ordered))), Vec::new());
+}
+
+#[test]
 fn saving_for_later_moves_the_line_and_makes_it_the_newest_saved_line() {
     let mut cart = Checked::new(LIMITS);
     cart.ok(|c| c.add(sku("a"), 2));
