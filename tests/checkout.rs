@@ -18,7 +18,8 @@ struct App {
     addr: SocketAddr,
     mercato: Mercato,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+    server: Option<tokio::task::JoinHandle<()>>,
+    dir: Option<tempfile::TempDir>,
 }
 
 struct Response {
@@ -31,12 +32,31 @@ async fn spawn_app() -> App {
 }
 
 async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> App {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_app_in(tempfile::tempdir().unwrap(), adjust).await
+}
+
+/// Opens the data directory `dir`, seeding warehouses and products when it is new.
+async fn spawn_app_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> App {
+    let fresh = std::fs::read_dir(dir.path()).unwrap().next().is_none();
     let mut config = Config::new(dir.path()).durability(Durability::Strict);
     config.password_cost = mercato::PasswordCost::Fast;
     config.cache_capacity_bytes = 16 << 20;
     adjust(&mut config);
     let mercato = Mercato::open(config).unwrap();
+    if fresh {
+        seed(&mercato).await;
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let state = AppState::new(mercato.clone(), ADMIN).expect("query threads");
+    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
+        let _ = stopped.await;
+    })
+    .unwrap();
+    let server = tokio::spawn(server);
+    App { addr, mercato, stop: Some(stop), server: Some(server), dir: Some(dir) }
+}
+
+async fn seed(mercato: &Mercato) {
     for (id, lat, lon) in [("W-EAST", 40.7, -74.0), ("W-WEST", 37.7, -122.4)] {
         let warehouse = Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat, lon }, "US");
         mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
@@ -51,14 +71,6 @@ async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> App {
     for result in mercato.upsert_products(drafts).await.unwrap() {
         result.unwrap();
     }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(mercato.clone(), ADMIN).expect("query threads");
-    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
-        let _ = stopped.await;
-    })
-    .unwrap();
-    tokio::spawn(server);
-    App { addr, mercato, stop: Some(stop), _dir: dir }
 }
 
 impl App {
@@ -147,6 +159,19 @@ impl App {
             let _ = stop.send(());
         }
         self.mercato.shutdown().await.unwrap();
+    }
+
+    /// Stops the server and the engine and hands back the data directory
+    /// once nothing holds it any more.
+    async fn shut_down(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+        self.mercato.shutdown().await.unwrap();
+        self.dir.take().unwrap()
     }
 }
 
@@ -671,5 +696,82 @@ async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the
     let again = app.call(Method::POST, &format!("/v1/orders/{order}/cancel"), None, &token).await;
     assert_problem(&again, 409, "conflict");
     assert_eq!(counts(&app.inventory("SKU-A").await), (10, 0, 0, 10), "once");
+    app.stop().await;
+}
+
+/// Opens the store of `dir` directly (the engine must be shut down), waiting
+/// a moment for the last handle's threads to let go of it.
+fn open_store(dir: &std::path::Path) -> mercato::store::Store {
+    let config = mercato::store::StoreConfig {
+        path: dir.to_path_buf(),
+        durability: Durability::Strict,
+        cache_capacity_bytes: 16 << 20,
+    };
+    let started = Instant::now();
+    loop {
+        match mercato::store::Store::open(&config) {
+            Ok(store) => return store,
+            Err(err) if started.elapsed() < Duration::from_secs(10) => {
+                let _ = err;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(err) => panic!("the data directory stays locked: {err}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_checkout_a_crash_left_placing_is_settled_at_the_next_start() {
+    use mercato::actors::checkout::CheckoutRecord;
+    use mercato::engine::{CheckoutId, CheckoutStep, OrderId};
+    use mercato::store::{keys, Batch};
+
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 10).await;
+    let token = app.customer("stale@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let placed_checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"token": card})).await;
+    let placed = app.place(&token, &placed_checkout, "stale-1").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
+    let unplaced_checkout = app.checkout_to_review(&token, &[("SKU-A", 2)], json!({"token": card})).await;
+    let dir = app.shut_down().await;
+
+    // What a crash can leave: the first checkout marked as placing its order
+    // (the saga finished, the checkout was never told); the second marked as
+    // placing an order whose saga never began.
+    {
+        let store = open_store(dir.path());
+        for (checkout, order) in [(&placed_checkout, order_id.as_str()), (&unplaced_checkout, "ord_neverbegun")] {
+            let key = keys::checkout(&CheckoutId::parse(checkout).unwrap());
+            let mut record: CheckoutRecord = store.get(&key).unwrap().unwrap();
+            record.checkout.step = CheckoutStep::Review;
+            record.checkout.order_id = None;
+            record.placing = Some(OrderId::parse(order).unwrap());
+            let ticket = store.write(Batch::new_put(key, &record).unwrap()).unwrap();
+            store.durable(ticket).await.unwrap();
+        }
+        store.close().unwrap();
+    }
+
+    let app = spawn_app_in(dir, |_| {}).await;
+    let path = format!("/v1/checkouts/{placed_checkout}");
+    let started = Instant::now();
+    loop {
+        let view = app.call(Method::GET, &path, None, &token).await;
+        if view.body["step"] == "placed" {
+            assert_eq!(view.body["order_id"], json!(order_id), "the checkout is placed as its order");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never settled: {:?}", view.body);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let again = app.place(&token, &placed_checkout, "stale-2").await;
+    assert_eq!((again.status, &again.body["order_id"]), (201, &json!(order_id)), "placing again returns the order");
+    let retried = app.place(&token, &unplaced_checkout, "stale-3").await;
+    assert_eq!(retried.status, 201, "the attempt that never began no longer blocks it: {:?}", retried.body);
+    assert_ne!(retried.body["order_id"], json!("ord_neverbegun"));
+    let orders = app.call(Method::GET, "/v1/orders", None, &token).await;
+    assert_eq!(orders.body["items"].as_array().map(Vec::len), Some(2), "one order each, no more");
     app.stop().await;
 }

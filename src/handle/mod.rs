@@ -250,14 +250,17 @@ impl Mercato {
     }
 
     /// Finishes or compensates the sagas a crash interrupted, on an arbiter.
+    /// The checkouts a crash left marked as placing without a saga are found
+    /// here, before any new place can begin.
     fn start_order_recovery(&self) -> Result<(), Error> {
+        let stale = orders::stale_placings(&self.inner.env.store)?;
         let runtime = self.inner.runtime.lock();
         let Some(arbiter) = runtime.as_ref().and_then(|runtime| runtime.handles().first().cloned()) else {
             return Err(Error::ShuttingDown);
         };
         let mercato = self.clone();
         arbiter.spawn(async move {
-            match mercato.recover_orders().await {
+            match mercato.recover_orders(stale).await {
                 Ok(0) => {}
                 Ok(count) => tracing::info!(sagas = count, "interrupted orders recovered"),
                 Err(err) => tracing::error!(error = %err, "cannot recover interrupted orders"),

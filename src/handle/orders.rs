@@ -9,7 +9,7 @@
 use super::{Error, Mercato};
 use crate::actors::bucket::{ReturnCommitted, SettleTask};
 use crate::actors::cart::CartCommand;
-use crate::actors::checkout::CheckoutCommand;
+use crate::actors::checkout::{CheckoutCommand, CheckoutRecord};
 use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection, PlannedHold};
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
@@ -519,9 +519,10 @@ impl Mercato {
         self.order_call(&order.id, OrderCommand::EffectsDone).await
     }
 
-    /// After a restart: finishes or compensates every saga a crash left, and
-    /// carries out every order's owed effects.
-    pub async fn recover_orders(&self) -> Result<usize, Error> {
+    /// After a restart: finishes or compensates every saga a crash left,
+    /// settles the checkouts left placing without a saga (`stale`, from
+    /// [`stale_placings`]), and carries out every order's owed effects.
+    pub async fn recover_orders(&self, stale: Vec<(CheckoutId, OrderId)>) -> Result<usize, Error> {
         let store = &self.inner.env.store;
         let sagas = store.scan_prefix::<SagaRecord>(&[keys::SAGA])?;
         let count = sagas.len();
@@ -537,6 +538,13 @@ impl Mercato {
                 Err(error) => tracing::info!(order = %order, reason = %error, "interrupted order compensated"),
             }
         }
+        for (checkout, order) in stale {
+            // The order exists: its saga finished before the checkout heard
+            // of it. It does not: the attempt died before its saga began.
+            let placed_at = store.get::<OrderRecord>(&keys::order(&order))?.map(|record| record.order.created_at);
+            tracing::info!(checkout = %checkout, order = %order, placed = placed_at.is_some(), "interrupted place settled");
+            self.checkout_call_placing(&checkout, CheckoutCommand::EndPlace { order, placed_at }).await?;
+        }
         for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
             if record.pending.is_some() {
                 let current = self.order_call(&record.order.id, OrderCommand::Read).await?;
@@ -545,6 +553,21 @@ impl Mercato {
         }
         Ok(count)
     }
+}
+
+/// The checkouts marked as placing an order that has no saga record: a crash
+/// came after the saga's last write and before the checkout was told, or
+/// after the checkout was marked and before the saga's first write. Only
+/// meaningful before any new place begins (at open).
+pub(super) fn stale_placings(store: &Store) -> Result<Vec<(CheckoutId, OrderId)>, Error> {
+    let mut stale = Vec::new();
+    for (_, record) in store.scan_prefix::<CheckoutRecord>(&[keys::CHECKOUT])? {
+        let Some(order) = record.placing else { continue };
+        if store.get::<SagaRecord>(&keys::saga(&order))?.is_none() {
+            stale.push((record.checkout.id, order));
+        }
+    }
+    Ok(stale)
 }
 
 fn address_country(address: &Address) -> String {
