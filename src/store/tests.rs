@@ -152,10 +152,11 @@ fn every_flush_finishes_when_many_threads_flush_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = sled::Config::new().path(dir.path()).flush_every_ms(None).open().expect("open");
     let (done, finished) = std::sync::mpsc::channel();
+    let mut threads = Vec::new();
     for thread in 0..THREADS {
         let db = db.clone();
         let done = done.clone();
-        std::thread::spawn(move || {
+        threads.push(std::thread::spawn(move || {
             for n in 0..FLUSHES {
                 let key = format!("{thread:02}-{n:04}");
                 let flushed = db.insert(key.as_bytes(), key.as_bytes()).and_then(|_| db.flush());
@@ -165,13 +166,27 @@ fn every_flush_finishes_when_many_threads_flush_at_once() {
                 }
             }
             let _ = done.send(Ok(()));
-        });
+        }));
     }
     for _ in 0..THREADS {
         let result = finished.recv_timeout(std::time::Duration::from_secs(120)).expect("a flush never finished");
         assert_eq!(result, Ok(()));
     }
+    for thread in threads {
+        thread.join().expect("a writer panicked");
+    }
     drop(db);
-    let reopened = sled::Config::new().path(dir.path()).open().expect("reopen");
+    // sled's own threads may hold the database a moment after the last handle.
+    let started = std::time::Instant::now();
+    let reopened = loop {
+        match sled::Config::new().path(dir.path()).open() {
+            Ok(db) => break db,
+            Err(err) if started.elapsed() < std::time::Duration::from_secs(10) => {
+                let _ = err;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("reopen: {err}"),
+        }
+    };
     assert_eq!(reopened.len(), THREADS * FLUSHES);
 }
