@@ -711,8 +711,7 @@ fn open_store(dir: &std::path::Path) -> mercato::store::Store {
     loop {
         match mercato::store::Store::open(&config) {
             Ok(store) => return store,
-            Err(err) if started.elapsed() < Duration::from_secs(10) => {
-                let _ = err;
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(err) => panic!("the data directory stays locked: {err}"),

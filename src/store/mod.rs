@@ -297,10 +297,8 @@ impl Store {
         Ticket(self.inner.written.load(Ordering::Acquire))
     }
 
-    /// Resolves once the write behind `ticket` is durable (strict mode); at once
-    /// in the other modes.
     /// Asks for `ticket` to become durable without waiting for it: it goes
-    /// with the next flush, within milliseconds (group commit, `group.rs`). In strict
+    /// with the next flush, within milliseconds (see `group.rs`). In strict
     /// mode nothing else flushes, so a write nobody waits for would
     /// otherwise stay in memory until some later write is waited for.
     pub fn flush_soon(&self, ticket: Ticket) {
@@ -309,6 +307,8 @@ impl Store {
         }
     }
 
+    /// Resolves once the write behind `ticket` is durable (strict mode); at once
+    /// in the other modes.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         let Some(group) = &self.inner.group else { return Ok(()) };
         match group.register(ticket.0) {

@@ -181,8 +181,7 @@ fn every_flush_finishes_when_many_threads_flush_at_once() {
     let reopened = loop {
         match sled::Config::new().path(dir.path()).open() {
             Ok(db) => break db,
-            Err(err) if started.elapsed() < std::time::Duration::from_secs(10) => {
-                let _ = err;
+            Err(_) if started.elapsed() < std::time::Duration::from_secs(10) => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             Err(err) => panic!("reopen: {err}"),
