@@ -45,23 +45,24 @@ impl Drop for RunGuard {
 
 impl Mercato {
     /// Looks up `scope` (a digest of caller, route and key); if another
-    /// request with the same scope is running, waits for it first.
+    /// request with the same scope is running, waits for it first. The
+    /// scope is claimed before the store is read, so a new key costs one
+    /// lookup: a response remembered before the claim is found by it, and
+    /// one remembered after it cannot exist (its request would have held
+    /// the claim).
     pub async fn claim_idempotency(&self, scope: &str) -> Result<Claim, Error> {
         loop {
-            if let Some(remembered) = self.remembered(scope)? {
-                return Ok(Claim::Replay(remembered));
-            }
             let notify = Arc::new(Notify::new());
             let waiting = match self.inner.in_flight.entry(scope.to_owned()) {
                 dashmap::mapref::entry::Entry::Occupied(running) => running.get().clone(),
                 dashmap::mapref::entry::Entry::Vacant(vacant) => {
                     vacant.insert(notify.clone());
-                    // Re-check: the first may have finished between the read and the claim.
-                    if let Some(remembered) = self.remembered(scope)? {
-                        self.inner.in_flight.remove(scope);
-                        return Ok(Claim::Replay(remembered));
-                    }
-                    return Ok(Claim::Run(RunGuard { mercato: self.clone(), scope: scope.to_owned(), notify }));
+                    let guard = RunGuard { mercato: self.clone(), scope: scope.to_owned(), notify };
+                    // The guard releases the claim (and wakes waiters) on every way out.
+                    return Ok(match self.remembered(scope)? {
+                        Some(remembered) => Claim::Replay(remembered),
+                        None => Claim::Run(guard),
+                    });
                 }
             };
             let notified = waiting.notified();
