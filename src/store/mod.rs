@@ -209,13 +209,7 @@ impl Store {
             Durability::Memory => Backend::Memory(Box::new(SkipMap::new())),
             Durability::Strict | Durability::Relaxed { .. } => {
                 // Relaxed mode flushes on a thread of ours (`PeriodicFlush`).
-                let db = sled::Config::new()
-                    .path(&config.path)
-                    .cache_capacity(config.cache_capacity_bytes)
-                    .mode(sled::Mode::HighThroughput)
-                    .flush_every_ms(None)
-                    .open()?;
-                Backend::Sled(db)
+                Backend::Sled(open_sled(config)?)
             }
         };
         let written = Arc::new(AtomicU64::new(0));
@@ -412,6 +406,38 @@ impl Store {
                 .map(|item| item.map(|(key, value)| (key.to_vec(), value.to_vec())))
                 .collect::<Result<_, sled::Error>>()?),
             Backend::Memory(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+/// How long opening waits for the data directory's lock.
+pub const LOCK_WAIT_MS: u64 = 2_000;
+
+/// Opens sled, waiting up to [`LOCK_WAIT_MS`] for the directory's lock. A
+/// store closed and dropped in this process can still be locked for a moment:
+/// sled's I/O pool finishes a log write (and drops its handle on the file)
+/// just after the flush that waited for it returns. So a program that closes
+/// and reopens a directory (an embedding, a test) would otherwise fail now and
+/// then with "could not acquire lock". A lock another process holds still
+/// fails, after the wait.
+fn open_sled(config: &StoreConfig) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity_bytes)
+            .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            // sled 0.34 reports it as `Other`, with this message.
+            Err(sled::Error::Io(err))
+                if err.to_string().starts_with("could not acquire lock")
+                    && started.elapsed() < Duration::from_millis(LOCK_WAIT_MS) =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return Ok(other?),
         }
     }
 }

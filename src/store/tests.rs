@@ -189,3 +189,18 @@ fn every_flush_finishes_when_many_threads_flush_at_once() {
     };
     assert_eq!(reopened.len(), THREADS * FLUSHES);
 }
+
+#[test]
+fn opening_waits_for_a_lock_released_a_moment_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let holder = sled::Config::new().path(dir.path()).open().unwrap();
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(200));
+        drop(holder);
+    });
+    let started = std::time::Instant::now();
+    let store = open(dir.path(), Durability::Strict);
+    assert!(started.elapsed() >= Duration::from_millis(150), "the store opened while the lock was held");
+    released.join().unwrap();
+    store.close().unwrap();
+}
