@@ -699,24 +699,15 @@ async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the
     app.stop().await;
 }
 
-/// Opens the store of `dir` directly (the engine must be shut down), waiting
-/// a moment for the last handle's threads to let go of it.
+/// Opens the store of `dir` directly (the engine must be shut down; opening
+/// waits for sled's threads to let go of the directory).
 fn open_store(dir: &std::path::Path) -> mercato::store::Store {
     let config = mercato::store::StoreConfig {
         path: dir.to_path_buf(),
         durability: Durability::Strict,
         cache_capacity_bytes: 16 << 20,
     };
-    let started = Instant::now();
-    loop {
-        match mercato::store::Store::open(&config) {
-            Ok(store) => return store,
-            Err(_) if started.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(err) => panic!("the data directory stays locked: {err}"),
-        }
-    }
+    mercato::store::Store::open(&config).expect("the data directory stays locked")
 }
 
 #[tokio::test]

@@ -25,22 +25,17 @@ impl From<CheckoutRejection> for Error {
 }
 
 impl Mercato {
-    async fn checkout_call(&self, id: &CheckoutId, command: CheckoutCommand) -> Result<CheckoutRecord, Error> {
-        let _pass = self.enter()?;
-        let reply = self.inner.checkouts.call(id, CheckoutMessage { command, owner: None }).await?;
-        self.settle(reply).await
-    }
-
-    /// A command on `customer`'s checkout (another's is not found): the
-    /// actor checks the owner, so a step costs one call, not a read first.
-    async fn owned_checkout_call(
+    /// A command on checkout `id`. With `owner`, another customer's checkout
+    /// is not found and nothing changes: the actor checks, so a step costs
+    /// one call, not a read first.
+    pub(super) async fn checkout_call(
         &self,
-        customer: &CustomerId,
         id: &CheckoutId,
         command: CheckoutCommand,
+        owner: Option<&CustomerId>,
     ) -> Result<CheckoutRecord, Error> {
         let _pass = self.enter()?;
-        let reply = self.inner.checkouts.call(id, CheckoutMessage { command, owner: Some(customer.clone()) }).await?;
+        let reply = self.inner.checkouts.call(id, CheckoutMessage { command, owner: owner.cloned() }).await?;
         self.settle(reply).await
     }
 
@@ -69,12 +64,12 @@ impl Mercato {
         let id = CheckoutId::generate(rand::random());
         let (checkout, _) = Checkout::start(id.clone(), cart.clone(), lines, self.now())?;
         let record = CheckoutRecord { checkout, customer: customer.clone(), placing: None };
-        self.checkout_call(&id, CheckoutCommand::Create(Box::new(record))).await
+        self.checkout_call(&id, CheckoutCommand::Create(Box::new(record)), None).await
     }
 
     /// The checkout, if `customer` owns it (another's is not found).
     pub async fn checkout(&self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
-        self.owned_checkout_call(customer, id, CheckoutCommand::Read).await
+        self.checkout_call(id, CheckoutCommand::Read, Some(customer)).await
     }
 
     pub async fn set_checkout_address(
@@ -84,7 +79,7 @@ impl Mercato {
         address: Address,
     ) -> Result<CheckoutRecord, Error> {
         let pricing = self.inner.pricing.clone();
-        self.owned_checkout_call(customer, id, CheckoutCommand::SetAddress { address, pricing }).await
+        self.checkout_call(id, CheckoutCommand::SetAddress { address, pricing }, Some(customer)).await
     }
 
     /// The priced shipping options for the checkout's address.
@@ -103,7 +98,7 @@ impl Mercato {
         let record = self.checkout(customer, id).await?;
         let context = self.quote_context(customer, &record.checkout);
         let pricing = self.inner.pricing.clone();
-        self.checkout_call(id, CheckoutCommand::SetShipping { option, pricing, context }).await
+        self.checkout_call(id, CheckoutCommand::SetShipping { option, pricing, context }, None).await
     }
 
     /// Chooses how to pay: the card token must be the customer's... any
@@ -122,7 +117,7 @@ impl Mercato {
         if let Some(code) = &payment.gift_card {
             self.inner.payments.gift_card_balance(code).map_err(|err| Error::InvalidInput(err.to_string()))?;
         }
-        self.owned_checkout_call(customer, id, CheckoutCommand::SetPayment(payment)).await
+        self.checkout_call(id, CheckoutCommand::SetPayment(payment), Some(customer)).await
     }
 
     /// Takes the current catalog prices (clears shipping and payment when any changed).
@@ -133,7 +128,7 @@ impl Mercato {
     ) -> Result<CheckoutRecord, Error> {
         let record = self.checkout(customer, id).await?;
         let prices = self.current_prices(&record.checkout, customer).await?;
-        self.checkout_call(id, CheckoutCommand::AcceptPrices(prices)).await
+        self.checkout_call(id, CheckoutCommand::AcceptPrices(prices), None).await
     }
 
     /// The lines whose price changed since the checkout started (a catalog

@@ -142,15 +142,8 @@ impl Mercato {
             payment_id,
             shipping_country: address_country(address),
         };
-        self.checkout_call_placing(id, CheckoutCommand::BeginPlace { order: order_id.clone() }).await?;
+        self.checkout_call(id, CheckoutCommand::BeginPlace { order: order_id.clone() }, None).await?;
         Box::pin(self.drive(saga)).await
-    }
-
-    async fn checkout_call_placing(&self, id: &CheckoutId, command: CheckoutCommand) -> Result<(), Error> {
-        let _pass = self.enter()?;
-        let reply =
-            self.inner.checkouts.call(id, crate::actors::checkout::CheckoutMessage { command, owner: None }).await?;
-        self.settle(reply).await.map(|_| ())
     }
 
     /// Writes the saga's record at its checkpoints (see `engine::saga`).
@@ -195,8 +188,8 @@ impl Mercato {
         let order_id = record.saga.order_id.clone();
         let completed = matches!(record.saga.step, crate::engine::SagaStep::Completed);
         let placed_at = completed.then(|| self.now());
-        self.checkout_call_placing(&record.checkout, CheckoutCommand::EndPlace { order: order_id.clone(), placed_at })
-            .await?;
+        let end = CheckoutCommand::EndPlace { order: order_id.clone(), placed_at };
+        self.checkout_call(&record.checkout, end, None).await?;
         if !completed {
             return Err(failure.unwrap_or(Error::PlaceInterrupted));
         }
@@ -543,7 +536,7 @@ impl Mercato {
             // of it. It does not: the attempt died before its saga began.
             let placed_at = store.get::<OrderRecord>(&keys::order(&order))?.map(|record| record.order.created_at);
             tracing::info!(checkout = %checkout, order = %order, placed = placed_at.is_some(), "interrupted place settled");
-            self.checkout_call_placing(&checkout, CheckoutCommand::EndPlace { order, placed_at }).await?;
+            self.checkout_call(&checkout, CheckoutCommand::EndPlace { order, placed_at }, None).await?;
         }
         for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
             if record.pending.is_some() {

@@ -167,8 +167,9 @@ fn run(db: &sled::Db, written: &AtomicU64, shared: &Shared, stats: &StoreStats) 
 
 /// The flusher of `relaxed` mode: flushes every `every` until stopped, and
 /// is joined when stopped (or dropped), so once the store is closed no
-/// thread of ours or sled's still holds the data directory's lock (sled's
-/// own `flush_every_ms` thread could outlive the store by a moment).
+/// thread of ours holds the data directory (sled's own `flush_every_ms`
+/// thread could outlive the store). sled's I/O pool still can, for a moment:
+/// opening waits for that (`open_sled`).
 pub(super) struct PeriodicFlush {
     stop: Arc<(Mutex<bool>, Condvar)>,
     flusher: Mutex<Option<JoinHandle<()>>>,
