@@ -32,6 +32,7 @@
 //! | `T`    | order 0 task                      | a stock change an order still owes a bucket |
 //! | `y`    | sequence (u64 big-endian)         | one change of the payment state (write-ahead) |
 //! | `e`    | sequence (u64 big-endian)         | one event of the event log  |
+//! | `W`    | sequence (u64 big-endian)         | a multi-key write being applied (see `write_sled`) |
 
 use crate::engine::{
     BucketKey, CartId, CartList, CheckoutId, CustomerId, DealId, OrderId, ProductId, ReservationId, Sku, WarehouseId,
@@ -64,6 +65,7 @@ pub const ORDER: u8 = b'v';
 pub const SAGA: u8 = b'j';
 pub const ORDER_TASK: u8 = b'T';
 pub const PAYMENT_LOG: u8 = b'y';
+pub const INTENT: u8 = b'W';
 
 const SEP: u8 = 0;
 
@@ -293,6 +295,13 @@ pub fn parse_payment_log(key: &[u8]) -> Option<u64> {
 pub fn event(seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(9);
     key.push(EVENT);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub fn intent(seq: u64) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9);
+    key.push(INTENT);
     key.extend_from_slice(&seq.to_be_bytes());
     key
 }

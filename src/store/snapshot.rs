@@ -77,9 +77,14 @@ pub fn decode(bytes: &[u8]) -> Result<SnapshotPayload, SnapshotError> {
 }
 
 impl Store {
-    /// Every state record (the event log excluded), in key order.
+    /// Every state record (the event log and intents of writes under way
+    /// excluded), in key order.
     pub fn export_records(&self) -> Result<Vec<RawRecord>, StoreError> {
-        Ok(self.raw_scan(&[])?.into_iter().filter(|(key, _)| key.first() != Some(&keys::EVENT)).collect())
+        Ok(self
+            .raw_scan(&[])?
+            .into_iter()
+            .filter(|(key, _)| !matches!(key.first(), Some(&keys::EVENT | &keys::INTENT)))
+            .collect())
     }
 
     /// Writes records into an empty store and flushes.

@@ -197,3 +197,57 @@ fn opening_waits_for_a_lock_released_a_moment_later() {
     released.join().unwrap();
     store.close().unwrap();
 }
+
+#[tokio::test]
+async fn a_multi_key_write_leaves_no_intent_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Durability::Strict);
+    for n in 0..50u32 {
+        let mut batch = Batch::new();
+        batch.put(format!("a\0{n}").into_bytes(), &n).unwrap();
+        batch.put(format!("b\0{n}").into_bytes(), &n).unwrap();
+        batch.event(&n).unwrap();
+        let ticket = store.write(batch).unwrap();
+        store.durable(ticket).await.unwrap();
+    }
+    assert!(store.raw_scan(&[keys::INTENT]).unwrap().is_empty());
+    assert_eq!(store.scan_prefix::<u32>(b"b\0").unwrap().len(), 50);
+    assert_eq!(store.last_event_seq().unwrap(), 50);
+    store.close().unwrap();
+}
+
+/// The state a crash leaves between a multi-key write's intent and its last
+/// key: the intent and the first key are on disk, the rest are not. Opening
+/// finishes the write, removes the intent, and reapplies a key already
+/// written without harm.
+#[test]
+fn opening_finishes_a_multi_key_write_a_crash_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        db.insert(b"gone", codec::encode(&0u32).unwrap()).unwrap();
+        let ops: Vec<Op> = vec![
+            (b"first".to_vec(), Some(codec::encode(&1u32).unwrap())),
+            (b"second".to_vec(), Some(codec::encode(&2u32).unwrap())),
+            (b"gone".to_vec(), None),
+        ];
+        db.insert(keys::intent(7), codec::encode(&ops).unwrap()).unwrap();
+        db.insert(b"first", codec::encode(&1u32).unwrap()).unwrap();
+        // A later write to another key, after the intent.
+        db.insert(b"later", codec::encode(&9u32).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = open(dir.path(), Durability::Strict);
+    assert_eq!(store.get::<u32>(b"first").unwrap(), Some(1));
+    assert_eq!(store.get::<u32>(b"second").unwrap(), Some(2));
+    assert_eq!(store.get::<u32>(b"gone").unwrap(), None);
+    assert_eq!(store.get::<u32>(b"later").unwrap(), Some(9));
+    assert!(store.raw_scan(&[keys::INTENT]).unwrap().is_empty(), "the intent is removed once applied");
+    store.close().unwrap();
+    drop(store);
+    // Finished for good: the next open has nothing to do.
+    let store = open(dir.path(), Durability::Strict);
+    assert_eq!(store.get::<u32>(b"second").unwrap(), Some(2));
+    assert!(store.raw_scan(&[keys::INTENT]).unwrap().is_empty());
+    store.close().unwrap();
+}
