@@ -477,7 +477,7 @@ fn write_sled(db: &sled::Db, next_intent: &AtomicU64, mut ops: Vec<Op>) -> Resul
         return Ok(());
     }
     let intent = keys::intent(next_intent.fetch_add(1, Ordering::Relaxed));
-    db.insert(intent.as_slice(), codec::encode(&ops)?)?;
+    db.insert(intent.as_slice(), encode_ops(&ops)?)?;
     for op in ops {
         apply_op(db, op)?;
     }
@@ -493,13 +493,96 @@ fn apply_op(db: &sled::Db, (key, value): Op) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// An intent's value: the format version, then per op the key, a present
+/// flag and the value, lengths as u32 little-endian. Written by hand rather
+/// than through serde, which would encode the bytes one at a time.
+fn encode_ops(ops: &[Op]) -> Result<Vec<u8>, StoreError> {
+    let size: usize = ops.iter().map(|(key, value)| 9 + key.len() + value.as_ref().map_or(0, Vec::len)).sum();
+    let mut bytes = Vec::with_capacity(5 + size);
+    bytes.push(codec::FORMAT_VERSION);
+    let length = |len: usize| u32::try_from(len).map_err(|_| StoreError::Encode("record over 4 GiB".into()));
+    bytes.extend_from_slice(&length(ops.len())?.to_le_bytes());
+    for (key, value) in ops {
+        bytes.extend_from_slice(&length(key.len())?.to_le_bytes());
+        bytes.extend_from_slice(key);
+        match value {
+            Some(value) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&length(value.len())?.to_le_bytes());
+                bytes.extend_from_slice(value);
+            }
+            None => bytes.push(0),
+        }
+    }
+    Ok(bytes)
+}
+
+fn decode_ops(key: &[u8], bytes: &[u8]) -> Result<Vec<Op>, StoreError> {
+    let corrupt = |reason: &str| StoreError::Decode { key: codec::printable(key), reason: reason.to_owned() };
+    let Some((&version, mut rest)) = bytes.split_first() else { return Err(corrupt("empty record")) };
+    if version != codec::FORMAT_VERSION {
+        return Err(StoreError::UnsupportedVersion {
+            key: codec::printable(key),
+            found: version,
+            expected: codec::FORMAT_VERSION,
+        });
+    }
+    let count = take_length(&mut rest).ok_or_else(|| corrupt("truncated intent"))?;
+    let mut ops = Vec::with_capacity(count.min(rest.len()));
+    for _ in 0..count {
+        let op = take_op(&mut rest).ok_or_else(|| corrupt("truncated intent"))?;
+        ops.push(op);
+    }
+    if !rest.is_empty() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(ops)
+}
+
+fn take_op(rest: &mut &[u8]) -> Option<Op> {
+    let key_len = take_length(rest)?;
+    let key = take_bytes(rest, key_len)?.to_vec();
+    let present = take_bytes(rest, 1)?[0];
+    let value = match present {
+        0 => None,
+        1 => {
+            let value_len = take_length(rest)?;
+            Some(take_bytes(rest, value_len)?.to_vec())
+        }
+        _ => return None,
+    };
+    Some((key, value))
+}
+
+fn take_length(rest: &mut &[u8]) -> Option<usize> {
+    let raw: [u8; 4] = take_bytes(rest, 4)?.try_into().ok()?;
+    usize::try_from(u32::from_le_bytes(raw)).ok()
+}
+
+fn take_bytes<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    if rest.len() < len {
+        return None;
+    }
+    let (taken, left) = rest.split_at(len);
+    *rest = left;
+    Some(taken)
+}
+
+impl Store {
+    /// Intents of multi-key writes not yet finished: 0 except while writes
+    /// are under way (opening finishes the ones a crash left).
+    pub fn unfinished_writes(&self) -> Result<usize, StoreError> {
+        Ok(self.raw_scan(&[keys::INTENT])?.len())
+    }
+}
+
 /// Applies every intent a crash left behind (see [`write_sled`]), oldest
 /// first, and removes it; flushes if there was any. Returns how many.
 fn finish_intents(db: &sled::Db) -> Result<usize, StoreError> {
     let mut finished = 0;
     for item in db.scan_prefix([keys::INTENT]) {
         let (key, bytes) = item?;
-        let ops: Vec<Op> = codec::decode(&key, &bytes)?;
+        let ops = decode_ops(&key, &bytes)?;
         for op in ops {
             apply_op(db, op)?;
         }

@@ -210,7 +210,7 @@ async fn a_multi_key_write_leaves_no_intent_behind() {
         let ticket = store.write(batch).unwrap();
         store.durable(ticket).await.unwrap();
     }
-    assert!(store.raw_scan(&[keys::INTENT]).unwrap().is_empty());
+    assert_eq!(store.unfinished_writes().unwrap(), 0);
     assert_eq!(store.scan_prefix::<u32>(b"b\0").unwrap().len(), 50);
     assert_eq!(store.last_event_seq().unwrap(), 50);
     store.close().unwrap();
@@ -231,7 +231,7 @@ fn opening_finishes_a_multi_key_write_a_crash_interrupted() {
             (b"second".to_vec(), Some(codec::encode(&2u32).unwrap())),
             (b"gone".to_vec(), None),
         ];
-        db.insert(keys::intent(7), codec::encode(&ops).unwrap()).unwrap();
+        db.insert(keys::intent(7), encode_ops(&ops).unwrap()).unwrap();
         db.insert(b"first", codec::encode(&1u32).unwrap()).unwrap();
         // A later write to another key, after the intent.
         db.insert(b"later", codec::encode(&9u32).unwrap()).unwrap();
@@ -242,12 +242,29 @@ fn opening_finishes_a_multi_key_write_a_crash_interrupted() {
     assert_eq!(store.get::<u32>(b"second").unwrap(), Some(2));
     assert_eq!(store.get::<u32>(b"gone").unwrap(), None);
     assert_eq!(store.get::<u32>(b"later").unwrap(), Some(9));
-    assert!(store.raw_scan(&[keys::INTENT]).unwrap().is_empty(), "the intent is removed once applied");
+    assert_eq!(store.unfinished_writes().unwrap(), 0, "the intent is removed once applied");
     store.close().unwrap();
     drop(store);
     // Finished for good: the next open has nothing to do.
     let store = open(dir.path(), Durability::Strict);
     assert_eq!(store.get::<u32>(b"second").unwrap(), Some(2));
-    assert!(store.raw_scan(&[keys::INTENT]).unwrap().is_empty());
+    assert_eq!(store.unfinished_writes().unwrap(), 0);
     store.close().unwrap();
+}
+
+#[test]
+fn an_intent_round_trips_and_a_damaged_one_is_an_error() {
+    let ops: Vec<Op> =
+        vec![(b"k\0one".to_vec(), Some(vec![1, 2, 3])), (b"gone".to_vec(), None), (Vec::new(), Some(Vec::new()))];
+    let bytes = encode_ops(&ops).unwrap();
+    assert_eq!(decode_ops(b"W", &bytes).unwrap(), ops);
+    for cut in 0..bytes.len() {
+        assert!(decode_ops(b"W", &bytes[..cut]).is_err(), "a record cut at {cut} bytes decoded");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(decode_ops(b"W", &longer), Err(StoreError::Decode { .. })));
+    let mut other_version = bytes;
+    other_version[0] = 99;
+    assert!(matches!(decode_ops(b"W", &other_version), Err(StoreError::UnsupportedVersion { found: 99, .. })));
 }
