@@ -450,12 +450,19 @@ fn open_sled(config: &StoreConfig) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// The most keys a write applies through an intent record; a larger write
+/// (a bucket's whole mailbox of holds under a stampede) is a sled batch,
+/// whose fixed cost it spreads over many keys, while an intent costs a copy
+/// of every key and value.
+const INTENT_MAX_OPS: usize = 16;
+
 /// One key's new value, or `None` to remove it.
 type Op = (Vec<u8>, Option<Vec<u8>>);
 
 /// Applies `ops` atomically with respect to a crash.
 ///
-/// A single key is one sled insert. Several keys are not a `sled::Batch`:
+/// A single key is one sled insert. Up to [`INTENT_MAX_OPS`] keys are not a
+/// `sled::Batch`:
 /// sled writes a batch by sealing its current log buffer before and after the
 /// batch's manifest (`PageCache::pin_log`), and every sealed buffer is one
 /// more `pwrite` + `sync_file_range` on its I/O pool. At 4-5 multi-key writes
@@ -474,6 +481,17 @@ fn write_sled(db: &sled::Db, next_intent: &AtomicU64, mut ops: Vec<Op>) -> Resul
         if let Some(op) = ops.pop() {
             apply_op(db, op)?;
         }
+        return Ok(());
+    }
+    if ops.len() > INTENT_MAX_OPS {
+        let mut batch = sled::Batch::default();
+        for (key, value) in ops {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        db.apply_batch(batch)?;
         return Ok(());
     }
     let intent = keys::intent(next_intent.fetch_add(1, Ordering::Relaxed));

@@ -210,6 +210,13 @@ async fn a_multi_key_write_leaves_no_intent_behind() {
         let ticket = store.write(batch).unwrap();
         store.durable(ticket).await.unwrap();
     }
+    let mut large = Batch::new();
+    for n in 0..40u32 {
+        large.put(format!("c\0{n:02}").into_bytes(), &n).unwrap();
+    }
+    let ticket = store.write(large).unwrap();
+    store.durable(ticket).await.unwrap();
+    assert_eq!(store.scan_prefix::<u32>(b"c\0").unwrap().len(), 40, "a write over INTENT_MAX_OPS keys");
     assert_eq!(store.unfinished_writes().unwrap(), 0);
     assert_eq!(store.scan_prefix::<u32>(b"b\0").unwrap().len(), 50);
     assert_eq!(store.last_event_seq().unwrap(), 50);
