@@ -14,8 +14,7 @@ use mercato::engine::{CartId, HoldStatus, ReservationId};
 use mercato::{Durability, Error, Mercato, ReserveRequest, StockUpdate};
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 const STOCK: u64 = 2_000;
@@ -82,22 +81,8 @@ struct Acknowledged {
 }
 
 fn run_child_round(dir: &std::path::Path, round: usize, kill_after: Duration, acked: &mut Acknowledged) {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--ignored", "--exact", "crash_child", "--nocapture", "--test-threads=1"])
-        .env("MERCATO_CRASH_DIR", dir)
-        .env("MERCATO_CRASH_ROUND", round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
-    std::thread::sleep(kill_after);
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    let lines = reader.join().unwrap();
-    assert!(lines.iter().any(|line| line.ends_with("READY")), "round {round}: the child never started");
+    let env = [("MERCATO_CRASH_DIR", dir.display().to_string()), ("MERCATO_CRASH_ROUND", round.to_string())];
+    let lines = common::run_killed_child("crash_child", &env, kill_after);
     for line in lines {
         let parts: Vec<&str> = line.split(' ').collect();
         match parts.as_slice() {

@@ -11,11 +11,12 @@
 //! The child is this test binary run again with `--ignored --exact
 //! store_crash_child` and the data directory in `MERCATO_STORE_CRASH_DIR`.
 
+mod common;
+
 use mercato::store::{Batch, Durability, Store, StoreConfig};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::io::Write;
 use std::time::Duration;
 
 const TASKS: u32 = 8;
@@ -77,22 +78,9 @@ fn store_crash_child() {
 }
 
 fn run_child_round(dir: &std::path::Path, round: u32, kill_after: Duration) -> Vec<String> {
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args(["--ignored", "--exact", "store_crash_child", "--nocapture", "--test-threads=1"])
-        .env("MERCATO_STORE_CRASH_DIR", dir)
-        .env("MERCATO_STORE_CRASH_ROUND", round.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
-    std::thread::sleep(kill_after);
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    let lines = reader.join().unwrap();
-    assert!(lines.iter().any(|line| line.ends_with("READY")), "round {round}: the child never started");
+    let env =
+        [("MERCATO_STORE_CRASH_DIR", dir.display().to_string()), ("MERCATO_STORE_CRASH_ROUND", round.to_string())];
+    let lines = common::run_killed_child("store_crash_child", &env, kill_after);
     lines.into_iter().filter_map(|line| line.strip_prefix("W ").map(str::to_owned)).collect()
 }
 

@@ -92,3 +92,26 @@ pub async fn send(
     let bytes = hyper::body::to_bytes(response.into_body()).await.ok()?;
     Some((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
 }
+
+/// Runs the ignored test `child` of this test binary as a child process with
+/// `env`, kills it with SIGKILL after `kill_after`, and returns the lines it
+/// printed. The child prints `READY` once it has opened its store.
+pub fn run_killed_child(child: &str, env: &[(&str, String)], kill_after: Duration) -> Vec<String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap();
+    let mut command = Command::new(exe);
+    command.args(["--ignored", "--exact", child, "--nocapture", "--test-threads=1"]);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut process = command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = process.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || BufReader::new(stdout).lines().map_while(Result::ok).collect::<Vec<_>>());
+    std::thread::sleep(kill_after);
+    process.kill().unwrap(); // SIGKILL on Unix
+    process.wait().unwrap();
+    let lines = reader.join().unwrap();
+    assert!(lines.iter().any(|line| line.ends_with("READY")), "{child} never started ({env:?})");
+    lines
+}
