@@ -277,11 +277,16 @@ pub fn parse_order_task(key: &[u8]) -> Option<OrderId> {
     }
 }
 
-pub fn payment_log(seq: u64) -> Vec<u8> {
+/// `prefix` then `seq` big-endian, so the records sort by sequence.
+fn sequenced(prefix: u8, seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(9);
-    key.push(PAYMENT_LOG);
+    key.push(prefix);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+pub fn payment_log(seq: u64) -> Vec<u8> {
+    sequenced(PAYMENT_LOG, seq)
 }
 
 pub fn parse_payment_log(key: &[u8]) -> Option<u64> {
@@ -293,17 +298,11 @@ pub fn parse_payment_log(key: &[u8]) -> Option<u64> {
 }
 
 pub fn event(seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9);
-    key.push(EVENT);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
+    sequenced(EVENT, seq)
 }
 
 pub fn intent(seq: u64) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9);
-    key.push(INTENT);
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
+    sequenced(INTENT, seq)
 }
 
 fn parts(key: &[u8], prefix: u8) -> Option<Vec<&str>> {

@@ -363,6 +363,12 @@ impl Store {
             .collect()
     }
 
+    /// Intents of multi-key writes not yet finished: 0 except while writes
+    /// are under way (opening finishes the ones a crash left).
+    pub fn unfinished_writes(&self) -> Result<usize, StoreError> {
+        Ok(self.raw_scan(&[keys::INTENT])?.len())
+    }
+
     /// The sequence number of the newest event, 0 if the log is empty.
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
         let last = match &self.inner.backend {
@@ -462,8 +468,7 @@ type Op = (Vec<u8>, Option<Vec<u8>>);
 /// Applies `ops` atomically with respect to a crash.
 ///
 /// A single key is one sled insert. Up to [`INTENT_MAX_OPS`] keys are not a
-/// `sled::Batch`:
-/// sled writes a batch by sealing its current log buffer before and after the
+/// `sled::Batch`, because sled writes a batch by sealing its current log buffer before and after the
 /// batch's manifest (`PageCache::pin_log`), and every sealed buffer is one
 /// more `pwrite` + `sync_file_range` on its I/O pool. At 4-5 multi-key writes
 /// per order that was 9 disk writes and 40 thread switches per order under
@@ -584,14 +589,6 @@ fn take_bytes<'a>(rest: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
     let (taken, left) = rest.split_at(len);
     *rest = left;
     Some(taken)
-}
-
-impl Store {
-    /// Intents of multi-key writes not yet finished: 0 except while writes
-    /// are under way (opening finishes the ones a crash left).
-    pub fn unfinished_writes(&self) -> Result<usize, StoreError> {
-        Ok(self.raw_scan(&[keys::INTENT])?.len())
-    }
 }
 
 /// Applies every intent a crash left behind (see [`write_sled`]), oldest
