@@ -250,6 +250,45 @@ async fn the_stock_board_follows_every_change_and_survives_a_reopen() {
     mercato.shutdown().await.unwrap();
 }
 
+/// New scopes are answered without a store lookup, from the set of scopes
+/// the store holds: that set is rebuilt at open from the store's records.
+#[tokio::test]
+async fn every_remembered_scope_is_found_after_a_reopen_and_no_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let remembered = |index: usize, created_at| mercato::Remembered {
+        body_digest: format!("digest-{index}"),
+        status: if index.is_multiple_of(2) { 201 } else { 409 },
+        content_type: "application/json".to_owned(),
+        body: format!("{{\"n\":{index}}}").into_bytes(),
+        created_at,
+    };
+    {
+        let mercato = mercato::Mercato::open(common::config(dir.path(), Durability::Strict)).unwrap();
+        for index in 0..500usize {
+            let mercato::Claim::Run(guard) = mercato.claim_idempotency(&format!("kept-{index}")).await.unwrap() else {
+                panic!("kept-{index}: nothing was remembered yet");
+            };
+            let changed_nothing = !index.is_multiple_of(2);
+            mercato.remember(&guard, &remembered(index, mercato.now()), None, changed_nothing).await.unwrap();
+        }
+        mercato.shutdown().await.unwrap();
+    }
+    let reopened = mercato::Mercato::open(common::config(dir.path(), Durability::Strict)).unwrap();
+    for index in 0..500 {
+        match reopened.claim_idempotency(&format!("kept-{index}")).await.unwrap() {
+            mercato::Claim::Replay(replayed) => {
+                assert_eq!(replayed.body_digest, format!("digest-{index}"), "kept-{index} replays its own response")
+            }
+            mercato::Claim::Run(_) => panic!("kept-{index} was forgotten across the reopen"),
+        }
+        assert!(
+            matches!(reopened.claim_idempotency(&format!("new-{index}")).await.unwrap(), mercato::Claim::Run(_)),
+            "new-{index} was never remembered"
+        );
+    }
+    reopened.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn remembered_responses_replay_in_every_durability_mode() {
     for durability in [Durability::Memory, Durability::Relaxed { flush_every_ms: 100 }, Durability::Strict] {

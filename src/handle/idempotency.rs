@@ -4,8 +4,10 @@
 
 use super::{Error, Mercato};
 use crate::engine::Timestamp;
-use crate::store::{keys, Batch};
+use crate::store::{keys, Batch, Store};
+use dashmap::DashSet;
 use serde::{Deserialize, Serialize};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -21,6 +23,44 @@ pub struct Remembered {
     pub content_type: String,
     pub body: Vec<u8>,
     pub created_at: Timestamp,
+}
+
+/// Which scopes have a remembered response in the store, by a 64-bit
+/// fingerprint of the scope. A scope whose fingerprint is not here has no
+/// record, so a new key (every claim of a stampede) is answered without a
+/// store lookup; a fingerprint that is here (the scope's, or by chance
+/// another's) sends the lookup to the store, which has the last word. Loaded
+/// from the store's keys at open; about 16 bytes per record.
+pub(super) struct StoredScopes {
+    fingerprints: DashSet<u64, foldhash::fast::RandomState>,
+}
+
+impl StoredScopes {
+    /// Fingerprints come from this process's hasher: the set is rebuilt at
+    /// every open, so they need not be stable across runs.
+    const HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6d65_7263_6174_6f21);
+
+    pub(super) fn load(store: &Store) -> Result<Self, Error> {
+        let scopes = StoredScopes { fingerprints: DashSet::with_hasher(foldhash::fast::RandomState::default()) };
+        store.for_each_key(&[keys::IDEMPOTENCY], |key| {
+            if let Some(scope) = keys::idempotency_scope(key) {
+                scopes.fingerprints.insert(Self::fingerprint(scope));
+            }
+        })?;
+        Ok(scopes)
+    }
+
+    fn fingerprint(scope: &[u8]) -> u64 {
+        Self::HASHER.hash_one(scope)
+    }
+
+    fn insert(&self, scope: &str) {
+        self.fingerprints.insert(Self::fingerprint(scope.as_bytes()));
+    }
+
+    fn may_contain(&self, scope: &str) -> bool {
+        self.fingerprints.contains(&Self::fingerprint(scope.as_bytes()))
+    }
 }
 
 /// Either the response to replay, or the right to run the request (the
@@ -46,10 +86,10 @@ impl Drop for RunGuard {
 impl Mercato {
     /// Looks up `scope` (a digest of caller, route and key); if another
     /// request with the same scope is running, waits for it first. The
-    /// scope is claimed before the store is read, so a new key costs one
-    /// lookup: a response remembered before the claim is found by it, and
-    /// one remembered after it cannot exist (its request would have held
-    /// the claim).
+    /// scope is claimed before the store is read, so one lookup is enough:
+    /// a response remembered before the claim is found by it, and one
+    /// remembered after it cannot exist (its request would have held the
+    /// claim). A new key costs no store lookup at all ([`StoredScopes`]).
     pub async fn claim_idempotency(&self, scope: &str) -> Result<Claim, Error> {
         loop {
             let notify = Arc::new(Notify::new());
@@ -93,6 +133,9 @@ impl Mercato {
             self.inner.remembered.insert(guard.scope.clone(), remembered.clone());
             return Ok(());
         }
+        // Known before the record is written: a fingerprint without a record
+        // only costs a lookup, a record without its fingerprint would be missed.
+        self.inner.stored_scopes.insert(&guard.scope);
         let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
         if changed_nothing && deferred.is_none() {
             self.inner.env.store.flush_soon(ticket);
@@ -104,6 +147,9 @@ impl Mercato {
 
     fn remembered(&self, scope: &str) -> Result<Option<Remembered>, Error> {
         let found = if self.inner.env.store.keeps_records() {
+            if !self.inner.stored_scopes.may_contain(scope) {
+                return Ok(None);
+            }
             self.inner.env.store.get::<Remembered>(&keys::idempotency(scope))?
         } else {
             self.inner.remembered.get(scope).map(|entry| entry.value().clone())

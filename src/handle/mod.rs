@@ -150,6 +150,8 @@ struct Inner {
     /// `memory` durability keeps no records in the store: remembered
     /// responses live here instead (idempotency holds without a disk too).
     remembered: DashMap<String, idempotency::Remembered>,
+    /// Which scopes have a remembered response in the store.
+    stored_scopes: idempotency::StoredScopes,
     warehouses: parking_lot::RwLock<std::collections::BTreeMap<WarehouseId, crate::engine::Warehouse>>,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
@@ -203,6 +205,7 @@ impl Mercato {
         let live_shards = deals::recover(&env.store, &env.deals)?;
         let payments = crate::actors::payments::Payments::open(env.store.clone(), config.fraud)?;
         let order_index = orders::load_index(&env.store)?;
+        let stored_scopes = idempotency::StoredScopes::load(&env.store)?;
         let (search_index, indexer) = search::open_index(&config, &env.store)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
@@ -222,6 +225,7 @@ impl Mercato {
                 directory,
                 in_flight: DashMap::new(),
                 remembered: DashMap::new(),
+                stored_scopes,
                 warehouses: parking_lot::RwLock::new(warehouses),
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),

@@ -131,6 +131,11 @@ pub fn idempotency(scope_digest: &str) -> Vec<u8> {
     self::key(IDEMPOTENCY, &[scope_digest])
 }
 
+/// The scope digest of an idempotency key.
+pub fn idempotency_scope(key: &[u8]) -> Option<&[u8]> {
+    key.strip_prefix(&[IDEMPOTENCY])
+}
+
 pub fn deal(id: &DealId) -> Vec<u8> {
     self::key(DEAL, &[id.as_str()])
 }

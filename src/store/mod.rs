@@ -338,6 +338,17 @@ impl Store {
             .collect()
     }
 
+    /// Calls `visit` with every key that starts with `prefix`, in key order,
+    /// without reading the records into memory.
+    pub fn for_each_key(&self, prefix: &[u8], mut visit: impl FnMut(&[u8])) -> Result<(), StoreError> {
+        if let Backend::Sled(db) = &self.inner.backend {
+            for key in db.scan_prefix(prefix).keys() {
+                visit(&key?);
+            }
+        }
+        Ok(())
+    }
+
     /// Events with sequence number `>= from`, at most `limit`, in order.
     pub fn read_events<T: DeserializeOwned>(&self, from: u64, limit: usize) -> Result<Vec<(u64, T)>, StoreError> {
         let start = keys::event(from);
