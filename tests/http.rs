@@ -943,6 +943,49 @@ async fn claims_over_the_rate_limit_get_429_with_retry_after() {
     app.stop().await;
 }
 
+/// A claim sent from `source`, a loopback address of the test's choosing.
+async fn claim_from(app: &App, source: [u8; 4], path: &str, token: &str) -> Response {
+    let mut connector = hyper::client::HttpConnector::new();
+    connector.set_local_address(Some(std::net::IpAddr::from(source)));
+    let request = Request::post(format!("http://{}{path}", app.addr))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"quantity":1}"#))
+        .unwrap();
+    let response = Client::builder().build::<_, Body>(connector).request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    Response { status, content_type, retry_after, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+}
+
+#[tokio::test]
+async fn the_address_rate_limit_counts_each_client_address_apart() {
+    use mercato::engine::rate::RateLimit;
+    let limits = mercato::http::limits::ClaimLimitConfig {
+        per_customer: RateLimit { rate_per_second: 1_000, burst: 1_000 },
+        per_address: RateLimit { rate_per_second: 1, burst: 1 },
+    };
+    let app = spawn_app_with(limits).await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 5,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1});
+    let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let claims = format!("/v1/deals/{id}/claims");
+    let ann = customer_token(&app, "ann@example.com").await;
+    let bob = customer_token(&app, "bob@example.com").await;
+    assert_eq!(claim_from(&app, [127, 0, 0, 1], &claims, &ann).await.status, 201);
+    let limited = claim_from(&app, [127, 0, 0, 1], &claims, &bob).await;
+    assert_problem(&limited, 429, "rate-limited");
+    assert_eq!(limited.retry_after.as_deref(), Some("1"));
+    assert!(limited.body["detail"].as_str().unwrap().contains("address"), "{:?}", limited.body);
+    let elsewhere = claim_from(&app, [127, 0, 0, 2], &claims, &bob).await;
+    assert_eq!(elsewhere.status, 201, "another address has its own budget: {:?}", elsewhere.body);
+    app.stop().await;
+}
+
 /// The next `data:` payload of a Server-Sent Events body (5 s at most).
 async fn next_sse_data(body: &mut Body, seen: &mut String) -> Value {
     use hyper::body::HttpBody;

@@ -35,8 +35,8 @@ pub use checkout::{
 };
 pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Session};
 pub use ids::{
-    AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError, OrderId,
-    PaymentId, ProductId, ReservationId, SellerId, Sku, WarehouseId,
+    hex_lower, AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError,
+    OrderId, PaymentId, ProductId, ReservationId, SellerId, Sku, WarehouseId,
 };
 pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};

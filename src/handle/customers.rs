@@ -65,7 +65,7 @@ pub(super) fn load(store: &Store) -> Result<Directory, Error> {
 }
 
 fn digest(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    crate::engine::hex_lower(&Sha256::digest(token.as_bytes()))
 }
 
 fn hasher(cost: PasswordCost) -> Argon2<'static> {

@@ -9,53 +9,52 @@ use crate::engine::{CartId, Sku};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let create =
-        warp::path!("v1" / "carts").and(warp::post()).and(with_state(state.clone())).and(idempotency::parts()).then(
-            |state: AppState, parts| async move {
-                idempotency::idempotent(&state.clone(), parts, "POST /v1/carts", &[], || async move {
-                    respond(create(state).await)
-                })
-                .await
-            },
-        );
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let create = warp::path!("v1" / "carts").and(warp::post()).and(with_state()).and(idempotency::parts()).then(
+        |state: AppState, parts| async move {
+            idempotency::idempotent(&state.clone(), parts, "POST /v1/carts", &[], || async move {
+                respond(create(state).await)
+            })
+            .await
+        },
+    );
     let merge = warp::path!("v1" / "carts" / "mine" / "merge")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(json_body::<MergeBody>())
         .then(|state, caller, body| async move { respond(merge(state, caller, body).await) });
     let read = warp::path!("v1" / "carts" / String)
         .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(maybe_signed_in(state.clone()))
+        .and(with_state())
+        .and(maybe_signed_in())
         .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
     let add = warp::path!("v1" / "carts" / String / "items")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(maybe_signed_in(state.clone()))
+        .and(with_state())
+        .and(maybe_signed_in())
         .and(json_body::<AddItemBody>())
         .then(|id, state, caller, body| async move { respond(add(state, caller, id, body).await) });
     let set = warp::path!("v1" / "carts" / String / "items" / String)
         .and(warp::put())
-        .and(with_state(state.clone()))
-        .and(maybe_signed_in(state.clone()))
+        .and(with_state())
+        .and(maybe_signed_in())
         .and(json_body::<SetQuantityBody>())
         .then(|id, sku, state, caller, body| async move { respond(set(state, caller, id, sku, body).await) });
     let remove = warp::path!("v1" / "carts" / String / "items" / String)
         .and(warp::delete())
-        .and(with_state(state.clone()))
-        .and(maybe_signed_in(state.clone()))
+        .and(with_state())
+        .and(maybe_signed_in())
         .then(|id, sku, state, caller| async move { respond(remove(state, caller, id, sku).await) });
     let save = warp::path!("v1" / "carts" / String / "items" / String / "save-for-later")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(maybe_signed_in(state.clone()))
+        .and(with_state())
+        .and(maybe_signed_in())
         .then(|id, sku, state, caller| async move { respond(save_for_later(state, caller, id, sku).await) });
     let restore = warp::path!("v1" / "carts" / String / "saved" / String / "move-to-cart")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(maybe_signed_in(state))
+        .and(with_state())
+        .and(maybe_signed_in())
         .then(|id, sku, state, caller| async move { respond(move_to_cart(state, caller, id, sku).await) });
     create
         .or(merge)

@@ -52,10 +52,10 @@ struct MeView {
     prime: PrimeView,
 }
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let register = warp::path!("v1" / "customers")
         .and(warp::post())
-        .and(with_state(state.clone()))
+        .and(with_state())
         .and(idempotency::parts())
         .and(json_body_raw::<RegisterBody>())
         .then(|state: AppState, parts, body, raw: bytes::Bytes| async move {
@@ -66,30 +66,30 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         });
     let sign_in = warp::path!("v1" / "sessions")
         .and(warp::post())
-        .and(with_state(state.clone()))
+        .and(with_state())
         .and(json_body::<SignInBody>())
         .then(|state, body| async move { respond(sign_in(state, body).await) });
     let me = warp::path!("v1" / "me")
         .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|state, caller| async move { respond(me(state, caller)) });
     let assign = warp::path!("v1" / "admin" / "customers" / String / "seller")
         .and(warp::put())
-        .and(with_state(state.clone()))
-        .and(super::admin(state.clone()))
+        .and(with_state())
+        .and(super::admin())
         .and(json_body::<SellerBody>())
         .then(|id, state, _caller, body| async move { respond(assign_seller(state, id, body).await) });
     let join = warp::path!("v1" / "me" / "membership")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(json_body::<MembershipBody>())
         .then(|state, caller, body| async move { respond(start_membership(state, caller, body).await) });
     let leave = warp::path!("v1" / "me" / "membership")
         .and(warp::delete())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|state, caller| async move { respond(cancel_membership(state, caller).await) });
     register.or(sign_in).unify().or(me).unify().or(assign).unify().or(join).unify().or(leave).unify()
 }

@@ -62,11 +62,11 @@ pub struct ClaimView {
     pub quantity: u32,
 }
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let create = warp::path!("v1" / "admin" / "deals")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(with_state())
+        .and(admin())
         .and(idempotency::parts())
         .and(json_body_raw::<DealBody>())
         .then(|state: AppState, _caller, parts, body, raw: Bytes| async move {
@@ -77,13 +77,13 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         });
     let read = warp::path!("v1" / "deals" / String)
         .and(warp::get())
-        .and(with_state(state.clone()))
+        .and(with_state())
         .then(|id, state| async move { respond(read(state, id).await) });
     let claim = warp::path!("v1" / "deals" / String / "claims")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
-        .and(warp::addr::remote())
+        .and(with_state())
+        .and(signed_in())
+        .and(super::client_addr())
         .and(idempotency::parts())
         .and(json_body_raw::<ClaimBody>())
         .then(|id: String, state: AppState, caller, remote: Option<SocketAddr>, parts, body, raw: Bytes| async move {
@@ -94,20 +94,20 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
             })
             .await
         });
-    let events = warp::path!("v1" / "deals" / String / "events").and(warp::get()).and(with_state(state.clone())).then(
+    let events = warp::path!("v1" / "deals" / String / "events").and(warp::get()).and(with_state()).then(
         |id: String, state: AppState| async move { events(state, id).await.unwrap_or_else(Reply::into_response) },
     );
     let join = warp::path!("v1" / "deals" / String / "waitlist")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(join_waitlist(state, caller, id).await) });
     let spot = warp::path!("v1" / "deals" / String / "waitlist")
         .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(waitlist_spot(state, caller, id).await) });
-    create.or(read).unify().or(claim).unify().or(events).unify().or(join).unify().or(spot).unify()
+    claim.or(create).unify().or(read).unify().or(events).unify().or(join).unify().or(spot).unify()
 }
 
 fn deal_id(raw: &str) -> Result<DealId, Problem> {

@@ -36,7 +36,7 @@ pub fn parts() -> impl Filter<Extract = (IdempotencyParts,), Error = Infallible>
         .or(warp::any().map(|| None))
         .unify()
         .and(warp::header::optional::<String>("authorization").or(warp::any().map(|| None)).unify())
-        .and(warp::addr::remote())
+        .and(super::client_addr())
         .map(|key: Option<String>, authorization: Option<String>, remote: Option<SocketAddr>| {
             let caller = match authorization {
                 Some(authorization) => format!("auth:{authorization}"),
@@ -52,7 +52,7 @@ fn digest(parts: &[&[u8]]) -> String {
         hasher.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
         hasher.update(part);
     }
-    hex::encode(hasher.finalize())
+    crate::engine::hex_lower(&hasher.finalize())
 }
 
 /// Runs `run` at most once per (caller, route, key); without a key, just runs it.

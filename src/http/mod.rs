@@ -32,6 +32,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use warp::http::StatusCode;
+use warp::hyper;
+use warp::hyper::server::conn::{AddrIncoming, AddrStream};
+use warp::hyper::service::{make_service_fn, service_fn, Service};
 use warp::{Filter, Rejection, Reply};
 
 /// Largest JSON body accepted (API.md: 1 MiB).
@@ -122,28 +125,43 @@ fn identify(state: &AppState, header: &str) -> Result<Caller, Rejection> {
 }
 
 /// Requires a valid token (admin or customer).
-pub fn signed_in(state: AppState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
-        let state = state.clone();
-        async move {
+pub fn signed_in() -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and(with_state()).and_then(
+        |header: Option<String>, state: AppState| async move {
             match header {
                 Some(header) => identify(&state, &header),
                 None => Err(warp::reject::custom(Problem::unauthorized("missing bearer token"))),
             }
-        }
-    })
+        },
+    )
 }
 
 /// A token is optional (guest routes), but one that is given must be valid.
-pub fn maybe_signed_in(state: AppState) -> impl Filter<Extract = (Option<Caller>,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |header: Option<String>| {
-        let state = state.clone();
-        async move { header.map(|header| identify(&state, &header)).transpose() }
-    })
+pub fn maybe_signed_in() -> impl Filter<Extract = (Option<Caller>,), Error = Rejection> + Clone {
+    warp::header::optional::<String>("authorization").and(with_state()).and_then(
+        |header: Option<String>, state: AppState| async move {
+            header.map(|header| identify(&state, &header)).transpose()
+        },
+    )
 }
 
-pub fn with_state(state: AppState) -> impl Filter<Extract = (AppState,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
+/// The server's state, which [`bind`] puts in every request's extensions.
+///
+/// No filter holds the state itself: warp clones every filter it may try
+/// (the rest of each `or` and `and` chain) on every request, so a state
+/// captured in ~120 routes cost ~120 increments and decrements of one shared
+/// counter per request, contended between the worker threads.
+pub fn with_state() -> impl Filter<Extract = (AppState,), Error = Rejection> + Clone {
+    warp::ext::get::<AppState>()
+}
+
+/// The client's address, which [`bind`] puts in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+/// The client's address, when known.
+pub fn client_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
+    warp::ext::optional::<ClientAddr>().map(|addr: Option<ClientAddr>| addr.and_then(|addr| addr.0))
 }
 
 /// A JSON body of at most [`JSON_BODY_BYTES_MAX`], parsed strictly: bad
@@ -168,8 +186,8 @@ pub fn json_body_raw<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T, 
 }
 
 /// Requires the admin bearer token (a customer's token is 403).
-pub fn admin(state: AppState) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    signed_in(state).and_then(|caller: Caller| async move {
+pub fn admin() -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
+    signed_in().and_then(|caller: Caller| async move {
         match caller {
             Caller::Admin => Ok(Caller::Admin),
             Caller::Customer(_) => {
@@ -192,18 +210,22 @@ pub fn respond<R: Reply>(result: Result<R, Problem>) -> warp::reply::Response {
 }
 
 /// Every route, with problem+json for every rejection and request metrics.
-pub fn routes(state: AppState) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    let metrics = state.metrics.clone();
-    service::routes(state.clone())
-        .or(reservations::routes(state.clone()))
-        .or(carts::routes(state.clone()))
-        .or(warehouses::routes(state.clone()))
-        .or(products::routes(state.clone()))
-        .or(customers::routes(state.clone()))
-        .or(search::routes(state.clone()))
-        .or(deals::routes(state.clone()))
-        .or(checkout::routes(state.clone()))
-        .or(orders::routes(state))
+/// The routes read the state and the client's address from the request's
+/// extensions, which [`bind`] fills in.
+pub fn routes(metrics: Arc<metrics::HttpMetrics>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    // Tried in this order, and a request pays for matching the path of
+    // every route before its own: the flash-deal routes, whose claims are
+    // the stampede, come first.
+    deals::routes()
+        .or(service::routes())
+        .or(reservations::routes())
+        .or(carts::routes())
+        .or(warehouses::routes())
+        .or(products::routes())
+        .or(customers::routes())
+        .or(search::routes())
+        .or(checkout::routes())
+        .or(orders::routes())
         .recover(error::recover)
         .with(warp::log::custom(move |info| metrics.observe(&info)))
 }
@@ -214,6 +236,24 @@ pub fn bind(
     state: AppState,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, impl Future<Output = ()>), warp::Error> {
-    warp::serve(routes(state)).try_bind_with_graceful_shutdown(addr, shutdown)
+) -> Result<(SocketAddr, impl Future<Output = ()>), hyper::Error> {
+    let mut incoming = AddrIncoming::bind(&addr)?;
+    incoming.set_nodelay(true);
+    let bound = incoming.local_addr();
+    let routes = warp::service(routes(state.metrics.clone()));
+    let connections = make_service_fn(move |connection: &AddrStream| {
+        let client = ClientAddr(Some(connection.remote_addr()));
+        let (state, mut routes) = (state.clone(), routes.clone());
+        std::future::ready(Ok::<_, Infallible>(service_fn(move |mut request: hyper::Request<hyper::Body>| {
+            request.extensions_mut().insert(state.clone());
+            request.extensions_mut().insert(client);
+            routes.call(request)
+        })))
+    });
+    let server = hyper::Server::builder(incoming).serve(connections).with_graceful_shutdown(shutdown);
+    Ok((bound, async move {
+        if let Err(err) = server.await {
+            tracing::error!(error = %err, "server error");
+        }
+    }))
 }

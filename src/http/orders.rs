@@ -199,43 +199,43 @@ fn order_id(raw: &str) -> Result<OrderId, Problem> {
     OrderId::parse(raw).map_err(|_| Problem::not_found(format!("order {raw} not found")))
 }
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let read = warp::path!("v1" / "orders" / String)
         .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
     let list = warp::path!("v1" / "orders")
         .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(warp::query::<ListQuery>())
         .then(|state, caller, query| async move { respond(list(state, caller, query).await) });
     let cancel = warp::path!("v1" / "orders" / String / "cancel")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(cancel(state, caller, id).await) });
     let returns = warp::path!("v1" / "orders" / String / "returns")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(json_body::<ReturnBody>())
         .then(|id, state, caller, body| async move { respond(request_return(state, caller, id, body).await) });
     let ship = warp::path!("v1" / "admin" / "orders" / String / "ship")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(with_state())
+        .and(admin())
         .then(|id, state, _caller| async move { respond(ship(state, id).await) });
     let deliver = warp::path!("v1" / "admin" / "orders" / String / "deliver")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(with_state())
+        .and(admin())
         .then(|id, state, _caller| async move { respond(deliver(state, id).await) });
     let receive = warp::path!("v1" / "admin" / "orders" / String / "returns" / "receive")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(admin(state))
+        .and(with_state())
+        .and(admin())
         .then(|id, state, _caller| async move { respond(receive_return(state, id).await) });
     read.or(list)
         .unify()

@@ -17,18 +17,18 @@ pub const IMPORT_BODY_BYTES_MAX: u64 = 256 << 20;
 /// Products sent to the catalog actor per message during an import.
 const IMPORT_CHUNK: usize = 1_000;
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let import = warp::path!("v1" / "admin" / "catalog" / "import")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(admin(state.clone()))
+        .and(with_state())
+        .and(admin())
         .and(warp::body::content_length_limit(IMPORT_BODY_BYTES_MAX))
         .and(warp::body::bytes())
         .then(|state, _caller, body| async move { respond(import(state, body).await) });
     let create = warp::path!("v1" / "products")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(idempotency::parts())
         .and(json_body_raw::<ProductBody>())
         .then(|state: AppState, caller, parts, body, raw: Bytes| async move {
@@ -39,15 +39,15 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         });
     let read = warp::path!("v1" / "products" / String)
         .and(warp::get())
-        .and(with_state(state.clone()))
+        .and(with_state())
         .then(|id, state| async move { respond(read(state, id)) });
     let patch = warp::path!("v1" / "products" / String)
         .and(warp::patch())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(json_body::<PatchBody>())
         .then(|id, state, caller, body| async move { respond(patch(state, caller, id, body).await) });
-    let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state(state)).map(categories);
+    let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state()).map(categories);
     import.or(create).unify().or(read).unify().or(patch).unify().or(categories).unify()
 }
 

@@ -10,11 +10,11 @@ use bytes::Bytes;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let create = warp::path!("v1" / "reservations")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .and(idempotency::parts())
         .and(json_body_raw::<ReserveBody>())
         .then(|state: AppState, caller, parts, body, raw: Bytes| async move {
@@ -25,27 +25,27 @@ pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,)
         });
     let read = warp::path!("v1" / "reservations" / String)
         .and(warp::get())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
     let commit = warp::path!("v1" / "reservations" / String / "commit")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(commit(state, caller, id).await) });
     let release = warp::path!("v1" / "reservations" / String)
         .and(warp::delete())
-        .and(with_state(state.clone()))
-        .and(signed_in(state.clone()))
+        .and(with_state())
+        .and(signed_in())
         .then(|id, state, caller| async move { respond(release(state, caller, id).await) });
     let inventory = warp::path!("v1" / "inventory" / String)
         .and(warp::get())
-        .and(with_state(state.clone()))
+        .and(with_state())
         .then(|sku, state| async move { respond(inventory(state, sku).await) });
     let set_stock = warp::path!("v1" / "admin" / "inventory" / String / String)
         .and(warp::put())
-        .and(with_state(state.clone()))
-        .and(admin(state))
+        .and(with_state())
+        .and(admin())
         .and(json_body::<StockBody>())
         .then(
             |sku, warehouse, state, _caller, body| async move { respond(set_stock(state, sku, warehouse, body).await) },

@@ -17,15 +17,15 @@ const SUGGEST_LIMIT: usize = 10;
 /// `Retry-After` when every query thread is busy and the queue is full.
 const QUERY_RETRY_AFTER_MS: u64 = 1_000;
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let search = warp::path!("v1" / "search")
         .and(warp::get())
-        .and(with_state(state.clone()))
+        .and(with_state())
         .and(raw_query())
         .then(|state, raw| async move { respond(search(state, raw).await) });
     let suggest = warp::path!("v1" / "suggest")
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state())
         .and(raw_query())
         .then(|state, raw| async move { respond(suggest(state, raw).await) });
     search.or(suggest).unify()

@@ -3,9 +3,9 @@
 use super::{with_state, AppState};
 use warp::{Filter, Rejection, Reply};
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let health = warp::path!("health").and(warp::get()).map(health);
-    let metrics = warp::path!("metrics").and(warp::get()).and(with_state(state)).map(metrics);
+    let metrics = warp::path!("metrics").and(warp::get()).and(with_state()).map(metrics);
     let openapi = warp::path!("openapi.json").and(warp::get()).map(openapi);
     health.or(metrics).unify().or(openapi).unify()
 }

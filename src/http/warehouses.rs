@@ -7,11 +7,11 @@ use crate::engine::{GeoPoint, Warehouse};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-pub fn routes(state: AppState) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("v1" / "admin" / "warehouses")
         .and(warp::post())
-        .and(with_state(state.clone()))
-        .and(admin(state))
+        .and(with_state())
+        .and(admin())
         .and(idempotency::parts())
         .and(json_body_raw::<WarehouseBody>())
         .then(|state: AppState, _caller, parts, body, raw: bytes::Bytes| async move {

@@ -66,7 +66,7 @@ pub struct CardFingerprint(String);
 impl CardFingerprint {
     pub fn of_number(digits: &str) -> CardFingerprint {
         let digest = Sha256::new().chain_update(b"mercato-card-v1:").chain_update(digits.as_bytes()).finalize();
-        CardFingerprint(hex::encode(digest))
+        CardFingerprint(crate::engine::hex_lower(&digest))
     }
 
     pub fn as_str(&self) -> &str {
