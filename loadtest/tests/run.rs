@@ -61,6 +61,37 @@ fn spawn_server_with(stub: DealStub) -> SocketAddr {
     addr
 }
 
+/// A server that answers 200 to everything and counts the connections it
+/// accepted; with `keep_alive` off it closes each one after its answer.
+fn spawn_counting_server(keep_alive: bool) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    let make_service = make_service_fn(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async { Ok::<_, Infallible>(service_fn(|_| async { Ok::<_, Infallible>(Response::new(Body::from("{}"))) })) }
+    });
+    let server = Server::bind(&SocketAddr::from(([127, 0, 0, 1], 0))).http1_keepalive(keep_alive).serve(make_service);
+    let addr = server.local_addr();
+    tokio::spawn(server);
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_client_keeps_its_connection_and_reconnects_when_the_server_closed_it() {
+    use mercato_loadtest::http::{Client, Request as LoadRequest, Target};
+    for keep_alive in [true, false] {
+        let (addr, accepted) = spawn_counting_server(keep_alive);
+        let target = Target::new(&format!("http://{addr}"), None, Duration::from_secs(5)).expect("target");
+        let client = Client::new(Arc::new(target));
+        for _ in 0..20 {
+            let answer = client.send(&LoadRequest::get("/health".to_owned())).await.expect("an answer");
+            assert_eq!(answer.status, StatusCode::OK);
+        }
+        let expected = if keep_alive { 1 } else { 20 };
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), expected, "keep-alive {keep_alive}");
+    }
+}
+
 fn config(scenario: ScenarioKind, addr: SocketAddr) -> RunConfig {
     let mut config = RunConfig::new(scenario, format!("http://{addr}"));
     config.connections = 4;
