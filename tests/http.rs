@@ -82,14 +82,7 @@ impl App {
             None => request.body(Body::empty()),
         }
         .unwrap();
-        let response = Client::new().request(request).await.unwrap();
-        let status = response.status().as_u16();
-        let content_type =
-            response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-        Response { status, content_type, retry_after, body }
+        exchange(request, None).await
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
@@ -102,6 +95,20 @@ impl App {
         }
         self.mercato.shutdown().await.unwrap();
     }
+}
+
+/// Sends `request`, from the loopback address `source` if given.
+async fn exchange(request: Request<Body>, source: Option<[u8; 4]>) -> Response {
+    let mut connector = hyper::client::HttpConnector::new();
+    connector.set_local_address(source.map(std::net::IpAddr::from));
+    let response = Client::builder().build::<_, Body>(connector).request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
+    Response { status, content_type, retry_after, body }
 }
 
 /// (method, path, body, bearer token, expected status, expected problem type)
@@ -918,18 +925,8 @@ async fn prime_members_claim_during_early_access_and_cancel_at_the_period_end() 
 
 #[tokio::test]
 async fn claims_over_the_rate_limit_get_429_with_retry_after() {
-    use mercato::engine::rate::RateLimit;
-    let limits = mercato::http::limits::ClaimLimitConfig {
-        per_customer: RateLimit { rate_per_second: 1, burst: 1 },
-        per_address: RateLimit { rate_per_second: 1_000, burst: 1_000 },
-    };
-    let app = spawn_app_with(limits).await;
-    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
-    let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 5,
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 5});
-    let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let (app, claims) = app_with_rate_limits(1, 1_000, 5).await;
     let ann = customer_token(&app, "ann@example.com").await;
-    let claims = format!("/v1/deals/{id}/claims");
     assert_eq!(app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await.status, 201);
     let limited = app.call(Method::POST, &claims, Some(r#"{"quantity":1}"#), Some(&ann)).await;
     assert_problem(&limited, 429, "rate-limited");
@@ -945,35 +942,33 @@ async fn claims_over_the_rate_limit_get_429_with_retry_after() {
 
 /// A claim sent from `source`, a loopback address of the test's choosing.
 async fn claim_from(app: &App, source: [u8; 4], path: &str, token: &str) -> Response {
-    let mut connector = hyper::client::HttpConnector::new();
-    connector.set_local_address(Some(std::net::IpAddr::from(source)));
     let request = Request::post(format!("http://{}{path}", app.addr))
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
         .body(Body::from(r#"{"quantity":1}"#))
         .unwrap();
-    let response = Client::builder().build::<_, Body>(connector).request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    Response { status, content_type, retry_after, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+    exchange(request, Some(source)).await
 }
 
-#[tokio::test]
-async fn the_address_rate_limit_counts_each_client_address_apart() {
+/// A server with these claim rate limits and a deal of 5 units open to
+/// claims; returns the deal's claims path.
+async fn app_with_rate_limits(per_customer: u64, per_address: u64, per_customer_limit: u64) -> (App, String) {
     use mercato::engine::rate::RateLimit;
     let limits = mercato::http::limits::ClaimLimitConfig {
-        per_customer: RateLimit { rate_per_second: 1_000, burst: 1_000 },
-        per_address: RateLimit { rate_per_second: 1, burst: 1 },
+        per_customer: RateLimit { rate_per_second: per_customer, burst: per_customer },
+        per_address: RateLimit { rate_per_second: per_address, burst: per_address },
     };
     let app = spawn_app_with(limits).await;
     app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
     let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 5,
-        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1});
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": per_customer_limit});
     let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
-    let claims = format!("/v1/deals/{id}/claims");
+    (app, format!("/v1/deals/{id}/claims"))
+}
+
+#[tokio::test]
+async fn the_address_rate_limit_counts_each_client_address_apart() {
+    let (app, claims) = app_with_rate_limits(1_000, 1, 1).await;
     let ann = customer_token(&app, "ann@example.com").await;
     let bob = customer_token(&app, "bob@example.com").await;
     assert_eq!(claim_from(&app, [127, 0, 0, 1], &claims, &ann).await.status, 201);
