@@ -157,11 +157,11 @@ pub fn with_state() -> impl Filter<Extract = (AppState,), Error = Rejection> + C
 
 /// The client's address, which [`bind`] puts in every request's extensions.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<SocketAddr>);
+pub struct ClientAddr(pub SocketAddr);
 
 /// The client's address, when known.
 pub fn client_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Infallible> + Clone {
-    warp::ext::optional::<ClientAddr>().map(|addr: Option<ClientAddr>| addr.and_then(|addr| addr.0))
+    warp::ext::optional::<ClientAddr>().map(|addr: Option<ClientAddr>| addr.map(|addr| addr.0))
 }
 
 /// A JSON body of at most [`JSON_BODY_BYTES_MAX`], parsed strictly: bad
@@ -242,7 +242,7 @@ pub fn bind(
     let bound = incoming.local_addr();
     let routes = warp::service(routes(state.metrics.clone()));
     let connections = make_service_fn(move |connection: &AddrStream| {
-        let client = ClientAddr(Some(connection.remote_addr()));
+        let client = ClientAddr(connection.remote_addr());
         let (state, mut routes) = (state.clone(), routes.clone());
         std::future::ready(Ok::<_, Infallible>(service_fn(move |mut request: hyper::Request<hyper::Body>| {
             request.extensions_mut().insert(state.clone());
