@@ -699,17 +699,6 @@ async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the
     app.stop().await;
 }
 
-/// Opens the store of `dir` directly (the engine must be shut down; opening
-/// waits for sled's threads to let go of the directory).
-fn open_store(dir: &std::path::Path) -> mercato::store::Store {
-    let config = mercato::store::StoreConfig {
-        path: dir.to_path_buf(),
-        durability: Durability::Strict,
-        cache_capacity_bytes: 16 << 20,
-    };
-    mercato::store::Store::open(&config).expect("the data directory stays locked")
-}
-
 #[tokio::test]
 async fn a_checkout_a_crash_left_placing_is_settled_at_the_next_start() {
     use mercato::actors::checkout::CheckoutRecord;
@@ -731,7 +720,7 @@ async fn a_checkout_a_crash_left_placing_is_settled_at_the_next_start() {
     // (the saga finished, the checkout was never told); the second marked as
     // placing an order whose saga never began.
     {
-        let store = open_store(dir.path());
+        let store = common::open_store(dir.path());
         for (checkout, order) in [(&placed_checkout, order_id.as_str()), (&unplaced_checkout, "ord_neverbegun")] {
             let key = keys::checkout(&CheckoutId::parse(checkout).unwrap());
             let mut record: CheckoutRecord = store.get(&key).unwrap().unwrap();

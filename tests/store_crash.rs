@@ -13,7 +13,7 @@
 
 mod common;
 
-use mercato::store::{Batch, Durability, Store, StoreConfig};
+use mercato::store::Batch;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -31,15 +31,6 @@ fn keys_in(op: u64) -> u32 {
     }
 }
 
-fn open(dir: &std::path::Path) -> Store {
-    Store::open(&StoreConfig {
-        path: dir.to_path_buf(),
-        durability: Durability::Strict,
-        cache_capacity_bytes: 16 << 20,
-    })
-    .unwrap()
-}
-
 fn key(round: u32, task: u32, op: u64, part: u32) -> Vec<u8> {
     format!("x\0{round:02}-{task:02}-{op:08}\0{part}").into_bytes()
 }
@@ -51,7 +42,7 @@ fn store_crash_child() {
     let round: u32 = std::env::var("MERCATO_STORE_CRASH_ROUND").ok().and_then(|raw| raw.parse().ok()).unwrap_or(0);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async move {
-        let store = open(dir.as_ref());
+        let store = common::open_store(dir.as_ref());
         println!("READY");
         let mut tasks = Vec::new();
         for task in 0..TASKS {
@@ -95,7 +86,7 @@ fn multi_key_writes_are_all_or_nothing_after_sigkill() {
     for round in 0..4 {
         let kill_after = Duration::from_millis(rng.random_range(200..700));
         acked.extend(run_child_round(dir.path(), round, kill_after));
-        let store = open(dir.path());
+        let store = common::open_store(dir.path());
         let intents = store.unfinished_writes().unwrap();
         assert_eq!(intents, 0, "intents left after opening (seed {seed})");
         let mut parts: BTreeMap<String, u32> = BTreeMap::new();

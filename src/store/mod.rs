@@ -377,7 +377,9 @@ impl Store {
     /// Intents of multi-key writes not yet finished: 0 except while writes
     /// are under way (opening finishes the ones a crash left).
     pub fn unfinished_writes(&self) -> Result<usize, StoreError> {
-        Ok(self.raw_scan(&[keys::INTENT])?.len())
+        let mut count = 0;
+        self.for_each_key(&[keys::INTENT], |_| count += 1)?;
+        Ok(count)
     }
 
     /// The sequence number of the newest event, 0 if the log is empty.

@@ -275,3 +275,17 @@ fn an_intent_round_trips_and_a_damaged_one_is_an_error() {
     other_version[0] = 99;
     assert!(matches!(decode_ops(b"W", &other_version), Err(StoreError::UnsupportedVersion { found: 99, .. })));
 }
+
+#[test]
+fn unfinished_writes_counts_the_intents_in_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path(), Durability::Strict);
+    assert_eq!(store.unfinished_writes().unwrap(), 0);
+    let Backend::Sled(db) = &store.inner.backend else { panic!("strict mode keeps records in sled") };
+    let ops: Vec<Op> = vec![(b"k".to_vec(), Some(vec![1])), (b"l".to_vec(), None)];
+    for seq in [3, 4] {
+        db.insert(keys::intent(seq), encode_ops(&ops).unwrap()).unwrap();
+    }
+    assert_eq!(store.unfinished_writes().unwrap(), 2);
+    store.close().unwrap();
+}

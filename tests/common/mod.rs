@@ -115,3 +115,14 @@ pub fn run_killed_child(child: &str, env: &[(&str, String)], kill_after: Duratio
     assert!(lines.iter().any(|line| line.ends_with("READY")), "{child} never started ({env:?})");
     lines
 }
+
+/// Opens the store of `dir` directly, in strict mode (the engine must be
+/// shut down; opening waits for sled's threads to let go of the directory).
+pub fn open_store(dir: &Path) -> mercato::store::Store {
+    let config = mercato::store::StoreConfig {
+        path: dir.to_path_buf(),
+        durability: Durability::Strict,
+        cache_capacity_bytes: 16 << 20,
+    };
+    mercato::store::Store::open(&config).expect("the data directory stays locked")
+}
