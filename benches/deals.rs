@@ -28,7 +28,7 @@ fn open(dir: &std::path::Path, durability: Durability, shards: u32) -> Mercato {
 async fn new_deal(mercato: &Mercato, round: usize) -> DealId {
     let sku = Sku::parse("BENCH-DEAL").expect("sku");
     let bucket = BucketKey::new(sku.clone(), WarehouseId::parse("W-1").expect("warehouse"));
-    mercato.restock(&bucket, u64::from(QUANTITY)).await.expect("restock");
+    mercato.inventory().restock(&bucket, u64::from(QUANTITY)).await.expect("restock");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let now = Timestamp::from_millis(u64::try_from(now).unwrap_or(0));
     let terms = DealTerms {
@@ -41,7 +41,7 @@ async fn new_deal(mercato: &Mercato, round: usize) -> DealId {
         per_customer_limit: 1,
         prime_early_access_ms: 0,
     };
-    mercato.create_deal(terms).await.expect("deal").terms.id.clone()
+    mercato.deals().create(terms).await.expect("deal").terms.id.clone()
 }
 
 /// One stampede; returns its wall time.
@@ -60,7 +60,7 @@ async fn stampede(mercato: &Mercato, deal: DealId, round: usize, latencies: &Arc
                     }
                     let customer = CustomerId::parse(&format!("cus_{round}_{n}")).expect("customer");
                     let sent = Instant::now();
-                    match mercato.claim_deal(&deal, &customer, 1, false).await {
+                    match mercato.deals().claim(&deal, &customer, 1, false).await {
                         Ok(_) | Err(Error::Deal(DealError::SoldOut)) => {}
                         Err(other) => panic!("unexpected {other}"),
                     }

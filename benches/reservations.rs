@@ -38,7 +38,7 @@ async fn stock(mercato: &Mercato, skus: std::ops::Range<usize>, on_hand: u64) {
     let warehouse = WarehouseId::parse("W-1").expect("warehouse");
     let updates = skus.map(|n| {
         let bucket = BucketKey::new(sku(n), warehouse.clone());
-        mercato.set_stock(bucket, StockUpdate::on_hand(on_hand))
+        mercato.inventory().set_stock(bucket, StockUpdate::on_hand(on_hand))
     });
     for result in futures::future::join_all(updates).await {
         result.expect("stock");
@@ -61,7 +61,7 @@ async fn round(mercato: &Mercato, shape: Shape, latencies: &Arc<Mutex<Histogram<
                     Shape::Spread => sku((seed + caller * CALLS_PER_CALLER + call) * 7919 % SPREAD_SKUS),
                 };
                 let sent = Instant::now();
-                mercato.reserve(ReserveRequest::new(target, 1)).await.expect("reserve");
+                mercato.inventory().reserve(ReserveRequest::new(target, 1)).await.expect("reserve");
                 let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
                 local.record(micros.max(1)).expect("record");
             }

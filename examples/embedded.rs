@@ -16,11 +16,11 @@ async fn main() -> anyhow::Result<()> {
     // 100 units of a hot SKU in one warehouse, 1,000 customers racing for one each.
     let sku = Sku::parse("DEAL-TV-55")?;
     let bucket = BucketKey::new(sku.clone(), WarehouseId::parse("W-EAST")?);
-    mercato.set_stock(bucket, StockUpdate::on_hand(100)).await?;
+    mercato.inventory().set_stock(bucket, StockUpdate::on_hand(100)).await?;
     let racers = (0..1_000).map(|_| {
         let mercato = mercato.clone();
         let sku = sku.clone();
-        tokio::spawn(async move { mercato.reserve(ReserveRequest::new(sku, 1).ttl_ms(600_000)).await })
+        tokio::spawn(async move { mercato.inventory().reserve(ReserveRequest::new(sku, 1).ttl_ms(600_000)).await })
     });
     let mut winners = Vec::new();
     let mut sold_out = 0;
@@ -35,18 +35,18 @@ async fn main() -> anyhow::Result<()> {
 
     // Winners pay: their holds become sales.
     for reservation in &winners {
-        mercato.commit(&reservation.id).await?;
+        mercato.inventory().commit(&reservation.id).await?;
     }
-    let counts = mercato.inventory(&sku).await?.totals;
+    let counts = mercato.inventory().levels(&sku).await?.totals;
     println!("on hand {}, committed {}, available {}", counts.on_hand, counts.committed, counts.available);
 
     // A customer's cart survives restarts; a guest cart merges into it at sign-in.
     let mine = CartId::parse("cart_customer_42")?;
-    mercato.open_cart(&mine).await?;
-    mercato.add_to_cart(&mine, Sku::parse("P-1001-BLK")?, 1).await?;
-    let guest = mercato.create_cart().await?.id;
-    mercato.add_to_cart(&guest, Sku::parse("P-1001-BLK")?, 2).await?;
-    let merged = mercato.merge_carts(&guest, &mine).await?;
+    mercato.carts().open(&mine).await?;
+    mercato.carts().add(&mine, Sku::parse("P-1001-BLK")?, 1).await?;
+    let guest = mercato.carts().create().await?.id;
+    mercato.carts().add(&guest, Sku::parse("P-1001-BLK")?, 2).await?;
+    let merged = mercato.carts().merge(&guest, &mine).await?;
     println!("cart {} holds {} items after the merge", merged.id, merged.item_count);
 
     mercato.shutdown().await?;

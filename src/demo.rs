@@ -42,7 +42,7 @@ async fn create_warehouses(mercato: &Mercato) -> Result<Vec<WarehouseId>, Error>
         let location = GeoPoint { lat: demo.location.lat, lon: demo.location.lon };
         let id = WarehouseId::parse(&demo.id)?;
         let warehouse = Warehouse::new(id.clone(), &demo.name, location, &demo.region)?;
-        match mercato.create_warehouse(warehouse).await {
+        match mercato.inventory().create_warehouse(warehouse).await {
             Ok(_) | Err(Error::WarehouseExists(_)) => ids.push(id),
             Err(err) => return Err(err),
         }
@@ -64,12 +64,12 @@ pub async fn load_demo(mercato: &Mercato) -> Result<DemoLoaded, Error> {
         drafts.push(parsed.draft);
         stock.extend(parsed.stock);
     }
-    for result in mercato.upsert_products(drafts).await? {
+    for result in mercato.catalog().upsert_products(drafts).await? {
         result?;
         loaded.products += 1;
     }
     for (bucket, quantity) in stock {
-        mercato.set_stock(bucket, StockUpdate::on_hand(quantity)).await?;
+        mercato.inventory().set_stock(bucket, StockUpdate::on_hand(quantity)).await?;
         loaded.buckets += 1;
     }
     Ok(loaded)
@@ -106,14 +106,15 @@ pub async fn load_generated(mercato: &Mercato, count: usize, seed: u64) -> Resul
                 }
             }
         }
-        for result in mercato.upsert_products(drafts).await? {
+        for result in mercato.catalog().upsert_products(drafts).await? {
             result?;
             loaded.products += 1;
         }
         first = end;
     }
+    let inventory = mercato.inventory();
     let mut writes = futures::stream::iter(stock)
-        .map(|(bucket, quantity)| mercato.set_stock(bucket, StockUpdate::on_hand(quantity)))
+        .map(|(bucket, quantity)| inventory.set_stock(bucket, StockUpdate::on_hand(quantity)))
         .buffer_unordered(STOCK_WRITES_IN_FLIGHT);
     while let Some(result) = writes.next().await {
         result?;

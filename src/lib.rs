@@ -13,45 +13,60 @@
 //! let mercato = Mercato::open(Config::new("./data"))?;
 //! let sku = Sku::parse("P-1001-BLK")?;
 //! let bucket = BucketKey::new(sku.clone(), WarehouseId::parse("W-EAST")?);
-//! mercato.set_stock(bucket, mercato::StockUpdate::on_hand(100)).await?;
-//! let hold = mercato.reserve(ReserveRequest::new(sku, 2)).await?;
-//! mercato.commit(&hold.id).await?;
+//! mercato.inventory().set_stock(bucket, mercato::StockUpdate::on_hand(100)).await?;
+//! let hold = mercato.inventory().reserve(ReserveRequest::new(sku, 2)).await?;
+//! mercato.inventory().commit(&hold.id).await?;
 //! mercato.shutdown().await?;
 //! # Ok(()) }
 //! ```
 //!
 //! # Layout
 //!
+//! Dependencies point down only:
+//!
+//! - [`http`]: warp routes per domain, DTOs, auth, limits, problem+json. It
+//!   translates and calls the facades; an embedder gets the same rules.
+//! - [`Mercato`] (`mercato.rs`): open, shutdown, readiness, durability
+//!   scopes, and one accessor per domain (`mercato.orders()`).
+//! - [`domains`]: one module per bounded context (catalog, inventory, deals,
+//!   customers, carts, checkout, payments, orders, idempotency), each with
+//!   its state owners (actors or small owned structs), its facade, and its
+//!   own keyspace of the store: a domain cannot touch another's keys.
+//! - [`projections`]: read models fed by the event log (the search index).
+//! - [`actors`]: the actor toolkit: registry (activation, passivation,
+//!   supervision, sharding over arbiters), expiry timers, the runtime.
 //! - [`engine`]: the commerce rules as plain data and pure functions (no
-//!   async, no I/O, time passed in): inventory buckets, carts, money, ids.
-//! - [`store`]: sled keyspace, record codec, group commit, event log.
-//! - [`actors`]: the registry (activation, passivation, supervision, sharding
-//!   over arbiters) and the bucket and cart actors.
-//! - [`Mercato`] (this file and `handle/`): the embedding API; the HTTP server
-//!   is one caller of it.
+//!   async, no I/O, time passed in).
+//! - [`store`]: sled keyspace, per-domain keyspaces, record codec, group
+//!   commit, event log, snapshots.
 //! - [`search`]: the tantivy product index (analysis, queries, facets,
-//!   ranking, spelling, suggest), fed from the event log by the projection
-//!   thread in `actors/search.rs`.
+//!   ranking, spelling, suggest).
 //! - [`clock`], [`metrics`]: time sources and lock-free counters.
 
 pub mod actors;
 pub mod clock;
+mod config;
 pub mod demo;
+pub mod domains;
 pub mod engine;
+mod error;
 pub mod generate;
-mod handle;
 pub mod http;
+mod mercato;
 pub mod metrics;
+pub mod projections;
 pub mod search;
 pub mod snapshot;
 pub mod store;
 
-pub use handle::search_index_dir;
-pub use handle::{
-    Claim, Claimed, Config, DealView, EngineStats, Error, Mercato, OpenReport, PasswordCost, Remembered, Reservation,
-    ReserveRequest, RunGuard, SkuInventory, StockUpdate, WaitlistSpot, WarehouseInventory, CUSTOMER_CART_PREFIX,
-    IDEMPOTENCY_RETENTION_MS,
-};
+pub use config::{Config, PasswordCost};
+pub use domains::customers::CUSTOMER_CART_PREFIX;
+pub use domains::deals::{Claimed, DealView, WaitlistSpot};
+pub use domains::idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
+pub use domains::inventory::{OpenReport, Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
+pub use error::Error;
+pub use mercato::{EngineStats, Mercato};
+pub use projections::search::index_dir as search_index_dir;
 pub use store::Durability;
 
 impl From<engine::IdError> for Error {

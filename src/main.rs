@@ -140,7 +140,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             config.fraud = mercato::engine::FraudRules::approve_all();
         }
         let mercato = Mercato::open(config).with_context(|| format!("opening {}", args.data_dir.display()))?;
-        let empty = mercato.open_report().buckets == 0 && mercato.product_count() == 0;
+        let empty = mercato.open_report().buckets == 0 && mercato.catalog().count() == 0;
         if let (true, Some(count)) = (empty, args.generated_products) {
             let started = std::time::Instant::now();
             let loaded =
@@ -242,8 +242,8 @@ fn reindex(data_dir: PathBuf) -> anyhow::Result<()> {
         println!(
             "reindexed {}: {} products up to event {}",
             index_dir.display(),
-            mercato.search_index().product_count(),
-            mercato.search_offset()
+            mercato.search().index().product_count(),
+            mercato.search().offset()
         );
         mercato.shutdown().await?;
         Ok(())

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{open_manual, open_passivating, sku};
-use mercato::actors::cart::CartSnapshot;
+use mercato::domains::carts::actor::CartSnapshot;
 use mercato::engine::{CartError, CartId, CartList};
 use mercato::{Durability, Error};
 use std::time::Duration;
@@ -21,23 +21,23 @@ fn pairs(raw: &[(&str, u32)]) -> Vec<(String, u32)> {
 async fn every_cart_operation_changes_exactly_its_line() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    let cart = mercato.create_cart().await.unwrap();
+    let cart = mercato.carts().create().await.unwrap();
     assert!(cart.id.as_str().starts_with("cart_") && cart.id.as_str().len() == 37, "unguessable id: {}", cart.id);
     let id = cart.id;
-    mercato.add_to_cart(&id, sku("A"), 2).await.unwrap();
-    mercato.add_to_cart(&id, sku("B"), 1).await.unwrap();
-    let view = mercato.add_to_cart(&id, sku("A"), 3).await.unwrap();
+    mercato.carts().add(&id, sku("A"), 2).await.unwrap();
+    mercato.carts().add(&id, sku("B"), 1).await.unwrap();
+    let view = mercato.carts().add(&id, sku("A"), 3).await.unwrap();
     assert_eq!(quantities(&view.lines), pairs(&[("A", 5), ("B", 1)]));
     assert_eq!(view.item_count, 6);
-    let view = mercato.set_cart_quantity(&id, sku("B"), 4).await.unwrap();
+    let view = mercato.carts().set_quantity(&id, sku("B"), 4).await.unwrap();
     assert_eq!(quantities(&view.lines), pairs(&[("A", 5), ("B", 4)]));
-    let view = mercato.save_for_later(&id, sku("A")).await.unwrap();
+    let view = mercato.carts().save_for_later(&id, sku("A")).await.unwrap();
     assert_eq!((quantities(&view.lines), quantities(&view.saved)), (pairs(&[("B", 4)]), pairs(&[("A", 5)])));
-    let view = mercato.move_to_cart(&id, sku("A")).await.unwrap();
+    let view = mercato.carts().move_to_cart(&id, sku("A")).await.unwrap();
     assert_eq!((quantities(&view.lines), view.saved.len()), (pairs(&[("B", 4), ("A", 5)]), 0));
-    let view = mercato.remove_from_cart(&id, sku("B")).await.unwrap();
+    let view = mercato.carts().remove(&id, sku("B")).await.unwrap();
     assert_eq!(quantities(&view.lines), pairs(&[("A", 5)]));
-    let view = mercato.set_cart_quantity(&id, sku("A"), 0).await.unwrap();
+    let view = mercato.carts().set_quantity(&id, sku("A"), 0).await.unwrap();
     assert!(view.lines.is_empty());
     mercato.shutdown().await.unwrap();
 }
@@ -46,23 +46,23 @@ async fn every_cart_operation_changes_exactly_its_line() {
 async fn limits_are_typed_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    let id = mercato.create_cart().await.unwrap().id;
-    mercato.add_to_cart(&id, sku("A"), 998).await.unwrap();
-    let over = mercato.add_to_cart(&id, sku("A"), 2).await;
+    let id = mercato.carts().create().await.unwrap().id;
+    mercato.carts().add(&id, sku("A"), 998).await.unwrap();
+    let over = mercato.carts().add(&id, sku("A"), 2).await;
     assert!(matches!(over, Err(Error::Cart(CartError::LineQuantityExceeded { requested: 1000, max: 999, .. }))));
-    assert!(matches!(mercato.add_to_cart(&id, sku("B"), 0).await, Err(Error::Cart(CartError::InvalidQuantity { .. }))));
+    assert!(matches!(mercato.carts().add(&id, sku("B"), 0).await, Err(Error::Cart(CartError::InvalidQuantity { .. }))));
     assert!(matches!(
-        mercato.add_to_cart(&id, sku("B"), 1000).await,
+        mercato.carts().add(&id, sku("B"), 1000).await,
         Err(Error::Cart(CartError::InvalidQuantity { .. }))
     ));
     for n in 1..200 {
-        mercato.add_to_cart(&id, sku(&format!("L-{n}")), 1).await.unwrap();
+        mercato.carts().add(&id, sku(&format!("L-{n}")), 1).await.unwrap();
     }
-    let full = mercato.add_to_cart(&id, sku("ONE-TOO-MANY"), 1).await;
+    let full = mercato.carts().add(&id, sku("ONE-TOO-MANY"), 1).await;
     assert!(matches!(full, Err(Error::Cart(CartError::TooManyLines { list: CartList::Lines, max: 200 }))));
-    let missing = mercato.remove_from_cart(&id, sku("NOT-THERE")).await;
+    let missing = mercato.carts().remove(&id, sku("NOT-THERE")).await;
     assert!(matches!(missing, Err(Error::Cart(CartError::LineNotFound { .. }))));
-    let view = mercato.cart(&id).await.unwrap();
+    let view = mercato.carts().get(&id).await.unwrap();
     assert_eq!(view.lines.len(), 200);
     assert_eq!(view.lines[0].quantity, 998);
     mercato.shutdown().await.unwrap();
@@ -73,11 +73,11 @@ async fn an_unknown_cart_is_not_found_until_opened() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     let id = CartId::parse("cart_customer_7").unwrap();
-    assert_eq!(mercato.cart(&id).await, Err(Error::CartNotFound(id.clone())));
-    assert_eq!(mercato.add_to_cart(&id, sku("A"), 1).await, Err(Error::CartNotFound(id.clone())));
-    mercato.open_cart(&id).await.unwrap();
-    mercato.add_to_cart(&id, sku("A"), 1).await.unwrap();
-    assert_eq!(mercato.open_cart(&id).await.unwrap().item_count, 1, "opening again keeps the lines");
+    assert_eq!(mercato.carts().get(&id).await, Err(Error::CartNotFound(id.clone())));
+    assert_eq!(mercato.carts().add(&id, sku("A"), 1).await, Err(Error::CartNotFound(id.clone())));
+    mercato.carts().open(&id).await.unwrap();
+    mercato.carts().add(&id, sku("A"), 1).await.unwrap();
+    assert_eq!(mercato.carts().open(&id).await.unwrap().item_count, 1, "opening again keeps the lines");
     mercato.shutdown().await.unwrap();
 }
 
@@ -85,24 +85,24 @@ async fn an_unknown_cart_is_not_found_until_opened() {
 async fn merging_a_guest_cart_adds_quantities_caps_them_and_empties_the_guest() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    let guest = mercato.create_cart().await.unwrap().id;
+    let guest = mercato.carts().create().await.unwrap().id;
     let customer = CartId::parse("cart_customer_1").unwrap();
-    mercato.open_cart(&customer).await.unwrap();
-    mercato.add_to_cart(&customer, sku("A"), 900).await.unwrap();
-    mercato.add_to_cart(&customer, sku("B"), 1).await.unwrap();
-    mercato.add_to_cart(&guest, sku("A"), 200).await.unwrap();
-    mercato.add_to_cart(&guest, sku("C"), 2).await.unwrap();
-    mercato.add_to_cart(&guest, sku("D"), 1).await.unwrap();
-    mercato.save_for_later(&guest, sku("D")).await.unwrap();
+    mercato.carts().open(&customer).await.unwrap();
+    mercato.carts().add(&customer, sku("A"), 900).await.unwrap();
+    mercato.carts().add(&customer, sku("B"), 1).await.unwrap();
+    mercato.carts().add(&guest, sku("A"), 200).await.unwrap();
+    mercato.carts().add(&guest, sku("C"), 2).await.unwrap();
+    mercato.carts().add(&guest, sku("D"), 1).await.unwrap();
+    mercato.carts().save_for_later(&guest, sku("D")).await.unwrap();
 
-    let merged = mercato.merge_carts(&guest, &customer).await.unwrap();
+    let merged = mercato.carts().merge(&guest, &customer).await.unwrap();
     assert_eq!(quantities(&merged.lines), pairs(&[("A", 999), ("B", 1), ("C", 2)]));
     assert_eq!(quantities(&merged.saved), pairs(&[("D", 1)]));
-    let guest_view = mercato.cart(&guest).await.unwrap();
+    let guest_view = mercato.carts().get(&guest).await.unwrap();
     assert!(guest_view.lines.is_empty() && guest_view.saved.is_empty());
-    let again = mercato.merge_carts(&guest, &customer).await.unwrap();
+    let again = mercato.carts().merge(&guest, &customer).await.unwrap();
     assert_eq!(quantities(&again.lines), quantities(&merged.lines), "merging an empty guest changes nothing");
-    assert!(matches!(mercato.merge_carts(&customer, &customer).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(mercato.carts().merge(&customer, &customer).await, Err(Error::InvalidInput(_))));
     mercato.shutdown().await.unwrap();
 }
 
@@ -113,16 +113,16 @@ async fn cart_lines_survive_a_reopen_in_order() {
     {
         let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
         let id = CartId::parse("cart_durable").unwrap();
-        mercato.open_cart(&id).await.unwrap();
+        mercato.carts().open(&id).await.unwrap();
         for (name, quantity) in [("Z", 1), ("A", 2), ("M", 3)] {
-            mercato.add_to_cart(&id, sku(name), quantity).await.unwrap();
+            mercato.carts().add(&id, sku(name), quantity).await.unwrap();
         }
-        mercato.save_for_later(&id, sku("A")).await.unwrap();
-        before = mercato.cart(&id).await.unwrap();
+        mercato.carts().save_for_later(&id, sku("A")).await.unwrap();
+        before = mercato.carts().get(&id).await.unwrap();
         mercato.shutdown().await.unwrap();
     }
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    let after = mercato.cart(&before.id).await.unwrap();
+    let after = mercato.carts().get(&before.id).await.unwrap();
     assert_eq!(after, before);
     assert_eq!(quantities(&after.lines), pairs(&[("Z", 1), ("M", 3)]));
     mercato.shutdown().await.unwrap();
@@ -132,16 +132,16 @@ async fn cart_lines_survive_a_reopen_in_order() {
 async fn a_passivated_or_killed_cart_actor_comes_back_with_its_lines() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = open_passivating(dir.path(), Duration::from_millis(40));
-    let id = mercato.create_cart().await.unwrap().id;
-    mercato.add_to_cart(&id, sku("A"), 3).await.unwrap();
+    let id = mercato.carts().create().await.unwrap().id;
+    mercato.carts().add(&id, sku("A"), 3).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while mercato.stats().carts.passivations == 0 {
         assert!(std::time::Instant::now() < deadline, "the idle cart never passivated");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(quantities(&mercato.cart(&id).await.unwrap().lines), pairs(&[("A", 3)]));
-    mercato.crash_cart_actor(&id).await.unwrap();
-    let view = mercato.add_to_cart(&id, sku("A"), 1).await.unwrap();
+    assert_eq!(quantities(&mercato.carts().get(&id).await.unwrap().lines), pairs(&[("A", 3)]));
+    mercato.carts().crash_actor(&id).await.unwrap();
+    let view = mercato.carts().add(&id, sku("A"), 1).await.unwrap();
     assert_eq!(quantities(&view.lines), pairs(&[("A", 4)]));
     assert_eq!(mercato.stats().carts.restarts, 1);
     mercato.shutdown().await.unwrap();
@@ -151,17 +151,17 @@ async fn a_passivated_or_killed_cart_actor_comes_back_with_its_lines() {
 async fn concurrent_adds_to_one_cart_lose_no_unit() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    let id = mercato.create_cart().await.unwrap().id;
+    let id = mercato.carts().create().await.unwrap().id;
     let mut tasks = Vec::new();
     for n in 0..400u32 {
         let mercato = mercato.clone();
         let id = id.clone();
-        tasks.push(tokio::spawn(async move { mercato.add_to_cart(&id, sku(&format!("S-{}", n % 4)), 2).await }));
+        tasks.push(tokio::spawn(async move { mercato.carts().add(&id, sku(&format!("S-{}", n % 4)), 2).await }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
     }
-    let view = mercato.cart(&id).await.unwrap();
+    let view = mercato.carts().get(&id).await.unwrap();
     assert_eq!(view.item_count, 800);
     assert!(view.lines.iter().all(|line| line.quantity == 200));
     mercato.shutdown().await.unwrap();
@@ -178,14 +178,14 @@ async fn racing_first_messages_activate_exactly_one_actor() {
         let mercato = mercato.clone();
         let id = id.clone();
         tasks.push(tokio::spawn(async move {
-            mercato.open_cart(&id).await?;
-            mercato.add_to_cart(&id, sku(&format!("R-{}", n % 50)), 1).await
+            mercato.carts().open(&id).await?;
+            mercato.carts().add(&id, sku(&format!("R-{}", n % 50)), 1).await
         }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
     }
     assert_eq!(mercato.stats().carts.activations - before, 1, "one live activation per key");
-    assert_eq!(mercato.cart(&id).await.unwrap().item_count, 500, "no add went to a second activation");
+    assert_eq!(mercato.carts().get(&id).await.unwrap().item_count, 500, "no add went to a second activation");
     mercato.shutdown().await.unwrap();
 }

@@ -59,7 +59,7 @@ async fn spawn_app_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) 
 async fn seed(mercato: &Mercato) {
     for (id, lat, lon) in [("W-EAST", 40.7, -74.0), ("W-WEST", 37.7, -122.4)] {
         let warehouse = Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat, lon }, "US");
-        mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
+        mercato.inventory().create_warehouse(warehouse.unwrap()).await.unwrap();
     }
     let mut drafts = Vec::new();
     for (sku, cents) in [("SKU-A", 1000), ("SKU-B", 2599)] {
@@ -68,7 +68,7 @@ async fn seed(mercato: &Mercato) {
         let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
         drafts.push(parsed.parse().unwrap().draft);
     }
-    for result in mercato.upsert_products(drafts).await.unwrap() {
+    for result in mercato.catalog().upsert_products(drafts).await.unwrap() {
         result.unwrap();
     }
 }
@@ -292,8 +292,26 @@ async fn the_same_idempotency_key_places_one_order_and_charges_once() {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(counts(&app.inventory("SKU-A").await), (10, 0, 1, 9), "one unit sold, once");
     let order_id = mercato::engine::OrderId::parse(first.body["order_id"].as_str().unwrap()).unwrap();
-    let authorization = app.mercato.payment_authorization(order_id.as_str()).unwrap();
+    let authorization = app.mercato.payments().authorization(order_id.as_str()).unwrap();
     assert_eq!(authorization.captured, authorization.amount, "captured once, for the order's total");
+    app.stop().await;
+}
+
+/// Durability scopes nest: the place runs in its own scope inside the one
+/// of the idempotency layer, and the response waits for one flush covering
+/// the order and the remembered response together, not for two.
+#[tokio::test]
+async fn a_place_with_an_idempotency_key_waits_for_one_flush() {
+    let app = spawn_app().await;
+    app.stock("SKU-A", "W-EAST", 10).await;
+    let token = app.customer("once@example.com").await;
+    let card = app.card(&token, "4242424242424242").await;
+    let checkout = app.checkout_to_review(&token, &[("SKU-A", 1)], json!({"token": card})).await;
+    let waits = || app.mercato.stats().store.durable_waits.load(std::sync::atomic::Ordering::Relaxed);
+    let before = waits();
+    let placed = app.place(&token, &checkout, "one-flush").await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(waits() - before, 1, "one wait for the order and its remembered response");
     app.stop().await;
 }
 
@@ -333,12 +351,13 @@ async fn cancelling_after_the_committed_holds_were_pruned_still_restocks_once() 
     let placed = app.place(&token, &checkout, "late").await;
     let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
     assert_eq!(counts(&app.inventory("SKU-A").await), (4, 0, 3, 1));
-    let customer = app.mercato.authenticate(&token).unwrap().id;
-    let record = app.mercato.order(&customer, &mercato::engine::OrderId::parse(&order_id).unwrap()).await.unwrap();
+    let customer = app.mercato.customers().authenticate(&token).unwrap().id;
+    let record =
+        app.mercato.orders().get(&customer, &mercato::engine::OrderId::parse(&order_id).unwrap()).await.unwrap();
     assert!(!record.holds.is_empty());
     let started = Instant::now();
     for hold in &record.holds {
-        while app.mercato.reservation(&hold.id).await.is_ok() {
+        while app.mercato.inventory().reservation(&hold.id).await.is_ok() {
             assert!(started.elapsed() < Duration::from_secs(5), "the settled holds were not pruned");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -701,7 +720,7 @@ async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the
 
 #[tokio::test]
 async fn a_checkout_a_crash_left_placing_is_settled_at_the_next_start() {
-    use mercato::actors::checkout::CheckoutRecord;
+    use mercato::domains::checkout::actor::CheckoutRecord;
     use mercato::engine::{CheckoutId, CheckoutStep, OrderId};
     use mercato::store::{keys, Batch};
 

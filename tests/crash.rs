@@ -30,7 +30,7 @@ fn crash_child() {
     runtime.block_on(async move {
         let mercato = Mercato::open(common::config(dir.as_ref(), Durability::Strict)).unwrap();
         if round == 0 {
-            mercato.set_stock(bucket("CRASH-1", "W-1"), StockUpdate::on_hand(STOCK)).await.unwrap();
+            mercato.inventory().set_stock(bucket("CRASH-1", "W-1"), StockUpdate::on_hand(STOCK)).await.unwrap();
         }
         println!("READY");
         let mut tasks = Vec::new();
@@ -53,21 +53,22 @@ fn ack(line: String) {
 async fn child_task(mercato: Mercato, round: usize, task: usize) {
     for op in 0.. {
         let id = ReservationId::parse(&format!("res_{round}_{task}_{op}")).unwrap();
-        match mercato.reserve(ReserveRequest::new(sku("CRASH-1"), 1).id(id.clone()).ttl_ms(3_600_000)).await {
+        match mercato.inventory().reserve(ReserveRequest::new(sku("CRASH-1"), 1).id(id.clone()).ttl_ms(3_600_000)).await
+        {
             Ok(_) => ack(format!("R {id}")),
             Err(Error::Inventory(_)) => {}
             Err(err) => panic!("{err}"),
         }
-        if op % 4 == 0 && mercato.commit(&id).await.is_ok() {
+        if op % 4 == 0 && mercato.inventory().commit(&id).await.is_ok() {
             ack(format!("K {id}"));
         }
         let cart = CartId::parse(&format!("cart_{round}_{task}_{}", op / LINES_PER_CART)).unwrap();
         if op % LINES_PER_CART == 0 {
-            mercato.open_cart(&cart).await.unwrap();
+            mercato.carts().open(&cart).await.unwrap();
         }
         let line_sku = format!("L-{op}");
         let quantity = u32::try_from(op % 7 + 1).unwrap();
-        mercato.add_to_cart(&cart, sku(&line_sku), quantity).await.unwrap();
+        mercato.carts().add(&cart, sku(&line_sku), quantity).await.unwrap();
         ack(format!("A {cart} {line_sku} {quantity}"));
     }
 }
@@ -130,8 +131,11 @@ async fn acknowledged_writes_survive_sigkill() {
 async fn verify(dir: &std::path::Path, acked: &Acknowledged, seed: u64) {
     let mercato = Mercato::open(common::config(dir, Durability::Strict)).unwrap();
     for id in &acked.held {
-        let reservation =
-            mercato.reservation(id).await.unwrap_or_else(|err| panic!("lost hold {id}: {err} (seed {seed})"));
+        let reservation = mercato
+            .inventory()
+            .reservation(id)
+            .await
+            .unwrap_or_else(|err| panic!("lost hold {id}: {err} (seed {seed})"));
         assert!(
             matches!(reservation.status, HoldStatus::Held | HoldStatus::Committed),
             "hold {id} is {:?} (seed {seed})",
@@ -140,19 +144,19 @@ async fn verify(dir: &std::path::Path, acked: &Acknowledged, seed: u64) {
     }
     for id in &acked.committed {
         assert_eq!(
-            mercato.reservation(id).await.unwrap().status,
+            mercato.inventory().reservation(id).await.unwrap().status,
             HoldStatus::Committed,
             "lost commit {id} (seed {seed})"
         );
     }
-    let counts = mercato.inventory(&sku("CRASH-1")).await.unwrap().totals;
+    let counts = mercato.inventory().levels(&sku("CRASH-1")).await.unwrap().totals;
     assert_eq!(counts.on_hand, STOCK);
     assert!(counts.held + counts.committed <= STOCK, "oversold: {counts:?} (seed {seed})");
     assert!(counts.held + counts.committed >= u64::try_from(acked.held.len()).unwrap(), "{counts:?} (seed {seed})");
-    let mut carts: BTreeMap<String, mercato::actors::cart::CartSnapshot> = BTreeMap::new();
+    let mut carts: BTreeMap<String, mercato::domains::carts::actor::CartSnapshot> = BTreeMap::new();
     for ((cart, line_sku), quantity) in &acked.lines {
         if !carts.contains_key(cart) {
-            let snapshot = mercato.cart(&CartId::parse(cart).unwrap()).await.unwrap();
+            let snapshot = mercato.carts().get(&CartId::parse(cart).unwrap()).await.unwrap();
             carts.insert(cart.clone(), snapshot);
         }
         let line = carts[cart].lines.iter().find(|line| line.sku.as_str() == line_sku);

@@ -27,8 +27,12 @@ fn customer(n: usize) -> CustomerId {
 }
 
 async fn stocked(mercato: &Mercato, on_hand: u64) {
-    mercato.set_stock(bucket("DEAL-SKU", "W-A"), StockUpdate::on_hand(on_hand / 2)).await.unwrap();
-    mercato.set_stock(bucket("DEAL-SKU", "W-B"), StockUpdate::on_hand(on_hand - on_hand / 2)).await.unwrap();
+    mercato.inventory().set_stock(bucket("DEAL-SKU", "W-A"), StockUpdate::on_hand(on_hand / 2)).await.unwrap();
+    mercato
+        .inventory()
+        .set_stock(bucket("DEAL-SKU", "W-B"), StockUpdate::on_hand(on_hand - on_hand / 2))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,13 +40,17 @@ async fn a_stampede_of_two_thousand_customers_buys_exactly_three_hundred() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     stocked(&mercato, 1_000).await;
-    let deal = mercato.create_deal(terms("deal_stampede", 300, 1)).await.unwrap();
-    assert_eq!(mercato.inventory(&sku("DEAL-SKU")).await.unwrap().totals.available, 700, "the deal took its units");
+    let deal = mercato.deals().create(terms("deal_stampede", 300, 1)).await.unwrap();
+    assert_eq!(
+        mercato.inventory().levels(&sku("DEAL-SKU")).await.unwrap().totals.available,
+        700,
+        "the deal took its units"
+    );
     let tasks: Vec<_> = (0..2_000)
         .map(|n| {
             let mercato = mercato.clone();
             let id = deal.terms.id.clone();
-            tokio::spawn(async move { mercato.claim_deal(&id, &customer(n), 1, false).await })
+            tokio::spawn(async move { mercato.deals().claim(&id, &customer(n), 1, false).await })
         })
         .collect();
     let (mut granted, mut sold_out) = (0, 0);
@@ -54,7 +62,7 @@ async fn a_stampede_of_two_thousand_customers_buys_exactly_three_hundred() {
         }
     }
     assert_eq!((granted, sold_out), (300, 1_700));
-    let view = mercato.deal(&deal.terms.id).await.unwrap();
+    let view = mercato.deals().get(&deal.terms.id).await.unwrap();
     assert_eq!((view.remaining, view.held, view.sold, view.status), (0, 300, 0, DealStatus::SoldOut));
     mercato.shutdown().await.unwrap();
 }
@@ -64,12 +72,12 @@ async fn parallel_claims_by_one_customer_respect_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     stocked(&mercato, 100).await;
-    let deal = mercato.create_deal(terms("deal_limit", 50, 2)).await.unwrap();
+    let deal = mercato.deals().create(terms("deal_limit", 50, 2)).await.unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let mercato = mercato.clone();
             let id = deal.terms.id.clone();
-            tokio::spawn(async move { mercato.claim_deal(&id, &customer(7), 1, false).await })
+            tokio::spawn(async move { mercato.deals().claim(&id, &customer(7), 1, false).await })
         })
         .collect();
     let mut granted = 0;
@@ -81,7 +89,7 @@ async fn parallel_claims_by_one_customer_respect_the_limit() {
         }
     }
     assert_eq!(granted, 2);
-    let over = mercato.claim_deal(&deal.terms.id, &customer(8), 3, false).await;
+    let over = mercato.deals().claim(&deal.terms.id, &customer(8), 3, false).await;
     assert!(matches!(over, Err(Error::Deal(DealError::LimitExceeded { .. }))), "one claim above the limit");
     mercato.shutdown().await.unwrap();
 }
@@ -91,20 +99,20 @@ async fn expired_claims_return_their_units_once_and_reopen_a_sold_out_deal() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
     stocked(&mercato, 10).await;
-    let deal = mercato.create_deal(terms("deal_expiry", 2, 1)).await.unwrap();
+    let deal = mercato.deals().create(terms("deal_expiry", 2, 1)).await.unwrap();
     let id = &deal.terms.id;
-    let first = mercato.claim_deal(id, &customer(1), 1, false).await.unwrap();
-    mercato.claim_deal(id, &customer(2), 1, false).await.unwrap();
-    assert!(matches!(mercato.claim_deal(id, &customer(3), 1, false).await, Err(Error::Deal(DealError::SoldOut))));
+    let first = mercato.deals().claim(id, &customer(1), 1, false).await.unwrap();
+    mercato.deals().claim(id, &customer(2), 1, false).await.unwrap();
+    assert!(matches!(mercato.deals().claim(id, &customer(3), 1, false).await, Err(Error::Deal(DealError::SoldOut))));
 
-    let as_reservation = mercato.reservation(&first.id).await.unwrap();
+    let as_reservation = mercato.inventory().reservation(&first.id).await.unwrap();
     assert_eq!((as_reservation.status, as_reservation.quantity), (HoldStatus::Held, 1));
-    mercato.commit(&first.id).await.unwrap();
+    mercato.inventory().commit(&first.id).await.unwrap();
     clock.advance_millis(600_000);
-    let view = mercato.deal(id).await.unwrap();
+    let view = mercato.deals().get(id).await.unwrap();
     assert_eq!((view.remaining, view.held, view.sold), (1, 0, 1), "the unpaid claim expired, the paid one stays sold");
-    assert_eq!(mercato.deal(id).await.unwrap().remaining, 1, "exactly once");
-    let again = mercato.claim_deal(id, &customer(3), 1, false).await.unwrap();
+    assert_eq!(mercato.deals().get(id).await.unwrap().remaining, 1, "exactly once");
+    let again = mercato.deals().claim(id, &customer(3), 1, false).await.unwrap();
     assert_eq!(again.claim.status, HoldStatus::Held, "the sold-out flag cleared when units came back");
     mercato.shutdown().await.unwrap();
 }
@@ -116,17 +124,17 @@ async fn the_limit_and_claims_survive_a_restart() {
     {
         let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
         stocked(&mercato, 10).await;
-        mercato.create_deal(terms("deal_restart", 5, 1)).await.unwrap();
+        mercato.deals().create(terms("deal_restart", 5, 1)).await.unwrap();
         claim_id =
-            mercato.claim_deal(&DealId::parse("deal_restart").unwrap(), &customer(1), 1, false).await.unwrap().id;
+            mercato.deals().claim(&DealId::parse("deal_restart").unwrap(), &customer(1), 1, false).await.unwrap().id;
         mercato.shutdown().await.unwrap();
     }
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     let id = DealId::parse("deal_restart").unwrap();
-    let again = mercato.claim_deal(&id, &customer(1), 1, false).await;
+    let again = mercato.deals().claim(&id, &customer(1), 1, false).await;
     assert!(matches!(again, Err(Error::Deal(DealError::LimitExceeded { .. }))), "{again:?}");
-    assert_eq!(mercato.reservation(&claim_id).await.unwrap().status, HoldStatus::Held);
-    let view = mercato.deal(&id).await.unwrap();
+    assert_eq!(mercato.inventory().reservation(&claim_id).await.unwrap().status, HoldStatus::Held);
+    let view = mercato.deals().get(&id).await.unwrap();
     assert_eq!((view.remaining, view.held), (4, 1));
     mercato.shutdown().await.unwrap();
 }
@@ -139,21 +147,21 @@ async fn a_deal_opens_on_time_prime_first_and_needs_the_stock() {
     let mut early = terms("deal_prime", 3, 1);
     early.starts_at = START.plus_millis(60_000);
     early.prime_early_access_ms = 60_000;
-    let id = mercato.create_deal(early).await.unwrap().terms.id.clone();
-    assert!(matches!(mercato.claim_deal(&id, &customer(1), 1, true).await, Err(Error::Deal(DealError::NotActive))));
+    let id = mercato.deals().create(early).await.unwrap().terms.id.clone();
+    assert!(matches!(mercato.deals().claim(&id, &customer(1), 1, true).await, Err(Error::Deal(DealError::NotActive))));
     clock.advance_millis(60_000);
     assert!(matches!(
-        mercato.claim_deal(&id, &customer(1), 1, false).await,
+        mercato.deals().claim(&id, &customer(1), 1, false).await,
         Err(Error::Deal(DealError::PrimeOnly { .. }))
     ));
-    mercato.claim_deal(&id, &customer(1), 1, true).await.unwrap();
+    mercato.deals().claim(&id, &customer(1), 1, true).await.unwrap();
     clock.advance_millis(60_000);
-    mercato.claim_deal(&id, &customer(2), 1, false).await.unwrap();
+    mercato.deals().claim(&id, &customer(2), 1, false).await.unwrap();
 
-    let too_big = mercato.create_deal(terms("deal_big", 8, 1)).await;
+    let too_big = mercato.deals().create(terms("deal_big", 8, 1)).await;
     assert_eq!(too_big, Err(Error::Inventory(InventoryError::InsufficientStock { requested: 8, available: 7 })));
-    assert_eq!(mercato.inventory(&sku("DEAL-SKU")).await.unwrap().totals.available, 7, "nothing was taken");
-    assert!(matches!(mercato.deal(&DealId::parse("deal_big").unwrap()).await, Err(Error::DealNotFound(_))));
+    assert_eq!(mercato.inventory().levels(&sku("DEAL-SKU")).await.unwrap().totals.available, 7, "nothing was taken");
+    assert!(matches!(mercato.deals().get(&DealId::parse("deal_big").unwrap()).await, Err(Error::DealNotFound(_))));
     mercato.shutdown().await.unwrap();
 }
 
@@ -162,46 +170,47 @@ async fn the_waitlist_is_offered_returned_units_in_order_and_only_them() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
     stocked(&mercato, 10).await;
-    let deal = mercato.create_deal(terms("deal_waitlist", 2, 1)).await.unwrap();
+    let deal = mercato.deals().create(terms("deal_waitlist", 2, 1)).await.unwrap();
     let id = &deal.terms.id;
-    assert!(matches!(mercato.join_waitlist(id, &customer(9)).await, Err(Error::Deal(DealError::NotSoldOut))));
-    let first = mercato.claim_deal(id, &customer(1), 1, false).await.unwrap();
-    mercato.claim_deal(id, &customer(2), 1, false).await.unwrap();
-    assert!(matches!(mercato.claim_deal(id, &customer(3), 1, false).await, Err(Error::Deal(DealError::SoldOut))));
-    assert_eq!(mercato.join_waitlist(id, &customer(3)).await.unwrap().position, Some(1));
-    assert_eq!(mercato.join_waitlist(id, &customer(4)).await.unwrap().position, Some(2));
+    assert!(matches!(mercato.deals().join_waitlist(id, &customer(9)).await, Err(Error::Deal(DealError::NotSoldOut))));
+    let first = mercato.deals().claim(id, &customer(1), 1, false).await.unwrap();
+    mercato.deals().claim(id, &customer(2), 1, false).await.unwrap();
+    assert!(matches!(mercato.deals().claim(id, &customer(3), 1, false).await, Err(Error::Deal(DealError::SoldOut))));
+    assert_eq!(mercato.deals().join_waitlist(id, &customer(3)).await.unwrap().position, Some(1));
+    assert_eq!(mercato.deals().join_waitlist(id, &customer(4)).await.unwrap().position, Some(2));
     assert_eq!(
-        mercato.join_waitlist(id, &customer(3)).await.unwrap().position,
+        mercato.deals().join_waitlist(id, &customer(3)).await.unwrap().position,
         Some(1),
         "joining twice keeps the place"
     );
 
-    mercato.release(&first.id).await.unwrap();
+    mercato.inventory().release(&first.id).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let offer = loop {
-        if let Some(offer) = mercato.waitlist_spot(id, &customer(3)).await.unwrap().offer {
+        if let Some(offer) = mercato.deals().waitlist_spot(id, &customer(3)).await.unwrap().offer {
             break offer;
         }
         assert!(std::time::Instant::now() < deadline, "the first in line was never offered the unit");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     };
     assert_eq!((offer.status, offer.quantity), (HoldStatus::Held, 1));
-    assert_eq!(mercato.waitlist_spot(id, &customer(4)).await.unwrap().position, Some(1), "the next moves up");
+    assert_eq!(mercato.deals().waitlist_spot(id, &customer(4)).await.unwrap().position, Some(1), "the next moves up");
     assert!(
-        matches!(mercato.claim_deal(id, &customer(5), 1, false).await, Err(Error::Deal(DealError::SoldOut))),
+        matches!(mercato.deals().claim(id, &customer(5), 1, false).await, Err(Error::Deal(DealError::SoldOut))),
         "units returned while customers wait are not for newcomers"
     );
     mercato.shutdown().await.unwrap();
     drop(mercato);
     let mercato = Mercato::open(common::config(dir.path(), Durability::Strict).clock(clock.clone())).unwrap();
-    let kept = mercato.waitlist_spot(id, &customer(3)).await.unwrap().offer.expect("the offer survives a restart");
+    let kept =
+        mercato.deals().waitlist_spot(id, &customer(3)).await.unwrap().offer.expect("the offer survives a restart");
     assert_eq!(kept.id, offer.id);
-    assert_eq!(mercato.waitlist_spot(id, &customer(4)).await.unwrap().position, Some(1), "and the line too");
+    assert_eq!(mercato.deals().waitlist_spot(id, &customer(4)).await.unwrap().position, Some(1), "and the line too");
     clock.advance_millis(300_000);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while mercato.waitlist_spot(id, &customer(4)).await.unwrap().offer.is_none() {
+    while mercato.deals().waitlist_spot(id, &customer(4)).await.unwrap().offer.is_none() {
         assert!(std::time::Instant::now() < deadline, "the unclaimed offer never passed to the next in line");
-        mercato.deal(id).await.unwrap();
+        mercato.deals().get(id).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     mercato.shutdown().await.unwrap();
@@ -212,39 +221,39 @@ async fn unsold_units_go_back_to_the_sku_once_when_the_deal_ends() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
     stocked(&mercato, 10).await;
-    let deal = mercato.create_deal(terms("deal_unsold", 6, 1)).await.unwrap();
+    let deal = mercato.deals().create(terms("deal_unsold", 6, 1)).await.unwrap();
     let id = deal.terms.id.clone();
     let available =
-        |mercato: Mercato| async move { mercato.inventory(&sku("DEAL-SKU")).await.unwrap().totals.available };
+        |mercato: Mercato| async move { mercato.inventory().levels(&sku("DEAL-SKU")).await.unwrap().totals.available };
     assert_eq!(available(mercato.clone()).await, 4);
-    let paid = mercato.claim_deal(&id, &customer(1), 1, false).await.unwrap();
-    mercato.commit(&paid.id).await.unwrap();
+    let paid = mercato.deals().claim(&id, &customer(1), 1, false).await.unwrap();
+    mercato.inventory().commit(&paid.id).await.unwrap();
     clock.advance_millis(3_300_000);
-    let unpaid = mercato.claim_deal(&id, &customer(2), 1, false).await.unwrap();
-    assert!(!mercato.close_deal(&id).await.unwrap(), "nothing goes back before the end");
+    let unpaid = mercato.deals().claim(&id, &customer(2), 1, false).await.unwrap();
+    assert!(!mercato.deals().close(&id).await.unwrap(), "nothing goes back before the end");
     assert_eq!(available(mercato.clone()).await, 4);
 
     clock.advance_millis(300_000);
-    assert!(!mercato.close_deal(&id).await.unwrap(), "a held claim keeps the deal open");
+    assert!(!mercato.deals().close(&id).await.unwrap(), "a held claim keeps the deal open");
     assert_eq!(available(mercato.clone()).await, 8, "the 4 free units are back");
-    assert!(!mercato.close_deal(&id).await.unwrap());
+    assert!(!mercato.deals().close(&id).await.unwrap());
     assert_eq!(available(mercato.clone()).await, 8, "and only once");
-    let view = mercato.deal(&id).await.unwrap();
+    let view = mercato.deals().get(&id).await.unwrap();
     assert_eq!((view.remaining, view.held, view.sold, view.returned), (0, 1, 1, 4));
 
     clock.advance_millis(600_000);
-    assert_eq!(mercato.reservation(&unpaid.id).await.unwrap().status, HoldStatus::Expired);
-    assert!(mercato.close_deal(&id).await.unwrap(), "closed once nothing is held");
+    assert_eq!(mercato.inventory().reservation(&unpaid.id).await.unwrap().status, HoldStatus::Expired);
+    assert!(mercato.deals().close(&id).await.unwrap(), "closed once nothing is held");
     assert_eq!(available(mercato.clone()).await, 9, "the expired claim's unit is back too");
-    assert!(mercato.close_deal(&id).await.unwrap());
-    assert_eq!(mercato.close_ended_deals().await.unwrap(), 0, "a closed deal is not looked at again");
+    assert!(mercato.deals().close(&id).await.unwrap());
+    assert_eq!(mercato.deals().close_ended_deals().await.unwrap(), 0, "a closed deal is not looked at again");
     mercato.shutdown().await.unwrap();
     drop(mercato);
 
     let mercato = Mercato::open(common::config(dir.path(), Durability::Strict).clock(clock.clone())).unwrap();
     assert_eq!(available(mercato.clone()).await, 9, "nothing came back twice across the restart");
-    assert_eq!(mercato.close_ended_deals().await.unwrap(), 0);
-    let view = mercato.deal(&id).await.unwrap();
+    assert_eq!(mercato.deals().close_ended_deals().await.unwrap(), 0);
+    let view = mercato.deals().get(&id).await.unwrap();
     assert_eq!((view.remaining, view.held, view.sold, view.returned), (0, 0, 1, 5));
     mercato.shutdown().await.unwrap();
 }

@@ -28,7 +28,7 @@ async fn spawn_app_with(limits: mercato::http::limits::ClaimLimitConfig) -> App 
     for id in ["W-1", "W-EAST"] {
         let warehouse =
             Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
-        mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
+        mercato.inventory().create_warehouse(warehouse.unwrap()).await.unwrap();
     }
     let mut drafts = Vec::new();
     for (sku, cents) in [("SKU-1", 1000), ("SKU-A", 250), ("SKU-B", 1999)] {
@@ -37,7 +37,7 @@ async fn spawn_app_with(limits: mercato::http::limits::ClaimLimitConfig) -> App 
         let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
         drafts.push(parsed.parse().unwrap().draft);
     }
-    for result in mercato.upsert_products(drafts).await.unwrap() {
+    for result in mercato.catalog().upsert_products(drafts).await.unwrap() {
         result.unwrap();
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -499,7 +499,7 @@ async fn the_demo_catalog_loads_into_a_browsable_store() {
     let loaded = mercato::demo::load_demo(&mercato).await.unwrap();
     assert_eq!(loaded.warehouses, 3);
     assert!(loaded.products >= 500, "{loaded:?}");
-    assert_eq!(mercato.product_count(), loaded.products);
+    assert_eq!(mercato.catalog().count(), loaded.products);
     fn leaves(nodes: &[mercato::engine::CategoryNode], depth: usize, out: &mut Vec<usize>) {
         for node in nodes {
             if node.children.is_empty() {
@@ -509,13 +509,14 @@ async fn the_demo_catalog_loads_into_a_browsable_store() {
         }
     }
     let mut depths = Vec::new();
-    leaves(&mercato.category_tree(), 1, &mut depths);
+    leaves(&mercato.catalog().category_tree(), 1, &mut depths);
     assert!(depths.len() >= 20, "{} leaf categories", depths.len());
     assert!(depths.iter().all(|depth| *depth == 3), "a 3-level tree");
     let in_stock = mercato
+        .catalog()
         .products()
         .iter()
-        .filter(|product| product.variants.iter().any(|variant| mercato.available(&variant.sku) > 0))
+        .filter(|product| product.variants.iter().any(|variant| mercato.inventory().available(&variant.sku) > 0))
         .count();
     assert!(in_stock > loaded.products * 9 / 10, "{in_stock} of {} products in stock", loaded.products);
     mercato.shutdown().await.unwrap();
@@ -1028,16 +1029,16 @@ async fn fast_password_hashing_still_verifies_every_hash() {
     let dir = tempfile::tempdir().unwrap();
     {
         let mercato = Mercato::open(Config::new(dir.path())).unwrap();
-        mercato.register("std@example.com", "standard password", "Std").await.unwrap();
+        mercato.customers().register("std@example.com", "standard password", "Std").await.unwrap();
         mercato.shutdown().await.unwrap();
     }
     let mut config = Config::new(dir.path());
     config.password_cost = mercato::PasswordCost::Fast;
     let mercato = Mercato::open(config).unwrap();
-    let fast = mercato.register("fast@example.com", "fast password", "Fast").await.unwrap();
+    let fast = mercato.customers().register("fast@example.com", "fast password", "Fast").await.unwrap();
     assert!(fast.password_hash.starts_with("$argon2id$v=19$m=64,t=1"), "{}", fast.password_hash);
-    mercato.sign_in("fast@example.com", "fast password").await.unwrap();
-    mercato.sign_in("std@example.com", "standard password").await.unwrap();
-    assert!(mercato.sign_in("std@example.com", "wrong password").await.is_err());
+    mercato.customers().sign_in("fast@example.com", "fast password").await.unwrap();
+    mercato.customers().sign_in("std@example.com", "standard password").await.unwrap();
+    assert!(mercato.customers().sign_in("std@example.com", "wrong password").await.is_err());
     mercato.shutdown().await.unwrap();
 }

@@ -62,6 +62,7 @@ fn cart(n: usize) -> CartId {
 async fn run(mercato: &Mercato, clock: &mercato::clock::ManualClock, op: Op) {
     let _ = match op {
         Op::Stock { warehouse, on_hand, safety } => mercato
+            .inventory()
             .set_stock(
                 bucket("S", WAREHOUSES[warehouse]),
                 StockUpdate { on_hand: Some(on_hand), safety_stock: Some(safety) },
@@ -71,24 +72,30 @@ async fn run(mercato: &Mercato, clock: &mercato::clock::ManualClock, op: Op) {
         Op::Reserve { id, quantity, ttl_ms, warehouse } => {
             let mut request = ReserveRequest::new(sku("S"), quantity).id(reservation(id)).ttl_ms(ttl_ms);
             request.warehouse = warehouse.map(|n| bucket("S", WAREHOUSES[n]).warehouse);
-            mercato.reserve(request).await.map(drop)
+            mercato.inventory().reserve(request).await.map(drop)
         }
-        Op::Commit { id } => mercato.commit(&reservation(id)).await.map(drop),
-        Op::Release { id } => mercato.release(&reservation(id)).await.map(drop),
+        Op::Commit { id } => mercato.inventory().commit(&reservation(id)).await.map(drop),
+        Op::Release { id } => mercato.inventory().release(&reservation(id)).await.map(drop),
         Op::Advance { millis } => {
             clock.advance_millis(millis);
             Ok(())
         }
-        Op::Ship { warehouse, quantity } => mercato.ship(&bucket("S", WAREHOUSES[warehouse]), quantity).await.map(drop),
+        Op::Ship { warehouse, quantity } => {
+            mercato.inventory().ship(&bucket("S", WAREHOUSES[warehouse]), quantity).await.map(drop)
+        }
         Op::CartAdd { cart: n, sku: s, quantity } => {
-            mercato.add_to_cart(&cart(n), sku(&format!("C-{s}")), quantity).await.map(drop)
+            mercato.carts().add(&cart(n), sku(&format!("C-{s}")), quantity).await.map(drop)
         }
         Op::CartSet { cart: n, sku: s, quantity } => {
-            mercato.set_cart_quantity(&cart(n), sku(&format!("C-{s}")), quantity).await.map(drop)
+            mercato.carts().set_quantity(&cart(n), sku(&format!("C-{s}")), quantity).await.map(drop)
         }
-        Op::CartSave { cart: n, sku: s } => mercato.save_for_later(&cart(n), sku(&format!("C-{s}"))).await.map(drop),
-        Op::CartMove { cart: n, sku: s } => mercato.move_to_cart(&cart(n), sku(&format!("C-{s}"))).await.map(drop),
-        Op::Merge { from, into } => mercato.merge_carts(&cart(from), &cart(into)).await.map(drop),
+        Op::CartSave { cart: n, sku: s } => {
+            mercato.carts().save_for_later(&cart(n), sku(&format!("C-{s}"))).await.map(drop)
+        }
+        Op::CartMove { cart: n, sku: s } => {
+            mercato.carts().move_to_cart(&cart(n), sku(&format!("C-{s}"))).await.map(drop)
+        }
+        Op::Merge { from, into } => mercato.carts().merge(&cart(from), &cart(into)).await.map(drop),
     };
 }
 
@@ -96,11 +103,11 @@ async fn run(mercato: &Mercato, clock: &mercato::clock::ManualClock, op: Op) {
 async fn observe(mercato: &Mercato) -> String {
     let mut seen = String::new();
     for warehouse in WAREHOUSES {
-        let snapshot = mercato.observe_bucket(&bucket("S", warehouse)).await.unwrap();
+        let snapshot = mercato.inventory().observe_bucket(&bucket("S", warehouse)).await.unwrap();
         seen.push_str(&serde_json::to_string(&snapshot).unwrap());
     }
     for n in 0..2 {
-        seen.push_str(&serde_json::to_string(&mercato.cart(&cart(n)).await.unwrap()).unwrap());
+        seen.push_str(&serde_json::to_string(&mercato.carts().get(&cart(n)).await.unwrap()).unwrap());
     }
     seen
 }
@@ -115,7 +122,7 @@ proptest! {
             let dir = tempfile::tempdir().unwrap();
             let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
             for n in 0..2 {
-                mercato.open_cart(&cart(n)).await.unwrap();
+                mercato.carts().open(&cart(n)).await.unwrap();
             }
             for op in ops {
                 run(&mercato, &clock, op).await;

@@ -13,12 +13,13 @@ async fn ten_thousand_concurrent_reserves_on_a_thousand_units_sell_exactly_a_tho
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     let hot = bucket("HOT-1", "W-EAST");
-    mercato.set_stock(hot.clone(), StockUpdate::on_hand(1_000)).await.unwrap();
+    mercato.inventory().set_stock(hot.clone(), StockUpdate::on_hand(1_000)).await.unwrap();
 
     let mut tasks = Vec::with_capacity(10_000);
     for _ in 0..10_000 {
         let mercato = mercato.clone();
-        tasks.push(tokio::spawn(async move { mercato.reserve(ReserveRequest::new(sku("HOT-1"), 1)).await }));
+        tasks
+            .push(tokio::spawn(async move { mercato.inventory().reserve(ReserveRequest::new(sku("HOT-1"), 1)).await }));
     }
     let (mut granted, mut refused) = (0, 0);
     for task in tasks {
@@ -32,7 +33,7 @@ async fn ten_thousand_concurrent_reserves_on_a_thousand_units_sell_exactly_a_tho
         }
     }
     assert_eq!((granted, refused), (1_000, 9_000));
-    let inventory = mercato.inventory(&sku("HOT-1")).await.unwrap();
+    let inventory = mercato.inventory().levels(&sku("HOT-1")).await.unwrap();
     assert_eq!(inventory.totals.available, 0);
     assert_eq!(inventory.totals.held, 1_000);
     mercato.shutdown().await.unwrap();
@@ -42,21 +43,24 @@ async fn ten_thousand_concurrent_reserves_on_a_thousand_units_sell_exactly_a_tho
 async fn a_retry_with_the_same_id_returns_the_same_hold_and_a_changed_request_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    mercato.set_stock(bucket("S-1", "W-1"), StockUpdate::on_hand(10)).await.unwrap();
+    mercato.inventory().set_stock(bucket("S-1", "W-1"), StockUpdate::on_hand(10)).await.unwrap();
     let id = ReservationId::parse("res_retry").unwrap();
     let request = ReserveRequest::new(sku("S-1"), 3).id(id.clone());
-    let first = mercato.reserve(request.clone()).await.unwrap();
-    let second = mercato.reserve(request.clone()).await.unwrap();
+    let first = mercato.inventory().reserve(request.clone()).await.unwrap();
+    let second = mercato.inventory().reserve(request.clone()).await.unwrap();
     assert_eq!(first, second);
-    assert_eq!(mercato.inventory(&sku("S-1")).await.unwrap().totals.held, 3);
-    let changed = mercato.reserve(ReserveRequest::new(sku("S-1"), 4).id(id.clone())).await;
+    assert_eq!(mercato.inventory().levels(&sku("S-1")).await.unwrap().totals.held, 3);
+    let changed = mercato.inventory().reserve(ReserveRequest::new(sku("S-1"), 4).id(id.clone())).await;
     assert_eq!(changed, Err(Error::Inventory(InventoryError::IdempotencyConflict { id: id.clone() })));
 
-    let committed = mercato.commit(&id).await.unwrap();
+    let committed = mercato.inventory().commit(&id).await.unwrap();
     assert_eq!(committed.status, HoldStatus::Committed);
-    assert_eq!(mercato.commit(&id).await.unwrap(), committed, "commit is idempotent");
-    assert!(matches!(mercato.release(&id).await, Err(Error::Inventory(InventoryError::HoldNotActive { .. }))));
-    let counts = mercato.inventory(&sku("S-1")).await.unwrap().totals;
+    assert_eq!(mercato.inventory().commit(&id).await.unwrap(), committed, "commit is idempotent");
+    assert!(matches!(
+        mercato.inventory().release(&id).await,
+        Err(Error::Inventory(InventoryError::HoldNotActive { .. }))
+    ));
+    let counts = mercato.inventory().levels(&sku("S-1")).await.unwrap().totals;
     assert_eq!((counts.held, counts.committed, counts.available), (0, 3, 7));
     mercato.shutdown().await.unwrap();
 }
@@ -65,14 +69,17 @@ async fn a_retry_with_the_same_id_returns_the_same_hold_and_a_changed_request_is
 async fn the_engine_picks_the_warehouse_with_the_most_stock_and_honours_a_requested_one() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Memory);
-    mercato.set_stock(bucket("S-2", "W-A"), StockUpdate::on_hand(2)).await.unwrap();
-    mercato.set_stock(bucket("S-2", "W-B"), StockUpdate::on_hand(5)).await.unwrap();
-    let picked = mercato.reserve(ReserveRequest::new(sku("S-2"), 2)).await.unwrap();
+    mercato.inventory().set_stock(bucket("S-2", "W-A"), StockUpdate::on_hand(2)).await.unwrap();
+    mercato.inventory().set_stock(bucket("S-2", "W-B"), StockUpdate::on_hand(5)).await.unwrap();
+    let picked = mercato.inventory().reserve(ReserveRequest::new(sku("S-2"), 2)).await.unwrap();
     assert_eq!(picked.warehouse.as_str(), "W-B");
-    let pinned =
-        mercato.reserve(ReserveRequest::new(sku("S-2"), 2).warehouse(bucket("S-2", "W-A").warehouse)).await.unwrap();
+    let pinned = mercato
+        .inventory()
+        .reserve(ReserveRequest::new(sku("S-2"), 2).warehouse(bucket("S-2", "W-A").warehouse))
+        .await
+        .unwrap();
     assert_eq!(pinned.warehouse.as_str(), "W-A");
-    let too_many = mercato.reserve(ReserveRequest::new(sku("S-2"), 4)).await;
+    let too_many = mercato.inventory().reserve(ReserveRequest::new(sku("S-2"), 4)).await;
     assert_eq!(too_many, Err(Error::Inventory(InventoryError::InsufficientStock { requested: 4, available: 3 })));
     mercato.shutdown().await.unwrap();
 }
@@ -81,33 +88,39 @@ async fn the_engine_picks_the_warehouse_with_the_most_stock_and_honours_a_reques
 async fn bad_requests_are_refused_without_changing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-    mercato.set_stock(bucket("S-3", "W-1"), StockUpdate::on_hand(5)).await.unwrap();
+    mercato.inventory().set_stock(bucket("S-3", "W-1"), StockUpdate::on_hand(5)).await.unwrap();
     assert_eq!(
-        mercato.reserve(ReserveRequest::new(sku("S-3"), 0)).await,
+        mercato.inventory().reserve(ReserveRequest::new(sku("S-3"), 0)).await,
         Err(Error::Inventory(InventoryError::InvalidQuantity))
     );
-    assert!(matches!(mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(0)).await, Err(Error::InvalidInput(_))));
     assert!(matches!(
-        mercato.reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(3_600_001)).await,
+        mercato.inventory().reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(0)).await,
         Err(Error::InvalidInput(_))
     ));
     assert!(matches!(
-        mercato.reserve(ReserveRequest::new(sku("NOPE"), 1)).await,
+        mercato.inventory().reserve(ReserveRequest::new(sku("S-3"), 1).ttl_ms(3_600_001)).await,
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        mercato.inventory().reserve(ReserveRequest::new(sku("NOPE"), 1)).await,
         Err(Error::Inventory(InventoryError::InsufficientStock { available: 0, .. }))
     ));
     let unknown = ReservationId::parse("res_unknown").unwrap();
     assert!(matches!(
-        mercato.commit(&unknown).await,
+        mercato.inventory().commit(&unknown).await,
         Err(Error::Inventory(InventoryError::ReservationNotFound { .. }))
     ));
-    let hold = mercato.reserve(ReserveRequest::new(sku("S-3"), 2)).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(sku("S-3"), 2)).await.unwrap();
     assert!(matches!(
-        mercato.set_stock(bucket("S-3", "W-1"), StockUpdate { on_hand: Some(1), safety_stock: Some(1) }).await,
+        mercato
+            .inventory()
+            .set_stock(bucket("S-3", "W-1"), StockUpdate { on_hand: Some(1), safety_stock: Some(1) })
+            .await,
         Err(Error::Inventory(InventoryError::OnHandBelowAllocated { requested: 1, allocated: 2 }))
     ));
-    let counts = mercato.inventory(&sku("S-3")).await.unwrap().totals;
+    let counts = mercato.inventory().levels(&sku("S-3")).await.unwrap().totals;
     assert_eq!((counts.on_hand, counts.safety_stock, counts.held), (5, 0, 2), "a refused update changes nothing");
-    mercato.release(&hold.id).await.unwrap();
+    mercato.inventory().release(&hold.id).await.unwrap();
     mercato.shutdown().await.unwrap();
 }
 
@@ -115,19 +128,19 @@ async fn bad_requests_are_refused_without_changing_anything() {
 async fn holds_expire_once_and_cannot_be_committed_afterwards() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
-    mercato.set_stock(bucket("S-4", "W-1"), StockUpdate::on_hand(4)).await.unwrap();
-    let hold = mercato.reserve(ReserveRequest::new(sku("S-4"), 3).ttl_ms(1_000)).await.unwrap();
-    assert_eq!(mercato.inventory(&sku("S-4")).await.unwrap().totals.available, 1);
+    mercato.inventory().set_stock(bucket("S-4", "W-1"), StockUpdate::on_hand(4)).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(sku("S-4"), 3).ttl_ms(1_000)).await.unwrap();
+    assert_eq!(mercato.inventory().levels(&sku("S-4")).await.unwrap().totals.available, 1);
     clock.advance_millis(999);
-    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Held);
+    assert_eq!(mercato.inventory().reservation(&hold.id).await.unwrap().status, HoldStatus::Held);
     clock.advance_millis(1);
-    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Expired);
+    assert_eq!(mercato.inventory().reservation(&hold.id).await.unwrap().status, HoldStatus::Expired);
     for _ in 0..3 {
-        let counts = mercato.inventory(&sku("S-4")).await.unwrap().totals;
+        let counts = mercato.inventory().levels(&sku("S-4")).await.unwrap().totals;
         assert_eq!((counts.available, counts.held), (4, 0), "the units came back exactly once");
     }
     assert!(matches!(
-        mercato.commit(&hold.id).await,
+        mercato.inventory().commit(&hold.id).await,
         Err(Error::Inventory(InventoryError::HoldNotActive { status: HoldStatus::Expired, .. }))
     ));
     mercato.shutdown().await.unwrap();
@@ -139,21 +152,21 @@ async fn holds_that_expired_while_the_engine_was_down_return_their_units_on_open
     let id;
     {
         let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
-        mercato.set_stock(bucket("S-5", "W-1"), StockUpdate::on_hand(10)).await.unwrap();
-        id = mercato.reserve(ReserveRequest::new(sku("S-5"), 6).ttl_ms(60_000)).await.unwrap().id;
-        mercato.reserve(ReserveRequest::new(sku("S-5"), 1).ttl_ms(3_600_000)).await.unwrap();
+        mercato.inventory().set_stock(bucket("S-5", "W-1"), StockUpdate::on_hand(10)).await.unwrap();
+        id = mercato.inventory().reserve(ReserveRequest::new(sku("S-5"), 6).ttl_ms(60_000)).await.unwrap().id;
+        mercato.inventory().reserve(ReserveRequest::new(sku("S-5"), 1).ttl_ms(3_600_000)).await.unwrap();
         mercato.shutdown().await.unwrap();
     }
     let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
     clock.advance_millis(120_000);
-    assert_eq!(mercato.reservation(&id).await.unwrap().status, HoldStatus::Expired);
-    let counts = mercato.inventory(&sku("S-5")).await.unwrap().totals;
+    assert_eq!(mercato.inventory().reservation(&id).await.unwrap().status, HoldStatus::Expired);
+    let counts = mercato.inventory().levels(&sku("S-5")).await.unwrap().totals;
     assert_eq!((counts.held, counts.available), (1, 9));
     mercato.shutdown().await.unwrap();
     drop(mercato);
 
     let (reopened, _clock) = open_manual(dir.path(), Durability::Strict);
-    let counts = reopened.inventory(&sku("S-5")).await.unwrap().totals;
+    let counts = reopened.inventory().levels(&sku("S-5")).await.unwrap().totals;
     assert_eq!((counts.held, counts.available), (1, 9), "the expiry was persisted, not repeated");
     reopened.shutdown().await.unwrap();
 }
@@ -163,14 +176,14 @@ async fn the_expiry_timer_returns_units_without_any_access() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = mercato::Mercato::open(common::config(dir.path(), Durability::Strict)).unwrap();
     let key = bucket("S-6", "W-1");
-    mercato.set_stock(key.clone(), StockUpdate::on_hand(2)).await.unwrap();
-    mercato.reserve(ReserveRequest::new(sku("S-6"), 2).ttl_ms(50)).await.unwrap();
+    mercato.inventory().set_stock(key.clone(), StockUpdate::on_hand(2)).await.unwrap();
+    mercato.inventory().reserve(ReserveRequest::new(sku("S-6"), 2).ttl_ms(50)).await.unwrap();
     // The timer, not an access, must expire the hold: observe the durable
     // record through a second engine-free read after the timer fired.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let snapshot = mercato.observe_bucket(&key).await.unwrap();
+        let snapshot = mercato.inventory().observe_bucket(&key).await.unwrap();
         if snapshot.holds.iter().all(|(_, hold)| hold.status == HoldStatus::Expired) {
             assert_eq!(snapshot.counts.available, 2);
             break;
@@ -185,17 +198,17 @@ async fn a_passivated_bucket_comes_back_with_its_state() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = open_passivating(dir.path(), Duration::from_millis(40));
     let key = bucket("S-7", "W-1");
-    mercato.set_stock(key.clone(), StockUpdate { on_hand: Some(9), safety_stock: Some(2) }).await.unwrap();
-    let hold = mercato.reserve(ReserveRequest::new(sku("S-7"), 3)).await.unwrap();
-    mercato.commit(&hold.id).await.unwrap();
+    mercato.inventory().set_stock(key.clone(), StockUpdate { on_hand: Some(9), safety_stock: Some(2) }).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(sku("S-7"), 3)).await.unwrap();
+    mercato.inventory().commit(&hold.id).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while mercato.stats().buckets.passivations == 0 {
         assert!(std::time::Instant::now() < deadline, "the idle bucket never passivated");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let counts = mercato.inventory(&sku("S-7")).await.unwrap().totals;
+    let counts = mercato.inventory().levels(&sku("S-7")).await.unwrap().totals;
     assert_eq!((counts.on_hand, counts.safety_stock, counts.committed, counts.available), (9, 2, 3, 4));
-    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Committed);
+    assert_eq!(mercato.inventory().reservation(&hold.id).await.unwrap().status, HoldStatus::Committed);
     assert!(mercato.stats().buckets.activations >= 2);
     mercato.shutdown().await.unwrap();
 }
@@ -205,13 +218,13 @@ async fn a_killed_bucket_actor_is_reactivated_and_keeps_its_state() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     let key = bucket("S-8", "W-1");
-    mercato.set_stock(key.clone(), StockUpdate::on_hand(5)).await.unwrap();
-    let hold = mercato.reserve(ReserveRequest::new(sku("S-8"), 2)).await.unwrap();
-    mercato.crash_bucket_actor(&key).await.unwrap();
-    let again = mercato.reserve(ReserveRequest::new(sku("S-8"), 1)).await.unwrap();
+    mercato.inventory().set_stock(key.clone(), StockUpdate::on_hand(5)).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(sku("S-8"), 2)).await.unwrap();
+    mercato.inventory().crash_bucket_actor(&key).await.unwrap();
+    let again = mercato.inventory().reserve(ReserveRequest::new(sku("S-8"), 1)).await.unwrap();
     assert_eq!(again.status, HoldStatus::Held);
-    assert_eq!(mercato.reservation(&hold.id).await.unwrap().status, HoldStatus::Held);
-    assert_eq!(mercato.inventory(&sku("S-8")).await.unwrap().totals.held, 3);
+    assert_eq!(mercato.inventory().reservation(&hold.id).await.unwrap().status, HoldStatus::Held);
+    assert_eq!(mercato.inventory().levels(&sku("S-8")).await.unwrap().totals.held, 3);
     assert_eq!(mercato.stats().buckets.restarts, 1);
     mercato.shutdown().await.unwrap();
 }
@@ -221,7 +234,7 @@ async fn calls_after_shutdown_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
     mercato.shutdown().await.unwrap();
-    assert_eq!(mercato.inventory(&sku("S-9")).await, Err(Error::ShuttingDown));
+    assert_eq!(mercato.inventory().levels(&sku("S-9")).await, Err(Error::ShuttingDown));
 }
 
 #[tokio::test]
@@ -230,23 +243,27 @@ async fn the_stock_board_follows_every_change_and_survives_a_reopen() {
     let hold_id;
     {
         let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
-        mercato.set_stock(bucket("B-1", "W-A"), StockUpdate::on_hand(6)).await.unwrap();
-        mercato.set_stock(bucket("B-1", "W-B"), StockUpdate { on_hand: Some(4), safety_stock: Some(1) }).await.unwrap();
-        assert_eq!(mercato.available(&sku("B-1")), 9);
-        let first = mercato.reserve(ReserveRequest::new(sku("B-1"), 5).ttl_ms(1_000)).await.unwrap();
+        mercato.inventory().set_stock(bucket("B-1", "W-A"), StockUpdate::on_hand(6)).await.unwrap();
+        mercato
+            .inventory()
+            .set_stock(bucket("B-1", "W-B"), StockUpdate { on_hand: Some(4), safety_stock: Some(1) })
+            .await
+            .unwrap();
+        assert_eq!(mercato.inventory().available(&sku("B-1")), 9);
+        let first = mercato.inventory().reserve(ReserveRequest::new(sku("B-1"), 5).ttl_ms(1_000)).await.unwrap();
         assert_eq!(first.warehouse.as_str(), "W-A", "the board ranks W-A (6) over W-B (3)");
-        hold_id = mercato.reserve(ReserveRequest::new(sku("B-1"), 2).ttl_ms(60_000)).await.unwrap().id;
-        assert_eq!(mercato.available(&sku("B-1")), 2);
-        mercato.commit(&hold_id).await.unwrap();
+        hold_id = mercato.inventory().reserve(ReserveRequest::new(sku("B-1"), 2).ttl_ms(60_000)).await.unwrap().id;
+        assert_eq!(mercato.inventory().available(&sku("B-1")), 2);
+        mercato.inventory().commit(&hold_id).await.unwrap();
         clock.advance_millis(1_000);
-        let exact = mercato.inventory(&sku("B-1")).await.unwrap().totals.available;
-        assert_eq!((exact, mercato.available(&sku("B-1"))), (7, 7), "the expiry is published");
+        let exact = mercato.inventory().levels(&sku("B-1")).await.unwrap().totals.available;
+        assert_eq!((exact, mercato.inventory().available(&sku("B-1"))), (7, 7), "the expiry is published");
         mercato.shutdown().await.unwrap();
     }
     let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
     clock.advance_millis(1_000);
-    assert_eq!(mercato.available(&sku("B-1")), 7, "seeded from the store at open, before any actor runs");
-    assert_eq!(mercato.reservation(&hold_id).await.unwrap().status, HoldStatus::Committed);
+    assert_eq!(mercato.inventory().available(&sku("B-1")), 7, "seeded from the store at open, before any actor runs");
+    assert_eq!(mercato.inventory().reservation(&hold_id).await.unwrap().status, HoldStatus::Committed);
     mercato.shutdown().await.unwrap();
 }
 
@@ -265,24 +282,29 @@ async fn every_remembered_scope_is_found_after_a_reopen_and_no_other() {
     {
         let mercato = mercato::Mercato::open(common::config(dir.path(), Durability::Strict)).unwrap();
         for index in 0..500usize {
-            let mercato::Claim::Run(guard) = mercato.claim_idempotency(&format!("kept-{index}")).await.unwrap() else {
+            let mercato::Claim::Run(guard) = mercato.idempotency().claim(&format!("kept-{index}")).await.unwrap()
+            else {
                 panic!("kept-{index}: nothing was remembered yet");
             };
             let changed_nothing = !index.is_multiple_of(2);
-            mercato.remember(&guard, &remembered(index, mercato.now()), None, changed_nothing).await.unwrap();
+            mercato
+                .idempotency()
+                .remember(&guard, &remembered(index, mercato.now()), None, changed_nothing)
+                .await
+                .unwrap();
         }
         mercato.shutdown().await.unwrap();
     }
     let reopened = mercato::Mercato::open(common::config(dir.path(), Durability::Strict)).unwrap();
     for index in 0..500 {
-        match reopened.claim_idempotency(&format!("kept-{index}")).await.unwrap() {
+        match reopened.idempotency().claim(&format!("kept-{index}")).await.unwrap() {
             mercato::Claim::Replay(replayed) => {
                 assert_eq!(replayed.body_digest, format!("digest-{index}"), "kept-{index} replays its own response")
             }
             mercato::Claim::Run(_) => panic!("kept-{index} was forgotten across the reopen"),
         }
         assert!(
-            matches!(reopened.claim_idempotency(&format!("new-{index}")).await.unwrap(), mercato::Claim::Run(_)),
+            matches!(reopened.idempotency().claim(&format!("new-{index}")).await.unwrap(), mercato::Claim::Run(_)),
             "new-{index} was never remembered"
         );
     }
@@ -294,7 +316,7 @@ async fn remembered_responses_replay_in_every_durability_mode() {
     for durability in [Durability::Memory, Durability::Relaxed { flush_every_ms: 100 }, Durability::Strict] {
         let dir = tempfile::tempdir().unwrap();
         let mercato = mercato::Mercato::open(common::config(dir.path(), durability)).unwrap();
-        let guard = match mercato.claim_idempotency("scope-1").await.unwrap() {
+        let guard = match mercato.idempotency().claim("scope-1").await.unwrap() {
             mercato::Claim::Run(guard) => guard,
             mercato::Claim::Replay(_) => panic!("{durability:?}: nothing was remembered yet"),
         };
@@ -305,24 +327,24 @@ async fn remembered_responses_replay_in_every_durability_mode() {
             body: b"{\"reservation_id\":\"res_1\"}".to_vec(),
             created_at: mercato.now(),
         };
-        mercato.remember(&guard, &first, None, false).await.unwrap();
+        mercato.idempotency().remember(&guard, &first, None, false).await.unwrap();
         drop(guard);
         // A rejection that wrote nothing is kept without waiting for the
         // disk, and replayed all the same.
-        let guard = match mercato.claim_idempotency("scope-3").await.unwrap() {
+        let guard = match mercato.idempotency().claim("scope-3").await.unwrap() {
             mercato::Claim::Run(guard) => guard,
             mercato::Claim::Replay(_) => panic!("{durability:?}: nothing was remembered yet"),
         };
         let rejected = mercato::Remembered { status: 409, body: b"{\"type\":\"sold-out\"}".to_vec(), ..first.clone() };
-        mercato.remember(&guard, &rejected, None, true).await.unwrap();
+        mercato.idempotency().remember(&guard, &rejected, None, true).await.unwrap();
         drop(guard);
         for (scope, expected) in [("scope-1", &first), ("scope-3", &rejected)] {
-            match mercato.claim_idempotency(scope).await.unwrap() {
+            match mercato.idempotency().claim(scope).await.unwrap() {
                 mercato::Claim::Replay(replayed) => assert_eq!(&replayed, expected, "{durability:?}"),
                 mercato::Claim::Run(_) => panic!("{durability:?}: the first response was forgotten"),
             }
         }
-        assert!(matches!(mercato.claim_idempotency("scope-2").await.unwrap(), mercato::Claim::Run(_)));
+        assert!(matches!(mercato.idempotency().claim("scope-2").await.unwrap(), mercato::Claim::Run(_)));
         mercato.shutdown().await.unwrap();
         drop(mercato);
         if durability == Durability::Memory {
@@ -331,7 +353,7 @@ async fn remembered_responses_replay_in_every_durability_mode() {
         // A clean shutdown flushes both, and releases the data directory at once.
         let reopened = mercato::Mercato::open(common::config(dir.path(), durability)).unwrap();
         for (scope, expected) in [("scope-1", &first), ("scope-3", &rejected)] {
-            match reopened.claim_idempotency(scope).await.unwrap() {
+            match reopened.idempotency().claim(scope).await.unwrap() {
                 mercato::Claim::Replay(replayed) => assert_eq!(&replayed, expected, "{durability:?} reopened"),
                 mercato::Claim::Run(_) => panic!("{durability:?}: forgotten after a clean shutdown"),
             }

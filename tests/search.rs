@@ -154,7 +154,7 @@ fn sku(id: &str) -> String {
 async fn load(mercato: &Mercato) {
     let warehouse =
         Warehouse::new(WarehouseId::parse("W-1").unwrap(), "W-1", GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
-    mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
+    mercato.inventory().create_warehouse(warehouse.unwrap()).await.unwrap();
     let mut drafts = Vec::new();
     for (id, title, brand, category, cents, rating, reviews, _, sponsored, description) in CATALOG {
         let body = json!({"id": id, "title": title, "brand": brand, "category": category, "rating": rating,
@@ -163,12 +163,12 @@ async fn load(mercato: &Mercato) {
         let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
         drafts.push(parsed.parse().unwrap().draft);
     }
-    for result in mercato.upsert_products(drafts).await.unwrap() {
+    for result in mercato.catalog().upsert_products(drafts).await.unwrap() {
         result.unwrap();
     }
     for (id, .., stock, _, _) in CATALOG {
         let bucket = BucketKey::new(Sku::parse(&sku(id)).unwrap(), WarehouseId::parse("W-1").unwrap());
-        mercato.set_stock(bucket, StockUpdate::on_hand(*stock)).await.unwrap();
+        mercato.inventory().set_stock(bucket, StockUpdate::on_hand(*stock)).await.unwrap();
     }
 }
 
@@ -188,7 +188,7 @@ async fn loaded(dir: &Path) -> Mercato {
     // Every product in stock or not as loaded: the projection has caught up.
     let expected = CATALOG.iter().filter(|row| row.7 > 0).count();
     eventually(Duration::from_secs(5), || {
-        let all = mercato.search(&SearchRequest {
+        let all = mercato.search().query(&SearchRequest {
             filters: Filters { in_stock: true, ..Filters::default() },
             ..SearchRequest::default()
         });
@@ -199,7 +199,7 @@ async fn loaded(dir: &Path) -> Mercato {
 }
 
 fn ids(mercato: &Mercato, request: &SearchRequest) -> Vec<String> {
-    mercato.search(request).unwrap().hits.into_iter().map(|hit| hit.product_id).collect()
+    mercato.search().query(request).unwrap().hits.into_iter().map(|hit| hit.product_id).collect()
 }
 
 fn request(q: &str, filters: Filters, sort: Sort) -> SearchRequest {
@@ -216,7 +216,7 @@ async fn relevance_filters_sorts_and_spelling_on_a_small_catalog() {
     assert!(headphones.contains(&"P-2".to_owned()));
     let speakers = ids(&mercato, &SearchRequest::text("speaker"));
     assert!(speakers.starts_with(&["P-4".to_owned()]) || speakers.starts_with(&["P-3".to_owned()]), "{speakers:?}");
-    let sponsored = mercato.search(&SearchRequest::text("speaker")).unwrap();
+    let sponsored = mercato.search().query(&SearchRequest::text("speaker")).unwrap();
     assert!(sponsored.hits.iter().filter(|hit| hit.sponsored).count() <= 2);
     assert!(sponsored.hits.iter().any(|hit| hit.product_id == "P-4" && hit.sponsored));
     assert_eq!(ids(&mercato, &SearchRequest::text("knives"))[0], "P-9", "stemming: knives -> knive");
@@ -251,23 +251,23 @@ async fn relevance_filters_sorts_and_spelling_on_a_small_catalog() {
     assert_eq!(ranked, ["P-1", "P-2"]);
 
     // Spelling.
-    let typo = mercato.search(&SearchRequest::text("hedphones")).unwrap();
+    let typo = mercato.search().query(&SearchRequest::text("hedphones")).unwrap();
     assert_eq!(typo.did_you_mean.as_deref(), Some("headphones"));
     assert_eq!(typo.hits.first().map(|hit| hit.product_id.as_str()), Some("P-1"));
-    let typo = mercato.search(&SearchRequest::text("bluetoth speaker")).unwrap();
+    let typo = mercato.search().query(&SearchRequest::text("bluetoth speaker")).unwrap();
     assert_eq!(typo.did_you_mean.as_deref(), Some("bluetooth speaker"));
     let first_two: Vec<&str> = typo.hits.iter().take(2).map(|hit| hit.product_id.as_str()).collect();
     assert!(first_two.contains(&"P-3") && first_two.contains(&"P-4"), "{first_two:?}");
-    assert_eq!(mercato.search(&SearchRequest::text("headphones")).unwrap().did_you_mean, None);
+    assert_eq!(mercato.search().query(&SearchRequest::text("headphones")).unwrap().did_you_mean, None);
 
     // Suggest.
-    let texts = |q: &str| mercato.suggest(q, 10).into_iter().map(|s| s.text).collect::<Vec<_>>();
+    let texts = |q: &str| mercato.search().suggest(q, 10).into_iter().map(|s| s.text).collect::<Vec<_>>();
     assert!(texts("wirel").contains(&"Sony Wireless Headphones WH-1000".to_owned()), "{:?}", texts("wirel"));
     assert!(texts("head").contains(&"Headphones".to_owned()));
     assert!(texts("hedp").contains(&"Headphones".to_owned()), "one typo from four letters: {:?}", texts("hedp"));
     assert!(texts("so").contains(&"Sony".to_owned()));
     assert!(texts("xq").is_empty());
-    assert!(mercato.suggest("", 10).is_empty());
+    assert!(mercato.search().suggest("", 10).is_empty());
     mercato.shutdown().await.unwrap();
 }
 
@@ -337,7 +337,7 @@ async fn facet_counts_equal_a_brute_force_count() {
         let matched: Vec<String> = ids(&mercato, &request(q, Filters::default(), Sort::Relevance));
         let rows: Vec<&Row> = CATALOG.iter().filter(|row| matched.iter().any(|id| id == row.0)).collect();
         for filters in &filter_sets {
-            let results = mercato.search(&request(q, filters.clone(), Sort::Relevance)).unwrap();
+            let results = mercato.search().query(&request(q, filters.clone(), Sort::Relevance)).unwrap();
             let (brands, categories, prices, ratings) = brute_force(&rows, filters);
             let got_brands: BTreeMap<String, u64> =
                 results.facets.brand.iter().map(|v| (v.value.clone(), v.count)).collect();
@@ -372,13 +372,13 @@ fn brute_force_total(rows: &[&Row], filters: &Filters) -> u64 {
 }
 
 fn units_sold(mercato: &Mercato, id: &str) -> u64 {
-    let snapshot = mercato.search_index().snapshot();
+    let snapshot = mercato.search().index().snapshot();
     snapshot.table.iter().flatten().find(|entry| entry.product_id == id).map_or(0, |entry| entry.units_sold)
 }
 
 async fn sell(mercato: &Mercato, id: &str, quantity: u32) {
-    let hold = mercato.reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
-    mercato.commit(&hold.id).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
+    mercato.inventory().commit(&hold.id).await.unwrap();
 }
 
 #[tokio::test]
@@ -389,16 +389,16 @@ async fn a_hold_on_the_last_units_takes_a_product_out_of_stock_and_its_release_b
     let (id, .., stock, _, _) = CATALOG.iter().find(|row| row.7 > 0).unwrap();
     let in_stock = request("", Filters { in_stock: true, ..Filters::default() }, Sort::Relevance);
     assert!(ids(&mercato, &in_stock).contains(&id.to_string()));
-    let limit = mercato::actors::search::STOCK_REFRESH + Duration::from_secs(2);
+    let limit = mercato::projections::search::feed::STOCK_REFRESH + Duration::from_secs(2);
     let quantity = u32::try_from(*stock).unwrap();
-    let hold = mercato.reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
     eventually(limit, || !ids(&mercato, &in_stock).contains(&id.to_string())).await;
-    mercato.release(&hold.id).await.unwrap();
+    mercato.inventory().release(&hold.id).await.unwrap();
     eventually(limit, || ids(&mercato, &in_stock).contains(&id.to_string())).await;
     // A second time: the refresh runs on every change, not only the first.
-    let hold = mercato.reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
+    let hold = mercato.inventory().reserve(ReserveRequest::new(Sku::parse(&sku(id)).unwrap(), quantity)).await.unwrap();
     eventually(limit, || !ids(&mercato, &in_stock).contains(&id.to_string())).await;
-    mercato.release(&hold.id).await.unwrap();
+    mercato.inventory().release(&hold.id).await.unwrap();
     eventually(limit, || ids(&mercato, &in_stock).contains(&id.to_string())).await;
     mercato.shutdown().await.unwrap();
 }
@@ -408,13 +408,13 @@ async fn changes_are_searchable_within_a_second_and_popularity_survives_reopen_a
     let dir = tempfile::tempdir().unwrap();
     let mercato = loaded(dir.path()).await;
     let patch = ProductPatch { title: Some("Oak Coffee Table Zebrawood Edition".into()), ..ProductPatch::default() };
-    mercato.patch_product(ProductId::parse("P-6").unwrap(), patch).await.unwrap();
+    mercato.catalog().patch_product(ProductId::parse("P-6").unwrap(), patch).await.unwrap();
     let took = eventually(Duration::from_secs(1), || ids(&mercato, &SearchRequest::text("zebrawood")) == ["P-6"]).await;
     assert!(took < Duration::from_secs(1));
     // Filters read the facts of the new document: a new brand (any case) and a lower rating.
     let patch =
         ProductPatch { brand: Some(Some("Zebra Works".into())), rating: Some(Some(1.5)), ..ProductPatch::default() };
-    mercato.patch_product(ProductId::parse("P-6").unwrap(), patch).await.unwrap();
+    mercato.catalog().patch_product(ProductId::parse("P-6").unwrap(), patch).await.unwrap();
     let brand = Filters { brands: vec!["ZEBRA WORKS".into()], ..Filters::default() };
     eventually(Duration::from_secs(1), || ids(&mercato, &request("", brand.clone(), Sort::Relevance)) == ["P-6"]).await;
     let rated = Filters { rating_min: Some(2.0), ..Filters::default() };
@@ -445,7 +445,7 @@ async fn changes_are_searchable_within_a_second_and_popularity_survives_reopen_a
     let rebuilt = open(dir.path()).await;
     assert_eq!(units_sold(&rebuilt, "P-3"), 4);
     assert_eq!(ids(&rebuilt, &SearchRequest::text("zebrawood")), ["P-6"]);
-    assert_eq!(rebuilt.search(&SearchRequest::default()).unwrap().total, CATALOG.len() as u64);
+    assert_eq!(rebuilt.search().query(&SearchRequest::default()).unwrap().total, CATALOG.len() as u64);
     rebuilt.shutdown().await.unwrap();
     drop(rebuilt);
 
@@ -453,7 +453,7 @@ async fn changes_are_searchable_within_a_second_and_popularity_survives_reopen_a
     std::fs::write(dir.path().join("search").join("meta.json"), b"{not json").unwrap();
     let repaired = open(dir.path()).await;
     assert_eq!(units_sold(&repaired, "P-3"), 4);
-    assert_eq!(repaired.search(&SearchRequest::text("headphones")).unwrap().hits[0].product_id, "P-1");
+    assert_eq!(repaired.search().query(&SearchRequest::text("headphones")).unwrap().hits[0].product_id, "P-1");
     repaired.shutdown().await.unwrap();
 }
 
@@ -463,7 +463,7 @@ async fn memory_mode_indexes_from_the_in_memory_log() {
     let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Memory)).unwrap();
     load(&mercato).await;
     eventually(Duration::from_secs(1), || {
-        mercato.search(&SearchRequest::default()).is_ok_and(|results| results.total == CATALOG.len() as u64)
+        mercato.search().query(&SearchRequest::default()).is_ok_and(|results| results.total == CATALOG.len() as u64)
     })
     .await;
     assert!(!dir.path().join("search").exists());

@@ -37,7 +37,7 @@ async fn write_snapshot_fixture() {
     let mercato = open_at_start(dir.path());
     let warehouse =
         Warehouse::new(WarehouseId::parse("W-FIX").unwrap(), "Fixture", GeoPoint { lat: 1.0, lon: 2.0 }, "US-NJ");
-    mercato.create_warehouse(warehouse.unwrap()).await.unwrap();
+    mercato.inventory().create_warehouse(warehouse.unwrap()).await.unwrap();
     let product: ProductBody = serde_json::from_value(serde_json::json!({
         "id": "P-FIX", "title": "Fixture Kettle", "brand": "Fixco", "category": ["Home", "Kitchen", "Kettles"],
         "variants": [
@@ -46,20 +46,24 @@ async fn write_snapshot_fixture() {
         ]
     }))
     .unwrap();
-    mercato.create_product(product.parse().unwrap().draft).await.unwrap();
+    mercato.catalog().create_product(product.parse().unwrap().draft).await.unwrap();
     let bucket = BucketKey::new(sku("FIX-1"), WarehouseId::parse("W-FIX").unwrap());
-    mercato.set_stock(bucket, StockUpdate { on_hand: Some(10), safety_stock: Some(1) }).await.unwrap();
+    mercato.inventory().set_stock(bucket, StockUpdate { on_hand: Some(10), safety_stock: Some(1) }).await.unwrap();
     let held = ReservationId::parse("res_fix_held").unwrap();
-    mercato.reserve(ReserveRequest::new(sku("FIX-1"), 3).id(held).ttl_ms(CENTURY_MS)).await.unwrap();
+    mercato.inventory().reserve(ReserveRequest::new(sku("FIX-1"), 3).id(held).ttl_ms(CENTURY_MS)).await.unwrap();
     let sold = ReservationId::parse("res_fix_sold").unwrap();
-    mercato.reserve(ReserveRequest::new(sku("FIX-1"), 1).id(sold.clone()).ttl_ms(CENTURY_MS)).await.unwrap();
-    mercato.commit(&sold).await.unwrap();
+    mercato
+        .inventory()
+        .reserve(ReserveRequest::new(sku("FIX-1"), 1).id(sold.clone()).ttl_ms(CENTURY_MS))
+        .await
+        .unwrap();
+    mercato.inventory().commit(&sold).await.unwrap();
     let cart = CartId::parse("cart_fix").unwrap();
-    mercato.open_cart(&cart).await.unwrap();
-    mercato.add_to_cart(&cart, sku("FIX-1"), 2).await.unwrap();
-    mercato.add_to_cart(&cart, sku("FIX-2"), 1).await.unwrap();
-    mercato.save_for_later(&cart, sku("FIX-2")).await.unwrap();
-    mercato.register("fix@example.com", "fixture password", "Fixture Buyer").await.unwrap();
+    mercato.carts().open(&cart).await.unwrap();
+    mercato.carts().add(&cart, sku("FIX-1"), 2).await.unwrap();
+    mercato.carts().add(&cart, sku("FIX-2"), 1).await.unwrap();
+    mercato.carts().save_for_later(&cart, sku("FIX-2")).await.unwrap();
+    mercato.customers().register("fix@example.com", "fixture password", "Fixture Buyer").await.unwrap();
     mercato.shutdown().await.unwrap();
     drop(mercato);
     mercato::snapshot::export(dir.path(), &fixture_path(), &ManualClock::new(START)).unwrap();
@@ -87,21 +91,21 @@ async fn the_frozen_fixture_imports_into_a_working_store_and_exports_back_unchan
     assert_eq!(snapshot::encode(&again).unwrap(), fixture, "and the same bytes");
 
     let mercato = open_at_start(dir.path());
-    assert!(mercato.warehouse(&WarehouseId::parse("W-FIX").unwrap()).is_some());
-    let product = mercato.product(&mercato::engine::ProductId::parse("P-FIX").unwrap()).unwrap();
+    assert!(mercato.inventory().warehouse(&WarehouseId::parse("W-FIX").unwrap()).is_some());
+    let product = mercato.catalog().product(&mercato::engine::ProductId::parse("P-FIX").unwrap()).unwrap();
     assert_eq!((product.title.as_str(), product.variants.len()), ("Fixture Kettle", 2));
-    let counts = mercato.inventory(&sku("FIX-1")).await.unwrap().totals;
+    let counts = mercato.inventory().levels(&sku("FIX-1")).await.unwrap().totals;
     assert_eq!(
         (counts.on_hand, counts.held, counts.committed, counts.safety_stock, counts.available),
         (10, 3, 1, 1, 5)
     );
-    let held = mercato.reservation(&ReservationId::parse("res_fix_held").unwrap()).await.unwrap();
+    let held = mercato.inventory().reservation(&ReservationId::parse("res_fix_held").unwrap()).await.unwrap();
     assert_eq!(held.status, HoldStatus::Held);
-    let sold = mercato.reservation(&ReservationId::parse("res_fix_sold").unwrap()).await.unwrap();
+    let sold = mercato.inventory().reservation(&ReservationId::parse("res_fix_sold").unwrap()).await.unwrap();
     assert_eq!(sold.status, HoldStatus::Committed);
-    let cart = mercato.cart(&CartId::parse("cart_fix").unwrap()).await.unwrap();
+    let cart = mercato.carts().get(&CartId::parse("cart_fix").unwrap()).await.unwrap();
     assert_eq!((cart.lines.len(), cart.saved.len(), cart.item_count), (1, 1, 2));
-    let (_, customer) = mercato.sign_in("FIX@example.com", "fixture password").await.unwrap();
+    let (_, customer) = mercato.customers().sign_in("FIX@example.com", "fixture password").await.unwrap();
     assert_eq!(customer.name, "Fixture Buyer");
     mercato.shutdown().await.unwrap();
 }

@@ -125,7 +125,7 @@ impl Sale {
         let limit = u32::try_from(options.per_customer_limit).context("--per-customer-limit is too large")?;
         let sku = Sku::parse(SKU)?;
         let bucket = BucketKey::new(sku.clone(), WarehouseId::parse(WAREHOUSE)?);
-        mercato.restock(&bucket, u64::from(quantity)).await.context("stocking the deal's SKU")?;
+        mercato.inventory().restock(&bucket, u64::from(quantity)).await.context("stocking the deal's SKU")?;
         let now = mercato.now();
         let terms = DealTerms {
             id: DealId::parse(&format!("deal_loadtest_{}", config.seed))?,
@@ -137,7 +137,7 @@ impl Sale {
             per_customer_limit: limit,
             prime_early_access_ms: 0,
         };
-        let deal = mercato.create_deal(terms).await.context("creating the deal")?.terms.id.clone();
+        let deal = mercato.deals().create(terms).await.context("creating the deal")?.terms.id.clone();
         let customers = (0..options.customers)
             .map(|n| CustomerId::parse(&format!("cus_loadtest_{n}")))
             .collect::<Result<Vec<_>, _>>()?;
@@ -183,7 +183,7 @@ impl Sale {
         let (Some(customer), Some(units)) = (self.customers.get(index), self.granted.get(index)) else {
             return (Outcome::Answered { status: 400, problem: Some("no such customer".to_owned()) }, false);
         };
-        match self.mercato.claim_deal(&self.deal, customer, 1, false).await {
+        match self.mercato.deals().claim(&self.deal, customer, 1, false).await {
             Ok(_) => {
                 units.fetch_add(1, Ordering::Relaxed);
                 (Outcome::Answered { status: CREATED, problem: None }, true)
@@ -232,7 +232,7 @@ impl Sale {
                 ),
             },
         ];
-        match self.mercato.deal(&self.deal).await {
+        match self.mercato.deals().get(&self.deal).await {
             Ok(view) => checks.push(Check {
                 name: "deal-state",
                 passed: view.remaining + view.held + view.sold == self.quantity && view.held + view.sold == granted,

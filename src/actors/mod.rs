@@ -6,22 +6,13 @@
 //! mode every answer describes durable state while the actor itself moves on
 //! to its next message without waiting for the disk.
 
-pub mod board;
-pub mod bucket;
-pub mod cart;
-pub mod catalog;
-pub mod checkout;
-pub mod deal;
 pub mod expiry;
-pub mod order;
-pub mod payments;
 pub mod registry;
-pub mod search;
+pub mod runtime;
 
 use crate::clock::Clock;
-use crate::engine::{BucketKey, CartLimits, ReservationId};
-use crate::store::{Store, StoreError, Ticket};
-use dashmap::DashMap;
+use crate::engine::CartLimits;
+use crate::store::{Keyspace, StoreError, Ticket};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,21 +52,28 @@ pub fn passivate_when_idle<A: registry::Activate>(
     });
 }
 
-/// What every actor can reach.
+/// What an actor can reach: its domain's keyspace, the clock, the tunables,
+/// and `shared`, the in-memory state its domain shares with its actors (the
+/// stock board for buckets, the deal book for deal shards; `()` for most).
 #[derive(Clone)]
-pub struct Env {
-    pub store: Store,
+pub struct Env<S = ()> {
+    pub store: Keyspace,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ActorConfig>,
-    /// Reservation id -> the bucket holding it. Derived state: rebuilt from
-    /// the hold records at open, kept current by the handle and the buckets.
-    pub reservations: Arc<DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>>,
-    /// Every bucket's latest counts, for reads that need no exact cut.
-    pub board: Arc<board::StockBoard>,
-    /// The catalog's read model, kept by the catalog actor.
-    pub catalog: Arc<catalog::CatalogView>,
-    /// Every flash deal, its sold-out flag, and where each claim lives.
-    pub deals: Arc<deal::DealBook>,
+    pub shared: S,
+}
+
+impl Env {
+    pub fn new(store: Keyspace, clock: Arc<dyn Clock>, config: Arc<ActorConfig>) -> Self {
+        Env { store, clock, config, shared: () }
+    }
+}
+
+impl<S> Env<S> {
+    /// The environment of one domain's actors.
+    pub fn domain<T>(&self, store: Keyspace, shared: T) -> Env<T> {
+        Env { store, clock: self.clock.clone(), config: self.config.clone(), shared }
+    }
 }
 
 /// The answer of an actor: the result, and the ticket to await before

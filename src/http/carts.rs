@@ -4,7 +4,7 @@ use super::customers::guest_cart;
 use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
 use super::error::{Problem, ProblemBody};
 use super::{idempotency, json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
-use crate::actors::cart::CartSnapshot;
+use crate::domains::carts::actor::CartSnapshot;
 use crate::engine::{CartId, Sku};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
@@ -82,8 +82,8 @@ async fn cart_id(state: &AppState, caller: &Option<Caller>, raw: &str) -> Result
     let Some(Caller::Customer(customer)) = caller else {
         return Err(Problem::unauthorized("the 'mine' cart needs a customer token"));
     };
-    let id = state.mercato.customer_cart_id(&customer.id)?;
-    state.mercato.open_cart(&id).await?;
+    let id = state.mercato.customers().cart_id(&customer.id)?;
+    state.mercato.carts().open(&id).await?;
     Ok(id)
 }
 
@@ -107,7 +107,7 @@ pub struct MergeBody {
 )]
 async fn merge(state: AppState, caller: Caller, body: MergeBody) -> Result<impl Reply, Problem> {
     let into = cart_id(&state, &Some(caller), "mine").await?;
-    let cart = state.mercato.merge_carts(&guest_cart(&body.guest_cart_id)?, &into).await?;
+    let cart = state.mercato.carts().merge(&guest_cart(&body.guest_cart_id)?, &into).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
@@ -119,12 +119,12 @@ fn line_sku(raw: &str) -> Result<Sku, Problem> {
 /// availability (from the stock board).
 async fn view(state: &AppState, cart: CartSnapshot) -> Result<CartView, Problem> {
     Ok(CartView::new(cart, |line| {
-        let product = state.mercato.product_of(&line.sku);
+        let product = state.mercato.catalog().product_of(&line.sku);
         LineFacts {
             product_id: product.as_ref().map(|product| product.id.to_string()),
             title: product.as_ref().map(|product| product.title.clone()),
             unit_price: product.as_ref().and_then(|product| product.variant(&line.sku)).map(|variant| variant.price),
-            available_units: state.mercato.available(&line.sku),
+            available_units: state.mercato.inventory().available(&line.sku),
         }
     }))
 }
@@ -132,7 +132,7 @@ async fn view(state: &AppState, cart: CartSnapshot) -> Result<CartView, Problem>
 /// A SKU to put in a cart: it must be sold by a product of the catalog.
 fn catalog_sku(state: &AppState, raw: &str) -> Result<Sku, Problem> {
     let sku = dto::sku(raw)?;
-    if state.mercato.product_of(&sku).is_none() {
+    if state.mercato.catalog().product_of(&sku).is_none() {
         return Err(Problem::not_found(format!("sku {sku} not found")));
     }
     Ok(sku)
@@ -148,7 +148,7 @@ fn catalog_sku(state: &AppState, raw: &str) -> Result<Sku, Problem> {
     )
 )]
 async fn create(state: AppState) -> Result<impl Reply, Problem> {
-    let cart = state.mercato.create_cart().await?;
+    let cart = state.mercato.carts().create().await?;
     Ok(warp::reply::with_status(warp::reply::json(&view(&state, cart).await?), StatusCode::CREATED))
 }
 
@@ -163,7 +163,7 @@ async fn create(state: AppState) -> Result<impl Reply, Problem> {
     )
 )]
 async fn read(state: AppState, caller: Option<Caller>, id: String) -> Result<impl Reply, Problem> {
-    let cart = state.mercato.cart(&cart_id(&state, &caller, &id).await?).await?;
+    let cart = state.mercato.carts().get(&cart_id(&state, &caller, &id).await?).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
@@ -184,7 +184,7 @@ async fn add(state: AppState, caller: Option<Caller>, id: String, body: AddItemB
     let max = state.mercato.config().cart_limits.quantity_per_line_max;
     let quantity = dto::quantity(body.quantity, max)?;
     let id = cart_id(&state, &caller, &id).await?;
-    let cart = state.mercato.add_to_cart(&id, catalog_sku(&state, &body.sku)?, quantity).await?;
+    let cart = state.mercato.carts().add(&id, catalog_sku(&state, &body.sku)?, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
@@ -214,7 +214,7 @@ async fn set(
         raw => dto::quantity(raw, max)?,
     };
     let sku = if quantity == 0 { line_sku(&sku)? } else { catalog_sku(&state, &sku)? };
-    let cart = state.mercato.set_cart_quantity(&cart_id(&state, &caller, &id).await?, sku, quantity).await?;
+    let cart = state.mercato.carts().set_quantity(&cart_id(&state, &caller, &id).await?, sku, quantity).await?;
     Ok(warp::reply::json(&view(&state, cart).await?))
 }
 
@@ -283,9 +283,9 @@ async fn edit(
 ) -> Result<impl Reply, Problem> {
     let (id, sku) = (cart_id(&state, &caller, &id).await?, line_sku(&sku)?);
     let cart = match edit {
-        Edit::Remove => state.mercato.remove_from_cart(&id, sku).await?,
-        Edit::Save => state.mercato.save_for_later(&id, sku).await?,
-        Edit::MoveToCart => state.mercato.move_to_cart(&id, sku).await?,
+        Edit::Remove => state.mercato.carts().remove(&id, sku).await?,
+        Edit::Save => state.mercato.carts().save_for_later(&id, sku).await?,
+        Edit::MoveToCart => state.mercato.carts().move_to_cart(&id, sku).await?,
     };
     Ok(warp::reply::json(&view(&state, cart).await?))
 }

@@ -9,7 +9,7 @@ use super::dto::rfc3339;
 use super::error::{Problem, ProblemBody};
 use super::product_dto::MoneyBody;
 use super::{admin, idempotency, json_body, respond, signed_in, with_state, AppState, Caller};
-use crate::actors::checkout::CheckoutRecord;
+use crate::domains::checkout::actor::CheckoutRecord;
 use crate::engine::{
     AddressInput, CardInput, CardToken, CheckoutId, GiftCardCode, Money, PaymentChoice, PriceChange, ShippingOption,
 };
@@ -321,7 +321,7 @@ async fn add_payment_method(state: AppState, caller: Caller, body: CardBody) -> 
     let month = u32::try_from(body.exp_month).map_err(|_| Problem::invalid("exp_month must be 1..=12"))?;
     let year = u32::try_from(body.exp_year).map_err(|_| Problem::invalid("exp_year is invalid"))?;
     let input = CardInput { number: body.number, exp_month: month, exp_year: year, cvc: body.cvc };
-    let record = state.mercato.add_payment_method(&input).await?;
+    let record = state.mercato.payments().add_payment_method(&input).await?;
     let brand = serde_json::to_value(record.brand).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
     let view = CardView {
         token: record.token.to_string(),
@@ -346,7 +346,7 @@ async fn add_payment_method(state: AppState, caller: Caller, body: CardBody) -> 
 )]
 async fn issue_gift_card(state: AppState, body: GiftCardBody) -> Result<impl Reply, Problem> {
     let balance = Money::new(body.balance.cents, body.balance.currency);
-    let (code, balance) = state.mercato.issue_gift_card(balance).await?;
+    let (code, balance) = state.mercato.payments().issue_gift_card(balance).await?;
     let view = GiftCardView { code: code.to_string(), balance };
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
@@ -365,7 +365,7 @@ async fn issue_gift_card(state: AppState, body: GiftCardBody) -> Result<impl Rep
 async fn gift_card(state: AppState, code: String) -> Result<impl Reply, Problem> {
     let not_found = || Problem::not_found(format!("gift card {code} not found"));
     let parsed = GiftCardCode::parse(&code).map_err(|_| not_found())?;
-    let balance = state.mercato.gift_card_balance(&parsed).map_err(|_| not_found())?;
+    let balance = state.mercato.payments().gift_card_balance(&parsed).map_err(|_| not_found())?;
     Ok(warp::reply::json(&GiftCardView { code: parsed.to_string(), balance }))
 }
 
@@ -383,22 +383,22 @@ async fn gift_card(state: AppState, code: String) -> Result<impl Reply, Problem>
 )]
 async fn start(state: AppState, caller: Caller, body: StartBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let own = state.mercato.customer_cart_id(&customer.id)?;
+    let own = state.mercato.customers().cart_id(&customer.id)?;
     let cart = if body.cart_id == "mine" || body.cart_id == own.as_str() {
-        state.mercato.open_cart(&own).await?;
+        state.mercato.carts().open(&own).await?;
         own
-    } else if body.cart_id.starts_with(crate::handle::CUSTOMER_CART_PREFIX) {
+    } else if body.cart_id.starts_with(crate::CUSTOMER_CART_PREFIX) {
         return Err(Problem::not_found(format!("cart {} not found", body.cart_id)));
     } else {
         guest_cart(&body.cart_id)?
     };
-    let record = state.mercato.start_checkout(&customer.id, &cart).await?;
+    let record = state.mercato.checkouts().start(&customer.id, &cart).await?;
     let view = checkout_view(&record, Vec::new())?;
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
 async fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply::Json, Problem> {
-    let changes = state.mercato.price_changes(&record.checkout, &record.customer).await?;
+    let changes = state.mercato.checkouts().price_changes(&record.checkout, &record.customer).await?;
     Ok(warp::reply::json(&checkout_view(record, changes)?))
 }
 
@@ -415,7 +415,7 @@ async fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply:
 )]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let record = state.mercato.checkout(&customer.id, &checkout_id(&id)?).await?;
+    let record = state.mercato.checkouts().get(&customer.id, &checkout_id(&id)?).await?;
     reply(&state, &record).await
 }
 
@@ -444,7 +444,7 @@ async fn set_address(state: AppState, caller: Caller, id: String, body: AddressB
         country: body.country,
     };
     let address = crate::engine::Address::parse(&input).map_err(|err| Problem::invalid(err.to_string()))?;
-    let record = state.mercato.set_checkout_address(&customer.id, &checkout_id(&id)?, address).await?;
+    let record = state.mercato.checkouts().set_address(&customer.id, &checkout_id(&id)?, address).await?;
     reply(&state, &record).await
 }
 
@@ -462,7 +462,7 @@ async fn set_address(state: AppState, caller: Caller, id: String, body: AddressB
 )]
 async fn shipping_options(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let quotes = state.mercato.shipping_options(&customer.id, &checkout_id(&id)?).await?;
+    let quotes = state.mercato.checkouts().shipping_options(&customer.id, &checkout_id(&id)?).await?;
     let items = quotes
         .into_iter()
         .map(|quote| ShippingOptionView {
@@ -491,7 +491,7 @@ async fn shipping_options(state: AppState, caller: Caller, id: String) -> Result
 async fn set_shipping(state: AppState, caller: Caller, id: String, body: ShippingBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let option = ShippingOption::parse(&body.option_id).map_err(|err| Problem::invalid(err.to_string()))?;
-    let record = state.mercato.set_checkout_shipping(&customer.id, &checkout_id(&id)?, option).await?;
+    let record = state.mercato.checkouts().set_shipping(&customer.id, &checkout_id(&id)?, option).await?;
     reply(&state, &record).await
 }
 
@@ -519,7 +519,7 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
         .map(|raw| GiftCardCode::parse(&raw).map_err(|_| Problem::invalid(format!("unknown gift card {raw}"))))
         .transpose()?;
     let choice = PaymentChoice { card, gift_card };
-    let record = state.mercato.set_checkout_payment(&customer.id, &checkout_id(&id)?, choice).await?;
+    let record = state.mercato.checkouts().set_payment(&customer.id, &checkout_id(&id)?, choice).await?;
     reply(&state, &record).await
 }
 
@@ -536,6 +536,6 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
 )]
 async fn accept_prices(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let record = state.mercato.accept_checkout_prices(&customer.id, &checkout_id(&id)?).await?;
+    let record = state.mercato.checkouts().accept_prices(&customer.id, &checkout_id(&id)?).await?;
     reply(&state, &record).await
 }

@@ -107,7 +107,7 @@ pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejec
     )
 )]
 async fn register(state: AppState, body: RegisterBody) -> Result<impl Reply, Problem> {
-    let customer = state.mercato.register(&body.email, &body.password, &body.name).await?;
+    let customer = state.mercato.customers().register(&body.email, &body.password, &body.name).await?;
     let reply = serde_json::json!({"customer_id": customer.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
@@ -123,12 +123,12 @@ async fn register(state: AppState, body: RegisterBody) -> Result<impl Reply, Pro
     )
 )]
 async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Problem> {
-    let (token, customer) = state.mercato.sign_in(&body.email, &body.password).await?;
-    let cart = state.mercato.customer_cart_id(&customer.id)?;
-    state.mercato.open_cart(&cart).await?;
+    let (token, customer) = state.mercato.customers().sign_in(&body.email, &body.password).await?;
+    let cart = state.mercato.customers().cart_id(&customer.id)?;
+    state.mercato.carts().open(&cart).await?;
     if let Some(guest) = body.guest_cart_id {
         let guest = guest_cart(&guest)?;
-        state.mercato.merge_carts(&guest, &cart).await?;
+        state.mercato.carts().merge(&guest, &cart).await?;
     }
     let view = SessionView { token, customer_id: customer.id.to_string(), cart_id: cart.to_string() };
     Ok(warp::reply::json(&view))
@@ -148,12 +148,12 @@ async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Proble
 fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let view = MeView {
-        cart_id: state.mercato.customer_cart_id(&customer.id)?.to_string(),
+        cart_id: state.mercato.customers().cart_id(&customer.id)?.to_string(),
         customer_id: customer.id.to_string(),
         email: customer.email.to_string(),
         name: customer.name,
         role: customer.role,
-        seller_id: state.mercato.seller_of(&customer.id).map(|seller| seller.to_string()),
+        seller_id: state.mercato.customers().seller_of(&customer.id).map(|seller| seller.to_string()),
         prime: prime_view(&state, &customer.id),
     };
     Ok(warp::reply::json(&view))
@@ -183,13 +183,13 @@ async fn assign_seller(state: AppState, id: String, body: SellerBody) -> Result<
         crate::engine::CustomerId::parse(&id).map_err(|_| Problem::not_found(format!("customer {id} not found")))?;
     let seller =
         crate::engine::SellerId::parse(&body.seller_id).map_err(|err| Problem::invalid(format!("seller_id: {err}")))?;
-    state.mercato.assign_seller(&customer, seller.clone()).await?;
+    state.mercato.customers().assign_seller(&customer, seller.clone()).await?;
     Ok(warp::reply::json(&serde_json::json!({"customer_id": customer.to_string(), "seller_id": seller.to_string()})))
 }
 
 fn prime_view(state: &AppState, customer: &crate::engine::CustomerId) -> PrimeView {
     let now = state.mercato.now();
-    match state.mercato.membership(customer) {
+    match state.mercato.customers().membership(customer) {
         Some(membership) => PrimeView {
             active: membership.is_active(now),
             plan: Some(
@@ -232,7 +232,7 @@ async fn start_membership(state: AppState, caller: Caller, body: MembershipBody)
     if body.token.trim().is_empty() {
         return Err(Problem::invalid("token: a payment-method token is required"));
     }
-    state.mercato.start_membership(&customer.id, plan).await?;
+    state.mercato.customers().start_membership(&customer.id, plan).await?;
     Ok(warp::reply::with_status(warp::reply::json(&prime_view(&state, &customer.id)), StatusCode::CREATED))
 }
 
@@ -248,7 +248,7 @@ async fn start_membership(state: AppState, caller: Caller, body: MembershipBody)
 )]
 async fn cancel_membership(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    if state.mercato.cancel_membership(&customer.id).await?.is_none() {
+    if state.mercato.customers().cancel_membership(&customer.id).await?.is_none() {
         return Err(Problem::not_found("no membership"));
     }
     Ok(warp::reply::json(&prime_view(&state, &customer.id)))

@@ -150,10 +150,10 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
         per_customer_limit: count("per_customer_limit", body.per_customer_limit)?,
         prime_early_access_ms: early_minutes.saturating_mul(60_000),
     };
-    if state.mercato.product_of(&terms.sku).is_none() {
+    if state.mercato.catalog().product_of(&terms.sku).is_none() {
         return Err(Problem::not_found(format!("sku {} not found", terms.sku)));
     }
-    let record = state.mercato.create_deal(terms).await?;
+    let record = state.mercato.deals().create(terms).await?;
     let reply = serde_json::json!({"deal_id": record.terms.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
@@ -169,7 +169,7 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
     )
 )]
 async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let view = state.mercato.deal(&deal_id(&id)?).await?;
+    let view = state.mercato.deals().get(&deal_id(&id)?).await?;
     let terms = &view.record.terms;
     Ok(warp::reply::json(&DealView {
         deal_id: terms.id.to_string(),
@@ -211,8 +211,8 @@ async fn claim(
     let customer = caller.customer()?;
     let _in_flight = state.claim_limits.admit(&customer.id, &address, state.mercato.now())?;
     let quantity = count("quantity", body.quantity)?;
-    let prime = state.mercato.is_prime(&customer.id);
-    let claimed = state.mercato.claim_deal(&deal_id(&id)?, &customer.id, quantity, prime).await?;
+    let prime = state.mercato.customers().is_prime(&customer.id);
+    let claimed = state.mercato.deals().claim(&deal_id(&id)?, &customer.id, quantity, prime).await?;
     let view = ClaimView {
         reservation_id: claimed.id.to_string(),
         expires_at: rfc3339(claimed.claim.expires_at),
@@ -234,7 +234,7 @@ async fn claim(
 )]
 async fn events(state: AppState, id: String) -> Result<warp::reply::Response, Problem> {
     let deal = deal_id(&id)?;
-    state.mercato.deal(&deal).await?;
+    state.mercato.deals().get(&deal).await?;
     let receiver = state.feeds.subscribe(&state, &deal);
     let updates = futures::stream::unfold((receiver, true), |(mut receiver, first)| async move {
         if !first && receiver.changed().await.is_err() {
@@ -293,7 +293,7 @@ fn waitlist_view(spot: crate::WaitlistSpot) -> WaitlistView {
 )]
 async fn join_waitlist(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let spot = state.mercato.join_waitlist(&deal_id(&id)?, &customer.id).await?;
+    let spot = state.mercato.deals().join_waitlist(&deal_id(&id)?, &customer.id).await?;
     Ok(warp::reply::with_status(warp::reply::json(&waitlist_view(spot)), StatusCode::CREATED))
 }
 
@@ -310,6 +310,6 @@ async fn join_waitlist(state: AppState, caller: Caller, id: String) -> Result<im
 )]
 async fn waitlist_spot(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let spot = state.mercato.waitlist_spot(&deal_id(&id)?, &customer.id).await?;
+    let spot = state.mercato.deals().waitlist_spot(&deal_id(&id)?, &customer.id).await?;
     Ok(warp::reply::json(&waitlist_view(spot)))
 }

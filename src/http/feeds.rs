@@ -55,7 +55,7 @@ async fn broadcast(feeds: Arc<DealFeeds>, state: AppState, deal: DealId, sender:
             feeds.channels.remove_if(&deal, |_, _| sender.receiver_count() <= 1);
             return;
         }
-        let Ok(view) = state.mercato.deal(&deal).await else { continue };
+        let Ok(view) = state.mercato.deals().get(&deal).await else { continue };
         let update = DealUpdate { deal_id: deal.to_string(), remaining: view.remaining, status: view.status };
         sender.send_if_modified(|current| {
             if current.as_ref() == Some(&update) {

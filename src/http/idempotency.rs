@@ -73,7 +73,7 @@ where
     }
     let scope = digest(&[parts.caller.as_bytes(), route.as_bytes(), key.as_bytes()]);
     let body_digest = digest(&[body]);
-    let guard = match state.mercato.claim_idempotency(&scope).await {
+    let guard = match state.mercato.idempotency().claim(&scope).await {
         Err(err) => return Problem::from(err).into_response(),
         Ok(Claim::Replay(remembered)) => return replay(remembered, &body_digest),
         Ok(Claim::Run(guard)) => guard,
@@ -102,7 +102,7 @@ where
         created_at: state.mercato.now(),
     };
     let changed_nothing = status.is_client_error();
-    if let Err(err) = state.mercato.remember(&guard, &remembered, deferred, changed_nothing).await {
+    if let Err(err) = state.mercato.idempotency().remember(&guard, &remembered, deferred, changed_nothing).await {
         tracing::error!(error = %err, "cannot remember an idempotent response");
         return Problem::from(err).into_response();
     }

@@ -118,7 +118,7 @@ fn identify(state: &AppState, header: &str) -> Result<Caller, Rejection> {
     if constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()) {
         return Ok(Caller::Admin);
     }
-    match state.mercato.authenticate(token) {
+    match state.mercato.customers().authenticate(token) {
         Some(customer) => Ok(Caller::Customer(customer)),
         None => Err(warp::reject::custom(Problem::unauthorized("invalid or expired token"))),
     }

@@ -5,7 +5,7 @@ use super::dto::rfc3339;
 use super::error::{Problem, ProblemBody};
 use super::product_dto::MoneyBody;
 use super::{admin, json_body, respond, signed_in, with_state, AppState, Caller};
-use crate::actors::order::OrderRecord;
+use crate::domains::orders::actor::OrderRecord;
 use crate::engine::order::ReturnItem;
 use crate::engine::{Money, OrderId, OrderStatus, Sku};
 use serde::{Deserialize, Serialize};
@@ -267,7 +267,7 @@ pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejec
 pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let checkout = super::checkout::checkout_id(&id)?;
-    let record = state.mercato.place_order(&customer.id, &checkout).await?;
+    let record = state.mercato.orders().place(&customer.id, &checkout).await?;
     Ok(warp::reply::with_status(warp::reply::json(&order_view(&record)?), StatusCode::CREATED))
 }
 
@@ -284,7 +284,7 @@ pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result
 )]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let record = state.mercato.order(&customer.id, &order_id(&id)?).await?;
+    let record = state.mercato.orders().get(&customer.id, &order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
@@ -315,7 +315,7 @@ async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl 
     };
     let cursor = query.cursor.as_deref().map(|raw| OrderId::parse(raw).map_err(|_| Problem::invalid("bad cursor")));
     let cursor = cursor.transpose()?;
-    let (records, next) = state.mercato.orders(&customer.id, status, limit, cursor.as_ref()).await?;
+    let (records, next) = state.mercato.orders().list(&customer.id, status, limit, cursor.as_ref()).await?;
     let items = records.iter().map(order_view).collect::<Result<Vec<_>, Problem>>()?;
     Ok(warp::reply::json(&OrderListView { items, next_cursor: next.map(|id| id.to_string()) }))
 }
@@ -334,7 +334,7 @@ async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl 
 )]
 async fn cancel(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let record = state.mercato.cancel_order(&customer.id, &order_id(&id)?).await?;
+    let record = state.mercato.orders().cancel(&customer.id, &order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
@@ -362,7 +362,7 @@ async fn request_return(state: AppState, caller: Caller, id: String, body: Retur
         let sku = Sku::parse(&item.sku).map_err(|_| Problem::invalid(format!("{} is not in this order", item.sku)))?;
         items.push(ReturnItem { sku, quantity, reason: item.reason });
     }
-    let record = state.mercato.request_return(&customer.id, &order_id(&id)?, items).await?;
+    let record = state.mercato.orders().request_return(&customer.id, &order_id(&id)?, items).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
@@ -378,7 +378,7 @@ async fn request_return(state: AppState, caller: Caller, id: String, body: Retur
     )
 )]
 async fn ship(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let record = state.mercato.ship_order(&order_id(&id)?).await?;
+    let record = state.mercato.orders().ship(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
@@ -394,7 +394,7 @@ async fn ship(state: AppState, id: String) -> Result<impl Reply, Problem> {
     )
 )]
 async fn deliver(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let record = state.mercato.deliver_order(&order_id(&id)?).await?;
+    let record = state.mercato.orders().deliver(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
@@ -410,6 +410,6 @@ async fn deliver(state: AppState, id: String) -> Result<impl Reply, Problem> {
     )
 )]
 async fn receive_return(state: AppState, id: String) -> Result<impl Reply, Problem> {
-    let record = state.mercato.receive_return(&order_id(&id)?).await?;
+    let record = state.mercato.orders().receive_return(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }

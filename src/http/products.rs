@@ -60,11 +60,11 @@ pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejec
     )
 )]
 fn categories(state: AppState) -> warp::reply::Response {
-    warp::reply::json(&serde_json::json!({"items": *state.mercato.category_tree()})).into_response()
+    warp::reply::json(&serde_json::json!({"items": *state.mercato.catalog().category_tree()})).into_response()
 }
 
 fn view(state: &AppState, product: &crate::engine::Product) -> ProductView {
-    ProductView::new(product, |sku| state.mercato.available(sku))
+    ProductView::new(product, |sku| state.mercato.inventory().available(sku))
 }
 
 fn product_id(raw: &str) -> Result<ProductId, Problem> {
@@ -73,7 +73,7 @@ fn product_id(raw: &str) -> Result<ProductId, Problem> {
 
 /// Checks that every warehouse a product stocks exists.
 fn check_warehouses(state: &AppState, parsed: &ParsedProduct) -> Result<(), Problem> {
-    match parsed.stock.iter().find(|(bucket, _)| state.mercato.warehouse(&bucket.warehouse).is_none()) {
+    match parsed.stock.iter().find(|(bucket, _)| state.mercato.inventory().warehouse(&bucket.warehouse).is_none()) {
         Some((bucket, _)) => {
             Err(Problem::invalid(format!("stock.warehouse: warehouse {} not found", bucket.warehouse)))
         }
@@ -82,9 +82,9 @@ fn check_warehouses(state: &AppState, parsed: &ParsedProduct) -> Result<(), Prob
 }
 
 async fn apply_stock(state: &AppState, parsed_stock: Vec<(crate::engine::BucketKey, u64)>) -> Result<(), Problem> {
-    let updates = parsed_stock
-        .into_iter()
-        .map(|(bucket, quantity)| state.mercato.set_stock(bucket, StockUpdate::on_hand(quantity)));
+    let inventory = state.mercato.inventory();
+    let updates =
+        parsed_stock.into_iter().map(|(bucket, quantity)| inventory.set_stock(bucket, StockUpdate::on_hand(quantity)));
     for result in futures::future::join_all(updates).await {
         result?;
     }
@@ -96,7 +96,7 @@ async fn apply_stock(state: &AppState, parsed_stock: Vec<(crate::engine::BucketK
 fn acting_seller(state: &AppState, caller: &Caller) -> Result<Option<SellerId>, Problem> {
     match caller {
         Caller::Admin => Ok(None),
-        Caller::Customer(customer) => match state.mercato.seller_of(&customer.id) {
+        Caller::Customer(customer) => match state.mercato.customers().seller_of(&customer.id) {
             Some(seller) => Ok(Some(seller)),
             None => Err(forbidden("only the admin or a seller may change the catalog")),
         },
@@ -133,7 +133,7 @@ async fn create(state: AppState, caller: Caller, body: ProductBody) -> Result<im
         parsed.draft.seller_id = seller;
     }
     check_warehouses(&state, &parsed)?;
-    let product = state.mercato.create_product(parsed.draft).await?;
+    let product = state.mercato.catalog().create_product(parsed.draft).await?;
     apply_stock(&state, parsed.stock).await?;
     Ok(warp::reply::with_status(warp::reply::json(&view(&state, &product)), StatusCode::CREATED))
 }
@@ -150,7 +150,8 @@ async fn create(state: AppState, caller: Caller, body: ProductBody) -> Result<im
 )]
 fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
-    let product = state.mercato.product(&id).ok_or_else(|| Problem::not_found(format!("product {id} not found")))?;
+    let product =
+        state.mercato.catalog().product(&id).ok_or_else(|| Problem::not_found(format!("product {id} not found")))?;
     Ok(warp::reply::json(&view(&state, &product)))
 }
 
@@ -171,13 +172,13 @@ async fn patch(state: AppState, caller: Caller, id: String, body: PatchBody) -> 
     let id = product_id(&id)?;
     let patch = body.parse()?;
     if let Some(seller) = acting_seller(&state, &caller)? {
-        let owner = state.mercato.product(&id).map(|product| product.seller_id.clone());
+        let owner = state.mercato.catalog().product(&id).map(|product| product.seller_id.clone());
         let Some(owner) = owner else { return Err(Problem::not_found(format!("product {id} not found"))) };
         if owner != seller || patch.seller_id.as_ref().is_some_and(|to| *to != seller) {
             return Err(forbidden("a seller may change only its own products"));
         }
     }
-    let product = state.mercato.patch_product(id, patch).await?;
+    let product = state.mercato.catalog().patch_product(id, patch).await?;
     Ok(warp::reply::json(&view(&state, &product)))
 }
 
@@ -241,7 +242,7 @@ async fn import_chunk(
     }
     let (lines, parsed): (Vec<usize>, Vec<ParsedProduct>) = chunk.into_iter().unzip();
     let (drafts, stocks): (Vec<_>, Vec<_>) = parsed.into_iter().map(|parsed| (parsed.draft, parsed.stock)).unzip();
-    let results = state.mercato.upsert_products(drafts).await?;
+    let results = state.mercato.catalog().upsert_products(drafts).await?;
     for ((line, result), stock) in lines.into_iter().zip(results).zip(stocks) {
         match result {
             Ok(_) => {

@@ -60,7 +60,7 @@ fn reservation_id(state: &AppState, caller: &Caller, raw: &str) -> Result<Reserv
     let id = ReservationId::parse(raw).map_err(|_| not_found())?;
     match caller {
         Caller::Admin => Ok(id),
-        Caller::Customer(customer) if state.mercato.reservation_owner(&id).as_ref() == Some(&customer.id) => Ok(id),
+        Caller::Customer(customer) if state.mercato.inventory().owner_of(&id).as_ref() == Some(&customer.id) => Ok(id),
         Caller::Customer(_) => Err(not_found()),
     }
 }
@@ -93,8 +93,8 @@ async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<im
         request = request.warehouse(dto::warehouse(warehouse)?);
     }
     let reservation = match &caller {
-        Caller::Admin => state.mercato.reserve(request).await?,
-        Caller::Customer(customer) => state.mercato.reserve_for(&customer.id, request).await?,
+        Caller::Admin => state.mercato.inventory().reserve(request).await?,
+        Caller::Customer(customer) => state.mercato.inventory().reserve_for(&customer.id, request).await?,
     };
     Ok(warp::reply::with_status(warp::reply::json(&ReservationView::from(reservation)), StatusCode::CREATED))
 }
@@ -111,7 +111,7 @@ async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<im
     )
 )]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let reservation = state.mercato.reservation(&reservation_id(&state, &caller, &id)?).await?;
+    let reservation = state.mercato.inventory().reservation(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
@@ -128,7 +128,7 @@ async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply,
     )
 )]
 async fn commit(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let reservation = state.mercato.commit(&reservation_id(&state, &caller, &id)?).await?;
+    let reservation = state.mercato.inventory().commit(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
@@ -145,7 +145,7 @@ async fn commit(state: AppState, caller: Caller, id: String) -> Result<impl Repl
     )
 )]
 async fn release(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let reservation = state.mercato.release(&reservation_id(&state, &caller, &id)?).await?;
+    let reservation = state.mercato.inventory().release(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
@@ -161,7 +161,7 @@ async fn release(state: AppState, caller: Caller, id: String) -> Result<impl Rep
 )]
 async fn inventory(state: AppState, sku: String) -> Result<impl Reply, Problem> {
     let sku = dto::sku(&sku).map_err(|_| Problem::not_found(format!("sku {sku} not found")))?;
-    let inventory = state.mercato.inventory(&sku).await?;
+    let inventory = state.mercato.inventory().levels(&sku).await?;
     if inventory.warehouses.is_empty() {
         return Err(Problem::not_found(format!("sku {sku} not found")));
     }
@@ -192,10 +192,10 @@ async fn set_stock(state: AppState, sku: String, warehouse: String, body: StockB
     };
     let warehouse =
         dto::warehouse(&warehouse).map_err(|_| Problem::not_found(format!("warehouse {warehouse} not found")))?;
-    if state.mercato.warehouse(&warehouse).is_none() {
+    if state.mercato.inventory().warehouse(&warehouse).is_none() {
         return Err(crate::Error::WarehouseNotFound(warehouse).into());
     }
     let bucket = BucketKey::new(dto::sku(&sku)?, warehouse);
-    let counts = state.mercato.set_stock(bucket, update).await?;
+    let counts = state.mercato.inventory().set_stock(bucket, update).await?;
     Ok(warp::reply::json(&CountsView::from(counts)))
 }

@@ -127,7 +127,7 @@ async fn search(state: AppState, raw: String) -> Result<warp::reply::Response, P
     let request = parse_request(&raw)?;
     let started = Instant::now();
     let mercato = state.mercato.clone();
-    let results = state.queries.run(move || mercato.search(&request)).await.map_err(|err| match err {
+    let results = state.queries.run(move || mercato.search().query(&request)).await.map_err(|err| match err {
         PoolError::Full => Problem::rate_limited(err.to_string(), QUERY_RETRY_AFTER_MS),
         PoolError::Failed => Problem::from(crate::Error::Search(SearchError::Index(err.to_string()))),
     })??;
@@ -156,6 +156,6 @@ async fn suggest(state: AppState, raw: String) -> Result<warp::reply::Response, 
         .find(|(key, _)| key == "q")
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
-    let suggestions = state.mercato.suggest(&q, SUGGEST_LIMIT);
+    let suggestions = state.mercato.search().suggest(&q, SUGGEST_LIMIT);
     Ok(warp::reply::json(&SuggestBody { suggestions }).into_response())
 }

@@ -39,6 +39,6 @@ async fn create(state: AppState, body: WarehouseBody) -> Result<impl Reply, Prob
     let location = GeoPoint { lat: body.location.lat, lon: body.location.lon };
     let warehouse = Warehouse::new(dto::warehouse(&body.id)?, &body.name, location, &body.region)
         .map_err(|err| Problem::invalid(err.to_string()))?;
-    let created = state.mercato.create_warehouse(warehouse).await?;
+    let created = state.mercato.inventory().create_warehouse(warehouse).await?;
     Ok(warp::reply::with_status(warp::reply::json(&created), StatusCode::CREATED))
 }

@@ -67,6 +67,38 @@ pub const ORDER_TASK: u8 = b'T';
 pub const PAYMENT_LOG: u8 = b'y';
 pub const INTENT: u8 = b'W';
 
+/// Every record kind's prefix.
+pub const ALL: &[u8] = &[
+    BUCKET,
+    HOLD,
+    CART_META,
+    CART_LINE,
+    CART_MERGE,
+    EVENT,
+    WAREHOUSE,
+    PRODUCT,
+    CUSTOMER,
+    SELLER_LINK,
+    MEMBERSHIP,
+    OWNER,
+    DEAL,
+    CLAIM,
+    DEAL_MOVED,
+    WAITLIST,
+    WAITLIST_OFFER,
+    DEAL_RETURN,
+    DEAL_CLOSED,
+    IDEMPOTENCY,
+    EMAIL,
+    SESSION,
+    CHECKOUT,
+    ORDER,
+    SAGA,
+    ORDER_TASK,
+    PAYMENT_LOG,
+    INTENT,
+];
+
 const SEP: u8 = 0;
 
 fn key(prefix: u8, parts: &[&str]) -> Vec<u8> {

@@ -22,11 +22,13 @@
 pub mod codec;
 mod group;
 pub mod keys;
+mod keyspace;
 pub mod snapshot;
 
 use crate::metrics::{Histogram, MICROS_BOUNDS, SIZE_BOUNDS};
 use crossbeam_skiplist::SkipMap;
 use group::{GroupCommit, PeriodicFlush};
+pub use keyspace::{Keyspace, Settlement, OWNERS};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -84,6 +86,8 @@ pub enum StoreError {
     UnsupportedVersion { key: String, found: u8, expected: u8 },
     #[error("the store is closed")]
     Closed,
+    #[error("the {domain} domain does not own the key {key}")]
+    NotOwned { domain: &'static str, key: String },
 }
 
 impl From<sled::Error> for StoreError {
@@ -111,6 +115,8 @@ impl Ticket {
 pub struct Batch {
     ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     events: Vec<Vec<u8>>,
+    /// Deletions another domain allowed (see [`Settlement`]).
+    settled: Vec<Vec<u8>>,
 }
 
 impl Batch {
@@ -140,8 +146,14 @@ impl Batch {
         Ok(())
     }
 
+    /// Deletes the record `settlement` names, in this write, on behalf of
+    /// the domain that owns it.
+    pub fn settle(&mut self, settlement: Settlement) {
+        self.settled.push(settlement.key);
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.ops.is_empty() && self.events.is_empty()
+        self.ops.is_empty() && self.events.is_empty() && self.settled.is_empty()
     }
 }
 
@@ -159,6 +171,8 @@ pub struct StoreConfig {
 pub struct StoreStats {
     pub writes: AtomicU64,
     pub flushes: AtomicU64,
+    /// Calls that waited for a flush to cover their write (strict mode).
+    pub durable_waits: AtomicU64,
     /// Waiters woken by one flush (the group-commit batch size).
     pub flush_batch_size: Histogram,
     pub flush_micros: Histogram,
@@ -169,6 +183,7 @@ impl StoreStats {
         StoreStats {
             writes: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
+            durable_waits: AtomicU64::new(0),
             flush_batch_size: Histogram::new(SIZE_BOUNDS),
             flush_micros: Histogram::new(MICROS_BOUNDS),
         }
@@ -273,7 +288,8 @@ impl Store {
         if batch.is_empty() {
             return Ok(self.last_ticket());
         }
-        let Batch { mut ops, events } = batch;
+        let Batch { mut ops, events, settled } = batch;
+        ops.extend(settled.into_iter().map(|key| (key, None)));
         let count = u64::try_from(events.len()).map_err(|_| StoreError::Encode("too many events".into()))?;
         let first = self.inner.next_event_seq.fetch_add(count, Ordering::SeqCst);
         match &self.inner.backend {
@@ -313,6 +329,7 @@ impl Store {
     /// in the other modes.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         let Some(group) = &self.inner.group else { return Ok(()) };
+        self.inner.stats.durable_waits.fetch_add(1, Ordering::Relaxed);
         match group.register(ticket.0) {
             None => Ok(()),
             Some(receiver) => receiver.await.unwrap_or(Err(StoreError::Closed)),

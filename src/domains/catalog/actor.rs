@@ -6,12 +6,15 @@
 //! mirrors the change into the [`CatalogView`], which every reader uses
 //! without a message.
 
-use super::registry::{Activate, Activation};
-use super::{Crash, Env, Failure, Reply};
+use crate::actors::registry::{Activate, Activation};
+use crate::actors::{Crash, Failure, Reply};
+
+/// The catalog actor's environment: the read model it keeps current.
+pub type Env = crate::actors::Env<Arc<CatalogView>>;
 use crate::engine::{
     Catalog, CatalogError, CatalogEvent, CategoryNode, DomainEvent, Product, ProductDraft, ProductId, ProductPatch, Sku,
 };
-use crate::store::{keys, Batch, Store, StoreError, Ticket};
+use crate::store::{keys, Batch, Keyspace, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use dashmap::DashMap;
 use parking_lot::RwLock;
@@ -90,7 +93,7 @@ impl CatalogView {
 }
 
 /// Reads every product record and rebuilds the catalog, checking it.
-pub fn load(store: &Store) -> Result<Catalog, StoreError> {
+pub fn load(store: &Keyspace) -> Result<Catalog, StoreError> {
     let products = store.scan_prefix::<Product>(&[keys::PRODUCT])?.into_iter().map(|(_, product)| product);
     let catalog = Catalog::restore(products)
         .map_err(|err| StoreError::Decode { key: "catalog".to_owned(), reason: err.to_string() })?;
@@ -139,7 +142,7 @@ impl Activate for CatalogActor {
         let state = if env.store.keeps_records() {
             load(&env.store)
         } else {
-            Catalog::restore(env.catalog.products().iter().map(|product| Product::clone(product)))
+            Catalog::restore(env.shared.products().iter().map(|product| Product::clone(product)))
                 .map_err(|err| StoreError::Decode { key: "catalog".to_owned(), reason: err.to_string() })
         };
         if let Err(err) = &state {
@@ -189,15 +192,15 @@ impl CatalogActor {
             }
         }
         for (product, _) in changed {
-            self.env.catalog.put(product);
+            self.env.shared.put(product);
         }
-        *self.env.catalog.tree.write() = Arc::new(catalog.category_tree());
+        *self.env.shared.tree.write() = Arc::new(catalog.category_tree());
         Reply { result: Ok(results), ticket: self.last_ticket }
     }
 }
 
 fn persist(
-    store: &Store,
+    store: &Keyspace,
     changed: &[(Product, Vec<CatalogEvent>)],
     now: crate::engine::Timestamp,
 ) -> Result<Ticket, StoreError> {

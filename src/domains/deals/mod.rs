@@ -6,13 +6,52 @@
 //! unit is the deal flagged sold out, and that flag then answers further
 //! claims without touching an actor until units come back.
 
-use super::{Error, Mercato};
-use crate::actors::deal::{DealRecord, DealReturn, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
+//! Owns the keys `d`, `q`, `g`, `l`, `f`, `r` and `z`.
+
+pub mod shard;
+mod waitlist;
+
+pub use waitlist::WaitlistSpot;
+
+use crate::actors::{Env as BaseEnv, Registry};
 use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
 use crate::engine::{BucketKey, CustomerId, DealId, HeldClaim, HoldStatus, InventoryError, OrderId, ReservationId};
-use crate::store::{keys, Batch, Store};
+use crate::store::{keys, Batch, Keyspace};
+use crate::{Error, Mercato};
+use actix::ArbiterHandle;
+use shard::{DealBook, DealRecord, DealReturn, DealShardActor, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+
+/// What the deals domain keeps: the deal book (every deal, its sold-out
+/// flag, claims, waitlists) and the shard actors.
+pub(crate) struct State {
+    store: Keyspace,
+    book: Arc<DealBook>,
+    shards: Registry<DealShardActor>,
+    /// Shards found with live claims at open (their expiry timers must run).
+    live: parking_lot::Mutex<Vec<DealShardKey>>,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace, env: &BaseEnv, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
+        let book = Arc::new(DealBook::default());
+        let live = recover(&store, &book)?;
+        Ok(State {
+            shards: Registry::new("deal_shard", arbiters.clone(), env.domain(store.clone(), book.clone())),
+            store,
+            book,
+            live: parking_lot::Mutex::new(live),
+        })
+    }
+}
+
+/// Flash deals, reached as `mercato.deals()`.
+#[derive(Clone, Copy)]
+pub struct Deals<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
 
 /// A deal with its live counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +75,7 @@ pub struct Claimed {
 
 /// Loads every deal record and locates every claim; returns the shards with
 /// live claims (to activate, so their expiry timers run).
-pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Result<Vec<DealShardKey>, Error> {
+fn recover(store: &Keyspace, book: &DealBook) -> Result<Vec<DealShardKey>, Error> {
     for (_, record) in store.scan_prefix::<DealRecord>(&[keys::DEAL])? {
         book.deals.insert(record.terms.id.clone(), Arc::new(record));
     }
@@ -68,39 +107,100 @@ pub(super) fn recover(store: &Store, book: &crate::actors::deal::DealBook) -> Re
             live.push(key.clone());
         }
         let held = claim.status == HoldStatus::Held;
-        book.remember_claim(id, crate::actors::deal::ClaimRef { shard: key, customer: claim.customer }, held);
+        book.remember_claim(id, shard::ClaimRef { shard: key, customer: claim.customer }, held);
     }
     Ok(live)
 }
 
-impl Mercato {
+impl<'a> Deals<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Deals { m, s }
+    }
+
+    /// Starts the shards that hold live claims, so their expiry timers run.
+    pub(crate) fn activate_live(self) {
+        for shard in std::mem::take(&mut *self.s.live.lock()) {
+            self.s.shards.activate(&shard);
+        }
+    }
+
+    /// The customer who made claim `id`, if it is a deal claim.
+    pub(crate) fn claimant(self, id: &ReservationId) -> Option<CustomerId> {
+        self.s.book.claims.get(id).map(|claim| claim.customer.clone())
+    }
+
+    /// Starts the deals' background work on the arbiters: the waitlist
+    /// dispatcher (each deal whose units came back while customers wait is
+    /// served in order), and the closer that gives unsold units of ended
+    /// deals back to their SKUs (first the returns a crash interrupted, then
+    /// every `deal_close_every`). Both hold a weak handle: they must not keep
+    /// the engine alive.
+    pub(crate) fn start_background(self) -> Result<(), Error> {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<DealId>();
+        *self.s.book.returns.lock() = Some(sender);
+        let weak = self.m.downgrade();
+        self.m.arbiter(false)?.spawn(async move {
+            while let Some(deal) = receiver.recv().await {
+                let Some(mercato) = weak.upgrade() else { return };
+                if let Err(err) = mercato.deals().serve_waitlist(&deal).await {
+                    tracing::error!(deal = %deal, error = %err, "cannot serve the waitlist");
+                }
+            }
+        });
+        let weak = self.m.downgrade();
+        let every = self.m.config().deal_close_every;
+        self.m.arbiter(true)?.spawn(async move {
+            let mut first = true;
+            loop {
+                {
+                    let Some(mercato) = weak.upgrade() else { return };
+                    let deals = mercato.deals();
+                    if first {
+                        match deals.finish_returns().await {
+                            Ok(()) => first = false,
+                            Err(err) => tracing::error!(error = %err, "cannot finish unsold-unit returns"),
+                        }
+                    }
+                    if let Err(err) = deals.close_ended_deals().await {
+                        if !matches!(err, Error::ShuttingDown) {
+                            tracing::error!(error = %err, "cannot close ended deals");
+                        }
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        Ok(())
+    }
+
     /// Creates a deal: its quantity leaves the SKU's available stock (409
     /// `insufficient-stock` if there is not enough) for the deal's shards.
-    pub async fn create_deal(&self, terms: DealTerms) -> Result<Arc<DealRecord>, Error> {
+    pub async fn create(self, terms: DealTerms) -> Result<Arc<DealRecord>, Error> {
         terms.validate()?;
-        if self.inner.env.deals.deals.contains_key(&terms.id) {
+        if self.s.book.deals.contains_key(&terms.id) {
             return Err(Error::InvalidInput(format!("deal {} exists", terms.id)));
         }
         self.take_stock(&terms).await?;
-        let _pass = self.enter()?;
-        let per_arbiter = u32::try_from(self.inner.config.arbiters).unwrap_or(1);
-        let shards = self.inner.config.deal_shards.unwrap_or(per_arbiter).clamp(1, 256);
-        let record = DealRecord { terms, shards, created_at: self.inner.env.clock.now() };
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::deal(&record.terms.id), &record)?)?;
+        let _pass = self.m.enter()?;
+        let per_arbiter = u32::try_from(self.m.config().arbiters).unwrap_or(1);
+        let shards = self.m.config().deal_shards.unwrap_or(per_arbiter).clamp(1, 256);
+        let record = DealRecord { terms, shards, created_at: self.m.now() };
+        let ticket = self.s.store.write(Batch::new_put(keys::deal(&record.terms.id), &record)?)?;
         let record = Arc::new(record);
-        self.inner.env.deals.deals.insert(record.terms.id.clone(), record.clone());
-        self.inner.env.store.durable(ticket).await?;
+        self.s.book.deals.insert(record.terms.id.clone(), record.clone());
+        self.s.store.durable(ticket).await?;
         Ok(record)
     }
 
     /// Withdraws the deal's units from the SKU's buckets, most available
     /// first; gives back what was taken if a race leaves too few.
-    async fn take_stock(&self, terms: &DealTerms) -> Result<(), Error> {
+    async fn take_stock(self, terms: &DealTerms) -> Result<(), Error> {
         let wanted = u64::from(terms.quantity);
-        let mut ranked: Vec<(u64, BucketKey)> = self
+        let inventory = self.m.inventory();
+        let mut ranked: Vec<(u64, BucketKey)> = inventory
             .buckets_of(&terms.sku)
             .into_iter()
-            .map(|bucket| (self.inner.env.board.available(&bucket), bucket))
+            .map(|bucket| (inventory.available_in(&bucket), bucket))
             .collect();
         ranked.sort_by_key(|(available, _)| std::cmp::Reverse(*available));
         let mut taken: Vec<(BucketKey, u64)> = Vec::new();
@@ -110,7 +210,7 @@ impl Mercato {
             if units == 0 {
                 continue;
             }
-            if self.withdraw(&bucket, units).await.is_ok() {
+            if inventory.withdraw(&bucket, units).await.is_ok() {
                 taken.push((bucket, units));
                 missing -= units;
             }
@@ -119,23 +219,17 @@ impl Mercato {
             return Ok(());
         }
         for (bucket, units) in taken {
-            self.restock(&bucket, units).await?;
+            inventory.restock(&bucket, units).await?;
         }
         Err(InventoryError::InsufficientStock { requested: wanted, available: wanted - missing }.into())
     }
 
-    pub(super) fn deal_record(&self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
-        self.inner
-            .env
-            .deals
-            .deals
-            .get(id)
-            .map(|entry| entry.value().clone())
-            .ok_or_else(|| Error::DealNotFound(id.clone()))
+    pub(crate) fn deal_record(self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
+        self.s.book.deals.get(id).map(|entry| entry.value().clone()).ok_or_else(|| Error::DealNotFound(id.clone()))
     }
 
     /// The deal with its live counts (one message per shard).
-    pub async fn deal(&self, id: &DealId) -> Result<DealView, Error> {
+    pub async fn get(self, id: &DealId) -> Result<DealView, Error> {
         let record = self.deal_record(id)?;
         let (mut remaining, mut held, mut sold) = (0, 0, 0);
         for shard in 0..record.shards {
@@ -144,14 +238,14 @@ impl Mercato {
             held += u64::from(answer.counts.held);
             sold += u64::from(answer.counts.sold);
         }
-        let status = record.terms.status(self.inner.env.clock.now(), remaining);
+        let status = record.terms.status(self.m.now(), remaining);
         let returned = u64::from(record.terms.quantity).saturating_sub(remaining + held + sold);
         Ok(DealView { record, remaining, held, sold, returned, status })
     }
 
     /// Claims deal units for a customer. Checks in the order of API.md:
     /// not active (or Prime-only for a non-member), limit, sold out.
-    pub async fn claim_deal(
+    pub async fn claim(
         &self,
         deal: &DealId,
         customer: &CustomerId,
@@ -160,19 +254,19 @@ impl Mercato {
     ) -> Result<Claimed, Error> {
         let record = self.deal_record(deal)?;
         let terms = &record.terms;
-        terms.check_open(self.inner.env.clock.now(), prime)?;
+        terms.check_open(self.m.now(), prime)?;
         if quantity > terms.per_customer_limit {
             return Err(DealError::LimitExceeded { limit: terms.per_customer_limit, claimed: 0 }.into());
         }
-        if self.inner.env.deals.flag(deal).load(Ordering::Acquire) {
+        if self.s.book.flag(deal).load(Ordering::Acquire) {
             return Err(DealError::SoldOut.into());
         }
-        self.claim_now(&record, customer, quantity, self.inner.config.deal_claim_ttl_ms).await
+        self.claim_now(&record, customer, quantity, self.m.config().deal_claim_ttl_ms).await
     }
 
     /// Claims through the customer's shard, refilling it once from the
     /// others; sets the sold-out flag when no shard has a free unit.
-    pub(super) async fn claim_now(
+    pub(crate) async fn claim_now(
         &self,
         record: &DealRecord,
         customer: &CustomerId,
@@ -181,7 +275,7 @@ impl Mercato {
     ) -> Result<Claimed, Error> {
         let deal = &record.terms.id;
         let terms = &record.terms;
-        let flag = self.inner.env.deals.flag(deal);
+        let flag = self.s.book.flag(deal);
         let shard = shard_of(customer, record.shards);
         let id = ReservationId::generate(rand::random());
         let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
@@ -190,7 +284,7 @@ impl Mercato {
                 self.refill(record, shard, quantity).await?;
                 match self.shard(deal, shard, command).await {
                     Err(Error::Deal(DealError::SoldOut)) => {
-                        if self.deal(deal).await.is_ok_and(|view| view.remaining == 0) {
+                        if self.get(deal).await.is_ok_and(|view| view.remaining == 0) {
                             flag.store(true, Ordering::Release);
                         }
                         return Err(DealError::SoldOut.into());
@@ -206,7 +300,7 @@ impl Mercato {
 
     /// Moves free units from the other shards into `target` until it has
     /// `wanted` (or nobody has more).
-    async fn refill(&self, record: &DealRecord, target: u32, wanted: u32) -> Result<(), Error> {
+    async fn refill(self, record: &DealRecord, target: u32, wanted: u32) -> Result<(), Error> {
         let deal = &record.terms.id;
         let mut have = self.shard(deal, target, ShardCommand::Counts).await?.counts.stock;
         for other in (0..record.shards).filter(|other| *other != target) {
@@ -222,7 +316,7 @@ impl Mercato {
     }
 
     /// A claim seen as a reservation (its "warehouse" is the deal's stock).
-    pub(super) async fn claim_as_reservation(
+    pub(crate) async fn claim_as_reservation(
         &self,
         id: &ReservationId,
         command: ShardCommand,
@@ -240,12 +334,12 @@ impl Mercato {
     }
 
     /// A command on a claim, if `id` is one: `None` for other reservations.
-    pub(super) async fn claim_command(
+    pub(crate) async fn claim_command(
         &self,
         id: &ReservationId,
         command: ShardCommand,
     ) -> Result<Option<(Claim, DealTerms)>, Error> {
-        let Some(key) = self.inner.env.deals.claims.get(id).map(|entry| entry.value().shard.clone()) else {
+        let Some(key) = self.s.book.claims.get(id).map(|entry| entry.value().shard.clone()) else {
             return Ok(None);
         };
         let record = self.deal_record(&key.deal)?;
@@ -256,12 +350,12 @@ impl Mercato {
 
     /// The deal claims `customer` holds now (checkout buys them at the deal
     /// price); claims found settled are forgotten for the customer.
-    pub async fn held_claims(&self, customer: &CustomerId) -> Result<Vec<HeldClaim>, Error> {
-        let ids = self.inner.env.deals.held_by.get(customer).map(|ids| ids.clone()).unwrap_or_default();
+    pub async fn held_claims(self, customer: &CustomerId) -> Result<Vec<HeldClaim>, Error> {
+        let ids = self.s.book.held_by.get(customer).map(|ids| ids.clone()).unwrap_or_default();
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let now = self.inner.env.clock.now();
+        let now = self.m.now();
         let mut held = Vec::new();
         let mut settled = Vec::new();
         for id in ids {
@@ -280,7 +374,7 @@ impl Mercato {
             }
         }
         if !settled.is_empty() {
-            if let Some(mut ids) = self.inner.env.deals.held_by.get_mut(customer) {
+            if let Some(mut ids) = self.s.book.held_by.get_mut(customer) {
                 ids.retain(|id| !settled.contains(id));
             }
         }
@@ -289,12 +383,12 @@ impl Mercato {
 
     /// Why `customer` can no longer use claim `id` (`None`: held for them
     /// and not yet due).
-    pub(super) async fn claim_lapse(
+    pub(crate) async fn claim_lapse(
         &self,
         id: &ReservationId,
         customer: &CustomerId,
     ) -> Result<Option<DealError>, Error> {
-        let now = self.inner.env.clock.now();
+        let now = self.m.now();
         Ok(match self.claim_command(id, ShardCommand::Read { id: id.clone() }).await {
             Ok(Some((claim, _))) => claim.check_held_for(id, customer, now).err(),
             Ok(None) => Some(DealError::ClaimNotFound { id: id.clone() }),
@@ -304,7 +398,7 @@ impl Mercato {
     }
 
     /// Commits claim `id` for `order` (idempotent for that order only).
-    pub(super) async fn commit_claim(&self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
+    pub(crate) async fn commit_claim(self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
         let command = ShardCommand::Commit { id: id.clone(), order: Some(order.clone()) };
         match self.claim_command(id, command).await? {
             Some(_) => Ok(()),
@@ -315,8 +409,8 @@ impl Mercato {
     /// Gives the units of claim `id`, committed for `order`, back to its
     /// deal, exactly once (a no-op otherwise); after the deal's end they go
     /// on to the SKU's stock.
-    pub(super) async fn return_claim(&self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
-        let Some(key) = self.inner.env.deals.claims.get(id).map(|entry| entry.value().shard.clone()) else {
+    pub(crate) async fn return_claim(self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
+        let Some(key) = self.s.book.claims.get(id).map(|entry| entry.value().shard.clone()) else {
             return Ok(());
         };
         let record = self.deal_record(&key.deal)?;
@@ -335,13 +429,13 @@ impl Mercato {
     /// expire come back at a later call. Once nothing is held, the deal is
     /// marked closed and never looked at again. Not an error before the end:
     /// returns `false` (not closed).
-    pub async fn close_deal(&self, deal: &DealId) -> Result<bool, Error> {
+    pub async fn close(self, deal: &DealId) -> Result<bool, Error> {
         let record = self.deal_record(deal)?;
-        let book = &self.inner.env.deals;
+        let book = &self.s.book;
         if book.closed.contains_key(deal) {
             return Ok(true);
         }
-        if record.terms.phase(self.inner.env.clock.now()) != crate::engine::deal::DealPhase::Ended {
+        if record.terms.phase(self.m.now()) != crate::engine::deal::DealPhase::Ended {
             return Ok(false);
         }
         let mut held = 0;
@@ -355,65 +449,61 @@ impl Mercato {
         if held > 0 {
             return Ok(false);
         }
-        let _pass = self.enter()?;
-        let now = self.inner.env.clock.now();
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::deal_closed(deal), &now)?)?;
-        self.inner.env.store.durable(ticket).await?;
+        let _pass = self.m.enter()?;
+        let now = self.m.now();
+        let ticket = self.s.store.write(Batch::new_put(keys::deal_closed(deal), &now)?)?;
+        self.s.store.durable(ticket).await?;
         book.closed.insert(deal.clone(), ());
         Ok(true)
     }
 
     /// Restocks `units` of `sku` from an ended deal into the SKU's bucket
     /// with the most stock, settling the return record `settles`.
-    async fn take_back(&self, sku: &crate::engine::Sku, units: u32, settles: Vec<u8>) -> Result<(), Error> {
-        let mut buckets = self.buckets_of(sku);
-        buckets.sort_by_key(|bucket| std::cmp::Reverse(self.inner.env.board.available(bucket)));
+    async fn take_back(self, sku: &crate::engine::Sku, units: u32, settles: Vec<u8>) -> Result<(), Error> {
+        let inventory = self.m.inventory();
+        let mut buckets = inventory.buckets_of(sku);
+        buckets.sort_by_key(|bucket| std::cmp::Reverse(inventory.available_in(bucket)));
         let Some(bucket) = buckets.into_iter().next() else {
             return Err(Error::Corrupt(format!("deal stock of {sku} has no bucket to go back to")));
         };
-        let _pass = self.enter()?;
-        let message = crate::actors::bucket::RestockReturn { quantity: u64::from(units), settles };
-        let reply = self.inner.buckets.call(&bucket, message).await?;
-        self.settle(reply).await?;
+        let settles = self.s.store.settlement(settles)?;
+        inventory.restock_return(&bucket, u64::from(units), settles).await?;
         Ok(())
     }
 
     /// Finishes the returns a crash interrupted (recorded by a shard, not yet
     /// taken by a bucket).
-    pub(super) async fn finish_returns(&self) -> Result<(), Error> {
-        for (raw, pending) in self.inner.env.store.scan_prefix::<DealReturn>(&[keys::DEAL_RETURN])? {
+    pub(crate) async fn finish_returns(self) -> Result<(), Error> {
+        for (raw, pending) in self.s.store.scan_prefix::<DealReturn>(&[keys::DEAL_RETURN])? {
             self.take_back(&pending.sku, pending.units, raw).await?;
         }
         Ok(())
     }
 
-    /// Closes every ended deal not closed yet (see [`Mercato::close_deal`]).
-    pub async fn close_ended_deals(&self) -> Result<usize, Error> {
-        let now = self.inner.env.clock.now();
+    /// Closes every ended deal not closed yet (see [`Deals::close`]).
+    pub async fn close_ended_deals(self) -> Result<usize, Error> {
+        let now = self.m.now();
         let ended: Vec<DealId> = self
-            .inner
-            .env
-            .deals
+            .s
+            .book
             .deals
             .iter()
-            .filter(|entry| {
-                entry.value().terms.ends_at <= now && !self.inner.env.deals.closed.contains_key(entry.key())
-            })
+            .filter(|entry| entry.value().terms.ends_at <= now && !self.s.book.closed.contains_key(entry.key()))
             .map(|entry| entry.key().clone())
             .collect();
         let mut closed = 0;
         for deal in ended {
-            if self.close_deal(&deal).await? {
+            if self.close(&deal).await? {
                 closed += 1;
             }
         }
         Ok(closed)
     }
 
-    async fn shard(&self, deal: &DealId, shard: u32, command: ShardCommand) -> Result<ShardAnswer, Error> {
-        let _pass = self.enter()?;
+    async fn shard(self, deal: &DealId, shard: u32, command: ShardCommand) -> Result<ShardAnswer, Error> {
+        let _pass = self.m.enter()?;
         let key = DealShardKey { deal: deal.clone(), shard };
-        let reply = self.inner.deal_shards.call(&key, ShardMessage(command)).await?;
-        self.settle(reply).await
+        let reply = self.s.shards.call(&key, ShardMessage(command)).await?;
+        self.m.settle(reply).await
     }
 }

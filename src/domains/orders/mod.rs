@@ -6,11 +6,13 @@
 //! `PlaceOrderSaga::recover` covers that action. The whole place runs with
 //! deferred durability and waits once, at the end, for everything it wrote.
 
-use super::{Error, Mercato};
-use crate::actors::bucket::{ReturnCommitted, SettleTask};
-use crate::actors::cart::CartCommand;
-use crate::actors::checkout::{CheckoutCommand, CheckoutRecord};
-use crate::actors::order::{stock_tasks, OrderCommand, OrderMessage, OrderRecord, OrderRejection, PlannedHold};
+pub mod actor;
+
+pub use actor::OrderRecord;
+
+use crate::actors::{Env, Registry};
+use crate::domains::carts::actor::CartCommand;
+use crate::domains::checkout::actor::CheckoutCommand;
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
@@ -18,10 +20,16 @@ use crate::engine::{
     InventoryError, Money, Order, OrderDraft, OrderEvent, OrderId, OrderStatus, PaymentError, PaymentId, PaymentPlan,
     PlaceOrderSaga, SagaAction, SagaOutcome,
 };
-use crate::store::{keys, Batch, Store};
+use crate::store::{keys, Batch, Keyspace};
+use crate::{Error, Mercato};
+use actix::ArbiterHandle;
+use actor::{stock_tasks, OrderActor, OrderCommand, OrderMessage, OrderRejection, PlannedHold};
+use dashmap::DashMap;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// A running place-order saga with what it needs to finish or compensate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,13 +55,11 @@ impl From<OrderRejection> for Error {
 }
 
 /// Newest first: the order index key of an order.
-pub(super) type IndexKey = (Reverse<u64>, OrderId);
+pub(crate) type IndexKey = (Reverse<u64>, OrderId);
 
 /// Loads the per-customer order index from the store.
-pub(super) fn load_index(
-    store: &Store,
-) -> Result<dashmap::DashMap<CustomerId, std::collections::BTreeSet<IndexKey>>, Error> {
-    let index = dashmap::DashMap::<CustomerId, std::collections::BTreeSet<IndexKey>>::new();
+fn load_index(store: &Keyspace) -> Result<DashMap<CustomerId, BTreeSet<IndexKey>>, Error> {
+    let index = DashMap::<CustomerId, BTreeSet<IndexKey>>::new();
     for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
         let key = (Reverse(record.order.created_at.as_millis()), record.order.id.clone());
         index.entry(record.order.customer.clone()).or_default().insert(key);
@@ -61,24 +67,92 @@ pub(super) fn load_index(
     Ok(index)
 }
 
-impl Mercato {
-    async fn order_call(&self, id: &OrderId, command: OrderCommand) -> Result<OrderRecord, Error> {
-        let _pass = self.enter()?;
-        let reply = self.inner.orders.call(id, OrderMessage(command)).await?;
-        self.settle(reply).await
+/// What the orders domain keeps: the order actors and each customer's
+/// orders, newest first. Owns the keys `v`, `j` and `T`.
+pub(crate) struct State {
+    store: Keyspace,
+    orders: Registry<OrderActor>,
+    index: DashMap<CustomerId, BTreeSet<IndexKey>>,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
+        Ok(State {
+            index: load_index(&store)?,
+            orders: Registry::new("order", arbiters.clone(), env.domain(store.clone(), ())),
+            store,
+        })
+    }
+}
+
+/// Orders, reached as `mercato.orders()`.
+#[derive(Clone, Copy)]
+pub struct Orders<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+/// A saga step's outcome, with the typed error of a failed step for the
+/// caller (the saga's record keeps only the reason).
+struct Step {
+    outcome: SagaOutcome,
+    error: Option<Error>,
+}
+
+impl Step {
+    fn ok() -> Step {
+        Step::from(SagaOutcome::Succeeded { authorization: None })
+    }
+
+    fn failed(error: Error) -> Step {
+        Step { outcome: SagaOutcome::Failed { reason: error.to_string() }, error: Some(error) }
+    }
+}
+
+impl From<SagaOutcome> for Step {
+    fn from(outcome: SagaOutcome) -> Step {
+        Step { outcome, error: None }
+    }
+}
+
+impl<'a> Orders<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Orders { m, s }
+    }
+
+    /// Finishes or compensates the sagas a crash interrupted, on an arbiter.
+    /// The checkouts a crash left marked as placing without a saga are found
+    /// here, before any new place can begin.
+    pub(crate) fn start_recovery(self) -> Result<(), Error> {
+        let stale = self.stale_placings()?;
+        let mercato = self.m.clone();
+        self.m.arbiter(false)?.spawn(async move {
+            match mercato.orders().recover(stale).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(sagas = count, "interrupted orders recovered"),
+                Err(err) => tracing::error!(error = %err, "cannot recover interrupted orders"),
+            }
+        });
+        Ok(())
+    }
+
+    async fn order_call(self, id: &OrderId, command: OrderCommand) -> Result<OrderRecord, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.orders.call(id, OrderMessage(command)).await?;
+        self.m.settle(reply).await
     }
 
     /// Places the checkout: reserve -> fraud check -> authorize -> commit ->
     /// capture -> paid. Any failure compensates and returns its typed error,
     /// leaving no order and no hold. A placed checkout returns its order.
-    pub async fn place_order(&self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
-        let (result, ticket) = self.deferring_durability(Box::pin(self.place_now(customer, id))).await;
-        self.wait_durable(ticket).await?;
+    pub async fn place(self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
+        let (result, ticket) = self.m.deferring_durability(Box::pin(self.place_now(customer, id))).await;
+        self.m.wait_durable(ticket).await?;
         result
     }
 
-    async fn place_now(&self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
-        let record = self.checkout(customer, id).await?;
+    async fn place_now(self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
+        let record = self.m.checkouts().get(customer, id).await?;
         let checkout = &record.checkout;
         if let Some(order) = &checkout.order_id {
             return self.order_call(order, OrderCommand::Read).await;
@@ -91,19 +165,20 @@ impl Mercato {
         else {
             return Err(CheckoutError::StepSkipped { required: CheckoutStep::Review, current: checkout.step }.into());
         };
-        let changes = self.price_changes(checkout, customer).await?;
+        let changes = self.m.checkouts().price_changes(checkout, customer).await?;
         if !changes.is_empty() {
             return Err(Error::PriceChanged(changes));
         }
-        let (plans, holds) = self.plan(checkout, address.location())?;
+        let (plans, holds) = self.m.checkouts().plan(checkout, address.location())?;
         let gift_balance = match &payment.gift_card {
-            Some(code) => Some((code.clone(), self.inner.payments.gift_card_balance(code)?)),
+            Some(code) => Some((code.clone(), self.m.payments().gift_card_balance(code)?)),
             None => None,
         };
         let split = PaymentPlan::split(totals.total, gift_balance, payment.card.clone())?;
         let order_id = OrderId::generate(rand::random());
         let payment_id = PaymentId::generate(rand::random());
-        let taxes = self.inner.pricing.line_taxes(&checkout.priced_lines(), address).map_err(CheckoutError::from)?;
+        let taxes =
+            self.m.checkouts().pricing().line_taxes(&checkout.priced_lines(), address).map_err(CheckoutError::from)?;
         let lines = checkout
             .lines
             .iter()
@@ -127,7 +202,7 @@ impl Mercato {
             gift_card: split.gift_card.clone(),
             shipments: plans,
         };
-        let (order, _) = Order::place(draft, self.now())?;
+        let (order, _) = Order::place(draft, self.m.now())?;
         let (claims, reservations): (Vec<&PlannedHold>, Vec<&PlannedHold>) =
             holds.iter().partition(|hold| hold.deal.is_some());
         let ids = |holds: Vec<&PlannedHold>| holds.into_iter().map(|hold| hold.id.clone()).collect();
@@ -142,13 +217,13 @@ impl Mercato {
             payment_id,
             shipping_country: address_country(address),
         };
-        self.checkout_call(id, CheckoutCommand::BeginPlace { order: order_id.clone() }, None).await?;
+        self.m.checkouts().call(id, CheckoutCommand::BeginPlace { order: order_id.clone() }, None).await?;
         Box::pin(self.drive(saga)).await
     }
 
     /// Writes the saga's record at its checkpoints (see `engine::saga`).
-    fn write_saga(&self, record: &SagaRecord) -> Result<(), Error> {
-        if !self.inner.env.store.keeps_records() || !record.saga.is_checkpoint() {
+    fn write_saga(self, record: &SagaRecord) -> Result<(), Error> {
+        if !self.s.store.keeps_records() || !record.saga.is_checkpoint() {
             return Ok(());
         }
         let key = keys::saga(&record.saga.order_id);
@@ -158,13 +233,13 @@ impl Mercato {
         } else {
             batch.put(key, record)?;
         }
-        let ticket = self.inner.env.store.write(batch)?;
-        let _ = super::DEFERRED.try_with(|cell| cell.set(Some(cell.get().map_or(ticket, |t| t.max(ticket)))));
+        let ticket = self.s.store.write(batch)?;
+        let _ = crate::mercato::defer(ticket);
         Ok(())
     }
 
     /// Runs the saga to its end (completed or compensated).
-    pub(super) async fn drive(&self, mut record: SagaRecord) -> Result<OrderRecord, Error> {
+    pub(crate) async fn drive(self, mut record: SagaRecord) -> Result<OrderRecord, Error> {
         self.write_saga(&record)?;
         let mut failure: Option<Error> = None;
         // The order as MarkPaid created it in this run (a recovered saga may
@@ -175,21 +250,27 @@ impl Mercato {
             if action == SagaAction::Done {
                 break;
             }
-            let outcome = Box::pin(self.run_action(&record, &action, &mut created)).await?;
-            if let SagaOutcome::Failed { reason } = &outcome {
+            let step = Box::pin(self.run_action(&record, &action, &mut created)).await?;
+            if let SagaOutcome::Failed { reason } = &step.outcome {
                 tracing::debug!(order = %record.saga.order_id, reason = %reason, "place-order step failed");
+                if failure.is_none() {
+                    let fallback = match action {
+                        SagaAction::Reserve { .. } => {
+                            Error::Inventory(InventoryError::InsufficientStock { requested: 0, available: 0 })
+                        }
+                        _ => Error::PlaceInterrupted,
+                    };
+                    failure = Some(step.error.unwrap_or(fallback));
+                }
             }
-            if let (SagaOutcome::Failed { .. }, None) = (&outcome, &failure) {
-                failure = Some(self.failure_of(&record, &action).await);
-            }
-            record.saga.advance(outcome).map_err(|err| Error::Corrupt(err.to_string()))?;
+            record.saga.advance(step.outcome).map_err(|err| Error::Corrupt(err.to_string()))?;
             self.write_saga(&record)?;
         }
         let order_id = record.saga.order_id.clone();
         let completed = matches!(record.saga.step, crate::engine::SagaStep::Completed);
-        let placed_at = completed.then(|| self.now());
+        let placed_at = completed.then(|| self.m.now());
         let end = CheckoutCommand::EndPlace { order: order_id.clone(), placed_at };
-        self.checkout_call(&record.checkout, end, None).await?;
+        self.m.checkouts().call(&record.checkout, end, None).await?;
         if !completed {
             return Err(failure.unwrap_or(Error::PlaceInterrupted));
         }
@@ -199,32 +280,8 @@ impl Mercato {
         };
         let ordered = placed.order.lines.iter().map(|line| line.sku.clone()).collect();
         // The cart may be gone or changed since; what it still has of the order leaves it.
-        let _ = self.cart_command(&record.cart, CartCommand::RemoveOrdered { skus: ordered }).await;
+        let _ = self.m.carts().command(&record.cart, CartCommand::RemoveOrdered { skus: ordered }).await;
         Ok(placed)
-    }
-
-    /// The typed error of the action that just failed (re-derived for the
-    /// caller: the saga itself only keeps a reason).
-    async fn failure_of(&self, record: &SagaRecord, action: &SagaAction) -> Error {
-        match action {
-            SagaAction::Reserve { .. } => {
-                let last = self.inner.last_failure.remove(&record.saga.order_id).map(|(_, error)| error);
-                last.unwrap_or(Error::Inventory(InventoryError::InsufficientStock { requested: 0, available: 0 }))
-            }
-            SagaAction::CheckFraud => Error::FraudDeclined,
-            _ => self
-                .inner
-                .last_failure
-                .remove(&record.saga.order_id)
-                .map(|(_, error)| error)
-                .unwrap_or(Error::PlaceInterrupted),
-        }
-    }
-
-    fn remember_failure(&self, order: &OrderId, error: Error) -> SagaOutcome {
-        let reason = error.to_string();
-        self.inner.last_failure.insert(order.clone(), error);
-        SagaOutcome::Failed { reason }
     }
 
     async fn run_action(
@@ -232,33 +289,34 @@ impl Mercato {
         record: &SagaRecord,
         action: &SagaAction,
         created: &mut Option<OrderRecord>,
-    ) -> Result<SagaOutcome, Error> {
+    ) -> Result<Step, Error> {
         let order = &record.saga.order_id;
-        let ok = SagaOutcome::Succeeded { authorization: None };
-        let now = self.now();
+        let ok = Step::ok;
+        let now = self.m.now();
         Ok(match action {
             SagaAction::Reserve { claims, .. } => {
                 let customer = &record.order.order.customer;
                 for id in claims {
-                    if let Some(lapse) = self.claim_lapse(id, customer).await? {
-                        return Ok(self.remember_failure(order, lapse.into()));
+                    if let Some(lapse) = self.m.deals().claim_lapse(id, customer).await? {
+                        return Ok(Step::failed(lapse.into()));
                     }
                 }
-                let ttl_ms = self.inner.config.reservation_ttl_default_ms;
+                let ttl_ms = self.m.config().reservation_ttl_default_ms;
                 let holds = record.order.holds.iter().filter(|hold| hold.deal.is_none());
+                let inventory = self.m.inventory();
                 let results = join_all(
-                    holds.map(|hold| self.reserve_in(hold.bucket.clone(), hold.id.clone(), hold.quantity, ttl_ms)),
+                    holds.map(|hold| inventory.reserve_in(hold.bucket.clone(), hold.id.clone(), hold.quantity, ttl_ms)),
                 )
                 .await;
                 match results.into_iter().find_map(Result::err) {
-                    None => ok,
-                    Some(error @ (Error::Inventory(_) | Error::Deal(_))) => self.remember_failure(order, error),
+                    None => ok(),
+                    Some(error @ (Error::Inventory(_) | Error::Deal(_))) => Step::failed(error),
                     Some(other) => return Err(other),
                 }
             }
             SagaAction::CheckFraud => {
-                let customer = self.customer(&record.order.order.customer);
-                let card = record.card.as_ref().and_then(|(token, _)| self.inner.payments.card(token));
+                let customer = self.m.customers().get(&record.order.order.customer);
+                let card = record.card.as_ref().and_then(|(token, _)| self.m.payments().card(token));
                 let check = FraudCheck {
                     customer: &record.order.order.customer,
                     fingerprint: card.as_ref().map(|card| &card.fingerprint),
@@ -268,13 +326,12 @@ impl Mercato {
                     shipping_country: &record.shipping_country,
                     now,
                 };
-                let (decision, ticket) = self.inner.payments.assess(&check)?;
-                self.wait_logged(ticket).await?;
-                match decision? {
-                    FraudDecision::Decline { .. } => {
-                        SagaOutcome::Failed { reason: "declined by fraud rules".to_owned() }
-                    }
-                    FraudDecision::Approve | FraudDecision::Review { .. } => ok,
+                match self.m.payments().assess(&check).await?? {
+                    FraudDecision::Decline { .. } => Step {
+                        outcome: SagaOutcome::Failed { reason: "declined by fraud rules".to_owned() },
+                        error: Some(Error::FraudDeclined),
+                    },
+                    FraudDecision::Approve | FraudDecision::Review { .. } => ok(),
                 }
             }
             SagaAction::Authorize { reference } => {
@@ -284,32 +341,28 @@ impl Mercato {
                     amount: *amount,
                     reference: reference.clone(),
                 });
-                let (result, ticket) =
-                    self.inner.payments.authorize(reference, record.gift_card.clone(), request, now)?;
-                self.wait_logged(ticket).await?;
-                match result {
-                    Ok(authorization) => SagaOutcome::Succeeded { authorization: authorization.map(|auth| auth.id) },
-                    Err(error) => self.remember_failure(order, Error::Payment(error)),
+                match self.m.payments().authorize(reference, record.gift_card.clone(), request, now).await? {
+                    Ok(authorization) => {
+                        Step::from(SagaOutcome::Succeeded { authorization: authorization.map(|auth| auth.id) })
+                    }
+                    Err(error) => Step::failed(Error::Payment(error)),
                 }
             }
             SagaAction::CommitHolds { reservations, claims } => {
-                let holds = join_all(reservations.iter().map(|id| async move { self.commit(id).await.map(drop) }));
-                let claims = join_all(claims.iter().map(|id| self.commit_claim(id, order)));
+                let (inventory, deals) = (self.m.inventory(), self.m.deals());
+                let holds = join_all(reservations.iter().map(|id| async { inventory.commit(id).await.map(drop) }));
+                let claims = join_all(claims.iter().map(|id| deals.commit_claim(id, order)));
                 let (holds, claims) = futures::join!(holds, claims);
                 match holds.into_iter().chain(claims).find_map(Result::err) {
-                    None => ok,
-                    Some(error @ (Error::Inventory(_) | Error::Deal(_))) => self.remember_failure(order, error),
+                    None => ok(),
+                    Some(error @ (Error::Inventory(_) | Error::Deal(_))) => Step::failed(error),
                     Some(other) => return Err(other),
                 }
             }
-            SagaAction::Capture { authorization } => {
-                let (result, ticket) = self.inner.payments.capture(authorization, now)?;
-                self.wait_logged(ticket).await?;
-                match result {
-                    Ok(_) => ok,
-                    Err(error) => self.remember_failure(order, Error::Payment(error)),
-                }
-            }
+            SagaAction::Capture { authorization } => match self.m.payments().capture(authorization, now).await? {
+                Ok(_) => ok(),
+                Err(error) => Step::failed(Error::Payment(error)),
+            },
             SagaAction::MarkPaid => {
                 let mut paid = record.order.clone();
                 if paid.order.status == OrderStatus::PendingPayment {
@@ -318,73 +371,70 @@ impl Mercato {
                 let order = self.order_call(order, OrderCommand::Create(Box::new(paid))).await?;
                 self.index_order(&order.order);
                 *created = Some(order);
-                ok
+                ok()
             }
             SagaAction::ReleaseHolds { reservations } => {
                 for id in reservations {
-                    match self.release(id).await {
+                    match self.m.inventory().release(id).await {
                         Ok(_) | Err(Error::Inventory(_) | Error::Deal(_)) => {}
                         Err(other) => return Err(other),
                     }
                 }
-                ok
+                ok()
             }
             SagaAction::Restock { reservations, claims } => {
                 for id in reservations {
-                    self.return_hold(id).await?;
+                    self.m.inventory().return_committed(id).await?;
                 }
                 for id in claims {
-                    self.return_claim(id, order).await?;
+                    self.m.deals().return_claim(id, order).await?;
                 }
-                ok
+                ok()
             }
             SagaAction::VoidAuthorization { reference, .. } => {
                 let gift = record.gift_card.as_ref().map(|(code, _)| code);
-                let (result, ticket) = self.inner.payments.void(reference, gift, now)?;
-                self.wait_logged(ticket).await?;
-                match result {
-                    Ok(()) => ok,
+                match self.m.payments().void(reference, gift, now).await? {
+                    Ok(()) => ok(),
                     Err(PaymentError::InvalidTransition { status, .. }) if status != AuthorizationStatus::Voided => {
-                        SagaOutcome::AlreadyCaptured
+                        Step::from(SagaOutcome::AlreadyCaptured)
                     }
-                    Err(error) => SagaOutcome::Failed { reason: error.to_string() },
+                    Err(error) => Step::failed(Error::Payment(error)),
                 }
             }
             SagaAction::RefundCapture { reference, .. } => {
                 let card = record.card.as_ref().map_or(Money::zero(record.order.order.totals.total.currency), |c| c.1);
                 let refund_reference = format!("compensate:{order}");
-                let (result, ticket) =
-                    self.inner.payments.refund(reference, &refund_reference, card, record.gift_card.clone(), now)?;
-                self.wait_logged(ticket).await?;
-                match result {
-                    Ok(()) => ok,
-                    Err(error) => SagaOutcome::Failed { reason: error.to_string() },
+                let gift_card = record.gift_card.clone();
+                match self.m.payments().refund(reference, &refund_reference, card, gift_card, now).await? {
+                    Ok(()) => ok(),
+                    Err(error) => Step::failed(Error::Payment(error)),
                 }
             }
-            SagaAction::Done => ok,
+            SagaAction::Done => ok(),
         })
     }
 
-    /// Returns a committed hold's units to its bucket (a no-op otherwise).
-    async fn return_hold(&self, id: &crate::engine::ReservationId) -> Result<(), Error> {
-        let Some(bucket) = self.inner.env.reservations.get(id).map(|entry| entry.value().clone()) else {
-            return Ok(());
-        };
-        let _pass = self.enter()?;
-        let reply = self.inner.buckets.call(&bucket, ReturnCommitted { id: id.clone() }).await?;
-        match self.settle(reply).await {
-            Ok(_) | Err(Error::Inventory(_)) => Ok(()),
-            Err(other) => Err(other),
+    /// The checkouts marked as placing an order that has no saga record: a
+    /// crash came after the saga's last write and before the checkout was
+    /// told, or after the checkout was marked and before the saga's first
+    /// write. Only meaningful before any new place begins (at open).
+    fn stale_placings(self) -> Result<Vec<(CheckoutId, OrderId)>, Error> {
+        let mut stale = Vec::new();
+        for (checkout, order) in self.m.checkouts().placing()? {
+            if self.s.store.get::<SagaRecord>(&keys::saga(&order))?.is_none() {
+                stale.push((checkout, order));
+            }
         }
+        Ok(stale)
     }
 
-    fn index_order(&self, order: &Order) {
+    fn index_order(self, order: &Order) {
         let key = (Reverse(order.created_at.as_millis()), order.id.clone());
-        self.inner.order_index.entry(order.customer.clone()).or_default().insert(key);
+        self.s.index.entry(order.customer.clone()).or_default().insert(key);
     }
 
     /// The order, if `customer` placed it (another's is not found).
-    pub async fn order(&self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
+    pub async fn get(self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
         let record = self.order_call(id, OrderCommand::Read).await?;
         if record.order.customer != *customer {
             return Err(Error::OrderNotFound(id.clone()));
@@ -394,7 +444,7 @@ impl Mercato {
 
     /// The customer's orders, newest first, optionally of one status; at most
     /// `limit`, after the order `after` (the cursor).
-    pub async fn orders(
+    pub async fn list(
         &self,
         customer: &CustomerId,
         status: Option<OrderStatus>,
@@ -402,7 +452,7 @@ impl Mercato {
         after: Option<&OrderId>,
     ) -> Result<(Vec<OrderRecord>, Option<OrderId>), Error> {
         let keys: Vec<IndexKey> =
-            self.inner.order_index.get(customer).map(|set| set.iter().cloned().collect()).unwrap_or_default();
+            self.s.index.get(customer).map(|set| set.iter().cloned().collect()).unwrap_or_default();
         let start = match after {
             Some(cursor) => keys.iter().position(|(_, id)| id == cursor).map_or(keys.len(), |at| at + 1),
             None => 0,
@@ -422,8 +472,8 @@ impl Mercato {
     }
 
     /// Cancels before shipping: returns the units to stock and the money.
-    pub async fn cancel_order(&self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
-        self.order(customer, id).await?;
+    pub async fn cancel(self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
+        self.get(customer, id).await?;
         let record = self.order_call(id, OrderCommand::Cancel { reason: "cancelled by the customer".into() }).await?;
         Box::pin(self.carry_out(record)).await
     }
@@ -434,41 +484,42 @@ impl Mercato {
         id: &OrderId,
         items: Vec<ReturnItem>,
     ) -> Result<OrderRecord, Error> {
-        self.order(customer, id).await?;
+        self.get(customer, id).await?;
         self.order_call(id, OrderCommand::RequestReturn { items }).await
     }
 
     /// Admin: the order ships (its units leave their warehouses).
-    pub async fn ship_order(&self, id: &OrderId) -> Result<OrderRecord, Error> {
+    pub async fn ship(self, id: &OrderId) -> Result<OrderRecord, Error> {
         let record = self.order_call(id, OrderCommand::Ship).await?;
         self.carry_out(record).await
     }
 
-    pub async fn deliver_order(&self, id: &OrderId) -> Result<OrderRecord, Error> {
+    pub async fn deliver(self, id: &OrderId) -> Result<OrderRecord, Error> {
         self.order_call(id, OrderCommand::Deliver).await
     }
 
     /// Admin: the returned units arrived: restock them and refund.
-    pub async fn receive_return(&self, id: &OrderId) -> Result<OrderRecord, Error> {
+    pub async fn receive_return(self, id: &OrderId) -> Result<OrderRecord, Error> {
         let record = self.order_call(id, OrderCommand::ReceiveReturn).await?;
         self.carry_out(record).await
     }
 
     /// Carries out the effects the order still owes, then clears them.
-    pub(super) async fn carry_out(&self, record: OrderRecord) -> Result<OrderRecord, Error> {
+    pub(crate) async fn carry_out(self, record: OrderRecord) -> Result<OrderRecord, Error> {
         let Some(event) = record.pending.clone() else { return Ok(record) };
         let order = &record.order;
         let reference = order.id.to_string();
-        let now = self.now();
+        let now = self.m.now();
         if let OrderEvent::Cancelled { stock, .. } = &event {
             for hold in &record.holds {
                 match stock {
                     crate::engine::order::StockAction::Restock if hold.deal.is_some() => {
-                        self.return_claim(&hold.id, &order.id).await?;
+                        self.m.deals().return_claim(&hold.id, &order.id).await?;
                     }
                     // A stock task (below), which outlives the hold's record.
                     crate::engine::order::StockAction::Restock => {}
-                    crate::engine::order::StockAction::ReleaseHolds => match self.release(&hold.id).await {
+                    crate::engine::order::StockAction::ReleaseHolds => match self.m.inventory().release(&hold.id).await
+                    {
                         Ok(_) | Err(Error::Inventory(_)) => {}
                         Err(other) => return Err(other),
                     },
@@ -484,28 +535,26 @@ impl Mercato {
             _ => format!("return:{reference}"),
         };
         let zero = Money::zero(order.totals.total.currency);
+        let gateway = self.m.payments();
         for action in payments {
-            let (result, ticket) = match action {
+            let result = match action {
                 PaymentAction::Void { .. } => {
-                    self.inner.payments.void(&reference, order.payment.gift_card.as_ref().map(|g| &g.0), now)?
+                    gateway.void(&reference, order.payment.gift_card.as_ref().map(|g| &g.0), now).await?
                 }
                 PaymentAction::RefundCard { amount, .. } => {
-                    self.inner.payments.refund(&reference, &refund_reference, amount, None, now)?
+                    gateway.refund(&reference, &refund_reference, amount, None, now).await?
                 }
                 PaymentAction::CreditGiftCard { code, amount } => {
-                    self.inner.payments.refund(&reference, &refund_reference, zero, Some((code, amount)), now)?
+                    gateway.refund(&reference, &refund_reference, zero, Some((code, amount)), now).await?
                 }
             };
-            self.wait_logged(ticket).await?;
             if let Err(error) = result {
                 tracing::error!(order = %reference, error = %error, "cannot give money back");
             }
         }
         for (name, task) in stock_tasks(&record, &event) {
-            let _pass = self.enter()?;
-            let message = SettleTask { op: task.op, settles: keys::order_task(&order.id, &name) };
-            let reply = self.inner.buckets.call(&task.bucket, message).await?;
-            if let Err(error) = self.settle(reply).await {
+            let settles = self.s.store.settlement(keys::order_task(&order.id, &name))?;
+            if let Err(error) = self.m.inventory().settle_task(&task.bucket, task.op, settles).await {
                 tracing::error!(order = %reference, error = %error, "cannot settle a stock task");
             }
         }
@@ -514,17 +563,17 @@ impl Mercato {
 
     /// After a restart: finishes or compensates every saga a crash left,
     /// settles the checkouts left placing without a saga (`stale`, from
-    /// [`stale_placings`]), and carries out every order's owed effects.
-    pub async fn recover_orders(&self, stale: Vec<(CheckoutId, OrderId)>) -> Result<usize, Error> {
-        let store = &self.inner.env.store;
+    /// [`Orders::stale_placings`]), and carries out every order's owed effects.
+    pub async fn recover(self, stale: Vec<(CheckoutId, OrderId)>) -> Result<usize, Error> {
+        let store = &self.s.store;
         let sagas = store.scan_prefix::<SagaRecord>(&[keys::SAGA])?;
         let count = sagas.len();
         for (_, mut record) in sagas {
             let order_created = store.get::<OrderRecord>(&keys::order(&record.saga.order_id))?.is_some();
             record.saga.recover(order_created);
             let order = record.saga.order_id.clone();
-            let (result, ticket) = self.deferring_durability(Box::pin(self.drive(record))).await;
-            self.wait_durable(ticket).await?;
+            let (result, ticket) = self.m.deferring_durability(Box::pin(self.drive(record))).await;
+            self.m.wait_durable(ticket).await?;
             match result {
                 Ok(_) => tracing::info!(order = %order, "interrupted order completed"),
                 Err(error @ (Error::Store(_) | Error::Unavailable(_) | Error::ShuttingDown)) => return Err(error),
@@ -536,7 +585,7 @@ impl Mercato {
             // of it. It does not: the attempt died before its saga began.
             let placed_at = store.get::<OrderRecord>(&keys::order(&order))?.map(|record| record.order.created_at);
             tracing::info!(checkout = %checkout, order = %order, placed = placed_at.is_some(), "interrupted place settled");
-            self.checkout_call(&checkout, CheckoutCommand::EndPlace { order, placed_at }, None).await?;
+            self.m.checkouts().call(&checkout, CheckoutCommand::EndPlace { order, placed_at }, None).await?;
         }
         for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
             if record.pending.is_some() {
@@ -546,21 +595,6 @@ impl Mercato {
         }
         Ok(count)
     }
-}
-
-/// The checkouts marked as placing an order that has no saga record: a crash
-/// came after the saga's last write and before the checkout was told, or
-/// after the checkout was marked and before the saga's first write. Only
-/// meaningful before any new place begins (at open).
-pub(super) fn stale_placings(store: &Store) -> Result<Vec<(CheckoutId, OrderId)>, Error> {
-    let mut stale = Vec::new();
-    for (_, record) in store.scan_prefix::<CheckoutRecord>(&[keys::CHECKOUT])? {
-        let Some(order) = record.placing else { continue };
-        if store.get::<SagaRecord>(&keys::saga(&order))?.is_none() {
-            stale.push((record.checkout.id, order));
-        }
-    }
-    Ok(stale)
 }
 
 fn address_country(address: &Address) -> String {

@@ -5,8 +5,8 @@
 //! second, concurrent place is refused while one runs), `EndPlace` either
 //! marks the checkout placed or clears the attempt after a compensated saga.
 
-use super::registry::{Activate, Activation};
-use super::{Crash, Env, Failure, Reply};
+use crate::actors::registry::{Activate, Activation};
+use crate::actors::{Crash, Env, Failure, Reply};
 use crate::engine::{
     Address, Checkout, CheckoutError, CheckoutId, CheckoutStep, CustomerId, OrderId, PaymentChoice, Pricing,
     QuoteContext, ShippingOption, Timestamp,
@@ -85,7 +85,7 @@ impl Actor for CheckoutActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        super::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
+        crate::actors::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
     }
 }
 

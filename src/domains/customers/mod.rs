@@ -7,13 +7,10 @@
 //! unique case-insensitively: the email index is claimed under its map entry
 //! lock and written in the same batch as the customer.
 
-use super::{Error, Mercato, PasswordCost};
 use crate::engine::customer::{check_name, check_password};
-use crate::engine::{
-    CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, ReservationId, Role, SellerId, Session,
-};
-use crate::store::{keys, Batch, Store};
-use crate::{Reservation, ReserveRequest};
+use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, Role, SellerId, Session};
+use crate::store::{keys, Batch, Keyspace};
+use crate::{Error, Mercato, PasswordCost};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use dashmap::mapref::entry::Entry;
@@ -23,7 +20,7 @@ use std::sync::OnceLock;
 
 /// Every customer, the email index and the live sessions, in memory.
 #[derive(Default)]
-pub(super) struct Directory {
+struct Directory {
     customers: DashMap<CustomerId, Customer, foldhash::fast::RandomState>,
     emails: DashMap<Email, CustomerId, foldhash::fast::RandomState>,
     sessions: DashMap<String, Session, foldhash::fast::RandomState>,
@@ -31,11 +28,9 @@ pub(super) struct Directory {
     memberships: DashMap<CustomerId, Membership, foldhash::fast::RandomState>,
     /// Customer -> the seller whose products they manage.
     sellers: DashMap<CustomerId, SellerId, foldhash::fast::RandomState>,
-    /// Reservation -> the customer who made it (admin-made ones have none).
-    owners: DashMap<ReservationId, CustomerId, foldhash::fast::RandomState>,
 }
 
-pub(super) fn load(store: &Store) -> Result<Directory, Error> {
+fn load(store: &Keyspace) -> Result<Directory, Error> {
     let directory = Directory::default();
     for (_, customer) in store.scan_prefix::<Customer>(&[keys::CUSTOMER])? {
         directory.emails.insert(customer.email.clone(), customer.id.clone());
@@ -56,12 +51,27 @@ pub(super) fn load(store: &Store) -> Result<Directory, Error> {
             directory.sellers.insert(customer, seller);
         }
     }
-    for (key, owner) in store.scan_prefix::<CustomerId>(&[keys::OWNER])? {
-        if let Some(reservation) = keys::parse_owner(&key) {
-            directory.owners.insert(reservation, owner);
-        }
-    }
     Ok(directory)
+}
+
+/// What the customers domain keeps: customers, sessions, memberships and
+/// seller links (keys `u`, `x`, `t`, `n`, `s`).
+pub(crate) struct State {
+    store: Keyspace,
+    directory: Directory,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace) -> Result<State, Error> {
+        Ok(State { directory: load(&store)?, store })
+    }
+}
+
+/// Customers, sessions and membership, reached as `mercato.customers()`.
+#[derive(Clone, Copy)]
+pub struct Customers<'a> {
+    m: &'a Mercato,
+    s: &'a State,
 }
 
 fn digest(token: &str) -> String {
@@ -110,19 +120,23 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.map_err(|err| Error::InvalidInput(err.to_string()))
 }
 
-impl Mercato {
+impl<'a> Customers<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Customers { m, s }
+    }
+
     /// Registers a customer; [`CustomerError::EmailTaken`] if the email (in
     /// any case) is registered already.
-    pub async fn register(&self, email: &str, password: &str, name: &str) -> Result<Customer, Error> {
-        let _pass = self.enter()?;
+    pub async fn register(self, email: &str, password: &str, name: &str) -> Result<Customer, Error> {
+        let _pass = self.m.enter()?;
         let email = Email::parse(email)?;
         let name = check_name(name)?;
         check_password(password)?;
-        if self.inner.directory.emails.contains_key(&email) {
+        if self.s.directory.emails.contains_key(&email) {
             return Err(CustomerError::EmailTaken.into());
         }
         let password = password.to_owned();
-        let cost = self.inner.config.password_cost;
+        let cost = self.m.config().password_cost;
         let password_hash = blocking(move || hash_password(&password, cost)).await??;
         let customer = Customer {
             id: CustomerId::generate(rand::random()),
@@ -130,33 +144,33 @@ impl Mercato {
             name,
             password_hash,
             role: Role::Customer,
-            created_at: self.inner.env.clock.now(),
+            created_at: self.m.now(),
         };
-        let ticket = match self.inner.directory.emails.entry(customer.email.clone()) {
+        let ticket = match self.s.directory.emails.entry(customer.email.clone()) {
             Entry::Occupied(_) => return Err(CustomerError::EmailTaken.into()),
             Entry::Vacant(vacant) => {
                 let mut batch = Batch::new();
                 batch.put(keys::customer(&customer.id), &customer)?;
                 batch.put(keys::email(customer.email.as_str()), &customer.id)?;
-                let ticket = self.inner.env.store.write(batch)?;
+                let ticket = self.s.store.write(batch)?;
                 vacant.insert(customer.id.clone());
-                self.inner.directory.customers.insert(customer.id.clone(), customer.clone());
+                self.s.directory.customers.insert(customer.id.clone(), customer.clone());
                 ticket
             }
         };
-        self.inner.env.store.durable(ticket).await?;
+        self.s.store.durable(ticket).await?;
         Ok(customer)
     }
 
     /// Checks the credentials and starts a 30-day session; returns the token
     /// (shown once) and the customer.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<(String, Customer), Error> {
-        let _pass = self.enter()?;
+    pub async fn sign_in(self, email: &str, password: &str) -> Result<(String, Customer), Error> {
+        let _pass = self.m.enter()?;
         let customer = Email::parse(email)
             .ok()
-            .and_then(|email| self.inner.directory.emails.get(&email).map(|id| id.value().clone()))
-            .and_then(|id| self.customer(&id));
-        let cost = self.inner.config.password_cost;
+            .and_then(|email| self.s.directory.emails.get(&email).map(|id| id.value().clone()))
+            .and_then(|id| self.get(&id));
+        let cost = self.m.config().password_cost;
         let hash =
             customer.as_ref().map_or_else(|| decoy_hash(cost).to_owned(), |customer| customer.password_hash.clone());
         let password = password.to_owned();
@@ -165,69 +179,49 @@ impl Mercato {
             return Err(CustomerError::BadCredentials.into());
         };
         let token = format!("tok_{}", hex::encode(rand::random::<[u8; 32]>()));
-        let session = Session::start(customer.id.clone(), self.inner.env.clock.now());
+        let session = Session::start(customer.id.clone(), self.m.now());
         let key = digest(&token);
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::session(&key), &session)?)?;
-        self.inner.directory.sessions.insert(key, session);
-        self.inner.env.store.durable(ticket).await?;
+        let ticket = self.s.store.write(Batch::new_put(keys::session(&key), &session)?)?;
+        self.s.directory.sessions.insert(key, session);
+        self.s.store.durable(ticket).await?;
         Ok((token, customer))
     }
 
     /// The customer a bearer token belongs to, if the session is live.
-    pub fn authenticate(&self, token: &str) -> Option<Customer> {
-        let session = self.inner.directory.sessions.get(&digest(token))?.value().clone();
-        if !session.is_active(self.inner.env.clock.now()) {
+    pub fn authenticate(self, token: &str) -> Option<Customer> {
+        let session = self.s.directory.sessions.get(&digest(token))?.value().clone();
+        if !session.is_active(self.m.now()) {
             return None;
         }
-        self.customer(&session.customer_id)
-    }
-
-    /// Reserves on behalf of a customer and records them as its owner (one
-    /// more durable record), so only they (and the admin) can see or settle it.
-    pub async fn reserve_for(&self, owner: &CustomerId, request: ReserveRequest) -> Result<Reservation, Error> {
-        let reservation = self.reserve(request).await?;
-        let _pass = self.enter()?;
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::owner(&reservation.id), owner)?)?;
-        self.inner.directory.owners.insert(reservation.id.clone(), owner.clone());
-        self.inner.env.store.durable(ticket).await?;
-        Ok(reservation)
-    }
-
-    /// The customer who made a reservation (`None` for the admin's). A deal
-    /// claim's owner is the customer on the claim record itself.
-    pub fn reservation_owner(&self, id: &ReservationId) -> Option<CustomerId> {
-        if let Some(claim) = self.inner.env.deals.claims.get(id) {
-            return Some(claim.customer.clone());
-        }
-        self.inner.directory.owners.get(id).map(|entry| entry.value().clone())
+        self.get(&session.customer_id)
     }
 
     /// The customer, with `role` Seller when they act for a seller.
-    pub fn customer(&self, id: &CustomerId) -> Option<Customer> {
-        let mut customer = self.inner.directory.customers.get(id).map(|entry| entry.value().clone())?;
-        if self.inner.directory.sellers.contains_key(id) {
+    pub fn get(self, id: &CustomerId) -> Option<Customer> {
+        let mut customer = self.s.directory.customers.get(id).map(|entry| entry.value().clone())?;
+        if self.s.directory.sellers.contains_key(id) {
             customer.role = Role::Seller;
         }
         Some(customer)
     }
 
     /// Lets a customer manage the products of `seller` (admin action).
-    pub async fn assign_seller(&self, customer: &CustomerId, seller: SellerId) -> Result<(), Error> {
-        let _pass = self.enter()?;
-        if !self.inner.directory.customers.contains_key(customer) {
+    pub async fn assign_seller(self, customer: &CustomerId, seller: SellerId) -> Result<(), Error> {
+        let _pass = self.m.enter()?;
+        if !self.s.directory.customers.contains_key(customer) {
             return Err(CustomerError::NotFound(customer.clone()).into());
         }
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::seller_link(customer), &seller)?)?;
-        self.inner.directory.sellers.insert(customer.clone(), seller);
-        self.inner.env.store.durable(ticket).await?;
+        let ticket = self.s.store.write(Batch::new_put(keys::seller_link(customer), &seller)?)?;
+        self.s.directory.sellers.insert(customer.clone(), seller);
+        self.s.store.durable(ticket).await?;
         Ok(())
     }
 
     /// Starts Prime (payment comes with checkout). Starting again while
     /// active changes nothing; a cancelled or ended membership restarts.
-    pub async fn start_membership(&self, customer: &CustomerId, plan: Plan) -> Result<Membership, Error> {
-        let _pass = self.enter()?;
-        let now = self.inner.env.clock.now();
+    pub async fn start_membership(self, customer: &CustomerId, plan: Plan) -> Result<Membership, Error> {
+        let _pass = self.m.enter()?;
+        let now = self.m.now();
         if let Some(current) = self.membership(customer).filter(|m| m.is_active(now) && m.ends_at.is_none()) {
             return Ok(current);
         }
@@ -235,38 +229,38 @@ impl Mercato {
     }
 
     /// Ends Prime at the end of the current period.
-    pub async fn cancel_membership(&self, customer: &CustomerId) -> Result<Option<Membership>, Error> {
-        let _pass = self.enter()?;
+    pub async fn cancel_membership(self, customer: &CustomerId) -> Result<Option<Membership>, Error> {
+        let _pass = self.m.enter()?;
         let Some(mut membership) = self.membership(customer) else { return Ok(None) };
-        membership.cancel(self.inner.env.clock.now());
+        membership.cancel(self.m.now());
         self.save_membership(customer, membership).await.map(Some)
     }
 
-    async fn save_membership(&self, customer: &CustomerId, membership: Membership) -> Result<Membership, Error> {
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::membership(customer), &membership)?)?;
-        self.inner.directory.memberships.insert(customer.clone(), membership.clone());
-        self.inner.env.store.durable(ticket).await?;
+    async fn save_membership(self, customer: &CustomerId, membership: Membership) -> Result<Membership, Error> {
+        let ticket = self.s.store.write(Batch::new_put(keys::membership(customer), &membership)?)?;
+        self.s.directory.memberships.insert(customer.clone(), membership.clone());
+        self.s.store.durable(ticket).await?;
         Ok(membership)
     }
 
-    pub fn membership(&self, customer: &CustomerId) -> Option<Membership> {
-        self.inner.directory.memberships.get(customer).map(|entry| entry.value().clone())
+    pub fn membership(self, customer: &CustomerId) -> Option<Membership> {
+        self.s.directory.memberships.get(customer).map(|entry| entry.value().clone())
     }
 
     /// Whether the customer is a Prime member now.
-    pub fn is_prime(&self, customer: &CustomerId) -> bool {
-        let now = self.inner.env.clock.now();
+    pub fn is_prime(self, customer: &CustomerId) -> bool {
+        let now = self.m.now();
         self.membership(customer).is_some_and(|membership| membership.is_active(now))
     }
 
     /// The seller a customer acts for, if any.
-    pub fn seller_of(&self, customer: &CustomerId) -> Option<SellerId> {
-        self.inner.directory.sellers.get(customer).map(|entry| entry.value().clone())
+    pub fn seller_of(self, customer: &CustomerId) -> Option<SellerId> {
+        self.s.directory.sellers.get(customer).map(|entry| entry.value().clone())
     }
 
     /// The id of a customer's own cart (`mine` in the API). Guest cart ids
     /// never take this form, so a guest route cannot reach a customer's cart.
-    pub fn customer_cart_id(&self, id: &CustomerId) -> Result<CartId, Error> {
+    pub fn cart_id(self, id: &CustomerId) -> Result<CartId, Error> {
         Ok(CartId::parse(&format!("{CUSTOMER_CART_PREFIX}{id}"))?)
     }
 }

@@ -7,10 +7,11 @@
 //! waits, the deal's sold-out flag stays up, so the returned units go only
 //! to them.
 
-use super::{Error, Mercato};
+use super::Deals;
 use crate::engine::deal::DealError;
 use crate::engine::{CustomerId, DealId};
 use crate::store::{keys, Batch};
+use crate::Error;
 use crate::Reservation;
 use std::sync::atomic::Ordering;
 
@@ -23,29 +24,29 @@ pub struct WaitlistSpot {
     pub offer: Option<Reservation>,
 }
 
-impl Mercato {
+impl<'a> Deals<'a> {
     /// Joins the waitlist of a sold-out deal (idempotent: keeps the first
     /// place). A deal with units for everyone is [`DealError::NotSoldOut`].
-    pub async fn join_waitlist(&self, deal: &DealId, customer: &CustomerId) -> Result<WaitlistSpot, Error> {
+    pub async fn join_waitlist(self, deal: &DealId, customer: &CustomerId) -> Result<WaitlistSpot, Error> {
         let record = self.deal_record(deal)?;
-        if record.terms.phase(self.inner.env.clock.now()) == crate::engine::deal::DealPhase::Ended {
+        if record.terms.phase(self.m.now()) == crate::engine::deal::DealPhase::Ended {
             return Err(DealError::NotActive.into());
         }
         if let Some(spot) = self.offered(deal, customer).await? {
             return Ok(spot);
         }
-        let book = &self.inner.env.deals;
+        let book = &self.s.book;
         let waiting = book.waitlists.get(deal).is_some_and(|list| !list.is_empty());
-        let remaining = self.deal(deal).await?.remaining;
+        let remaining = self.get(deal).await?.remaining;
         if remaining > 0 && !waiting {
             return Err(DealError::NotSoldOut.into());
         }
         let (ticket, position, added) = book.waitlists.entry(deal.clone()).or_default().join(customer);
         if added {
-            let _pass = self.enter()?;
-            let ticket = self.inner.env.store.write(Batch::new_put(keys::waitlist_entry(deal, ticket), customer)?)?;
+            let _pass = self.m.enter()?;
+            let ticket = self.s.store.write(Batch::new_put(keys::waitlist_entry(deal, ticket), customer)?)?;
             book.flag(deal).store(true, Ordering::Release);
-            self.inner.env.store.durable(ticket).await?;
+            self.s.store.durable(ticket).await?;
         }
         if remaining > 0 {
             book.units_returned(deal);
@@ -54,38 +55,37 @@ impl Mercato {
     }
 
     /// The customer's place in line, or their offer.
-    pub async fn waitlist_spot(&self, deal: &DealId, customer: &CustomerId) -> Result<WaitlistSpot, Error> {
+    pub async fn waitlist_spot(self, deal: &DealId, customer: &CustomerId) -> Result<WaitlistSpot, Error> {
         self.deal_record(deal)?;
         if let Some(spot) = self.offered(deal, customer).await? {
             return Ok(spot);
         }
-        let position = self.inner.env.deals.waitlists.get(deal).and_then(|list| list.position(customer));
+        let position = self.s.book.waitlists.get(deal).and_then(|list| list.position(customer));
         Ok(WaitlistSpot { position, offer: None })
     }
 
-    async fn offered(&self, deal: &DealId, customer: &CustomerId) -> Result<Option<WaitlistSpot>, Error> {
-        let offer =
-            self.inner.env.deals.offers.get(&(deal.clone(), customer.clone())).map(|entry| entry.value().clone());
+    async fn offered(self, deal: &DealId, customer: &CustomerId) -> Result<Option<WaitlistSpot>, Error> {
+        let offer = self.s.book.offers.get(&(deal.clone(), customer.clone())).map(|entry| entry.value().clone());
         let Some(offer) = offer else { return Ok(None) };
-        let reservation = self.reservation(&offer).await?;
+        let reservation = self.m.inventory().reservation(&offer).await?;
         Ok(Some(WaitlistSpot { position: None, offer: Some(reservation) }))
     }
 
     /// Offers free units of `deal` to its waiting customers, first in line
     /// first, until units or customers run out; then, with nobody left
     /// waiting, the deal opens again for everyone.
-    pub async fn serve_waitlist(&self, deal: &DealId) -> Result<(), Error> {
+    pub async fn serve_waitlist(self, deal: &DealId) -> Result<(), Error> {
         let record = self.deal_record(deal)?;
-        let book = &self.inner.env.deals;
+        let book = &self.s.book;
         loop {
             let front = book.waitlists.get(deal).and_then(|list| list.front().cloned());
             let Some((ticket, customer)) = front else {
-                if self.deal(deal).await?.remaining > 0 {
+                if self.get(deal).await?.remaining > 0 {
                     book.flag(deal).store(false, Ordering::Release);
                 }
                 return Ok(());
             };
-            let ttl_ms = self.inner.config.waitlist_offer_ttl_ms;
+            let ttl_ms = self.m.config().waitlist_offer_ttl_ms;
             match self.claim_now(&record, &customer, 1, ttl_ms).await {
                 Ok(claimed) => {
                     book.offers.insert((deal.clone(), customer.clone()), claimed.id.clone());
@@ -111,7 +111,7 @@ impl Mercato {
         ticket: u64,
         offer: Option<(&CustomerId, &crate::engine::ReservationId)>,
     ) -> Result<(), Error> {
-        if let Some(mut list) = self.inner.env.deals.waitlists.get_mut(deal) {
+        if let Some(mut list) = self.s.book.waitlists.get_mut(deal) {
             if list.front().is_some_and(|(first, _)| *first == ticket) {
                 list.pop();
             }
@@ -121,8 +121,8 @@ impl Mercato {
         if let Some((customer, claim)) = offer {
             batch.put(keys::waitlist_offer(deal, customer), claim)?;
         }
-        let written = self.inner.env.store.write(batch)?;
-        self.inner.env.store.durable(written).await?;
+        let written = self.s.store.write(batch)?;
+        self.s.store.durable(written).await?;
         Ok(())
     }
 }

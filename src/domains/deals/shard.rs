@@ -5,9 +5,12 @@
 //! `initial + moved - held - sold`. Claims expire by timer and on access,
 //! like bucket holds; a shard with live claims never passivates.
 
-use super::expiry::{Expiring, ExpiryTimer};
-use super::registry::{Activate, Activation};
-use super::{Crash, Env, Failure, Reply};
+use crate::actors::expiry::{Expiring, ExpiryTimer};
+use crate::actors::registry::{Activate, Activation};
+use crate::actors::{Crash, Failure, Reply};
+
+/// A deal shard's environment: the deal book it keeps current.
+pub type Env = crate::actors::Env<Arc<DealBook>>;
 use crate::engine::deal::{Claim, DealError, DealEvent, DealShard, DealTerms, ShardCounts};
 use crate::engine::{CustomerId, DealId, HoldStatus, ReservationId, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
@@ -178,7 +181,7 @@ impl Actor for DealShardActor {
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
         let now = self.env.clock.now();
         self.expire_now(now, ctx);
-        super::expiry::arm(self, ctx);
+        crate::actors::expiry::arm(self, ctx);
     }
 }
 
@@ -205,7 +208,7 @@ impl Activate for DealShardActor {
 /// Rebuilds a shard: its claims, its moved counter, and its free stock.
 pub fn load(env: &Env, key: &DealShardKey) -> Result<(DealShard, Arc<DealRecord>, i64), StoreError> {
     let corrupt = |reason: String| StoreError::Decode { key: key.to_string(), reason };
-    let record = env.deals.deals.get(&key.deal).map(|entry| entry.value().clone());
+    let record = env.shared.deals.get(&key.deal).map(|entry| entry.value().clone());
     let record = record.ok_or_else(|| corrupt("no such deal".to_owned()))?;
     let moved: i64 = env.store.get(&keys::deal_moved(&key.deal, key.shard))?.unwrap_or(0);
     let claims: Vec<(ReservationId, Claim)> = env
@@ -295,7 +298,7 @@ impl DealShardActor {
             ctx.stop();
             return Reply { result: Err(Failure::Store(err)), ticket };
         }
-        super::expiry::arm(self, ctx);
+        crate::actors::expiry::arm(self, ctx);
         let counts = self.state.as_ref().map(|(shard, _, _)| shard.counts()).unwrap_or_default();
         Reply { result: Ok(ShardAnswer { claim, given, counts, returned }), ticket: self.last_ticket }
     }
@@ -314,7 +317,7 @@ impl DealShardActor {
             match event {
                 DealEvent::Claimed { id, claim } => {
                     let reference = ClaimRef { shard: key.clone(), customer: claim.customer.clone() };
-                    self.env.deals.remember_claim(id.clone(), reference, true);
+                    self.env.shared.remember_claim(id.clone(), reference, true);
                     put_claim(&mut batch, records, &key, shard, id)?;
                 }
                 DealEvent::Committed { id, .. } => put_claim(&mut batch, records, &key, shard, id)?,
@@ -333,7 +336,7 @@ impl DealShardActor {
             self.last_ticket = self.env.store.write(batch)?;
         }
         if units_back && shard.counts().stock > 0 {
-            self.env.deals.units_returned(&key.deal);
+            self.env.shared.units_returned(&key.deal);
         }
         Ok(())
     }

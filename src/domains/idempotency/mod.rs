@@ -2,9 +2,10 @@
 //! a response is; the handle keeps it durably and makes concurrent duplicates
 //! wait for the first.
 
-use super::{Error, Mercato};
 use crate::engine::Timestamp;
-use crate::store::{keys, Batch, Store};
+use crate::store::{keys, Batch, Keyspace};
+use crate::{Error, Mercato};
+use dashmap::DashMap;
 use dashmap::DashSet;
 use serde::{Deserialize, Serialize};
 use std::hash::BuildHasher;
@@ -31,7 +32,7 @@ pub struct Remembered {
 /// store lookup; a fingerprint that is here (the scope's, or by chance
 /// another's) sends the lookup to the store, which has the last word. Loaded
 /// from the store's keys at open; about 16 bytes per record.
-pub(super) struct StoredScopes {
+struct StoredScopes {
     fingerprints: DashSet<u64, foldhash::fast::RandomState>,
 }
 
@@ -40,7 +41,7 @@ impl StoredScopes {
     /// every open, so they need not be stable across runs.
     const HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6d65_7263_6174_6f21);
 
-    pub(super) fn load(store: &Store) -> Result<Self, Error> {
+    fn load(store: &Keyspace) -> Result<Self, Error> {
         let scopes = StoredScopes { fingerprints: DashSet::with_hasher(foldhash::fast::RandomState::default()) };
         store.for_each_key(&[keys::IDEMPOTENCY], |key| {
             if let Some(scope) = keys::idempotency_scope(key) {
@@ -71,33 +72,70 @@ pub enum Claim {
 }
 
 pub struct RunGuard {
-    mercato: Mercato,
+    in_flight: Arc<InFlight>,
     scope: String,
     notify: Arc<Notify>,
 }
 
+/// Idempotency scopes being run now; duplicates wait on the notify.
+type InFlight = DashMap<String, Arc<Notify>>;
+
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        self.mercato.inner.in_flight.remove(&self.scope);
+        self.in_flight.remove(&self.scope);
         self.notify.notify_waiters();
     }
 }
 
-impl Mercato {
+/// What the idempotency mechanism keeps (key `i`).
+pub(crate) struct State {
+    store: Keyspace,
+    in_flight: Arc<InFlight>,
+    /// `memory` durability keeps no records in the store: remembered
+    /// responses live here instead (idempotency holds without a disk too).
+    remembered: DashMap<String, Remembered>,
+    /// Which scopes have a remembered response in the store.
+    stored_scopes: StoredScopes,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace) -> Result<State, Error> {
+        Ok(State {
+            stored_scopes: StoredScopes::load(&store)?,
+            store,
+            in_flight: Arc::new(DashMap::new()),
+            remembered: DashMap::new(),
+        })
+    }
+}
+
+/// Remembered responses of idempotent requests, reached as
+/// `mercato.idempotency()`.
+#[derive(Clone, Copy)]
+pub struct Idempotency<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+impl<'a> Idempotency<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Idempotency { m, s }
+    }
+
     /// Looks up `scope` (a digest of caller, route and key); if another
     /// request with the same scope is running, waits for it first. The
     /// scope is claimed before the store is read, so one lookup is enough:
     /// a response remembered before the claim is found by it, and one
     /// remembered after it cannot exist (its request would have held the
     /// claim). A new key costs no store lookup at all ([`StoredScopes`]).
-    pub async fn claim_idempotency(&self, scope: &str) -> Result<Claim, Error> {
+    pub async fn claim(self, scope: &str) -> Result<Claim, Error> {
         loop {
             let notify = Arc::new(Notify::new());
-            let waiting = match self.inner.in_flight.entry(scope.to_owned()) {
+            let waiting = match self.s.in_flight.entry(scope.to_owned()) {
                 dashmap::mapref::entry::Entry::Occupied(running) => running.get().clone(),
                 dashmap::mapref::entry::Entry::Vacant(vacant) => {
                     vacant.insert(notify.clone());
-                    let guard = RunGuard { mercato: self.clone(), scope: scope.to_owned(), notify };
+                    let guard = RunGuard { in_flight: self.s.in_flight.clone(), scope: scope.to_owned(), notify };
                     // The guard releases the claim (and wakes waiters) on every way out.
                     return Ok(match self.remembered(scope)? {
                         Some(remembered) => Claim::Replay(remembered),
@@ -106,7 +144,7 @@ impl Mercato {
                 }
             };
             let notified = waiting.notified();
-            if !self.inner.in_flight.contains_key(scope) {
+            if !self.s.in_flight.contains_key(scope) {
                 continue;
             }
             notified.await;
@@ -128,37 +166,33 @@ impl Mercato {
         deferred: Option<crate::store::Ticket>,
         changed_nothing: bool,
     ) -> Result<(), Error> {
-        let _pass = self.enter()?;
-        if !self.inner.env.store.keeps_records() {
-            self.inner.remembered.insert(guard.scope.clone(), remembered.clone());
+        let _pass = self.m.enter()?;
+        if !self.s.store.keeps_records() {
+            self.s.remembered.insert(guard.scope.clone(), remembered.clone());
             return Ok(());
         }
         // Known before the record is written: a fingerprint without a record
         // only costs a lookup, a record without its fingerprint would be missed.
-        self.inner.stored_scopes.insert(&guard.scope);
-        let ticket = self.inner.env.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
+        self.s.stored_scopes.insert(&guard.scope);
+        let ticket = self.s.store.write(Batch::new_put(keys::idempotency(&guard.scope), remembered)?)?;
         if changed_nothing && deferred.is_none() {
-            self.inner.env.store.flush_soon(ticket);
+            self.s.store.flush_soon(ticket);
             return Ok(());
         }
-        self.inner.env.store.durable(deferred.map_or(ticket, |deferred| deferred.max(ticket))).await?;
+        self.s.store.durable(deferred.map_or(ticket, |deferred| deferred.max(ticket))).await?;
         Ok(())
     }
 
-    fn remembered(&self, scope: &str) -> Result<Option<Remembered>, Error> {
-        let found = if self.inner.env.store.keeps_records() {
-            if !self.inner.stored_scopes.may_contain(scope) {
+    fn remembered(self, scope: &str) -> Result<Option<Remembered>, Error> {
+        let found = if self.s.store.keeps_records() {
+            if !self.s.stored_scopes.may_contain(scope) {
                 return Ok(None);
             }
-            self.inner.env.store.get::<Remembered>(&keys::idempotency(scope))?
+            self.s.store.get::<Remembered>(&keys::idempotency(scope))?
         } else {
-            self.inner.remembered.get(scope).map(|entry| entry.value().clone())
+            self.s.remembered.get(scope).map(|entry| entry.value().clone())
         };
-        let now = self.inner.env.clock.now();
+        let now = self.m.now();
         Ok(found.filter(|remembered| now.millis_since(remembered.created_at) < IDEMPOTENCY_RETENTION_MS))
-    }
-
-    pub fn now(&self) -> Timestamp {
-        self.inner.env.clock.now()
     }
 }

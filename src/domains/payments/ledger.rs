@@ -14,7 +14,7 @@ use crate::engine::{
     CardRecord, CardToken, FraudDecision, FraudHistory, FraudRules, GiftCardCode, GiftCardLedger, Money, PaymentError,
     PaymentGateway, PaymentId, SimulatedGateway, Timestamp,
 };
-use crate::store::{keys, Batch, Store, StoreError, Ticket};
+use crate::store::{keys, Batch, Keyspace, StoreError, Ticket};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
@@ -68,8 +68,8 @@ struct Inner {
 }
 
 /// The payment state behind a lock, persisted per change.
-pub struct Payments {
-    store: Store,
+pub struct Ledger {
+    store: Keyspace,
     inner: Mutex<Inner>,
 }
 
@@ -77,9 +77,9 @@ pub struct Payments {
 /// acknowledging it.
 pub type Logged<T> = (Result<T, PaymentError>, Ticket);
 
-impl Payments {
+impl Ledger {
     /// Rebuilds the state from the log.
-    pub fn open(store: Store, rules: FraudRules) -> Result<Payments, StoreError> {
+    pub fn open(store: Keyspace, rules: FraudRules) -> Result<Ledger, StoreError> {
         let mut state = PaymentState { rules, ..PaymentState::default() };
         let mut next_seq = 1;
         for (key, entry) in store.scan_prefix::<PaymentLogEntry>(&[keys::PAYMENT_LOG])? {
@@ -89,7 +89,7 @@ impl Payments {
         if let Err(violation) = state.ledger.check_invariants() {
             return Err(StoreError::Decode { key: "payments".to_owned(), reason: violation.to_string() });
         }
-        Ok(Payments { store, inner: Mutex::new(Inner { state, next_seq }) })
+        Ok(Ledger { store, inner: Mutex::new(Inner { state, next_seq }) })
     }
 
     /// Runs `operation` on the state; the entries it returns are written in

@@ -5,15 +5,29 @@
 //! returns its units on the first access after restart. A bucket with active
 //! holds never passivates (its timer must keep running).
 
-use super::expiry::{Expiring, ExpiryTimer};
-use super::registry::{Activate, Activation};
-use super::{Crash, Env, Failure, Reply};
+use crate::actors::expiry::{Expiring, ExpiryTimer};
+use crate::actors::registry::{Activate, Activation};
+use crate::actors::{Crash, Failure, Reply};
+
+/// What the inventory domain shares with its bucket actors.
+#[derive(Clone)]
+pub struct Shared {
+    /// Reservation id -> the bucket holding it. Derived state: rebuilt from
+    /// the hold records at open, kept current by the domain and the buckets.
+    pub reservations: Arc<DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>>,
+    /// Every bucket's latest counts, for reads that need no exact cut.
+    pub board: Arc<super::board::StockBoard>,
+}
+
+pub type Env = crate::actors::Env<Shared>;
 use crate::engine::{
     BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
     Timestamp,
 };
-use crate::store::{keys, Batch, StoreError, Ticket};
+use crate::store::{keys, Batch, Settlement, StoreError, Ticket};
 use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use dashmap::DashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub type BucketReply<T> = Reply<T, InventoryError>;
@@ -74,7 +88,7 @@ pub struct Restock {
 #[rtype(result = "BucketReply<InventoryCounts>")]
 pub struct RestockReturn {
     pub quantity: u64,
-    pub settles: Vec<u8>,
+    pub settles: Settlement,
 }
 
 /// A committed hold's units come back to stock (exactly once per hold).
@@ -93,7 +107,7 @@ pub struct ReturnCommitted {
 #[rtype(result = "BucketReply<InventoryCounts>")]
 pub struct SettleTask {
     pub op: StockOp,
-    pub settles: Vec<u8>,
+    pub settles: Settlement,
 }
 
 /// A stock change an order owes a bucket (its `T` record).
@@ -162,7 +176,7 @@ impl Actor for BucketActor {
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
         let now = self.env.clock.now();
         self.expire_now(now, ctx);
-        super::expiry::arm(self, ctx);
+        crate::actors::expiry::arm(self, ctx);
     }
 }
 
@@ -175,7 +189,7 @@ impl Activate for BucketActor {
         if let Err(err) = &state {
             tracing::error!(bucket = %activation.key(), error = %err, "cannot load bucket");
         }
-        let gauge = env.board.gauge(activation.key());
+        let gauge = env.shared.board.gauge(activation.key());
         if let Ok(bucket) = &state {
             gauge.publish(bucket.counts());
         }
@@ -247,7 +261,7 @@ impl BucketActor {
         if changed {
             self.publish();
         }
-        super::expiry::arm(self, ctx);
+        crate::actors::expiry::arm(self, ctx);
         self.debug_check(now);
         Reply { result: Ok(value), ticket: self.last_ticket }
     }
@@ -318,7 +332,7 @@ impl BucketActor {
                 let mut batch = Batch::new();
                 for id in &pruned {
                     batch.delete(keys::hold(bucket.key(), id));
-                    self.env.reservations.remove(id);
+                    self.env.shared.reservations.remove(id);
                 }
                 match self.env.store.write(batch) {
                     Ok(ticket) => self.last_ticket = ticket,
@@ -347,7 +361,7 @@ impl BucketActor {
 impl Handler<Reserve> for BucketActor {
     type Result = MessageResult<Reserve>;
     fn handle(&mut self, msg: Reserve, ctx: &mut Context<Self>) -> Self::Result {
-        let reservations = self.env.reservations.clone();
+        let reservations = self.env.shared.reservations.clone();
         let key = self.activation.key().clone();
         MessageResult(self.run(ctx, move |bucket, now| {
             let (hold, events) = bucket.reserve(msg.id.clone(), msg.quantity, msg.ttl_ms, now)?;
@@ -418,7 +432,7 @@ impl Handler<RestockReturn> for BucketActor {
     type Result = MessageResult<RestockReturn>;
     fn handle(&mut self, msg: RestockReturn, ctx: &mut Context<Self>) -> Self::Result {
         let mut settled = Batch::new();
-        settled.delete(msg.settles);
+        settled.settle(msg.settles);
         MessageResult(self.run_with(ctx, settled, |bucket, _| {
             let events = bucket.restock(msg.quantity)?;
             Ok((bucket.counts(), events))
@@ -437,7 +451,7 @@ impl Handler<SettleTask> for BucketActor {
     type Result = MessageResult<SettleTask>;
     fn handle(&mut self, msg: SettleTask, ctx: &mut Context<Self>) -> Self::Result {
         let pending = if self.env.store.keeps_records() {
-            match self.env.store.get::<StockTask>(&msg.settles) {
+            match self.env.store.read_settled::<StockTask>(&msg.settles) {
                 Ok(found) => found.is_some(),
                 Err(err) => return MessageResult(self.fail(err, ctx)),
             }
@@ -445,7 +459,7 @@ impl Handler<SettleTask> for BucketActor {
             true
         };
         let mut settled = Batch::new();
-        settled.delete(msg.settles);
+        settled.settle(msg.settles);
         MessageResult(self.run_with(ctx, settled, |bucket, now| {
             if !pending {
                 return Ok((bucket.counts(), Vec::new()));

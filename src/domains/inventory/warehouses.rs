@@ -1,12 +1,13 @@
 //! Warehouses through the handle: few, read often, written rarely, so they
 //! live in a map behind a lock and each create is one durable record.
 
-use super::{Error, Mercato};
+use super::Inventory;
 use crate::engine::{Warehouse, WarehouseId};
-use crate::store::{keys, Batch, Store};
+use crate::store::{keys, Batch, Keyspace};
+use crate::Error;
 use std::collections::BTreeMap;
 
-pub(super) fn load(store: &Store) -> Result<BTreeMap<WarehouseId, Warehouse>, Error> {
+pub(super) fn load(store: &Keyspace) -> Result<BTreeMap<WarehouseId, Warehouse>, Error> {
     Ok(store
         .scan_prefix::<Warehouse>(&[keys::WAREHOUSE])?
         .into_iter()
@@ -14,29 +15,29 @@ pub(super) fn load(store: &Store) -> Result<BTreeMap<WarehouseId, Warehouse>, Er
         .collect())
 }
 
-impl Mercato {
+impl<'a> Inventory<'a> {
     /// Adds a warehouse; [`Error::WarehouseExists`] if the id is taken.
-    pub async fn create_warehouse(&self, warehouse: Warehouse) -> Result<Warehouse, Error> {
-        let _pass = self.enter()?;
+    pub async fn create_warehouse(self, warehouse: Warehouse) -> Result<Warehouse, Error> {
+        let _pass = self.m.enter()?;
         let ticket = {
-            let mut warehouses = self.inner.warehouses.write();
+            let mut warehouses = self.s.warehouses.write();
             if warehouses.contains_key(&warehouse.id) {
                 return Err(Error::WarehouseExists(warehouse.id));
             }
-            let ticket = self.inner.env.store.write(Batch::new_put(keys::warehouse(&warehouse.id), &warehouse)?)?;
+            let ticket = self.s.store.write(Batch::new_put(keys::warehouse(&warehouse.id), &warehouse)?)?;
             warehouses.insert(warehouse.id.clone(), warehouse.clone());
             ticket
         };
-        self.inner.env.store.durable(ticket).await?;
+        self.s.store.durable(ticket).await?;
         Ok(warehouse)
     }
 
-    pub fn warehouse(&self, id: &WarehouseId) -> Option<Warehouse> {
-        self.inner.warehouses.read().get(id).cloned()
+    pub fn warehouse(self, id: &WarehouseId) -> Option<Warehouse> {
+        self.s.warehouses.read().get(id).cloned()
     }
 
     /// Every warehouse, by id.
-    pub fn warehouses(&self) -> Vec<Warehouse> {
-        self.inner.warehouses.read().values().cloned().collect()
+    pub fn warehouses(self) -> Vec<Warehouse> {
+        self.s.warehouses.read().values().cloned().collect()
     }
 }

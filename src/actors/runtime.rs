@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::Notify;
 
-pub(super) struct ActorRuntime {
+pub(crate) struct ActorRuntime {
     system: System,
     arbiters: Vec<Arbiter>,
     thread: Option<JoinHandle<()>>,
@@ -15,7 +15,7 @@ pub(super) struct ActorRuntime {
 
 impl ActorRuntime {
     /// Starts the system thread and `count` arbiters.
-    pub(super) fn start(count: usize) -> std::io::Result<ActorRuntime> {
+    pub(crate) fn start(count: usize) -> std::io::Result<ActorRuntime> {
         let (sender, receiver) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new().name("mercato-actors".to_owned()).spawn(move || {
             let system = System::new();
@@ -29,12 +29,12 @@ impl ActorRuntime {
         Ok(ActorRuntime { system, arbiters, thread: Some(thread) })
     }
 
-    pub(super) fn handles(&self) -> Arc<[ArbiterHandle]> {
+    pub(crate) fn handles(&self) -> Arc<[ArbiterHandle]> {
         self.arbiters.iter().map(Arbiter::handle).collect()
     }
 
     /// Stops every arbiter (dropping their actors) and the system.
-    pub(super) fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
@@ -50,16 +50,16 @@ impl ActorRuntime {
 
 /// Counts calls in flight; once closed, refuses new ones.
 #[derive(Default)]
-pub(super) struct Gate {
+pub(crate) struct Gate {
     in_flight: AtomicUsize,
     closed: AtomicBool,
     drained: Notify,
 }
 
-pub(super) struct Pass<'a>(&'a Gate);
+pub(crate) struct Pass<'a>(&'a Gate);
 
 impl Gate {
-    pub(super) fn enter(&self) -> Option<Pass<'_>> {
+    pub(crate) fn enter(&self) -> Option<Pass<'_>> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         if self.closed.load(Ordering::Acquire) {
             self.leave();
@@ -74,8 +74,12 @@ impl Gate {
         }
     }
 
+    pub(crate) fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::Acquire)
+    }
+
     /// Refuses new calls and waits for the ones in flight.
-    pub(super) async fn close_and_drain(&self) {
+    pub(crate) async fn close_and_drain(&self) {
         self.closed.store(true, Ordering::Release);
         loop {
             let notified = self.drained.notified();

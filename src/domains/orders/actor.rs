@@ -7,9 +7,9 @@
 //! (`pending`); the handle clears it with `EffectsDone` once they are done,
 //! and a restart carries out whatever is still pending.
 
-use super::bucket::{StockOp, StockTask};
-use super::registry::{Activate, Activation};
-use super::{Crash, Env, Failure, Reply};
+use crate::actors::registry::{Activate, Activation};
+use crate::actors::{Crash, Env, Failure, Reply};
+use crate::domains::inventory::bucket::{StockOp, StockTask};
 use crate::engine::order::{ReturnItem, StockAction};
 use crate::engine::{BucketKey, DomainEvent, Order, OrderError, OrderEvent, OrderId, ReservationId, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
@@ -81,7 +81,7 @@ impl Actor for OrderActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        super::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
+        crate::actors::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
     }
 }
 

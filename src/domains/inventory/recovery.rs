@@ -5,10 +5,10 @@
 //! oversells would be worse than not serving). Derives the in-memory indexes
 //! the handle routes with: reservation id -> bucket, SKU -> warehouses.
 
-use super::Error;
-use crate::actors::board::StockBoard;
+use crate::domains::inventory::board::StockBoard;
 use crate::engine::{Bucket, BucketCounters, BucketKey, Hold, HoldStatus, ReservationId, Sku, WarehouseId};
-use crate::store::{keys, Store};
+use crate::store::{keys, Keyspace};
+use crate::Error;
 use dashmap::DashMap;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -29,7 +29,7 @@ pub(super) struct Recovered {
     pub board: StockBoard,
 }
 
-pub(super) fn recover(store: &Store) -> Result<Recovered, Error> {
+pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
     let mut buckets: BTreeMap<BucketKey, (BucketCounters, Vec<(ReservationId, Hold)>)> = BTreeMap::new();
     for (raw, counters) in store.scan_prefix::<BucketCounters>(&[keys::BUCKET])? {
         let key = keys::parse_bucket(&raw).ok_or_else(|| Error::Corrupt(format!("bad bucket key {raw:?}")))?;

@@ -1,18 +1,27 @@
-//! Checkout sessions, payment methods and gift cards through the handle.
+//! Checkout sessions: a cart frozen at its prices, then address, shipping and
+//! payment, step by step. Each checkout is an actor; owns the key `a`.
 
-use super::{Error, Mercato};
-use crate::actors::checkout::{CheckoutCommand, CheckoutMessage, CheckoutRecord, CheckoutRejection};
-use crate::actors::order::PlannedHold;
+pub mod actor;
+
+pub use actor::CheckoutRecord;
+
+use crate::actors::{Env, Registry};
+use crate::domains::orders::actor::PlannedHold;
 use crate::engine::order::{ShipmentLine, StockByWarehouse};
-use crate::engine::payment::tokenize;
 use crate::engine::pricing::distance_km;
 use crate::engine::pricing::ShippingQuote;
+use crate::engine::Pricing;
 use crate::engine::{
-    apply_claims, plan_shipments, Address, BucketKey, CardInput, CardRecord, CardToken, CartId, Checkout,
-    CheckoutError, CheckoutId, CheckoutLine, CurrentPrices, CustomerId, GeoPoint, GiftCardCode, Money, PaymentChoice,
-    PriceChange, QuoteContext, ReservationId, ShipmentPlan, ShippingOption, Sku, WarehouseId,
+    apply_claims, plan_shipments, Address, BucketKey, CartId, Checkout, CheckoutError, CheckoutId, CheckoutLine,
+    CurrentPrices, CustomerId, GeoPoint, OrderId, PaymentChoice, PriceChange, QuoteContext, ReservationId,
+    ShipmentPlan, ShippingOption, Sku, WarehouseId,
 };
+use crate::store::{keys, Keyspace};
+use crate::{Error, Mercato};
+use actix::ArbiterHandle;
+use actor::{CheckoutActor, CheckoutCommand, CheckoutMessage, CheckoutRejection};
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 impl From<CheckoutRejection> for Error {
     fn from(rejection: CheckoutRejection) -> Self {
@@ -24,30 +33,75 @@ impl From<CheckoutRejection> for Error {
     }
 }
 
-impl Mercato {
+/// What the checkout domain keeps.
+pub(crate) struct State {
+    store: Keyspace,
+    checkouts: Registry<CheckoutActor>,
+    pricing: Arc<Pricing>,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>, config: &crate::Config) -> State {
+        State {
+            checkouts: Registry::new("checkout", arbiters.clone(), env.domain(store.clone(), ())),
+            store,
+            pricing: Arc::new(config.pricing.clone()),
+        }
+    }
+}
+
+/// Checkouts, reached as `mercato.checkouts()`.
+#[derive(Clone, Copy)]
+pub struct Checkouts<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+impl<'a> Checkouts<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Checkouts { m, s }
+    }
+
+    /// The prices, taxes and shipping rates checkouts are priced with.
+    pub(crate) fn pricing(self) -> &'a Pricing {
+        &self.s.pricing
+    }
+
+    /// The checkouts marked as placing an order, with that order (the orders
+    /// domain settles the ones a crash left without a saga).
+    pub(crate) fn placing(self) -> Result<Vec<(CheckoutId, OrderId)>, Error> {
+        let mut placing = Vec::new();
+        for (_, record) in self.s.store.scan_prefix::<CheckoutRecord>(&[keys::CHECKOUT])? {
+            if let Some(order) = record.placing {
+                placing.push((record.checkout.id, order));
+            }
+        }
+        Ok(placing)
+    }
+
     /// A command on checkout `id`. With `owner`, another customer's checkout
     /// is not found and nothing changes: the actor checks, so a step costs
     /// one call, not a read first.
-    pub(super) async fn checkout_call(
+    pub(crate) async fn call(
         &self,
         id: &CheckoutId,
         command: CheckoutCommand,
         owner: Option<&CustomerId>,
     ) -> Result<CheckoutRecord, Error> {
-        let _pass = self.enter()?;
-        let reply = self.inner.checkouts.call(id, CheckoutMessage { command, owner: owner.cloned() }).await?;
-        self.settle(reply).await
+        let _pass = self.m.enter()?;
+        let reply = self.s.checkouts.call(id, CheckoutMessage { command, owner: owner.cloned() }).await?;
+        self.m.settle(reply).await
     }
 
     /// Starts a checkout of `cart` for `customer`: the cart's lines are frozen
     /// at the current catalog prices, except units the customer holds deal
     /// claims for, which are frozen at the deal's price.
-    pub async fn start_checkout(&self, customer: &CustomerId, cart: &CartId) -> Result<CheckoutRecord, Error> {
-        let snapshot = self.cart(cart).await?;
+    pub async fn start(self, customer: &CustomerId, cart: &CartId) -> Result<CheckoutRecord, Error> {
+        let snapshot = self.m.carts().get(cart).await?;
         let mut lines = Vec::with_capacity(snapshot.lines.len());
         for line in &snapshot.lines {
             let unavailable = || CheckoutError::Unavailable { sku: line.sku.clone() };
-            let product = self.product_of(&line.sku).ok_or_else(unavailable)?;
+            let product = self.m.catalog().product_of(&line.sku).ok_or_else(unavailable)?;
             let variant = product.variant(&line.sku).ok_or_else(unavailable)?;
             lines.push(CheckoutLine {
                 sku: line.sku.clone(),
@@ -60,95 +114,91 @@ impl Mercato {
                 claims: Vec::new(),
             });
         }
-        let lines = apply_claims(lines, &self.held_claims(customer).await?);
+        let lines = apply_claims(lines, &self.m.deals().held_claims(customer).await?);
         let id = CheckoutId::generate(rand::random());
-        let (checkout, _) = Checkout::start(id.clone(), cart.clone(), lines, self.now())?;
+        let (checkout, _) = Checkout::start(id.clone(), cart.clone(), lines, self.m.now())?;
         let record = CheckoutRecord { checkout, customer: customer.clone(), placing: None };
-        self.checkout_call(&id, CheckoutCommand::Create(Box::new(record)), None).await
+        self.call(&id, CheckoutCommand::Create(Box::new(record)), None).await
     }
 
     /// The checkout, if `customer` owns it (another's is not found).
-    pub async fn checkout(&self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
-        self.checkout_call(id, CheckoutCommand::Read, Some(customer)).await
+    pub async fn get(self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
+        self.call(id, CheckoutCommand::Read, Some(customer)).await
     }
 
-    pub async fn set_checkout_address(
+    pub async fn set_address(
         &self,
         customer: &CustomerId,
         id: &CheckoutId,
         address: Address,
     ) -> Result<CheckoutRecord, Error> {
-        let pricing = self.inner.pricing.clone();
-        self.checkout_call(id, CheckoutCommand::SetAddress { address, pricing }, Some(customer)).await
+        let pricing = self.s.pricing.clone();
+        self.call(id, CheckoutCommand::SetAddress { address, pricing }, Some(customer)).await
     }
 
     /// The priced shipping options for the checkout's address.
-    pub async fn shipping_options(&self, customer: &CustomerId, id: &CheckoutId) -> Result<Vec<ShippingQuote>, Error> {
-        let record = self.checkout(customer, id).await?;
+    pub async fn shipping_options(self, customer: &CustomerId, id: &CheckoutId) -> Result<Vec<ShippingQuote>, Error> {
+        let record = self.get(customer, id).await?;
         let context = self.quote_context(customer, &record.checkout);
-        Ok(record.checkout.shipping_options(&self.inner.pricing, &context)?)
+        Ok(record.checkout.shipping_options(&self.s.pricing, &context)?)
     }
 
-    pub async fn set_checkout_shipping(
+    pub async fn set_shipping(
         &self,
         customer: &CustomerId,
         id: &CheckoutId,
         option: ShippingOption,
     ) -> Result<CheckoutRecord, Error> {
-        let record = self.checkout(customer, id).await?;
+        let record = self.get(customer, id).await?;
         let context = self.quote_context(customer, &record.checkout);
-        let pricing = self.inner.pricing.clone();
-        self.checkout_call(id, CheckoutCommand::SetShipping { option, pricing, context }, None).await
+        let pricing = self.s.pricing.clone();
+        self.call(id, CheckoutCommand::SetShipping { option, pricing, context }, None).await
     }
 
     /// Chooses how to pay: the card token must be the customer's... any
     /// tokenized card, and the gift card must exist.
-    pub async fn set_checkout_payment(
+    pub async fn set_payment(
         &self,
         customer: &CustomerId,
         id: &CheckoutId,
         payment: PaymentChoice,
     ) -> Result<CheckoutRecord, Error> {
         if let Some(token) = &payment.card {
-            if self.inner.payments.card(token).is_none() {
+            if self.m.payments().card(token).is_none() {
                 return Err(Error::InvalidInput(format!("unknown card token {token}")));
             }
         }
         if let Some(code) = &payment.gift_card {
-            self.inner.payments.gift_card_balance(code).map_err(|err| Error::InvalidInput(err.to_string()))?;
+            self.m.payments().gift_card_balance(code).map_err(|err| Error::InvalidInput(err.to_string()))?;
         }
-        self.checkout_call(id, CheckoutCommand::SetPayment(payment), Some(customer)).await
+        self.call(id, CheckoutCommand::SetPayment(payment), Some(customer)).await
     }
 
     /// Takes the current catalog prices (clears shipping and payment when any changed).
-    pub async fn accept_checkout_prices(
-        &self,
-        customer: &CustomerId,
-        id: &CheckoutId,
-    ) -> Result<CheckoutRecord, Error> {
-        let record = self.checkout(customer, id).await?;
+    pub async fn accept_prices(&self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
+        let record = self.get(customer, id).await?;
         let prices = self.current_prices(&record.checkout, customer).await?;
-        self.checkout_call(id, CheckoutCommand::AcceptPrices(prices), None).await
+        self.call(id, CheckoutCommand::AcceptPrices(prices), None).await
     }
 
     /// The lines whose price changed since the checkout started (a catalog
     /// price moved, a deal claim lapsed).
-    pub async fn price_changes(&self, checkout: &Checkout, customer: &CustomerId) -> Result<Vec<PriceChange>, Error> {
+    pub async fn price_changes(self, checkout: &Checkout, customer: &CustomerId) -> Result<Vec<PriceChange>, Error> {
         Ok(checkout.revalidate(&self.current_prices(checkout, customer).await?))
     }
 
-    async fn current_prices(&self, checkout: &Checkout, customer: &CustomerId) -> Result<CurrentPrices, Error> {
+    async fn current_prices(self, checkout: &Checkout, customer: &CustomerId) -> Result<CurrentPrices, Error> {
         let catalog = checkout
             .lines
             .iter()
             .filter_map(|line| {
-                let product = self.product_of(&line.sku)?;
+                let product = self.m.catalog().product_of(&line.sku)?;
                 Some((line.sku.clone(), product.variant(&line.sku)?.price))
             })
             .collect();
         let mut lapsed_claims = BTreeSet::new();
         for claim in checkout.claims() {
-            if self.claim_lapse(&claim.id, customer).await?.is_some() {
+            if self.m.deals().claim_lapse(&claim.id, customer).await?.is_some() {
                 lapsed_claims.insert(claim.id.clone());
             }
         }
@@ -157,17 +207,17 @@ impl Mercato {
 
     /// Where the checkout would ship from (the first warehouse of the plan),
     /// whether the customer is Prime, and now.
-    pub(super) fn quote_context(&self, customer: &CustomerId, checkout: &Checkout) -> QuoteContext {
+    pub(crate) fn quote_context(self, customer: &CustomerId, checkout: &Checkout) -> QuoteContext {
         let destination = checkout.address.as_ref().map(Address::location);
         let origin = destination
             .and_then(|destination| {
                 let (plans, _) = self.plan(checkout, destination).ok()?;
                 let first = plans.first()?;
-                self.warehouse(&first.warehouse).map(|warehouse| warehouse.location)
+                self.m.inventory().warehouse(&first.warehouse).map(|warehouse| warehouse.location)
             })
-            .or_else(|| self.warehouses().first().map(|warehouse| warehouse.location))
+            .or_else(|| self.m.inventory().warehouses().first().map(|warehouse| warehouse.location))
             .unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 });
-        QuoteContext { origin, prime: self.is_prime(customer), now: self.now() }
+        QuoteContext { origin, prime: self.m.customers().is_prime(customer), now: self.m.now() }
     }
 
     /// Routes the checkout's lines to warehouses from the stock board, with
@@ -175,7 +225,7 @@ impl Mercato {
     /// under ids chosen now, then the deal claims the lines use. A claim's
     /// units ship from a warehouse already shipping the SKU, else the
     /// nearest one stocking it.
-    pub(super) fn plan(
+    pub(crate) fn plan(
         &self,
         checkout: &Checkout,
         destination: GeoPoint,
@@ -190,14 +240,14 @@ impl Mercato {
             Vec::new()
         } else {
             let mut stock = StockByWarehouse::new();
-            let board = &self.inner.env.board;
+            let inventory = self.m.inventory();
             for line in &regular {
-                for bucket in self.buckets_of(&line.sku) {
-                    let available = board.available(&bucket);
+                for bucket in inventory.buckets_of(&line.sku) {
+                    let available = inventory.available_in(&bucket);
                     stock.entry(bucket.warehouse.clone()).or_default().insert(bucket.sku.clone(), available);
                 }
             }
-            plan_shipments(&regular, &stock, &self.warehouses(), destination).map_err(|err| {
+            plan_shipments(&regular, &stock, &self.m.inventory().warehouses(), destination).map_err(|err| {
                 let crate::engine::order::RoutingError::InsufficientStock { requested, available, .. } = err;
                 Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
             })?
@@ -236,56 +286,19 @@ impl Mercato {
     }
 
     /// Where a deal claim's units of `sku` ship from.
-    fn claim_origin(&self, sku: &Sku, plans: &[ShipmentPlan], destination: GeoPoint) -> Result<WarehouseId, Error> {
+    fn claim_origin(self, sku: &Sku, plans: &[ShipmentPlan], destination: GeoPoint) -> Result<WarehouseId, Error> {
         let planned = plans.iter().find(|plan| plan.lines.iter().any(|line| line.sku == *sku));
         if let Some(plan) = planned {
             return Ok(plan.warehouse.clone());
         }
-        let warehouses = self.warehouses();
-        let stocking: Vec<WarehouseId> = self.buckets_of(sku).into_iter().map(|bucket| bucket.warehouse).collect();
+        let warehouses = self.m.inventory().warehouses();
+        let stocking: Vec<WarehouseId> =
+            self.m.inventory().buckets_of(sku).into_iter().map(|bucket| bucket.warehouse).collect();
         warehouses
             .iter()
             .filter(|warehouse| stocking.contains(&warehouse.id))
             .min_by(|a, b| distance_km(a.location, destination).total_cmp(&distance_km(b.location, destination)))
             .map(|warehouse| warehouse.id.clone())
             .ok_or_else(|| Error::Corrupt(format!("deal units of {sku} have no warehouse to ship from")))
-    }
-
-    /// Tokenizes a card: only the record (brand, last four, expiry,
-    /// fingerprint) is kept; the number and CVC are dropped here.
-    pub async fn add_payment_method(&self, input: &CardInput) -> Result<CardRecord, Error> {
-        let _pass = self.enter()?;
-        let token = CardToken::generate(rand::random());
-        let record = tokenize(input, token, self.now())?;
-        let (result, ticket) = self.inner.payments.add_card(record)?;
-        self.wait_logged(ticket).await?;
-        Ok(result?)
-    }
-
-    /// Issues a gift card holding `balance`.
-    pub async fn issue_gift_card(&self, balance: Money) -> Result<(GiftCardCode, Money), Error> {
-        let _pass = self.enter()?;
-        let code = GiftCardCode::generate(rand::random());
-        let (result, ticket) = self.inner.payments.issue_gift_card(code.clone(), balance, self.now())?;
-        self.wait_logged(ticket).await?;
-        Ok((code, result?))
-    }
-
-    /// The card authorization made under a payment reference (an order id).
-    pub fn payment_authorization(&self, reference: &str) -> Option<crate::engine::payment::Authorization> {
-        self.inner.payments.authorization(reference)
-    }
-
-    pub fn gift_card_balance(&self, code: &GiftCardCode) -> Result<Money, Error> {
-        Ok(self.inner.payments.gift_card_balance(code)?)
-    }
-
-    /// Waits for a payment write to be durable (or defers it, like `settle`).
-    pub(super) async fn wait_logged(&self, ticket: crate::store::Ticket) -> Result<(), Error> {
-        let deferred = super::DEFERRED.try_with(|cell| cell.set(Some(cell.get().map_or(ticket, |t| t.max(ticket)))));
-        if deferred.is_err() {
-            self.inner.env.store.durable(ticket).await?;
-        }
-        Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! The cart actor: one per cart. Every change writes exactly the lines it
 //! touched; a cart exists once its meta record is written (`Create`).
 
-use super::registry::{Activate, Activation};
-use super::{Crash, Env, Failure, Reply};
+use crate::actors::registry::{Activate, Activation};
+use crate::actors::{Crash, Env, Failure, Reply};
 use crate::engine::{Cart, CartError, CartEvent, CartId, CartLine, Sku, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
@@ -98,7 +98,7 @@ impl Actor for CartActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        super::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
+        crate::actors::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
     }
 }
 

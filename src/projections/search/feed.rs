@@ -55,11 +55,11 @@ pub trait Feed: Send + Sync + 'static {
     fn store(&self) -> &Store;
     fn available(&self, sku: &str) -> u64;
     /// A count that moves whenever some SKU's availability goes from zero
-    /// to more or back (see [`crate::actors::board::StockBoard::availability_changes`]).
+    /// to more or back (see [`crate::domains::inventory::board::StockBoard::availability_changes`]).
     fn availability_changes(&self) -> u64;
 }
 
-struct FeedStock<'a, F: Feed>(&'a F);
+pub(crate) struct FeedStock<'a, F: Feed>(pub(crate) &'a F);
 
 impl<F: Feed> StockSource for FeedStock<'_, F> {
     fn available(&self, sku: &str) -> u64 {

@@ -1,0 +1,123 @@
+//! Carts: guest and customer carts, saved-for-later lists, merges. Each cart
+//! is an actor; owns the keys `k`, `c` and `m`.
+
+pub mod actor;
+
+pub use actor::CartSnapshot;
+
+use crate::actors::{Crash, Env, Registry};
+use crate::engine::{CartId, Sku};
+use crate::store::Keyspace;
+use crate::{Error, Mercato};
+use actix::ArbiterHandle;
+use actor::{CartActor, CartCommand, CartMessage};
+use std::sync::Arc;
+
+/// What the carts domain keeps: the cart actors.
+pub(crate) struct State {
+    carts: Registry<CartActor>,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>) -> State {
+        State { carts: Registry::new("cart", arbiters.clone(), env.domain(store, ())) }
+    }
+
+    pub(crate) fn actor_stats(&self) -> crate::actors::ActorStatsSnapshot {
+        self.carts.stats()
+    }
+}
+
+/// Carts, reached as `mercato.carts()`.
+#[derive(Clone, Copy)]
+pub struct Carts<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+impl<'a> Carts<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Carts { m, s }
+    }
+
+    /// Creates a guest cart with a new unguessable id.
+    pub async fn create(self) -> Result<CartSnapshot, Error> {
+        self.command(&CartId::generate(rand::random()), CartCommand::Create).await
+    }
+
+    /// Opens the cart `id`, creating it if it does not exist (a customer's cart).
+    pub async fn open(self, id: &CartId) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::Create).await
+    }
+
+    /// Reads a cart; [`Error::CartNotFound`] if it was never created.
+    pub async fn get(self, id: &CartId) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::Read).await
+    }
+
+    /// Adds units to the line of `sku` (creating it).
+    pub async fn add(self, id: &CartId, sku: Sku, quantity: u32) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::Add { sku, quantity }).await
+    }
+
+    /// Sets the quantity of a line; 0 removes it.
+    pub async fn set_quantity(self, id: &CartId, sku: Sku, quantity: u32) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::SetQuantity { sku, quantity }).await
+    }
+
+    pub async fn remove(self, id: &CartId, sku: Sku) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::Remove { sku }).await
+    }
+
+    pub async fn save_for_later(self, id: &CartId, sku: Sku) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::SaveForLater { sku }).await
+    }
+
+    pub async fn move_to_cart(self, id: &CartId, sku: Sku) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::MoveToCart { sku }).await
+    }
+
+    pub async fn clear(self, id: &CartId) -> Result<CartSnapshot, Error> {
+        self.command(id, CartCommand::Clear).await
+    }
+
+    /// Merges a guest cart into `into` (same SKUs add, capped at the line
+    /// limit) and leaves the guest cart without what was merged.
+    ///
+    /// Two actors, no lock: the merge into `into` is idempotent by the guest
+    /// cart's content fingerprint, and the guest then subtracts exactly the
+    /// merged quantities. A crash between the two steps leaves the lines in
+    /// both carts (never in neither); repeating the merge is a no-op on
+    /// `into` and completes the subtraction.
+    pub async fn merge(self, guest: &CartId, into: &CartId) -> Result<CartSnapshot, Error> {
+        if guest == into {
+            return Err(Error::InvalidInput("a cart cannot be merged into itself".to_owned()));
+        }
+        let source = self.get(guest).await?;
+        if source.lines.is_empty() && source.saved.is_empty() {
+            return self.get(into).await;
+        }
+        let merge = CartCommand::Merge {
+            source: guest.clone(),
+            fingerprint: source.fingerprint,
+            lines: source.lines.clone(),
+            saved: source.saved.clone(),
+        };
+        let merged = self.command(into, merge).await?;
+        self.command(guest, CartCommand::RemoveMerged { lines: source.lines, saved: source.saved }).await?;
+        Ok(merged)
+    }
+
+    /// Fault injection: stops a cart's actor as if it crashed.
+    pub async fn crash_actor(self, id: &CartId) -> Result<(), Error> {
+        let _pass = self.m.enter()?;
+        self.s.carts.call(id, Crash).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn command(self, id: &CartId, command: CartCommand) -> Result<CartSnapshot, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.carts.call(id, CartMessage(command)).await?;
+        self.m.settle(reply).await
+    }
+}

@@ -1,0 +1,464 @@
+//! Reservations and inventory through the handle.
+
+//! Inventory: stock buckets per (SKU, warehouse), holds, the warehouses, and
+//! who made each reservation. Owns the keys `b`, `h`, `o` and `w`.
+
+mod board;
+pub mod bucket;
+mod recovery;
+mod warehouses;
+
+pub use recovery::OpenReport;
+
+use crate::actors::{Crash, Env as BaseEnv, Registry};
+use crate::domains::deals::shard::ShardCommand;
+use crate::engine::{
+    BucketKey, CustomerId, Hold, HoldStatus, InventoryCounts, InventoryError, ReservationId, Sku, Timestamp, Warehouse,
+    WarehouseId,
+};
+use crate::store::{keys, Batch, Keyspace, Settlement};
+use crate::{Error, Mercato};
+use actix::ArbiterHandle;
+use bucket::{
+    BucketActor, BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship,
+    Withdraw,
+};
+use dashmap::DashMap;
+use futures::future::join_all;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// What the inventory domain keeps.
+pub(crate) struct State {
+    store: Keyspace,
+    buckets: Registry<BucketActor>,
+    shared: bucket::Shared,
+    /// SKU -> the warehouses that have a bucket for it.
+    locations: DashMap<Sku, BTreeSet<WarehouseId>>,
+    warehouses: parking_lot::RwLock<BTreeMap<WarehouseId, Warehouse>>,
+    /// Reservation -> the customer who made it (admin-made ones have none).
+    owners: DashMap<ReservationId, CustomerId, foldhash::fast::RandomState>,
+    /// Buckets found with live holds at open (their expiry timers must run).
+    live: parking_lot::Mutex<Vec<BucketKey>>,
+    opened: OpenReport,
+}
+
+impl State {
+    /// Rebuilds every bucket from the store and checks its invariants.
+    pub(crate) fn open(store: Keyspace, env: &BaseEnv, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
+        let recovered = recovery::recover(&store)?;
+        let warehouses = warehouses::load(&store)?;
+        let owners = DashMap::with_hasher(foldhash::fast::RandomState::default());
+        for (raw, owner) in store.scan_prefix::<CustomerId>(&[keys::OWNER])? {
+            if let Some(id) = keys::parse_owner(&raw) {
+                owners.insert(id, owner);
+            }
+        }
+        let shared =
+            bucket::Shared { reservations: Arc::new(recovered.reservations), board: Arc::new(recovered.board) };
+        Ok(State {
+            buckets: Registry::new("bucket", arbiters.clone(), env.domain(store.clone(), shared.clone())),
+            store,
+            shared,
+            locations: recovered.locations,
+            warehouses: parking_lot::RwLock::new(warehouses),
+            owners,
+            live: parking_lot::Mutex::new(recovered.buckets_with_holds),
+            opened: recovered.report,
+        })
+    }
+
+    pub(crate) fn opened(&self) -> OpenReport {
+        self.opened
+    }
+
+    pub(crate) fn actor_stats(&self) -> crate::actors::ActorStatsSnapshot {
+        self.buckets.stats()
+    }
+
+    /// Units of `sku` available now over all its warehouses (stock board).
+    pub(crate) fn available(&self, sku: &Sku) -> u64 {
+        self.locations.get(sku).map_or(0, |warehouses| {
+            warehouses
+                .iter()
+                .map(|warehouse| self.shared.board.available(&BucketKey::new(sku.clone(), warehouse.clone())))
+                .sum()
+        })
+    }
+
+    /// A counter that moves whenever any bucket's availability changes.
+    pub(crate) fn availability_changes(&self) -> u64 {
+        self.shared.board.availability_changes()
+    }
+}
+
+/// Inventory, reached as `mercato.inventory()`.
+#[derive(Clone, Copy)]
+pub struct Inventory<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+/// A request to put units on hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveRequest {
+    /// The caller's id for idempotent retries; generated when `None`.
+    pub id: Option<ReservationId>,
+    pub sku: Sku,
+    pub quantity: u32,
+    /// Hold time; the configured default when `None`.
+    pub ttl_ms: Option<u64>,
+    /// Restricts the hold to one warehouse; otherwise the engine picks the
+    /// warehouse with the most available stock.
+    pub warehouse: Option<WarehouseId>,
+}
+
+impl ReserveRequest {
+    pub fn new(sku: Sku, quantity: u32) -> Self {
+        ReserveRequest { id: None, sku, quantity, ttl_ms: None, warehouse: None }
+    }
+
+    pub fn id(mut self, id: ReservationId) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    pub fn ttl_ms(mut self, ttl_ms: u64) -> Self {
+        self.ttl_ms = Some(ttl_ms);
+        self
+    }
+
+    pub fn warehouse(mut self, warehouse: WarehouseId) -> Self {
+        self.warehouse = Some(warehouse);
+        self
+    }
+}
+
+/// A reservation as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub sku: Sku,
+    pub warehouse: WarehouseId,
+    pub quantity: u32,
+    pub status: HoldStatus,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+impl Reservation {
+    fn new(id: ReservationId, bucket: BucketKey, hold: Hold) -> Self {
+        Reservation {
+            id,
+            sku: bucket.sku,
+            warehouse: bucket.warehouse,
+            quantity: hold.quantity,
+            status: hold.status,
+            created_at: hold.created_at,
+            expires_at: hold.expires_at,
+        }
+    }
+}
+
+/// One warehouse's counts for a SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WarehouseInventory {
+    pub warehouse: WarehouseId,
+    pub counts: InventoryCounts,
+}
+
+/// A SKU's counts over all its warehouses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkuInventory {
+    pub sku: Sku,
+    pub totals: InventoryCounts,
+    pub warehouses: Vec<WarehouseInventory>,
+}
+
+/// Inventory admin: new on hand and/or safety stock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StockUpdate {
+    pub on_hand: Option<u64>,
+    pub safety_stock: Option<u64>,
+}
+
+impl StockUpdate {
+    pub fn on_hand(on_hand: u64) -> Self {
+        StockUpdate { on_hand: Some(on_hand), safety_stock: None }
+    }
+}
+
+impl<'a> Inventory<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Inventory { m, s }
+    }
+
+    /// Starts the buckets that hold live holds, so their expiry timers run.
+    pub(crate) fn activate_live(self) {
+        for bucket in std::mem::take(&mut *self.s.live.lock()) {
+            self.s.buckets.activate(&bucket);
+        }
+    }
+
+    /// Puts `quantity` units of a SKU on hold. Idempotent by `request.id`: a
+    /// retry returns the same reservation; a different request under the same
+    /// id is [`InventoryError::IdempotencyConflict`].
+    pub async fn reserve(self, request: ReserveRequest) -> Result<Reservation, Error> {
+        let _pass = self.m.enter()?;
+        if request.quantity == 0 {
+            return Err(InventoryError::InvalidQuantity.into());
+        }
+        let config = &self.m.config();
+        let ttl_ms = request.ttl_ms.unwrap_or(config.reservation_ttl_default_ms);
+        if ttl_ms == 0 || ttl_ms > config.reservation_ttl_max_ms {
+            return Err(Error::InvalidInput(format!("ttl must be 1..={} ms", config.reservation_ttl_max_ms)));
+        }
+        let id = request.id.unwrap_or_else(|| ReservationId::generate(rand::random()));
+        let known = self.s.shared.reservations.get(&id).map(|entry| entry.value().clone());
+        if let Some(bucket) = known {
+            return self.reserve_in(bucket, id, request.quantity, ttl_ms).await;
+        }
+        let candidates = match request.warehouse {
+            Some(warehouse) => vec![BucketKey::new(request.sku.clone(), warehouse)],
+            None => self.candidates(&request.sku, request.quantity),
+        };
+        let mut best_available = 0;
+        for bucket in candidates {
+            match self.reserve_in(bucket, id.clone(), request.quantity, ttl_ms).await {
+                Err(Error::Inventory(InventoryError::InsufficientStock { available, .. })) => {
+                    best_available = best_available.max(available);
+                }
+                other => return other,
+            }
+        }
+        Err(InventoryError::InsufficientStock { requested: u64::from(request.quantity), available: best_available }
+            .into())
+    }
+
+    pub(crate) async fn reserve_in(
+        &self,
+        bucket: BucketKey,
+        id: ReservationId,
+        quantity: u32,
+        ttl_ms: u64,
+    ) -> Result<Reservation, Error> {
+        let message = Reserve { id: id.clone(), quantity, ttl_ms };
+        let reply = self.s.buckets.call(&bucket, message).await?;
+        let hold = self.m.settle(reply).await?;
+        Ok(Reservation::new(id, bucket, hold))
+    }
+
+    /// The buckets to try for a SKU, most available first, ranked from the
+    /// stock board (no round trip). A stale board only costs a retry: a bucket
+    /// that turns out short is skipped for the next one.
+    fn candidates(self, sku: &Sku, quantity: u32) -> Vec<BucketKey> {
+        let board = &self.s.shared.board;
+        let mut ranked: Vec<(u64, BucketKey)> =
+            self.buckets_of(sku).into_iter().map(|bucket| (board.available(&bucket), bucket)).collect();
+        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let fitting = ranked.iter().filter(|(available, _)| *available >= u64::from(quantity)).count();
+        // Try the buckets that fit; if none does, one attempt reports the shortfall.
+        ranked.into_iter().take(fitting.max(1)).map(|(_, bucket)| bucket).collect()
+    }
+
+    /// Units of `sku` available now over all its warehouses, from the stock
+    /// board: no message to any actor (product pages, cart lines).
+    pub fn available(self, sku: &Sku) -> u64 {
+        self.s.available(sku)
+    }
+
+    /// Units of one bucket available now, from the stock board.
+    pub(crate) fn available_in(self, bucket: &BucketKey) -> u64 {
+        self.s.shared.board.available(bucket)
+    }
+
+    /// The bucket holding reservation `id`, if it is one of this domain's.
+    pub(crate) fn holder_of(self, id: &ReservationId) -> Option<BucketKey> {
+        self.s.shared.reservations.get(id).map(|entry| entry.value().clone())
+    }
+
+    /// Reserves on behalf of a customer and records them as its owner (one
+    /// more durable record), so only they (and the admin) can see or settle it.
+    pub async fn reserve_for(self, owner: &CustomerId, request: ReserveRequest) -> Result<Reservation, Error> {
+        let reservation = self.reserve(request).await?;
+        let _pass = self.m.enter()?;
+        let ticket = self.s.store.write(Batch::new_put(keys::owner(&reservation.id), owner)?)?;
+        self.s.owners.insert(reservation.id.clone(), owner.clone());
+        self.s.store.durable(ticket).await?;
+        Ok(reservation)
+    }
+
+    /// The customer who made a reservation (`None` for the admin's). A deal
+    /// claim's owner is the customer on the claim record itself.
+    pub fn owner_of(self, id: &ReservationId) -> Option<CustomerId> {
+        if let Some(customer) = self.m.deals().claimant(id) {
+            return Some(customer);
+        }
+        self.s.owners.get(id).map(|owner| owner.value().clone())
+    }
+
+    pub(crate) fn buckets_of(self, sku: &Sku) -> Vec<BucketKey> {
+        self.s
+            .locations
+            .get(sku)
+            .map(|warehouses| {
+                warehouses.iter().map(|warehouse| BucketKey::new(sku.clone(), warehouse.clone())).collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn bucket_of(self, id: &ReservationId) -> Result<BucketKey, Error> {
+        self.s
+            .shared
+            .reservations
+            .get(id)
+            .map(|entry| entry.value().clone())
+            .ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() }.into())
+    }
+
+    /// Sells a held reservation (idempotent).
+    pub async fn commit(self, id: &ReservationId) -> Result<Reservation, Error> {
+        let claim = ShardCommand::Commit { id: id.clone(), order: None };
+        if let Some(reservation) = self.m.deals().claim_as_reservation(id, claim).await? {
+            return Ok(reservation);
+        }
+        let _pass = self.m.enter()?;
+        let bucket = self.bucket_of(id)?;
+        let reply = self.s.buckets.call(&bucket, Commit { id: id.clone() }).await?;
+        let hold = self.m.settle(reply).await?;
+        Ok(Reservation::new(id.clone(), bucket, hold))
+    }
+
+    /// Returns a reservation's units (idempotent).
+    pub async fn release(self, id: &ReservationId) -> Result<Reservation, Error> {
+        let claim = ShardCommand::Release { id: id.clone() };
+        if let Some(reservation) = self.m.deals().claim_as_reservation(id, claim).await? {
+            return Ok(reservation);
+        }
+        let _pass = self.m.enter()?;
+        let bucket = self.bucket_of(id)?;
+        let reply = self.s.buckets.call(&bucket, Release { id: id.clone() }).await?;
+        let hold = self.m.settle(reply).await?;
+        Ok(Reservation::new(id.clone(), bucket, hold))
+    }
+
+    /// Reads a reservation (expiring it first if it is due).
+    pub async fn reservation(self, id: &ReservationId) -> Result<Reservation, Error> {
+        if let Some(reservation) =
+            self.m.deals().claim_as_reservation(id, ShardCommand::Read { id: id.clone() }).await?
+        {
+            return Ok(reservation);
+        }
+        let _pass = self.m.enter()?;
+        let bucket = self.bucket_of(id)?;
+        let reply = self.s.buckets.call(&bucket, ReadHold { id: id.clone() }).await?;
+        let hold = self.m.settle(reply).await?;
+        Ok(Reservation::new(id.clone(), bucket, hold))
+    }
+
+    /// A SKU's counts per warehouse and in total (all zero for an unstocked SKU).
+    pub async fn levels(self, sku: &Sku) -> Result<SkuInventory, Error> {
+        let _pass = self.m.enter()?;
+        let buckets = self.buckets_of(sku);
+        let counts = join_all(buckets.iter().map(|bucket| self.bucket_counts(bucket))).await;
+        let mut totals = InventoryCounts::default();
+        let mut warehouses = Vec::with_capacity(buckets.len());
+        for (bucket, counts) in buckets.into_iter().zip(counts) {
+            let counts = counts?;
+            totals = totals.plus(counts);
+            warehouses.push(WarehouseInventory { warehouse: bucket.warehouse, counts });
+        }
+        Ok(SkuInventory { sku: sku.clone(), totals, warehouses })
+    }
+
+    async fn bucket_counts(self, bucket: &BucketKey) -> Result<InventoryCounts, Error> {
+        let reply = self.s.buckets.call(bucket, ReadCounts).await?;
+        self.m.settle(reply).await
+    }
+
+    /// Sets on hand and/or safety stock of one bucket (creating it).
+    pub async fn set_stock(self, bucket: BucketKey, update: StockUpdate) -> Result<InventoryCounts, Error> {
+        let _pass = self.m.enter()?;
+        let message = SetStock { on_hand: update.on_hand, safety_stock: update.safety_stock };
+        let reply = self.s.buckets.call(&bucket, message).await?;
+        let counts = self.m.settle(reply).await?;
+        self.s.locations.entry(bucket.sku).or_default().insert(bucket.warehouse);
+        Ok(counts)
+    }
+
+    /// Adds received units to a bucket.
+    pub async fn restock(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, Restock { quantity }).await?;
+        let counts = self.m.settle(reply).await?;
+        self.s.locations.entry(bucket.sku.clone()).or_default().insert(bucket.warehouse.clone());
+        Ok(counts)
+    }
+
+    /// Units leave a bucket for a flash deal's own stock (only available units).
+    pub async fn withdraw(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, Withdraw { quantity }).await?;
+        self.m.settle(reply).await
+    }
+
+    /// Committed units leave a warehouse.
+    pub async fn ship(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, Ship { quantity }).await?;
+        self.m.settle(reply).await
+    }
+
+    /// A serializable copy of a bucket's state, holds included.
+    pub async fn observe_bucket(self, bucket: &BucketKey) -> Result<BucketSnapshot, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, Observe).await?;
+        self.m.settle(reply).await
+    }
+
+    /// Restocks unsold units of an ended deal, deleting the deal's return
+    /// record (`settles`) in the same write.
+    pub(crate) async fn restock_return(
+        &self,
+        bucket: &BucketKey,
+        quantity: u64,
+        settles: Settlement,
+    ) -> Result<InventoryCounts, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, bucket::RestockReturn { quantity, settles }).await?;
+        self.m.settle(reply).await
+    }
+
+    /// Applies a stock change an order owes, deleting its task record
+    /// (`settles`) in the same write: a retried task changes stock once.
+    pub(crate) async fn settle_task(
+        &self,
+        bucket: &BucketKey,
+        op: bucket::StockOp,
+        settles: Settlement,
+    ) -> Result<InventoryCounts, Error> {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, bucket::SettleTask { op, settles }).await?;
+        self.m.settle(reply).await
+    }
+
+    /// Returns a committed hold's units to its bucket (a no-op otherwise).
+    pub(crate) async fn return_committed(self, id: &ReservationId) -> Result<(), Error> {
+        let Some(bucket) = self.holder_of(id) else { return Ok(()) };
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(&bucket, bucket::ReturnCommitted { id: id.clone() }).await?;
+        match self.m.settle(reply).await {
+            Ok(_) | Err(Error::Inventory(_)) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Fault injection: stops a bucket's actor as if it crashed, so the next
+    /// call exercises supervision (re-activation from durable state).
+    pub async fn crash_bucket_actor(self, bucket: &BucketKey) -> Result<(), Error> {
+        let _pass = self.m.enter()?;
+        self.s.buckets.call(bucket, Crash).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! Payments: payment methods (tokenized cards), gift cards, authorizations,
+//! captures, voids, refunds and fraud screening, through the simulated
+//! gateway of the engine. The state is one write-ahead [`ledger::Ledger`];
+//! owns the key `y`.
+//!
+//! The operations the order saga runs (`assess`, `authorize`, `capture`,
+//! `void`, `refund`) answer once their log entry is durable, or, inside a
+//! durability scope, leave the wait to the scope. Their outer `Result` is a
+//! storage failure, the inner one the gateway's answer.
+
+pub mod ledger;
+
+use crate::engine::payment::{tokenize, Authorization, AuthorizeRequest, FraudCheck, FraudRules};
+use crate::engine::{
+    CardInput, CardRecord, CardToken, FraudDecision, GiftCardCode, Money, PaymentError, PaymentId, Timestamp,
+};
+use crate::store::Keyspace;
+use crate::{Error, Mercato};
+use ledger::{Ledger, Logged};
+
+/// What the payments domain keeps.
+pub(crate) struct State {
+    ledger: Ledger,
+}
+
+impl State {
+    pub(crate) fn open(store: Keyspace, rules: FraudRules) -> Result<State, Error> {
+        Ok(State { ledger: Ledger::open(store, rules)? })
+    }
+}
+
+/// Payments, reached as `mercato.payments()`.
+#[derive(Clone, Copy)]
+pub struct Payments<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+impl<'a> Payments<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Payments { m, s }
+    }
+
+    /// Tokenizes a card: only the record (brand, last four, expiry,
+    /// fingerprint) is kept; the number and CVC are dropped here.
+    pub async fn add_payment_method(self, input: &CardInput) -> Result<CardRecord, Error> {
+        let _pass = self.m.enter()?;
+        let token = CardToken::generate(rand::random());
+        let record = tokenize(input, token, self.m.now())?;
+        Ok(self.logged(self.s.ledger.add_card(record)?).await??)
+    }
+
+    /// Issues a gift card holding `balance`.
+    pub async fn issue_gift_card(self, balance: Money) -> Result<(GiftCardCode, Money), Error> {
+        let _pass = self.m.enter()?;
+        let code = GiftCardCode::generate(rand::random());
+        let issued = self.logged(self.s.ledger.issue_gift_card(code.clone(), balance, self.m.now())?).await??;
+        Ok((code, issued))
+    }
+
+    /// The card authorization made under a payment reference (an order id).
+    pub fn authorization(self, reference: &str) -> Option<Authorization> {
+        self.s.ledger.authorization(reference)
+    }
+
+    pub fn gift_card_balance(self, code: &GiftCardCode) -> Result<Money, Error> {
+        Ok(self.s.ledger.gift_card_balance(code)?)
+    }
+
+    /// A tokenized card, if the token is known.
+    pub(crate) fn card(self, token: &CardToken) -> Option<CardRecord> {
+        self.s.ledger.card(token)
+    }
+
+    /// Screens a payment with the fraud rules (and records the attempt).
+    pub(crate) async fn assess(self, check: &FraudCheck<'_>) -> Result<Result<FraudDecision, PaymentError>, Error> {
+        self.logged(self.s.ledger.assess(check)?).await
+    }
+
+    /// Debits the gift card and authorizes the card, under `reference`.
+    pub(crate) async fn authorize(
+        &self,
+        reference: &str,
+        gift_card: Option<(GiftCardCode, Money)>,
+        card: Option<AuthorizeRequest>,
+        at: Timestamp,
+    ) -> Result<Result<Option<Authorization>, PaymentError>, Error> {
+        self.logged(self.s.ledger.authorize(reference, gift_card, card, at)?).await
+    }
+
+    pub(crate) async fn capture(
+        &self,
+        id: &PaymentId,
+        at: Timestamp,
+    ) -> Result<Result<Authorization, PaymentError>, Error> {
+        self.logged(self.s.ledger.capture(id, at)?).await
+    }
+
+    /// Undoes what `reference` authorized and debited.
+    pub(crate) async fn void(
+        &self,
+        reference: &str,
+        gift_card: Option<&GiftCardCode>,
+        at: Timestamp,
+    ) -> Result<Result<(), PaymentError>, Error> {
+        self.logged(self.s.ledger.void(reference, gift_card, at)?).await
+    }
+
+    /// Gives money back: `card` to the captured card, and the gift card credit.
+    pub(crate) async fn refund(
+        &self,
+        reference: &str,
+        refund_reference: &str,
+        card: Money,
+        gift_card: Option<(GiftCardCode, Money)>,
+        at: Timestamp,
+    ) -> Result<Result<(), PaymentError>, Error> {
+        self.logged(self.s.ledger.refund(reference, refund_reference, card, gift_card, at)?).await
+    }
+
+    /// Waits for a payment write to be durable (or defers it, like `settle`).
+    async fn logged<T>(self, (result, ticket): Logged<T>) -> Result<Result<T, PaymentError>, Error> {
+        self.m.settle_ticket(ticket).await?;
+        Ok(result)
+    }
+}

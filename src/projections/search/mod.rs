@@ -1,0 +1,112 @@
+//! Product search: the tantivy index (read side) and the projection thread
+//! that feeds it from the event log. Queries run on the caller's thread
+//! against the index's current snapshot.
+
+pub mod feed;
+
+use crate::search::{Location, Opened, SearchIndex, SearchRequest, SearchResults, Suggestion};
+use crate::store::Durability;
+use crate::{Error, Mercato};
+use feed::{catch_up, Feed, FeedStock, SearchProjection};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the index of a data directory lives.
+pub fn index_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("search")
+}
+
+/// The search projection's state: the index and the thread feeding it.
+pub(crate) struct State {
+    index: Arc<SearchIndex>,
+    projection: Mutex<Option<SearchProjection>>,
+}
+
+impl State {
+    /// Opens (or creates) the index of `config`'s data directory; in memory
+    /// mode, an index in RAM. The indexer goes to [`Search::start`].
+    pub(crate) fn open(config: &crate::Config) -> Result<(State, crate::search::Indexer), Error> {
+        let location = match config.durability {
+            Durability::Memory => Location::Ram,
+            _ => Location::Dir(index_dir(&config.data_dir)),
+        };
+        let (index, indexer, opened) = SearchIndex::open(&location, config.search.clone())?;
+        match &opened {
+            Opened::Resumed { offset, products } => tracing::info!(offset, products, "search index resumed"),
+            Opened::Created { reason: Some(reason) } => tracing::warn!(%reason, "search index rebuilt"),
+            Opened::Created { reason: None } => tracing::info!("search index created"),
+        }
+        Ok((State { index, projection: Mutex::new(None) }, indexer))
+    }
+
+    /// Takes the projection thread out, to stop it.
+    pub(crate) fn take_projection(&self) -> Option<SearchProjection> {
+        self.projection.lock().take()
+    }
+}
+
+/// Search, reached as `mercato.search()`.
+#[derive(Clone, Copy)]
+pub struct Search<'a> {
+    m: &'a Mercato,
+    s: &'a State,
+}
+
+impl<'a> Search<'a> {
+    pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
+        Search { m, s }
+    }
+
+    /// Brings the index up to the end of the log (no writer runs yet, so
+    /// holes are failed writes and are skipped), commits, and starts the
+    /// projection thread.
+    pub(crate) fn start(self, mut indexer: crate::search::Indexer) -> Result<(), Error> {
+        let feed = self.m.feed();
+        let stock = FeedStock(feed.as_ref());
+        let mut gap = None;
+        catch_up(feed.store(), &mut indexer, &stock, &mut gap, Duration::ZERO).map_err(search_failure)?;
+        indexer.refresh_all_stock(&stock);
+        if indexer.has_changes() {
+            indexer.commit()?;
+        }
+        let config = &self.m.config().search;
+        let projection = SearchProjection::start(
+            Arc::downgrade(&feed),
+            indexer,
+            Duration::from_millis(config.poll_every_ms),
+            Duration::from_millis(config.gap_timeout_ms),
+        )
+        .map_err(|err| Error::Store(crate::store::StoreError::Io(err.to_string())))?;
+        *self.s.projection.lock() = Some(projection);
+        Ok(())
+    }
+
+    /// Searches the catalog (blocking: run it off async threads when the
+    /// catalog is large).
+    pub fn query(self, request: &SearchRequest) -> Result<SearchResults, Error> {
+        Ok(self.s.index.search(request)?)
+    }
+
+    /// Completions of a partial query (at most `limit`, capped at 10).
+    pub fn suggest(self, query: &str, limit: usize) -> Vec<Suggestion> {
+        self.s.index.suggest(query, limit)
+    }
+
+    /// The search index (read side).
+    pub fn index(self) -> &'a Arc<SearchIndex> {
+        &self.s.index
+    }
+
+    /// Sequence number of the last event the search index reflects.
+    pub fn offset(self) -> u64 {
+        self.s.index.snapshot().offset
+    }
+}
+
+fn search_failure(err: feed::CatchUpError) -> Error {
+    match err {
+        feed::CatchUpError::Store(err) => Error::Store(err),
+        feed::CatchUpError::Search(err) => Error::Search(err),
+    }
+}
