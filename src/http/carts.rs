@@ -4,7 +4,7 @@ use super::customers::guest_cart;
 use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
 use super::error::{Problem, ProblemBody};
 use super::{idempotency, json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
-use crate::domains::carts::actor::CartSnapshot;
+use crate::domains::carts::CartSnapshot;
 use crate::engine::{CartId, Sku};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};

@@ -9,7 +9,7 @@ use super::dto::rfc3339;
 use super::error::{Problem, ProblemBody};
 use super::product_dto::MoneyBody;
 use super::{admin, idempotency, json_body, respond, signed_in, with_state, AppState, Caller};
-use crate::domains::checkout::actor::CheckoutRecord;
+use crate::domains::checkout::CheckoutRecord;
 use crate::engine::{
     AddressInput, CardInput, CardToken, CheckoutId, GiftCardCode, Money, PaymentChoice, PriceChange, ShippingOption,
 };

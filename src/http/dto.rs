@@ -4,7 +4,7 @@
 
 use super::error::Problem;
 use super::product_dto::MoneyBody;
-use crate::domains::carts::actor::CartSnapshot;
+use crate::domains::carts::CartSnapshot;
 use crate::engine::{CartLine, Currency, InventoryCounts, Money, Sku, Timestamp, WarehouseId};
 use crate::{Reservation, SkuInventory};
 use serde::{Deserialize, Serialize};

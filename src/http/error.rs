@@ -1,7 +1,6 @@
 //! The one place where errors become HTTP: status + `application/problem+json`
 //! with a stable `type` code (API.md, Conventions).
 
-use crate::actors::Unavailable;
 use crate::engine::deal::DealError;
 use crate::engine::{
     CartError, CatalogError, CheckoutError, CustomerError, InventoryError, OrderError, PaymentError, PricingError,
@@ -98,7 +97,7 @@ impl From<Error> for Problem {
             Error::Customer(rejection) => customer(rejection, detail),
             Error::WarehouseExists(_) => Problem::new(StatusCode::CONFLICT, "conflict", detail),
             Error::InvalidInput(_) => Problem::invalid(detail),
-            Error::Unavailable(Unavailable { .. }) | Error::ShuttingDown => {
+            Error::Unavailable(_) | Error::ShuttingDown => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
             }
             Error::CheckoutNotFound(_) | Error::OrderNotFound(_) => Problem::not_found(detail),

@@ -5,7 +5,7 @@ use super::dto::rfc3339;
 use super::error::{Problem, ProblemBody};
 use super::product_dto::MoneyBody;
 use super::{admin, json_body, respond, signed_in, with_state, AppState, Caller};
-use crate::domains::orders::actor::OrderRecord;
+use crate::domains::orders::OrderRecord;
 use crate::engine::order::ReturnItem;
 use crate::engine::{Money, OrderId, OrderStatus, Sku};
 use serde::{Deserialize, Serialize};
