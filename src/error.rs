@@ -5,7 +5,7 @@ use crate::domains::carts::actor::CartRejection;
 use crate::engine::{CartError, InventoryError, WarehouseId};
 use crate::store::StoreError;
 
-/// Everything a call through the handle can fail with.
+/// Everything a call to the engine can fail with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

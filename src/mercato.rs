@@ -7,7 +7,7 @@
 //! shutdown gate, durability scopes, and the clock.
 
 use crate::actors::runtime::{ActorRuntime, Gate, Pass};
-use crate::actors::{ActorConfig, ActorStatsSnapshot, Env, Failure, Reply};
+use crate::actors::{ActorConfig, ActorSetup, ActorStatsSnapshot, Failure, Reply};
 use crate::domains::carts::{self, Carts};
 use crate::domains::catalog::{self, Catalog};
 use crate::domains::checkout::{self, Checkouts};
@@ -42,7 +42,6 @@ pub struct EngineStats {
 pub(crate) struct Inner {
     config: Config,
     store: Store,
-    env: Env,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
     catalog: catalog::State,
@@ -75,11 +74,10 @@ impl Mercato {
         })?;
         let runtime =
             ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
-        let arbiters = runtime.handles();
-        let env = Env::new(
-            store.keyspace("catalog"),
-            config.clock.clone(),
-            Arc::new(ActorConfig {
+        let actors = ActorSetup {
+            arbiters: runtime.handles(),
+            clock: config.clock.clone(),
+            config: Arc::new(ActorConfig {
                 passivate_after: match config.durability {
                     crate::store::Durability::Memory => None,
                     _ => Some(config.passivate_after),
@@ -89,22 +87,21 @@ impl Mercato {
                 cart_limits: config.cart_limits,
                 settled_hold_retention_ms: config.settled_hold_retention_ms,
             }),
-        );
-        let inventory = inventory::State::open(store.keyspace("inventory"), &env, &arbiters)?;
-        let catalog = catalog::State::open(store.keyspace("catalog"), &env, &arbiters)?;
-        let deals = deals::State::open(store.keyspace("deals"), &env, &arbiters)?;
+        };
+        let inventory = inventory::State::open(store.keyspace("inventory"), &actors)?;
+        let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
+        let deals = deals::State::open(store.keyspace("deals"), &actors)?;
         let customers = customers::State::open(store.keyspace("customers"))?;
-        let carts = carts::State::open(store.keyspace("carts"), &env, &arbiters);
-        let checkout = checkout::State::open(store.keyspace("checkout"), &env, &arbiters, &config);
+        let carts = carts::State::open(store.keyspace("carts"), &actors);
+        let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);
         let payments = payments::State::open(store.keyspace("payments"), config.fraud)?;
-        let orders = orders::State::open(store.keyspace("orders"), &env, &arbiters)?;
+        let orders = orders::State::open(store.keyspace("orders"), &actors)?;
         let idempotency = idempotency::State::open(store.keyspace("idempotency"))?;
         let (search, indexer) = search::State::open(&config)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
                 config,
                 store,
-                env,
                 gate: Gate::default(),
                 runtime: Mutex::new(Some(runtime)),
                 catalog,
@@ -210,7 +207,7 @@ impl Mercato {
     }
 
     pub fn now(&self) -> Timestamp {
-        self.inner.env.clock.now()
+        self.inner.config.clock.now()
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -251,9 +248,7 @@ impl Mercato {
     /// inside [`Mercato::deferring_durability`], records the ticket instead
     /// so that the caller waits once for everything.
     pub(crate) async fn settle<T, E: Into<Error>>(&self, reply: Reply<T, E>) -> Result<T, Error> {
-        if !defer(reply.ticket) {
-            self.inner.store.durable(reply.ticket).await?;
-        }
+        self.settle_ticket(reply.ticket).await?;
         reply.result.map_err(|failure| match failure {
             Failure::Rejected(rejection) => rejection.into(),
             Failure::Store(err) => Error::Store(err),

@@ -233,7 +233,9 @@ async fn a_killed_bucket_actor_is_reactivated_and_keeps_its_state() {
 async fn calls_after_shutdown_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    assert!(mercato.is_ready());
     mercato.shutdown().await.unwrap();
+    assert!(!mercato.is_ready());
     assert_eq!(mercato.inventory().levels(&sku("S-9")).await, Err(Error::ShuttingDown));
 }
 

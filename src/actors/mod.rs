@@ -2,7 +2,7 @@
 //!
 //! Each handler is: message -> engine call -> durable write -> reply. The
 //! reply carries the store [`Ticket`] of the actor's latest write; the caller
-//! (the [`crate::Mercato`] handle) awaits it before answering, so in strict
+//! (the domain that sent the message) awaits it before answering, so in strict
 //! mode every answer describes durable state while the actor itself moves on
 //! to its next message without waiting for the disk.
 
@@ -13,6 +13,7 @@ pub mod runtime;
 use crate::clock::Clock;
 use crate::engine::CartLimits;
 use crate::store::{Keyspace, StoreError, Ticket};
+use actix::ArbiterHandle;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,16 +64,24 @@ pub struct Env<S = ()> {
     pub shared: S,
 }
 
-impl Env {
-    pub fn new(store: Keyspace, clock: Arc<dyn Clock>, config: Arc<ActorConfig>) -> Self {
-        Env { store, clock, config, shared: () }
-    }
+/// What every domain needs to start its actors: the arbiters they run on,
+/// the clock and the tunables.
+pub struct ActorSetup {
+    pub arbiters: Arc<[ArbiterHandle]>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ActorConfig>,
 }
 
-impl<S> Env<S> {
-    /// The environment of one domain's actors.
-    pub fn domain<T>(&self, store: Keyspace, shared: T) -> Env<T> {
-        Env { store, clock: self.clock.clone(), config: self.config.clone(), shared }
+impl ActorSetup {
+    /// The registry of one actor kind, whose actors reach `store` (their
+    /// domain's keyspace) and `shared`.
+    pub fn registry<A, S>(&self, kind: &'static str, store: Keyspace, shared: S) -> Registry<A>
+    where
+        A: registry::Activate<Env = Env<S>>,
+        S: Clone + Send + 'static,
+    {
+        let env = Env { store, clock: self.clock.clone(), config: self.config.clone(), shared };
+        Registry::new(kind, self.arbiters.clone(), env)
     }
 }
 

@@ -9,9 +9,8 @@
 //! are the facts domains publish to each other and to the projections).
 
 use super::keys;
-use super::{Batch, Store, StoreError, StoreStats, Ticket};
+use super::{Batch, Store, StoreError, Ticket};
 use serde::de::DeserializeOwned;
-use std::sync::Arc;
 
 /// Which domain owns which record kinds (see the table in [`keys`]). The
 /// event log (`e`) and multi-key write intents (`W`) belong to the store.
@@ -86,10 +85,6 @@ impl Store {
 }
 
 impl Keyspace {
-    pub fn domain(&self) -> &'static str {
-        self.domain
-    }
-
     fn owns(&self, key: &[u8]) -> bool {
         key.first().is_some_and(|&prefix| self.owned[usize::from(prefix / 64)] & (1 << (prefix % 64)) != 0)
     }
@@ -142,10 +137,6 @@ impl Keyspace {
         self.store.read_events(from, limit)
     }
 
-    pub fn last_event_seq(&self) -> Result<u64, StoreError> {
-        self.store.last_event_seq()
-    }
-
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
         self.store.durable(ticket).await
     }
@@ -160,14 +151,6 @@ impl Keyspace {
 
     pub fn keeps_records(&self) -> bool {
         self.store.keeps_records()
-    }
-
-    pub fn durability(&self) -> super::Durability {
-        self.store.durability()
-    }
-
-    pub fn stats(&self) -> &Arc<StoreStats> {
-        self.store.stats()
     }
 }
 

@@ -5,13 +5,11 @@ pub mod actor;
 
 pub use actor::CartSnapshot;
 
-use crate::actors::{Crash, Env, Registry};
+use crate::actors::{ActorSetup, Crash, Registry};
 use crate::engine::{CartId, Sku};
 use crate::store::Keyspace;
 use crate::{Error, Mercato};
-use actix::ArbiterHandle;
 use actor::{CartActor, CartCommand, CartMessage};
-use std::sync::Arc;
 
 /// What the carts domain keeps: the cart actors.
 pub(crate) struct State {
@@ -19,8 +17,8 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>) -> State {
-        State { carts: Registry::new("cart", arbiters.clone(), env.domain(store, ())) }
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> State {
+        State { carts: actors.registry("cart", store, ()) }
     }
 
     pub(crate) fn actor_stats(&self) -> crate::actors::ActorStatsSnapshot {

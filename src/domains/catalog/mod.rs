@@ -4,11 +4,10 @@
 
 pub mod actor;
 
-use crate::actors::{Env, Registry};
+use crate::actors::{ActorSetup, Registry};
 use crate::engine::{CatalogError, CategoryNode, Product, ProductDraft, ProductId, ProductPatch, Sku};
 use crate::store::Keyspace;
 use crate::{Error, Mercato};
-use actix::ArbiterHandle;
 use actor::{CatalogActor, CatalogCommand, CatalogMessage, CatalogView};
 use std::sync::Arc;
 
@@ -19,10 +18,10 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
         let catalog = actor::load(&store).map_err(|err| Error::Corrupt(err.to_string()))?;
         let view = Arc::new(CatalogView::from_catalog(&catalog));
-        Ok(State { catalog: Registry::new("catalog", arbiters.clone(), env.domain(store, view.clone())), view })
+        Ok(State { catalog: actors.registry("catalog", store, view.clone()), view })
     }
 }
 
@@ -40,10 +39,7 @@ impl<'a> Catalog<'a> {
 
     /// Creates or replaces each product (bulk import): one result per draft,
     /// a bad draft does not stop the others.
-    pub async fn upsert_products(
-        &self,
-        drafts: Vec<ProductDraft>,
-    ) -> Result<Vec<Result<Product, CatalogError>>, Error> {
+    pub async fn upsert_products(self, drafts: Vec<ProductDraft>) -> Result<Vec<Result<Product, CatalogError>>, Error> {
         self.catalog_command(CatalogCommand::Upsert(drafts)).await
     }
 

@@ -5,7 +5,7 @@ pub mod actor;
 
 pub use actor::CheckoutRecord;
 
-use crate::actors::{Env, Registry};
+use crate::actors::{ActorSetup, Registry};
 use crate::domains::orders::actor::PlannedHold;
 use crate::engine::order::{ShipmentLine, StockByWarehouse};
 use crate::engine::pricing::distance_km;
@@ -18,7 +18,6 @@ use crate::engine::{
 };
 use crate::store::{keys, Keyspace};
 use crate::{Error, Mercato};
-use actix::ArbiterHandle;
 use actor::{CheckoutActor, CheckoutCommand, CheckoutMessage, CheckoutRejection};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -41,9 +40,9 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>, config: &crate::Config) -> State {
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup, config: &crate::Config) -> State {
         State {
-            checkouts: Registry::new("checkout", arbiters.clone(), env.domain(store.clone(), ())),
+            checkouts: actors.registry("checkout", store.clone(), ()),
             store,
             pricing: Arc::new(config.pricing.clone()),
         }
@@ -83,7 +82,7 @@ impl<'a> Checkouts<'a> {
     /// is not found and nothing changes: the actor checks, so a step costs
     /// one call, not a read first.
     pub(crate) async fn call(
-        &self,
+        self,
         id: &CheckoutId,
         command: CheckoutCommand,
         owner: Option<&CustomerId>,
@@ -127,7 +126,7 @@ impl<'a> Checkouts<'a> {
     }
 
     pub async fn set_address(
-        &self,
+        self,
         customer: &CustomerId,
         id: &CheckoutId,
         address: Address,
@@ -144,7 +143,7 @@ impl<'a> Checkouts<'a> {
     }
 
     pub async fn set_shipping(
-        &self,
+        self,
         customer: &CustomerId,
         id: &CheckoutId,
         option: ShippingOption,
@@ -158,7 +157,7 @@ impl<'a> Checkouts<'a> {
     /// Chooses how to pay: the card token must be the customer's... any
     /// tokenized card, and the gift card must exist.
     pub async fn set_payment(
-        &self,
+        self,
         customer: &CustomerId,
         id: &CheckoutId,
         payment: PaymentChoice,
@@ -175,7 +174,7 @@ impl<'a> Checkouts<'a> {
     }
 
     /// Takes the current catalog prices (clears shipping and payment when any changed).
-    pub async fn accept_prices(&self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
+    pub async fn accept_prices(self, customer: &CustomerId, id: &CheckoutId) -> Result<CheckoutRecord, Error> {
         let record = self.get(customer, id).await?;
         let prices = self.current_prices(&record.checkout, customer).await?;
         self.call(id, CheckoutCommand::AcceptPrices(prices), None).await
@@ -226,7 +225,7 @@ impl<'a> Checkouts<'a> {
     /// units ship from a warehouse already shipping the SKU, else the
     /// nearest one stocking it.
     pub(crate) fn plan(
-        &self,
+        self,
         checkout: &Checkout,
         destination: GeoPoint,
     ) -> Result<(Vec<ShipmentPlan>, Vec<PlannedHold>), Error> {
@@ -242,12 +241,11 @@ impl<'a> Checkouts<'a> {
             let mut stock = StockByWarehouse::new();
             let inventory = self.m.inventory();
             for line in &regular {
-                for bucket in inventory.buckets_of(&line.sku) {
-                    let available = inventory.available_in(&bucket);
-                    stock.entry(bucket.warehouse.clone()).or_default().insert(bucket.sku.clone(), available);
+                for (available, bucket) in inventory.ranked(&line.sku) {
+                    stock.entry(bucket.warehouse).or_default().insert(bucket.sku, available);
                 }
             }
-            plan_shipments(&regular, &stock, &self.m.inventory().warehouses(), destination).map_err(|err| {
+            plan_shipments(&regular, &stock, &inventory.warehouses(), destination).map_err(|err| {
                 let crate::engine::order::RoutingError::InsufficientStock { requested, available, .. } = err;
                 Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
             })?

@@ -1,4 +1,5 @@
-//! Customers and sessions through the handle.
+//! Customers, sessions, Prime membership and seller links. Owns the keys
+//! `u`, `x`, `t`, `n` and `s`.
 //!
 //! Passwords are hashed with argon2id (salted, memory-hard) on the blocking
 //! pool, never on an async worker or an actor. A session token is 256 random

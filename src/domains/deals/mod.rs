@@ -1,4 +1,6 @@
-//! Flash deals through the handle.
+//! Flash deals: deals and their shards, claims, waitlists, and the unsold
+//! units that go back to the SKU's stock at the end. Owns the keys `d`,
+//! `q`, `g`, `l`, `f`, `r` and `z`.
 //!
 //! A claim goes to the customer's shard (`shard_of`), so the per-customer
 //! limit is checked in one actor. A shard that runs dry takes units from the
@@ -6,19 +8,16 @@
 //! unit is the deal flagged sold out, and that flag then answers further
 //! claims without touching an actor until units come back.
 
-//! Owns the keys `d`, `q`, `g`, `l`, `f`, `r` and `z`.
-
 pub mod shard;
 mod waitlist;
 
 pub use waitlist::WaitlistSpot;
 
-use crate::actors::{Env as BaseEnv, Registry};
+use crate::actors::{ActorSetup, Registry};
 use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
 use crate::engine::{BucketKey, CustomerId, DealId, HeldClaim, HoldStatus, InventoryError, OrderId, ReservationId};
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
-use actix::ArbiterHandle;
 use shard::{DealBook, DealRecord, DealReturn, DealShardActor, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -34,11 +33,11 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, env: &BaseEnv, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
         let book = Arc::new(DealBook::default());
         let live = recover(&store, &book)?;
         Ok(State {
-            shards: Registry::new("deal_shard", arbiters.clone(), env.domain(store.clone(), book.clone())),
+            shards: actors.registry("deal_shard", store.clone(), book.clone()),
             store,
             book,
             live: parking_lot::Mutex::new(live),
@@ -197,15 +196,9 @@ impl<'a> Deals<'a> {
     async fn take_stock(self, terms: &DealTerms) -> Result<(), Error> {
         let wanted = u64::from(terms.quantity);
         let inventory = self.m.inventory();
-        let mut ranked: Vec<(u64, BucketKey)> = inventory
-            .buckets_of(&terms.sku)
-            .into_iter()
-            .map(|bucket| (inventory.available_in(&bucket), bucket))
-            .collect();
-        ranked.sort_by_key(|(available, _)| std::cmp::Reverse(*available));
         let mut taken: Vec<(BucketKey, u64)> = Vec::new();
         let mut missing = wanted;
-        for (available, bucket) in ranked {
+        for (available, bucket) in inventory.ranked(&terms.sku) {
             let units = available.min(missing);
             if units == 0 {
                 continue;
@@ -246,7 +239,7 @@ impl<'a> Deals<'a> {
     /// Claims deal units for a customer. Checks in the order of API.md:
     /// not active (or Prime-only for a non-member), limit, sold out.
     pub async fn claim(
-        &self,
+        self,
         deal: &DealId,
         customer: &CustomerId,
         quantity: u32,
@@ -267,7 +260,7 @@ impl<'a> Deals<'a> {
     /// Claims through the customer's shard, refilling it once from the
     /// others; sets the sold-out flag when no shard has a free unit.
     pub(crate) async fn claim_now(
-        &self,
+        self,
         record: &DealRecord,
         customer: &CustomerId,
         quantity: u32,
@@ -317,7 +310,7 @@ impl<'a> Deals<'a> {
 
     /// A claim seen as a reservation (its "warehouse" is the deal's stock).
     pub(crate) async fn claim_as_reservation(
-        &self,
+        self,
         id: &ReservationId,
         command: ShardCommand,
     ) -> Result<Option<crate::Reservation>, Error> {
@@ -335,7 +328,7 @@ impl<'a> Deals<'a> {
 
     /// A command on a claim, if `id` is one: `None` for other reservations.
     pub(crate) async fn claim_command(
-        &self,
+        self,
         id: &ReservationId,
         command: ShardCommand,
     ) -> Result<Option<(Claim, DealTerms)>, Error> {
@@ -384,7 +377,7 @@ impl<'a> Deals<'a> {
     /// Why `customer` can no longer use claim `id` (`None`: held for them
     /// and not yet due).
     pub(crate) async fn claim_lapse(
-        &self,
+        self,
         id: &ReservationId,
         customer: &CustomerId,
     ) -> Result<Option<DealError>, Error> {
@@ -461,9 +454,7 @@ impl<'a> Deals<'a> {
     /// with the most stock, settling the return record `settles`.
     async fn take_back(self, sku: &crate::engine::Sku, units: u32, settles: Vec<u8>) -> Result<(), Error> {
         let inventory = self.m.inventory();
-        let mut buckets = inventory.buckets_of(sku);
-        buckets.sort_by_key(|bucket| std::cmp::Reverse(inventory.available_in(bucket)));
-        let Some(bucket) = buckets.into_iter().next() else {
+        let Some((_, bucket)) = inventory.ranked(sku).into_iter().next() else {
             return Err(Error::Corrupt(format!("deal stock of {sku} has no bucket to go back to")));
         };
         let settles = self.s.store.settlement(settles)?;

@@ -1,4 +1,4 @@
-//! Deal waitlists through the handle.
+//! Deal waitlists.
 //!
 //! A customer joins the waitlist of a sold-out deal. When units come back
 //! (a claim released or expired), the shard tells the dispatcher, which
@@ -106,7 +106,7 @@ impl<'a> Deals<'a> {
     /// Takes the customer of `ticket` off the line; with an offer, records it
     /// in the same write (it survives a restart).
     async fn leave_waitlist(
-        &self,
+        self,
         deal: &DealId,
         ticket: u64,
         offer: Option<(&CustomerId, &crate::engine::ReservationId)>,

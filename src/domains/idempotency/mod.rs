@@ -1,5 +1,5 @@
 //! Remembered responses for idempotent retries: the HTTP layer decides what
-//! a response is; the handle keeps it durably and makes concurrent duplicates
+//! a response is; this domain keeps it durably and makes concurrent duplicates
 //! wait for the first.
 
 use crate::engine::Timestamp;
@@ -160,7 +160,7 @@ impl<'a> Idempotency<'a> {
     /// first run was. So a stampede's sold-out answers do not queue for the
     /// disk.
     pub async fn remember(
-        &self,
+        self,
         guard: &RunGuard,
         remembered: &Remembered,
         deferred: Option<crate::store::Ticket>,

@@ -9,6 +9,16 @@ use crate::actors::expiry::{Expiring, ExpiryTimer};
 use crate::actors::registry::{Activate, Activation};
 use crate::actors::{Crash, Failure, Reply};
 
+use crate::engine::{
+    BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
+    Timestamp,
+};
+use crate::store::{keys, Batch, Settlement, StoreError, Ticket};
+use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
 /// What the inventory domain shares with its bucket actors.
 #[derive(Clone)]
 pub struct Shared {
@@ -20,15 +30,6 @@ pub struct Shared {
 }
 
 pub type Env = crate::actors::Env<Shared>;
-use crate::engine::{
-    BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
-    Timestamp,
-};
-use crate::store::{keys, Batch, Settlement, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
-use dashmap::DashMap;
-use std::sync::Arc;
-use std::time::Instant;
 
 pub type BucketReply<T> = Reply<T, InventoryError>;
 

@@ -1,5 +1,3 @@
-//! Reservations and inventory through the handle.
-
 //! Inventory: stock buckets per (SKU, warehouse), holds, the warehouses, and
 //! who made each reservation. Owns the keys `b`, `h`, `o` and `w`.
 
@@ -10,7 +8,7 @@ mod warehouses;
 
 pub use recovery::OpenReport;
 
-use crate::actors::{Crash, Env as BaseEnv, Registry};
+use crate::actors::{ActorSetup, Crash, Registry};
 use crate::domains::deals::shard::ShardCommand;
 use crate::engine::{
     BucketKey, CustomerId, Hold, HoldStatus, InventoryCounts, InventoryError, ReservationId, Sku, Timestamp, Warehouse,
@@ -18,7 +16,6 @@ use crate::engine::{
 };
 use crate::store::{keys, Batch, Keyspace, Settlement};
 use crate::{Error, Mercato};
-use actix::ArbiterHandle;
 use bucket::{
     BucketActor, BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship,
     Withdraw,
@@ -39,14 +36,16 @@ pub(crate) struct State {
     warehouses: parking_lot::RwLock<BTreeMap<WarehouseId, Warehouse>>,
     /// Reservation -> the customer who made it (admin-made ones have none).
     owners: DashMap<ReservationId, CustomerId, foldhash::fast::RandomState>,
-    /// Buckets found with live holds at open (their expiry timers must run).
+    /// Buckets found with live holds at open. Their actors start (and their
+    /// expiry timers write) only once the search index has caught up with
+    /// the log, which it does on the premise that no writer runs yet.
     live: parking_lot::Mutex<Vec<BucketKey>>,
     opened: OpenReport,
 }
 
 impl State {
     /// Rebuilds every bucket from the store and checks its invariants.
-    pub(crate) fn open(store: Keyspace, env: &BaseEnv, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
         let recovered = recovery::recover(&store)?;
         let warehouses = warehouses::load(&store)?;
         let owners = DashMap::with_hasher(foldhash::fast::RandomState::default());
@@ -58,7 +57,7 @@ impl State {
         let shared =
             bucket::Shared { reservations: Arc::new(recovered.reservations), board: Arc::new(recovered.board) };
         Ok(State {
-            buckets: Registry::new("bucket", arbiters.clone(), env.domain(store.clone(), shared.clone())),
+            buckets: actors.registry("bucket", store.clone(), shared.clone()),
             store,
             shared,
             locations: recovered.locations,
@@ -77,14 +76,19 @@ impl State {
         self.buckets.stats()
     }
 
+    /// The buckets of `sku`, one per warehouse that stocks it, in warehouse order.
+    fn buckets_of(&self, sku: &Sku) -> Vec<BucketKey> {
+        self.locations
+            .get(sku)
+            .map(|warehouses| {
+                warehouses.iter().map(|warehouse| BucketKey::new(sku.clone(), warehouse.clone())).collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Units of `sku` available now over all its warehouses (stock board).
     pub(crate) fn available(&self, sku: &Sku) -> u64 {
-        self.locations.get(sku).map_or(0, |warehouses| {
-            warehouses
-                .iter()
-                .map(|warehouse| self.shared.board.available(&BucketKey::new(sku.clone(), warehouse.clone())))
-                .sum()
-        })
+        self.buckets_of(sku).iter().map(|bucket| self.shared.board.available(bucket)).sum()
     }
 
     /// A counter that moves whenever any bucket's availability changes.
@@ -215,8 +219,7 @@ impl<'a> Inventory<'a> {
             return Err(Error::InvalidInput(format!("ttl must be 1..={} ms", config.reservation_ttl_max_ms)));
         }
         let id = request.id.unwrap_or_else(|| ReservationId::generate(rand::random()));
-        let known = self.s.shared.reservations.get(&id).map(|entry| entry.value().clone());
-        if let Some(bucket) = known {
+        if let Some(bucket) = self.holder_of(&id) {
             return self.reserve_in(bucket, id, request.quantity, ttl_ms).await;
         }
         let candidates = match request.warehouse {
@@ -236,27 +239,36 @@ impl<'a> Inventory<'a> {
             .into())
     }
 
+    /// Puts a hold on one bucket (the place saga's holds are planned per bucket).
     pub(crate) async fn reserve_in(
-        &self,
+        self,
         bucket: BucketKey,
         id: ReservationId,
         quantity: u32,
         ttl_ms: u64,
     ) -> Result<Reservation, Error> {
-        let message = Reserve { id: id.clone(), quantity, ttl_ms };
-        let reply = self.s.buckets.call(&bucket, message).await?;
-        let hold = self.m.settle(reply).await?;
+        let hold = self.bucket_call(&bucket, Reserve { id: id.clone(), quantity, ttl_ms }).await?;
         Ok(Reservation::new(id, bucket, hold))
+    }
+
+    /// One message to a bucket's actor, through the shutdown gate; its answer
+    /// once durable (or, inside a durability scope, at once).
+    async fn bucket_call<M, T>(self, bucket: &BucketKey, message: M) -> Result<T, Error>
+    where
+        M: actix::Message<Result = bucket::BucketReply<T>> + Clone + Send + 'static,
+        T: Send + 'static,
+        BucketActor: actix::Handler<M>,
+    {
+        let _pass = self.m.enter()?;
+        let reply = self.s.buckets.call(bucket, message).await?;
+        self.m.settle(reply).await
     }
 
     /// The buckets to try for a SKU, most available first, ranked from the
     /// stock board (no round trip). A stale board only costs a retry: a bucket
     /// that turns out short is skipped for the next one.
     fn candidates(self, sku: &Sku, quantity: u32) -> Vec<BucketKey> {
-        let board = &self.s.shared.board;
-        let mut ranked: Vec<(u64, BucketKey)> =
-            self.buckets_of(sku).into_iter().map(|bucket| (board.available(&bucket), bucket)).collect();
-        ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let ranked = self.ranked(sku);
         let fitting = ranked.iter().filter(|(available, _)| *available >= u64::from(quantity)).count();
         // Try the buckets that fit; if none does, one attempt reports the shortfall.
         ranked.into_iter().take(fitting.max(1)).map(|(_, bucket)| bucket).collect()
@@ -268,9 +280,15 @@ impl<'a> Inventory<'a> {
         self.s.available(sku)
     }
 
-    /// Units of one bucket available now, from the stock board.
-    pub(crate) fn available_in(self, bucket: &BucketKey) -> u64 {
-        self.s.shared.board.available(bucket)
+    /// The buckets of `sku` with the units each has available now (stock
+    /// board), most available first, ties in warehouse order.
+    pub(crate) fn ranked(self, sku: &Sku) -> Vec<(u64, BucketKey)> {
+        let board = &self.s.shared.board;
+        let mut ranked: Vec<(u64, BucketKey)> =
+            self.s.buckets_of(sku).into_iter().map(|bucket| (board.available(&bucket), bucket)).collect();
+        // Stable: equal availabilities keep the warehouse order.
+        ranked.sort_by_key(|(available, _)| std::cmp::Reverse(*available));
+        ranked
     }
 
     /// The bucket holding reservation `id`, if it is one of this domain's.
@@ -298,23 +316,13 @@ impl<'a> Inventory<'a> {
         self.s.owners.get(id).map(|owner| owner.value().clone())
     }
 
+    /// The buckets of `sku`, one per warehouse that stocks it.
     pub(crate) fn buckets_of(self, sku: &Sku) -> Vec<BucketKey> {
-        self.s
-            .locations
-            .get(sku)
-            .map(|warehouses| {
-                warehouses.iter().map(|warehouse| BucketKey::new(sku.clone(), warehouse.clone())).collect()
-            })
-            .unwrap_or_default()
+        self.s.buckets_of(sku)
     }
 
     fn bucket_of(self, id: &ReservationId) -> Result<BucketKey, Error> {
-        self.s
-            .shared
-            .reservations
-            .get(id)
-            .map(|entry| entry.value().clone())
-            .ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() }.into())
+        self.holder_of(id).ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() }.into())
     }
 
     /// Sells a held reservation (idempotent).
@@ -323,10 +331,8 @@ impl<'a> Inventory<'a> {
         if let Some(reservation) = self.m.deals().claim_as_reservation(id, claim).await? {
             return Ok(reservation);
         }
-        let _pass = self.m.enter()?;
         let bucket = self.bucket_of(id)?;
-        let reply = self.s.buckets.call(&bucket, Commit { id: id.clone() }).await?;
-        let hold = self.m.settle(reply).await?;
+        let hold = self.bucket_call(&bucket, Commit { id: id.clone() }).await?;
         Ok(Reservation::new(id.clone(), bucket, hold))
     }
 
@@ -336,10 +342,8 @@ impl<'a> Inventory<'a> {
         if let Some(reservation) = self.m.deals().claim_as_reservation(id, claim).await? {
             return Ok(reservation);
         }
-        let _pass = self.m.enter()?;
         let bucket = self.bucket_of(id)?;
-        let reply = self.s.buckets.call(&bucket, Release { id: id.clone() }).await?;
-        let hold = self.m.settle(reply).await?;
+        let hold = self.bucket_call(&bucket, Release { id: id.clone() }).await?;
         Ok(Reservation::new(id.clone(), bucket, hold))
     }
 
@@ -350,10 +354,8 @@ impl<'a> Inventory<'a> {
         {
             return Ok(reservation);
         }
-        let _pass = self.m.enter()?;
         let bucket = self.bucket_of(id)?;
-        let reply = self.s.buckets.call(&bucket, ReadHold { id: id.clone() }).await?;
-        let hold = self.m.settle(reply).await?;
+        let hold = self.bucket_call(&bucket, ReadHold { id: id.clone() }).await?;
         Ok(Reservation::new(id.clone(), bucket, hold))
     }
 
@@ -361,7 +363,7 @@ impl<'a> Inventory<'a> {
     pub async fn levels(self, sku: &Sku) -> Result<SkuInventory, Error> {
         let _pass = self.m.enter()?;
         let buckets = self.buckets_of(sku);
-        let counts = join_all(buckets.iter().map(|bucket| self.bucket_counts(bucket))).await;
+        let counts = join_all(buckets.iter().map(|bucket| self.bucket_call(bucket, ReadCounts))).await;
         let mut totals = InventoryCounts::default();
         let mut warehouses = Vec::with_capacity(buckets.len());
         for (bucket, counts) in buckets.into_iter().zip(counts) {
@@ -372,83 +374,62 @@ impl<'a> Inventory<'a> {
         Ok(SkuInventory { sku: sku.clone(), totals, warehouses })
     }
 
-    async fn bucket_counts(self, bucket: &BucketKey) -> Result<InventoryCounts, Error> {
-        let reply = self.s.buckets.call(bucket, ReadCounts).await?;
-        self.m.settle(reply).await
-    }
-
     /// Sets on hand and/or safety stock of one bucket (creating it).
     pub async fn set_stock(self, bucket: BucketKey, update: StockUpdate) -> Result<InventoryCounts, Error> {
-        let _pass = self.m.enter()?;
         let message = SetStock { on_hand: update.on_hand, safety_stock: update.safety_stock };
-        let reply = self.s.buckets.call(&bucket, message).await?;
-        let counts = self.m.settle(reply).await?;
+        let counts = self.bucket_call(&bucket, message).await?;
         self.s.locations.entry(bucket.sku).or_default().insert(bucket.warehouse);
         Ok(counts)
     }
 
     /// Adds received units to a bucket.
     pub async fn restock(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(bucket, Restock { quantity }).await?;
-        let counts = self.m.settle(reply).await?;
+        let counts = self.bucket_call(bucket, Restock { quantity }).await?;
         self.s.locations.entry(bucket.sku.clone()).or_default().insert(bucket.warehouse.clone());
         Ok(counts)
     }
 
     /// Units leave a bucket for a flash deal's own stock (only available units).
     pub async fn withdraw(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(bucket, Withdraw { quantity }).await?;
-        self.m.settle(reply).await
+        self.bucket_call(bucket, Withdraw { quantity }).await
     }
 
     /// Committed units leave a warehouse.
     pub async fn ship(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(bucket, Ship { quantity }).await?;
-        self.m.settle(reply).await
+        self.bucket_call(bucket, Ship { quantity }).await
     }
 
     /// A serializable copy of a bucket's state, holds included.
     pub async fn observe_bucket(self, bucket: &BucketKey) -> Result<BucketSnapshot, Error> {
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(bucket, Observe).await?;
-        self.m.settle(reply).await
+        self.bucket_call(bucket, Observe).await
     }
 
     /// Restocks unsold units of an ended deal, deleting the deal's return
     /// record (`settles`) in the same write.
     pub(crate) async fn restock_return(
-        &self,
+        self,
         bucket: &BucketKey,
         quantity: u64,
         settles: Settlement,
     ) -> Result<InventoryCounts, Error> {
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(bucket, bucket::RestockReturn { quantity, settles }).await?;
-        self.m.settle(reply).await
+        self.bucket_call(bucket, bucket::RestockReturn { quantity, settles }).await
     }
 
     /// Applies a stock change an order owes, deleting its task record
     /// (`settles`) in the same write: a retried task changes stock once.
     pub(crate) async fn settle_task(
-        &self,
+        self,
         bucket: &BucketKey,
         op: bucket::StockOp,
         settles: Settlement,
     ) -> Result<InventoryCounts, Error> {
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(bucket, bucket::SettleTask { op, settles }).await?;
-        self.m.settle(reply).await
+        self.bucket_call(bucket, bucket::SettleTask { op, settles }).await
     }
 
     /// Returns a committed hold's units to its bucket (a no-op otherwise).
     pub(crate) async fn return_committed(self, id: &ReservationId) -> Result<(), Error> {
         let Some(bucket) = self.holder_of(id) else { return Ok(()) };
-        let _pass = self.m.enter()?;
-        let reply = self.s.buckets.call(&bucket, bucket::ReturnCommitted { id: id.clone() }).await?;
-        match self.m.settle(reply).await {
+        match self.bucket_call(&bucket, bucket::ReturnCommitted { id: id.clone() }).await {
             Ok(_) | Err(Error::Inventory(_)) => Ok(()),
             Err(other) => Err(other),
         }

@@ -3,7 +3,7 @@
 //! Reads every bucket's counters and holds, restores each bucket, and checks
 //! its invariants; a violation refuses to open (serving from a state that
 //! oversells would be worse than not serving). Derives the in-memory indexes
-//! the handle routes with: reservation id -> bucket, SKU -> warehouses.
+//! the domain routes with: reservation id -> bucket, SKU -> warehouses.
 
 use crate::domains::inventory::board::StockBoard;
 use crate::engine::{Bucket, BucketCounters, BucketKey, Hold, HoldStatus, ReservationId, Sku, WarehouseId};

@@ -1,4 +1,4 @@
-//! Warehouses through the handle: few, read often, written rarely, so they
+//! Warehouses: few, read often, written rarely, so they
 //! live in a map behind a lock and each create is one durable record.
 
 use super::Inventory;

@@ -3,8 +3,8 @@
 //! A transition writes, in one batch, the order record, its events to the
 //! event log, and the stock tasks it owes buckets (`T` records: units to ship
 //! or to take back). The record also remembers the last event whose effects
-//! (returning holds, refunds, stock tasks) the handle still has to carry out
-//! (`pending`); the handle clears it with `EffectsDone` once they are done,
+//! (returning holds, refunds, stock tasks) the orders domain still has to carry out
+//! (`pending`); the domain clears it with `EffectsDone` once they are done,
 //! and a restart carries out whatever is still pending.
 
 use crate::actors::registry::{Activate, Activation};

@@ -1,4 +1,5 @@
-//! Placing orders (the saga driver) and the order lifecycle through the handle.
+//! Orders: placing them (the saga driver) and their lifecycle. Owns the keys
+//! `v`, `j` and `T`.
 //!
 //! The saga's record (`j` key) is written before its first action and after
 //! every step, in the same ordered store as every effect, so after a crash the
@@ -10,7 +11,7 @@ pub mod actor;
 
 pub use actor::OrderRecord;
 
-use crate::actors::{Env, Registry};
+use crate::actors::{ActorSetup, Registry};
 use crate::domains::carts::actor::CartCommand;
 use crate::domains::checkout::actor::CheckoutCommand;
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
@@ -22,14 +23,12 @@ use crate::engine::{
 };
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
-use actix::ArbiterHandle;
 use actor::{stock_tasks, OrderActor, OrderCommand, OrderMessage, OrderRejection, PlannedHold};
 use dashmap::DashMap;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 /// A running place-order saga with what it needs to finish or compensate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,12 +75,8 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, env: &Env, arbiters: &Arc<[ArbiterHandle]>) -> Result<State, Error> {
-        Ok(State {
-            index: load_index(&store)?,
-            orders: Registry::new("order", arbiters.clone(), env.domain(store.clone(), ())),
-            store,
-        })
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
+        Ok(State { index: load_index(&store)?, orders: actors.registry("order", store.clone(), ()), store })
     }
 }
 
@@ -285,7 +280,7 @@ impl<'a> Orders<'a> {
     }
 
     async fn run_action(
-        &self,
+        self,
         record: &SagaRecord,
         action: &SagaAction,
         created: &mut Option<OrderRecord>,
@@ -445,7 +440,7 @@ impl<'a> Orders<'a> {
     /// The customer's orders, newest first, optionally of one status; at most
     /// `limit`, after the order `after` (the cursor).
     pub async fn list(
-        &self,
+        self,
         customer: &CustomerId,
         status: Option<OrderStatus>,
         limit: usize,
@@ -479,7 +474,7 @@ impl<'a> Orders<'a> {
     }
 
     pub async fn request_return(
-        &self,
+        self,
         customer: &CustomerId,
         id: &OrderId,
         items: Vec<ReturnItem>,

@@ -79,7 +79,7 @@ impl<'a> Payments<'a> {
 
     /// Debits the gift card and authorizes the card, under `reference`.
     pub(crate) async fn authorize(
-        &self,
+        self,
         reference: &str,
         gift_card: Option<(GiftCardCode, Money)>,
         card: Option<AuthorizeRequest>,
@@ -89,7 +89,7 @@ impl<'a> Payments<'a> {
     }
 
     pub(crate) async fn capture(
-        &self,
+        self,
         id: &PaymentId,
         at: Timestamp,
     ) -> Result<Result<Authorization, PaymentError>, Error> {
@@ -98,7 +98,7 @@ impl<'a> Payments<'a> {
 
     /// Undoes what `reference` authorized and debited.
     pub(crate) async fn void(
-        &self,
+        self,
         reference: &str,
         gift_card: Option<&GiftCardCode>,
         at: Timestamp,
@@ -108,7 +108,7 @@ impl<'a> Payments<'a> {
 
     /// Gives money back: `card` to the captured card, and the gift card credit.
     pub(crate) async fn refund(
-        &self,
+        self,
         reference: &str,
         refund_reference: &str,
         card: Money,
