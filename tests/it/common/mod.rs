@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod app;
+
 use mercato::clock::ManualClock;
 use mercato::engine::{BucketKey, Sku, Timestamp, WarehouseId};
 use mercato::{Config, Durability, Mercato};

@@ -2,100 +2,58 @@
 //! declines, races for the last unit, idempotent placing, cancellations,
 //! returns, skipped steps and bad input (each failure leaves nothing behind).
 
-mod common;
+use crate::common;
 
-use hyper::{Body, Client, Method, Request};
-use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
-use mercato::http::AppState;
-use mercato::{Config, Durability, Mercato};
+use crate::common::app::{Call, Options, Reply as Response, Seed, TestApp, ADMIN};
+use hyper::Method;
+use mercato::Config;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "test-admin-token";
+/// The shared test app with this module's way of calling it (bodies as
+/// JSON, a token on every call) and its checkout helpers.
+struct App(TestApp);
 
-struct App {
-    addr: SocketAddr,
-    mercato: Mercato,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
-    dir: Option<tempfile::TempDir>,
+impl std::ops::Deref for App {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
 
-struct Response {
-    status: u16,
-    body: Value,
-}
+const SEED: Seed = Seed {
+    warehouses: &[("W-EAST", 40.7, -74.0, "US"), ("W-WEST", 37.7, -122.4, "US")],
+    products: &[("SKU-A", 1000), ("SKU-B", 2599)],
+    category: &["Test"],
+    weight_grams: Some(400),
+};
 
 async fn spawn_app() -> App {
     spawn_app_with(|_| {}).await
 }
 
-async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> App {
-    spawn_app_in(tempfile::tempdir().unwrap(), adjust).await
+async fn spawn_app_with(adjust: impl FnOnce(&mut Config) + 'static) -> App {
+    App(TestApp::spawn(Options::new(SEED).config(adjust)).await)
 }
 
 /// Opens the data directory `dir`, seeding warehouses and products when it is new.
-async fn spawn_app_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config)) -> App {
-    let fresh = std::fs::read_dir(dir.path()).unwrap().next().is_none();
-    let mut config = Config::new(dir.path()).durability(Durability::Strict);
-    config.password_cost = mercato::PasswordCost::Fast;
-    config.cache_capacity_bytes = 16 << 20;
-    adjust(&mut config);
-    let mercato = Mercato::open(config).unwrap();
-    if fresh {
-        seed(&mercato).await;
-    }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(mercato.clone(), ADMIN).expect("query threads");
-    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
-        let _ = stopped.await;
-    })
-    .unwrap();
-    let server = tokio::spawn(server);
-    App { addr, mercato, stop: Some(stop), server: Some(server), dir: Some(dir) }
-}
-
-async fn seed(mercato: &Mercato) {
-    for (id, lat, lon) in [("W-EAST", 40.7, -74.0), ("W-WEST", 37.7, -122.4)] {
-        let warehouse = Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat, lon }, "US");
-        mercato.inventory().create_warehouse(warehouse.unwrap()).await.unwrap();
-    }
-    let mut drafts = Vec::new();
-    for (sku, cents) in [("SKU-A", 1000), ("SKU-B", 2599)] {
-        let body = json!({"id": format!("P-{sku}"), "title": format!("Item {sku}"), "category": ["Test"],
-            "variants": [{"sku": sku, "price": {"cents": cents, "currency": "USD"}, "weight_grams": 400}]});
-        let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
-        drafts.push(parsed.parse().unwrap().draft);
-    }
-    for result in mercato.catalog().upsert_products(drafts).await.unwrap() {
-        result.unwrap();
-    }
+async fn spawn_app_in(dir: tempfile::TempDir, adjust: impl FnOnce(&mut Config) + 'static) -> App {
+    App(TestApp::spawn_in(dir, Options::new(SEED).config(adjust)).await)
 }
 
 impl App {
     async fn send(&self, method: Method, path: &str, body: Option<Value>, token: &str, key: Option<&str>) -> Response {
-        let url = format!("http://{}{}", self.addr, path);
-        let (status, body) = common::send(method, url, Some(token), key, body).await.expect("the server answers");
-        Response { status, body }
+        let body = body.map(|body| body.to_string());
+        self.0.request(Call { body, token: Some(token), idempotency_key: key, ..Call::new(method, path) }).await
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Value>, token: &str) -> Response {
         self.send(method, path, body, token, None).await
     }
 
+    /// A request whose body is sent as given, JSON or not.
     async fn raw(&self, method: Method, path: &str, body: &str, token: &str) -> Response {
-        let request = Request::builder()
-            .method(method)
-            .uri(format!("http://{}{}", self.addr, path))
-            .header("authorization", format!("Bearer {token}"))
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_owned()))
-            .unwrap();
-        let response = Client::new().request(request).await.unwrap();
-        let status = response.status().as_u16();
-        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-        Response { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null) }
+        self.0.request(Call { body: Some(body.to_owned()), token: Some(token), ..Call::new(method, path) }).await
     }
 
     async fn stock(&self, sku: &str, warehouse: &str, on_hand: u64) {
@@ -154,24 +112,14 @@ impl App {
         self.send(Method::POST, &format!("/v1/checkouts/{checkout}/place"), None, token, Some(key)).await
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.mercato.shutdown().await.unwrap();
+    async fn stop(self) {
+        self.0.stop().await
     }
 
     /// Stops the server and the engine and hands back the data directory
     /// once nothing holds it any more.
-    async fn shut_down(mut self) -> tempfile::TempDir {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.unwrap();
-        }
-        self.mercato.shutdown().await.unwrap();
-        self.dir.take().unwrap()
+    async fn shut_down(self) -> tempfile::TempDir {
+        self.0.shut_down().await
     }
 }
 

@@ -4,7 +4,7 @@
 //! compensated (no hold left), and every SKU's stock adds up, with exactly
 //! the units of the paid orders committed.
 
-mod common;
+use crate::common;
 
 use hyper::Method;
 use serde_json::{json, Value};

@@ -3,9 +3,8 @@
 //! resume after reopen, rebuild of a lost or corrupt index, and the HTTP
 //! routes with their 422s.
 
-use hyper::{Body, Client, Request};
+use crate::common::app::{Call, TestApp};
 use mercato::engine::{BucketKey, GeoPoint, ProductId, ProductPatch, Sku, Warehouse, WarehouseId};
-use mercato::http::AppState;
 use mercato::search::facets::Filters;
 use mercato::search::{SearchRequest, Sort};
 use mercato::{Config, Durability, Mercato, ReserveRequest, StockUpdate};
@@ -470,27 +469,18 @@ async fn memory_mode_indexes_from_the_in_memory_log() {
     mercato.shutdown().await.unwrap();
 }
 
-async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
-    let request = Request::get(format!("http://{addr}{path}")).body(Body::empty()).unwrap();
-    let response = Client::new().request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+async fn get(app: &TestApp, path: &str) -> (u16, Value) {
+    let reply = app.request(Call::new(hyper::Method::GET, path)).await;
+    (reply.status, reply.body)
 }
 
 #[tokio::test]
 async fn search_and_suggest_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = loaded(dir.path()).await;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(mercato.clone(), "admin").expect("query threads");
-    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
-        let _ = stopped.await;
-    })
-    .unwrap();
-    let server = tokio::spawn(server);
+    let app = TestApp::serve(mercato, dir, Default::default());
 
-    let (status, body) = get(addr, "/v1/search?q=wireless%20headphones&per_page=5").await;
+    let (status, body) = get(&app, "/v1/search?q=wireless%20headphones&per_page=5").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["hits"][0]["product_id"], "P-1");
     for field in ["product_id", "title", "brand", "price", "rating", "in_stock", "variant_count", "score", "sponsored"]
@@ -505,7 +495,7 @@ async fn search_and_suggest_over_http() {
     assert!(body["did_you_mean"].is_null());
 
     let (status, body) =
-        get(addr, "/v1/search?category=Electronics/Audio&brand=Sony&brand=Bose&price_min=&price_max=&sort=price_asc")
+        get(&app, "/v1/search?category=Electronics/Audio&brand=Sony&brand=Bose&price_min=&price_max=&sort=price_asc")
             .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["total"], 3);
@@ -520,11 +510,11 @@ async fn search_and_suggest_over_http() {
     assert!(last_price.get("to").is_some());
     assert_eq!(body["facets"]["rating"].as_array().unwrap().len(), 4);
 
-    let (status, body) = get(addr, "/v1/search?q=hedphones").await;
+    let (status, body) = get(&app, "/v1/search?q=hedphones").await;
     assert_eq!(status, 200);
     assert_eq!(body["did_you_mean"], "headphones");
     assert_eq!(body["hits"][0]["product_id"], "P-1");
-    let (status, body) = get(addr, "/v1/search").await;
+    let (status, body) = get(&app, "/v1/search").await;
     assert_eq!((status, body["total"].as_u64()), (200, Some(CATALOG.len() as u64)));
 
     for bad in [
@@ -538,20 +528,18 @@ async fn search_and_suggest_over_http() {
         "in_stock=maybe",
         "category=%2F",
     ] {
-        let (status, body) = get(addr, &format!("/v1/search?{bad}")).await;
+        let (status, body) = get(&app, &format!("/v1/search?{bad}")).await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert_eq!(body["type"], "invalid-input", "{bad}");
     }
 
-    let (status, body) = get(addr, "/v1/suggest?q=wirel").await;
+    let (status, body) = get(&app, "/v1/suggest?q=wirel").await;
     assert_eq!(status, 200);
     let suggestions = body["suggestions"].as_array().unwrap();
     assert!(!suggestions.is_empty() && suggestions.len() <= 10);
     assert!(suggestions.iter().all(|s| ["product", "category", "brand"].contains(&s["kind"].as_str().unwrap())));
-    let (status, body) = get(addr, "/v1/suggest").await;
+    let (status, body) = get(&app, "/v1/suggest").await;
     assert_eq!((status, body["suggestions"].as_array().map(Vec::len)), (200, Some(0)));
 
-    let _ = stop.send(());
-    server.await.unwrap();
-    mercato.shutdown().await.unwrap();
+    app.shut_down().await;
 }

@@ -4,9 +4,7 @@
 //! otherwise). Complements `engine_model.rs`, which checks the rules against
 //! a model; this checks the persistence of what the actors did.
 
-mod common;
-
-use common::{bucket, open_manual, sku};
+use crate::common::{bucket, open_manual, sku};
 use mercato::engine::{CartId, ReservationId};
 use mercato::{Durability, Mercato, ReserveRequest, StockUpdate};
 use proptest::prelude::*;

@@ -1,7 +1,7 @@
 //! The real `mercato serve` process: it prints its address, acknowledged
 //! writes survive SIGKILL, and SIGTERM shuts it down with exit code 0.
 
-mod common;
+use crate::common;
 
 use hyper::{Body, Client, Method, Request};
 use serde_json::{json, Value};

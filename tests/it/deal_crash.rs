@@ -3,7 +3,7 @@
 //! held, no customer holds more than the limit, and no more than the deal's
 //! quantity was ever claimed.
 
-mod common;
+use crate::common;
 
 use hyper::Method;
 use serde_json::{json, Value};

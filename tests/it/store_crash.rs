@@ -9,9 +9,9 @@
 //! its last key: opening must finish such a batch.
 //!
 //! The child is this test binary run again with `--ignored --exact
-//! store_crash_child` and the data directory in `MERCATO_STORE_CRASH_DIR`.
+//! store_crash::store_crash_child` and the data directory in `MERCATO_STORE_CRASH_DIR`.
 
-mod common;
+use crate::common;
 
 use mercato::store::Batch;
 use rand::{Rng, SeedableRng};
@@ -71,7 +71,7 @@ fn store_crash_child() {
 fn run_child_round(dir: &std::path::Path, round: u32, kill_after: Duration) -> Vec<String> {
     let env =
         [("MERCATO_STORE_CRASH_DIR", dir.display().to_string()), ("MERCATO_STORE_CRASH_ROUND", round.to_string())];
-    let lines = common::run_killed_child("store_crash_child", &env, kill_after);
+    let lines = common::run_killed_child("store_crash::store_crash_child", &env, kill_after);
     lines.into_iter().filter_map(|line| line.strip_prefix("W ").map(str::to_owned)).collect()
 }
 

@@ -1,9 +1,7 @@
 //! Carts through the `Mercato` handle: every operation, limits, merge,
 //! durability across reopen, passivation and supervision.
 
-mod common;
-
-use common::{open_manual, open_passivating, sku};
+use crate::common::{open_manual, open_passivating, sku};
 use mercato::domains::carts::actor::CartSnapshot;
 use mercato::engine::{CartError, CartId, CartList};
 use mercato::{Durability, Error};

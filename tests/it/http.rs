@@ -2,59 +2,35 @@
 //! route of reservations, inventory and guest carts, each error code, and a
 //! bad-input matrix that also checks nothing changed.
 
+use crate::common::app::{Call, Options, Reply as Response, Seed, TestApp, ADMIN};
 use hyper::{Body, Client, Method, Request};
-use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
-use mercato::http::AppState;
 use mercato::{Config, Durability, Mercato};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 
-const ADMIN: &str = "test-admin-token";
+/// The shared test app with this module's way of calling it (bodies as
+/// text, tokens optional).
+struct App(TestApp);
 
-struct App {
-    addr: SocketAddr,
-    mercato: Mercato,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    _dir: tempfile::TempDir,
+impl std::ops::Deref for App {
+    type Target = TestApp;
+    fn deref(&self) -> &TestApp {
+        &self.0
+    }
 }
+
+const SEED: Seed = Seed {
+    warehouses: &[("W-1", 40.0, -74.0, "US-NJ"), ("W-EAST", 40.0, -74.0, "US-NJ")],
+    products: &[("SKU-1", 1000), ("SKU-A", 250), ("SKU-B", 1999)],
+    category: &["Test", "Things", "Items"],
+    weight_grams: None,
+};
 
 async fn spawn_app() -> App {
     spawn_app_with(mercato::http::limits::ClaimLimitConfig::default()).await
 }
 
 async fn spawn_app_with(limits: mercato::http::limits::ClaimLimitConfig) -> App {
-    let dir = tempfile::tempdir().unwrap();
-    let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Strict)).unwrap();
-    for id in ["W-1", "W-EAST"] {
-        let warehouse =
-            Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat: 40.0, lon: -74.0 }, "US-NJ");
-        mercato.inventory().create_warehouse(warehouse.unwrap()).await.unwrap();
-    }
-    let mut drafts = Vec::new();
-    for (sku, cents) in [("SKU-1", 1000), ("SKU-A", 250), ("SKU-B", 1999)] {
-        let body = json!({"id": format!("P-{sku}"), "title": format!("Item {sku}"), "category": ["Test", "Things", "Items"],
-            "variants": [{"sku": sku, "price": {"cents": cents, "currency": "USD"}}]});
-        let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
-        drafts.push(parsed.parse().unwrap().draft);
-    }
-    for result in mercato.catalog().upsert_products(drafts).await.unwrap() {
-        result.unwrap();
-    }
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::with_limits(mercato.clone(), ADMIN, limits).expect("query threads");
-    let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
-        let _ = stopped.await;
-    })
-    .unwrap();
-    tokio::spawn(server);
-    App { addr, mercato, stop: Some(stop), _dir: dir }
-}
-
-struct Response {
-    status: u16,
-    content_type: String,
-    retry_after: Option<String>,
-    body: Value,
+    App(TestApp::spawn(Options::new(SEED).limits(limits)).await)
 }
 
 impl App {
@@ -70,45 +46,17 @@ impl App {
         token: Option<&str>,
         idempotency_key: Option<&str>,
     ) -> Response {
-        let mut request = Request::builder().method(method).uri(format!("http://{}{}", self.addr, path));
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
-        if let Some(key) = idempotency_key {
-            request = request.header("idempotency-key", key);
-        }
-        let request = match body {
-            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_owned())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        exchange(request, None).await
+        let body = body.map(str::to_owned);
+        self.0.request(Call { body, token, idempotency_key, ..Call::new(method, path) }).await
     }
 
     async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Response {
         self.call(method, path, body.map(|b| b.to_string()).as_deref(), Some(ADMIN)).await
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.mercato.shutdown().await.unwrap();
+    async fn stop(self) {
+        self.0.stop().await
     }
-}
-
-/// Sends `request`, from the loopback address `source` if given.
-async fn exchange(request: Request<Body>, source: Option<[u8; 4]>) -> Response {
-    let mut connector = hyper::client::HttpConnector::new();
-    connector.set_local_address(source.map(std::net::IpAddr::from));
-    let response = Client::builder().build::<_, Body>(connector).request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let content_type =
-        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-    let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()));
-    Response { status, content_type, retry_after, body }
 }
 
 /// (method, path, body, bearer token, expected status, expected problem type)
@@ -943,12 +891,8 @@ async fn claims_over_the_rate_limit_get_429_with_retry_after() {
 
 /// A claim sent from `source`, a loopback address of the test's choosing.
 async fn claim_from(app: &App, source: [u8; 4], path: &str, token: &str) -> Response {
-    let request = Request::post(format!("http://{}{path}", app.addr))
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Body::from(r#"{"quantity":1}"#))
-        .unwrap();
-    exchange(request, Some(source)).await
+    let body = Some(r#"{"quantity":1}"#.to_owned());
+    app.request(Call { body, token: Some(token), source: Some(source), ..Call::new(Method::POST, path) }).await
 }
 
 /// A server with these claim rate limits and a deal of 5 units open to

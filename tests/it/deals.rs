@@ -2,9 +2,9 @@
 //! per-customer limit holds under parallel claims and across restarts,
 //! expiry returns units once, and claims are reservations.
 
-mod common;
+use crate::common;
 
-use common::{bucket, open_manual, sku, START};
+use crate::common::{bucket, open_manual, sku, START};
 use mercato::engine::deal::{DealError, DealStatus, DealTerms};
 use mercato::engine::{Currency, CustomerId, DealId, HoldStatus, InventoryError, Money};
 use mercato::{Durability, Error, Mercato, StockUpdate};

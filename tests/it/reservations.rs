@@ -1,9 +1,9 @@
 //! Reservations through the `Mercato` handle: atomicity under concurrency,
 //! idempotency, expiry (also across restarts), passivation and supervision.
 
-mod common;
+use crate::common;
 
-use common::{bucket, open_manual, open_passivating, sku};
+use crate::common::{bucket, open_manual, open_passivating, sku};
 use mercato::engine::{HoldStatus, InventoryError, ReservationId};
 use mercato::{Durability, Error, ReserveRequest, StockUpdate};
 use std::time::Duration;

@@ -5,11 +5,11 @@
 //! and nothing is oversold.
 //!
 //! The child is this test binary run again with `--ignored --exact
-//! crash_child` and the data directory in `MERCATO_CRASH_DIR`.
+//! crash::crash_child` and the data directory in `MERCATO_CRASH_DIR`.
 
-mod common;
+use crate::common;
 
-use common::{bucket, sku};
+use crate::common::{bucket, sku};
 use mercato::engine::{CartId, HoldStatus, ReservationId};
 use mercato::{Durability, Error, Mercato, ReserveRequest, StockUpdate};
 use rand::{Rng, SeedableRng};
@@ -83,7 +83,7 @@ struct Acknowledged {
 
 fn run_child_round(dir: &std::path::Path, round: usize, kill_after: Duration, acked: &mut Acknowledged) {
     let env = [("MERCATO_CRASH_DIR", dir.display().to_string()), ("MERCATO_CRASH_ROUND", round.to_string())];
-    let lines = common::run_killed_child("crash_child", &env, kill_after);
+    let lines = common::run_killed_child("crash::crash_child", &env, kill_after);
     for line in lines {
         let parts: Vec<&str> = line.split(' ').collect();
         match parts.as_slice() {

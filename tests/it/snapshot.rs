@@ -3,12 +3,10 @@
 //! store, and exporting that store must give back the same records.
 //!
 //! The fixture was written by `write_snapshot_fixture` (ignored; run it with
-//! `cargo test --test snapshot -- --ignored` only when the format changes,
+//! `cargo test --test it snapshot:: -- --ignored` only when the format changes,
 //! together with a new version number).
 
-mod common;
-
-use common::{sku, START};
+use crate::common::{sku, START};
 use mercato::clock::ManualClock;
 use mercato::engine::{BucketKey, CartId, GeoPoint, HoldStatus, ReservationId, Warehouse, WarehouseId};
 use mercato::http::product_dto::ProductBody;

@@ -1,0 +1,24 @@
+//! The integration tests: one binary, one module per subject, one shared
+//! in-process app (`common::app`) and the shared helpers in `common`.
+//!
+//! Run one subject with `cargo test --test it <module>::`, for example
+//! `cargo test --test it checkout::`.
+
+mod common;
+
+mod carts;
+mod catalog_model;
+mod checkout;
+mod checkout_crash;
+mod crash;
+mod deal_crash;
+mod deal_model;
+mod deals;
+mod engine_model;
+mod http;
+mod reopen_model;
+mod reservations;
+mod search;
+mod server_process;
+mod snapshot;
+mod store_crash;
