@@ -39,7 +39,13 @@ pub struct Config {
     pub fraud: crate::engine::FraudRules,
     /// Search index, ranking weights and projection timing.
     pub search: crate::search::SearchConfig,
+    /// Where time comes from (the system clock unless a test drives it).
     pub clock: Arc<dyn Clock>,
+    /// Where ids, tokens and salts come from: the operating system's entropy
+    /// when `None`; a seeded generator, repeating from run to run, when set
+    /// (tests and simulations only: whoever knows the seed knows every
+    /// session token).
+    pub seed: Option<u64>,
 }
 
 /// The cost of argon2id password hashing.
@@ -94,6 +100,7 @@ impl Config {
             fraud: crate::engine::FraudRules::default(),
             search: crate::search::SearchConfig::default(),
             clock: Arc::new(SystemClock),
+            seed: None,
         }
     }
 
@@ -104,6 +111,12 @@ impl Config {
 
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Ids, tokens and salts from `seed` (see [`Config::seed`](Config#structfield.seed)).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
         self
     }
 

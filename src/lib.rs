@@ -41,7 +41,8 @@
 //!   commit, event log, snapshots.
 //! - [`search`]: the tantivy product index (analysis, queries, facets,
 //!   ranking, spelling, suggest).
-//! - [`clock`], [`metrics`]: time sources and lock-free counters.
+//! - [`source`], [`clock`], [`metrics`]: the one source of time and ids,
+//!   clocks, and lock-free counters.
 
 pub mod actors;
 pub mod clock;
@@ -57,6 +58,7 @@ pub mod metrics;
 pub mod projections;
 pub mod search;
 pub mod snapshot;
+pub mod source;
 pub mod store;
 
 pub use config::{Config, PasswordCost};

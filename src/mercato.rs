@@ -20,6 +20,7 @@ use crate::domains::payments::{self, Payments};
 use crate::engine::{Sku, Timestamp};
 use crate::projections::search::feed::Feed;
 use crate::projections::search::{self, Search};
+use crate::source::Source;
 use crate::store::{Store, StoreConfig, StoreError, StoreStats, Ticket};
 use crate::{Config, Error};
 use actix::ArbiterHandle;
@@ -41,6 +42,7 @@ pub struct EngineStats {
 
 pub(crate) struct Inner {
     config: Config,
+    source: Source,
     store: Store,
     gate: Gate,
     runtime: Mutex<Option<ActorRuntime>>,
@@ -76,7 +78,7 @@ impl Mercato {
             ActorRuntime::start(config.arbiters).map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
         let actors = ActorSetup {
             arbiters: runtime.handles(),
-            clock: config.clock.clone(),
+            source: Source::new(config.clock.clone(), config.seed),
             config: Arc::new(ActorConfig {
                 passivate_after: match config.durability {
                     crate::store::Durability::Memory => None,
@@ -100,6 +102,7 @@ impl Mercato {
         let (search, indexer) = search::State::open(&config)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {
+                source: actors.source.clone(),
                 config,
                 store,
                 gate: Gate::default(),
@@ -207,7 +210,12 @@ impl Mercato {
     }
 
     pub fn now(&self) -> Timestamp {
-        self.inner.config.clock.now()
+        self.inner.source.now()
+    }
+
+    /// The engine's one source of time, ids, tokens and salts.
+    pub fn source(&self) -> &Source {
+        &self.inner.source
     }
 
     pub fn stats(&self) -> EngineStats {

@@ -10,8 +10,8 @@ pub mod expiry;
 pub mod registry;
 pub mod runtime;
 
-use crate::clock::Clock;
 use crate::engine::CartLimits;
+use crate::source::Source;
 use crate::store::{Keyspace, StoreError, Ticket};
 use actix::ArbiterHandle;
 use std::sync::Arc;
@@ -53,22 +53,23 @@ pub fn passivate_when_idle<A: registry::Activate>(
     });
 }
 
-/// What an actor can reach: its domain's keyspace, the clock, the tunables,
+/// What an actor can reach: its domain's keyspace, the source of time and
+/// ids, the tunables,
 /// and `shared`, the in-memory state its domain shares with its actors (the
 /// stock board for buckets, the deal book for deal shards; `()` for most).
 #[derive(Clone)]
 pub struct Env<S = ()> {
     pub store: Keyspace,
-    pub clock: Arc<dyn Clock>,
+    pub source: Source,
     pub config: Arc<ActorConfig>,
     pub shared: S,
 }
 
 /// What every domain needs to start its actors: the arbiters they run on,
-/// the clock and the tunables.
+/// the source of time and ids, and the tunables.
 pub struct ActorSetup {
     pub arbiters: Arc<[ArbiterHandle]>,
-    pub clock: Arc<dyn Clock>,
+    pub source: Source,
     pub config: Arc<ActorConfig>,
 }
 
@@ -80,7 +81,7 @@ impl ActorSetup {
         A: registry::Activate<Env = Env<S>>,
         S: Clone + Send + 'static,
     {
-        let env = Env { store, clock: self.clock.clone(), config: self.config.clone(), shared };
+        let env = Env { store, source: self.source.clone(), config: self.config.clone(), shared };
         Registry::new(kind, self.arbiters.clone(), env)
     }
 }

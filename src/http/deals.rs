@@ -141,7 +141,7 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
     let early_minutes = u64::try_from(early_minutes)
         .map_err(|_| Problem::invalid("prime_early_access_minutes must not be negative"))?;
     let terms = DealTerms {
-        id: DealId::generate(rand::random()),
+        id: DealId::generate(state.mercato.source().u128()),
         sku: dto::sku(&body.sku)?,
         price: Money::new(body.price.cents, body.price.currency),
         quantity: count("quantity", body.quantity)?,

@@ -20,5 +20,6 @@ mod reopen_model;
 mod reservations;
 mod search;
 mod server_process;
+mod simulation;
 mod snapshot;
 mod store_crash;

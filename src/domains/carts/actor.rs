@@ -175,7 +175,7 @@ impl CartActor {
                 let rejection = CartRejection::NotFound { id };
                 return Reply { result: Err(Failure::Rejected(rejection)), ticket: self.last_ticket };
             }
-            let meta = CartMeta { created_at: self.env.clock.now() };
+            let meta = CartMeta { created_at: self.env.source.now() };
             if self.env.store.keeps_records() {
                 let written = Batch::new_put(keys::cart_meta(&id), &meta).and_then(|batch| self.env.store.write(batch));
                 match written {

@@ -40,7 +40,7 @@ impl<'a> Carts<'a> {
 
     /// Creates a guest cart with a new unguessable id.
     pub async fn create(self) -> Result<CartSnapshot, Error> {
-        self.command(&CartId::generate(rand::random()), CartCommand::Create).await
+        self.command(&CartId::generate(self.m.source().u128()), CartCommand::Create).await
     }
 
     /// Opens the cart `id`, creating it if it does not exist (a customer's cart).

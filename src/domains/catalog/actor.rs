@@ -162,7 +162,7 @@ impl CatalogActor {
                 return Reply { result: Err(Failure::Store(err.clone())), ticket };
             }
         };
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         let mut results = Vec::new();
         let mut changed: Vec<(Product, Vec<CatalogEvent>)> = Vec::new();
         let outcomes: Vec<Result<(Product, Vec<CatalogEvent>), CatalogError>> = match command {

@@ -114,7 +114,7 @@ impl<'a> Checkouts<'a> {
             });
         }
         let lines = apply_claims(lines, &self.m.deals().held_claims(customer).await?);
-        let id = CheckoutId::generate(rand::random());
+        let id = CheckoutId::generate(self.m.source().u128());
         let (checkout, _) = Checkout::start(id.clone(), cart.clone(), lines, self.m.now())?;
         let record = CheckoutRecord { checkout, customer: customer.clone(), placing: None };
         self.call(&id, CheckoutCommand::Create(Box::new(record)), None).await
@@ -254,7 +254,7 @@ impl<'a> Checkouts<'a> {
             .iter()
             .flat_map(|plan| {
                 plan.lines.iter().map(|line| PlannedHold {
-                    id: ReservationId::generate(rand::random()),
+                    id: ReservationId::generate(self.m.source().u128()),
                     bucket: BucketKey::new(line.sku.clone(), plan.warehouse.clone()),
                     quantity: line.quantity,
                     deal: None,

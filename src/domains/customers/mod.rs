@@ -89,9 +89,8 @@ fn hasher(cost: PasswordCost) -> Argon2<'static> {
     }
 }
 
-fn hash_password(password: &str, cost: PasswordCost) -> Result<String, Error> {
-    let salt =
-        SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|err| Error::InvalidInput(err.to_string()))?;
+fn hash_password(password: &str, salt: [u8; 16], cost: PasswordCost) -> Result<String, Error> {
+    let salt = SaltString::encode_b64(&salt).map_err(|err| Error::InvalidInput(err.to_string()))?;
     hasher(cost)
         .hash_password(password.as_bytes(), &salt)
         .map(|hash| hash.to_string())
@@ -114,7 +113,7 @@ fn decoy_hash(cost: PasswordCost) -> &'static str {
         PasswordCost::Standard => &STANDARD,
         PasswordCost::Fast => &FAST,
     };
-    cell.get_or_init(|| hash_password("decoy password", cost).unwrap_or_default())
+    cell.get_or_init(|| hash_password("decoy password", [0x5a; 16], cost).unwrap_or_default())
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
@@ -138,9 +137,10 @@ impl<'a> Customers<'a> {
         }
         let password = password.to_owned();
         let cost = self.m.config().password_cost;
-        let password_hash = blocking(move || hash_password(&password, cost)).await??;
+        let salt = self.m.source().bytes::<16>();
+        let password_hash = blocking(move || hash_password(&password, salt, cost)).await??;
         let customer = Customer {
-            id: CustomerId::generate(rand::random()),
+            id: CustomerId::generate(self.m.source().u128()),
             email,
             name,
             password_hash,
@@ -179,7 +179,7 @@ impl<'a> Customers<'a> {
         let Some(customer) = customer.filter(|_| verified) else {
             return Err(CustomerError::BadCredentials.into());
         };
-        let token = format!("tok_{}", hex::encode(rand::random::<[u8; 32]>()));
+        let token = format!("tok_{}", hex::encode(self.m.source().bytes::<32>()));
         let session = Session::start(customer.id.clone(), self.m.now());
         let key = digest(&token);
         let ticket = self.s.store.write(Batch::new_put(keys::session(&key), &session)?)?;

@@ -270,7 +270,7 @@ impl<'a> Deals<'a> {
         let terms = &record.terms;
         let flag = self.s.book.flag(deal);
         let shard = shard_of(customer, record.shards);
-        let id = ReservationId::generate(rand::random());
+        let id = ReservationId::generate(self.m.source().u128());
         let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
         let answer = match self.shard(deal, shard, command.clone()).await {
             Err(Error::Deal(DealError::SoldOut)) => {

@@ -179,7 +179,7 @@ impl Actor for DealShardActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         self.expire_now(now, ctx);
         crate::actors::expiry::arm(self, ctx);
     }
@@ -231,7 +231,7 @@ pub fn load(env: &Env, key: &DealShardKey) -> Result<(DealShard, Arc<DealRecord>
 impl DealShardActor {
     fn execute(&mut self, command: ShardCommand, ctx: &mut Context<Self>) -> Reply<ShardAnswer, DealError> {
         self.last_active = Instant::now();
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         self.expire_now(now, ctx);
         let ticket = self.last_ticket;
         let (shard, record, _) = match &mut self.state {
@@ -354,7 +354,7 @@ impl DealShardActor {
     }
 
     fn housekeeping(&mut self, ctx: &mut Context<Self>) {
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         self.expire_now(now, ctx);
         let held = self.state.as_ref().map_or(0, |(shard, _, _)| shard.counts().held);
         let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
@@ -376,7 +376,7 @@ fn record_return(
     if units == 0 {
         return Ok(None);
     }
-    let record_key = keys::deal_return(&key.deal, key.shard, rand::random());
+    let record_key = keys::deal_return(&key.deal, key.shard, env.source.u128());
     if env.store.keeps_records() {
         batch.put(record_key.clone(), &DealReturn { sku, units })?;
     }
@@ -420,7 +420,7 @@ impl Expiring for DealShardActor {
     }
 
     fn now(&self) -> Timestamp {
-        self.env.clock.now()
+        self.env.source.now()
     }
 
     fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {

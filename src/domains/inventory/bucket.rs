@@ -175,7 +175,7 @@ impl Actor for BucketActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
         ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         self.expire_now(now, ctx);
         crate::actors::expiry::arm(self, ctx);
     }
@@ -241,7 +241,7 @@ impl BucketActor {
         operation: impl FnOnce(&mut crate::engine::Bucket, Timestamp) -> Result<(T, Vec<InventoryEvent>), InventoryError>,
     ) -> BucketReply<T> {
         self.last_active = Instant::now();
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         self.expire_now(now, ctx);
         let ticket = self.last_ticket;
         let bucket = match &mut self.state {
@@ -323,7 +323,7 @@ impl BucketActor {
     }
 
     fn housekeeping(&mut self, ctx: &mut Context<Self>) {
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         self.expire_now(now, ctx);
         let retention = self.env.config.settled_hold_retention_ms;
         if let Ok(bucket) = &mut self.state {
@@ -524,7 +524,7 @@ impl Expiring for BucketActor {
     }
 
     fn now(&self) -> Timestamp {
-        self.env.clock.now()
+        self.env.source.now()
     }
 
     fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {

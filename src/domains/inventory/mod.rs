@@ -218,7 +218,7 @@ impl<'a> Inventory<'a> {
         if ttl_ms == 0 || ttl_ms > config.reservation_ttl_max_ms {
             return Err(Error::InvalidInput(format!("ttl must be 1..={} ms", config.reservation_ttl_max_ms)));
         }
-        let id = request.id.unwrap_or_else(|| ReservationId::generate(rand::random()));
+        let id = request.id.unwrap_or_else(|| ReservationId::generate(self.m.source().u128()));
         if let Some(bucket) = self.holder_of(&id) {
             return self.reserve_in(bucket, id, request.quantity, ttl_ms).await;
         }

@@ -178,7 +178,7 @@ impl OrderActor {
         self.last_active = Instant::now();
         let id = self.activation.key().clone();
         let ticket = self.last_ticket;
-        let now = self.env.clock.now();
+        let now = self.env.source.now();
         let state = match &mut self.state {
             Ok(state) => state,
             Err(err) => {

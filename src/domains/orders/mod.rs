@@ -170,8 +170,8 @@ impl<'a> Orders<'a> {
             None => None,
         };
         let split = PaymentPlan::split(totals.total, gift_balance, payment.card.clone())?;
-        let order_id = OrderId::generate(rand::random());
-        let payment_id = PaymentId::generate(rand::random());
+        let order_id = OrderId::generate(self.m.source().u128());
+        let payment_id = PaymentId::generate(self.m.source().u128());
         let taxes =
             self.m.checkouts().pricing().line_taxes(&checkout.priced_lines(), address).map_err(CheckoutError::from)?;
         let lines = checkout

@@ -45,7 +45,7 @@ impl<'a> Payments<'a> {
     /// fingerprint) is kept; the number and CVC are dropped here.
     pub async fn add_payment_method(self, input: &CardInput) -> Result<CardRecord, Error> {
         let _pass = self.m.enter()?;
-        let token = CardToken::generate(rand::random());
+        let token = CardToken::generate(self.m.source().u128());
         let record = tokenize(input, token, self.m.now())?;
         Ok(self.logged(self.s.ledger.add_card(record)?).await??)
     }
@@ -53,7 +53,7 @@ impl<'a> Payments<'a> {
     /// Issues a gift card holding `balance`.
     pub async fn issue_gift_card(self, balance: Money) -> Result<(GiftCardCode, Money), Error> {
         let _pass = self.m.enter()?;
-        let code = GiftCardCode::generate(rand::random());
+        let code = GiftCardCode::generate(self.m.source().u128());
         let issued = self.logged(self.s.ledger.issue_gift_card(code.clone(), balance, self.m.now())?).await??;
         Ok((code, issued))
     }
