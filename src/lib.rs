@@ -32,7 +32,8 @@
 //!   customers, carts, checkout, payments, orders, idempotency), each with
 //!   its state owners (actors or small owned structs), its facade, and its
 //!   own keyspace of the store: a domain cannot touch another's keys.
-//! - [`projections`]: read models fed by the event log (the search index).
+//! - [`projections`]: read models fed by the event log through one runner
+//!   (stored offset, batches, resume, rebuild, lag): the search index.
 //! - [`actors`]: the actor toolkit: registry (activation, passivation,
 //!   supervision, sharding over arbiters), expiry timers, the runtime.
 //! - [`engine`]: the commerce rules as plain data and pure functions (no

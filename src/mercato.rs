@@ -18,6 +18,7 @@ use crate::domains::inventory::{self, Inventory, OpenReport};
 use crate::domains::orders::{self, Orders};
 use crate::domains::payments::{self, Payments};
 use crate::engine::{Sku, Timestamp};
+use crate::projections::runner::{Log, RunnerStats};
 use crate::projections::search::feed::Feed;
 use crate::projections::search::{self, Search};
 use crate::source::Source;
@@ -38,6 +39,8 @@ pub struct EngineStats {
     pub buckets: ActorStatsSnapshot,
     pub carts: ActorStatsSnapshot,
     pub store: Arc<StoreStats>,
+    /// Each projection's runner counters, by projection name.
+    pub projections: Vec<(&'static str, Arc<RunnerStats>)>,
 }
 
 pub(crate) struct Inner {
@@ -223,6 +226,7 @@ impl Mercato {
             buckets: self.inner.inventory.actor_stats(),
             carts: self.inner.carts.actor_stats(),
             store: self.inner.store.stats().clone(),
+            projections: self.search().projection_stats().map(|stats| ("search", stats)).into_iter().collect(),
         }
     }
 
@@ -231,9 +235,9 @@ impl Mercato {
     /// directory's lock is released when the last clone of the handle drops.
     pub async fn shutdown(&self) -> Result<(), Error> {
         self.inner.gate.close_and_drain().await;
-        let projection = self.inner.search.take_projection();
-        if let Some(projection) = projection {
-            tokio::task::spawn_blocking(move || projection.stop())
+        let runner = self.inner.search.take_runner();
+        if let Some(runner) = runner {
+            tokio::task::spawn_blocking(move || runner.stop())
                 .await
                 .map_err(|err| Error::Store(StoreError::Io(err.to_string())))?;
         }
@@ -290,11 +294,13 @@ impl Mercato {
     }
 }
 
-impl Feed for Inner {
+impl Log for Inner {
     fn store(&self) -> &Store {
         &self.store
     }
+}
 
+impl Feed for Inner {
     fn available(&self, sku: &str) -> u64 {
         Sku::parse(sku).map_or(0, |sku| self.inventory.available(&sku))
     }

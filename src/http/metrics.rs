@@ -70,6 +70,17 @@ impl HttpMetrics {
         histogram(&mut out, "mercato_group_commit_batch_size", "", &store.flush_batch_size.snapshot(), 1.0);
         let _ = writeln!(out, "# TYPE mercato_flush_duration_seconds histogram");
         histogram(&mut out, "mercato_flush_duration_seconds", "", &store.flush_micros.snapshot(), 1e-6);
+        let _ = writeln!(out, "# TYPE mercato_projection_lag_events gauge");
+        for (name, stats) in &engine.projections {
+            let label = format!("{{projection=\"{name}\"}}");
+            let _ = writeln!(out, "mercato_projection_lag_events{label} {}", stats.lag());
+            let _ = writeln!(out, "mercato_projection_offset{label} {}", stats.offset.load(Ordering::Relaxed));
+            let _ = writeln!(out, "mercato_projection_commits_total{label} {}", stats.commits.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "mercato_projection_failures_total{label} {}", stats.failures.load(Ordering::Relaxed));
+            let _ =
+                writeln!(out, "mercato_projection_rebuilds_total{label} {}", stats.rebuilds.load(Ordering::Relaxed));
+        }
         out
     }
 }

@@ -616,6 +616,26 @@ impl Indexer {
         Ok(false)
     }
 
+    /// Forgets every product and commits an empty index at offset 0, so that
+    /// the next catch-up rebuilds it from the whole log. Searches see the
+    /// index refill as the log is replayed.
+    pub fn reset(&mut self) -> Result<(), SearchError> {
+        self.merging = None;
+        self.writer.delete_all_documents()?;
+        self.table = Arc::new(Vec::new());
+        self.vocab = Arc::new(Vocab::default());
+        self.facts.clear();
+        self.slots.clear();
+        self.sku_slots.clear();
+        self.dirty.clear();
+        self.urgent = false;
+        self.offset = 0;
+        self.catalog_changed = true;
+        self.counters_changed = true;
+        self.compacted = false;
+        self.commit()
+    }
+
     /// Waits for background merges to finish (before a clean shutdown).
     pub fn close(self) -> Result<(), SearchError> {
         self.writer.wait_merging_threads()?;

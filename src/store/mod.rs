@@ -399,6 +399,12 @@ impl Store {
         Ok(count)
     }
 
+    /// The newest sequence number handed out to an event (its write may
+    /// still be landing); 0 before the first.
+    pub fn event_head(&self) -> u64 {
+        self.inner.next_event_seq.load(Ordering::SeqCst).saturating_sub(1)
+    }
+
     /// The sequence number of the newest event, 0 if the log is empty.
     pub fn last_event_seq(&self) -> Result<u64, StoreError> {
         let last = match &self.inner.backend {

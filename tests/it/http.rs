@@ -81,6 +81,8 @@ async fn health_and_metrics_answer() {
     );
     assert!(text.contains("mercato_actor_activations_total{kind=\"bucket\"}"));
     assert!(text.contains("mercato_group_commit_batch_size_count"));
+    assert!(text.contains("mercato_projection_lag_events{projection=\"search\"}"), "{text}");
+    assert!(text.contains("mercato_projection_rebuilds_total{projection=\"search\"} 0"));
     app.stop().await;
 }
 

@@ -457,6 +457,33 @@ async fn changes_are_searchable_within_a_second_and_popularity_survives_reopen_a
 }
 
 #[tokio::test]
+async fn a_running_engine_rebuilds_its_index_from_the_log_without_double_counting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mercato = loaded(dir.path()).await;
+    sell(&mercato, "P-3", 2).await;
+    eventually(Duration::from_secs(2), || units_sold(&mercato, "P-3") == 2).await;
+    let stats = mercato.search().projection_stats().expect("the runner is started");
+    eventually(Duration::from_secs(2), || stats.lag() == 0).await;
+    let everything = mercato.search().query(&SearchRequest::default()).unwrap().total;
+    let head = stats.offset.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(head > 0);
+
+    assert!(mercato.search().rebuild());
+    eventually(Duration::from_secs(5), || {
+        stats.rebuilds.load(std::sync::atomic::Ordering::Relaxed) == 1
+            && stats.lag() == 0
+            && mercato.search().offset() >= head
+            && mercato.search().query(&SearchRequest::default()).is_ok_and(|results| results.total == everything)
+    })
+    .await;
+    assert_eq!(units_sold(&mercato, "P-3"), 2, "sales replayed once");
+    assert_eq!(ids(&mercato, &SearchRequest::text("wireless headphones"))[0], "P-1");
+    assert_eq!(stats.failures.load(std::sync::atomic::Ordering::Relaxed), 0);
+    mercato.shutdown().await.unwrap();
+    assert!(!mercato.search().rebuild(), "no rebuild once stopped");
+}
+
+#[tokio::test]
 async fn memory_mode_indexes_from_the_in_memory_log() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = Mercato::open(Config::new(dir.path()).durability(Durability::Memory)).unwrap();

@@ -4,10 +4,11 @@
 
 pub mod feed;
 
+use crate::projections::runner::{catch_up, ProjectionError, Runner, RunnerSettings, RunnerStats};
 use crate::search::{Location, Opened, SearchIndex, SearchRequest, SearchResults, Suggestion};
 use crate::store::Durability;
 use crate::{Error, Mercato};
-use feed::{catch_up, Feed, FeedStock, SearchProjection};
+use feed::{FeedStock, SearchProjection};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,10 +18,12 @@ pub fn index_dir(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("search")
 }
 
-/// The search projection's state: the index and the thread feeding it.
+/// The search projection's state: the index and the runner feeding it.
 pub(crate) struct State {
     index: Arc<SearchIndex>,
-    projection: Mutex<Option<SearchProjection>>,
+    runner: Mutex<Option<Runner>>,
+    /// The runner's counters (kept after it stops).
+    stats: Mutex<Option<Arc<RunnerStats>>>,
 }
 
 impl State {
@@ -37,12 +40,12 @@ impl State {
             Opened::Created { reason: Some(reason) } => tracing::warn!(%reason, "search index rebuilt"),
             Opened::Created { reason: None } => tracing::info!("search index created"),
         }
-        Ok((State { index, projection: Mutex::new(None) }, indexer))
+        Ok((State { index, runner: Mutex::new(None), stats: Mutex::new(None) }, indexer))
     }
 
-    /// Takes the projection thread out, to stop it.
-    pub(crate) fn take_projection(&self) -> Option<SearchProjection> {
-        self.projection.lock().take()
+    /// Takes the runner out, to stop it.
+    pub(crate) fn take_runner(&self) -> Option<Runner> {
+        self.runner.lock().take()
     }
 }
 
@@ -60,26 +63,43 @@ impl<'a> Search<'a> {
 
     /// Brings the index up to the end of the log (no writer runs yet, so
     /// holes are failed writes and are skipped), commits, and starts the
-    /// projection thread.
-    pub(crate) fn start(self, mut indexer: crate::search::Indexer) -> Result<(), Error> {
+    /// runner.
+    pub(crate) fn start(self, indexer: crate::search::Indexer) -> Result<(), Error> {
         let feed = self.m.feed();
-        let stock = FeedStock(feed.as_ref());
-        let mut gap = None;
-        catch_up(feed.store(), &mut indexer, &stock, &mut gap, Duration::ZERO).map_err(search_failure)?;
-        indexer.refresh_all_stock(&stock);
-        if indexer.has_changes() {
-            indexer.commit()?;
+        let mut projection = SearchProjection::new(indexer);
+        catch_up(feed.as_ref(), &mut projection, &mut None, Duration::ZERO).map_err(failure)?;
+        projection.indexer().refresh_all_stock(&FeedStock(feed.as_ref()));
+        if projection.indexer().has_changes() {
+            projection.indexer().commit()?;
         }
         let config = &self.m.config().search;
-        let projection = SearchProjection::start(
-            Arc::downgrade(&feed),
-            indexer,
-            Duration::from_millis(config.poll_every_ms),
-            Duration::from_millis(config.gap_timeout_ms),
-        )
-        .map_err(|err| Error::Store(crate::store::StoreError::Io(err.to_string())))?;
-        *self.s.projection.lock() = Some(projection);
+        let settings = RunnerSettings {
+            poll_every: Duration::from_millis(config.poll_every_ms),
+            gap_timeout: Duration::from_millis(config.gap_timeout_ms),
+        };
+        let runner = Runner::start("search", Arc::downgrade(&feed), projection, settings)
+            .map_err(|err| Error::Store(crate::store::StoreError::Io(err.to_string())))?;
+        *self.s.stats.lock() = Some(runner.stats().clone());
+        *self.s.runner.lock() = Some(runner);
         Ok(())
+    }
+
+    /// Forgets the index and rebuilds it from the whole event log, in the
+    /// background (searches answer from the refilling index meanwhile).
+    /// `false` when the engine is stopping.
+    pub fn rebuild(self) -> bool {
+        match self.s.runner.lock().as_ref() {
+            Some(runner) => {
+                runner.rebuild();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The runner's counters: offset, lag, commits, failures, rebuilds.
+    pub fn projection_stats(self) -> Option<Arc<RunnerStats>> {
+        self.s.stats.lock().clone()
     }
 
     /// Searches the catalog (blocking: run it off async threads when the
@@ -104,9 +124,9 @@ impl<'a> Search<'a> {
     }
 }
 
-fn search_failure(err: feed::CatchUpError) -> Error {
+fn failure(err: ProjectionError) -> Error {
     match err {
-        feed::CatchUpError::Store(err) => Error::Store(err),
-        feed::CatchUpError::Search(err) => Error::Search(err),
+        ProjectionError::Store(err) => Error::Store(err),
+        ProjectionError::Search(err) => Error::Search(err),
     }
 }
