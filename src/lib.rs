@@ -35,7 +35,8 @@
 //! - [`projections`]: read models fed by the event log through one runner
 //!   (stored offset, batches, resume, rebuild, lag): the search index.
 //! - [`actors`]: the actor toolkit: registry (activation, passivation,
-//!   supervision, sharding over arbiters), expiry timers, the runtime.
+//!   supervision, sharding over arbiters), the record actor that checkouts
+//!   and orders use, expiry timers, the runtime.
 //! - [`engine`]: the commerce rules as plain data and pure functions (no
 //!   async, no I/O, time passed in).
 //! - [`store`]: sled keyspace, per-domain keyspaces, record codec, group

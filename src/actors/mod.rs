@@ -7,6 +7,7 @@
 //! to its next message without waiting for the disk.
 
 pub mod expiry;
+pub mod record;
 pub mod registry;
 pub mod runtime;
 

@@ -1,21 +1,22 @@
-//! The checkout actor: one per checkout session, wrapping the engine's
-//! [`Checkout`] step machine. Every change writes the whole (small) record.
+//! The checkout record: one record actor per checkout session
+//! ([`crate::actors::record`]), wrapping the engine's [`Checkout`] step
+//! machine. Every change writes the whole (small) record.
 //!
 //! Placing is bracketed: `BeginPlace` records the order id being placed (a
 //! second, concurrent place is refused while one runs), `EndPlace` either
 //! marks the checkout placed or clears the attempt after a compensated saga.
 
-use crate::actors::registry::{Activate, Activation};
-use crate::actors::{Crash, Env, Failure, Reply};
+use crate::actors::record::{Record, RecordActor};
 use crate::engine::{
     Address, Checkout, CheckoutError, CheckoutId, CheckoutStep, CustomerId, OrderId, PaymentChoice, Pricing,
     QuoteContext, ShippingOption, Timestamp,
 };
-use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
+use crate::store::keys;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Instant;
+
+/// The actor of one checkout.
+pub type CheckoutActor = RecordActor<CheckoutRecord>;
 
 /// Why a checkout operation was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,39 +67,42 @@ pub enum CheckoutCommand {
 
 /// A command, and optionally the customer who must own the checkout (for
 /// another customer's, the reply is `NotFound` and nothing changes).
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Reply<CheckoutRecord, CheckoutRejection>")]
+#[derive(Debug, Clone)]
 pub struct CheckoutMessage {
     pub command: CheckoutCommand,
     pub owner: Option<CustomerId>,
 }
 
-pub struct CheckoutActor {
-    activation: Activation<CheckoutActor>,
-    env: Env,
-    state: Result<Option<CheckoutRecord>, StoreError>,
-    last_ticket: Ticket,
-    last_active: Instant,
-}
-
-impl Actor for CheckoutActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        crate::actors::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
-    }
-}
-
-impl Activate for CheckoutActor {
+impl Record for CheckoutRecord {
     type Key = CheckoutId;
-    type Env = Env;
+    type Command = CheckoutMessage;
+    type Outcome = ();
+    type Rejection = CheckoutRejection;
 
-    fn activate(activation: Activation<Self>, env: Env, _ctx: &mut Context<Self>) -> Self {
-        let state = env.store.get::<CheckoutRecord>(&keys::checkout(activation.key()));
-        if let Err(err) = &state {
-            tracing::error!(checkout = %activation.key(), error = %err, "cannot load checkout");
+    fn store_key(key: &CheckoutId) -> Vec<u8> {
+        keys::checkout(key)
+    }
+
+    fn created_by(message: &CheckoutMessage) -> Option<CheckoutRecord> {
+        match &message.command {
+            CheckoutCommand::Create(record) => Some((**record).clone()),
+            _ => None,
         }
-        CheckoutActor { activation, env, state, last_ticket: Ticket::NONE, last_active: Instant::now() }
+    }
+
+    fn execute(&mut self, message: CheckoutMessage, _now: Timestamp) -> Result<(), CheckoutRejection> {
+        if message.owner.is_some_and(|owner| owner != self.customer) {
+            return Err(CheckoutRejection::NotFound { id: self.checkout.id.clone() });
+        }
+        execute(self, message.command).map(|_| ())
+    }
+
+    fn not_found(key: &CheckoutId) -> CheckoutRejection {
+        CheckoutRejection::NotFound { id: key.clone() }
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.checkout.check_invariants().map_err(|violation| violation.to_string())
     }
 }
 
@@ -150,71 +154,4 @@ fn execute(record: &mut CheckoutRecord, command: CheckoutCommand) -> Result<bool
         }
     };
     Ok(!events.is_empty())
-}
-
-impl CheckoutActor {
-    fn handle_command(
-        &mut self,
-        command: CheckoutCommand,
-        owner: Option<CustomerId>,
-        ctx: &mut Context<Self>,
-    ) -> Reply<CheckoutRecord, CheckoutRejection> {
-        self.last_active = Instant::now();
-        let id = self.activation.key().clone();
-        let ticket = self.last_ticket;
-        let state = match &mut self.state {
-            Ok(state) => state,
-            Err(err) => {
-                let err = err.clone();
-                ctx.stop();
-                return Reply { result: Err(Failure::Store(err)), ticket };
-            }
-        };
-        let created = match (&state, &command) {
-            (None, CheckoutCommand::Create(record)) => {
-                *state = Some((**record).clone());
-                true
-            }
-            _ => false,
-        };
-        let Some(record) = state.as_mut().filter(|record| owner.is_none_or(|owner| record.customer == owner)) else {
-            return Reply { result: Err(Failure::Rejected(CheckoutRejection::NotFound { id })), ticket };
-        };
-        let mut working = record.clone();
-        let changed = match execute(&mut working, command) {
-            Ok(changed) => changed || created,
-            Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket },
-        };
-        if cfg!(debug_assertions) {
-            if let Err(violation) = working.checkout.check_invariants() {
-                panic!("{violation}");
-            }
-        }
-        if changed && self.env.store.keeps_records() {
-            let written = Batch::new_put(keys::checkout(&id), &working).and_then(|batch| self.env.store.write(batch));
-            match written {
-                Ok(ticket) => self.last_ticket = ticket,
-                Err(err) => {
-                    ctx.stop();
-                    return Reply { result: Err(Failure::Store(err)), ticket };
-                }
-            }
-        }
-        *record = working.clone();
-        Reply { result: Ok(working), ticket: self.last_ticket }
-    }
-}
-
-impl Handler<CheckoutMessage> for CheckoutActor {
-    type Result = MessageResult<CheckoutMessage>;
-    fn handle(&mut self, msg: CheckoutMessage, ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.handle_command(msg.command, msg.owner, ctx))
-    }
-}
-
-impl Handler<Crash> for CheckoutActor {
-    type Result = ();
-    fn handle(&mut self, _msg: Crash, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
 }

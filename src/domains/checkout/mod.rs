@@ -5,6 +5,7 @@ pub mod actor;
 
 pub use actor::CheckoutRecord;
 
+use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
 use crate::domains::orders::actor::PlannedHold;
 use crate::engine::order::{ShipmentLine, StockByWarehouse};
@@ -88,7 +89,7 @@ impl<'a> Checkouts<'a> {
         owner: Option<&CustomerId>,
     ) -> Result<CheckoutRecord, Error> {
         let _pass = self.m.enter()?;
-        let reply = self.s.checkouts.call(id, CheckoutMessage { command, owner: owner.cloned() }).await?;
+        let reply = self.s.checkouts.call(id, RecordCall(CheckoutMessage { command, owner: owner.cloned() })).await?;
         self.m.settle(reply).await
     }
 

@@ -1,4 +1,5 @@
-//! The order actor: one per order, wrapping the engine's [`Order`].
+//! The order record: one record actor per order ([`crate::actors::record`]),
+//! wrapping the engine's [`Order`].
 //!
 //! A transition writes, in one batch, the order record, its events to the
 //! event log, and the stock tasks it owes buckets (`T` records: units to ship
@@ -7,15 +8,15 @@
 //! (`pending`); the domain clears it with `EffectsDone` once they are done,
 //! and a restart carries out whatever is still pending.
 
-use crate::actors::registry::{Activate, Activation};
-use crate::actors::{Crash, Env, Failure, Reply};
+use crate::actors::record::{Record, RecordActor};
 use crate::domains::inventory::bucket::{StockOp, StockTask};
 use crate::engine::order::{ReturnItem, StockAction};
 use crate::engine::{BucketKey, DomainEvent, Order, OrderError, OrderEvent, OrderId, ReservationId, Timestamp};
-use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
+use crate::store::{keys, Batch, StoreError};
 use serde::{Deserialize, Serialize};
-use std::time::Instant;
+
+/// The actor of one order.
+pub type OrderActor = RecordActor<OrderRecord>;
 
 /// A hold the order's units were reserved under: a bucket's, or a deal
 /// claim the customer held (`deal`), whose units already left the bucket
@@ -65,36 +66,56 @@ pub enum OrderCommand {
     EffectsDone,
 }
 
-#[derive(Debug, Clone, Message)]
-#[rtype(result = "Reply<OrderRecord, OrderRejection>")]
-pub struct OrderMessage(pub OrderCommand);
-
-pub struct OrderActor {
-    activation: Activation<OrderActor>,
-    env: Env,
-    state: Result<Option<OrderRecord>, StoreError>,
-    last_ticket: Ticket,
-    last_active: Instant,
-}
-
-impl Actor for OrderActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Context<Self>) {
-        crate::actors::passivate_when_idle(ctx, &self.env.config, |actor| (&actor.activation, actor.last_active));
-    }
-}
-
-impl Activate for OrderActor {
+impl Record for OrderRecord {
     type Key = OrderId;
-    type Env = Env;
+    type Command = OrderCommand;
+    type Outcome = Vec<OrderEvent>;
+    type Rejection = OrderRejection;
 
-    fn activate(activation: Activation<Self>, env: Env, _ctx: &mut Context<Self>) -> Self {
-        let state = env.store.get::<OrderRecord>(&keys::order(activation.key()));
-        if let Err(err) = &state {
-            tracing::error!(order = %activation.key(), error = %err, "cannot load order");
+    fn store_key(key: &OrderId) -> Vec<u8> {
+        keys::order(key)
+    }
+
+    fn created_by(command: &OrderCommand) -> Option<OrderRecord> {
+        match command {
+            OrderCommand::Create(record) => Some((**record).clone()),
+            _ => None,
         }
-        OrderActor { activation, env, state, last_ticket: Ticket::NONE, last_active: Instant::now() }
+    }
+
+    fn execute(&mut self, command: OrderCommand, now: Timestamp) -> Result<Vec<OrderEvent>, OrderRejection> {
+        Ok(execute(self, command, now)?)
+    }
+
+    fn not_found(key: &OrderId) -> OrderRejection {
+        OrderRejection::NotFound { id: key.clone() }
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.order.check_invariants().map_err(|violation| violation.to_string())
+    }
+
+    /// The `Placed` event when the order is created; each event with the
+    /// stock tasks it owes.
+    fn effects(
+        id: &OrderId,
+        record: &OrderRecord,
+        created: bool,
+        events: &Vec<OrderEvent>,
+        batch: &mut Batch,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if created {
+            let placed = OrderEvent::Placed { order: Box::new(record.order.clone()) };
+            batch.event(&DomainEvent::Order { order: id.clone(), event: Box::new(placed), at: now })?;
+        }
+        for event in events {
+            for (name, task) in stock_tasks(record, event) {
+                batch.put(keys::order_task(id, &name), &task)?;
+            }
+            batch.event(&DomainEvent::Order { order: id.clone(), event: Box::new(event.clone()), at: now })?;
+        }
+        Ok(())
     }
 }
 
@@ -171,99 +192,4 @@ fn execute(record: &mut OrderRecord, command: OrderCommand, now: Timestamp) -> R
         record.pending = Some(owed.clone());
     }
     Ok(events)
-}
-
-impl OrderActor {
-    fn handle_command(&mut self, command: OrderCommand, ctx: &mut Context<Self>) -> Reply<OrderRecord, OrderRejection> {
-        self.last_active = Instant::now();
-        let id = self.activation.key().clone();
-        let ticket = self.last_ticket;
-        let now = self.env.source.now();
-        let state = match &mut self.state {
-            Ok(state) => state,
-            Err(err) => {
-                let err = err.clone();
-                ctx.stop();
-                return Reply { result: Err(Failure::Store(err)), ticket };
-            }
-        };
-        let mut batch = Batch::new();
-        if let (None, OrderCommand::Create(record)) = (&state, &command) {
-            let result = record_creation(&mut batch, &id, record, now);
-            if let Err(err) = result {
-                return Reply { result: Err(Failure::Store(err)), ticket };
-            }
-            *state = Some((**record).clone());
-        }
-        let Some(record) = state else {
-            return Reply { result: Err(Failure::Rejected(OrderRejection::NotFound { id })), ticket };
-        };
-        let mut working = record.clone();
-        let events = match execute(&mut working, command, now) {
-            Ok(events) => events,
-            Err(rule) => return Reply { result: Err(Failure::Rejected(OrderRejection::Rule(rule))), ticket },
-        };
-        if cfg!(debug_assertions) {
-            if let Err(violation) = working.order.check_invariants() {
-                panic!("{violation}");
-            }
-        }
-        let written = persist(&mut batch, &id, &working, record != &working, &events, now).and_then(|()| {
-            if batch.is_empty() {
-                Ok(None)
-            } else {
-                self.env.store.write(batch).map(Some)
-            }
-        });
-        match written {
-            Ok(Some(ticket)) => self.last_ticket = ticket,
-            Ok(None) => {}
-            Err(err) => {
-                ctx.stop();
-                return Reply { result: Err(Failure::Store(err)), ticket };
-            }
-        }
-        *record = working.clone();
-        Reply { result: Ok(working), ticket: self.last_ticket }
-    }
-}
-
-fn record_creation(batch: &mut Batch, id: &OrderId, record: &OrderRecord, now: Timestamp) -> Result<(), StoreError> {
-    batch.put(keys::order(id), record)?;
-    let placed = OrderEvent::Placed { order: Box::new(record.order.clone()) };
-    batch.event(&DomainEvent::Order { order: id.clone(), event: Box::new(placed), at: now })
-}
-
-fn persist(
-    batch: &mut Batch,
-    id: &OrderId,
-    record: &OrderRecord,
-    changed: bool,
-    events: &[OrderEvent],
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    for event in events {
-        for (name, task) in stock_tasks(record, event) {
-            batch.put(keys::order_task(id, &name), &task)?;
-        }
-        batch.event(&DomainEvent::Order { order: id.clone(), event: Box::new(event.clone()), at: now })?;
-    }
-    if changed {
-        batch.put(keys::order(id), record)?;
-    }
-    Ok(())
-}
-
-impl Handler<OrderMessage> for OrderActor {
-    type Result = MessageResult<OrderMessage>;
-    fn handle(&mut self, msg: OrderMessage, ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.handle_command(msg.0, ctx))
-    }
-}
-
-impl Handler<Crash> for OrderActor {
-    type Result = ();
-    fn handle(&mut self, _msg: Crash, ctx: &mut Context<Self>) {
-        ctx.stop();
-    }
 }

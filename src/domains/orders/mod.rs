@@ -11,6 +11,7 @@ pub mod actor;
 
 pub use actor::OrderRecord;
 
+use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
 use crate::domains::carts::actor::CartCommand;
 use crate::domains::checkout::actor::CheckoutCommand;
@@ -23,7 +24,7 @@ use crate::engine::{
 };
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
-use actor::{stock_tasks, OrderActor, OrderCommand, OrderMessage, OrderRejection, PlannedHold};
+use actor::{stock_tasks, OrderActor, OrderCommand, OrderRejection, PlannedHold};
 use dashmap::DashMap;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
@@ -133,7 +134,7 @@ impl<'a> Orders<'a> {
 
     async fn order_call(self, id: &OrderId, command: OrderCommand) -> Result<OrderRecord, Error> {
         let _pass = self.m.enter()?;
-        let reply = self.s.orders.call(id, OrderMessage(command)).await?;
+        let reply = self.s.orders.call(id, RecordCall(command)).await?;
         self.m.settle(reply).await
     }
 
