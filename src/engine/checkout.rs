@@ -32,6 +32,9 @@ use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod record;
+pub use record::{CheckoutCommand, CheckoutMessage, CheckoutRecord, CheckoutRejection};
+
 /// Most lines a checkout takes (a cart's limit).
 pub const CHECKOUT_LINES_MAX: usize = 200;
 

@@ -26,10 +26,12 @@
 //! `order.totals_add_up`, `order.refunds_within_captured`,
 //! `order.returns_within_lines`, `order.shipments_cover_lines`.
 
+mod record;
 mod routing;
 #[cfg(test)]
 mod tests;
 
+pub use record::{stock_tasks, OrderCommand, OrderRecord, PlannedHold, StockOp, StockTask};
 pub use routing::{
     plan_shipments, RoutingError, ShipmentLine, ShipmentPlan, StockByWarehouse, ROUTING_EXACT_WAREHOUSES_MAX,
 };

@@ -7,7 +7,7 @@ pub use actor::CheckoutRecord;
 
 use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
-use crate::domains::orders::actor::PlannedHold;
+use crate::engine::order::PlannedHold;
 use crate::engine::order::{ShipmentLine, StockByWarehouse};
 use crate::engine::pricing::distance_km;
 use crate::engine::pricing::ShippingQuote;

@@ -8,6 +8,7 @@
 use crate::actors::expiry::{Expiring, ExpiryTimer};
 use crate::actors::registry::{Activate, Activation};
 use crate::actors::{Crash, Failure, Reply};
+use crate::engine::order::{StockOp, StockTask};
 
 use crate::engine::{
     BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
@@ -99,7 +100,7 @@ pub struct ReturnCommitted {
     pub id: ReservationId,
 }
 
-/// A stock change an order asked for (shipping, restocking returned units,
+/// A stock change an order asked for ([`StockOp`]) (shipping, restocking returned units,
 /// returning a cancelled order's committed units), guarded by its task
 /// record `settles`: the change is applied only while the record exists, and
 /// the record is deleted in the same write, so a retried task changes the
@@ -109,26 +110,6 @@ pub struct ReturnCommitted {
 pub struct SettleTask {
     pub op: StockOp,
     pub settles: Settlement,
-}
-
-/// A stock change an order owes a bucket (its `T` record).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StockTask {
-    pub bucket: BucketKey,
-    pub op: StockOp,
-}
-
-/// The stock change of a [`SettleTask`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum StockOp {
-    /// Committed units leave the warehouse.
-    Ship { quantity: u64 },
-    /// Returned units are received back.
-    Restock { quantity: u64 },
-    /// The committed units of an order's hold come back (the order was
-    /// cancelled before shipping), whether or not the hold's settled record
-    /// is still kept ([`crate::engine::Bucket::return_committed_units`]).
-    ReturnCommitted { id: ReservationId, quantity: u64 },
 }
 
 /// Units leave for a flash deal's own stock.

@@ -420,7 +420,7 @@ impl<'a> Inventory<'a> {
     pub(crate) async fn settle_task(
         self,
         bucket: &BucketKey,
-        op: bucket::StockOp,
+        op: crate::engine::order::StockOp,
         settles: Settlement,
     ) -> Result<InventoryCounts, Error> {
         self.bucket_call(bucket, bucket::SettleTask { op, settles }).await

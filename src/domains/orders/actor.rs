@@ -1,5 +1,5 @@
-//! The order record: one record actor per order ([`crate::actors::record`]),
-//! wrapping the engine's [`Order`].
+//! The order actor: one record actor per order ([`crate::actors::record`])
+//! over the engine's [`OrderRecord`].
 //!
 //! A transition writes, in one batch, the order record, its events to the
 //! event log, and the stock tasks it owes buckets (`T` records: units to ship
@@ -9,34 +9,12 @@
 //! and a restart carries out whatever is still pending.
 
 use crate::actors::record::{Record, RecordActor};
-use crate::domains::inventory::bucket::{StockOp, StockTask};
-use crate::engine::order::{ReturnItem, StockAction};
-use crate::engine::{BucketKey, DomainEvent, Order, OrderError, OrderEvent, OrderId, ReservationId, Timestamp};
+use crate::engine::order::{stock_tasks, OrderCommand, OrderRecord};
+use crate::engine::{DomainEvent, OrderError, OrderEvent, OrderId, Timestamp};
 use crate::store::{keys, Batch, StoreError};
-use serde::{Deserialize, Serialize};
 
 /// The actor of one order.
 pub type OrderActor = RecordActor<OrderRecord>;
-
-/// A hold the order's units were reserved under: a bucket's, or a deal
-/// claim the customer held (`deal`), whose units already left the bucket
-/// when the deal took its stock; `bucket` then names where they ship from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlannedHold {
-    pub id: ReservationId,
-    pub bucket: BucketKey,
-    pub quantity: u32,
-    pub deal: Option<crate::engine::DealId>,
-}
-
-/// What is stored per order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderRecord {
-    pub order: Order,
-    pub holds: Vec<PlannedHold>,
-    /// The event whose effects are still owed, if any.
-    pub pending: Option<OrderEvent>,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderRejection {
@@ -44,26 +22,6 @@ pub enum OrderRejection {
     NotFound { id: OrderId },
     #[error(transparent)]
     Rule(#[from] OrderError),
-}
-
-#[derive(Debug, Clone)]
-pub enum OrderCommand {
-    /// Creates the order from a completed saga, already paid (idempotent).
-    Create(Box<OrderRecord>),
-    Read,
-    Cancel {
-        reason: String,
-    },
-    /// Starts fulfilment and ships every shipment.
-    Ship,
-    Deliver,
-    RequestReturn {
-        items: Vec<ReturnItem>,
-    },
-    /// The returned units arrived: restock them and refund.
-    ReceiveReturn,
-    /// The pending effects were carried out.
-    EffectsDone,
 }
 
 impl Record for OrderRecord {
@@ -84,7 +42,7 @@ impl Record for OrderRecord {
     }
 
     fn execute(&mut self, command: OrderCommand, now: Timestamp) -> Result<Vec<OrderEvent>, OrderRejection> {
-        Ok(execute(self, command, now)?)
+        Ok(OrderRecord::execute(self, command, now)?)
     }
 
     fn not_found(key: &OrderId) -> OrderRejection {
@@ -117,79 +75,4 @@ impl Record for OrderRecord {
         }
         Ok(())
     }
-}
-
-/// The stock tasks an event owes: `(task name, task)`.
-pub fn stock_tasks(record: &OrderRecord, event: &OrderEvent) -> Vec<(String, StockTask)> {
-    let order = &record.order;
-    match event {
-        // One hold per (warehouse, SKU) of the routing plan; a deal claim's
-        // units are not on their bucket's books, so only bucket holds ship.
-        OrderEvent::Shipped { .. } => record
-            .holds
-            .iter()
-            .enumerate()
-            .filter(|(_, hold)| hold.deal.is_none())
-            .map(|(index, hold)| {
-                let op = StockOp::Ship { quantity: u64::from(hold.quantity) };
-                (format!("ship-{index}"), StockTask { bucket: hold.bucket.clone(), op })
-            })
-            .collect(),
-        // The units of a cancelled order's bucket holds come back by a task
-        // (exactly once, even after the hold's settled record was pruned);
-        // deal claims go back to their deal in `carry_out`.
-        OrderEvent::Cancelled { stock: StockAction::Restock, .. } => record
-            .holds
-            .iter()
-            .enumerate()
-            .filter(|(_, hold)| hold.deal.is_none())
-            .map(|(index, hold)| {
-                let op = StockOp::ReturnCommitted { id: hold.id.clone(), quantity: u64::from(hold.quantity) };
-                (format!("return-{index}"), StockTask { bucket: hold.bucket.clone(), op })
-            })
-            .collect(),
-        OrderEvent::ReturnReceived { .. } | OrderEvent::Refunded { .. } => order
-            .return_request
-            .iter()
-            .flat_map(|request| request.items.iter())
-            .enumerate()
-            .filter_map(|(index, item)| {
-                let plan = order.shipments.iter().find(|plan| plan.lines.iter().any(|line| line.sku == item.sku))?;
-                let bucket = BucketKey::new(item.sku.clone(), plan.warehouse.clone());
-                let op = StockOp::Restock { quantity: u64::from(item.quantity) };
-                Some((format!("restock-{index}"), StockTask { bucket, op }))
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn execute(record: &mut OrderRecord, command: OrderCommand, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
-    let order = &mut record.order;
-    let events = match command {
-        OrderCommand::Create(_) | OrderCommand::Read => Vec::new(),
-        OrderCommand::EffectsDone => {
-            record.pending = None;
-            return Ok(Vec::new());
-        }
-        OrderCommand::Cancel { reason } => order.cancel(&reason, now)?,
-        OrderCommand::Ship => {
-            let mut events = order.start_fulfilment(now)?;
-            events.extend(order.ship(now)?);
-            events
-        }
-        OrderCommand::Deliver => order.deliver(now)?,
-        OrderCommand::RequestReturn { items } => order.request_return(items, now)?,
-        OrderCommand::ReceiveReturn => {
-            let mut events = order.receive_return(now)?;
-            events.extend(order.refund_return(now)?);
-            events
-        }
-    };
-    if let Some(owed) = events.iter().rev().find(|event| {
-        matches!(event, OrderEvent::Cancelled { .. } | OrderEvent::Shipped { .. } | OrderEvent::Refunded { .. })
-    }) {
-        record.pending = Some(owed.clone());
-    }
-    Ok(events)
 }

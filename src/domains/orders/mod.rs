@@ -9,12 +9,13 @@
 
 pub mod actor;
 
-pub use actor::OrderRecord;
+pub use crate::engine::order::OrderRecord;
 
 use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
 use crate::domains::carts::actor::CartCommand;
 use crate::domains::checkout::actor::CheckoutCommand;
+use crate::engine::order::{stock_tasks, OrderCommand, PlannedHold};
 use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
@@ -24,7 +25,7 @@ use crate::engine::{
 };
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
-use actor::{stock_tasks, OrderActor, OrderCommand, OrderRejection, PlannedHold};
+use actor::{OrderActor, OrderRejection};
 use dashmap::DashMap;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
