@@ -12,6 +12,7 @@
 use super::error::Problem;
 use super::AppState;
 use crate::{Claim, Remembered};
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
 use std::future::Future;
@@ -88,8 +89,8 @@ where
         return response;
     }
     let (head, body) = response.into_parts();
-    let bytes = match warp::hyper::body::to_bytes(body).await {
-        Ok(bytes) => bytes,
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
         Err(err) => {
             return Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", err.to_string()).into_response()
         }

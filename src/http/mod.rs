@@ -26,15 +26,20 @@ pub mod warehouses;
 use crate::Mercato;
 use bytes::Bytes;
 use error::Problem;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tower_service::Service;
 use warp::http::StatusCode;
-use warp::hyper;
-use warp::hyper::server::conn::{AddrIncoming, AddrStream};
-use warp::hyper::service::{make_service_fn, service_fn, Service};
 use warp::{Filter, Rejection, Reply};
 
 /// Largest JSON body accepted (API.md: 1 MiB).
@@ -232,28 +237,85 @@ pub fn routes(metrics: Arc<metrics::HttpMetrics>) -> impl Filter<Extract = (impl
 
 /// Binds `addr` and returns the bound address and the server future, which
 /// finishes in-flight requests and ends once `shutdown` resolves.
+///
+/// Connections speak HTTP/1.1 only (hyper's HTTP/1 server; no HTTP/2, so no
+/// h2 in the build). Accepted sockets get TCP_NODELAY, since responses are
+/// small and written at once. On `shutdown` the listener closes, idle
+/// keep-alive connections close at once, and the future ends when every
+/// connection has finished the request it was serving.
+///
+/// Must be called inside a Tokio runtime (the listener registers with it).
 pub fn bind(
     state: AppState,
     addr: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(SocketAddr, impl Future<Output = ()>), hyper::Error> {
-    let mut incoming = AddrIncoming::bind(&addr)?;
-    incoming.set_nodelay(true);
-    let bound = incoming.local_addr();
+) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    let listener = TcpListener::from_std(listener)?;
+    let bound = listener.local_addr()?;
     let routes = warp::service(routes(state.metrics.clone()));
-    let connections = make_service_fn(move |connection: &AddrStream| {
-        let client = ClientAddr(connection.remote_addr());
-        let (state, mut routes) = (state.clone(), routes.clone());
-        std::future::ready(Ok::<_, Infallible>(service_fn(move |mut request: hyper::Request<hyper::Body>| {
-            request.extensions_mut().insert(state.clone());
-            request.extensions_mut().insert(client);
-            routes.call(request)
-        })))
-    });
-    let server = hyper::Server::builder(incoming).serve(connections).with_graceful_shutdown(shutdown);
-    Ok((bound, async move {
-        if let Err(err) = server.await {
-            tracing::error!(error = %err, "server error");
+    let server = async move {
+        let connections = GracefulShutdown::new();
+        let http = http1::Builder::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, remote) = tokio::select! {
+                accepted = accept(&listener) => accepted,
+                () = &mut shutdown => break,
+            };
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+            let client = ClientAddr(remote);
+            let (state, routes) = (state.clone(), routes.clone());
+            // Each request carries the state and the client's address in its
+            // extensions (see `with_state` for why no filter holds them).
+            // warp's service is called through `&mut self` and hyper's
+            // through `&self`, hence the copy of the routes per request: they
+            // hold no state, only the metrics pointer of the log filter.
+            let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(state.clone());
+                request.extensions_mut().insert(client);
+                routes.clone().call(request)
+            });
+            let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "connection error");
+                }
+            });
         }
-    }))
+        drop(listener);
+        connections.shutdown().await;
+    };
+    Ok((bound, server))
+}
+
+/// The next connection. Errors of a connection that was reset before it was
+/// accepted are skipped; any other error (such as running out of file
+/// descriptors) is logged and retried after a second rather than ending the
+/// server or spinning on it.
+async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(err) if is_connection_error(&err) => {
+                tracing::debug!(error = %err, "accepted connection already failed")
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "accept error");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn is_connection_error(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
 }

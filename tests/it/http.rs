@@ -3,7 +3,10 @@
 //! bad-input matrix that also checks nothing changed.
 
 use crate::common::app::{Call, Options, Reply as Response, Seed, TestApp, ADMIN};
-use hyper::{Body, Client, Method, Request};
+use crate::common::{body_bytes, client, Body};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Method, Request};
 use mercato::{Config, Durability, Mercato};
 use serde_json::{json, Value};
 
@@ -355,9 +358,9 @@ async fn import(app: &App, body: &str) -> Response {
         .header("content-type", "application/x-ndjson")
         .body(Body::from(body.to_owned()))
         .unwrap();
-    let response = Client::new().request(request).await.unwrap();
+    let response = client().request(request).await.unwrap();
     let status = response.status().as_u16();
-    let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+    let bytes = body_bytes(response.into_body()).await.unwrap();
     Response { status, content_type: String::new(), retry_after: None, body: serde_json::from_slice(&bytes).unwrap() }
 }
 
@@ -929,8 +932,7 @@ async fn the_address_rate_limit_counts_each_client_address_apart() {
 }
 
 /// The next `data:` payload of a Server-Sent Events body (5 s at most).
-async fn next_sse_data(body: &mut Body, seen: &mut String) -> Value {
-    use hyper::body::HttpBody;
+async fn next_sse_data(body: &mut Incoming, seen: &mut String) -> Value {
     loop {
         if let Some(end) = seen.find("\n\n") {
             let event: String = seen.drain(..end + 2).collect();
@@ -939,9 +941,11 @@ async fn next_sse_data(body: &mut Body, seen: &mut String) -> Value {
             }
             continue;
         }
-        let chunk =
-            tokio::time::timeout(std::time::Duration::from_secs(5), body.data()).await.unwrap().unwrap().unwrap();
-        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        let frame =
+            tokio::time::timeout(std::time::Duration::from_secs(5), body.frame()).await.unwrap().unwrap().unwrap();
+        if let Ok(chunk) = frame.into_data() {
+            seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
     }
 }
 
@@ -952,8 +956,8 @@ async fn the_deal_feed_streams_remaining_units_as_they_change() {
     let deal = json!({"sku": "SKU-1", "price": {"cents": 100, "currency": "USD"}, "quantity": 3,
         "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1});
     let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
-    let request = Request::get(format!("http://{}/v1/deals/{id}/events", app.addr)).body(Body::empty()).unwrap();
-    let response = Client::new().request(request).await.unwrap();
+    let request = Request::get(format!("http://{}/v1/deals/{id}/events", app.addr)).body(Body::default()).unwrap();
+    let response = client().request(request).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let mut body = response.into_body();

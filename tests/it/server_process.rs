@@ -3,7 +3,8 @@
 
 use crate::common;
 
-use hyper::{Body, Client, Method, Request};
+use crate::common::{client, Body};
+use hyper::{Method, Request};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command};
@@ -85,9 +86,9 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     let me = Request::builder()
         .uri(format!("{base}/v1/me"))
         .header("authorization", format!("Bearer {token}"))
-        .body(Body::empty())
+        .body(Body::default())
         .unwrap();
-    let me = Client::new().request(me).await.unwrap();
+    let me = client().request(me).await.unwrap();
     assert_eq!(me.status().as_u16(), 200, "the session token survives the crash");
     assert_eq!(create_cart_with_key(&base, "cart-key-1").await, keyed_cart, "the idempotency key survived the crash");
     let pid = i32::try_from(child.id()).unwrap();

@@ -2,6 +2,8 @@
 //! seeded with warehouses and products, served on `127.0.0.1:0`, and one way
 //! to send it a request. Modules wrap it with their own helpers.
 
+use super::{body_bytes, client_with, Body};
+use hyper_util::client::legacy::connect::HttpConnector;
 use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
 use mercato::http::limits::ClaimLimitConfig;
 use mercato::http::AppState;
@@ -123,19 +125,19 @@ impl TestApp {
             request = request.header("idempotency-key", key);
         }
         let request = match call.body {
-            Some(body) => request.header("content-type", "application/json").body(hyper::Body::from(body)),
-            None => request.body(hyper::Body::empty()),
+            Some(body) => request.header("content-type", "application/json").body(Body::from(body)),
+            None => request.body(Body::default()),
         }
         .unwrap();
-        let mut connector = hyper::client::HttpConnector::new();
+        let mut connector = HttpConnector::new();
         connector.set_local_address(call.source.map(std::net::IpAddr::from));
-        let client = hyper::Client::builder().build::<_, hyper::Body>(connector);
+        let client = client_with(connector);
         let response = client.request(request).await.expect("the server answers");
         let status = response.status().as_u16();
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after");
-        let bytes = hyper::body::to_bytes(response.into_body()).await.unwrap();
+        let bytes = body_bytes(response.into_body()).await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
         } else {

@@ -3,12 +3,35 @@
 
 pub mod app;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 use mercato::clock::ManualClock;
 use mercato::engine::{BucketKey, Sku, Timestamp, WarehouseId};
 use mercato::{Config, Durability, Mercato};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// A request body of the test client.
+pub type Body = Full<Bytes>;
+
+/// An HTTP/1 client over `connector`, which the caller may have tuned.
+pub fn client_with(connector: HttpConnector) -> Client<HttpConnector, Body> {
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
+/// An HTTP/1 client.
+pub fn client() -> Client<HttpConnector, Body> {
+    client_with(HttpConnector::new())
+}
+
+/// The whole body of a response.
+pub async fn body_bytes(body: hyper::body::Incoming) -> Result<Bytes, hyper::Error> {
+    Ok(body.collect().await?.to_bytes())
+}
 
 pub const START: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -88,10 +111,10 @@ pub async fn send(
     if let Some(key) = idempotency_key {
         request = request.header("idempotency-key", key);
     }
-    let body = body.map_or_else(hyper::Body::empty, |body| hyper::Body::from(body.to_string()));
-    let response = hyper::Client::new().request(request.body(body).ok()?).await.ok()?;
+    let body = body.map_or_else(Body::default, |body| Body::from(body.to_string()));
+    let response = client().request(request.body(body).ok()?).await.ok()?;
     let status = response.status().as_u16();
-    let bytes = hyper::body::to_bytes(response.into_body()).await.ok()?;
+    let bytes = body_bytes(response.into_body()).await.ok()?;
     Some((status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null)))
 }
 
