@@ -14,6 +14,9 @@ use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+mod priced;
+pub use priced::{price_cart, LineFacts, PricedCart, PricedCartLine};
+
 /// Which list of the cart a line is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,7 +1,7 @@
 //! Guest carts: create, read and edit by unguessable id.
 
 use super::customers::guest_cart;
-use super::dto::{self, AddItemBody, CartView, LineFacts, SetQuantityBody};
+use super::dto::{self, AddItemBody, CartView, SetQuantityBody};
 use super::error::{Problem, ProblemBody};
 use super::{idempotency, json_body, maybe_signed_in, respond, signed_in, with_state, AppState, Caller};
 use crate::domains::carts::CartSnapshot;
@@ -116,17 +116,9 @@ fn line_sku(raw: &str) -> Result<Sku, Problem> {
 }
 
 /// The cart priced at the current catalog price, with each line's live
-/// availability (from the stock board).
+/// availability (from the stock board), as the embedded API prices it.
 async fn view(state: &AppState, cart: CartSnapshot) -> Result<CartView, Problem> {
-    Ok(CartView::new(cart, |line| {
-        let product = state.mercato.catalog().product_of(&line.sku);
-        LineFacts {
-            product_id: product.as_ref().map(|product| product.id.to_string()),
-            title: product.as_ref().map(|product| product.title.clone()),
-            unit_price: product.as_ref().and_then(|product| product.variant(&line.sku)).map(|variant| variant.price),
-            available_units: state.mercato.inventory().available(&line.sku),
-        }
-    }))
+    Ok(CartView::from(state.mercato.carts().price(&cart)))
 }
 
 /// A SKU to put in a cart: it must be sold by a product of the catalog.

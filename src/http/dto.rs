@@ -4,8 +4,8 @@
 
 use super::error::Problem;
 use super::product_dto::MoneyBody;
-use crate::domains::carts::CartSnapshot;
-use crate::engine::{CartLine, Currency, InventoryCounts, Money, Sku, Timestamp, WarehouseId};
+use crate::engine::cart::{PricedCart, PricedCartLine};
+use crate::engine::{InventoryCounts, Money, Sku, Timestamp, WarehouseId};
 use crate::{Reservation, SkuInventory};
 use serde::{Deserialize, Serialize};
 
@@ -250,40 +250,22 @@ pub struct CartView {
     pub item_count: u64,
 }
 
-/// What the catalog and the stock board say about a line's SKU.
-pub struct LineFacts {
-    pub product_id: Option<String>,
-    pub title: Option<String>,
-    pub unit_price: Option<Money>,
-    pub available_units: u64,
-}
-
-impl CartView {
-    pub fn new(cart: CartSnapshot, facts: impl Fn(&CartLine) -> LineFacts) -> Self {
-        let view = |line: &CartLine| {
-            let facts = facts(line);
-            CartLineView {
-                sku: line.sku.to_string(),
-                product_id: facts.product_id,
-                title: facts.title,
-                quantity: line.quantity,
-                line_total: facts.unit_price.and_then(|price| price.checked_mul(line.quantity).ok()),
-                unit_price: facts.unit_price,
-                available: facts.available_units >= u64::from(line.quantity),
-            }
+impl From<PricedCart> for CartView {
+    fn from(cart: PricedCart) -> Self {
+        let view = |line: PricedCartLine| CartLineView {
+            sku: line.sku.to_string(),
+            product_id: line.product_id.map(|id| id.to_string()),
+            title: line.title,
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            line_total: line.line_total,
+            available: line.available,
         };
-        let lines: Vec<CartLineView> = cart.lines.iter().map(view).collect();
-        let currency = lines.iter().find_map(|line| line.line_total).map_or(Currency::USD, |total| total.currency);
-        let subtotal = lines
-            .iter()
-            .filter_map(|line| line.line_total)
-            .try_fold(Money::zero(currency), Money::checked_add)
-            .unwrap_or(Money::zero(currency));
         CartView {
             cart_id: cart.id.to_string(),
-            lines,
-            saved: cart.saved.iter().map(view).collect(),
-            subtotal,
+            lines: cart.lines.into_iter().map(view).collect(),
+            saved: cart.saved.into_iter().map(view).collect(),
+            subtotal: cart.subtotal,
             item_count: cart.item_count,
         }
     }

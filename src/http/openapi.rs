@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         super::products::categories,
         super::search::search,
         super::search::suggest,
+        super::search::rebuild,
         super::warehouses::create,
         super::reservations::inventory,
         super::reservations::set_stock,

@@ -1,11 +1,12 @@
-//! Search routes: `GET /v1/search` and `GET /v1/suggest` (API.md, Search).
+//! Search routes: `GET /v1/search` and `GET /v1/suggest` (API.md, Search),
+//! and `POST /v1/admin/search/rebuild`.
 //! Parameters are parsed here (bad ones are 422 `invalid-input`); the query
 //! itself runs on a query thread, off the async workers (see
 //! [`super::pool`]); when too many wait, 429 `rate-limited`.
 
 use super::error::{Problem, ProblemBody};
 use super::pool::PoolError;
-use super::{respond, with_state, AppState};
+use super::{admin, respond, with_state, AppState};
 use crate::search::facets::Filters;
 use crate::search::{Facets, Hit, SearchError, SearchRequest, Sort, Suggestion};
 use serde::Serialize;
@@ -28,7 +29,41 @@ pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejec
         .and(with_state())
         .and(raw_query())
         .then(|state, raw| async move { respond(suggest(state, raw).await) });
-    search.or(suggest).unify()
+    let rebuild = warp::path!("v1" / "admin" / "search" / "rebuild")
+        .and(warp::post())
+        .and(with_state())
+        .and(admin())
+        .then(|state, _caller| async move { respond(rebuild(state).await) });
+    search.or(suggest).unify().or(rebuild).unify()
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RebuildBody {
+    /// `rebuilding`: the index is being refilled from the event log.
+    pub status: &'static str,
+    /// The event the index reflected when the rebuild was asked for.
+    pub from_offset: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/admin/search/rebuild",
+    tag = "search",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "the index is rebuilt from the event log in the background (searches answer from the refilling index; progress is mercato_projection_lag_events on /metrics)", body = RebuildBody),
+        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "shutting-down", body = ProblemBody, content_type = "application/problem+json")
+    )
+)]
+async fn rebuild(state: AppState) -> Result<impl Reply, Problem> {
+    let from_offset = state.mercato.search().offset();
+    if !state.mercato.search().rebuild() {
+        return Err(crate::Error::ShuttingDown.into());
+    }
+    let body = RebuildBody { status: "rebuilding", from_offset };
+    Ok(warp::reply::with_status(warp::reply::json(&body), warp::http::StatusCode::ACCEPTED))
 }
 
 /// The raw query string, empty when there is none.

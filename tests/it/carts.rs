@@ -187,3 +187,33 @@ async fn racing_first_messages_activate_exactly_one_actor() {
     assert_eq!(mercato.carts().get(&id).await.unwrap().item_count, 500, "no add went to a second activation");
     mercato.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_embedded_cart_is_priced_as_the_http_view_prices_it() {
+    use mercato::engine::{BucketKey, Currency, Money, WarehouseId};
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let body = serde_json::json!({"id": "P-A", "title": "Item A", "category": ["Test"],
+        "variants": [{"sku": "A", "price": {"cents": 1250, "currency": "USD"}}]});
+    let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
+    mercato.catalog().upsert_products(vec![parsed.parse().unwrap().draft]).await.unwrap().remove(0).unwrap();
+    let bucket = BucketKey::new(sku("A"), WarehouseId::parse("W-1").unwrap());
+    mercato.inventory().set_stock(bucket, mercato::StockUpdate::on_hand(2)).await.unwrap();
+    let id = mercato.carts().create().await.unwrap().id;
+    mercato.carts().add(&id, sku("A"), 2).await.unwrap();
+    mercato.carts().add(&id, sku("GONE"), 1).await.unwrap();
+
+    let priced = mercato.carts().priced(&id).await.unwrap();
+    assert_eq!(priced.subtotal, Money::new(2500, Currency::USD));
+    assert_eq!(priced.item_count, 3);
+    let first = &priced.lines[0];
+    assert_eq!(
+        (first.product_id.as_ref().map(|id| id.as_str()), first.title.as_deref()),
+        (Some("P-A"), Some("Item A"))
+    );
+    assert_eq!((first.unit_price, first.available), (Some(Money::new(1250, Currency::USD)), true));
+    assert_eq!((priced.lines[1].unit_price, priced.lines[1].available), (None, false), "not in the catalog");
+    mercato.carts().add(&id, sku("A"), 1).await.unwrap();
+    assert!(!mercato.carts().priced(&id).await.unwrap().lines[0].available, "3 wanted, 2 on hand");
+    mercato.shutdown().await.unwrap();
+}

@@ -90,6 +90,27 @@ async fn health_and_metrics_answer() {
 }
 
 #[tokio::test]
+async fn an_admin_rebuilds_the_search_index_from_the_log() {
+    let app = spawn_app().await;
+    assert_problem(&app.call(Method::POST, "/v1/admin/search/rebuild", None, None).await, 401, "unauthorized");
+    let ann = customer_token(&app, "ann@example.com").await;
+    assert_problem(&app.call(Method::POST, "/v1/admin/search/rebuild", None, Some(&ann)).await, 403, "forbidden");
+    let accepted = app.admin(Method::POST, "/v1/admin/search/rebuild", None).await;
+    assert_eq!((accepted.status, accepted.body["status"].as_str()), (202, Some("rebuilding")), "{:?}", accepted.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = app.call(Method::GET, "/metrics", None, None).await.body.as_str().unwrap().to_owned();
+        let hits = app.call(Method::GET, "/v1/search", None, None).await.body["total"].as_u64();
+        if metrics.contains("mercato_projection_rebuilds_total{projection=\"search\"} 1") && hits == Some(3) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the rebuild never finished: {metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_reservation_goes_through_its_two_phases() {
     let app = spawn_app().await;
     let stock = app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-EAST", Some(json!({"on_hand": 10}))).await;
@@ -670,6 +691,7 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/admin/orders/{id}/ship"),
     ("POST", "/v1/admin/orders/{id}/deliver"),
     ("POST", "/v1/admin/orders/{id}/returns/receive"),
+    ("POST", "/v1/admin/search/rebuild"),
 ];
 
 fn probe_path(template: &str) -> String {

@@ -6,6 +6,7 @@ pub mod actor;
 pub use actor::CartSnapshot;
 
 use crate::actors::{ActorSetup, Crash, Registry};
+use crate::engine::cart::{price_cart, LineFacts, PricedCart};
 use crate::engine::{CartId, Sku};
 use crate::store::Keyspace;
 use crate::{Error, Mercato};
@@ -107,6 +108,29 @@ impl<'a> Carts<'a> {
     }
 
     /// Fault injection: stops a cart's actor as if it crashed.
+    /// The cart at the current catalog prices, with each line's live
+    /// availability (from the stock board).
+    pub async fn priced(self, id: &CartId) -> Result<PricedCart, Error> {
+        let cart = self.get(id).await?;
+        Ok(self.price(&cart))
+    }
+
+    /// Prices a cart already read (the answer of a cart command).
+    pub fn price(self, cart: &CartSnapshot) -> PricedCart {
+        price_cart(cart.id.clone(), &cart.lines, &cart.saved, cart.item_count, |line| {
+            let product = self.m.catalog().product_of(&line.sku);
+            LineFacts {
+                product_id: product.as_ref().map(|product| product.id.clone()),
+                title: product.as_ref().map(|product| product.title.clone()),
+                unit_price: product
+                    .as_ref()
+                    .and_then(|product| product.variant(&line.sku))
+                    .map(|variant| variant.price),
+                available_units: self.m.inventory().available(&line.sku),
+            }
+        })
+    }
+
     pub async fn crash_actor(self, id: &CartId) -> Result<(), Error> {
         let _pass = self.m.enter()?;
         self.s.carts.call(id, Crash).await?;
