@@ -7,7 +7,7 @@
 #   checkout over HTTP     placed orders/s, 64 connections for 10 s (strict, fraud rules off)
 #   flash sale, embedded   claims/s, 200,000 customers on 100,000 units, 256 callers (strict)
 #
-# Usage: loadtest/compare.sh A_DIR B_DIR [ROUNDS]
+# Usage: [LOADS="flash_http checkout_http flash_embedded"] loadtest/compare.sh A_DIR B_DIR [ROUNDS]
 #   A_DIR, B_DIR: directories holding a release `mercato` and `mercato-loadtest`
 #   (for instance two target/release directories). The HTTP loads come from
 #   B's load generator for both servers; the embedded load is each build's own
@@ -41,7 +41,7 @@ serve() {
     local bin_dir=$1
     shift
     rm -rf "$work/data" && mkdir -p "$work/data"
-    "$bin_dir/mercato" serve --addr "127.0.0.1:$port" --data-dir "$work/data" --admin-token T --no-demo \
+    "$bin_dir/mercato" serve --addr "127.0.0.1:$port" --data-dir "$work/data" --admin-token T \
         --password-cost fast "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 200); do
@@ -58,7 +58,7 @@ serve() {
 flash_http() {
     serve "$1" --claim-limit-address 1000000/1000000
     "$b_dir/mercato-loadtest" flash-sale --url "http://127.0.0.1:$port" --admin-token T --customers 10000 \
-        --deal-quantity 5000 --connections 64 --json "$work/report.json" >/dev/null
+        --deal-quantity 5000 --connections 64 --json "$work/report.json" >/dev/null 2>&1
     stop_server
     figure "$work/report.json" claims_per_s
 }
@@ -66,19 +66,19 @@ flash_http() {
 checkout_http() {
     serve "$1" --fraud-rules off
     "$b_dir/mercato-loadtest" checkout --url "http://127.0.0.1:$port" --admin-token T --connections 64 \
-        --duration 10s --json "$work/report.json" >/dev/null
+        --duration 10s --json "$work/report.json" >/dev/null 2>&1
     stop_server
     figure "$work/report.json" orders_per_s
 }
 
 flash_embedded() {
     "$1/mercato-loadtest" flash-sale --embedded --durability strict --customers 200000 --deal-quantity 100000 \
-        --connections 256 --json "$work/report.json" >/dev/null
+        --connections 256 --json "$work/report.json" >/dev/null 2>&1
     figure "$work/report.json" claims_per_s
 }
 
 printf '%-22s %5s %10s %10s %7s\n' load round A B B/A
-for load in flash_http checkout_http flash_embedded; do
+for load in ${LOADS:-flash_http checkout_http flash_embedded}; do
     for round in $(seq 1 "$rounds"); do
         a=$($load "$a_dir")
         b=$($load "$b_dir")
