@@ -31,7 +31,7 @@ mod routing;
 #[cfg(test)]
 mod tests;
 
-pub use record::{stock_tasks, OrderCommand, OrderRecord, PlannedHold, StockOp, StockTask};
+pub use record::{plan_holds, stock_tasks, OrderCommand, OrderRecord, PlannedHold, StockOp, StockTask};
 pub use routing::{
     plan_shipments, RoutingError, ShipmentLine, ShipmentPlan, StockByWarehouse, ROUTING_EXACT_WAREHOUSES_MAX,
 };

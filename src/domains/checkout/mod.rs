@@ -7,20 +7,18 @@ pub use actor::CheckoutRecord;
 
 use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
-use crate::engine::order::PlannedHold;
-use crate::engine::order::{ShipmentLine, StockByWarehouse};
-use crate::engine::pricing::distance_km;
+use crate::engine::order::{plan_holds, PlannedHold, RoutingError, StockByWarehouse};
 use crate::engine::pricing::ShippingQuote;
 use crate::engine::Pricing;
 use crate::engine::{
-    apply_claims, plan_shipments, Address, BucketKey, CartId, Checkout, CheckoutError, CheckoutId, CheckoutLine,
-    CurrentPrices, CustomerId, GeoPoint, OrderId, PaymentChoice, PriceChange, QuoteContext, ReservationId,
-    ShipmentPlan, ShippingOption, Sku, WarehouseId,
+    apply_claims, Address, CartId, Checkout, CheckoutError, CheckoutId, CheckoutLine, CurrentPrices, CustomerId,
+    GeoPoint, OrderId, PaymentChoice, PriceChange, QuoteContext, ReservationId, ShipmentPlan, ShippingOption, Sku,
+    WarehouseId,
 };
 use crate::store::{keys, Keyspace};
 use crate::{Error, Mercato};
 use actor::{CheckoutActor, CheckoutCommand, CheckoutMessage, CheckoutRejection};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 impl From<CheckoutRejection> for Error {
@@ -230,74 +228,27 @@ impl<'a> Checkouts<'a> {
         checkout: &Checkout,
         destination: GeoPoint,
     ) -> Result<(Vec<ShipmentPlan>, Vec<PlannedHold>), Error> {
-        let regular: Vec<ShipmentLine> = checkout
-            .lines
-            .iter()
-            .filter(|line| line.claims.is_empty())
-            .map(|line| ShipmentLine { sku: line.sku.clone(), quantity: line.quantity })
-            .collect();
-        let mut plans = if regular.is_empty() {
-            Vec::new()
-        } else {
-            let mut stock = StockByWarehouse::new();
-            let inventory = self.m.inventory();
-            for line in &regular {
+        let inventory = self.m.inventory();
+        let mut stock = StockByWarehouse::new();
+        let mut stocking: BTreeMap<Sku, Vec<WarehouseId>> = BTreeMap::new();
+        for line in &checkout.lines {
+            if line.claims.is_empty() {
                 for (available, bucket) in inventory.ranked(&line.sku) {
                     stock.entry(bucket.warehouse).or_default().insert(bucket.sku, available);
                 }
+            } else {
+                let warehouses = inventory.buckets_of(&line.sku).into_iter().map(|bucket| bucket.warehouse);
+                stocking.insert(line.sku.clone(), warehouses.collect());
             }
-            plan_shipments(&regular, &stock, &inventory.warehouses(), destination).map_err(|err| {
-                let crate::engine::order::RoutingError::InsufficientStock { requested, available, .. } = err;
-                Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
-            })?
-        };
-        let mut holds: Vec<PlannedHold> = plans
-            .iter()
-            .flat_map(|plan| {
-                plan.lines.iter().map(|line| PlannedHold {
-                    id: ReservationId::generate(self.m.source().u128()),
-                    bucket: BucketKey::new(line.sku.clone(), plan.warehouse.clone()),
-                    quantity: line.quantity,
-                    deal: None,
-                })
-            })
-            .collect();
-        for line in checkout.lines.iter().filter(|line| !line.claims.is_empty()) {
-            let warehouse = self.claim_origin(&line.sku, &plans, destination)?;
-            match plans.iter_mut().find(|plan| plan.warehouse == warehouse) {
-                Some(plan) => match plan.lines.iter_mut().find(|shipped| shipped.sku == line.sku) {
-                    Some(shipped) => shipped.quantity = shipped.quantity.saturating_add(line.quantity),
-                    None => plan.lines.push(ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }),
-                },
-                None => plans.push(ShipmentPlan {
-                    warehouse: warehouse.clone(),
-                    lines: vec![ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }],
-                }),
+        }
+        let new_id = || ReservationId::generate(self.m.source().u128());
+        plan_holds(&checkout.lines, &stock, &stocking, &inventory.warehouses(), destination, new_id).map_err(|err| {
+            match err {
+                RoutingError::InsufficientStock { requested, available, .. } => {
+                    Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
+                }
+                RoutingError::NoOrigin { .. } => Error::Corrupt(err.to_string()),
             }
-            holds.extend(line.claims.iter().map(|claim| PlannedHold {
-                id: claim.id.clone(),
-                bucket: BucketKey::new(line.sku.clone(), warehouse.clone()),
-                quantity: claim.quantity,
-                deal: Some(claim.deal.clone()),
-            }));
-        }
-        Ok((plans, holds))
-    }
-
-    /// Where a deal claim's units of `sku` ship from.
-    fn claim_origin(self, sku: &Sku, plans: &[ShipmentPlan], destination: GeoPoint) -> Result<WarehouseId, Error> {
-        let planned = plans.iter().find(|plan| plan.lines.iter().any(|line| line.sku == *sku));
-        if let Some(plan) = planned {
-            return Ok(plan.warehouse.clone());
-        }
-        let warehouses = self.m.inventory().warehouses();
-        let stocking: Vec<WarehouseId> =
-            self.m.inventory().buckets_of(sku).into_iter().map(|bucket| bucket.warehouse).collect();
-        warehouses
-            .iter()
-            .filter(|warehouse| stocking.contains(&warehouse.id))
-            .min_by(|a, b| distance_km(a.location, destination).total_cmp(&distance_km(b.location, destination)))
-            .map(|warehouse| warehouse.id.clone())
-            .ok_or_else(|| Error::Corrupt(format!("deal units of {sku} have no warehouse to ship from")))
+        })
     }
 }

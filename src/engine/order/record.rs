@@ -4,11 +4,16 @@
 //! records: units to ship or to take back). Pure: the orders domain's actor
 //! applies these and writes what they return.
 
+use super::{plan_shipments, RoutingError, ShipmentLine, ShipmentPlan, StockByWarehouse};
 use super::{Order, OrderError, OrderEvent, ReturnItem, StockAction};
-use crate::engine::ids::{DealId, ReservationId};
+use crate::engine::checkout::CheckoutLine;
+use crate::engine::ids::{DealId, ReservationId, Sku, WarehouseId};
+use crate::engine::pricing::distance_km;
 use crate::engine::time::Timestamp;
+use crate::engine::warehouse::{GeoPoint, Warehouse};
 use crate::engine::BucketKey;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A hold the order's units were reserved under: a bucket's, or a deal
 /// claim the customer held (`deal`), whose units already left the bucket
@@ -147,5 +152,152 @@ impl OrderRecord {
             record.pending = Some(owed.clone());
         }
         Ok(events)
+    }
+}
+
+/// Where a checkout's lines ship from, and the holds that place takes.
+///
+/// Catalog-price lines are routed by [`plan_shipments`] over `stock` (all or
+/// nothing), one hold per warehouse and SKU under an id from `new_id`. A
+/// line bought with deal claims ships from a warehouse already shipping its
+/// SKU, else from the nearest warehouse in `stocking` (those with a bucket
+/// of the SKU: the deal's units left their bucket when the deal took them);
+/// each claim is a hold under its own id.
+pub fn plan_holds(
+    lines: &[CheckoutLine],
+    stock: &StockByWarehouse,
+    stocking: &BTreeMap<Sku, Vec<WarehouseId>>,
+    warehouses: &[Warehouse],
+    destination: GeoPoint,
+    mut new_id: impl FnMut() -> ReservationId,
+) -> Result<(Vec<ShipmentPlan>, Vec<PlannedHold>), RoutingError> {
+    let regular: Vec<ShipmentLine> = lines
+        .iter()
+        .filter(|line| line.claims.is_empty())
+        .map(|line| ShipmentLine { sku: line.sku.clone(), quantity: line.quantity })
+        .collect();
+    let mut plans =
+        if regular.is_empty() { Vec::new() } else { plan_shipments(&regular, stock, warehouses, destination)? };
+    let mut holds: Vec<PlannedHold> = plans
+        .iter()
+        .flat_map(|plan| plan.lines.iter().map(move |line| (plan, line)))
+        .map(|(plan, line)| PlannedHold {
+            id: new_id(),
+            bucket: BucketKey::new(line.sku.clone(), plan.warehouse.clone()),
+            quantity: line.quantity,
+            deal: None,
+        })
+        .collect();
+    for line in lines.iter().filter(|line| !line.claims.is_empty()) {
+        let warehouse = claim_origin(&line.sku, &plans, stocking, warehouses, destination)?;
+        match plans.iter_mut().find(|plan| plan.warehouse == warehouse) {
+            Some(plan) => match plan.lines.iter_mut().find(|shipped| shipped.sku == line.sku) {
+                Some(shipped) => shipped.quantity = shipped.quantity.saturating_add(line.quantity),
+                None => plan.lines.push(ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }),
+            },
+            None => plans.push(ShipmentPlan {
+                warehouse: warehouse.clone(),
+                lines: vec![ShipmentLine { sku: line.sku.clone(), quantity: line.quantity }],
+            }),
+        }
+        holds.extend(line.claims.iter().map(|claim| PlannedHold {
+            id: claim.id.clone(),
+            bucket: BucketKey::new(line.sku.clone(), warehouse.clone()),
+            quantity: claim.quantity,
+            deal: Some(claim.deal.clone()),
+        }));
+    }
+    Ok((plans, holds))
+}
+
+/// Where a deal claim's units of `sku` ship from.
+fn claim_origin(
+    sku: &Sku,
+    plans: &[ShipmentPlan],
+    stocking: &BTreeMap<Sku, Vec<WarehouseId>>,
+    warehouses: &[Warehouse],
+    destination: GeoPoint,
+) -> Result<WarehouseId, RoutingError> {
+    if let Some(plan) = plans.iter().find(|plan| plan.lines.iter().any(|line| line.sku == *sku)) {
+        return Ok(plan.warehouse.clone());
+    }
+    let stocking = stocking.get(sku).map(Vec::as_slice).unwrap_or_default();
+    warehouses
+        .iter()
+        .filter(|warehouse| stocking.contains(&warehouse.id))
+        .min_by(|a, b| distance_km(a.location, destination).total_cmp(&distance_km(b.location, destination)))
+        .map(|warehouse| warehouse.id.clone())
+        .ok_or_else(|| RoutingError::NoOrigin { sku: sku.clone() })
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::engine::catalog::TaxCategory;
+    use crate::engine::checkout::ClaimUse;
+    use crate::engine::ids::ProductId;
+    use crate::engine::money::{Currency, Money};
+
+    fn warehouse(id: &str, lon: f64) -> Warehouse {
+        Warehouse::new(WarehouseId::parse(id).unwrap(), id, GeoPoint { lat: 40.0, lon }, "US").unwrap()
+    }
+
+    fn line(sku: &str, quantity: u32, claims: Vec<ClaimUse>) -> CheckoutLine {
+        CheckoutLine {
+            sku: Sku::parse(sku).unwrap(),
+            product_id: ProductId::parse("P-1").unwrap(),
+            title: "T".into(),
+            quantity,
+            unit_price: Money::new(100, Currency::USD),
+            tax_category: TaxCategory::Standard,
+            weight_grams: 100,
+            claims,
+        }
+    }
+
+    fn claim(id: &str, quantity: u32) -> ClaimUse {
+        ClaimUse { id: ReservationId::parse(id).unwrap(), deal: DealId::parse("deal_1").unwrap(), quantity }
+    }
+
+    #[test]
+    fn claims_ship_with_the_routed_lines_or_from_the_nearest_stocking_warehouse() {
+        let warehouses = [warehouse("W-NEAR", -74.0), warehouse("W-FAR", -120.0)];
+        let destination = GeoPoint { lat: 40.0, lon: -74.5 };
+        let sku = |raw: &str| Sku::parse(raw).unwrap();
+        let mut stock = StockByWarehouse::new();
+        stock.entry(WarehouseId::parse("W-FAR").unwrap()).or_default().insert(sku("A"), 10);
+        let mut stocking = BTreeMap::new();
+        stocking.insert(sku("A"), vec![WarehouseId::parse("W-FAR").unwrap()]);
+        stocking.insert(sku("D"), vec![WarehouseId::parse("W-FAR").unwrap(), WarehouseId::parse("W-NEAR").unwrap()]);
+        let mut n = 0;
+        let new_id = || {
+            n += 1;
+            ReservationId::parse(&format!("res_{n}")).unwrap()
+        };
+        let lines =
+            [line("A", 2, vec![]), line("A", 1, vec![claim("res_c1", 1)]), line("D", 3, vec![claim("res_c2", 3)])];
+        let (plans, holds) = plan_holds(&lines, &stock, &stocking, &warehouses, destination, new_id).unwrap();
+
+        // The claim on A ships with the routed A line (from W-FAR); the claim
+        // on D from the nearest warehouse with a bucket of D.
+        let far = plans.iter().find(|plan| plan.warehouse.as_str() == "W-FAR").unwrap();
+        assert_eq!(far.lines, vec![ShipmentLine { sku: sku("A"), quantity: 3 }]);
+        let near = plans.iter().find(|plan| plan.warehouse.as_str() == "W-NEAR").unwrap();
+        assert_eq!(near.lines, vec![ShipmentLine { sku: sku("D"), quantity: 3 }]);
+        let ids: Vec<(&str, &str, Option<&str>)> = holds
+            .iter()
+            .map(|hold| (hold.id.as_str(), hold.bucket.warehouse.as_str(), hold.deal.as_ref().map(DealId::as_str)))
+            .collect();
+        assert_eq!(
+            ids,
+            [("res_1", "W-FAR", None), ("res_c1", "W-FAR", Some("deal_1")), ("res_c2", "W-NEAR", Some("deal_1"))]
+        );
+
+        let too_many = [line("A", 11, vec![])];
+        let refused = plan_holds(&too_many, &stock, &stocking, &warehouses, destination, || unreachable!());
+        assert!(matches!(refused, Err(RoutingError::InsufficientStock { requested: 11, available: 10, .. })));
+        let nowhere = [line("Z", 1, vec![claim("res_c3", 1)])];
+        let refused = plan_holds(&nowhere, &stock, &stocking, &warehouses, destination, || unreachable!());
+        assert_eq!(refused, Err(RoutingError::NoOrigin { sku: sku("Z") }));
     }
 }

@@ -29,6 +29,9 @@ pub struct ShipmentPlan {
 pub enum RoutingError {
     #[error("not enough stock of {sku}: {requested} requested, {available} available")]
     InsufficientStock { sku: Sku, requested: u64, available: u64 },
+    /// A deal claim's SKU has no warehouse to ship from.
+    #[error("the deal units of {sku} have no warehouse to ship from")]
+    NoOrigin { sku: Sku },
 }
 
 /// Splits `lines` over warehouses: all or nothing.
