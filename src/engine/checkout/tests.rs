@@ -1,7 +1,9 @@
 use super::*;
 use crate::engine::address::AddressInput;
+use crate::engine::ids::CustomerId;
 use crate::engine::money::Currency;
 use crate::engine::warehouse::GeoPoint;
+use std::sync::Arc;
 
 const NOW: Timestamp = Timestamp::from_millis(1_704_103_200_000);
 
@@ -266,4 +268,48 @@ fn a_lapsed_claim_is_a_price_change_and_its_units_fall_back_to_the_catalog_price
     assert_eq!(summary, [(1, 700, 1), (2, 1_000, 0)], "the lapsed unit joins the catalog line");
     assert_eq!(checkout.claims().map(|claim| claim.id.clone()).collect::<Vec<_>>(), [ReservationId::generate(2)]);
     assert_eq!(checkout.subtotal().unwrap(), usd(700 + 2_000));
+}
+
+#[test]
+fn the_place_bracket_admits_one_attempt_and_ends_placed_or_given_up() {
+    let pricing = Arc::new(Pricing::default());
+    let customer = CustomerId::generate(7);
+    let mut record = CheckoutRecord { checkout: started(), customer: customer.clone(), placing: None };
+    let send = |record: &mut CheckoutRecord, command: CheckoutCommand| {
+        let before = record.clone();
+        let result = record.apply(CheckoutMessage { command, owner: Some(customer.clone()) });
+        if result.is_err() {
+            assert_eq!(&before, record, "a refusal changes nothing");
+        }
+        result
+    };
+    let (first, second) = (OrderId::generate(1), OrderId::generate(2));
+    let early = send(&mut record, CheckoutCommand::BeginPlace { order: first.clone() });
+    assert!(matches!(early, Err(CheckoutRejection::Rule(CheckoutError::StepSkipped { .. }))));
+    let address = CheckoutCommand::SetAddress { address: address("NY", "US", "10001"), pricing: pricing.clone() };
+    send(&mut record, address).unwrap();
+    let shipping =
+        CheckoutCommand::SetShipping { option: ShippingOption::Standard, pricing: pricing.clone(), context: context() };
+    send(&mut record, shipping).unwrap();
+    send(&mut record, CheckoutCommand::SetPayment(card())).unwrap();
+
+    assert_eq!(send(&mut record, CheckoutCommand::BeginPlace { order: first.clone() }), Ok(true));
+    assert_eq!(send(&mut record, CheckoutCommand::BeginPlace { order: first.clone() }), Ok(false), "a retry");
+    let concurrent = send(&mut record, CheckoutCommand::BeginPlace { order: second.clone() });
+    assert!(matches!(concurrent, Err(CheckoutRejection::PlaceInProgress { .. })));
+    let edit = send(&mut record, CheckoutCommand::SetPayment(card()));
+    assert!(matches!(edit, Err(CheckoutRejection::PlaceInProgress { .. })), "no edits while placing");
+    assert_eq!(send(&mut record, CheckoutCommand::EndPlace { order: second.clone(), placed_at: None }), Ok(false));
+
+    // Given up (a compensated saga): another attempt may start.
+    assert_eq!(send(&mut record, CheckoutCommand::EndPlace { order: first.clone(), placed_at: None }), Ok(true));
+    assert_eq!(record.placing, None);
+    assert_eq!(send(&mut record, CheckoutCommand::BeginPlace { order: second.clone() }), Ok(true));
+    assert_eq!(send(&mut record, CheckoutCommand::EndPlace { order: second, placed_at: Some(NOW) }), Ok(true));
+    assert_eq!(record.checkout.step, CheckoutStep::Placed);
+    assert_eq!(send(&mut record, CheckoutCommand::BeginPlace { order: first }), Ok(false), "placed already");
+
+    let stranger =
+        record.apply(CheckoutMessage { command: CheckoutCommand::Read, owner: Some(CustomerId::generate(8)) });
+    assert!(matches!(stranger, Err(CheckoutRejection::NotFound { .. })), "another customer's checkout is not found");
 }
