@@ -26,11 +26,13 @@
 //! `order.totals_add_up`, `order.refunds_within_captured`,
 //! `order.returns_within_lines`, `order.shipments_cover_lines`.
 
+mod place;
 mod record;
 mod routing;
 #[cfg(test)]
 mod tests;
 
+pub use place::{prepare_place, PlaceError, PlaceInput, SagaRecord};
 pub use record::{plan_holds, stock_tasks, OrderCommand, OrderRecord, PlannedHold, StockOp, StockTask};
 pub use routing::{
     plan_shipments, RoutingError, ShipmentLine, ShipmentPlan, StockByWarehouse, ROUTING_EXACT_WAREHOUSES_MAX,

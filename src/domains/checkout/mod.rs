@@ -228,6 +228,21 @@ impl<'a> Checkouts<'a> {
         checkout: &Checkout,
         destination: GeoPoint,
     ) -> Result<(Vec<ShipmentPlan>, Vec<PlannedHold>), Error> {
+        let (stock, stocking) = self.stock_picture(checkout);
+        let warehouses = self.m.inventory().warehouses();
+        let new_id = || ReservationId::generate(self.m.source().u128());
+        plan_holds(&checkout.lines, &stock, &stocking, &warehouses, destination, new_id).map_err(|err| match err {
+            RoutingError::InsufficientStock { requested, available, .. } => {
+                Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
+            }
+            RoutingError::NoOrigin { .. } => Error::Corrupt(err.to_string()),
+        })
+    }
+
+    /// What routing the checkout's lines reads: the available units per
+    /// warehouse of its catalog-price lines' SKUs (from the stock board),
+    /// and the warehouses with a bucket of its deal-claim lines' SKUs.
+    pub(crate) fn stock_picture(self, checkout: &Checkout) -> (StockByWarehouse, BTreeMap<Sku, Vec<WarehouseId>>) {
         let inventory = self.m.inventory();
         let mut stock = StockByWarehouse::new();
         let mut stocking: BTreeMap<Sku, Vec<WarehouseId>> = BTreeMap::new();
@@ -241,14 +256,6 @@ impl<'a> Checkouts<'a> {
                 stocking.insert(line.sku.clone(), warehouses.collect());
             }
         }
-        let new_id = || ReservationId::generate(self.m.source().u128());
-        plan_holds(&checkout.lines, &stock, &stocking, &inventory.warehouses(), destination, new_id).map_err(|err| {
-            match err {
-                RoutingError::InsufficientStock { requested, available, .. } => {
-                    Error::Inventory(crate::engine::InventoryError::InsufficientStock { requested, available })
-                }
-                RoutingError::NoOrigin { .. } => Error::Corrupt(err.to_string()),
-            }
-        })
+        (stock, stocking)
     }
 }

@@ -15,36 +15,20 @@ use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
 use crate::domains::carts::actor::CartCommand;
 use crate::domains::checkout::actor::CheckoutCommand;
-use crate::engine::order::{stock_tasks, OrderCommand, PlannedHold};
-use crate::engine::order::{OrderLine, PaymentAction, ReturnItem};
+use crate::engine::order::{prepare_place, stock_tasks, OrderCommand, PlaceError, PlaceInput};
+use crate::engine::order::{PaymentAction, ReturnItem, RoutingError, SagaRecord};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
-    Address, CardToken, CartId, CheckoutError, CheckoutId, CheckoutStep, CustomerId, FraudDecision, GiftCardCode,
-    InventoryError, Money, Order, OrderDraft, OrderEvent, OrderId, OrderStatus, PaymentError, PaymentId, PaymentPlan,
-    PlaceOrderSaga, SagaAction, SagaOutcome,
+    CheckoutId, CheckoutStep, CustomerId, FraudDecision, InventoryError, Money, Order, OrderEvent, OrderId,
+    OrderStatus, PaymentError, PaymentId, ReservationId, SagaAction, SagaOutcome,
 };
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
 use actor::{OrderActor, OrderRejection};
 use dashmap::DashMap;
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
-
-/// A running place-order saga with what it needs to finish or compensate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SagaRecord {
-    pub saga: PlaceOrderSaga,
-    pub checkout: CheckoutId,
-    pub cart: CartId,
-    /// The order MarkPaid creates (already paid).
-    pub order: OrderRecord,
-    pub card: Option<(CardToken, Money)>,
-    pub gift_card: Option<(GiftCardCode, Money)>,
-    pub payment_id: PaymentId,
-    pub shipping_country: String,
-}
 
 impl From<OrderRejection> for Error {
     fn from(rejection: OrderRejection) -> Self {
@@ -157,63 +141,31 @@ impl<'a> Orders<'a> {
         if let Some(order) = &record.placing {
             return Err(Error::PlaceInProgress(format!("checkout {id} is being placed as order {order}")));
         }
-        let (Some(address), Some(totals), Some(payment), CheckoutStep::Review) =
-            (&checkout.address, checkout.totals, &checkout.payment, checkout.step)
-        else {
-            return Err(CheckoutError::StepSkipped { required: CheckoutStep::Review, current: checkout.step }.into());
+        let checkouts = self.m.checkouts();
+        let price_changes = match checkout.step {
+            CheckoutStep::Review => checkouts.price_changes(checkout, customer).await?,
+            _ => Vec::new(),
         };
-        let changes = self.m.checkouts().price_changes(checkout, customer).await?;
-        if !changes.is_empty() {
-            return Err(Error::PriceChanged(changes));
-        }
-        let (plans, holds) = self.m.checkouts().plan(checkout, address.location())?;
-        let gift_balance = match &payment.gift_card {
+        let gift_card_balance = match checkout.payment.as_ref().and_then(|payment| payment.gift_card.as_ref()) {
             Some(code) => Some((code.clone(), self.m.payments().gift_card_balance(code)?)),
             None => None,
         };
-        let split = PaymentPlan::split(totals.total, gift_balance, payment.card.clone())?;
+        let (stock, stocking) = checkouts.stock_picture(checkout);
         let order_id = OrderId::generate(self.m.source().u128());
-        let payment_id = PaymentId::generate(self.m.source().u128());
-        let taxes =
-            self.m.checkouts().pricing().line_taxes(&checkout.priced_lines(), address).map_err(CheckoutError::from)?;
-        let lines = checkout
-            .lines
-            .iter()
-            .zip(taxes)
-            .map(|(line, tax)| OrderLine {
-                sku: line.sku.clone(),
-                product_id: line.product_id.clone(),
-                title: line.title.clone(),
-                quantity: line.quantity,
-                unit_price: line.unit_price,
-                tax_category: line.tax_category,
-                tax: tax.tax,
-            })
-            .collect();
-        let draft = OrderDraft {
-            id: order_id.clone(),
-            customer: customer.clone(),
-            lines,
-            totals,
-            authorization: split.card.as_ref().map(|_| payment_id.clone()),
-            gift_card: split.gift_card.clone(),
-            shipments: plans,
+        let input = PlaceInput {
+            checkout,
+            customer,
+            price_changes,
+            stock: &stock,
+            stocking: &stocking,
+            warehouses: &self.m.inventory().warehouses(),
+            pricing: checkouts.pricing(),
+            gift_card_balance,
+            order_id: order_id.clone(),
+            payment_id: PaymentId::generate(self.m.source().u128()),
+            now: self.m.now(),
         };
-        let (order, _) = Order::place(draft, self.m.now())?;
-        let (claims, reservations): (Vec<&PlannedHold>, Vec<&PlannedHold>) =
-            holds.iter().partition(|hold| hold.deal.is_some());
-        let ids = |holds: Vec<&PlannedHold>| holds.into_iter().map(|hold| hold.id.clone()).collect();
-        let saga = PlaceOrderSaga::start(order_id.clone(), ids(reservations), ids(claims));
-        let saga = SagaRecord {
-            saga,
-            checkout: id.clone(),
-            cart: checkout.cart_id.clone(),
-            order: OrderRecord { order, holds, pending: None },
-            card: split.card,
-            gift_card: split.gift_card,
-            payment_id,
-            shipping_country: address_country(address),
-        };
+        let saga = prepare_place(input, || ReservationId::generate(self.m.source().u128())).map_err(place_failure)?;
         self.m.checkouts().call(id, CheckoutCommand::BeginPlace { order: order_id.clone() }, None).await?;
         Box::pin(self.drive(saga)).await
     }
@@ -594,6 +546,16 @@ impl<'a> Orders<'a> {
     }
 }
 
-fn address_country(address: &Address) -> String {
-    address.country().to_owned()
+/// Why a place could not start, as the engine's error.
+fn place_failure(err: PlaceError) -> Error {
+    match err {
+        PlaceError::Checkout(err) => Error::Checkout(err),
+        PlaceError::PriceChanged(changes) => Error::PriceChanged(changes),
+        PlaceError::Routing(RoutingError::InsufficientStock { requested, available, .. }) => {
+            Error::Inventory(InventoryError::InsufficientStock { requested, available })
+        }
+        PlaceError::Routing(err @ RoutingError::NoOrigin { .. }) => Error::Corrupt(err.to_string()),
+        PlaceError::Payment(err) => Error::Payment(err),
+        PlaceError::Order(err) => Error::Order(err),
+    }
 }
