@@ -18,6 +18,19 @@ pub trait Expiring: Actor<Context = Context<Self>> {
     fn now(&self) -> Timestamp;
     /// Expires what is due at `now` (and persists it).
     fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>);
+    /// Runs every `idle_check_every`: expiry, pruning, passivation.
+    fn housekeeping(&mut self, ctx: &mut Context<Self>);
+}
+
+/// Starts an actor whose holds expire: bounds its mailbox, runs its
+/// housekeeping every idle check, expires what fell due while it was not
+/// running, and arms its timer.
+pub fn start<A: Expiring>(actor: &mut A, ctx: &mut Context<A>, config: &super::ActorConfig) {
+    ctx.set_mailbox_capacity(config.mailbox_capacity);
+    ctx.run_interval(config.idle_check_every, |actor: &mut A, ctx| actor.housekeeping(ctx));
+    let now = actor.now();
+    actor.expire_due(now, ctx);
+    arm(actor, ctx);
 }
 
 /// Sets the timer for the earliest deadline, unless one already fires at

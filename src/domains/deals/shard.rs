@@ -14,7 +14,7 @@ pub type Env = crate::actors::Env<Arc<DealBook>>;
 use crate::engine::deal::{Claim, DealError, DealEvent, DealShard, DealTerms, ShardCounts};
 use crate::engine::{CustomerId, DealId, HoldStatus, ReservationId, Timestamp};
 use crate::store::{keys, Batch, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -177,11 +177,8 @@ impl Actor for DealShardActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
-        ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
-        let now = self.env.source.now();
-        self.expire_now(now, ctx);
-        crate::actors::expiry::arm(self, ctx);
+        let config = self.env.config.clone();
+        crate::actors::expiry::start(self, ctx, &config);
     }
 }
 
@@ -352,16 +349,6 @@ impl DealShardActor {
             ctx.stop();
         }
     }
-
-    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
-        let now = self.env.source.now();
-        self.expire_now(now, ctx);
-        let held = self.state.as_ref().map_or(0, |(shard, _, _)| shard.counts().held);
-        let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
-        if idle && held == 0 {
-            self.activation.passivate(ctx);
-        }
-    }
 }
 
 /// Records `units` a shard gave up for the SKU's stock (a [`DealReturn`] in
@@ -425,5 +412,15 @@ impl Expiring for DealShardActor {
 
     fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
         self.expire_now(now, ctx);
+    }
+
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        let now = self.env.source.now();
+        self.expire_now(now, ctx);
+        let held = self.state.as_ref().map_or(0, |(shard, _, _)| shard.counts().held);
+        let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
+        if idle && held == 0 {
+            self.activation.passivate(ctx);
+        }
     }
 }

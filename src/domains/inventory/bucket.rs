@@ -15,7 +15,7 @@ use crate::engine::{
     Timestamp,
 };
 use crate::store::{keys, Batch, Settlement, StoreError, Ticket};
-use actix::{Actor, ActorContext, AsyncContext, Context, Handler, Message, MessageResult};
+use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -154,11 +154,8 @@ impl Actor for BucketActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(self.env.config.mailbox_capacity);
-        ctx.run_interval(self.env.config.idle_check_every, |actor, ctx| actor.housekeeping(ctx));
-        let now = self.env.source.now();
-        self.expire_now(now, ctx);
-        crate::actors::expiry::arm(self, ctx);
+        let config = self.env.config.clone();
+        crate::actors::expiry::start(self, ctx, &config);
     }
 }
 
@@ -300,32 +297,6 @@ impl BucketActor {
     fn publish(&self) {
         if let Ok(bucket) = &self.state {
             self.gauge.publish(bucket.counts());
-        }
-    }
-
-    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
-        let now = self.env.source.now();
-        self.expire_now(now, ctx);
-        let retention = self.env.config.settled_hold_retention_ms;
-        if let Ok(bucket) = &mut self.state {
-            let cutoff = Timestamp::from_millis(now.as_millis().saturating_sub(retention));
-            let pruned = bucket.prune_settled(cutoff);
-            if !pruned.is_empty() {
-                let mut batch = Batch::new();
-                for id in &pruned {
-                    batch.delete(keys::hold(bucket.key(), id));
-                    self.env.shared.reservations.remove(id);
-                }
-                match self.env.store.write(batch) {
-                    Ok(ticket) => self.last_ticket = ticket,
-                    Err(err) => tracing::error!(error = %err, "cannot prune settled holds"),
-                }
-            }
-        }
-        let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
-        let holds = self.state.as_ref().map_or(0, |bucket| bucket.active_hold_count());
-        if idle && holds == 0 {
-            self.activation.passivate(ctx);
         }
     }
 
@@ -510,5 +481,31 @@ impl Expiring for BucketActor {
 
     fn expire_due(&mut self, now: Timestamp, ctx: &mut Context<Self>) {
         self.expire_now(now, ctx);
+    }
+
+    fn housekeeping(&mut self, ctx: &mut Context<Self>) {
+        let now = self.env.source.now();
+        self.expire_now(now, ctx);
+        let retention = self.env.config.settled_hold_retention_ms;
+        if let Ok(bucket) = &mut self.state {
+            let cutoff = Timestamp::from_millis(now.as_millis().saturating_sub(retention));
+            let pruned = bucket.prune_settled(cutoff);
+            if !pruned.is_empty() {
+                let mut batch = Batch::new();
+                for id in &pruned {
+                    batch.delete(keys::hold(bucket.key(), id));
+                    self.env.shared.reservations.remove(id);
+                }
+                match self.env.store.write(batch) {
+                    Ok(ticket) => self.last_ticket = ticket,
+                    Err(err) => tracing::error!(error = %err, "cannot prune settled holds"),
+                }
+            }
+        }
+        let idle = self.env.config.passivate_after.is_some_and(|after| self.last_active.elapsed() >= after);
+        let holds = self.state.as_ref().map_or(0, |bucket| bucket.active_hold_count());
+        if idle && holds == 0 {
+            self.activation.passivate(ctx);
+        }
     }
 }
