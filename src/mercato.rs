@@ -95,7 +95,7 @@ impl Mercato {
         };
         let inventory = inventory::State::open(store.keyspace("inventory"), &actors)?;
         let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
-        let deals = deals::State::open(store.keyspace("deals"), &actors)?;
+        let deals = deals::State::open(store.keyspace("deals"), &actors, inventory.reservations())?;
         let customers = customers::State::open(store.keyspace("customers"))?;
         let carts = carts::State::open(store.keyspace("carts"), &actors);
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);

@@ -12,19 +12,22 @@
 //!   hence never more than `quantity` sold.
 //! - `shard.tally_matches_claims` (per shard): a customer's tally is the sum
 //!   of their held and committed claims, and never exceeds the limit.
-//! - `shard.held_matches_claims`, `shard.no_due_claim` as for buckets.
+//! - `shard.sold_matches_claims` (per shard): `sold` is the sum of the
+//!   committed claims;
+//! - and the rules of the [`HoldLedger`] the claims are kept in, as for
+//!   buckets.
 //!
-//! A claim is a hold with an id and an expiry, settled by commit (the order
-//! paid), release, or expiry, each exactly once. Check order for a claim
+//! A claim is a hold with a customer ([`Claim`]), settled by commit (the
+//! order paid), release, or expiry, each exactly once. Check order for a claim
 //! (API.md): `deal-not-active`, then `limit-exceeded`, then `sold-out`.
 
+use super::hold::{Claimant, Hold, HoldError, HoldLedger, HoldStatus};
 use super::ids::{CustomerId, DealId, OrderId, ReservationId, Sku};
-use super::inventory::HoldStatus;
 use super::money::Money;
 use super::time::Timestamp;
 use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 /// What an admin sets when creating a deal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,33 +161,41 @@ pub fn shard_of(customer: &CustomerId, shards: u32) -> u32 {
     u32::try_from(hash % u64::from(shards.max(1))).unwrap_or(0)
 }
 
-/// One customer's claim: a hold on deal units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claim {
-    pub customer: CustomerId,
-    pub quantity: u32,
-    pub ttl_ms: u64,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub status: HoldStatus,
-    pub settled_at: Option<Timestamp>,
-    /// The order the claim was committed for (`None` for a raw commit).
-    pub order: Option<OrderId>,
-}
+/// One customer's claim: a hold on deal units, for them.
+pub type Claim = Hold<Claimant>;
 
 impl Claim {
+    pub fn customer(&self) -> &CustomerId {
+        &self.party.customer
+    }
+
+    /// The order the claim was committed for (`None` while held, and for a
+    /// raw commit).
+    pub fn order(&self) -> Option<&OrderId> {
+        self.party.order.as_ref()
+    }
+
     /// Whether `customer` may still use this claim (`id`) at `now`: theirs,
     /// held and not due. Otherwise the reason, as a rejection: another
     /// customer's claim is not found for them; a held claim past its
     /// deadline counts as expired.
     pub fn check_held_for(&self, id: &ReservationId, customer: &CustomerId, now: Timestamp) -> Result<(), DealError> {
-        if self.customer != *customer {
+        if self.party.customer != *customer {
             return Err(DealError::ClaimNotFound { id: id.clone() });
         }
-        match self.status {
-            HoldStatus::Held if self.expires_at > now => Ok(()),
-            HoldStatus::Held => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Expired }),
+        match self.status_at(now) {
+            HoldStatus::Held => Ok(()),
             status => Err(DealError::ClaimNotActive { id: id.clone(), status }),
+        }
+    }
+}
+
+impl From<HoldError> for DealError {
+    fn from(err: HoldError) -> Self {
+        match err {
+            HoldError::NotFound { id } => DealError::ClaimNotFound { id },
+            HoldError::NotActive { id, status } => DealError::ClaimNotActive { id, status },
+            HoldError::Conflict { id } => DealError::IdempotencyConflict { id },
         }
     }
 }
@@ -230,11 +241,9 @@ pub enum DealEvent {
 pub struct DealShard {
     index: u32,
     stock: u32,
-    held: u32,
     sold: u32,
-    claims: HashMap<ReservationId, Claim>,
+    claims: HoldLedger<Claimant>,
     tally: HashMap<CustomerId, u32>,
-    expiry_index: BTreeSet<(Timestamp, ReservationId)>,
 }
 
 /// A shard's counts.
@@ -248,23 +257,20 @@ pub struct ShardCounts {
 impl DealShard {
     /// A shard holding `stock` units and no claims.
     pub fn new(index: u32, stock: u32) -> Self {
-        DealShard {
-            index,
-            stock,
-            held: 0,
-            sold: 0,
-            claims: HashMap::new(),
-            tally: HashMap::new(),
-            expiry_index: BTreeSet::new(),
-        }
+        DealShard { index, stock, sold: 0, claims: HoldLedger::default(), tally: HashMap::new() }
     }
 
     /// Rebuilds a shard from its stock counter (persisted) and its claims.
     pub fn restore(index: u32, stock: u32, claims: impl IntoIterator<Item = (ReservationId, Claim)>) -> Self {
         let mut shard = DealShard::new(index, stock);
         for (id, claim) in claims {
-            shard.index_claim(&id, &claim);
-            shard.claims.insert(id, claim);
+            if claim.status == HoldStatus::Committed {
+                shard.sold = shard.sold.saturating_add(claim.quantity);
+            }
+            if matches!(claim.status, HoldStatus::Held | HoldStatus::Committed) {
+                *shard.tally.entry(claim.party.customer.clone()).or_default() += claim.quantity;
+            }
+            shard.claims.open(id, claim);
         }
         shard
     }
@@ -273,8 +279,13 @@ impl DealShard {
         self.index
     }
 
+    /// Units in held claims (a shard's claims fit in its `u32` quantity).
+    fn held(&self) -> u32 {
+        u32::try_from(self.claims.held()).unwrap_or(u32::MAX)
+    }
+
     pub fn counts(&self) -> ShardCounts {
-        ShardCounts { stock: self.stock, held: self.held, sold: self.sold }
+        ShardCounts { stock: self.stock, held: self.held(), sold: self.sold }
     }
 
     pub fn claim(&self, id: &ReservationId) -> Option<&Claim> {
@@ -285,14 +296,10 @@ impl DealShard {
         self.claims.iter()
     }
 
-    fn existing(&self, id: &ReservationId) -> Result<&Claim, DealError> {
-        self.claims.get(id).ok_or_else(|| DealError::ClaimNotFound { id: id.clone() })
-    }
-
     /// Applies `event` to claim `id`; the claim as it now is, and the event.
     fn emit(&mut self, id: &ReservationId, event: DealEvent) -> Result<(Claim, Vec<DealEvent>), DealError> {
         self.apply(&event);
-        Ok((self.existing(id)?.clone(), vec![event]))
+        Ok((self.claims.existing(id)?.clone(), vec![event]))
     }
 
     /// Units a customer holds or bought here.
@@ -301,7 +308,7 @@ impl DealShard {
     }
 
     pub fn next_expiry(&self) -> Option<Timestamp> {
-        self.expiry_index.first().map(|(at, _)| *at)
+        self.claims.next_expiry()
     }
 
     /// Claims `quantity` units for `customer` (whose claims all come to this
@@ -316,11 +323,9 @@ impl DealShard {
         ttl_ms: u64,
         now: Timestamp,
     ) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        if let Some(existing) = self.claims.get(&id) {
-            if existing.customer == customer && existing.quantity == quantity && existing.ttl_ms == ttl_ms {
-                return Ok((existing.clone(), Vec::new()));
-            }
-            return Err(DealError::IdempotencyConflict { id });
+        let same_customer = |party: &Claimant| party.customer == customer;
+        if let Some(existing) = self.claims.check_retry(&id, quantity, ttl_ms, same_customer)? {
+            return Ok((existing.clone(), Vec::new()));
         }
         if quantity == 0 || ttl_ms == 0 {
             return Err(DealError::Invalid {
@@ -335,16 +340,7 @@ impl DealShard {
         if quantity > self.stock {
             return Err(DealError::SoldOut);
         }
-        let claim = Claim {
-            customer,
-            quantity,
-            ttl_ms,
-            created_at: now,
-            expires_at: now.plus_millis(ttl_ms),
-            status: HoldStatus::Held,
-            settled_at: None,
-            order: None,
-        };
+        let claim = Hold::new(quantity, ttl_ms, now, Claimant { customer, order: None });
         let event = DealEvent::Claimed { id, claim: claim.clone() };
         self.apply(&event);
         Ok((claim, vec![event]))
@@ -360,15 +356,11 @@ impl DealShard {
         order: Option<&OrderId>,
         now: Timestamp,
     ) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        let claim = self.existing(id)?;
-        match claim.status {
-            HoldStatus::Committed if claim.order.as_ref() == order => Ok((claim.clone(), Vec::new())),
-            HoldStatus::Held if claim.expires_at > now => {
-                self.emit(id, DealEvent::Committed { id: id.clone(), at: now, order: order.cloned() })
-            }
-            HoldStatus::Held => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Expired }),
-            status => Err(DealError::ClaimNotActive { id: id.clone(), status }),
+        let same_order = |party: &Claimant| party.order.as_ref() == order;
+        if let Some(committed) = self.claims.check_commit(id, now, same_order)? {
+            return Ok((committed.clone(), Vec::new()));
         }
+        self.emit(id, DealEvent::Committed { id: id.clone(), at: now, order: order.cloned() })
     }
 
     /// Gives the units of a claim committed for `order` back to the deal,
@@ -382,31 +374,25 @@ impl DealShard {
         order: Option<&OrderId>,
         now: Timestamp,
     ) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        let claim = self.existing(id)?;
-        if claim.status != HoldStatus::Committed || claim.order.as_ref() != order {
-            return Ok((claim.clone(), Vec::new()));
+        let same_order = |party: &Claimant| party.order.as_ref() == order;
+        if let Some(unchanged) = self.claims.check_return(id, same_order)? {
+            return Ok((unchanged.clone(), Vec::new()));
         }
         self.emit(id, DealEvent::Returned { id: id.clone(), at: now })
     }
 
     /// Gives the claim's units back (idempotent for released or expired).
     pub fn release(&mut self, id: &ReservationId, now: Timestamp) -> Result<(Claim, Vec<DealEvent>), DealError> {
-        let claim = self.existing(id)?;
-        match claim.status {
-            HoldStatus::Released | HoldStatus::Expired => Ok((claim.clone(), Vec::new())),
-            HoldStatus::Committed => Err(DealError::ClaimNotActive { id: id.clone(), status: HoldStatus::Committed }),
-            HoldStatus::Held => self.emit(id, DealEvent::Released { id: id.clone(), at: now }),
+        if let Some(settled) = self.claims.check_release(id)? {
+            return Ok((settled.clone(), Vec::new()));
         }
+        self.emit(id, DealEvent::Released { id: id.clone(), at: now })
     }
 
     /// Expires every held claim due at `now`: its units return once.
     pub fn expire(&mut self, now: Timestamp) -> Vec<DealEvent> {
-        let due: Vec<DealEvent> = self
-            .expiry_index
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .map(|(_, id)| DealEvent::Expired { id: id.clone(), at: now })
-            .collect();
+        let due: Vec<DealEvent> =
+            self.claims.due(now).map(|(id, _)| DealEvent::Expired { id: id.clone(), at: now }).collect();
         for event in &due {
             self.apply(event);
         }
@@ -439,74 +425,40 @@ impl DealShard {
         match event {
             DealEvent::Claimed { id, claim } => {
                 self.stock = self.stock.saturating_sub(claim.quantity);
-                self.index_claim(id, claim);
-                self.claims.insert(id.clone(), claim.clone());
+                *self.tally.entry(claim.party.customer.clone()).or_default() += claim.quantity;
+                self.claims.open(id.clone(), claim.clone());
             }
             DealEvent::Committed { id, at, order } => {
-                if let Some(claim) = self.claims.get_mut(id) {
-                    if claim.status == HoldStatus::Held {
-                        claim.order.clone_from(order);
-                    }
+                if let Some(claim) = self.claims.settle(id, HoldStatus::Committed, *at) {
+                    claim.party.order.clone_from(order);
+                    self.sold = self.sold.saturating_add(claim.quantity);
                 }
-                self.settle(id, HoldStatus::Committed, *at);
             }
-            DealEvent::Returned { id, at } => self.unsell(id, *at),
-            DealEvent::Released { id, at } => self.settle(id, HoldStatus::Released, *at),
-            DealEvent::Expired { id, at } => self.settle(id, HoldStatus::Expired, *at),
+            DealEvent::Returned { id, at } => {
+                if let Some(claim) = self.claims.unsell(id, *at) {
+                    let (quantity, customer) = (claim.quantity, claim.party.customer.clone());
+                    self.sold = self.sold.saturating_sub(quantity);
+                    self.free(&customer, quantity);
+                }
+            }
+            DealEvent::Released { id, at } => self.lapse(id, HoldStatus::Released, *at),
+            DealEvent::Expired { id, at } => self.lapse(id, HoldStatus::Expired, *at),
             DealEvent::Gave { units } => self.stock = self.stock.saturating_sub(*units),
             DealEvent::Took { units } => self.stock = self.stock.saturating_add(*units),
         }
     }
 
-    /// Counts a claim into held/sold, the tally and the expiry index.
-    fn index_claim(&mut self, id: &ReservationId, claim: &Claim) {
-        match claim.status {
-            HoldStatus::Held => {
-                self.held = self.held.saturating_add(claim.quantity);
-                self.expiry_index.insert((claim.expires_at, id.clone()));
-                *self.tally.entry(claim.customer.clone()).or_default() += claim.quantity;
-            }
-            HoldStatus::Committed => {
-                self.sold = self.sold.saturating_add(claim.quantity);
-                *self.tally.entry(claim.customer.clone()).or_default() += claim.quantity;
-            }
-            HoldStatus::Released | HoldStatus::Expired => {}
+    /// A held claim ends unsold (released or expired): its units are free.
+    fn lapse(&mut self, id: &ReservationId, status: HoldStatus, at: Timestamp) {
+        if let Some(claim) = self.claims.settle(id, status, at) {
+            let (quantity, customer) = (claim.quantity, claim.party.customer.clone());
+            self.free(&customer, quantity);
         }
     }
 
-    fn settle(&mut self, id: &ReservationId, status: HoldStatus, at: Timestamp) {
-        let Some(claim) = self.claims.get_mut(id) else { return };
-        if claim.status != HoldStatus::Held {
-            return;
-        }
-        claim.status = status;
-        claim.settled_at = Some(at);
-        let (quantity, customer, expires_at) = (claim.quantity, claim.customer.clone(), claim.expires_at);
-        self.held = self.held.saturating_sub(quantity);
-        self.expiry_index.remove(&(expires_at, id.clone()));
-        if status == HoldStatus::Committed {
-            self.sold = self.sold.saturating_add(quantity);
-            return;
-        }
+    /// Units of `customer`'s go back to the shard's stock and off their tally.
+    fn free(&mut self, customer: &CustomerId, quantity: u32) {
         self.stock = self.stock.saturating_add(quantity);
-        self.untally(&customer, quantity);
-    }
-
-    /// A committed claim goes back: its units are free and off the tally.
-    fn unsell(&mut self, id: &ReservationId, at: Timestamp) {
-        let Some(claim) = self.claims.get_mut(id) else { return };
-        if claim.status != HoldStatus::Committed {
-            return;
-        }
-        claim.status = HoldStatus::Released;
-        claim.settled_at = Some(at);
-        let (quantity, customer) = (claim.quantity, claim.customer.clone());
-        self.sold = self.sold.saturating_sub(quantity);
-        self.stock = self.stock.saturating_add(quantity);
-        self.untally(&customer, quantity);
-    }
-
-    fn untally(&mut self, customer: &CustomerId, quantity: u32) {
         if let Some(tally) = self.tally.get_mut(customer) {
             *tally = tally.saturating_sub(quantity);
             if *tally == 0 {
@@ -519,30 +471,20 @@ impl DealShard {
     /// conservation of units needs every shard: [`check_units_conserved`].
     pub fn check_invariants(&self, limit: u32, now: Option<Timestamp>) -> Result<(), InvariantViolation> {
         let violation = |name, detail: String| Err(InvariantViolation { name, detail });
-        let held: u32 = self.claims.values().filter(|c| c.status == HoldStatus::Held).map(|c| c.quantity).sum();
-        let sold: u32 = self.claims.values().filter(|c| c.status == HoldStatus::Committed).map(|c| c.quantity).sum();
-        if held != self.held || sold != self.sold {
-            return violation(
-                "shard.held_matches_claims",
-                format!("held {}/{held}, sold {}/{sold}", self.held, self.sold),
-            );
+        self.claims.check_invariants(&format!("shard {}", self.index), now)?;
+        let claims = || self.claims.iter().map(|(_, claim)| claim);
+        let sold: u32 = claims().filter(|c| c.status == HoldStatus::Committed).map(|c| c.quantity).sum();
+        if sold != self.sold {
+            return violation("shard.sold_matches_claims", format!("shard {}: sold {}/{sold}", self.index, self.sold));
         }
         let mut tally: HashMap<&CustomerId, u32> = HashMap::new();
-        for claim in self.claims.values().filter(|c| matches!(c.status, HoldStatus::Held | HoldStatus::Committed)) {
-            *tally.entry(&claim.customer).or_default() += claim.quantity;
+        for claim in claims().filter(|c| matches!(c.status, HoldStatus::Held | HoldStatus::Committed)) {
+            *tally.entry(&claim.party.customer).or_default() += claim.quantity;
         }
         let same = tally.len() == self.tally.len()
             && tally.iter().all(|(customer, units)| self.tally.get(*customer) == Some(units));
         if !same || tally.values().any(|units| *units > limit) {
             return violation("shard.tally_matches_claims", format!("shard {}: tallies {:?}", self.index, self.tally));
-        }
-        if let Some(now) = now {
-            if self.next_expiry().is_some_and(|at| at <= now) {
-                return violation(
-                    "shard.no_due_claim",
-                    format!("shard {} has a due claim at {}", self.index, now.as_millis()),
-                );
-            }
         }
         Ok(())
     }
@@ -551,7 +493,7 @@ impl DealShard {
 /// `deal.units_conserved`: across all shards, stock + held + sold == quantity.
 pub fn check_units_conserved(quantity: u32, shards: &[DealShard]) -> Result<(), InvariantViolation> {
     let total: u64 =
-        shards.iter().map(|shard| u64::from(shard.stock) + u64::from(shard.held) + u64::from(shard.sold)).sum();
+        shards.iter().map(|shard| u64::from(shard.stock) + shard.claims.held() + u64::from(shard.sold)).sum();
     if total != u64::from(quantity) {
         return Err(InvariantViolation {
             name: "deal.units_conserved",

@@ -2,14 +2,15 @@
 //!
 //! Reservations follow a two-phase transfer: `reserve` puts units on hold under a
 //! caller-chosen id with an expiry, then `commit` sells them or `release` (or
-//! expiry) returns them. The rules, checked by [`Bucket::check_invariants`]:
+//! expiry) returns them. The holds are a [`HoldLedger`], the ledger deal
+//! shards keep their claims in (its rules: `ledger.held_matches_holds`,
+//! `ledger.expiry_index_matches_holds`, `ledger.no_due_hold` after
+//! `expire(now)`). The bucket's own rule, checked by
+//! [`Bucket::check_invariants`] with the ledger's:
 //!
-//! - `bucket.held_matches_holds`: `held` is the sum of the quantities of the holds
-//!   whose status is `Held`.
 //! - `bucket.never_oversold`: `held + committed <= on_hand`. A hold is granted
 //!   only when `on_hand - held - committed - safety_stock >= quantity`, and
 //!   `set_on_hand` refuses to go below what is already held or sold.
-//! - `bucket.no_due_hold`: after `expire(now)`, no `Held` hold is due at `now`.
 //!
 //! Idempotency by reservation id: the same id with the same request returns the
 //! same hold; the same id with a different request is
@@ -17,50 +18,12 @@
 //! exactly once (it leaves the `Held` status once, emitting one `Expired` event),
 //! and a hold that has expired can no longer be committed.
 
+use super::hold::HoldLedger;
+pub use super::hold::{Hold, HoldError, HoldStatus};
 use super::ids::{BucketKey, ReservationId};
 use super::time::Timestamp;
 use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
-
-/// Deterministic, fast hashing for the holds map (ids are server-generated
-/// or caller-chosen per bucket; no untrusted flood reaches one map unchecked).
-type Holds = HashMap<ReservationId, Hold, foldhash::fast::FixedState>;
-
-/// Where a hold stands. Only `Held` counts towards `held`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HoldStatus {
-    Held,
-    Committed,
-    Released,
-    Expired,
-}
-
-impl HoldStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HoldStatus::Held => "held",
-            HoldStatus::Committed => "committed",
-            HoldStatus::Released => "released",
-            HoldStatus::Expired => "expired",
-        }
-    }
-}
-
-/// One reservation against a bucket, kept after it settles so that retries get
-/// the same answer (until pruned).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Hold {
-    pub quantity: u32,
-    /// The requested time to live; part of the request for idempotency.
-    pub ttl_ms: u64,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub status: HoldStatus,
-    /// When the hold left `Held` (commit, release or expiry).
-    pub settled_at: Option<Timestamp>,
-}
 
 /// The persisted counters of a bucket (holds are persisted one record each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -195,28 +158,28 @@ pub enum InventoryError {
     Overflow,
 }
 
+impl From<HoldError> for InventoryError {
+    fn from(err: HoldError) -> Self {
+        match err {
+            HoldError::NotFound { id } => InventoryError::ReservationNotFound { id },
+            HoldError::NotActive { id, status } => InventoryError::HoldNotActive { id, status },
+            HoldError::Conflict { id } => InventoryError::IdempotencyConflict { id },
+        }
+    }
+}
+
 /// One SKU's stock in one warehouse, with its holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bucket {
     key: BucketKey,
     counters: BucketCounters,
-    held: u64,
-    holds: Holds,
-    /// `(expires_at, id)` of every `Held` hold: expiry pops from the front
-    /// instead of scanning all holds on every access.
-    expiry_index: BTreeSet<(Timestamp, ReservationId)>,
+    holds: HoldLedger,
 }
 
 impl Bucket {
     /// An empty bucket (no stock).
     pub fn new(key: BucketKey) -> Self {
-        Bucket {
-            key,
-            counters: BucketCounters::default(),
-            held: 0,
-            holds: Holds::default(),
-            expiry_index: BTreeSet::new(),
-        }
+        Bucket { key, counters: BucketCounters::default(), holds: HoldLedger::default() }
     }
 
     /// Rebuilds a bucket from its persisted counters and hold records.
@@ -225,11 +188,7 @@ impl Bucket {
         counters: BucketCounters,
         holds: impl IntoIterator<Item = (ReservationId, Hold)>,
     ) -> Self {
-        let holds: Holds = holds.into_iter().collect();
-        let active = holds.iter().filter(|(_, hold)| hold.status == HoldStatus::Held);
-        let held = active.clone().map(|(_, hold)| u64::from(hold.quantity)).sum();
-        let expiry_index = active.map(|(id, hold)| (hold.expires_at, id.clone())).collect();
-        Bucket { key, counters, held, holds, expiry_index }
+        Bucket { key, counters, holds: HoldLedger::restore(holds) }
     }
 
     pub fn key(&self) -> &BucketKey {
@@ -242,14 +201,14 @@ impl Bucket {
 
     pub fn counts(&self) -> InventoryCounts {
         let BucketCounters { on_hand, safety_stock, committed } = self.counters;
-        InventoryCounts { on_hand, held: self.held, committed, safety_stock, available: self.available() }
+        InventoryCounts { on_hand, held: self.holds.held(), committed, safety_stock, available: self.available() }
     }
 
     /// Units a new hold may take now.
     pub fn available(&self) -> u64 {
         self.counters
             .on_hand
-            .saturating_sub(self.held)
+            .saturating_sub(self.holds.held())
             .saturating_sub(self.counters.committed)
             .saturating_sub(self.counters.safety_stock)
     }
@@ -264,12 +223,12 @@ impl Bucket {
 
     /// Number of holds still `Held`.
     pub fn active_hold_count(&self) -> usize {
-        self.expiry_index.len()
+        self.holds.active_count()
     }
 
     /// The earliest expiry among `Held` holds: when the actor's timer should fire.
     pub fn next_expiry(&self) -> Option<Timestamp> {
-        self.expiry_index.first().map(|(at, _)| *at)
+        self.holds.next_expiry()
     }
 
     /// Puts `quantity` units on hold under `id` until `now + ttl_ms`.
@@ -284,11 +243,8 @@ impl Bucket {
         ttl_ms: u64,
         now: Timestamp,
     ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
-        if let Some(existing) = self.holds.get(&id) {
-            if existing.quantity == quantity && existing.ttl_ms == ttl_ms {
-                return Ok((existing.clone(), Vec::new()));
-            }
-            return Err(InventoryError::IdempotencyConflict { id });
+        if let Some(existing) = self.holds.check_retry(&id, quantity, ttl_ms, |()| true)? {
+            return Ok((existing.clone(), Vec::new()));
         }
         if quantity == 0 {
             return Err(InventoryError::InvalidQuantity);
@@ -301,14 +257,7 @@ impl Bucket {
         if u64::from(quantity) > available {
             return Err(InventoryError::InsufficientStock { requested: u64::from(quantity), available });
         }
-        let hold = Hold {
-            quantity,
-            ttl_ms,
-            created_at: now,
-            expires_at: now.plus_millis(ttl_ms),
-            status: HoldStatus::Held,
-            settled_at: None,
-        };
+        let hold = Hold::new(quantity, ttl_ms, now, ());
         let event = InventoryEvent::Reserved { id, hold: hold.clone() };
         self.apply(&event);
         Ok((hold, vec![event]))
@@ -322,23 +271,12 @@ impl Bucket {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
-        let hold = self.existing(id)?;
-        match hold.status {
-            HoldStatus::Committed => Ok((hold.clone(), Vec::new())),
-            HoldStatus::Released | HoldStatus::Expired => {
-                Err(InventoryError::HoldNotActive { id: id.clone(), status: hold.status })
-            }
-            HoldStatus::Held if hold.expires_at <= now => {
-                Err(InventoryError::HoldNotActive { id: id.clone(), status: HoldStatus::Expired })
-            }
-            HoldStatus::Held => {
-                let quantity = hold.quantity;
-                self.counters.committed.checked_add(u64::from(quantity)).ok_or(InventoryError::Overflow)?;
-                let event = InventoryEvent::Committed { id: id.clone(), quantity, at: now };
-                self.apply(&event);
-                Ok((self.existing(id)?.clone(), vec![event]))
-            }
+        if let Some(committed) = self.holds.check_commit(id, now, |()| true)? {
+            return Ok((committed.clone(), Vec::new()));
         }
+        let quantity = self.holds.existing(id)?.quantity;
+        self.counters.committed.checked_add(u64::from(quantity)).ok_or(InventoryError::Overflow)?;
+        self.emit(id, InventoryEvent::Committed { id: id.clone(), quantity, at: now })
     }
 
     /// Returns the units of a `Held` hold. Releasing a released or expired hold
@@ -348,16 +286,11 @@ impl Bucket {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
-        let hold = self.existing(id)?;
-        match hold.status {
-            HoldStatus::Released | HoldStatus::Expired => Ok((hold.clone(), Vec::new())),
-            HoldStatus::Committed => Err(InventoryError::HoldNotActive { id: id.clone(), status: hold.status }),
-            HoldStatus::Held => {
-                let event = InventoryEvent::Released { id: id.clone(), quantity: hold.quantity, at: now };
-                self.apply(&event);
-                Ok((self.existing(id)?.clone(), vec![event]))
-            }
+        if let Some(settled) = self.holds.check_release(id)? {
+            return Ok((settled.clone(), Vec::new()));
         }
+        let quantity = self.holds.existing(id)?.quantity;
+        self.emit(id, InventoryEvent::Released { id: id.clone(), quantity, at: now })
     }
 
     /// Gives the units of a `Committed` hold back to stock, exactly once: the
@@ -369,13 +302,21 @@ impl Bucket {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
-        let hold = self.existing(id)?;
-        if hold.status != HoldStatus::Committed {
-            return Ok((hold.clone(), Vec::new()));
+        if let Some(unchanged) = self.holds.check_return(id, |()| true)? {
+            return Ok((unchanged.clone(), Vec::new()));
         }
-        let event = InventoryEvent::Returned { id: id.clone(), quantity: hold.quantity, at: now };
+        let quantity = self.holds.existing(id)?.quantity;
+        self.emit(id, InventoryEvent::Returned { id: id.clone(), quantity, at: now })
+    }
+
+    /// Applies `event` to hold `id`; the hold as it now is, and the event.
+    fn emit(
+        &mut self,
+        id: &ReservationId,
+        event: InventoryEvent,
+    ) -> Result<(Hold, Vec<InventoryEvent>), InventoryError> {
         self.apply(&event);
-        Ok((self.existing(id)?.clone(), vec![event]))
+        Ok((self.holds.existing(id)?.clone(), vec![event]))
     }
 
     /// The committed units of hold `id` come back to stock: as
@@ -389,7 +330,7 @@ impl Bucket {
         quantity: u64,
         now: Timestamp,
     ) -> Result<Vec<InventoryEvent>, InventoryError> {
-        if self.holds.contains_key(id) {
+        if self.holds.contains(id) {
             return self.return_committed(id, now).map(|(_, events)| events);
         }
         if quantity == 0 {
@@ -410,11 +351,9 @@ impl Bucket {
     /// its units. Each hold expires once: a second call emits nothing for it.
     pub fn expire(&mut self, now: Timestamp) -> Vec<InventoryEvent> {
         let events: Vec<InventoryEvent> = self
-            .expiry_index
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .filter_map(|(_, id)| self.holds.get(id).map(|hold| (id, hold.quantity)))
-            .map(|(id, quantity)| InventoryEvent::Expired { id: id.clone(), quantity, at: now })
+            .holds
+            .due(now)
+            .map(|(id, hold)| InventoryEvent::Expired { id: id.clone(), quantity: hold.quantity, at: now })
             .collect();
         for event in &events {
             self.apply(event);
@@ -441,7 +380,7 @@ impl Bucket {
     /// Sets the physical count. It may not drop below the units already held or
     /// sold, so a recount can never turn granted holds into an oversell.
     pub fn set_on_hand(&mut self, on_hand: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
-        let allocated = self.held.saturating_add(self.counters.committed);
+        let allocated = self.holds.held().saturating_add(self.counters.committed);
         if on_hand < allocated {
             return Err(InventoryError::OnHandBelowAllocated { requested: on_hand, allocated });
         }
@@ -494,40 +433,24 @@ impl Bucket {
     /// their ids so the caller can delete their records. After this a retry of
     /// one of those ids is a new reservation.
     pub fn prune_settled(&mut self, before: Timestamp) -> Vec<ReservationId> {
-        let mut pruned: Vec<ReservationId> = self
-            .holds
-            .iter()
-            .filter(|(_, hold)| hold.status != HoldStatus::Held && hold.settled_at.is_some_and(|at| at < before))
-            .map(|(id, _)| id.clone())
-            .collect();
-        pruned.sort();
-        for id in &pruned {
-            self.holds.remove(id);
-        }
-        pruned
+        self.holds.prune_settled(before)
     }
 
     /// Applies an event produced by this bucket's operations. Used by the
     /// operations themselves and for replay; events are trusted here.
     pub fn apply(&mut self, event: &InventoryEvent) {
         match event {
-            InventoryEvent::Reserved { id, hold } => {
-                if hold.status == HoldStatus::Held {
-                    self.held = self.held.saturating_add(u64::from(hold.quantity));
-                    self.expiry_index.insert((hold.expires_at, id.clone()));
-                }
-                self.holds.insert(id.clone(), hold.clone());
-            }
+            InventoryEvent::Reserved { id, hold } => self.holds.open(id.clone(), hold.clone()),
             InventoryEvent::Committed { id, quantity, at } => {
-                if self.settle(id, HoldStatus::Committed, *at) {
+                if self.holds.settle(id, HoldStatus::Committed, *at).is_some() {
                     self.counters.committed = self.counters.committed.saturating_add(u64::from(*quantity));
                 }
             }
             InventoryEvent::Released { id, at, .. } => {
-                self.settle(id, HoldStatus::Released, *at);
+                self.holds.settle(id, HoldStatus::Released, *at);
             }
             InventoryEvent::Expired { id, at, .. } => {
-                self.settle(id, HoldStatus::Expired, *at);
+                self.holds.settle(id, HoldStatus::Expired, *at);
             }
             InventoryEvent::Shipped { quantity } => {
                 self.counters.committed = self.counters.committed.saturating_sub(*quantity);
@@ -542,9 +465,7 @@ impl Bucket {
                 self.counters.on_hand = self.counters.on_hand.saturating_sub(*quantity);
             }
             InventoryEvent::Returned { id, quantity, at } => {
-                if let Some(hold) = self.holds.get_mut(id).filter(|hold| hold.status == HoldStatus::Committed) {
-                    hold.status = HoldStatus::Released;
-                    hold.settled_at = Some(*at);
+                if self.holds.unsell(id, *at).is_some() {
                     self.counters.committed = self.counters.committed.saturating_sub(u64::from(*quantity));
                 }
             }
@@ -554,71 +475,22 @@ impl Bucket {
         }
     }
 
-    /// Checks the invariants named in the module docs.
+    /// Checks the invariants named in the module docs, the hold ledger's
+    /// among them.
     pub fn check_invariants(&self, now: Option<Timestamp>) -> Result<(), InvariantViolation> {
-        let held: u64 = self
-            .holds
-            .values()
-            .filter(|hold| hold.status == HoldStatus::Held)
-            .map(|hold| u64::from(hold.quantity))
-            .sum();
-        let indexed = self.expiry_index.iter().all(|(at, id)| {
-            self.holds.get(id).is_some_and(|hold| hold.status == HoldStatus::Held && hold.expires_at == *at)
-        });
-        let active = self.holds.values().filter(|hold| hold.status == HoldStatus::Held).count();
-        if !indexed || active != self.expiry_index.len() {
-            return Err(InvariantViolation {
-                name: "bucket.expiry_index_matches_holds",
-                detail: format!("{}: {} held holds, {} indexed", self.key, active, self.expiry_index.len()),
-            });
-        }
-        if held != self.held {
-            return Err(InvariantViolation {
-                name: "bucket.held_matches_holds",
-                detail: format!("{}: held {} but holds sum to {held}", self.key, self.held),
-            });
-        }
-        let allocated = self.held.saturating_add(self.counters.committed);
+        self.holds.check_invariants(&self.key.to_string(), now)?;
+        let held = self.holds.held();
+        let allocated = held.saturating_add(self.counters.committed);
         if allocated > self.counters.on_hand {
             return Err(InvariantViolation {
                 name: "bucket.never_oversold",
                 detail: format!(
-                    "{}: held {} + committed {} > on hand {}",
-                    self.key, self.held, self.counters.committed, self.counters.on_hand
+                    "{}: held {held} + committed {} > on hand {}",
+                    self.key, self.counters.committed, self.counters.on_hand
                 ),
             });
         }
-        if let Some(now) = now {
-            if let Some(due) = self.next_expiry().filter(|at| *at <= now) {
-                return Err(InvariantViolation {
-                    name: "bucket.no_due_hold",
-                    detail: format!(
-                        "{}: a hold due at {} is still held at {}",
-                        self.key,
-                        due.as_millis(),
-                        now.as_millis()
-                    ),
-                });
-            }
-        }
         Ok(())
-    }
-
-    fn existing(&self, id: &ReservationId) -> Result<&Hold, InventoryError> {
-        self.holds.get(id).ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() })
-    }
-
-    /// Moves a `Held` hold to `status`; returns whether it was held.
-    fn settle(&mut self, id: &ReservationId, status: HoldStatus, at: Timestamp) -> bool {
-        let Some(hold) = self.holds.get_mut(id) else { return false };
-        if hold.status != HoldStatus::Held {
-            return false;
-        }
-        hold.status = status;
-        hold.settled_at = Some(at);
-        self.held = self.held.saturating_sub(u64::from(hold.quantity));
-        self.expiry_index.remove(&(hold.expires_at, id.clone()));
-        true
     }
 }
 

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod customer;
 pub mod deal;
+pub mod hold;
 pub mod ids;
 pub mod inventory;
 pub mod money;
@@ -34,11 +35,12 @@ pub use checkout::{
     HeldClaim, PaymentChoice, PriceChange,
 };
 pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Session};
+pub use hold::{Claimant, Hold, HoldError, HoldLedger, HoldStatus};
 pub use ids::{
     hex_lower, AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError,
     OrderId, PaymentId, ProductId, ReservationId, SellerId, Sku, WarehouseId,
 };
-pub use inventory::{Bucket, BucketCounters, Hold, HoldStatus, InventoryCounts, InventoryError, InventoryEvent};
+pub use inventory::{Bucket, BucketCounters, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
 pub use order::{
     plan_shipments, Order, OrderAction, OrderDraft, OrderError, OrderEvent, OrderLine, OrderStatus, ShipmentPlan,
@@ -56,7 +58,7 @@ pub use warehouse::{GeoPoint, Warehouse, WarehouseError};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invariant {name} violated: {detail}")]
 pub struct InvariantViolation {
-    /// Stable name of the invariant, cited by tests (e.g. `bucket.held_matches_holds`).
+    /// Stable name of the invariant, cited by tests (e.g. `ledger.held_matches_holds`).
     pub name: &'static str,
     pub detail: String,
 }

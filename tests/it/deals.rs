@@ -257,3 +257,54 @@ async fn unsold_units_go_back_to_the_sku_once_when_the_deal_ends() {
     assert_eq!((view.remaining, view.held, view.sold, view.returned), (0, 0, 1, 5));
     mercato.shutdown().await.unwrap();
 }
+
+/// Bucket holds and deal claims share one index of reservations: an id
+/// names one of them, with one owner, and survives a reopen.
+#[tokio::test]
+async fn one_reservation_index_keeps_claims_and_holds_apart_and_each_with_one_owner() {
+    use mercato::engine::ReservationId;
+    use mercato::ReserveRequest;
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    stocked(&mercato, 100).await;
+    let deal = mercato.deals().create(terms("deal_index", 10, 2)).await.unwrap();
+    let claimed = mercato.deals().claim(&deal.terms.id, &customer(1), 1, false).await.unwrap();
+    let inventory = mercato.inventory();
+    assert_eq!(inventory.owner_of(&claimed.id), Some(customer(1)), "a claim is its customer's");
+    let before = inventory.levels(&sku("DEAL-SKU")).await.unwrap().totals;
+
+    // A claim's id cannot become a bucket hold, for the admin or a customer.
+    let taken = ReserveRequest::new(sku("DEAL-SKU"), 1).id(claimed.id.clone());
+    let conflict = Err(Error::Inventory(InventoryError::IdempotencyConflict { id: claimed.id.clone() }));
+    assert_eq!(inventory.reserve(taken.clone()).await, conflict);
+    assert_eq!(inventory.reserve_for(&customer(2), taken).await, conflict);
+    assert_eq!(inventory.levels(&sku("DEAL-SKU")).await.unwrap().totals, before, "nothing was held");
+
+    // A customer's hold is theirs: another customer's retry of its id is refused.
+    let id = ReservationId::parse("res_mine").unwrap();
+    let mine = ReserveRequest::new(sku("DEAL-SKU"), 2).id(id.clone());
+    let held = inventory.reserve_for(&customer(3), mine.clone()).await.unwrap();
+    assert_eq!(inventory.reserve_for(&customer(3), mine.clone()).await.unwrap(), held, "the owner's retry");
+    let stolen = Err(Error::Inventory(InventoryError::IdempotencyConflict { id: id.clone() }));
+    assert_eq!(inventory.reserve_for(&customer(4), mine.clone()).await, stolen);
+    assert_eq!(inventory.owner_of(&id), Some(customer(3)));
+    // The admin's hold is nobody's: no customer can take it over.
+    let admins = ReservationId::parse("res_admin").unwrap();
+    let request = ReserveRequest::new(sku("DEAL-SKU"), 1).id(admins.clone());
+    inventory.reserve(request.clone()).await.unwrap();
+    assert!(inventory.reserve_for(&customer(3), request).await.is_err());
+    assert_eq!(inventory.owner_of(&admins), None);
+
+    // Reads and settlements find each where it is, also after a reopen.
+    let read = inventory.reservation(&claimed.id).await.unwrap();
+    assert_eq!((read.warehouse.as_str(), read.status), ("deal.deal_index", HoldStatus::Held));
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let inventory = mercato.inventory();
+    assert_eq!((inventory.owner_of(&claimed.id), inventory.owner_of(&id)), (Some(customer(1)), Some(customer(3))));
+    assert_eq!(inventory.release(&claimed.id).await.unwrap().status, HoldStatus::Released);
+    assert_eq!(inventory.commit(&id).await.unwrap().status, HoldStatus::Committed);
+    assert_eq!(mercato.deals().get(&deal.terms.id).await.unwrap().remaining, 10, "the claim's unit is back");
+    mercato.shutdown().await.unwrap();
+}

@@ -363,3 +363,36 @@ async fn remembered_responses_replay_in_every_durability_mode() {
         reopened.shutdown().await.unwrap();
     }
 }
+
+/// A settled hold is pruned after the retention, and the record of who made
+/// it goes with it (it would otherwise outlive the hold forever).
+#[tokio::test]
+async fn a_pruned_hold_takes_its_owner_record_along() {
+    use mercato::engine::CustomerId;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(dir.path(), Durability::Strict);
+    config.settled_hold_retention_ms = 0;
+    config.idle_check_every = Duration::from_millis(20);
+    let mercato = mercato::Mercato::open(config).unwrap();
+    mercato.inventory().set_stock(bucket("S-1", "W-1"), StockUpdate::on_hand(5)).await.unwrap();
+    let owner = CustomerId::parse("cus_owner").unwrap();
+    let (kept, pruned) = (ReservationId::parse("res_kept").unwrap(), ReservationId::parse("res_pruned").unwrap());
+    for id in [&kept, &pruned] {
+        let request = ReserveRequest::new(sku("S-1"), 1).id(id.clone());
+        mercato.inventory().reserve_for(&owner, request).await.unwrap();
+    }
+    mercato.inventory().release(&pruned).await.unwrap();
+    let started = std::time::Instant::now();
+    while mercato.inventory().reservation(&pruned).await.is_ok() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the settled hold was not pruned");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(mercato.inventory().owner_of(&pruned), None);
+    assert_eq!(mercato.inventory().owner_of(&kept), Some(owner.clone()), "a held hold keeps its owner");
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+    let store = common::open_store(dir.path());
+    let owners = store.scan_prefix::<CustomerId>(&[mercato::store::keys::OWNER]).unwrap();
+    let ids: Vec<_> = owners.iter().filter_map(|(key, _)| mercato::store::keys::parse_owner(key)).collect();
+    assert_eq!(ids, vec![kept]);
+}

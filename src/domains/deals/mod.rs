@@ -33,8 +33,14 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
-        let book = Arc::new(DealBook::default());
+    /// Opens the deals; their claims join `reservations`, the inventory
+    /// domain's index of every reservation.
+    pub(crate) fn open(
+        store: Keyspace,
+        actors: &ActorSetup,
+        reservations: Arc<crate::domains::inventory::ReservationIndex>,
+    ) -> Result<State, Error> {
+        let book = Arc::new(DealBook { reservations, ..DealBook::default() });
         let live = recover(&store, &book)?;
         Ok(State {
             shards: actors.registry("deal_shard", store.clone(), book.clone()),
@@ -99,14 +105,14 @@ fn recover(store: &Keyspace, book: &DealBook) -> Result<Vec<DealShardKey>, Error
         }
     }
     let mut live = Vec::new();
-    for (raw, claim) in store.scan_prefix::<Claim>(&[keys::CLAIM])? {
+    for (raw, claim) in shard::scan_claims(store, &[keys::CLAIM])? {
         let Some((deal, shard, id)) = keys::parse_claim(&raw) else { continue };
         let key = DealShardKey { deal, shard };
         if claim.status == HoldStatus::Held && !live.contains(&key) {
             live.push(key.clone());
         }
         let held = claim.status == HoldStatus::Held;
-        book.remember_claim(id, shard::ClaimRef { shard: key, customer: claim.customer }, held);
+        book.remember_claim(id, key, claim.customer(), held);
     }
     Ok(live)
 }
@@ -121,11 +127,6 @@ impl<'a> Deals<'a> {
         for shard in std::mem::take(&mut *self.s.live.lock()) {
             self.s.shards.activate(&shard);
         }
-    }
-
-    /// The customer who made claim `id`, if it is a deal claim.
-    pub(crate) fn claimant(self, id: &ReservationId) -> Option<CustomerId> {
-        self.s.book.claims.get(id).map(|claim| claim.customer.clone())
     }
 
     /// Starts the deals' background work on the arbiters: the waitlist
@@ -308,14 +309,16 @@ impl<'a> Deals<'a> {
         Ok(())
     }
 
-    /// A claim seen as a reservation (its "warehouse" is the deal's stock).
+    /// A command on claim `id`, kept by `shard` (the reservation index says
+    /// so), answered as a reservation: its "warehouse" is the deal's stock.
     pub(crate) async fn claim_as_reservation(
         self,
+        shard: &DealShardKey,
         id: &ReservationId,
         command: ShardCommand,
-    ) -> Result<Option<crate::Reservation>, Error> {
-        let Some((claim, terms)) = self.claim_command(id, command).await? else { return Ok(None) };
-        Ok(Some(crate::Reservation {
+    ) -> Result<crate::Reservation, Error> {
+        let (claim, terms) = self.claim_at(shard, command).await?;
+        Ok(crate::Reservation {
             id: id.clone(),
             sku: terms.sku,
             warehouse: crate::engine::WarehouseId::parse(&format!("deal.{}", terms.id))?,
@@ -323,7 +326,7 @@ impl<'a> Deals<'a> {
             status: claim.status,
             created_at: claim.created_at,
             expires_at: claim.expires_at,
-        }))
+        })
     }
 
     /// A command on a claim, if `id` is one: `None` for other reservations.
@@ -332,13 +335,16 @@ impl<'a> Deals<'a> {
         id: &ReservationId,
         command: ShardCommand,
     ) -> Result<Option<(Claim, DealTerms)>, Error> {
-        let Some(key) = self.s.book.claims.get(id).map(|entry| entry.value().shard.clone()) else {
-            return Ok(None);
-        };
-        let record = self.deal_record(&key.deal)?;
-        let answer = self.shard(&key.deal, key.shard, command).await?;
+        let Some(shard) = self.s.book.reservations.shard(id) else { return Ok(None) };
+        self.claim_at(&shard, command).await.map(Some)
+    }
+
+    /// A command on a claim kept by `shard`: the claim after it, and its deal's terms.
+    async fn claim_at(self, shard: &DealShardKey, command: ShardCommand) -> Result<(Claim, DealTerms), Error> {
+        let record = self.deal_record(&shard.deal)?;
+        let answer = self.shard(&shard.deal, shard.shard, command).await?;
         let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
-        Ok(Some((claim, record.terms.clone())))
+        Ok((claim, record.terms.clone()))
     }
 
     /// The deal claims `customer` holds now (checkout buys them at the deal
@@ -403,9 +409,7 @@ impl<'a> Deals<'a> {
     /// deal, exactly once (a no-op otherwise); after the deal's end they go
     /// on to the SKU's stock.
     pub(crate) async fn return_claim(self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
-        let Some(key) = self.s.book.claims.get(id).map(|entry| entry.value().shard.clone()) else {
-            return Ok(());
-        };
+        let Some(key) = self.s.book.reservations.shard(id) else { return Ok(()) };
         let record = self.deal_record(&key.deal)?;
         let command = ShardCommand::ReturnCommitted { id: id.clone(), order: Some(order.clone()) };
         let answer = self.shard(&key.deal, key.shard, command).await?;

@@ -11,9 +11,10 @@ use crate::actors::{Crash, Failure, Reply};
 
 /// A deal shard's environment: the deal book it keeps current.
 pub type Env = crate::actors::Env<Arc<DealBook>>;
+use crate::domains::inventory::{Holder, ReservationIndex};
 use crate::engine::deal::{Claim, DealError, DealEvent, DealShard, DealTerms, ShardCounts};
-use crate::engine::{CustomerId, DealId, HoldStatus, ReservationId, Timestamp};
-use crate::store::{keys, Batch, StoreError, Ticket};
+use crate::engine::{Claimant, CustomerId, DealId, HoldStatus, OrderId, ReservationId, Timestamp};
+use crate::store::{keys, Batch, Keyspace, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
@@ -35,8 +36,9 @@ pub struct DealRecord {
 pub struct DealBook {
     pub deals: DashMap<DealId, Arc<DealRecord>, foldhash::fast::RandomState>,
     pub sold_out: DashMap<DealId, Arc<AtomicBool>, foldhash::fast::RandomState>,
-    /// Claim -> its shard and the customer who made it (its owner).
-    pub claims: DashMap<ReservationId, ClaimRef, foldhash::fast::RandomState>,
+    /// Every reservation's holder and owner (the inventory domain's index,
+    /// shared): a claim is placed there with its shard and customer.
+    pub reservations: Arc<ReservationIndex>,
     /// Customer -> the claims they may still hold (checkout uses them);
     /// settled ones are dropped when next looked at.
     pub held_by: DashMap<CustomerId, Vec<ReservationId>, foldhash::fast::RandomState>,
@@ -50,15 +52,16 @@ pub struct DealBook {
 }
 
 impl DealBook {
-    /// Knows claim `id` from now on; `held`: the customer may still use it.
-    pub fn remember_claim(&self, id: ReservationId, reference: ClaimRef, held: bool) {
+    /// Knows claim `id` of `customer`, kept by `shard`, from now on;
+    /// `held`: the customer may still use it.
+    pub fn remember_claim(&self, id: ReservationId, shard: DealShardKey, customer: &CustomerId, held: bool) {
         if held {
-            let mut ids = self.held_by.entry(reference.customer.clone()).or_default();
+            let mut ids = self.held_by.entry(customer.clone()).or_default();
             if !ids.contains(&id) {
                 ids.push(id.clone());
             }
         }
-        self.claims.insert(id, reference);
+        self.reservations.place(id, Holder::Deal(shard), Some(customer.clone()));
     }
 
     pub fn flag(&self, deal: &DealId) -> Arc<AtomicBool> {
@@ -78,13 +81,6 @@ impl DealBook {
             let _ = sender.send(deal.clone());
         }
     }
-}
-
-/// Where a claim lives and whose it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRef {
-    pub shard: DealShardKey,
-    pub customer: CustomerId,
 }
 
 /// One shard of one deal.
@@ -208,9 +204,7 @@ pub fn load(env: &Env, key: &DealShardKey) -> Result<(DealShard, Arc<DealRecord>
     let record = env.shared.deals.get(&key.deal).map(|entry| entry.value().clone());
     let record = record.ok_or_else(|| corrupt("no such deal".to_owned()))?;
     let moved: i64 = env.store.get(&keys::deal_moved(&key.deal, key.shard))?.unwrap_or(0);
-    let claims: Vec<(ReservationId, Claim)> = env
-        .store
-        .scan_prefix::<Claim>(&keys::claims_of(&key.deal, key.shard))?
+    let claims: Vec<(ReservationId, Claim)> = scan_claims(&env.store, &keys::claims_of(&key.deal, key.shard))?
         .into_iter()
         .filter_map(|(raw, claim)| keys::parse_claim(&raw).map(|(_, _, id)| (id, claim)))
         .collect();
@@ -313,8 +307,7 @@ impl DealShardActor {
         for event in events {
             match event {
                 DealEvent::Claimed { id, claim } => {
-                    let reference = ClaimRef { shard: key.clone(), customer: claim.customer.clone() };
-                    self.env.shared.remember_claim(id.clone(), reference, true);
+                    self.env.shared.remember_claim(id.clone(), key.clone(), claim.customer(), true);
                     put_claim(&mut batch, records, &key, shard, id)?;
                 }
                 DealEvent::Committed { id, .. } => put_claim(&mut batch, records, &key, shard, id)?,
@@ -370,6 +363,57 @@ fn record_return(
     Ok(Some(record_key))
 }
 
+/// A claim as stored (`c` records): the layout claims had before they were
+/// holds of the ledger, customer first and order last, kept so that
+/// existing data directories read as they are. Written from borrowed
+/// parts (`StoredClaim<&CustomerId, &Option<OrderId>>`), read owned.
+#[derive(Serialize, Deserialize)]
+pub struct StoredClaim<C, O> {
+    customer: C,
+    quantity: u32,
+    ttl_ms: u64,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+    status: HoldStatus,
+    settled_at: Option<Timestamp>,
+    order: O,
+}
+
+impl<'a> From<&'a Claim> for StoredClaim<&'a CustomerId, &'a Option<OrderId>> {
+    fn from(claim: &'a Claim) -> Self {
+        StoredClaim {
+            customer: &claim.party.customer,
+            quantity: claim.quantity,
+            ttl_ms: claim.ttl_ms,
+            created_at: claim.created_at,
+            expires_at: claim.expires_at,
+            status: claim.status,
+            settled_at: claim.settled_at,
+            order: &claim.party.order,
+        }
+    }
+}
+
+impl From<StoredClaim<CustomerId, Option<OrderId>>> for Claim {
+    fn from(stored: StoredClaim<CustomerId, Option<OrderId>>) -> Self {
+        Claim {
+            quantity: stored.quantity,
+            ttl_ms: stored.ttl_ms,
+            created_at: stored.created_at,
+            expires_at: stored.expires_at,
+            status: stored.status,
+            settled_at: stored.settled_at,
+            party: Claimant { customer: stored.customer, order: stored.order },
+        }
+    }
+}
+
+/// Every claim stored under `prefix`, with its key.
+pub(crate) fn scan_claims(store: &Keyspace, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Claim)>, StoreError> {
+    let stored = store.scan_prefix::<StoredClaim<CustomerId, Option<OrderId>>>(prefix)?;
+    Ok(stored.into_iter().map(|(key, claim)| (key, Claim::from(claim))).collect())
+}
+
 fn put_claim(
     batch: &mut Batch,
     records: bool,
@@ -378,7 +422,7 @@ fn put_claim(
     id: &ReservationId,
 ) -> Result<(), StoreError> {
     if let (true, Some(claim)) = (records, shard.claim(id)) {
-        batch.put(keys::claim(&key.deal, key.shard, id), claim)?;
+        batch.put(keys::claim(&key.deal, key.shard, id), &StoredClaim::from(claim))?;
     }
     Ok(())
 }
@@ -422,5 +466,46 @@ impl Expiring for DealShardActor {
         if idle && held == 0 {
             self.activation.passivate(ctx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A claim as the engine defined it before claims were ledger holds.
+    #[derive(Serialize)]
+    struct ClaimBeforeTheLedger {
+        customer: CustomerId,
+        quantity: u32,
+        ttl_ms: u64,
+        created_at: Timestamp,
+        expires_at: Timestamp,
+        status: HoldStatus,
+        settled_at: Option<Timestamp>,
+        order: Option<OrderId>,
+    }
+
+    #[test]
+    fn a_claim_is_stored_as_before_and_reads_back() {
+        let customer = CustomerId::parse("cus_alice").unwrap();
+        let order = Some(OrderId::parse("ord_1").unwrap());
+        let mut claim = Claim::new(2, 60_000, Timestamp::from_millis(5), Claimant { customer, order });
+        claim.status = HoldStatus::Committed;
+        claim.settled_at = Some(Timestamp::from_millis(9));
+        let before = ClaimBeforeTheLedger {
+            customer: claim.party.customer.clone(),
+            quantity: 2,
+            ttl_ms: 60_000,
+            created_at: Timestamp::from_millis(5),
+            expires_at: Timestamp::from_millis(60_005),
+            status: HoldStatus::Committed,
+            settled_at: Some(Timestamp::from_millis(9)),
+            order: claim.party.order.clone(),
+        };
+        let bytes = crate::store::codec::encode(&StoredClaim::from(&claim)).unwrap();
+        assert_eq!(bytes, crate::store::codec::encode(&before).unwrap());
+        let stored: StoredClaim<CustomerId, Option<OrderId>> = crate::store::codec::decode(b"c", &bytes).unwrap();
+        assert_eq!(Claim::from(stored), claim);
     }
 }

@@ -5,27 +5,26 @@
 //! returns its units on the first access after restart. A bucket with active
 //! holds never passivates (its timer must keep running).
 
+use super::reservations::{Holder, Placed, ReservationIndex};
 use crate::actors::expiry::{Expiring, ExpiryTimer};
 use crate::actors::registry::{Activate, Activation};
 use crate::actors::{Crash, Failure, Reply};
 use crate::engine::order::{StockOp, StockTask};
-
 use crate::engine::{
     BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
     Timestamp,
 };
 use crate::store::{keys, Batch, Settlement, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
-use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// What the inventory domain shares with its bucket actors.
 #[derive(Clone)]
 pub struct Shared {
-    /// Reservation id -> the bucket holding it. Derived state: rebuilt from
-    /// the hold records at open, kept current by the domain and the buckets.
-    pub reservations: Arc<DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>>,
+    /// Where every reservation lives (bucket holds and deal claims) and
+    /// whose it is; a bucket places its new holds and forgets pruned ones.
+    pub reservations: Arc<ReservationIndex>,
     /// Every bucket's latest counts, for reads that need no exact cut.
     pub board: Arc<super::board::StockBoard>,
 }
@@ -315,11 +314,19 @@ impl Handler<Reserve> for BucketActor {
     type Result = MessageResult<Reserve>;
     fn handle(&mut self, msg: Reserve, ctx: &mut Context<Self>) -> Self::Result {
         let reservations = self.env.shared.reservations.clone();
-        let key = self.activation.key().clone();
+        let holder = Holder::Bucket(self.activation.key().clone());
         MessageResult(self.run(ctx, move |bucket, now| {
-            let (hold, events) = bucket.reserve(msg.id.clone(), msg.quantity, msg.ttl_ms, now)?;
-            reservations.entry(msg.id).or_insert(key);
-            Ok((hold, events))
+            // The id is taken in the index first, so that no other bucket
+            // (and no deal claim) can hold it too; a refusal gives it back.
+            let placed = reservations.place(msg.id.clone(), holder, None);
+            if placed == Placed::Elsewhere {
+                return Err(InventoryError::IdempotencyConflict { id: msg.id });
+            }
+            let reserved = bucket.reserve(msg.id.clone(), msg.quantity, msg.ttl_ms, now);
+            if reserved.is_err() && placed == Placed::New {
+                reservations.forget(&msg.id);
+            }
+            reserved
         }))
     }
 }
@@ -493,8 +500,11 @@ impl Expiring for BucketActor {
             if !pruned.is_empty() {
                 let mut batch = Batch::new();
                 for id in &pruned {
+                    // The owner record goes with the hold's, or it would
+                    // outlive it forever.
                     batch.delete(keys::hold(bucket.key(), id));
-                    self.env.shared.reservations.remove(id);
+                    batch.delete(keys::owner(id));
+                    self.env.shared.reservations.forget(id);
                 }
                 match self.env.store.write(batch) {
                     Ok(ticket) => self.last_ticket = ticket,

@@ -4,9 +4,11 @@
 mod board;
 pub mod bucket;
 mod recovery;
+pub mod reservations;
 mod warehouses;
 
 pub use recovery::OpenReport;
+pub use reservations::{Holder, ReservationIndex};
 
 use crate::actors::{ActorSetup, Crash, Registry};
 use crate::domains::deals::shard::ShardCommand;
@@ -34,8 +36,6 @@ pub(crate) struct State {
     /// SKU -> the warehouses that have a bucket for it.
     locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     warehouses: parking_lot::RwLock<BTreeMap<WarehouseId, Warehouse>>,
-    /// Reservation -> the customer who made it (admin-made ones have none).
-    owners: DashMap<ReservationId, CustomerId, foldhash::fast::RandomState>,
     /// Buckets found with live holds at open. Their actors start (and their
     /// expiry timers write) only once the search index has caught up with
     /// the log, which it does on the premise that no writer runs yet.
@@ -48,12 +48,6 @@ impl State {
     pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
         let recovered = recovery::recover(&store)?;
         let warehouses = warehouses::load(&store)?;
-        let owners = DashMap::with_hasher(foldhash::fast::RandomState::default());
-        for (raw, owner) in store.scan_prefix::<CustomerId>(&[keys::OWNER])? {
-            if let Some(id) = keys::parse_owner(&raw) {
-                owners.insert(id, owner);
-            }
-        }
         let shared =
             bucket::Shared { reservations: Arc::new(recovered.reservations), board: Arc::new(recovered.board) };
         Ok(State {
@@ -62,10 +56,14 @@ impl State {
             shared,
             locations: recovered.locations,
             warehouses: parking_lot::RwLock::new(warehouses),
-            owners,
             live: parking_lot::Mutex::new(recovered.buckets_with_holds),
             opened: recovered.report,
         })
+    }
+
+    /// The reservation index, which the deals domain places its claims in.
+    pub(crate) fn reservations(&self) -> Arc<ReservationIndex> {
+        self.shared.reservations.clone()
     }
 
     pub(crate) fn opened(&self) -> OpenReport {
@@ -219,8 +217,10 @@ impl<'a> Inventory<'a> {
             return Err(Error::InvalidInput(format!("ttl must be 1..={} ms", config.reservation_ttl_max_ms)));
         }
         let id = request.id.unwrap_or_else(|| ReservationId::generate(self.m.source().u128()));
-        if let Some(bucket) = self.holder_of(&id) {
-            return self.reserve_in(bucket, id, request.quantity, ttl_ms).await;
+        match self.s.shared.reservations.holder(&id) {
+            Some(Holder::Bucket(bucket)) => return self.reserve_in(bucket, id, request.quantity, ttl_ms).await,
+            Some(Holder::Deal(_)) => return Err(InventoryError::IdempotencyConflict { id }.into()),
+            None => {}
         }
         let candidates = match request.warehouse {
             Some(warehouse) => vec![BucketKey::new(request.sku.clone(), warehouse)],
@@ -291,29 +291,37 @@ impl<'a> Inventory<'a> {
         ranked
     }
 
-    /// The bucket holding reservation `id`, if it is one of this domain's.
+    /// The bucket holding reservation `id`, if a bucket does.
     pub(crate) fn holder_of(self, id: &ReservationId) -> Option<BucketKey> {
-        self.s.shared.reservations.get(id).map(|entry| entry.value().clone())
+        self.s.shared.reservations.bucket(id)
     }
 
     /// Reserves on behalf of a customer and records them as its owner (one
-    /// more durable record), so only they (and the admin) can see or settle it.
+    /// more durable record), so only they (and the admin) can see or settle
+    /// it. An id that names someone else's reservation (or the admin's) is
+    /// an [`InventoryError::IdempotencyConflict`]: a retry is the owner's own.
     pub async fn reserve_for(self, owner: &CustomerId, request: ReserveRequest) -> Result<Reservation, Error> {
+        if let Some(id) = &request.id {
+            let index = &self.s.shared.reservations;
+            if index.holder(id).is_some() && index.owner(id).as_ref() != Some(owner) {
+                return Err(InventoryError::IdempotencyConflict { id: id.clone() }.into());
+            }
+        }
         let reservation = self.reserve(request).await?;
+        if !self.s.shared.reservations.take_ownership(&reservation.id, owner) {
+            // Another customer took the same new id a moment before.
+            return Err(InventoryError::IdempotencyConflict { id: reservation.id }.into());
+        }
         let _pass = self.m.enter()?;
         let ticket = self.s.store.write(Batch::new_put(keys::owner(&reservation.id), owner)?)?;
-        self.s.owners.insert(reservation.id.clone(), owner.clone());
         self.s.store.durable(ticket).await?;
         Ok(reservation)
     }
 
-    /// The customer who made a reservation (`None` for the admin's). A deal
-    /// claim's owner is the customer on the claim record itself.
+    /// The customer who made a reservation or deal claim (`None` for the
+    /// admin's and for an unknown id).
     pub fn owner_of(self, id: &ReservationId) -> Option<CustomerId> {
-        if let Some(customer) = self.m.deals().claimant(id) {
-            return Some(customer);
-        }
-        self.s.owners.get(id).map(|owner| owner.value().clone())
+        self.s.shared.reservations.owner(id)
     }
 
     /// The buckets of `sku`, one per warehouse that stocks it.
@@ -321,42 +329,55 @@ impl<'a> Inventory<'a> {
         self.s.buckets_of(sku)
     }
 
-    fn bucket_of(self, id: &ReservationId) -> Result<BucketKey, Error> {
-        self.holder_of(id).ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() }.into())
+    /// Whoever keeps reservation `id`: a bucket, or a deal shard (a claim).
+    fn holder(self, id: &ReservationId) -> Result<Holder, Error> {
+        self.s
+            .shared
+            .reservations
+            .holder(id)
+            .ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() }.into())
     }
 
     /// Sells a held reservation (idempotent).
     pub async fn commit(self, id: &ReservationId) -> Result<Reservation, Error> {
-        let claim = ShardCommand::Commit { id: id.clone(), order: None };
-        if let Some(reservation) = self.m.deals().claim_as_reservation(id, claim).await? {
-            return Ok(reservation);
+        match self.holder(id)? {
+            Holder::Bucket(bucket) => {
+                let hold = self.bucket_call(&bucket, Commit { id: id.clone() }).await?;
+                Ok(Reservation::new(id.clone(), bucket, hold))
+            }
+            Holder::Deal(shard) => {
+                let command = ShardCommand::Commit { id: id.clone(), order: None };
+                self.m.deals().claim_as_reservation(&shard, id, command).await
+            }
         }
-        let bucket = self.bucket_of(id)?;
-        let hold = self.bucket_call(&bucket, Commit { id: id.clone() }).await?;
-        Ok(Reservation::new(id.clone(), bucket, hold))
     }
 
     /// Returns a reservation's units (idempotent).
     pub async fn release(self, id: &ReservationId) -> Result<Reservation, Error> {
-        let claim = ShardCommand::Release { id: id.clone() };
-        if let Some(reservation) = self.m.deals().claim_as_reservation(id, claim).await? {
-            return Ok(reservation);
+        match self.holder(id)? {
+            Holder::Bucket(bucket) => {
+                let hold = self.bucket_call(&bucket, Release { id: id.clone() }).await?;
+                Ok(Reservation::new(id.clone(), bucket, hold))
+            }
+            Holder::Deal(shard) => {
+                let command = ShardCommand::Release { id: id.clone() };
+                self.m.deals().claim_as_reservation(&shard, id, command).await
+            }
         }
-        let bucket = self.bucket_of(id)?;
-        let hold = self.bucket_call(&bucket, Release { id: id.clone() }).await?;
-        Ok(Reservation::new(id.clone(), bucket, hold))
     }
 
     /// Reads a reservation (expiring it first if it is due).
     pub async fn reservation(self, id: &ReservationId) -> Result<Reservation, Error> {
-        if let Some(reservation) =
-            self.m.deals().claim_as_reservation(id, ShardCommand::Read { id: id.clone() }).await?
-        {
-            return Ok(reservation);
+        match self.holder(id)? {
+            Holder::Bucket(bucket) => {
+                let hold = self.bucket_call(&bucket, ReadHold { id: id.clone() }).await?;
+                Ok(Reservation::new(id.clone(), bucket, hold))
+            }
+            Holder::Deal(shard) => {
+                let command = ShardCommand::Read { id: id.clone() };
+                self.m.deals().claim_as_reservation(&shard, id, command).await
+            }
         }
-        let bucket = self.bucket_of(id)?;
-        let hold = self.bucket_call(&bucket, ReadHold { id: id.clone() }).await?;
-        Ok(Reservation::new(id.clone(), bucket, hold))
     }
 
     /// A SKU's counts per warehouse and in total (all zero for an unstocked SKU).

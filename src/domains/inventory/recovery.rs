@@ -3,10 +3,12 @@
 //! Reads every bucket's counters and holds, restores each bucket, and checks
 //! its invariants; a violation refuses to open (serving from a state that
 //! oversells would be worse than not serving). Derives the in-memory indexes
-//! the domain routes with: reservation id -> bucket, SKU -> warehouses.
+//! the domain routes with: reservation id -> bucket and owner (deal claims
+//! join the index when the deals domain opens), SKU -> warehouses.
 
+use super::reservations::{Holder, ReservationIndex};
 use crate::domains::inventory::board::StockBoard;
-use crate::engine::{Bucket, BucketCounters, BucketKey, Hold, HoldStatus, ReservationId, Sku, WarehouseId};
+use crate::engine::{Bucket, BucketCounters, BucketKey, CustomerId, Hold, HoldStatus, ReservationId, Sku, WarehouseId};
 use crate::store::{keys, Keyspace};
 use crate::Error;
 use dashmap::DashMap;
@@ -23,7 +25,7 @@ pub struct OpenReport {
 
 pub(super) struct Recovered {
     pub report: OpenReport,
-    pub reservations: DashMap<ReservationId, BucketKey, foldhash::fast::RandomState>,
+    pub reservations: ReservationIndex,
     pub locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     pub buckets_with_holds: Vec<BucketKey>,
     pub board: StockBoard,
@@ -39,7 +41,7 @@ pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
         let (key, id) = keys::parse_hold(&raw).ok_or_else(|| Error::Corrupt(format!("bad hold key {raw:?}")))?;
         buckets.entry(key).or_default().1.push((id, hold));
     }
-    let reservations = DashMap::with_hasher(foldhash::fast::RandomState::default());
+    let reservations = ReservationIndex::default();
     let locations: DashMap<Sku, BTreeSet<WarehouseId>> = DashMap::new();
     let mut buckets_with_holds = Vec::new();
     let mut report = OpenReport::default();
@@ -53,12 +55,17 @@ pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
             buckets_with_holds.push(key.clone());
         }
         for (id, _) in &holds {
-            reservations.insert(id.clone(), key.clone());
+            reservations.place(id.clone(), Holder::Bucket(key.clone()), None);
         }
         let bucket = Bucket::restore(key.clone(), counters, holds);
         bucket.check_invariants(None).map_err(|violation| Error::Corrupt(violation.to_string()))?;
         board.publish(&key, bucket.counts());
         locations.entry(key.sku).or_default().insert(key.warehouse);
+    }
+    for (raw, owner) in store.scan_prefix::<CustomerId>(&[keys::OWNER])? {
+        if let Some(id) = keys::parse_owner(&raw) {
+            reservations.set_owner(&id, owner);
+        }
     }
     report.skus = u64::try_from(locations.len()).unwrap_or(u64::MAX);
     Ok(Recovered { report, reservations, locations, buckets_with_holds, board })

@@ -132,7 +132,7 @@ fn a_claim_pays_for_one_order_and_comes_back_once_when_it_is_cancelled() {
     let now = Timestamp::from_millis(2_000);
     shard.place_claim(id(1), customer(1), 2, 2, 600_000, now).unwrap();
     let (claim, events) = shard.commit(&id(1), Some(&order(1)), now).unwrap();
-    assert_eq!((claim.order, events.len()), (Some(order(1)), 1));
+    assert_eq!((claim.party.order, events.len()), (Some(order(1)), 1));
     assert_eq!(shard.commit(&id(1), Some(&order(1)), now).unwrap().1, Vec::new(), "a retry by the same order");
     assert_eq!(
         shard.commit(&id(1), Some(&order(2)), now),
