@@ -9,7 +9,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use hdrhistogram::Histogram;
 use mercato::engine::deal::{DealError, DealTerms};
-use mercato::engine::{BucketKey, Currency, CustomerId, DealId, Money, Sku, Timestamp, WarehouseId};
+use mercato::engine::{
+    BucketKey, CategoryPath, Currency, CustomerId, DealId, Money, ProductDraft, ProductId, Sku, Timestamp, WarehouseId,
+};
 use mercato::{Config, Durability, Error, Mercato};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,14 @@ fn open(dir: &std::path::Path, durability: Durability, shards: u32) -> Mercato {
 async fn new_deal(mercato: &Mercato, round: usize) -> DealId {
     let sku = Sku::parse("BENCH-DEAL").expect("sku");
     let bucket = BucketKey::new(sku.clone(), WarehouseId::parse("W-1").expect("warehouse"));
+    let product = ProductDraft::single(
+        ProductId::parse("P-BENCH").expect("product id"),
+        "Bench deal",
+        CategoryPath::parse(vec!["Deals".to_owned()]).expect("category"),
+        sku.clone(),
+        Money::new(100, Currency::USD),
+    );
+    mercato.catalog().upsert_products(vec![product]).await.expect("catalog").remove(0).expect("product");
     mercato.inventory().restock(&bucket, u64::from(QUANTITY)).await.expect("restock");
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
     let now = Timestamp::from_millis(u64::try_from(now).unwrap_or(0));

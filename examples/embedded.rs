@@ -3,7 +3,9 @@
 //!
 //! `cargo run --release --example embedded [DATA_DIR]`
 
-use mercato::engine::{BucketKey, CartId, InventoryError, Sku, WarehouseId};
+use mercato::engine::{
+    BucketKey, CartId, CategoryPath, Currency, InventoryError, Money, ProductDraft, ProductId, Sku, WarehouseId,
+};
 use mercato::{Config, Error, Mercato, ReserveRequest, StockUpdate};
 
 #[tokio::main]
@@ -40,7 +42,16 @@ async fn main() -> anyhow::Result<()> {
     let counts = mercato.inventory().levels(&sku).await?.totals;
     println!("on hand {}, committed {}, available {}", counts.on_hand, counts.committed, counts.available);
 
-    // A customer's cart survives restarts; a guest cart merges into it at sign-in.
+    // A customer's cart survives restarts; a guest cart merges into it at
+    // sign-in. A cart takes only what the catalog sells.
+    let kettle = ProductDraft::single(
+        ProductId::parse("P-1001")?,
+        "Kettle",
+        CategoryPath::parse(vec!["Home".to_owned(), "Kitchen".to_owned()])?,
+        Sku::parse("P-1001-BLK")?,
+        Money::new(4_999, Currency::USD),
+    );
+    mercato.catalog().upsert_products(vec![kettle]).await?.remove(0)?;
     let mine = CartId::parse("cart_customer_42")?;
     mercato.carts().open(&mine).await?;
     mercato.carts().add(&mine, Sku::parse("P-1001-BLK")?, 1).await?;

@@ -14,9 +14,7 @@
 //! stemming, terms OR-ed. Nothing here is tuned on this data: it measures.
 
 use anyhow::{bail, Context};
-use mercato::engine::{
-    CategoryPath, Currency, Money, Product, ProductId, SellerId, Sku, TaxCategory, Timestamp, Variant,
-};
+use mercato::engine::{CategoryPath, Currency, Money, Product, ProductDraft, ProductId, SellerId, Sku, Timestamp};
 use mercato::search::{Location, SearchConfig, SearchIndex, SearchRequest};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
@@ -73,28 +71,10 @@ fn read(path: &str) -> anyhow::Result<Judged> {
 fn product(uid: u64, title: &str) -> anyhow::Result<Product> {
     let id = ProductId::parse(&format!("P-{uid}"))?;
     let sku = Sku::parse(&format!("HD-{uid}"))?;
-    Ok(Product {
-        id,
-        title: title.to_owned(),
-        description: String::new(),
-        brand: None,
-        category: CategoryPath::parse(vec!["Home Improvement".to_owned()])?,
-        seller_id: SellerId::parse("S-HOMEDEPOT")?,
-        attributes: BTreeMap::new(),
-        images: Vec::new(),
-        rating: None,
-        review_count: 0,
-        sponsored: false,
-        variants: vec![Variant {
-            sku,
-            options: BTreeMap::new(),
-            price: Money::new(1_000, Currency::USD),
-            weight_grams: 0,
-            tax_category: TaxCategory::Standard,
-        }],
-        created_at: Timestamp::from_millis(0),
-        updated_at: Timestamp::from_millis(0),
-    })
+    let category = CategoryPath::parse(vec!["Home Improvement".to_owned()])?;
+    let mut draft = ProductDraft::single(id, title, category, sku, Money::new(1_000, Currency::USD));
+    draft.seller_id = SellerId::parse("S-HOMEDEPOT")?;
+    Ok(Product::create(draft, Timestamp::from_millis(0))?)
 }
 
 fn ndcg(ranked: &[u64], gains: &HashMap<u64, f64>) -> Option<f64> {

@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use anyhow::{ensure, Context};
 use mercato::engine::deal::{DealError, DealTerms};
-use mercato::engine::{BucketKey, Currency, CustomerId, DealId, Money, Sku, Timestamp, WarehouseId};
+use mercato::engine::{
+    BucketKey, CategoryPath, Currency, CustomerId, DealId, Money, ProductDraft, ProductId, Sku, Timestamp, WarehouseId,
+};
 use mercato::http::error::Problem;
 use mercato::{Config, Durability, Error, Mercato};
 
@@ -125,6 +127,14 @@ impl Sale {
         let limit = u32::try_from(options.per_customer_limit).context("--per-customer-limit is too large")?;
         let sku = Sku::parse(SKU)?;
         let bucket = BucketKey::new(sku.clone(), WarehouseId::parse(WAREHOUSE)?);
+        let product = ProductDraft::single(
+            ProductId::parse("P-LOADTEST")?,
+            "Load test deal",
+            CategoryPath::parse(vec!["Deals".to_owned()])?,
+            sku.clone(),
+            Money::new(100, Currency::USD),
+        );
+        mercato.catalog().upsert_products(vec![product]).await.context("listing the deal's SKU")?.remove(0)?;
         mercato.inventory().restock(&bucket, u64::from(quantity)).await.context("stocking the deal's SKU")?;
         let now = mercato.now();
         let terms = DealTerms {

@@ -178,6 +178,34 @@ pub struct ProductDraft {
     pub variants: Vec<Variant>,
 }
 
+impl ProductDraft {
+    /// A product of the house seller with one variant, `sku` at `price`, in
+    /// `category`: the least a cart line or a deal needs (an embedder's
+    /// fixture, a load test's SKU).
+    pub fn single(id: ProductId, title: &str, category: CategoryPath, sku: Sku, price: Money) -> Self {
+        ProductDraft {
+            id,
+            title: title.to_owned(),
+            description: String::new(),
+            brand: None,
+            category,
+            seller_id: SellerId::house(),
+            attributes: BTreeMap::new(),
+            images: Vec::new(),
+            rating: None,
+            review_count: 0,
+            sponsored: false,
+            variants: vec![Variant {
+                sku,
+                options: BTreeMap::new(),
+                price,
+                weight_grams: 0,
+                tax_category: TaxCategory::Standard,
+            }],
+        }
+    }
+}
+
 impl Product {
     /// Validates `draft` into a product created (and last updated) at `now`.
     pub fn create(draft: ProductDraft, now: Timestamp) -> Result<Product, CatalogError> {
@@ -302,6 +330,9 @@ pub enum CatalogError {
     Invalid { field: String, reason: String },
     #[error("product {id} not found")]
     ProductNotFound { id: ProductId },
+    /// No product sells the SKU: it cannot go in a cart or a deal.
+    #[error("sku {sku} not found")]
+    SkuNotFound { sku: Sku },
     #[error("product {id} already exists")]
     ProductExists { id: ProductId },
     #[error("product {product} has no variant {sku}")]

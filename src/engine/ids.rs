@@ -117,6 +117,15 @@ string_id!(
     SellerId, "seller id", "seller"
 );
 
+impl SellerId {
+    /// The store's own seller, whose products nobody else sells.
+    pub const HOUSE: &'static str = "mercato";
+
+    pub fn house() -> Self {
+        SellerId(SellerId::HOUSE.to_owned())
+    }
+}
+
 string_id!(
     /// A flash deal.
     DealId, "deal id", "deal"

@@ -150,9 +150,6 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
         per_customer_limit: count("per_customer_limit", body.per_customer_limit)?,
         prime_early_access_ms: early_minutes.saturating_mul(60_000),
     };
-    if state.mercato.catalog().product_of(&terms.sku).is_none() {
-        return Err(Problem::not_found(format!("sku {} not found", terms.sku)));
-    }
     let record = state.mercato.deals().create(terms).await?;
     let reply = serde_json::json!({"deal_id": record.terms.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))

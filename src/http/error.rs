@@ -183,7 +183,7 @@ fn catalog(rejection: CatalogError, detail: String) -> Problem {
         CatalogError::Invalid { .. } | CatalogError::DuplicateSku { .. } | CatalogError::UnknownVariant { .. } => {
             Problem::invalid(detail)
         }
-        CatalogError::ProductNotFound { .. } => Problem::not_found(detail),
+        CatalogError::ProductNotFound { .. } | CatalogError::SkuNotFound { .. } => Problem::not_found(detail),
         CatalogError::ProductExists { .. } | CatalogError::SkuTaken { .. } => {
             Problem::new(StatusCode::CONFLICT, "conflict", detail)
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
 /// The default seller of products created without one.
-pub const HOUSE_SELLER: &str = "mercato";
+pub const HOUSE_SELLER: &str = SellerId::HOUSE;
 
 #[derive(Debug, Deserialize, Serialize, Clone, Copy, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

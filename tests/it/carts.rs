@@ -1,11 +1,26 @@
 //! Carts through the `Mercato` handle: every operation, limits, merge,
 //! durability across reopen, passivation and supervision.
 
-use crate::common::{open_manual, open_passivating, sku};
+use crate::common::{self, open_manual, open_passivating, sku};
 use mercato::domains::carts::actor::CartSnapshot;
 use mercato::engine::{CartError, CartId, CartList};
 use mercato::{Durability, Error};
 use std::time::Duration;
+
+/// Every SKU these tests put in carts ("NOT-THERE" is never for sale).
+fn skus_sold() -> Vec<String> {
+    let named = ["A", "B", "C", "D", "M", "Z", "ONE-TOO-MANY"].map(str::to_owned);
+    let lines = (1..200).map(|n| format!("L-{n}"));
+    let racing = (0..50).map(|n| format!("R-{n}")).chain((0..4).map(|n| format!("S-{n}")));
+    named.into_iter().chain(lines).chain(racing).collect()
+}
+
+/// An engine on a manual clock whose catalog sells [`skus_sold`].
+async fn open_selling(dir: &std::path::Path) -> (mercato::Mercato, std::sync::Arc<mercato::clock::ManualClock>) {
+    let (mercato, clock) = open_manual(dir, Durability::Strict);
+    common::for_sale(&mercato, &skus_sold()).await;
+    (mercato, clock)
+}
 
 fn quantities(lines: &[mercato::engine::CartLine]) -> Vec<(String, u32)> {
     lines.iter().map(|line| (line.sku.to_string(), line.quantity)).collect()
@@ -18,7 +33,7 @@ fn pairs(raw: &[(&str, u32)]) -> Vec<(String, u32)> {
 #[tokio::test]
 async fn every_cart_operation_changes_exactly_its_line() {
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let cart = mercato.carts().create().await.unwrap();
     assert!(cart.id.as_str().starts_with("cart_") && cart.id.as_str().len() == 37, "unguessable id: {}", cart.id);
     let id = cart.id;
@@ -43,7 +58,7 @@ async fn every_cart_operation_changes_exactly_its_line() {
 #[tokio::test]
 async fn limits_are_typed_errors_and_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let id = mercato.carts().create().await.unwrap().id;
     mercato.carts().add(&id, sku("A"), 998).await.unwrap();
     let over = mercato.carts().add(&id, sku("A"), 2).await;
@@ -69,7 +84,7 @@ async fn limits_are_typed_errors_and_change_nothing() {
 #[tokio::test]
 async fn an_unknown_cart_is_not_found_until_opened() {
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let id = CartId::parse("cart_customer_7").unwrap();
     assert_eq!(mercato.carts().get(&id).await, Err(Error::CartNotFound(id.clone())));
     assert_eq!(mercato.carts().add(&id, sku("A"), 1).await, Err(Error::CartNotFound(id.clone())));
@@ -82,7 +97,7 @@ async fn an_unknown_cart_is_not_found_until_opened() {
 #[tokio::test]
 async fn merging_a_guest_cart_adds_quantities_caps_them_and_empties_the_guest() {
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let guest = mercato.carts().create().await.unwrap().id;
     let customer = CartId::parse("cart_customer_1").unwrap();
     mercato.carts().open(&customer).await.unwrap();
@@ -109,7 +124,7 @@ async fn cart_lines_survive_a_reopen_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let before: CartSnapshot;
     {
-        let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+        let (mercato, _clock) = open_selling(dir.path()).await;
         let id = CartId::parse("cart_durable").unwrap();
         mercato.carts().open(&id).await.unwrap();
         for (name, quantity) in [("Z", 1), ("A", 2), ("M", 3)] {
@@ -119,7 +134,7 @@ async fn cart_lines_survive_a_reopen_in_order() {
         before = mercato.carts().get(&id).await.unwrap();
         mercato.shutdown().await.unwrap();
     }
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let after = mercato.carts().get(&before.id).await.unwrap();
     assert_eq!(after, before);
     assert_eq!(quantities(&after.lines), pairs(&[("Z", 1), ("M", 3)]));
@@ -130,6 +145,7 @@ async fn cart_lines_survive_a_reopen_in_order() {
 async fn a_passivated_or_killed_cart_actor_comes_back_with_its_lines() {
     let dir = tempfile::tempdir().unwrap();
     let mercato = open_passivating(dir.path(), Duration::from_millis(40));
+    common::for_sale(&mercato, &skus_sold()).await;
     let id = mercato.carts().create().await.unwrap().id;
     mercato.carts().add(&id, sku("A"), 3).await.unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -148,7 +164,7 @@ async fn a_passivated_or_killed_cart_actor_comes_back_with_its_lines() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_adds_to_one_cart_lose_no_unit() {
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let id = mercato.carts().create().await.unwrap().id;
     let mut tasks = Vec::new();
     for n in 0..400u32 {
@@ -168,7 +184,7 @@ async fn concurrent_adds_to_one_cart_lose_no_unit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_first_messages_activate_exactly_one_actor() {
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let id = CartId::parse("cart_contended").unwrap();
     let before = mercato.stats().carts.activations;
     let mut tasks = Vec::new();
@@ -192,7 +208,7 @@ async fn racing_first_messages_activate_exactly_one_actor() {
 async fn an_embedded_cart_is_priced_as_the_http_view_prices_it() {
     use mercato::engine::{BucketKey, Currency, Money, WarehouseId};
     let dir = tempfile::tempdir().unwrap();
-    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let (mercato, _clock) = open_selling(dir.path()).await;
     let body = serde_json::json!({"id": "P-A", "title": "Item A", "category": ["Test"],
         "variants": [{"sku": "A", "price": {"cents": 1250, "currency": "USD"}}]});
     let parsed: mercato::http::product_dto::ProductBody = serde_json::from_value(body).unwrap();
@@ -201,7 +217,12 @@ async fn an_embedded_cart_is_priced_as_the_http_view_prices_it() {
     mercato.inventory().set_stock(bucket, mercato::StockUpdate::on_hand(2)).await.unwrap();
     let id = mercato.carts().create().await.unwrap().id;
     mercato.carts().add(&id, sku("A"), 2).await.unwrap();
+    // A line whose SKU then leaves the catalog (its product sells another now).
+    common::on_sale(&mercato, &["GONE"]).await;
     mercato.carts().add(&id, sku("GONE"), 1).await.unwrap();
+    let draft = common::draft("P-GONE", "GONE-NEXT");
+    mercato.catalog().upsert_products(vec![draft]).await.unwrap().remove(0).unwrap();
+    assert!(mercato.catalog().product_of(&sku("GONE")).is_none());
 
     let priced = mercato.carts().priced(&id).await.unwrap();
     assert_eq!(priced.subtotal, Money::new(2500, Currency::USD));
@@ -215,5 +236,22 @@ async fn an_embedded_cart_is_priced_as_the_http_view_prices_it() {
     assert_eq!((priced.lines[1].unit_price, priced.lines[1].available), (None, false), "not in the catalog");
     mercato.carts().add(&id, sku("A"), 1).await.unwrap();
     assert!(!mercato.carts().priced(&id).await.unwrap().lines[0].available, "3 wanted, 2 on hand");
+    mercato.shutdown().await.unwrap();
+}
+
+/// The embedded API keeps the rule an HTTP client meets: only a SKU the
+/// catalog sells goes in a cart, and a refusal changes nothing.
+#[tokio::test]
+async fn a_sku_the_catalog_does_not_sell_is_refused_and_changes_nothing() {
+    use mercato::engine::CatalogError;
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_selling(dir.path()).await;
+    let id = mercato.carts().create().await.unwrap().id;
+    mercato.carts().add(&id, sku("A"), 1).await.unwrap();
+    let before = mercato.carts().get(&id).await.unwrap();
+    let unknown = Err(Error::Catalog(CatalogError::SkuNotFound { sku: sku("NOT-THERE") }));
+    assert_eq!(mercato.carts().add(&id, sku("NOT-THERE"), 1).await.map(drop), unknown);
+    assert_eq!(mercato.carts().set_quantity(&id, sku("NOT-THERE"), 2).await.map(drop), unknown);
+    assert_eq!(mercato.carts().get(&id).await.unwrap(), before);
     mercato.shutdown().await.unwrap();
 }

@@ -31,6 +31,8 @@ fn crash_child() {
         let mercato = Mercato::open(common::config(dir.as_ref(), Durability::Strict)).unwrap();
         if round == 0 {
             mercato.inventory().set_stock(bucket("CRASH-1", "W-1"), StockUpdate::on_hand(STOCK)).await.unwrap();
+            let lines: Vec<String> = (0..LINES_PER_CART).map(|line| format!("L-{line}")).collect();
+            common::for_sale(&mercato, &lines).await;
         }
         println!("READY");
         let mut tasks = Vec::new();
@@ -66,7 +68,8 @@ async fn child_task(mercato: Mercato, round: usize, task: usize) {
         if op % LINES_PER_CART == 0 {
             mercato.carts().open(&cart).await.unwrap();
         }
-        let line_sku = format!("L-{op}");
+        // One cart per LINES_PER_CART ops, each op a line of its own.
+        let line_sku = format!("L-{}", op % LINES_PER_CART);
         let quantity = u32::try_from(op % 7 + 1).unwrap();
         mercato.carts().add(&cart, sku(&line_sku), quantity).await.unwrap();
         ack(format!("A {cart} {line_sku} {quantity}"));

@@ -26,7 +26,9 @@ fn customer(n: usize) -> CustomerId {
     CustomerId::parse(&format!("cus_{n}")).unwrap()
 }
 
+/// DEAL-SKU on sale, with `on_hand` units over two warehouses.
 async fn stocked(mercato: &Mercato, on_hand: u64) {
+    common::on_sale(mercato, &["DEAL-SKU"]).await;
     mercato.inventory().set_stock(bucket("DEAL-SKU", "W-A"), StockUpdate::on_hand(on_hand / 2)).await.unwrap();
     mercato
         .inventory()
@@ -306,5 +308,20 @@ async fn one_reservation_index_keeps_claims_and_holds_apart_and_each_with_one_ow
     assert_eq!(inventory.release(&claimed.id).await.unwrap().status, HoldStatus::Released);
     assert_eq!(inventory.commit(&id).await.unwrap().status, HoldStatus::Committed);
     assert_eq!(mercato.deals().get(&deal.terms.id).await.unwrap().remaining, 10, "the claim's unit is back");
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_deal_needs_a_sku_the_catalog_sells_and_a_refusal_takes_no_stock() {
+    use mercato::engine::CatalogError;
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    let unlisted = bucket("UNLISTED", "W-A");
+    mercato.inventory().set_stock(unlisted, StockUpdate::on_hand(10)).await.unwrap();
+    let terms = DealTerms { sku: sku("UNLISTED"), ..terms("deal_unlisted", 5, 1) };
+    let refused = mercato.deals().create(terms).await.map(drop);
+    assert_eq!(refused, Err(Error::Catalog(CatalogError::SkuNotFound { sku: sku("UNLISTED") })));
+    assert_eq!(mercato.inventory().levels(&sku("UNLISTED")).await.unwrap().totals.available, 10);
+    assert!(matches!(mercato.deals().get(&DealId::parse("deal_unlisted").unwrap()).await, Err(Error::DealNotFound(_))));
     mercato.shutdown().await.unwrap();
 }

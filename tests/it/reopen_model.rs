@@ -119,6 +119,7 @@ proptest! {
         runtime.block_on(async {
             let dir = tempfile::tempdir().unwrap();
             let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+            crate::common::for_sale(&mercato, &(0..4).map(|s| format!("C-{s}")).collect::<Vec<_>>()).await;
             for n in 0..2 {
                 mercato.carts().open(&cart(n)).await.unwrap();
             }

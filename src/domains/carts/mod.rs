@@ -56,11 +56,16 @@ impl<'a> Carts<'a> {
 
     /// Adds units to the line of `sku` (creating it).
     pub async fn add(self, id: &CartId, sku: Sku, quantity: u32) -> Result<CartSnapshot, Error> {
+        self.m.catalog().require_sku(&sku)?;
         self.command(id, CartCommand::Add { sku, quantity }).await
     }
 
-    /// Sets the quantity of a line; 0 removes it.
+    /// Sets the quantity of a line; 0 removes it (a line whose SKU left the
+    /// catalog can still be removed, not set).
     pub async fn set_quantity(self, id: &CartId, sku: Sku, quantity: u32) -> Result<CartSnapshot, Error> {
+        if quantity > 0 {
+            self.m.catalog().require_sku(&sku)?;
+        }
         self.command(id, CartCommand::SetQuantity { sku, quantity }).await
     }
 

@@ -62,6 +62,12 @@ impl<'a> Catalog<'a> {
         self.s.view.product_of(sku)
     }
 
+    /// The product that sells `sku`, which must exist: what is put in a
+    /// cart or a deal is for sale ([`CatalogError::SkuNotFound`] otherwise).
+    pub fn require_sku(self, sku: &Sku) -> Result<Arc<Product>, Error> {
+        self.product_of(sku).ok_or_else(|| CatalogError::SkuNotFound { sku: sku.clone() }.into())
+    }
+
     pub fn count(self) -> usize {
         self.s.view.len()
     }

@@ -177,6 +177,7 @@ impl<'a> Deals<'a> {
     /// `insufficient-stock` if there is not enough) for the deal's shards.
     pub async fn create(self, terms: DealTerms) -> Result<Arc<DealRecord>, Error> {
         terms.validate()?;
+        self.m.catalog().require_sku(&terms.sku)?;
         if self.s.book.deals.contains_key(&terms.id) {
             return Err(Error::InvalidInput(format!("deal {} exists", terms.id)));
         }

@@ -151,3 +151,25 @@ pub fn open_store(dir: &Path) -> mercato::store::Store {
     };
     mercato::store::Store::open(&config).expect("the data directory stays locked")
 }
+
+/// A $10.00 product `id` selling one SKU.
+pub fn draft(id: &str, raw_sku: &str) -> mercato::engine::ProductDraft {
+    use mercato::engine::{CategoryPath, Currency, Money, ProductDraft, ProductId};
+    let id = ProductId::parse(id).expect("product id");
+    let category = CategoryPath::parse(vec!["Test".to_owned()]).expect("category");
+    ProductDraft::single(id, &format!("Product {raw_sku}"), category, sku(raw_sku), Money::new(1_000, Currency::USD))
+}
+
+/// Puts each SKU on sale, one product `P-<sku>` each at $10.00 (carts and
+/// deals take only SKUs the catalog sells), in one catalog write.
+pub async fn for_sale(mercato: &Mercato, skus: &[String]) {
+    let drafts = skus.iter().map(|raw| draft(&format!("P-{raw}"), raw)).collect();
+    for created in mercato.catalog().upsert_products(drafts).await.expect("catalog") {
+        created.expect("product");
+    }
+}
+
+/// [`for_sale`] for SKUs spelled out.
+pub async fn on_sale(mercato: &Mercato, skus: &[&str]) {
+    for_sale(mercato, &skus.iter().map(|raw| (*raw).to_owned()).collect::<Vec<_>>()).await;
+}
