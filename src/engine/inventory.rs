@@ -156,6 +156,10 @@ pub enum InventoryError {
     OnHandBelowAllocated { requested: u64, allocated: u64 },
     #[error("counter overflow")]
     Overflow,
+    /// A customer's own limit (API.md: 20 held reservations of at most 999
+    /// units each).
+    #[error("at most {limit} {what}")]
+    LimitExceeded { what: &'static str, limit: u64 },
 }
 
 impl From<HoldError> for InventoryError {

@@ -126,6 +126,7 @@ fn inventory(rejection: InventoryError, detail: String) -> Problem {
     match rejection {
         InventoryError::InsufficientStock { .. } => Problem::new(StatusCode::CONFLICT, "insufficient-stock", detail),
         InventoryError::HoldNotActive { .. } => Problem::new(StatusCode::CONFLICT, "hold-not-active", detail),
+        InventoryError::LimitExceeded { .. } => Problem::new(StatusCode::CONFLICT, "limit-exceeded", detail),
         InventoryError::ReservationNotFound { .. } => Problem::not_found(detail),
         InventoryError::IdempotencyConflict { .. }
         | InventoryError::ShipExceedsCommitted { .. }

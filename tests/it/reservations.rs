@@ -396,3 +396,56 @@ async fn a_pruned_hold_takes_its_owner_record_along() {
     let ids: Vec<_> = owners.iter().filter_map(|(key, _)| mercato::store::keys::parse_owner(key)).collect();
     assert_eq!(ids, vec![kept]);
 }
+
+/// A customer holds at most 20 reservations at once, of at most 999 units
+/// each, however many requests race; settled holds give their slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_holds_at_most_twenty_reservations_even_racing() {
+    use mercato::engine::CustomerId;
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open_manual(dir.path(), Durability::Strict);
+    mercato.inventory().set_stock(bucket("S-1", "W-1"), StockUpdate::on_hand(10_000)).await.unwrap();
+    let (racer, other) = (CustomerId::parse("cus_racer").unwrap(), CustomerId::parse("cus_other").unwrap());
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (mercato, racer) = (mercato.clone(), racer.clone());
+            tokio::spawn(async move {
+                mercato.inventory().reserve_for(&racer, ReserveRequest::new(sku("S-1"), 1).ttl_ms(60_000)).await
+            })
+        })
+        .collect();
+    let mut granted = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(reservation) => granted.push(reservation.id),
+            Err(Error::Inventory(InventoryError::LimitExceeded { limit: 20, .. })) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((granted.len(), mercato.inventory().held_by(&racer)), (20, 20));
+    assert_eq!(mercato.inventory().levels(&sku("S-1")).await.unwrap().totals.held, 20, "refusals hold nothing");
+    let big = mercato.inventory().reserve_for(&other, ReserveRequest::new(sku("S-1"), 1_000)).await;
+    assert!(matches!(big, Err(Error::Inventory(InventoryError::LimitExceeded { limit: 999, .. }))), "{big:?}");
+    mercato.inventory().reserve_for(&other, ReserveRequest::new(sku("S-1"), 999)).await.unwrap();
+
+    // A release, a commit and an expiry each give a slot back, once.
+    mercato.inventory().release(&granted[0]).await.unwrap();
+    mercato.inventory().release(&granted[0]).await.unwrap();
+    mercato.inventory().commit(&granted[1]).await.unwrap();
+    assert_eq!(mercato.inventory().held_by(&racer), 18);
+    for _ in 0..2 {
+        mercato.inventory().reserve_for(&racer, ReserveRequest::new(sku("S-1"), 1).ttl_ms(1_000)).await.unwrap();
+    }
+    let full = mercato.inventory().reserve_for(&racer, ReserveRequest::new(sku("S-1"), 1)).await;
+    assert!(matches!(full, Err(Error::Inventory(InventoryError::LimitExceeded { .. }))));
+    clock.advance_millis(1_000);
+    mercato.inventory().levels(&sku("S-1")).await.unwrap();
+    assert_eq!(mercato.inventory().held_by(&racer), 18, "the two short holds expired");
+
+    // The count is rebuilt from the store on open.
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+    let (mercato, _clock) = open_manual(dir.path(), Durability::Strict);
+    assert_eq!((mercato.inventory().held_by(&racer), mercato.inventory().held_by(&other)), (18, 1));
+    mercato.shutdown().await.unwrap();
+}

@@ -61,7 +61,7 @@ impl DealBook {
                 ids.push(id.clone());
             }
         }
-        self.reservations.place(id, Holder::Deal(shard), Some(customer.clone()));
+        self.reservations.place(id, Holder::Deal(shard), Some(customer.clone()), held);
     }
 
     pub fn flag(&self, deal: &DealId) -> Arc<AtomicBool> {

@@ -258,6 +258,12 @@ impl BucketActor {
         let records = self.env.store.keeps_records();
         let mut counters_changed = false;
         for event in events {
+            if let InventoryEvent::Committed { id, .. }
+            | InventoryEvent::Released { id, .. }
+            | InventoryEvent::Expired { id, .. } = event
+            {
+                self.env.shared.reservations.settled(id);
+            }
             if let Some(hold) =
                 event.reservation_id().filter(|_| records).and_then(|id| bucket.hold(id).map(|hold| (id, hold)))
             {
@@ -318,7 +324,7 @@ impl Handler<Reserve> for BucketActor {
         MessageResult(self.run(ctx, move |bucket, now| {
             // The id is taken in the index first, so that no other bucket
             // (and no deal claim) can hold it too; a refusal gives it back.
-            let placed = reservations.place(msg.id.clone(), holder, None);
+            let placed = reservations.place(msg.id.clone(), holder, None, true);
             if placed == Placed::Elsewhere {
                 return Err(InventoryError::IdempotencyConflict { id: msg.id });
             }

@@ -8,7 +8,12 @@ pub mod reservations;
 mod warehouses;
 
 pub use recovery::OpenReport;
-pub use reservations::{Holder, ReservationIndex};
+pub use reservations::{Holder, Ownership, ReservationIndex};
+
+/// Held reservations a customer may have made at once (API.md, Reservations).
+pub const CUSTOMER_HOLDS_MAX: u32 = 20;
+/// Units a customer may hold in one reservation.
+pub const CUSTOMER_HOLD_UNITS_MAX: u32 = 999;
 
 use crate::actors::{ActorSetup, Crash, Registry};
 use crate::domains::deals::shard::ShardCommand;
@@ -300,22 +305,51 @@ impl<'a> Inventory<'a> {
     /// more durable record), so only they (and the admin) can see or settle
     /// it. An id that names someone else's reservation (or the admin's) is
     /// an [`InventoryError::IdempotencyConflict`]: a retry is the owner's own.
+    /// A customer holds at most [`CUSTOMER_HOLDS_MAX`] such reservations at
+    /// once, of at most [`CUSTOMER_HOLD_UNITS_MAX`] units each
+    /// ([`InventoryError::LimitExceeded`]); deal claims do not count.
     pub async fn reserve_for(self, owner: &CustomerId, request: ReserveRequest) -> Result<Reservation, Error> {
+        let index = &self.s.shared.reservations;
         if let Some(id) = &request.id {
-            let index = &self.s.shared.reservations;
             if index.holder(id).is_some() && index.owner(id).as_ref() != Some(owner) {
                 return Err(InventoryError::IdempotencyConflict { id: id.clone() }.into());
             }
         }
-        let reservation = self.reserve(request).await?;
-        if !self.s.shared.reservations.take_ownership(&reservation.id, owner) {
+        if request.quantity > CUSTOMER_HOLD_UNITS_MAX {
+            return Err(InventoryError::LimitExceeded {
+                what: "units per reservation",
+                limit: u64::from(CUSTOMER_HOLD_UNITS_MAX),
+            }
+            .into());
+        }
+        if !index.take_slot(owner, CUSTOMER_HOLDS_MAX) {
+            return Err(InventoryError::LimitExceeded {
+                what: "held reservations",
+                limit: u64::from(CUSTOMER_HOLDS_MAX),
+            }
+            .into());
+        }
+        let reserved = self.reserve(request).await;
+        let ownership = reserved.as_ref().ok().map(|reservation| index.take_ownership(&reservation.id, owner));
+        if ownership != Some(Ownership::Taken { slot: true }) {
+            index.give_slot(owner);
+        }
+        let reservation = reserved?;
+        match ownership {
+            Some(Ownership::Taken { .. }) => {}
+            Some(Ownership::Already) => return Ok(reservation),
             // Another customer took the same new id a moment before.
-            return Err(InventoryError::IdempotencyConflict { id: reservation.id }.into());
+            _ => return Err(InventoryError::IdempotencyConflict { id: reservation.id }.into()),
         }
         let _pass = self.m.enter()?;
         let ticket = self.s.store.write(Batch::new_put(keys::owner(&reservation.id), owner)?)?;
         self.s.store.durable(ticket).await?;
         Ok(reservation)
+    }
+
+    /// Held reservations `owner` made (deal claims not counted).
+    pub fn held_by(self, owner: &CustomerId) -> u32 {
+        self.s.shared.reservations.slots_taken(owner)
     }
 
     /// The customer who made a reservation or deal claim (`None` for the

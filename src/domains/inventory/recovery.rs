@@ -54,8 +54,8 @@ pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
         if active > 0 {
             buckets_with_holds.push(key.clone());
         }
-        for (id, _) in &holds {
-            reservations.place(id.clone(), Holder::Bucket(key.clone()), None);
+        for (id, hold) in &holds {
+            reservations.place(id.clone(), Holder::Bucket(key.clone()), None, hold.status == HoldStatus::Held);
         }
         let bucket = Bucket::restore(key.clone(), counters, holds);
         bucket.check_invariants(None).map_err(|violation| Error::Corrupt(violation.to_string()))?;

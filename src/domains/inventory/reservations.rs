@@ -8,6 +8,12 @@
 //! hold's owner (the customer who asked for it over `POST /v1/reservations`)
 //! is its own record (`o`), written after the hold; a claim's owner is on
 //! the claim.
+//!
+//! It also counts each customer's live bucket holds (API.md: at most 20 held
+//! reservations made on `POST /v1/reservations`; deal claims do not count).
+//! A customer takes a slot before reserving ([`ReservationIndex::take_slot`]),
+//! so parallel requests cannot pass the limit together; the slot becomes the
+//! hold's, and comes back when the hold settles or the request fails.
 
 use crate::domains::deals::shard::DealShardKey;
 use crate::engine::{BucketKey, CustomerId, ReservationId};
@@ -27,6 +33,26 @@ struct Placement {
     holder: Holder,
     /// `None` for a hold the admin (or the place saga) made.
     owner: Option<CustomerId>,
+    /// Still held: an owned bucket hold takes one of its owner's slots.
+    held: bool,
+}
+
+impl Placement {
+    fn takes_slot(&self) -> bool {
+        self.held && self.owner.is_some() && matches!(self.holder, Holder::Bucket(_))
+    }
+}
+
+/// What [`ReservationIndex::take_ownership`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ownership {
+    /// The hold is the customer's now; `slot`: it holds units and keeps the
+    /// slot its owner took for it.
+    Taken { slot: bool },
+    /// It was the customer's already (a retry).
+    Already,
+    /// It is someone else's (or the admin's), or unknown.
+    Refused,
 }
 
 /// What [`ReservationIndex::place`] found.
@@ -44,18 +70,25 @@ pub enum Placed {
 #[derive(Debug, Default)]
 pub struct ReservationIndex {
     placements: DashMap<ReservationId, Placement, foldhash::fast::RandomState>,
+    /// Customer -> slots taken: their held bucket holds plus requests under way.
+    slots: DashMap<CustomerId, u32, foldhash::fast::RandomState>,
 }
 
 impl ReservationIndex {
     /// Records that `holder` keeps reservation `id`; the first holder of an
     /// id stays (a retry reaches the same one, and no other holder can take
     /// an id that is already kept).
-    pub fn place(&self, id: ReservationId, holder: Holder, owner: Option<CustomerId>) -> Placed {
+    /// `held`: whether the reservation still holds units (a new one does).
+    pub fn place(&self, id: ReservationId, holder: Holder, owner: Option<CustomerId>, held: bool) -> Placed {
         match self.placements.entry(id) {
             Entry::Occupied(entry) if entry.get().holder == holder => Placed::Already,
             Entry::Occupied(_) => Placed::Elsewhere,
             Entry::Vacant(entry) => {
-                entry.insert(Placement { holder, owner });
+                let placement = Placement { holder, owner, held };
+                if placement.takes_slot() {
+                    self.add_slots(placement.owner.as_ref(), 1);
+                }
+                entry.insert(placement);
                 Placed::New
             }
         }
@@ -64,19 +97,77 @@ impl ReservationIndex {
     /// Sets the owner of a bucket hold (restored from its `o` record).
     pub fn set_owner(&self, id: &ReservationId, owner: CustomerId) {
         if let Some(mut placement) = self.placements.get_mut(id) {
-            placement.owner = Some(owner);
+            if placement.owner.is_none() {
+                placement.owner = Some(owner);
+                if placement.takes_slot() {
+                    self.add_slots(placement.owner.as_ref(), 1);
+                }
+            }
         }
     }
 
-    /// Makes `owner` the owner of reservation `id` unless someone else is:
-    /// whether it is theirs now (`false` also for an unknown id).
-    pub fn take_ownership(&self, id: &ReservationId, owner: &CustomerId) -> bool {
-        let Some(mut placement) = self.placements.get_mut(id) else { return false };
+    /// Makes `owner` the owner of reservation `id` unless someone else is.
+    /// The slot `owner` took for the request stays taken only when the
+    /// answer is [`Ownership::Taken`] with `slot`; otherwise the caller
+    /// gives it back ([`ReservationIndex::give_slot`]).
+    pub fn take_ownership(&self, id: &ReservationId, owner: &CustomerId) -> Ownership {
+        let Some(mut placement) = self.placements.get_mut(id) else { return Ownership::Refused };
         match &placement.owner {
-            Some(current) => current == owner,
+            Some(current) if current == owner => Ownership::Already,
+            Some(_) => Ownership::Refused,
             None => {
                 placement.owner = Some(owner.clone());
-                true
+                Ownership::Taken { slot: placement.takes_slot() }
+            }
+        }
+    }
+
+    /// Takes one of `owner`'s `limit` slots for a reservation under way:
+    /// `false` when all are taken.
+    pub fn take_slot(&self, owner: &CustomerId, limit: u32) -> bool {
+        let mut taken = self.slots.entry(owner.clone()).or_default();
+        if *taken >= limit {
+            return false;
+        }
+        *taken += 1;
+        true
+    }
+
+    /// Gives back a slot taken by [`ReservationIndex::take_slot`] that no
+    /// hold kept.
+    pub fn give_slot(&self, owner: &CustomerId) {
+        self.add_slots(Some(owner), -1);
+    }
+
+    /// Slots `owner` holds: their held bucket holds (and requests under way).
+    pub fn slots_taken(&self, owner: &CustomerId) -> u32 {
+        self.slots.get(owner).map_or(0, |taken| *taken)
+    }
+
+    /// Reservation `id` settled (committed, released, expired): an owned
+    /// bucket hold gives its owner's slot back, once.
+    pub fn settled(&self, id: &ReservationId) {
+        let Some(mut placement) = self.placements.get_mut(id) else { return };
+        if placement.takes_slot() {
+            self.add_slots(placement.owner.as_ref(), -1);
+        }
+        placement.held = false;
+    }
+
+    fn add_slots(&self, owner: Option<&CustomerId>, change: i32) {
+        let Some(owner) = owner else { return };
+        if let Entry::Occupied(mut taken) = self.slots.entry(owner.clone()) {
+            let now = taken.get().saturating_add_signed(change);
+            if now == 0 {
+                taken.remove();
+            } else {
+                *taken.get_mut() = now;
+            }
+            return;
+        }
+        if let Ok(added) = u32::try_from(change) {
+            if added > 0 {
+                self.slots.insert(owner.clone(), added);
             }
         }
     }
@@ -107,9 +198,14 @@ impl ReservationIndex {
         self.placements.get(id).and_then(|placement| placement.owner.clone())
     }
 
-    /// Forgets `id` (its settled record was pruned).
+    /// Forgets `id` (its settled record was pruned, or a reserve that had
+    /// placed it was refused).
     pub fn forget(&self, id: &ReservationId) {
-        self.placements.remove(id);
+        if let Some((_, placement)) = self.placements.remove(id) {
+            if placement.takes_slot() {
+                self.add_slots(placement.owner.as_ref(), -1);
+            }
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -136,20 +232,60 @@ mod tests {
         let bucket = Holder::Bucket(BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap()));
         let claim = Holder::Deal(DealShardKey { deal: DealId::parse("deal_1").unwrap(), shard: 0 });
         let alice = CustomerId::parse("cus_alice").unwrap();
-        assert_eq!(index.place(id("a"), claim.clone(), Some(alice.clone())), Placed::New);
-        assert_eq!(index.place(id("a"), claim.clone(), None), Placed::Already, "a retry reaches the same holder");
-        assert_eq!(index.place(id("a"), bucket.clone(), None), Placed::Elsewhere, "a bucket cannot take a claim's id");
+        assert_eq!(index.place(id("a"), claim.clone(), Some(alice.clone()), true), Placed::New);
+        assert_eq!(index.place(id("a"), claim.clone(), None, true), Placed::Already, "a retry reaches the same holder");
+        assert_eq!(
+            index.place(id("a"), bucket.clone(), None, true),
+            Placed::Elsewhere,
+            "a bucket cannot take a claim's id"
+        );
         assert_eq!((index.holder(&id("a")), index.owner(&id("a"))), (Some(claim), Some(alice.clone())));
-        assert_eq!(index.place(id("b"), bucket.clone(), None), Placed::New);
+        assert_eq!(index.place(id("b"), bucket.clone(), None, true), Placed::New);
         assert_eq!(index.owner(&id("b")), None);
-        assert!(index.take_ownership(&id("b"), &alice));
+        assert_eq!(index.take_ownership(&id("b"), &alice), Ownership::Taken { slot: true });
+        assert_eq!(index.take_ownership(&id("b"), &alice), Ownership::Already);
         let bob = CustomerId::parse("cus_bob").unwrap();
-        assert!(!index.take_ownership(&id("b"), &bob), "a hold has one owner");
-        assert!(!index.take_ownership(&id("none"), &bob));
+        assert_eq!(index.take_ownership(&id("b"), &bob), Ownership::Refused, "a hold has one owner");
+        assert_eq!(index.take_ownership(&id("none"), &bob), Ownership::Refused);
         assert_eq!((index.bucket(&id("b")), index.shard(&id("b"))), (bucket_key(&bucket), None));
         assert_eq!(index.owner(&id("b")), Some(alice));
         index.forget(&id("b"));
         assert_eq!((index.holder(&id("b")), index.len()), (None, 1));
+    }
+
+    #[test]
+    fn a_customer_holds_at_most_the_limit_and_settling_gives_slots_back() {
+        let index = ReservationIndex::default();
+        let bucket = Holder::Bucket(BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap()));
+        let claim = Holder::Deal(DealShardKey { deal: DealId::parse("deal_1").unwrap(), shard: 0 });
+        let alice = CustomerId::parse("cus_alice").unwrap();
+        index.place(id("claim"), claim, Some(alice.clone()), true);
+        assert_eq!(index.slots_taken(&alice), 0, "deal claims do not count");
+        for n in 0..3 {
+            assert!(index.take_slot(&alice, 3));
+            index.place(id(&format!("h{n}")), bucket.clone(), None, true);
+            assert_eq!(index.take_ownership(&id(&format!("h{n}")), &alice), Ownership::Taken { slot: true });
+        }
+        assert!(!index.take_slot(&alice, 3), "all three slots are held");
+        index.settled(&id("h0"));
+        index.settled(&id("h0"));
+        assert_eq!(index.slots_taken(&alice), 2, "a hold gives its slot back once");
+        assert!(index.take_slot(&alice, 3));
+        index.give_slot(&alice);
+        index.forget(&id("h1"));
+        index.forget(&id("h0"));
+        assert_eq!(index.slots_taken(&alice), 1, "a forgotten held hold gives its slot back");
+        // A hold that settled before its owner was recorded keeps no slot.
+        assert!(index.take_slot(&alice, 3));
+        index.place(id("quick"), bucket.clone(), None, true);
+        index.settled(&id("quick"));
+        assert_eq!(index.take_ownership(&id("quick"), &alice), Ownership::Taken { slot: false });
+        index.give_slot(&alice);
+        assert_eq!(index.slots_taken(&alice), 1);
+        // Restored owners count their held holds.
+        index.place(id("restored"), bucket, None, true);
+        index.set_owner(&id("restored"), alice.clone());
+        assert_eq!(index.slots_taken(&alice), 2);
     }
 
     fn bucket_key(holder: &Holder) -> Option<BucketKey> {
