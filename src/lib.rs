@@ -57,6 +57,7 @@ pub mod generate;
 pub mod http;
 mod mercato;
 pub mod metrics;
+pub mod pool;
 pub mod projections;
 pub mod search;
 pub mod snapshot;

@@ -31,6 +31,12 @@ pub enum CustomerError {
     BadCredentials,
     #[error("customer {0} not found")]
     NotFound(CustomerId),
+    /// Too many failed sign-ins for this email from this client address.
+    #[error("too many failed sign-ins; retry in {retry_after_ms} ms")]
+    LockedOut { retry_after_ms: u64 },
+    /// Every password hasher is busy and the queue is full.
+    #[error("too many sign-ins are being checked; retry shortly")]
+    Busy,
 }
 
 /// An email address, normalized to lowercase: unique case-insensitively.

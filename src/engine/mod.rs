@@ -14,6 +14,7 @@ pub mod deal;
 pub mod hold;
 pub mod ids;
 pub mod inventory;
+pub mod lockout;
 pub mod money;
 pub mod order;
 pub mod payment;

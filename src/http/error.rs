@@ -207,6 +207,9 @@ fn deal(rejection: DealError, detail: String) -> Problem {
     }
 }
 
+/// When a sign-in refused for busy hashers may come back.
+const HASH_RETRY_AFTER_MS: u64 = 1_000;
+
 fn customer(rejection: CustomerError, detail: String) -> Problem {
     match rejection {
         CustomerError::InvalidEmail(_) | CustomerError::InvalidPassword | CustomerError::InvalidName => {
@@ -215,6 +218,8 @@ fn customer(rejection: CustomerError, detail: String) -> Problem {
         CustomerError::EmailTaken => Problem::new(StatusCode::CONFLICT, "conflict", detail),
         CustomerError::BadCredentials => Problem::unauthorized(detail),
         CustomerError::NotFound(_) => Problem::not_found(detail),
+        CustomerError::LockedOut { retry_after_ms } => Problem::rate_limited(detail, retry_after_ms),
+        CustomerError::Busy => Problem::rate_limited(detail, HASH_RETRY_AFTER_MS),
     }
 }
 

@@ -15,7 +15,6 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;
-pub mod pool;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
@@ -58,7 +57,7 @@ pub struct Shared {
     pub claim_limits: Arc<limits::ClaimLimits>,
     pub feeds: Arc<feeds::DealFeeds>,
     /// Runs searches (see [`pool`]).
-    pub queries: pool::QueryPool,
+    pub queries: crate::pool::WorkPool,
 }
 
 impl AppState {
@@ -78,7 +77,7 @@ impl AppState {
             metrics: Arc::new(metrics::HttpMetrics::default()),
             claim_limits: Arc::new(limits::ClaimLimits::new(claim_limits)),
             feeds: Arc::new(feeds::DealFeeds::default()),
-            queries: pool::QueryPool::per_core("mercato-query", QUERIES_QUEUED_MAX)?,
+            queries: crate::pool::WorkPool::per_core("mercato-query", QUERIES_QUEUED_MAX)?,
         })))
     }
 }

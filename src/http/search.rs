@@ -5,8 +5,8 @@
 //! [`super::pool`]); when too many wait, 429 `rate-limited`.
 
 use super::error::{Problem, ProblemBody};
-use super::pool::PoolError;
 use super::{admin, respond, with_state, AppState};
+use crate::pool::PoolError;
 use crate::search::facets::Filters;
 use crate::search::{Facets, Hit, SearchError, SearchRequest, Sort, Suggestion};
 use serde::Serialize;

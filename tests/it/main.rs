@@ -19,6 +19,7 @@ mod http;
 mod reopen_model;
 mod reservations;
 mod search;
+mod security;
 mod server_process;
 mod simulation;
 mod snapshot;

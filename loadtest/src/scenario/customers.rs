@@ -70,20 +70,35 @@ pub async fn sign_up(target: &Arc<Target>, run_id: &str, count: usize, lanes: us
         .collect()
 }
 
+/// Tries of one setup request the server answers 429 (its password hashers
+/// are all busy and their queue is full), a pause apart.
+const BUSY_TRIES_MAX: u32 = 1_200;
+const BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Sends a setup request again while the server answers 429: a setup of
+/// thousands of sign-ups over many connections fills the hashing queue.
+async fn send_setup(client: &Client, request: &Request) -> anyhow::Result<crate::http::Response> {
+    let mut tries = 0;
+    loop {
+        let response = client.send(request).await?;
+        tries += 1;
+        if response.status != StatusCode::TOO_MANY_REQUESTS || tries >= BUSY_TRIES_MAX {
+            return Ok(response);
+        }
+        tokio::time::sleep(BUSY_PAUSE).await;
+    }
+}
+
 async fn sign_up_one(client: &Client, email: &str, index: usize) -> anyhow::Result<Customer> {
     let registration = serde_json::json!({"email": email, "password": PASSWORD, "name": format!("Shopper {index}")});
-    let response = client
-        .send(&Request::post_json("/v1/customers".to_owned(), Bytes::from(serde_json::to_vec(&registration)?)))
-        .await
-        .with_context(|| format!("POST /v1/customers ({email})"))?;
+    let request = Request::post_json("/v1/customers".to_owned(), Bytes::from(serde_json::to_vec(&registration)?));
+    let response = send_setup(client, &request).await.with_context(|| format!("POST /v1/customers ({email})"))?;
     if response.status != StatusCode::CREATED {
         bail!("POST /v1/customers ({email}) answered {}: {}", response.status, String::from_utf8_lossy(&response.body));
     }
     let credentials = serde_json::json!({"email": email, "password": PASSWORD});
-    let response = client
-        .send(&Request::post_json("/v1/sessions".to_owned(), Bytes::from(serde_json::to_vec(&credentials)?)))
-        .await
-        .with_context(|| format!("POST /v1/sessions ({email})"))?;
+    let request = Request::post_json("/v1/sessions".to_owned(), Bytes::from(serde_json::to_vec(&credentials)?));
+    let response = send_setup(client, &request).await.with_context(|| format!("POST /v1/sessions ({email})"))?;
     if response.status != StatusCode::OK {
         bail!("POST /v1/sessions ({email}) answered {}: {}", response.status, String::from_utf8_lossy(&response.body));
     }

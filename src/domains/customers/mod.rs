@@ -1,15 +1,21 @@
 //! Customers, sessions, Prime membership and seller links. Owns the keys
 //! `u`, `x`, `t`, `n` and `s`.
 //!
-//! Passwords are hashed with argon2id (salted, memory-hard) on the blocking
-//! pool, never on an async worker or an actor. A session token is 256 random
+//! Passwords are hashed with argon2id (salted, memory-hard) on a pool of its
+//! own (all cores but one, a bounded queue: a flood of sign-ins can neither
+//! take every core nor ask for unbounded hashing memory; a full queue is
+//! [`CustomerError::Busy`] at once), never on an async worker or an actor.
+//! Failed sign-ins lock the (email, client address) pair out for a growing
+//! time ([`crate::engine::lockout`]), checked before any hashing. A session token is 256 random
 //! bits shown once to the client; the store keeps only its SHA-256 digest, so
 //! a copy of the data directory does not hand out live tokens. Emails are
 //! unique case-insensitively: the email index is claimed under its map entry
 //! lock and written in the same batch as the customer.
 
 use crate::engine::customer::{check_name, check_password};
+use crate::engine::lockout::Failures;
 use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, Role, SellerId, Session};
+use crate::pool::{PoolError, PoolStats, WorkPool};
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato, PasswordCost};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -17,7 +23,18 @@ use argon2::Argon2;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 use std::sync::OnceLock;
+
+/// Hashes waiting for a hashing thread before more are refused (each
+/// running hash takes 19 MiB; waiting ones hold only their password).
+const HASHES_QUEUED_MAX: usize = 64;
+/// (email, client address) pairs with failures kept before the ones that
+/// are no longer locked out are forgotten.
+const FAILURE_KEYS_MAX: usize = 100_000;
+
+/// Whose failed sign-ins are counted together: an email from one client.
+type FailureKey = (Email, Option<IpAddr>);
 
 /// Every customer, the email index and the live sessions, in memory.
 #[derive(Default)]
@@ -60,11 +77,15 @@ fn load(store: &Keyspace) -> Result<Directory, Error> {
 pub(crate) struct State {
     store: Keyspace,
     directory: Directory,
+    hashing: WorkPool,
+    failures: DashMap<FailureKey, Failures, foldhash::fast::RandomState>,
 }
 
 impl State {
     pub(crate) fn open(store: Keyspace) -> Result<State, Error> {
-        Ok(State { directory: load(&store)?, store })
+        let hashing = WorkPool::all_cores_but_one("mercato-hash", HASHES_QUEUED_MAX)
+            .map_err(|err| crate::store::StoreError::Io(err.to_string()))?;
+        Ok(State { directory: load(&store)?, store, hashing, failures: DashMap::default() })
     }
 }
 
@@ -116,8 +137,12 @@ fn decoy_hash(cost: PasswordCost) -> &'static str {
     cell.get_or_init(|| hash_password("decoy password", [0x5a; 16], cost).unwrap_or_default())
 }
 
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work).await.map_err(|err| Error::InvalidInput(err.to_string()))
+/// Runs a hash on the hashing pool.
+async fn hashed<T: Send + 'static>(pool: &WorkPool, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
+    pool.run(work).await.map_err(|err| match err {
+        PoolError::Full => CustomerError::Busy.into(),
+        PoolError::Failed => Error::InvalidInput("password hashing failed".to_owned()),
+    })
 }
 
 impl<'a> Customers<'a> {
@@ -138,7 +163,7 @@ impl<'a> Customers<'a> {
         let password = password.to_owned();
         let cost = self.m.config().password_cost;
         let salt = self.m.source().bytes::<16>();
-        let password_hash = blocking(move || hash_password(&password, salt, cost)).await??;
+        let password_hash = hashed(&self.s.hashing, move || hash_password(&password, salt, cost)).await??;
         let customer = Customer {
             id: CustomerId::generate(self.m.source().u128()),
             email,
@@ -164,21 +189,45 @@ impl<'a> Customers<'a> {
     }
 
     /// Checks the credentials and starts a 30-day session; returns the token
-    /// (shown once) and the customer.
+    /// (shown once) and the customer. As [`Customers::sign_in_from`] with
+    /// no client address (an embedding program's own sign-in).
     pub async fn sign_in(self, email: &str, password: &str) -> Result<(String, Customer), Error> {
+        self.sign_in_from(email, password, None).await
+    }
+
+    /// Checks the credentials of a sign-in from `client` and starts a
+    /// 30-day session. Past a few failures for this email from this client,
+    /// [`CustomerError::LockedOut`] until a lockout that grows with every
+    /// further failure is over; no password is checked meanwhile.
+    pub async fn sign_in_from(
+        self,
+        email: &str,
+        password: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(String, Customer), Error> {
         let _pass = self.m.enter()?;
-        let customer = Email::parse(email)
-            .ok()
+        let email = Email::parse(email).ok();
+        let key = email.clone().map(|email| (email, client));
+        if let Some(failures) = key.as_ref().and_then(|key| self.s.failures.get(key)) {
+            failures.check(self.m.now()).map_err(|retry_after_ms| CustomerError::LockedOut { retry_after_ms })?;
+        }
+        let customer = email
             .and_then(|email| self.s.directory.emails.get(&email).map(|id| id.value().clone()))
             .and_then(|id| self.get(&id));
         let cost = self.m.config().password_cost;
         let hash =
             customer.as_ref().map_or_else(|| decoy_hash(cost).to_owned(), |customer| customer.password_hash.clone());
         let password = password.to_owned();
-        let verified = blocking(move || verify_password(&password, &hash)).await?;
+        let verified = hashed(&self.s.hashing, move || verify_password(&password, &hash)).await?;
         let Some(customer) = customer.filter(|_| verified) else {
+            if let Some(key) = key {
+                self.failed(key);
+            }
             return Err(CustomerError::BadCredentials.into());
         };
+        if let Some(key) = key {
+            self.s.failures.remove(&key);
+        }
         let token = format!("tok_{}", hex::encode(self.m.source().bytes::<32>()));
         let session = Session::start(customer.id.clone(), self.m.now());
         let key = digest(&token);
@@ -186,6 +235,36 @@ impl<'a> Customers<'a> {
         self.s.directory.sessions.insert(key, session);
         self.s.store.durable(ticket).await?;
         Ok((token, customer))
+    }
+
+    /// Counts a failed sign-in of `key`; keeps the table bounded by
+    /// forgetting keys that are not locked out once it is full.
+    fn failed(self, key: FailureKey) {
+        let now = self.m.now();
+        if self.s.failures.len() >= FAILURE_KEYS_MAX {
+            self.s.failures.retain(|_, failures| !failures.is_unlocked(now));
+        }
+        self.s.failures.entry(key).or_insert_with(|| Failures::new(now)).fail(now);
+    }
+
+    /// Ends the session of `token` at once (its record is deleted); `false`
+    /// when no live session had that token.
+    pub async fn sign_out(self, token: &str) -> Result<bool, Error> {
+        let _pass = self.m.enter()?;
+        let key = digest(token);
+        if self.s.directory.sessions.remove(&key).is_none() {
+            return Ok(false);
+        }
+        let mut batch = Batch::new();
+        batch.delete(keys::session(&key));
+        let ticket = self.s.store.write(batch)?;
+        self.s.store.durable(ticket).await?;
+        Ok(true)
+    }
+
+    /// The password hashing pool's threads and load.
+    pub fn hashing_stats(self) -> PoolStats {
+        self.s.hashing.stats()
     }
 
     /// The customer a bearer token belongs to, if the session is live.

@@ -1,17 +1,20 @@
-//! The threads that run searches, off the async workers.
+//! Fixed sets of threads for CPU-bound work, off the async workers:
+//! searches, and password hashing.
 //!
-//! A search costs from microseconds to a few milliseconds of CPU. On an
-//! async worker it would stall every connection of that worker. On tokio's
-//! blocking pool each concurrent search gets a thread of its own (up to
-//! 512), and those threads share the cores: a query's latency becomes its
-//! own cost times the number of queries running beside it, so an expensive
-//! query under load takes many times the average. A fixed set of threads,
-//! one per core, taking jobs first come first served from a bounded queue,
-//! keeps every query's latency near the queue's wait plus its own cost; a
-//! full queue answers at once (429 `rate-limited`) instead of growing.
+//! A search costs from microseconds to a few milliseconds of CPU, an
+//! argon2id hash tens of milliseconds and 19 MiB. On an async worker either
+//! would stall every connection of that worker. On tokio's blocking pool
+//! each concurrent job gets a thread of its own (up to 512), and those
+//! threads share the cores: a job's latency becomes its own cost times the
+//! number running beside it, and hashing memory grows with the flood (512
+//! hashes are 9.5 GiB). A fixed set of threads taking jobs first come first
+//! served from a bounded queue keeps every job's latency near the queue's
+//! wait plus its own cost and bounds the memory; a full queue answers at
+//! once (429 `rate-limited`) instead of growing.
 
 use parking_lot::Mutex;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 
@@ -20,35 +23,68 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Why a job did not run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
-    #[error("too many queries are waiting; retry shortly")]
+    #[error("too many requests are waiting; retry shortly")]
     Full,
-    #[error("the query failed unexpectedly")]
+    #[error("the job failed unexpectedly")]
     Failed,
 }
 
 /// A fixed set of threads with a bounded first-come-first-served queue.
 /// The threads end when the pool is dropped (after the queued jobs).
 #[derive(Debug)]
-pub struct QueryPool {
+pub struct WorkPool {
     queue: SyncSender<Job>,
+    threads: usize,
+    load: Arc<Load>,
 }
 
-impl QueryPool {
+/// Jobs running now, and the most that ever ran at once.
+#[derive(Debug, Default)]
+struct Load {
+    running: AtomicUsize,
+    running_max: AtomicUsize,
+}
+
+/// What a pool is doing (for `/metrics` and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct PoolStats {
+    pub threads: usize,
+    pub running: usize,
+    /// The most jobs that ever ran at once: never above `threads`.
+    pub running_max: usize,
+}
+
+impl WorkPool {
     /// Starts `threads` threads (at least one) behind a queue of `queue_max` jobs.
-    pub fn new(name: &str, threads: usize, queue_max: usize) -> std::io::Result<QueryPool> {
+    pub fn new(name: &str, threads: usize, queue_max: usize) -> std::io::Result<WorkPool> {
         let (queue, jobs) = sync_channel::<Job>(queue_max);
         let jobs = Arc::new(Mutex::new(jobs));
-        for _ in 0..threads.max(1) {
-            let jobs = jobs.clone();
-            std::thread::Builder::new().name(name.to_owned()).spawn(move || work(&jobs))?;
+        let load = Arc::new(Load::default());
+        let threads = threads.max(1);
+        for _ in 0..threads {
+            let (jobs, load) = (jobs.clone(), load.clone());
+            std::thread::Builder::new().name(name.to_owned()).spawn(move || work(&jobs, &load))?;
         }
-        Ok(QueryPool { queue })
+        Ok(WorkPool { queue, threads, load })
     }
 
     /// One thread per core.
-    pub fn per_core(name: &str, queue_max: usize) -> std::io::Result<QueryPool> {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        QueryPool::new(name, cores, queue_max)
+    pub fn per_core(name: &str, queue_max: usize) -> std::io::Result<WorkPool> {
+        WorkPool::new(name, cores(), queue_max)
+    }
+
+    /// One thread per core but one (at least one), so that the rest of the
+    /// server keeps a core while the pool is saturated.
+    pub fn all_cores_but_one(name: &str, queue_max: usize) -> std::io::Result<WorkPool> {
+        WorkPool::new(name, cores().saturating_sub(1), queue_max)
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            threads: self.threads,
+            running: self.load.running.load(Ordering::Relaxed),
+            running_max: self.load.running_max.load(Ordering::Relaxed),
+        }
     }
 
     /// Queues `job` for a pool thread at once; the future answers its
@@ -75,15 +111,22 @@ impl QueryPool {
     }
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
 /// A pool thread: takes jobs until the pool is dropped. A panicking job is
 /// contained (its caller gets [`PoolError::Failed`]) and the thread goes on.
-fn work(jobs: &Mutex<Receiver<Job>>) {
+fn work(jobs: &Mutex<Receiver<Job>>, load: &Load) {
     loop {
         let job = jobs.lock().recv();
         let Ok(job) = job else { return };
+        let running = load.running.fetch_add(1, Ordering::Relaxed) + 1;
+        load.running_max.fetch_max(running, Ordering::Relaxed);
         if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
-            tracing::error!("a query panicked");
+            tracing::error!("a pool job panicked");
         }
+        load.running.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -94,7 +137,7 @@ mod tests {
 
     #[tokio::test]
     async fn jobs_run_and_answer() {
-        let pool = QueryPool::new("test-pool", 2, 32).unwrap();
+        let pool = WorkPool::new("test-pool", 2, 32).unwrap();
         let answers: Vec<u64> = futures::future::join_all((0..20u64).map(|n| pool.run(move || n * n)))
             .await
             .into_iter()
@@ -105,7 +148,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_answers_at_once_and_a_panic_is_contained() {
-        let pool = QueryPool::new("test-pool", 1, 1).unwrap();
+        let pool = WorkPool::new("test-pool", 1, 1).unwrap();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let started = Arc::new(AtomicUsize::new(0));
         let blocker = {
@@ -128,5 +171,8 @@ mod tests {
         let panicked = pool.run(|| -> u8 { panic!("a failing query") }).await;
         assert_eq!(panicked, Err(PoolError::Failed));
         assert_eq!(pool.run(|| 3).await, Ok(3), "the thread survives a panicking job");
+        // (A job's answer is sent before its thread counts it done.)
+        let stats = pool.stats();
+        assert_eq!((stats.threads, stats.running_max), (1, 1));
     }
 }

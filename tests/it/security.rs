@@ -1,0 +1,108 @@
+//! Hardening against abuse: lockouts after failed sign-ins, the bounded
+//! password hashing pool, sign-out.
+
+use crate::common;
+use mercato::engine::CustomerError;
+use mercato::{Durability, Error, Mercato, PasswordCost};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+fn open(dir: &std::path::Path) -> (Mercato, Arc<mercato::clock::ManualClock>) {
+    let clock = Arc::new(mercato::clock::ManualClock::new(common::START));
+    let mut config = common::config(dir, Durability::Strict).clock(clock.clone());
+    config.password_cost = PasswordCost::Fast;
+    (Mercato::open(config).expect("open"), clock)
+}
+
+fn address(raw: &str) -> Option<IpAddr> {
+    Some(raw.parse().unwrap())
+}
+
+#[tokio::test]
+async fn failed_sign_ins_lock_out_the_email_from_that_address_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, clock) = open(dir.path());
+    let customers = mercato.customers();
+    customers.register("owner@example.com", "the right password", "Owner").await.unwrap();
+    let (attacker, owner) = (address("203.0.113.9"), address("198.51.100.4"));
+    let mut outcomes = Vec::new();
+    for _ in 0..20 {
+        match customers.sign_in_from("owner@example.com", "a wrong guess!", attacker).await {
+            Err(Error::Customer(CustomerError::BadCredentials)) => outcomes.push("bad"),
+            Err(Error::Customer(CustomerError::LockedOut { retry_after_ms })) => {
+                assert!(retry_after_ms > 0);
+                outcomes.push("locked");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(outcomes.iter().filter(|outcome| **outcome == "bad").count(), 6, "{outcomes:?}");
+    assert!(outcomes[6..].iter().all(|outcome| *outcome == "locked"), "guessing stops: {outcomes:?}");
+    // Locked out from the attacker's address, even with the right password...
+    let locked = customers.sign_in_from("owner@example.com", "the right password", attacker).await;
+    assert!(matches!(locked, Err(Error::Customer(CustomerError::LockedOut { .. }))), "{locked:?}");
+    // ...while the owner, elsewhere, signs in.
+    let (token, _) = customers.sign_in_from("owner@example.com", "the right password", owner).await.unwrap();
+    assert!(customers.authenticate(&token).is_some());
+    // Once the lockout is over, the right password works and clears it.
+    clock.advance_millis(1_000);
+    customers.sign_in_from("owner@example.com", "the right password", attacker).await.unwrap();
+    let again = customers.sign_in_from("owner@example.com", "a wrong guess!", attacker).await;
+    assert!(matches!(again, Err(Error::Customer(CustomerError::BadCredentials))), "a fresh count: {again:?}");
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_sign_ins_never_runs_more_hashes_than_the_pool_has_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mercato, _clock) = open(dir.path());
+    mercato.customers().register("flood@example.com", "the right password", "Flood").await.unwrap();
+    let tasks: Vec<_> = (0..500u32)
+        .map(|n| {
+            let mercato = mercato.clone();
+            // Each from its own address, so no lockout cuts the flood short.
+            let client = Some(IpAddr::from([10, 0, (n / 256) as u8, (n % 256) as u8]));
+            let password = if n % 2 == 0 { "the right password" } else { "a wrong guess!" };
+            tokio::spawn(async move { mercato.customers().sign_in_from("flood@example.com", password, client).await })
+        })
+        .collect();
+    let (mut signed_in, mut refused, mut busy) = (0, 0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => signed_in += 1,
+            Err(Error::Customer(CustomerError::BadCredentials)) => refused += 1,
+            Err(Error::Customer(CustomerError::Busy)) => busy += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(signed_in + refused + busy, 500);
+    assert!(signed_in > 0 && refused > 0, "{signed_in} signed in, {refused} refused, {busy} busy");
+    let stats = mercato.customers().hashing_stats();
+    let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+    assert_eq!(stats.threads, cores.saturating_sub(1).max(1), "all cores but one");
+    assert!(stats.running_max >= 1 && stats.running_max <= stats.threads, "{stats:?}");
+    mercato.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_signed_out_token_stops_working_at_once_and_after_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let kept;
+    let ended;
+    {
+        let (mercato, _clock) = open(dir.path());
+        let customers = mercato.customers();
+        customers.register("leaving@example.com", "the right password", "Leaving").await.unwrap();
+        kept = customers.sign_in("leaving@example.com", "the right password").await.unwrap().0;
+        ended = customers.sign_in("leaving@example.com", "the right password").await.unwrap().0;
+        assert!(customers.sign_out(&ended).await.unwrap());
+        assert!(customers.authenticate(&ended).is_none());
+        assert!(!customers.sign_out(&ended).await.unwrap(), "signing out twice is a no-op");
+        assert!(customers.authenticate(&kept).is_some(), "other sessions stay");
+        mercato.shutdown().await.unwrap();
+    }
+    let (mercato, _clock) = open(dir.path());
+    assert!(mercato.customers().authenticate(&ended).is_none());
+    assert!(mercato.customers().authenticate(&kept).is_some());
+    mercato.shutdown().await.unwrap();
+}
