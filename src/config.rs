@@ -30,6 +30,9 @@ pub struct Config {
     /// How often ended deals are checked for unsold units to give back to
     /// their SKU's stock.
     pub deal_close_every: Duration,
+    /// How often state past its retention is deleted (remembered
+    /// idempotent responses, expired sessions): [`crate::Mercato::sweep`].
+    pub sweep_every: Duration,
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
@@ -93,6 +96,7 @@ impl Config {
             deal_claim_ttl_ms: 600_000,
             waitlist_offer_ttl_ms: 300_000,
             deal_close_every: Duration::from_secs(1),
+            sweep_every: Duration::from_secs(60),
             deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,

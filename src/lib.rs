@@ -70,7 +70,7 @@ pub use domains::deals::{Claimed, DealView, WaitlistSpot};
 pub use domains::idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use domains::inventory::{OpenReport, Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};
 pub use error::Error;
-pub use mercato::{EngineStats, Mercato};
+pub use mercato::{EngineStats, Mercato, SweepReport};
 pub use projections::search::index_dir as search_index_dir;
 pub use store::Durability;
 

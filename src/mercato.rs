@@ -127,7 +127,31 @@ impl Mercato {
         mercato.deals().activate_live();
         mercato.orders().start_recovery()?;
         mercato.deals().start_background()?;
+        mercato.start_sweeper()?;
         Ok(mercato)
+    }
+
+    /// Deletes state past its retention: remembered idempotent responses
+    /// older than 24 h, sessions past their end. Runs every
+    /// `Config::sweep_every`; a test on a manual clock calls it directly.
+    pub async fn sweep(&self) -> Result<SweepReport, Error> {
+        Ok(SweepReport { idempotency_records: self.idempotency().sweep()?, sessions: self.customers().sweep().await? })
+    }
+
+    fn start_sweeper(&self) -> Result<(), Error> {
+        let weak = self.downgrade();
+        let every = self.config().sweep_every;
+        self.arbiter(true)?.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(mercato) = weak.upgrade() else { return };
+                match mercato.sweep().await {
+                    Ok(_) | Err(Error::ShuttingDown) => {}
+                    Err(err) => tracing::error!(error = %err, "cannot sweep expired state"),
+                }
+            }
+        });
+        Ok(())
     }
 
     /// What the open found in the data directory (all invariants held).
@@ -324,4 +348,11 @@ impl WeakMercato {
     pub(crate) fn upgrade(&self) -> Option<Mercato> {
         self.0.upgrade().map(|inner| Mercato { inner })
     }
+}
+
+/// What one [`Mercato::sweep`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct SweepReport {
+    pub idempotency_records: usize,
+    pub sessions: usize,
 }

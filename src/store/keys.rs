@@ -21,6 +21,7 @@
 //! | `z`    | deal                              | the deal ended and gave back every unsold unit |
 //! | `o`    | reservation                       | the customer who made it    |
 //! | `i`    | idempotency scope (hex digest)    | the first response          |
+//! | `I`    | created at (u64 ms big-endian) scope | nothing: when `i` of the scope expires (the sweep's index) |
 //! | `u`    | customer                          | a customer                  |
 //! | `s`    | customer                          | the seller they act for     |
 //! | `n`    | customer                          | their Prime membership      |
@@ -58,6 +59,7 @@ pub const WAITLIST_OFFER: u8 = b'f';
 pub const DEAL_RETURN: u8 = b'r';
 pub const DEAL_CLOSED: u8 = b'z';
 pub const IDEMPOTENCY: u8 = b'i';
+pub const IDEMPOTENCY_DUE: u8 = b'I';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
 pub const CHECKOUT: u8 = b'a';
@@ -89,6 +91,7 @@ pub const ALL: &[u8] = &[
     DEAL_RETURN,
     DEAL_CLOSED,
     IDEMPOTENCY,
+    IDEMPOTENCY_DUE,
     EMAIL,
     SESSION,
     CHECKOUT,
@@ -166,6 +169,24 @@ pub fn idempotency(scope_digest: &str) -> Vec<u8> {
 /// The scope digest of an idempotency key.
 pub fn idempotency_scope(key: &[u8]) -> Option<&[u8]> {
     key.strip_prefix(&[IDEMPOTENCY])
+}
+
+/// The sweep's index entry of an idempotency record created at `created_at`:
+/// ordered by time, so the sweep reads only what is due.
+pub fn idempotency_due(created_at: crate::engine::Timestamp, scope_digest: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(9 + scope_digest.len());
+    key.push(IDEMPOTENCY_DUE);
+    key.extend_from_slice(&created_at.as_millis().to_be_bytes());
+    key.extend_from_slice(scope_digest.as_bytes());
+    key
+}
+
+/// The creation time and scope digest of an idempotency index entry.
+pub fn parse_idempotency_due(key: &[u8]) -> Option<(crate::engine::Timestamp, &str)> {
+    let rest = key.strip_prefix(&[IDEMPOTENCY_DUE])?;
+    let (millis, scope) = rest.split_first_chunk::<8>()?;
+    let scope = std::str::from_utf8(scope).ok()?;
+    Some((crate::engine::Timestamp::from_millis(u64::from_be_bytes(*millis)), scope))
 }
 
 pub fn deal(id: &DealId) -> Vec<u8> {

@@ -34,7 +34,7 @@ pub const OWNERS: &[(&str, &[u8])] = &[
     ("checkout", &[keys::CHECKOUT]),
     ("payments", &[keys::PAYMENT_LOG]),
     ("orders", &[keys::ORDER, keys::SAGA, keys::ORDER_TASK]),
-    ("idempotency", &[keys::IDEMPOTENCY]),
+    ("idempotency", &[keys::IDEMPOTENCY, keys::IDEMPOTENCY_DUE]),
 ];
 
 /// Leave, given by the domain that owns a record, for another domain to
@@ -119,6 +119,12 @@ impl Keyspace {
     pub fn for_each_key(&self, prefix: &[u8], visit: impl FnMut(&[u8])) -> Result<(), StoreError> {
         self.check(prefix)?;
         self.store.for_each_key(prefix, visit)
+    }
+
+    /// Visits this domain's keys under `prefix` in order while `visit` answers `true`.
+    pub fn keys_while(&self, prefix: &[u8], visit: impl FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
+        self.check(prefix)?;
+        self.store.keys_while(prefix, visit)
     }
 
     /// Leave for another domain to delete `key` (this domain's) in its write.

@@ -358,9 +358,19 @@ impl Store {
     /// Calls `visit` with every key that starts with `prefix`, in key order,
     /// without reading the records into memory.
     pub fn for_each_key(&self, prefix: &[u8], mut visit: impl FnMut(&[u8])) -> Result<(), StoreError> {
+        self.keys_while(prefix, |key| {
+            visit(key);
+            true
+        })
+    }
+
+    /// Visits the keys under `prefix` in order while `visit` answers `true`.
+    pub fn keys_while(&self, prefix: &[u8], mut visit: impl FnMut(&[u8]) -> bool) -> Result<(), StoreError> {
         if let Backend::Sled(db) = &self.inner.backend {
             for key in db.scan_prefix(prefix).keys() {
-                visit(&key?);
+                if !visit(&key?) {
+                    break;
+                }
             }
         }
         Ok(())

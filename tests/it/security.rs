@@ -106,3 +106,93 @@ async fn a_signed_out_token_stops_working_at_once_and_after_a_reopen() {
     assert!(mercato.customers().authenticate(&kept).is_some());
     mercato.shutdown().await.unwrap();
 }
+
+/// Counts the store's records under a key prefix.
+fn records(dir: &std::path::Path, prefix: u8) -> usize {
+    let store = common::open_store(dir);
+    let mut count = 0;
+    store.for_each_key(&[prefix], |_| count += 1).unwrap();
+    count
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_responses_and_sessions_past_their_retention_and_nothing_else() {
+    use mercato::domains::idempotency::{Claim, Remembered};
+    use mercato::store::keys;
+    let dir = tempfile::tempdir().unwrap();
+    let remember = |mercato: Mercato, scope: String, at: mercato::engine::Timestamp| async move {
+        let Claim::Run(guard) = mercato.idempotency().claim(&scope).await.unwrap() else { panic!("{scope} is new") };
+        let response = Remembered {
+            body_digest: "d".into(),
+            status: 201,
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+            created_at: at,
+        };
+        mercato.idempotency().remember(&guard, &response, None, false).await.unwrap();
+    };
+    {
+        let (mercato, clock) = open(dir.path());
+        mercato.customers().register("sweep@example.com", "the right password", "Sweep").await.unwrap();
+        mercato.customers().sign_in("sweep@example.com", "the right password").await.unwrap();
+        for n in 0..30 {
+            remember(mercato.clone(), format!("old{n}"), mercato.now()).await;
+        }
+        clock.advance_millis(12 * 3_600_000);
+        let (late, _) = mercato.customers().sign_in("sweep@example.com", "the right password").await.unwrap();
+        for n in 0..20 {
+            remember(mercato.clone(), format!("new{n}"), mercato.now()).await;
+        }
+        assert_eq!(mercato.sweep().await.unwrap(), mercato::SweepReport::default(), "nothing is due yet");
+        // A day after the first responses, the second are 12 h old.
+        clock.advance_millis(12 * 3_600_000);
+        let swept = mercato.sweep().await.unwrap();
+        assert_eq!(swept, mercato::SweepReport { idempotency_records: 30, sessions: 0 });
+        assert_eq!(mercato.idempotency().len(), 20);
+        assert!(matches!(mercato.idempotency().claim("new0").await.unwrap(), Claim::Replay(_)), "kept");
+        assert!(matches!(mercato.idempotency().claim("old0").await.unwrap(), Claim::Run(_)), "gone");
+        // Thirty days after the first sign-in, its session ends; the later one stays.
+        clock.advance_millis(29 * 24 * 3_600_000 + 1);
+        let swept = mercato.sweep().await.unwrap();
+        assert_eq!((swept.sessions, mercato.customers().session_count()), (1, 1));
+        assert!(mercato.customers().authenticate(&late).is_some());
+        mercato.shutdown().await.unwrap();
+    }
+    assert_eq!(records(dir.path(), keys::IDEMPOTENCY), 0, "the later responses were swept at the last sweep too");
+    assert_eq!(records(dir.path(), keys::IDEMPOTENCY_DUE), 0);
+    assert_eq!(records(dir.path(), keys::SESSION), 1);
+}
+
+/// Responses remembered before the sweep's index existed get their index
+/// entries at the next open, and are swept like the others.
+#[tokio::test]
+async fn responses_from_before_the_sweep_index_are_indexed_at_open_and_swept() {
+    use mercato::domains::idempotency::Remembered;
+    use mercato::store::{keys, Batch};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = common::open_store(dir.path());
+        let mut batch = Batch::new();
+        for n in 0..5 {
+            let response = Remembered {
+                body_digest: "d".into(),
+                status: 200,
+                content_type: "application/json".into(),
+                body: Vec::new(),
+                created_at: common::START,
+            };
+            batch.put(keys::idempotency(&format!("before{n}")), &response).unwrap();
+        }
+        store.write(batch).unwrap();
+        store.close().unwrap();
+    }
+    assert_eq!(records(dir.path(), keys::IDEMPOTENCY_DUE), 0);
+    {
+        let (mercato, clock) = open(dir.path());
+        assert_eq!(mercato.idempotency().len(), 5);
+        clock.advance_millis(24 * 3_600_000);
+        assert_eq!(mercato.sweep().await.unwrap().idempotency_records, 5);
+        mercato.shutdown().await.unwrap();
+    }
+    assert_eq!((records(dir.path(), keys::IDEMPOTENCY), records(dir.path(), keys::IDEMPOTENCY_DUE)), (0, 0));
+}

@@ -262,6 +262,35 @@ impl<'a> Customers<'a> {
         Ok(true)
     }
 
+    /// Deletes the sessions past their end; how many.
+    pub async fn sweep(self) -> Result<usize, Error> {
+        let _pass = self.m.enter()?;
+        let now = self.m.now();
+        let mut ended = Vec::new();
+        self.s.directory.sessions.retain(|key, session| {
+            let active = session.is_active(now);
+            if !active {
+                ended.push(key.clone());
+            }
+            active
+        });
+        if ended.is_empty() {
+            return Ok(0);
+        }
+        let mut batch = Batch::new();
+        for key in &ended {
+            batch.delete(keys::session(key));
+        }
+        let ticket = self.s.store.write(batch)?;
+        self.s.store.flush_soon(ticket);
+        Ok(ended.len())
+    }
+
+    /// Live sessions.
+    pub fn session_count(self) -> usize {
+        self.s.directory.sessions.len()
+    }
+
     /// The password hashing pool's threads and load.
     pub fn hashing_stats(self) -> PoolStats {
         self.s.hashing.stats()
