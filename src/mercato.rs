@@ -97,7 +97,7 @@ impl Mercato {
         let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
         let deals = deals::State::open(store.keyspace("deals"), &actors, inventory.reservations())?;
         let customers = customers::State::open(store.keyspace("customers"))?;
-        let carts = carts::State::open(store.keyspace("carts"), &actors);
+        let carts = carts::State::open(store.keyspace("carts"), &actors)?;
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);
         let payments = payments::State::open(store.keyspace("payments"), config.fraud)?;
         let orders = orders::State::open(store.keyspace("orders"), &actors)?;

@@ -142,6 +142,12 @@ fn list_tag(list: CartList) -> &'static str {
     }
 }
 
+/// The cart of a cart meta key.
+pub fn parse_cart_meta(key: &[u8]) -> Option<CartId> {
+    let raw = key.strip_prefix(&[CART_META])?;
+    CartId::parse(std::str::from_utf8(raw).ok()?).ok()
+}
+
 pub fn cart_meta(cart: &CartId) -> Vec<u8> {
     self::key(CART_META, &[cart.as_str()])
 }

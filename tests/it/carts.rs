@@ -255,3 +255,28 @@ async fn a_sku_the_catalog_does_not_sell_is_refused_and_changes_nothing() {
     assert_eq!(mercato.carts().get(&id).await.unwrap(), before);
     mercato.shutdown().await.unwrap();
 }
+
+/// Requests for cart ids that were never created (a bot probing) are
+/// answered without starting an actor or reading the store; created carts
+/// are known again after a reopen.
+#[tokio::test]
+async fn unknown_cart_ids_start_no_actor() {
+    let dir = tempfile::tempdir().unwrap();
+    let created;
+    {
+        let (mercato, _clock) = open_selling(dir.path()).await;
+        created = mercato.carts().create().await.unwrap().id;
+        let live = mercato.carts().live_actors();
+        for n in 0..1_000 {
+            let probe = CartId::parse(&format!("cart_probe_{n}")).unwrap();
+            assert_eq!(mercato.carts().get(&probe).await, Err(Error::CartNotFound(probe.clone())));
+            assert!(matches!(mercato.carts().add(&probe, sku("A"), 1).await, Err(Error::CartNotFound(_))));
+        }
+        assert_eq!(mercato.carts().live_actors(), live, "no actor was started");
+        mercato.shutdown().await.unwrap();
+    }
+    let (mercato, _clock) = open_selling(dir.path()).await;
+    assert!(mercato.carts().exists(&created));
+    mercato.carts().add(&created, sku("A"), 1).await.unwrap();
+    mercato.shutdown().await.unwrap();
+}

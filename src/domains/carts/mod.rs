@@ -8,18 +8,29 @@ pub use actor::CartSnapshot;
 use crate::actors::{ActorSetup, Crash, Registry};
 use crate::engine::cart::{price_cart, LineFacts, PricedCart};
 use crate::engine::{CartId, Sku};
-use crate::store::Keyspace;
+use crate::store::{keys, Keyspace};
 use crate::{Error, Mercato};
 use actor::{CartActor, CartCommand, CartMessage};
+use dashmap::DashSet;
 
-/// What the carts domain keeps: the cart actors.
+/// What the carts domain keeps: the cart actors, and which carts exist.
 pub(crate) struct State {
     carts: Registry<CartActor>,
+    /// Every cart that was ever created: a command to any other id is
+    /// [`Error::CartNotFound`] at once, so requests for random cart ids
+    /// (a guest probing, a bot) activate no actor and read no store.
+    known: DashSet<CartId, foldhash::fast::RandomState>,
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> State {
-        State { carts: actors.registry("cart", store, ()) }
+    pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
+        let known = DashSet::with_hasher(foldhash::fast::RandomState::default());
+        store.for_each_key(&[keys::CART_META], |key| {
+            if let Some(id) = keys::parse_cart_meta(key) {
+                known.insert(id);
+            }
+        })?;
+        Ok(State { carts: actors.registry("cart", store, ()), known })
     }
 
     pub(crate) fn actor_stats(&self) -> crate::actors::ActorStatsSnapshot {
@@ -144,7 +155,25 @@ impl<'a> Carts<'a> {
 
     pub(crate) async fn command(self, id: &CartId, command: CartCommand) -> Result<CartSnapshot, Error> {
         let _pass = self.m.enter()?;
+        let creates = matches!(command, CartCommand::Create);
+        if !creates && !self.s.known.contains(id) {
+            return Err(Error::CartNotFound(id.clone()));
+        }
         let reply = self.s.carts.call(id, CartMessage(command)).await?;
-        self.m.settle(reply).await
+        let cart = self.m.settle(reply).await?;
+        if creates {
+            self.s.known.insert(id.clone());
+        }
+        Ok(cart)
+    }
+
+    /// Whether cart `id` exists (no actor is asked).
+    pub fn exists(self, id: &CartId) -> bool {
+        self.s.known.contains(id)
+    }
+
+    /// The actors live now (a test sees that unknown ids start none).
+    pub fn live_actors(self) -> u64 {
+        self.s.carts.stats().live
     }
 }
