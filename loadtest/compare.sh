@@ -41,8 +41,10 @@ serve() {
     local bin_dir=$1
     shift
     rm -rf "$work/data" && mkdir -p "$work/data"
-    "$bin_dir/mercato" serve --addr "127.0.0.1:$port" --data-dir "$work/data" --admin-token T \
-        --password-cost fast "$@" >"$work/server.log" 2>&1 &
+    # The load-test mode by its environment variable: a build from before the
+    # flag existed ignores it.
+    MERCATO_LOAD_TEST_MODE=true "$bin_dir/mercato" serve --addr "127.0.0.1:$port" --data-dir "$work/data" \
+        --admin-token T --password-cost fast "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 200); do
         if curl -fsS "http://127.0.0.1:$port/health" >/dev/null 2>&1; then

@@ -36,6 +36,9 @@ pub struct Config {
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
+    /// The server was started for load tests (`--load-test-mode`): shown by
+    /// `/health`, so nobody mistakes it for a real store.
+    pub load_test_mode: bool,
     /// Tax and shipping rate tables used by checkouts.
     pub pricing: crate::engine::Pricing,
     /// How orders are scored for fraud at place.
@@ -100,6 +103,7 @@ impl Config {
             deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
+            load_test_mode: false,
             pricing: crate::engine::Pricing::default(),
             fraud: crate::engine::FraudRules::default(),
             search: crate::search::SearchConfig::default(),

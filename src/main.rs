@@ -83,11 +83,18 @@ struct ServeArgs {
     /// Actor threads (actix arbiters); default one per core.
     #[arg(long, env = "MERCATO_ARBITERS")]
     arbiters: Option<usize>,
-    /// Password hashing cost: standard, or fast for load-test servers only.
+    /// Allows the switches that make a server unfit for real customers
+    /// (`--password-cost fast`, `--fraud-rules off`); without it they refuse
+    /// to start. Shown in `/health`.
+    #[arg(long, env = "MERCATO_LOAD_TEST_MODE")]
+    load_test_mode: bool,
+    /// Password hashing cost: standard, or fast for load-test servers only
+    /// (needs --load-test-mode).
     #[arg(long, env = "MERCATO_PASSWORD_COST", default_value = "standard", value_parser = ["standard", "fast"])]
     password_cost: String,
     /// Fraud rules at checkout: standard, or off (approve every order: for
-    /// load-test servers only, whose few customers order thousands of times).
+    /// load-test servers only, whose few customers order thousands of times;
+    /// needs --load-test-mode).
     #[arg(long, env = "MERCATO_FRAUD_RULES", default_value = "standard", value_parser = ["standard", "off"])]
     fraud_rules: String,
     /// Deal claims per customer: RATE/BURST (tokens per second / bucket size).
@@ -126,8 +133,24 @@ fn main() -> anyhow::Result<()> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let unfit: Vec<&str> =
+        [(args.password_cost == "fast", "--password-cost fast"), (args.fraud_rules == "off", "--fraud-rules off")]
+            .into_iter()
+            .filter_map(|(set, flag)| set.then_some(flag))
+            .collect();
+    if !unfit.is_empty() && !args.load_test_mode {
+        anyhow::bail!(
+            "{} make the server unfit for real customers: add --load-test-mode (MERCATO_LOAD_TEST_MODE=true) \
+             to run a load-test server",
+            unfit.join(" and ")
+        );
+    }
+    if args.load_test_mode {
+        tracing::warn!(switches = ?unfit, "load-test mode: this server is not fit for real customers");
+    }
     runtime.block_on(async move {
         let mut config = Config::new(&args.data_dir).durability(args.durability);
+        config.load_test_mode = args.load_test_mode;
         if let Some(arbiters) = args.arbiters {
             config.arbiters = arbiters;
         }

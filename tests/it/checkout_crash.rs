@@ -23,7 +23,11 @@ const SHOPPERS: usize = 6;
 /// the hour (a quick machine got there before the kill and the place
 /// answered 402). This test is about the crash, not the screening.
 fn start(dir: &Path) -> (Child, String) {
-    common::start_server(dir, ADMIN, &["--durability", "strict", "--password-cost", "fast", "--fraud-rules", "off"])
+    common::start_server(
+        dir,
+        ADMIN,
+        &["--durability", "strict", "--load-test-mode", "--password-cost", "fast", "--fraud-rules", "off"],
+    )
 }
 
 /// `None` when the server is gone (connection refused or reset).

@@ -17,7 +17,11 @@ const CUSTOMERS: usize = 600;
 const QUANTITY: u64 = 150;
 
 fn start(dir: &Path) -> (Child, String) {
-    common::start_server(dir, ADMIN, &["--password-cost", "fast", "--claim-limit-address", "1000000/1000000"])
+    common::start_server(
+        dir,
+        ADMIN,
+        &["--load-test-mode", "--password-cost", "fast", "--claim-limit-address", "1000000/1000000"],
+    )
 }
 
 async fn call(method: Method, url: String, token: &str, body: Option<Value>) -> (u16, Value) {

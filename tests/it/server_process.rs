@@ -97,3 +97,22 @@ async fn acknowledged_writes_survive_sigkill_and_sigterm_exits_cleanly() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM exits cleanly");
 }
+
+/// The switches that make a server unfit for real customers refuse to start
+/// without `--load-test-mode`, and say why.
+#[test]
+fn load_test_switches_need_the_load_test_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    for switch in [["--password-cost", "fast"], ["--fraud-rules", "off"]] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_mercato"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--admin-token", "T", "--data-dir"])
+            .arg(dir.path())
+            .args(switch)
+            .env_remove("MERCATO_LOAD_TEST_MODE")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{switch:?} started without the mode");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--load-test-mode"), "{stderr}");
+    }
+}

@@ -5,7 +5,7 @@
 //! `place_p99_ms`, with `orders_per_s`.
 //!
 //! Setup (untimed) raises the stock of the two SKUs by a million units, signs
-//! the customers in (`--password-cost fast` on the server) and tokenizes one
+//! the customers in (`--load-test-mode --password-cost fast` on the server) and tokenizes one
 //! distinct card per customer. After the load it checks that a sample of the
 //! placed orders exist and are paid and that the SKUs' stock adds up with no
 //! hold left behind.

@@ -4,7 +4,8 @@
 //!
 //! Emails carry the run's id, so runs against the same server never collide.
 //! Registration hashes a password, which is deliberately slow: a server meant
-//! to take thousands of sign-ups in a setup runs with `--password-cost fast`.
+//! to take thousands of sign-ups in a setup runs with `--load-test-mode
+//! --password-cost fast`.
 
 use std::sync::Arc;
 
