@@ -36,6 +36,9 @@ pub struct Config {
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
+    /// The server's secret key (see [`crate::secret`]); `None`: the one in
+    /// the data directory, created on first open.
+    pub secret_key: Option<crate::secret::SecretKey>,
     /// The server was started for load tests (`--load-test-mode`): shown by
     /// `/health`, so nobody mistakes it for a real store.
     pub load_test_mode: bool,
@@ -104,6 +107,7 @@ impl Config {
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,
             load_test_mode: false,
+            secret_key: None,
             pricing: crate::engine::Pricing::default(),
             fraud: crate::engine::FraudRules::default(),
             search: crate::search::SearchConfig::default(),

@@ -35,6 +35,8 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Secret(#[from] crate::secret::SecretError),
+    #[error(transparent)]
     Unavailable(#[from] Unavailable),
     #[error("the engine is shutting down")]
     ShuttingDown,

@@ -60,6 +60,7 @@ pub mod metrics;
 pub mod pool;
 pub mod projections;
 pub mod search;
+pub mod secret;
 pub mod snapshot;
 pub mod source;
 pub mod store;

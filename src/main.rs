@@ -151,6 +151,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let mut config = Config::new(&args.data_dir).durability(args.durability);
         config.load_test_mode = args.load_test_mode;
+        if let Ok(raw) = std::env::var(mercato::secret::SECRET_KEY_ENV) {
+            config.secret_key = Some(mercato::secret::SecretKey::parse_hex(&raw)?);
+        }
         if let Some(arbiters) = args.arbiters {
             config.arbiters = arbiters;
         }

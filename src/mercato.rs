@@ -93,13 +93,19 @@ impl Mercato {
                 settled_hold_retention_ms: config.settled_hold_retention_ms,
             }),
         };
+        let secret_key = match (&config.secret_key, config.durability) {
+            (Some(key), _) => key.clone(),
+            // Nothing outlives the process: neither need the key.
+            (None, crate::store::Durability::Memory) => crate::secret::SecretKey::from_bytes(actors.source.bytes()),
+            (None, _) => crate::secret::SecretKey::load_or_create(&config.data_dir, &actors.source)?,
+        };
         let inventory = inventory::State::open(store.keyspace("inventory"), &actors)?;
         let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
         let deals = deals::State::open(store.keyspace("deals"), &actors, inventory.reservations())?;
         let customers = customers::State::open(store.keyspace("customers"))?;
         let carts = carts::State::open(store.keyspace("carts"), &actors)?;
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);
-        let payments = payments::State::open(store.keyspace("payments"), config.fraud)?;
+        let payments = payments::State::open(store.keyspace("payments"), config.fraud, secret_key)?;
         let orders = orders::State::open(store.keyspace("orders"), &actors)?;
         let idempotency = idempotency::State::open(store.keyspace("idempotency"))?;
         let (search, indexer) = search::State::open(&config)?;

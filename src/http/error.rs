@@ -112,6 +112,7 @@ impl From<Error> for Problem {
             Error::Search(crate::search::SearchError::Invalid(_)) => Problem::invalid(detail),
             Error::Corrupt(_)
             | Error::Store(_)
+            | Error::Secret(_)
             | Error::Snapshot(_)
             | Error::PlaceInterrupted
             | Error::Search(crate::search::SearchError::Index(_) | crate::search::SearchError::Corrupt(_)) => {

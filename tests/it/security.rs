@@ -196,3 +196,61 @@ async fn responses_from_before_the_sweep_index_are_indexed_at_open_and_swept() {
     }
     assert_eq!((records(dir.path(), keys::IDEMPOTENCY), records(dir.path(), keys::IDEMPOTENCY_DUE)), (0, 0));
 }
+
+/// Every file of a data directory, as bytes.
+fn files_of(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    found
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// The data directory and a snapshot hold neither a card number nor an
+/// unkeyed digest of one: fingerprints are keyed with the server's secret
+/// key, kept in the data directory with mode 0600.
+#[tokio::test]
+async fn no_card_number_nor_an_unkeyed_digest_of_one_is_stored() {
+    use sha2::Digest;
+    let dir = tempfile::tempdir().unwrap();
+    let number = "4111111111111111";
+    let plain = sha2::Sha256::digest(number.as_bytes());
+    let prefixed = sha2::Sha256::new().chain_update(b"mercato-card-v1:").chain_update(number.as_bytes()).finalize();
+    let snapshot = dir.path().join("export.snapshot");
+    {
+        let (mercato, _clock) = open(dir.path());
+        let input = mercato::engine::CardInput {
+            number: number.to_owned(),
+            exp_month: 12,
+            exp_year: 2040,
+            cvc: "123".to_owned(),
+        };
+        let record = mercato.payments().add_payment_method(&input).await.unwrap();
+        assert_eq!((record.last4.as_str(), record.fingerprint.as_str().len()), ("1111", 64));
+        mercato.shutdown().await.unwrap();
+    }
+    mercato::snapshot::export(dir.path(), &snapshot, &mercato::clock::SystemClock).unwrap();
+    let files = files_of(dir.path());
+    assert!(files.iter().any(|(path, _)| path.ends_with("secret.key")));
+    for (path, bytes) in &files {
+        for needle in [number.as_bytes(), &plain[..], &prefixed[..]] {
+            assert!(!contains(bytes, needle), "{} holds the card or its unkeyed digest", path.display());
+        }
+        for digest in [&plain, &prefixed] {
+            let hex = mercato::engine::hex_lower(digest);
+            assert!(!contains(bytes, hex.as_bytes()), "{} holds an unkeyed digest", path.display());
+        }
+    }
+}

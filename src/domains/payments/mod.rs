@@ -10,6 +10,7 @@
 
 pub mod ledger;
 
+use crate::engine::payment::card::CardFingerprint;
 use crate::engine::payment::{tokenize, Authorization, AuthorizeRequest, FraudCheck, FraudRules};
 use crate::engine::{
     CardInput, CardRecord, CardToken, FraudDecision, GiftCardCode, Money, PaymentError, PaymentId, Timestamp,
@@ -21,11 +22,17 @@ use ledger::{Ledger, Logged};
 /// What the payments domain keeps.
 pub(crate) struct State {
     ledger: Ledger,
+    /// Keys card fingerprints (see [`crate::secret`]).
+    secret_key: crate::secret::SecretKey,
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace, rules: FraudRules) -> Result<State, Error> {
-        Ok(State { ledger: Ledger::open(store, rules)? })
+    pub(crate) fn open(
+        store: Keyspace,
+        rules: FraudRules,
+        secret_key: crate::secret::SecretKey,
+    ) -> Result<State, Error> {
+        Ok(State { ledger: Ledger::open(store, rules)?, secret_key })
     }
 }
 
@@ -46,7 +53,10 @@ impl<'a> Payments<'a> {
     pub async fn add_payment_method(self, input: &CardInput) -> Result<CardRecord, Error> {
         let _pass = self.m.enter()?;
         let token = CardToken::generate(self.m.source().u128());
-        let record = tokenize(input, token, self.m.now())?;
+        let fingerprint = |digits: &str| {
+            CardFingerprint::from_digest(&self.s.secret_key.digest(CardFingerprint::LABEL, digits.as_bytes()))
+        };
+        let record = tokenize(input, token, self.m.now(), fingerprint)?;
         Ok(self.logged(self.s.ledger.add_card(record)?).await??)
     }
 

@@ -2,14 +2,16 @@
 //!
 //! The number and CVC live only in [`CardInput`], which is neither `Serialize`
 //! nor printable (its `Debug` redacts them). The record keeps the brand, the
-//! last four digits, the expiry and a fingerprint: a SHA-256 digest of the
-//! number, so fraud rules can count uses of one card without storing it.
+//! last four digits, the expiry and a fingerprint: a keyed digest of the
+//! number (HMAC-SHA256 under the server's secret key, which the caller
+//! applies), so fraud rules can count uses of one card without storing it,
+//! and a copy of the store does not give the number away (an unkeyed hash
+//! of a card number is brute-forced in seconds).
 
 use super::DeclineCode;
 use crate::engine::ids::CardToken;
 use crate::engine::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// A card as the customer typed it. Never stored, never logged.
@@ -58,15 +60,18 @@ pub enum CardBrand {
     Unknown,
 }
 
-/// A stable digest of a card number (64 lowercase hex digits).
+/// A stable keyed digest of a card number (64 lowercase hex digits).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct CardFingerprint(String);
 
 impl CardFingerprint {
-    pub fn of_number(digits: &str) -> CardFingerprint {
-        let digest = Sha256::new().chain_update(b"mercato-card-v1:").chain_update(digits.as_bytes()).finalize();
-        CardFingerprint(crate::engine::hex_lower(&digest))
+    /// The purpose label card numbers are digested under.
+    pub const LABEL: &'static [u8] = b"mercato-card-v2";
+
+    /// The fingerprint of a digest of the card number's digits.
+    pub fn from_digest(digest: &[u8; 32]) -> CardFingerprint {
+        CardFingerprint(crate::engine::hex_lower(digest))
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,7 +116,13 @@ impl CardRecord {
 /// The number may contain spaces and dashes; after removing them it must be
 /// 12..=19 digits passing Luhn. The card must not have expired by `now` and
 /// the CVC must be 3 or 4 digits.
-pub fn tokenize(input: &CardInput, token: CardToken, now: Timestamp) -> Result<CardRecord, CardError> {
+/// `fingerprint` digests the number's digits (the caller holds the key).
+pub fn tokenize(
+    input: &CardInput,
+    token: CardToken,
+    now: Timestamp,
+    fingerprint: impl FnOnce(&str) -> CardFingerprint,
+) -> Result<CardRecord, CardError> {
     let digits: String = input.number.chars().filter(|c| *c != ' ' && *c != '-').collect();
     if !(12..=19).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CardError::InvalidNumber);
@@ -137,7 +148,7 @@ pub fn tokenize(input: &CardInput, token: CardToken, now: Timestamp) -> Result<C
         last4: digits[digits.len() - 4..].to_owned(),
         exp_month: input.exp_month,
         exp_year: input.exp_year,
-        fingerprint: CardFingerprint::of_number(&digits),
+        fingerprint: fingerprint(&digits),
         behaviour,
     };
     if record.is_expired(now) {
@@ -202,6 +213,13 @@ pub fn year_month(at: Timestamp) -> (u32, u32) {
     (u32::try_from(year).unwrap_or(u32::MAX), u32::try_from(month).unwrap_or(12))
 }
 
+/// A fingerprint for tests: the digits' SHA-256 (the server keys it).
+#[cfg(test)]
+pub(crate) fn test_fingerprint(digits: &str) -> CardFingerprint {
+    use sha2::Digest;
+    CardFingerprint::from_digest(&sha2::Sha256::digest(digits.as_bytes()).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,10 +249,11 @@ mod tests {
 
     #[test]
     fn a_valid_card_becomes_a_record_without_its_number() {
-        let record = tokenize(&card("4242 4242-4242 4242", 12, 2030, "123"), token(), NOW).unwrap();
+        let fingerprint = test_fingerprint;
+        let record = tokenize(&card("4242 4242-4242 4242", 12, 2030, "123"), token(), NOW, fingerprint).unwrap();
         assert_eq!((record.brand, record.last4.as_str()), (CardBrand::Visa, "4242"));
         assert_eq!(record.behaviour, SimulatedBehaviour::Approve);
-        assert_eq!(record.fingerprint, CardFingerprint::of_number("4242424242424242"));
+        assert_eq!(record.fingerprint, test_fingerprint("4242424242424242"), "of the digits alone");
         assert_eq!(record.fingerprint.as_str().len(), 64);
         let json = serde_json::to_string(&record).unwrap();
         assert!(!json.contains("4242424242424242") && !json.contains("123\""), "{json}");
@@ -248,7 +267,7 @@ mod tests {
 
     #[test]
     fn bad_cards_are_refused_with_a_reason() {
-        let refuse = |input: CardInput| tokenize(&input, token(), NOW).err();
+        let refuse = |input: CardInput| tokenize(&input, token(), NOW, test_fingerprint).err();
         assert_eq!(refuse(card("4242424242424241", 12, 2030, "123")), Some(CardError::LuhnCheckFailed));
         assert_eq!(refuse(card("42424242", 12, 2030, "123")), Some(CardError::InvalidNumber));
         assert_eq!(refuse(card("4242x42424242424", 12, 2030, "123")), Some(CardError::InvalidNumber));
@@ -262,14 +281,17 @@ mod tests {
 
     #[test]
     fn brands_come_from_the_prefix_and_test_cards_from_the_number() {
-        let brand = |number: &str| tokenize(&card(number, 1, 2031, "1234"), token(), NOW).map(|record| record.brand);
+        let brand = |number: &str| {
+            tokenize(&card(number, 1, 2031, "1234"), token(), NOW, test_fingerprint).map(|record| record.brand)
+        };
         assert_eq!(brand("5555555555554444"), Ok(CardBrand::Mastercard));
         assert_eq!(brand("2223003122003222"), Ok(CardBrand::Mastercard));
         assert_eq!(brand("378282246310005"), Ok(CardBrand::Amex));
         assert_eq!(brand("6011111111111117"), Ok(CardBrand::Discover));
         assert_eq!(brand("3566002020360505"), Ok(CardBrand::Unknown));
-        let behaviour =
-            |number: &str| tokenize(&card(number, 1, 2031, "123"), token(), NOW).map(|record| record.behaviour);
+        let behaviour = |number: &str| {
+            tokenize(&card(number, 1, 2031, "123"), token(), NOW, test_fingerprint).map(|record| record.behaviour)
+        };
         assert_eq!(behaviour("4000000000000002"), Ok(SimulatedBehaviour::Decline(DeclineCode::CardDeclined)));
         assert_eq!(behaviour("4000000000009995"), Ok(SimulatedBehaviour::Decline(DeclineCode::InsufficientFunds)));
         assert_eq!(behaviour("4000000000000119"), Ok(SimulatedBehaviour::Decline(DeclineCode::ProcessingError)));

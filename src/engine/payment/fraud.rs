@@ -250,7 +250,7 @@ mod tests {
     }
 
     fn card(raw: &str) -> CardFingerprint {
-        CardFingerprint::of_number(raw)
+        crate::engine::payment::card::test_fingerprint(raw)
     }
 
     fn check<'a>(who: &'a CustomerId, fingerprint: Option<&'a CardFingerprint>, cents: i64) -> FraudCheck<'a> {

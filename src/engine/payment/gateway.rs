@@ -247,7 +247,8 @@ mod tests {
 
     fn gateway_with(number: &str) -> (SimulatedGateway, CardToken) {
         let input = CardInput { number: number.into(), exp_month: 12, exp_year: 2030, cvc: "123".into() };
-        let record = tokenize(&input, CardToken::generate(1), NOW).unwrap();
+        let record =
+            tokenize(&input, CardToken::generate(1), NOW, crate::engine::payment::card::test_fingerprint).unwrap();
         let token = record.token.clone();
         let mut gateway = SimulatedGateway::default();
         gateway.add_card(record);
