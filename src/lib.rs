@@ -24,8 +24,10 @@
 //!
 //! Dependencies point down only:
 //!
-//! - [`http`]: warp routes per domain, DTOs, auth, limits, problem+json. It
-//!   translates and calls the facades; an embedder gets the same rules.
+//! - [`http`]: warp routes per domain, each declared once through the route
+//!   builder (its filter and its OpenAPI operation), DTOs, auth, limits,
+//!   problem+json. It translates and calls the facades; an embedder gets the
+//!   same rules.
 //! - [`Mercato`] (`mercato.rs`): open, shutdown, readiness, durability
 //!   scopes, and one accessor per domain (`mercato.orders()`).
 //! - [`domains`]: one module per bounded context (catalog, inventory, deals,

@@ -6,16 +6,17 @@
 
 use super::customers::guest_cart;
 use super::dto::rfc3339;
-use super::error::{Problem, ProblemBody};
+use super::error::Problem;
 use super::product_dto::MoneyBody;
-use super::{admin, idempotency, json_body, respond, signed_in, with_state, AppState, Caller};
+use super::route::{route_path, Content, Route, RouteFilter, Routes};
+use super::{AppState, Caller};
 use crate::domains::checkout::CheckoutRecord;
 use crate::engine::{
     AddressInput, CardInput, CardToken, CheckoutId, GiftCardCode, Money, PaymentChoice, PriceChange, ShippingOption,
 };
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
-use warp::{Filter, Rejection, Reply};
+use warp::Reply;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -211,108 +212,102 @@ pub(super) fn checkout_id(raw: &str) -> Result<CheckoutId, Problem> {
     CheckoutId::parse(raw).map_err(|_| Problem::not_found(format!("checkout {raw} not found")))
 }
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let card = warp::path!("v1" / "payment-methods")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<CardBody>())
-        .then(|state, caller, body| async move { respond(add_payment_method(state, caller, body).await) });
-    let issue = warp::path!("v1" / "admin" / "gift-cards")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .and(json_body::<GiftCardBody>())
-        .then(|state, _caller, body| async move { respond(issue_gift_card(state, body).await) });
-    let balance = warp::path!("v1" / "gift-cards" / String)
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|code, state, _caller| async move { respond(gift_card(state, code).await) });
-    let start = warp::path!("v1" / "checkouts")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<StartBody>())
-        .then(|state, caller, body| async move { respond(start(state, caller, body).await) });
-    let read = warp::path!("v1" / "checkouts" / String)
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
-    let address = warp::path!("v1" / "checkouts" / String / "address")
-        .and(warp::put())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<AddressBody>())
-        .then(|id, state, caller, body| async move { respond(set_address(state, caller, id, body).await) });
-    let options = warp::path!("v1" / "checkouts" / String / "shipping-options")
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(shipping_options(state, caller, id).await) });
-    let shipping = warp::path!("v1" / "checkouts" / String / "shipping")
-        .and(warp::put())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<ShippingBody>())
-        .then(|id, state, caller, body| async move { respond(set_shipping(state, caller, id, body).await) });
-    let payment = warp::path!("v1" / "checkouts" / String / "payment")
-        .and(warp::put())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<PaymentBody>())
-        .then(|id, state, caller, body| async move { respond(set_payment(state, caller, id, body).await) });
-    let accept = warp::path!("v1" / "checkouts" / String / "accept-prices")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(accept_prices(state, caller, id).await) });
-    let place = warp::path!("v1" / "checkouts" / String / "place")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(idempotency::parts())
-        .then(|id: String, state: AppState, caller: Caller, parts| async move {
-            let route = format!("POST /v1/checkouts/{id}/place");
-            idempotency::idempotent(&state.clone(), parts, &route, &[], || async move {
-                respond(super::orders::place(state, caller, id).await)
-            })
-            .await
-        });
-    card.or(issue)
-        .unify()
-        .or(balance)
-        .unify()
-        .or(start)
-        .unify()
-        .or(read)
-        .unify()
-        .or(address)
-        .unify()
-        .or(options)
-        .unify()
-        .or(shipping)
-        .unify()
-        .or(payment)
-        .unify()
-        .or(accept)
-        .unify()
-        .or(place)
-        .unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    // Placing a checkout is an orders route (`super::orders`), tried right
+    // after these.
+    Route::post(route_path!("v1" / "payment-methods"))
+        .tag("checkout")
+        .signed_in()
+        .json::<CardBody>()
+        .responds(201, "the card's token; the number and CVC are never stored or logged", Content::json::<CardView>())
+        .problem(422, "invalid-input: Luhn check failed, expired, bad CVC")
+        .to(|state, caller, (), body| add_payment_method(state, caller, body))
+        .or(Route::post(route_path!("v1" / "admin" / "gift-cards"))
+            .tag("checkout")
+            .admin()
+            .json::<GiftCardBody>()
+            .responds(201, "a new gift card", Content::json::<GiftCardView>())
+            .problem(422, "invalid-input")
+            .to(|state, _, (), body| issue_gift_card(state, body)))
+        .or(Route::get(route_path!("v1" / "gift-cards" / { code }))
+            .tag("checkout")
+            .signed_in()
+            .responds(200, "the gift card's balance", Content::json::<GiftCardView>())
+            .problem(404, "not-found")
+            .to(|state, _, (code,), ()| gift_card(state, code)))
+        .or(Route::post(route_path!("v1" / "checkouts"))
+            .tag("checkout")
+            .signed_in()
+            .json::<StartBody>()
+            .responds(
+                201,
+                "{\"checkout_id\",\"step\":\"address\"} and the frozen lines",
+                Content::json::<CheckoutView>(),
+            )
+            .problem(404, "not-found: no such cart, or another customer's")
+            .problem(422, "invalid-input: the cart is empty")
+            .to(|state, caller, (), body| start(state, caller, body)))
+        .or(Route::get(route_path!("v1" / "checkouts" / { id }))
+            .tag("checkout")
+            .signed_in()
+            .responds(
+                200,
+                "step, lines, subtotal, tax, shipping, total, price_changes",
+                Content::json::<CheckoutView>(),
+            )
+            .problem(404, "not-found (also another customer's)")
+            .to(|state, caller, (id,), ()| read(state, caller, id)))
+        .or(Route::put(route_path!("v1" / "checkouts" / { id } / "address"))
+            .tag("checkout")
+            .signed_in()
+            .json::<AddressBody>()
+            .responds(
+                200,
+                "the checkout, now at `shipping` (later choices are cleared)",
+                Content::json::<CheckoutView>(),
+            )
+            .problem(422, "invalid-input: a field is missing or invalid")
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), body| set_address(state, caller, id, body)))
+        .or(Route::get(route_path!("v1" / "checkouts" / { id } / "shipping-options"))
+            .tag("checkout")
+            .signed_in()
+            .responds(
+                200,
+                "{\"items\":[{\"id\",\"name\",\"price\",\"delivery_by\"}]} from the warehouse that would ship",
+                Content::json::<ShippingOptionsView>(),
+            )
+            .problem(409, "conflict: no address yet")
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| shipping_options(state, caller, id)))
+        .or(Route::put(route_path!("v1" / "checkouts" / { id } / "shipping"))
+            .tag("checkout")
+            .signed_in()
+            .json::<ShippingBody>()
+            .responds(200, "the checkout with its totals, now at `payment`", Content::json::<CheckoutView>())
+            .problem(409, "conflict: the address step was skipped")
+            .problem(422, "invalid-input: unknown option")
+            .to(|state, caller, (id,), body| set_shipping(state, caller, id, body)))
+        .or(Route::put(route_path!("v1" / "checkouts" / { id } / "payment"))
+            .tag("checkout")
+            .signed_in()
+            .json::<PaymentBody>()
+            .responds(200, "the checkout, now at `review`", Content::json::<CheckoutView>())
+            .problem(409, "conflict: the shipping step was skipped")
+            .problem(422, "invalid-input: no or unknown payment method")
+            .to(|state, caller, (id,), body| set_payment(state, caller, id, body)))
+        .or(Route::post(route_path!("v1" / "checkouts" / { id } / "accept-prices"))
+            .tag("checkout")
+            .signed_in()
+            .responds(
+                200,
+                "the checkout at the current prices; shipping and payment are cleared if any price changed",
+                Content::json::<CheckoutView>(),
+            )
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| accept_prices(state, caller, id)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/payment-methods",
-    tag = "checkout",
-    request_body = CardBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "the card's token; the number and CVC are never stored or logged", body = CardView),
-        (status = 422, description = "invalid-input: Luhn check failed, expired, bad CVC", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn add_payment_method(state: AppState, caller: Caller, body: CardBody) -> Result<impl Reply, Problem> {
     caller.customer()?;
     if body.kind != "card" {
@@ -333,17 +328,6 @@ async fn add_payment_method(state: AppState, caller: Caller, body: CardBody) -> 
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/admin/gift-cards",
-    tag = "checkout",
-    request_body = GiftCardBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "a new gift card", body = GiftCardView),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn issue_gift_card(state: AppState, body: GiftCardBody) -> Result<impl Reply, Problem> {
     let balance = Money::new(body.balance.cents, body.balance.currency);
     let (code, balance) = state.mercato.payments().issue_gift_card(balance).await?;
@@ -351,17 +335,6 @@ async fn issue_gift_card(state: AppState, body: GiftCardBody) -> Result<impl Rep
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/gift-cards/{code}",
-    tag = "checkout",
-    params(("code" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the gift card's balance", body = GiftCardView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn gift_card(state: AppState, code: String) -> Result<impl Reply, Problem> {
     let not_found = || Problem::not_found(format!("gift card {code} not found"));
     let parsed = GiftCardCode::parse(&code).map_err(|_| not_found())?;
@@ -369,18 +342,6 @@ async fn gift_card(state: AppState, code: String) -> Result<impl Reply, Problem>
     Ok(warp::reply::json(&GiftCardView { code: parsed.to_string(), balance }))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/checkouts",
-    tag = "checkout",
-    request_body = StartBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "{\"checkout_id\",\"step\":\"address\"} and the frozen lines", body = CheckoutView),
-        (status = 404, description = "not-found: no such cart, or another customer's", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input: the cart is empty", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn start(state: AppState, caller: Caller, body: StartBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let own = state.mercato.customers().cart_id(&customer.id)?;
@@ -402,36 +363,12 @@ async fn reply(state: &AppState, record: &CheckoutRecord) -> Result<warp::reply:
     Ok(warp::reply::json(&checkout_view(record, changes)?))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/checkouts/{id}",
-    tag = "checkout",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "step, lines, subtotal, tax, shipping, total, price_changes", body = CheckoutView),
-        (status = 404, description = "not-found (also another customer's)", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.checkouts().get(&customer.id, &checkout_id(&id)?).await?;
     reply(&state, &record).await
 }
 
-#[utoipa::path(
-    put,
-    path = "/v1/checkouts/{id}/address",
-    tag = "checkout",
-    params(("id" = String, Path)),
-    request_body = AddressBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the checkout, now at `shipping` (later choices are cleared)", body = CheckoutView),
-        (status = 422, description = "invalid-input: a field is missing or invalid", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn set_address(state: AppState, caller: Caller, id: String, body: AddressBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let input = AddressInput {
@@ -448,18 +385,6 @@ async fn set_address(state: AppState, caller: Caller, id: String, body: AddressB
     reply(&state, &record).await
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/checkouts/{id}/shipping-options",
-    tag = "checkout",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "{\"items\":[{\"id\",\"name\",\"price\",\"delivery_by\"}]} from the warehouse that would ship", body = ShippingOptionsView),
-        (status = 409, description = "conflict: no address yet", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn shipping_options(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let quotes = state.mercato.checkouts().shipping_options(&customer.id, &checkout_id(&id)?).await?;
@@ -475,19 +400,6 @@ async fn shipping_options(state: AppState, caller: Caller, id: String) -> Result
     Ok(warp::reply::json(&ShippingOptionsView { items }))
 }
 
-#[utoipa::path(
-    put,
-    path = "/v1/checkouts/{id}/shipping",
-    tag = "checkout",
-    params(("id" = String, Path)),
-    request_body = ShippingBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the checkout with its totals, now at `payment`", body = CheckoutView),
-        (status = 409, description = "conflict: the address step was skipped", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input: unknown option", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn set_shipping(state: AppState, caller: Caller, id: String, body: ShippingBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let option = ShippingOption::parse(&body.option_id).map_err(|err| Problem::invalid(err.to_string()))?;
@@ -495,19 +407,6 @@ async fn set_shipping(state: AppState, caller: Caller, id: String, body: Shippin
     reply(&state, &record).await
 }
 
-#[utoipa::path(
-    put,
-    path = "/v1/checkouts/{id}/payment",
-    tag = "checkout",
-    params(("id" = String, Path)),
-    request_body = PaymentBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the checkout, now at `review`", body = CheckoutView),
-        (status = 409, description = "conflict: the shipping step was skipped", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input: no or unknown payment method", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let card = body
@@ -523,17 +422,6 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
     reply(&state, &record).await
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/checkouts/{id}/accept-prices",
-    tag = "checkout",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the checkout at the current prices; shipping and payment are cleared if any price changed", body = CheckoutView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn accept_prices(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.checkouts().accept_prices(&customer.id, &checkout_id(&id)?).await?;

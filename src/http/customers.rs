@@ -1,12 +1,14 @@
 //! Customers and sessions: registration, sign-in (merging a guest cart into
 //! the customer's cart), and the signed-in customer.
 
-use super::error::{Problem, ProblemBody};
-use super::{idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
+use super::error::Problem;
+use super::route::{route_path, Content, Route, RouteFilter, Routes};
+use super::{AppState, Caller};
 use crate::engine::CartId;
 use serde::{Deserialize, Serialize};
+use std::future::ready;
 use warp::http::StatusCode;
-use warp::{Filter, Rejection, Reply};
+use warp::Reply;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -52,76 +54,62 @@ struct MeView {
     prime: PrimeView,
 }
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let register = warp::path!("v1" / "customers")
-        .and(warp::post())
-        .and(with_state())
-        .and(idempotency::parts())
-        .and(json_body_raw::<RegisterBody>())
-        .then(|state: AppState, parts, body, raw: bytes::Bytes| async move {
-            idempotency::idempotent(&state.clone(), parts, "POST /v1/customers", &raw, || async move {
-                respond(register(state, body).await)
-            })
-            .await
-        });
-    let sign_in = warp::path!("v1" / "sessions")
-        .and(warp::post())
-        .and(with_state())
-        .and(json_body::<SignInBody>())
-        .then(|state, body| async move { respond(sign_in(state, body).await) });
-    let me = warp::path!("v1" / "me")
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|state, caller| async move { respond(me(state, caller)) });
-    let assign = warp::path!("v1" / "admin" / "customers" / String / "seller")
-        .and(warp::put())
-        .and(with_state())
-        .and(super::admin())
-        .and(json_body::<SellerBody>())
-        .then(|id, state, _caller, body| async move { respond(assign_seller(state, id, body).await) });
-    let join = warp::path!("v1" / "me" / "membership")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<MembershipBody>())
-        .then(|state, caller, body| async move { respond(start_membership(state, caller, body).await) });
-    let leave = warp::path!("v1" / "me" / "membership")
-        .and(warp::delete())
-        .and(with_state())
-        .and(signed_in())
-        .then(|state, caller| async move { respond(cancel_membership(state, caller).await) });
-    register.or(sign_in).unify().or(me).unify().or(assign).unify().or(join).unify().or(leave).unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    Route::post(route_path!("v1" / "customers"))
+        .tag("customers")
+        .json::<RegisterBody>()
+        .idempotent("retry safely: the first response is replayed for 24 h")
+        .responds(201, "registered: {\"customer_id\"}", Content::Unspecified)
+        .problem(409, "conflict (email exists)")
+        .problem(422, "invalid-input")
+        .to(|state, (), (), body| register(state, body))
+        .or(Route::post(route_path!("v1" / "sessions"))
+            .tag("customers")
+            .json::<SignInBody>()
+            .responds(200, "a bearer token valid 30 days", Content::json::<SessionView>())
+            .problem(401, "unauthorized")
+            .to(|state, (), (), body| sign_in(state, body)))
+        .or(Route::get(route_path!("v1" / "me"))
+            .tag("customers")
+            .signed_in()
+            .responds(200, "the signed-in customer", Content::json::<MeView>())
+            .problem(401, "unauthorized")
+            .problem(403, "forbidden")
+            .to(|state, caller, (), ()| ready(me(state, caller))))
+        .or(Route::put(route_path!("v1" / "admin" / "customers" / { id } / "seller"))
+            .tag("customers")
+            .admin()
+            .json::<SellerBody>()
+            .responds(
+                200,
+                "the customer now manages that seller's products: {\"customer_id\", \"seller_id\"}",
+                Content::Unspecified,
+            )
+            .problem(404, "not-found")
+            .problem(422, "invalid-input")
+            .to(|state, _, (id,), body| assign_seller(state, id, body)))
+        .or(Route::post(route_path!("v1" / "me" / "membership"))
+            .tag("customers")
+            .signed_in()
+            .json::<MembershipBody>()
+            .responds(201, "Prime started: {\"active\", \"plan\", \"renews_at\"}", Content::Unspecified)
+            .problem(422, "invalid-input")
+            .problem(401, "unauthorized")
+            .to(|state, caller, (), body| start_membership(state, caller, body)))
+        .or(Route::delete(route_path!("v1" / "me" / "membership"))
+            .tag("customers")
+            .signed_in()
+            .responds(200, "Prime ends at the end of the current period", Content::Unspecified)
+            .problem(404, "no membership")
+            .to(|state, caller, (), ()| cancel_membership(state, caller)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/customers",
-    tag = "customers",
-    request_body = RegisterBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
-    responses(
-        (status = 201, description = "registered: {\"customer_id\"}"),
-        (status = 409, description = "conflict (email exists)", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn register(state: AppState, body: RegisterBody) -> Result<impl Reply, Problem> {
     let customer = state.mercato.customers().register(&body.email, &body.password, &body.name).await?;
     let reply = serde_json::json!({"customer_id": customer.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/sessions",
-    tag = "customers",
-    request_body = SignInBody,
-    responses(
-        (status = 200, description = "a bearer token valid 30 days", body = SessionView),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Problem> {
     let (token, customer) = state.mercato.customers().sign_in(&body.email, &body.password).await?;
     let cart = state.mercato.customers().cart_id(&customer.id)?;
@@ -134,17 +122,6 @@ async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Proble
     Ok(warp::reply::json(&view))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/me",
-    tag = "customers",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the signed-in customer", body = MeView),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let view = MeView {
@@ -165,19 +142,6 @@ pub struct SellerBody {
     pub seller_id: String,
 }
 
-#[utoipa::path(
-    put,
-    path = "/v1/admin/customers/{id}/seller",
-    tag = "customers",
-    params(("id" = String, Path)),
-    request_body = SellerBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the customer now manages that seller's products: {\"customer_id\", \"seller_id\"}"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn assign_seller(state: AppState, id: String, body: SellerBody) -> Result<impl Reply, Problem> {
     let customer =
         crate::engine::CustomerId::parse(&id).map_err(|_| Problem::not_found(format!("customer {id} not found")))?;
@@ -213,18 +177,6 @@ pub struct MembershipBody {
     pub token: String,
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/me/membership",
-    tag = "customers",
-    request_body = MembershipBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "Prime started: {\"active\", \"plan\", \"renews_at\"}"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn start_membership(state: AppState, caller: Caller, body: MembershipBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let plan =
@@ -236,16 +188,6 @@ async fn start_membership(state: AppState, caller: Caller, body: MembershipBody)
     Ok(warp::reply::with_status(warp::reply::json(&prime_view(&state, &customer.id)), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/v1/me/membership",
-    tag = "customers",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Prime ends at the end of the current period"),
-        (status = 404, description = "no membership", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn cancel_membership(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     if state.mercato.customers().cancel_membership(&customer.id).await?.is_none() {

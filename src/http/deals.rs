@@ -1,16 +1,16 @@
 //! Flash deals: admin creation, the deal's live view, and claims.
 
 use super::dto::{self, parse_rfc3339, rfc3339};
-use super::error::{Problem, ProblemBody};
+use super::error::Problem;
 use super::product_dto::MoneyBody;
-use super::{admin, idempotency, json_body_raw, respond, signed_in, with_state, AppState, Caller};
+use super::route::{route_path, Content, FromClient, Json, Route, RouteFilter, Routes};
+use super::{AppState, Caller};
 use crate::engine::deal::{DealStatus, DealTerms};
 use crate::engine::{DealId, Money};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use warp::http::StatusCode;
-use warp::{Filter, Rejection, Reply};
+use warp::Reply;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,52 +62,58 @@ pub struct ClaimView {
     pub quantity: u32,
 }
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let create = warp::path!("v1" / "admin" / "deals")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .and(idempotency::parts())
-        .and(json_body_raw::<DealBody>())
-        .then(|state: AppState, _caller, parts, body, raw: Bytes| async move {
-            idempotency::idempotent(&state.clone(), parts, "POST /v1/admin/deals", &raw, || async move {
-                respond(create(state, body).await)
-            })
-            .await
-        });
-    let read = warp::path!("v1" / "deals" / String)
-        .and(warp::get())
-        .and(with_state())
-        .then(|id, state| async move { respond(read(state, id).await) });
-    let claim = warp::path!("v1" / "deals" / String / "claims")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(super::client_addr())
-        .and(idempotency::parts())
-        .and(json_body_raw::<ClaimBody>())
-        .then(|id: String, state: AppState, caller, remote: Option<SocketAddr>, parts, body, raw: Bytes| async move {
-            let route = format!("POST /v1/deals/{id}/claims");
-            let address = remote.map(|addr| addr.ip().to_string()).unwrap_or_default();
-            idempotency::idempotent(&state.clone(), parts, &route, &raw, || async move {
-                respond(claim(state, caller, address, id, body).await)
-            })
-            .await
-        });
-    let events = warp::path!("v1" / "deals" / String / "events").and(warp::get()).and(with_state()).then(
-        |id: String, state: AppState| async move { events(state, id).await.unwrap_or_else(Reply::into_response) },
-    );
-    let join = warp::path!("v1" / "deals" / String / "waitlist")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(join_waitlist(state, caller, id).await) });
-    let spot = warp::path!("v1" / "deals" / String / "waitlist")
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(waitlist_spot(state, caller, id).await) });
-    claim.or(create).unify().or(read).unify().or(events).unify().or(join).unify().or(spot).unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    // The claim first: it is the stampede (see `super::table`).
+    Route::post(route_path!("v1" / "deals" / {id} / "claims"))
+        .tag("deals")
+        .signed_in()
+        .input::<FromClient<Json<ClaimBody>>>()
+        .idempotent("a retry returns the same claim")
+        .responds(201, "a hold on deal units, visible at /v1/reservations/{id}", Content::json::<ClaimView>())
+        .problem(409, "deal-not-active, limit-exceeded or sold-out")
+        .problem(401, "unauthorized")
+        .problem(429, "rate-limited (with Retry-After)")
+        .to(|state, caller, (id,), (client, body)| claim(state, caller, client, id, body))
+        .or(Route::post(route_path!("v1" / "admin" / "deals"))
+            .tag("deals")
+            .admin()
+            .json::<DealBody>()
+            .idempotent("retry safely: the first response is replayed for 24 h")
+            .responds(201, "created: {\"deal_id\"}", Content::Unspecified)
+            .problem(409, "insufficient-stock")
+            .problem(422, "invalid-input")
+            .to(|state, _, (), body| create(state, body)))
+        .or(Route::get(route_path!("v1" / "deals" / {id}))
+            .tag("deals")
+            .responds(200, "the deal with its remaining units", Content::json::<DealView>())
+            .problem(404, "not-found")
+            .to(|state, (), (id,), ()| read(state, id)))
+        .or(Route::get(route_path!("v1" / "deals" / {id} / "events"))
+            .tag("deals")
+            .responds(
+                200,
+                "Server-Sent Events: `event: deal` with {\"deal_id\", \"remaining\", \"status\"}, at most ~10 per second",
+                Content::Media("text/event-stream"),
+            )
+            .problem(404, "not-found")
+            .to(|state, (), (id,), ()| events(state, id)))
+        .or(Route::post(route_path!("v1" / "deals" / {id} / "waitlist"))
+            .tag("deals")
+            .signed_in()
+            .responds(
+                201,
+                "on the waitlist (joining again keeps the first place); returned units are offered in order",
+                Content::json::<WaitlistView>(),
+            )
+            .problem(409, "conflict: the deal has units, claim instead")
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| join_waitlist(state, caller, id)))
+        .or(Route::get(route_path!("v1" / "deals" / {id} / "waitlist"))
+            .tag("deals")
+            .signed_in()
+            .responds(200, "the caller's place in line, or the claim offered to them", Content::json::<WaitlistView>())
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| waitlist_spot(state, caller, id)))
 }
 
 fn deal_id(raw: &str) -> Result<DealId, Problem> {
@@ -121,19 +127,6 @@ fn count(name: &str, raw: i64) -> Result<u32, Problem> {
         .ok_or_else(|| Problem::invalid(format!("{name} must be a positive integer")))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/admin/deals",
-    tag = "deals",
-    request_body = DealBody,
-    security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
-    responses(
-        (status = 201, description = "created: {\"deal_id\"}"),
-        (status = 409, description = "insufficient-stock", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> {
     let time =
         |name: &str, raw: &str| parse_rfc3339(raw).ok_or_else(|| Problem::invalid(format!("{name} must be RFC 3339")));
@@ -155,16 +148,6 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/deals/{id}",
-    tag = "deals",
-    params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "the deal with its remaining units", body = DealView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let view = state.mercato.deals().get(&deal_id(&id)?).await?;
     let terms = &view.record.terms;
@@ -184,27 +167,14 @@ async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     }))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/deals/{id}/claims",
-    tag = "deals",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "a retry returns the same claim")),
-    request_body = ClaimBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "a hold on deal units, visible at /v1/reservations/{id}", body = ClaimView),
-        (status = 409, description = "deal-not-active, limit-exceeded or sold-out", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "rate-limited (with Retry-After)", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn claim(
     state: AppState,
     caller: Caller,
-    address: String,
+    client: Option<SocketAddr>,
     id: String,
     body: ClaimBody,
 ) -> Result<impl Reply, Problem> {
+    let address = client.map(|addr| addr.ip().to_string()).unwrap_or_default();
     let customer = caller.customer()?;
     let _in_flight = state.claim_limits.admit(&customer.id, &address, state.mercato.now())?;
     let quantity = count("quantity", body.quantity)?;
@@ -219,16 +189,6 @@ async fn claim(
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/deals/{id}/events",
-    tag = "deals",
-    params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "Server-Sent Events: `event: deal` with {\"deal_id\", \"remaining\", \"status\"}, at most ~10 per second", content_type = "text/event-stream"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn events(state: AppState, id: String) -> Result<warp::reply::Response, Problem> {
     let deal = deal_id(&id)?;
     state.mercato.deals().get(&deal).await?;
@@ -276,35 +236,12 @@ fn waitlist_view(spot: crate::WaitlistSpot) -> WaitlistView {
     }
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/deals/{id}/waitlist",
-    tag = "deals",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "on the waitlist (joining again keeps the first place); returned units are offered in order", body = WaitlistView),
-        (status = 409, description = "conflict: the deal has units, claim instead", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn join_waitlist(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let spot = state.mercato.deals().join_waitlist(&deal_id(&id)?, &customer.id).await?;
     Ok(warp::reply::with_status(warp::reply::json(&waitlist_view(spot)), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/deals/{id}/waitlist",
-    tag = "deals",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the caller's place in line, or the claim offered to them", body = WaitlistView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn waitlist_spot(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let spot = state.mercato.deals().waitlist_spot(&deal_id(&id)?, &customer.id).await?;

@@ -30,6 +30,13 @@ pub struct IdempotencyParts {
     caller: String,
 }
 
+impl IdempotencyParts {
+    /// Whether the request carries a key (without one, nothing is kept).
+    pub fn has_key(&self) -> bool {
+        self.key.is_some()
+    }
+}
+
 /// Extracts the key, and who is asking (the Authorization header, or the
 /// client address for anonymous calls).
 pub fn parts() -> impl Filter<Extract = (IdempotencyParts,), Error = Infallible> + Clone {

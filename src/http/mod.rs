@@ -1,7 +1,8 @@
 //! The HTTP/JSON server: warp routes that translate requests into calls on
-//! the [`crate::Mercato`] handle. No business rule lives here: each route is a
-//! filter (path, method, auth, body limit) + an action over the handle + one
-//! response mapping; errors become problem+json in `error.rs` alone.
+//! the [`crate::Mercato`] handle. No business rule lives here: each route is
+//! one declaration of the route builder (`route.rs`: method, path, principal,
+//! input, responses, action) from which come both its filter and its OpenAPI
+//! operation; errors become problem+json in `error.rs` alone.
 
 pub mod carts;
 pub mod checkout;
@@ -18,6 +19,7 @@ pub mod orders;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
+pub mod route;
 pub mod search;
 pub mod service;
 pub mod warehouses;
@@ -56,7 +58,7 @@ pub struct Shared {
     pub metrics: Arc<metrics::HttpMetrics>,
     pub claim_limits: Arc<limits::ClaimLimits>,
     pub feeds: Arc<feeds::DealFeeds>,
-    /// Runs searches (see [`pool`]).
+    /// Runs searches (see [`crate::pool`]).
     pub queries: crate::pool::WorkPool,
 }
 
@@ -213,13 +215,11 @@ pub fn respond<R: Reply>(result: Result<R, Problem>) -> warp::reply::Response {
     }
 }
 
-/// Every route, with problem+json for every rejection and request metrics.
-/// The routes read the state and the client's address from the request's
-/// extensions, which [`bind`] fills in.
-pub fn routes(metrics: Arc<metrics::HttpMetrics>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    // Tried in this order, and a request pays for matching the path of
-    // every route before its own: the flash-deal routes, whose claims are
-    // the stampede, come first.
+/// Every route with its OpenAPI operation, in the order they are tried: the
+/// one table both the server and `GET /openapi.json` are made from.
+pub fn table() -> route::Routes<impl route::RouteFilter> {
+    // A request pays for matching the path of every route before its own:
+    // the flash-deal routes, whose claims are the stampede, come first.
     deals::routes()
         .or(service::routes())
         .or(reservations::routes())
@@ -230,8 +230,13 @@ pub fn routes(metrics: Arc<metrics::HttpMetrics>) -> impl Filter<Extract = (impl
         .or(search::routes())
         .or(checkout::routes())
         .or(orders::routes())
-        .recover(error::recover)
-        .with(warp::log::custom(move |info| metrics.observe(&info)))
+}
+
+/// Every route, with problem+json for every rejection and request metrics.
+/// The routes read the state and the client's address from the request's
+/// extensions, which [`bind`] fills in.
+pub fn routes(metrics: Arc<metrics::HttpMetrics>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    table().filter().recover(error::recover).with(warp::log::custom(move |info| metrics.observe(&info)))
 }
 
 /// Binds `addr` and returns the bound address and the server future, which

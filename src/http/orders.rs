@@ -1,16 +1,22 @@
 //! Placing orders, reading and listing them, cancellations and returns, and
 //! the admin routes that move an order along (ship, deliver, receive a return).
+//! Placing is `POST /v1/checkouts/{id}/place`: the route and its action are
+//! here, and this module uses the checkout's id parsing, never the reverse.
 
+use super::checkout::checkout_id;
 use super::dto::rfc3339;
-use super::error::{Problem, ProblemBody};
+use super::error::Problem;
 use super::product_dto::MoneyBody;
-use super::{admin, json_body, respond, signed_in, with_state, AppState, Caller};
+use super::route::{query_param, route_path, Content, Query, Route, RouteFilter, Routes};
+use super::{AppState, Caller};
 use crate::domains::orders::OrderRecord;
 use crate::engine::order::ReturnItem;
 use crate::engine::{Money, OrderId, OrderStatus, Sku};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
 use warp::http::StatusCode;
-use warp::{Filter, Rejection, Reply};
+use warp::Reply;
 
 /// Most orders one list page returns.
 pub const ORDERS_PAGE_MAX: usize = 100;
@@ -119,6 +125,16 @@ pub struct ListQuery {
     pub cursor: Option<String>,
 }
 
+impl IntoParams for ListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param::<String>("status", false, "only orders in this status"),
+            query_param::<i64>("limit", false, "1..=100, default 20"),
+            query_param::<String>("cursor", false, "next_cursor of the previous page"),
+        ]
+    }
+}
+
 pub fn status_name(status: OrderStatus) -> String {
     serde_json::to_value(status).ok().and_then(|value| value.as_str().map(str::to_owned)).unwrap_or_default()
 }
@@ -199,110 +215,85 @@ fn order_id(raw: &str) -> Result<OrderId, Problem> {
     OrderId::parse(raw).map_err(|_| Problem::not_found(format!("order {raw} not found")))
 }
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let read = warp::path!("v1" / "orders" / String)
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
-    let list = warp::path!("v1" / "orders")
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .and(warp::query::<ListQuery>())
-        .then(|state, caller, query| async move { respond(list(state, caller, query).await) });
-    let cancel = warp::path!("v1" / "orders" / String / "cancel")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(cancel(state, caller, id).await) });
-    let returns = warp::path!("v1" / "orders" / String / "returns")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<ReturnBody>())
-        .then(|id, state, caller, body| async move { respond(request_return(state, caller, id, body).await) });
-    let ship = warp::path!("v1" / "admin" / "orders" / String / "ship")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .then(|id, state, _caller| async move { respond(ship(state, id).await) });
-    let deliver = warp::path!("v1" / "admin" / "orders" / String / "deliver")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .then(|id, state, _caller| async move { respond(deliver(state, id).await) });
-    let receive = warp::path!("v1" / "admin" / "orders" / String / "returns" / "receive")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .then(|id, state, _caller| async move { respond(receive_return(state, id).await) });
-    read.or(list)
-        .unify()
-        .or(cancel)
-        .unify()
-        .or(returns)
-        .unify()
-        .or(ship)
-        .unify()
-        .or(deliver)
-        .unify()
-        .or(receive)
-        .unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    // Placing comes first: it was tried right after the checkout routes.
+    Route::post(route_path!("v1" / "checkouts" / {id} / "place"))
+        .tag("checkout")
+        .signed_in()
+        .idempotent("a retry returns the same order and never charges twice")
+        .responds(201, "the paid order", Content::json::<OrderView>())
+        .problem(402, "payment-declined: every hold released, nothing charged")
+        .problem(
+            409,
+            "insufficient-stock (every hold released), or conflict: a step was skipped or prices changed (see price_changes at GET /v1/checkouts/{id})",
+        )
+        .problem(404, "not-found")
+        .to(|state, caller, (id,), ()| place(state, caller, id))
+        .or(Route::get(route_path!("v1" / "orders" / {id}))
+            .tag("orders")
+            .signed_in()
+            .responds(200, "the order with its history", Content::json::<OrderView>())
+            .problem(404, "not-found (also another customer's order)")
+            .to(|state, caller, (id,), ()| read(state, caller, id)))
+        .or(Route::get(route_path!("v1" / "orders"))
+            .tag("orders")
+            .signed_in()
+            .input::<Query<ListQuery>>()
+            .responds(200, "the caller's orders, newest first", Content::json::<OrderListView>())
+            .problem(422, "invalid-input")
+            .to(|state, caller, (), query| list(state, caller, query)))
+        .or(Route::post(route_path!("v1" / "orders" / {id} / "cancel"))
+            .tag("orders")
+            .signed_in()
+            .responds(200, "the cancelled order: units back in stock, money refunded", Content::json::<OrderView>())
+            .problem(409, "conflict: the order has shipped")
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| cancel(state, caller, id)))
+        .or(Route::post(route_path!("v1" / "orders" / {id} / "returns"))
+            .tag("orders")
+            .signed_in()
+            .json::<ReturnBody>()
+            .responds(200, "the order, now return_requested", Content::json::<OrderView>())
+            .problem(409, "conflict: the order is not delivered")
+            .problem(422, "invalid-input: unknown SKU, too many units, missing reason")
+            .to(|state, caller, (id,), body| request_return(state, caller, id, body)))
+        .or(Route::post(route_path!("v1" / "admin" / "orders" / {id} / "ship"))
+            .tag("orders")
+            .admin()
+            .responds(200, "shipped: the units left their warehouses", Content::json::<OrderView>())
+            .problem(409, "conflict")
+            .to(|state, _, (id,), ()| ship(state, id)))
+        .or(Route::post(route_path!("v1" / "admin" / "orders" / {id} / "deliver"))
+            .tag("orders")
+            .admin()
+            .responds(200, "delivered", Content::json::<OrderView>())
+            .problem(409, "conflict")
+            .to(|state, _, (id,), ()| deliver(state, id)))
+        .or(Route::post(route_path!("v1" / "admin" / "orders" / {id} / "returns" / "receive"))
+            .tag("orders")
+            .admin()
+            .responds(
+                200,
+                "the return arrived: units restocked, money refunded; the order is refunded",
+                Content::json::<OrderView>(),
+            )
+            .problem(409, "conflict: no return requested")
+            .to(|state, _, (id,), ()| receive_return(state, id)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/checkouts/{id}/place",
-    tag = "checkout",
-    params(("id" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "a retry returns the same order and never charges twice")),
-    security(("bearer" = [])),
-    responses(
-        (status = 201, description = "the paid order", body = OrderView),
-        (status = 402, description = "payment-declined: every hold released, nothing charged", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "insufficient-stock (every hold released), or conflict: a step was skipped or prices changed (see price_changes at GET /v1/checkouts/{id})", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
-pub(super) async fn place(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
+async fn place(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let checkout = super::checkout::checkout_id(&id)?;
+    let checkout = checkout_id(&id)?;
     let record = state.mercato.orders().place(&customer.id, &checkout).await?;
     Ok(warp::reply::with_status(warp::reply::json(&order_view(&record)?), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/orders/{id}",
-    tag = "orders",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the order with its history", body = OrderView),
-        (status = 404, description = "not-found (also another customer's order)", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.orders().get(&customer.id, &order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/orders",
-    tag = "orders",
-    params(
-        ("status" = Option<String>, Query, description = "only orders in this status"),
-        ("limit" = Option<i64>, Query, description = "1..=100, default 20"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")
-    ),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the caller's orders, newest first", body = OrderListView),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let status = query.status.as_deref().map(parse_status).transpose()?;
@@ -320,37 +311,12 @@ async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl 
     Ok(warp::reply::json(&OrderListView { items, next_cursor: next.map(|id| id.to_string()) }))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/cancel",
-    tag = "orders",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the cancelled order: units back in stock, money refunded", body = OrderView),
-        (status = 409, description = "conflict: the order has shipped", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn cancel(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let record = state.mercato.orders().cancel(&customer.id, &order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/orders/{id}/returns",
-    tag = "orders",
-    params(("id" = String, Path)),
-    request_body = ReturnBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the order, now return_requested", body = OrderView),
-        (status = 409, description = "conflict: the order is not delivered", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input: unknown SKU, too many units, missing reason", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn request_return(state: AppState, caller: Caller, id: String, body: ReturnBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let mut items = Vec::with_capacity(body.items.len());
@@ -366,49 +332,16 @@ async fn request_return(state: AppState, caller: Caller, id: String, body: Retur
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/admin/orders/{id}/ship",
-    tag = "orders",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "shipped: the units left their warehouses", body = OrderView),
-        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn ship(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let record = state.mercato.orders().ship(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/admin/orders/{id}/deliver",
-    tag = "orders",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "delivered", body = OrderView),
-        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn deliver(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let record = state.mercato.orders().deliver(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/admin/orders/{id}/returns/receive",
-    tag = "orders",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the return arrived: units restocked, money refunded; the order is refunded", body = OrderView),
-        (status = 409, description = "conflict: no return requested", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn receive_return(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let record = state.mercato.orders().receive_return(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))

@@ -1,14 +1,20 @@
 //! Catalog routes: bulk NDJSON import, create, read with live availability,
 //! partial update, and the category tree.
 
-use super::error::{Problem, ProblemBody};
+use super::error::Problem;
 use super::product_dto::{ParsedProduct, PatchBody, ProductBody, ProductView};
-use super::{admin, idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
+use super::route::{route_path, Content, Input, Route, RouteFilter, Routes, Schemas};
+use super::{AppState, Caller};
 use crate::engine::ProductId;
 use crate::engine::SellerId;
 use crate::StockUpdate;
 use bytes::Bytes;
 use serde::Serialize;
+use std::future::ready;
+use utoipa::openapi::path::OperationBuilder;
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::{ContentBuilder, Required};
+use utoipa::PartialSchema;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
@@ -17,48 +23,73 @@ pub const IMPORT_BODY_BYTES_MAX: u64 = 256 << 20;
 /// Products sent to the catalog actor per message during an import.
 const IMPORT_CHUNK: usize = 1_000;
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let import = warp::path!("v1" / "admin" / "catalog" / "import")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .and(warp::body::content_length_limit(IMPORT_BODY_BYTES_MAX))
-        .and(warp::body::bytes())
-        .then(|state, _caller, body| async move { respond(import(state, body).await) });
-    let create = warp::path!("v1" / "products")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(idempotency::parts())
-        .and(json_body_raw::<ProductBody>())
-        .then(|state: AppState, caller, parts, body, raw: Bytes| async move {
-            idempotency::idempotent(&state.clone(), parts, "POST /v1/products", &raw, || async move {
-                respond(create(state, caller, body).await)
-            })
-            .await
-        });
-    let read = warp::path!("v1" / "products" / String)
-        .and(warp::get())
-        .and(with_state())
-        .then(|id, state| async move { respond(read(state, id)) });
-    let patch = warp::path!("v1" / "products" / String)
-        .and(warp::patch())
-        .and(with_state())
-        .and(signed_in())
-        .and(json_body::<PatchBody>())
-        .then(|id, state, caller, body| async move { respond(patch(state, caller, id, body).await) });
-    let categories = warp::path!("v1" / "categories").and(warp::get()).and(with_state()).map(categories);
-    import.or(create).unify().or(read).unify().or(patch).unify().or(categories).unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    Route::post(route_path!("v1" / "admin" / "catalog" / "import"))
+        .tag("catalog")
+        .summary("Imports NDJSON: a bad line is reported with its 1-based number, the good\nlines land (an existing id is replaced).")
+        .admin()
+        .input::<Ndjson>()
+        .responds(200, "imported count and bad lines by number", Content::json::<ImportReport>())
+        .problem(413, "payload-too-large")
+        .to(|state, _, (), body| import(state, body))
+        .or(Route::post(route_path!("v1" / "products"))
+            .tag("catalog")
+            .signed_in()
+            .json::<ProductBody>()
+            .idempotent("retry safely: the first response is replayed for 24 h")
+            .responds(201, "the product with live availability", Content::json::<ProductView>())
+            .problem(409, "conflict")
+            .problem(422, "invalid-input")
+            .problem(403, "forbidden: not the admin or a seller")
+            .to(|state, caller, (), body| create(state, caller, body)))
+        .or(Route::get(route_path!("v1" / "products" / {id}))
+            .tag("catalog")
+            .responds(200, "the product with live availability", Content::json::<ProductView>())
+            .problem(404, "not-found")
+            .to(|state, (), (id,), ()| ready(read(state, id))))
+        .or(Route::patch(route_path!("v1" / "products" / {id}))
+            .tag("catalog")
+            .signed_in()
+            .json::<PatchBody>()
+            .responds(200, "the updated product", Content::json::<ProductView>())
+            .problem(404, "not-found")
+            .problem(422, "invalid-input")
+            .to(|state, caller, (id,), body| patch(state, caller, id, body)))
+        .or(Route::get(route_path!("v1" / "categories"))
+            .tag("catalog")
+            .responds(
+                200,
+                "{\"items\": [{\"name\", \"path\", \"product_count\", \"children\"}]}; counts include subcategories",
+                Content::Unspecified,
+            )
+            .to(|state, (), (), ()| ready(Ok::<_, Problem>(categories(state)))))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/categories",
-    tag = "catalog",
-    responses(
-        (status = 200, description = "{\"items\": [{\"name\", \"path\", \"product_count\", \"children\"}]}; counts include subcategories")
-    )
-)]
+/// The body of an import: NDJSON of at most [`IMPORT_BODY_BYTES_MAX`],
+/// taken whole (each line is parsed on its own).
+struct Ndjson;
+
+impl Input for Ndjson {
+    type Value = Bytes;
+
+    fn filter() -> impl Filter<Extract = (Bytes,), Error = Rejection> + Clone + Send + Sync + 'static {
+        warp::body::content_length_limit(IMPORT_BODY_BYTES_MAX).and(warp::body::bytes())
+    }
+
+    fn filter_raw() -> impl Filter<Extract = (Bytes, Bytes), Error = Rejection> + Clone + Send + Sync + 'static {
+        Ndjson::filter().map(|body: Bytes| (body.clone(), body)).untuple_one()
+    }
+
+    fn document(operation: OperationBuilder, _: &mut Schemas) -> OperationBuilder {
+        let body = RequestBodyBuilder::new()
+            .description(Some("one product per line"))
+            .content("application/x-ndjson", ContentBuilder::new().schema(Some(String::schema())).build())
+            .required(Some(Required::True))
+            .build();
+        operation.request_body(Some(body))
+    }
+}
+
 fn categories(state: AppState) -> warp::reply::Response {
     warp::reply::json(&serde_json::json!({"items": *state.mercato.catalog().category_tree()})).into_response()
 }
@@ -107,20 +138,6 @@ fn forbidden(detail: &str) -> Problem {
     Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/products",
-    tag = "catalog",
-    request_body = ProductBody,
-    security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
-    responses(
-        (status = 201, description = "the product with live availability", body = ProductView),
-        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden: not the admin or a seller", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn create(state: AppState, caller: Caller, body: ProductBody) -> Result<impl Reply, Problem> {
     let seller = acting_seller(&state, &caller)?;
     if let (Some(seller), Some(asked)) = (&seller, &body.seller_id) {
@@ -138,16 +155,6 @@ async fn create(state: AppState, caller: Caller, body: ProductBody) -> Result<im
     Ok(warp::reply::with_status(warp::reply::json(&view(&state, &product)), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/products/{id}",
-    tag = "catalog",
-    params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "the product with live availability", body = ProductView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
     let product =
@@ -155,19 +162,6 @@ fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     Ok(warp::reply::json(&view(&state, &product)))
 }
 
-#[utoipa::path(
-    patch,
-    path = "/v1/products/{id}",
-    tag = "catalog",
-    params(("id" = String, Path)),
-    request_body = PatchBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the updated product", body = ProductView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn patch(state: AppState, caller: Caller, id: String, body: PatchBody) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
     let patch = body.parse()?;
@@ -196,17 +190,6 @@ struct ImportReport {
 
 /// Imports NDJSON: a bad line is reported with its 1-based number, the good
 /// lines land (an existing id is replaced).
-#[utoipa::path(
-    post,
-    path = "/v1/admin/catalog/import",
-    tag = "catalog",
-    request_body(content = String, content_type = "application/x-ndjson", description = "one product per line"),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "imported count and bad lines by number", body = ImportReport),
-        (status = 413, description = "payload-too-large", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn import(state: AppState, body: Bytes) -> Result<impl Reply, Problem> {
     let text = std::str::from_utf8(&body).map_err(|err| Problem::malformed(format!("the body is not UTF-8: {err}")))?;
     let mut report = ImportReport { imported: 0, errors: Vec::new() };

@@ -2,55 +2,59 @@
 //! Reservations are made by a customer (who then owns them) or the admin.
 
 use super::dto::{self, CountsView, InventoryView, ReservationView, ReserveBody, StockBody};
-use super::error::{Problem, ProblemBody};
-use super::{admin, idempotency, json_body, json_body_raw, respond, signed_in, with_state, AppState, Caller};
+use super::error::Problem;
+use super::route::{route_path, Content, Route, RouteFilter, Routes};
+use super::{AppState, Caller};
 use crate::engine::{BucketKey, ReservationId};
 use crate::{ReserveRequest, StockUpdate};
-use bytes::Bytes;
 use warp::http::StatusCode;
-use warp::{Filter, Rejection, Reply};
+use warp::Reply;
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let create = warp::path!("v1" / "reservations")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .and(idempotency::parts())
-        .and(json_body_raw::<ReserveBody>())
-        .then(|state: AppState, caller, parts, body, raw: Bytes| async move {
-            idempotency::idempotent(&state.clone(), parts, "POST /v1/reservations", &raw, || async move {
-                respond(create(state, caller, body).await)
-            })
-            .await
-        });
-    let read = warp::path!("v1" / "reservations" / String)
-        .and(warp::get())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(read(state, caller, id).await) });
-    let commit = warp::path!("v1" / "reservations" / String / "commit")
-        .and(warp::post())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(commit(state, caller, id).await) });
-    let release = warp::path!("v1" / "reservations" / String)
-        .and(warp::delete())
-        .and(with_state())
-        .and(signed_in())
-        .then(|id, state, caller| async move { respond(release(state, caller, id).await) });
-    let inventory = warp::path!("v1" / "inventory" / String)
-        .and(warp::get())
-        .and(with_state())
-        .then(|sku, state| async move { respond(inventory(state, sku).await) });
-    let set_stock = warp::path!("v1" / "admin" / "inventory" / String / String)
-        .and(warp::put())
-        .and(with_state())
-        .and(admin())
-        .and(json_body::<StockBody>())
-        .then(
-            |sku, warehouse, state, _caller, body| async move { respond(set_stock(state, sku, warehouse, body).await) },
-        );
-    create.or(read).unify().or(commit).unify().or(release).unify().or(inventory).unify().or(set_stock).unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    Route::post(route_path!("v1" / "reservations"))
+        .tag("reservations")
+        .signed_in()
+        .json::<ReserveBody>()
+        .idempotent("retry safely: the first response is replayed for 24 h")
+        .responds(201, "held", Content::json::<ReservationView>())
+        .problem(409, "insufficient-stock")
+        .problem(422, "invalid-input or idempotency-key-reused")
+        .problem(401, "unauthorized")
+        .to(|state, caller, (), body| create(state, caller, body))
+        .or(Route::get(route_path!("v1" / "reservations" / { id }))
+            .tag("reservations")
+            .signed_in()
+            .responds(200, "the reservation", Content::json::<ReservationView>())
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| read(state, caller, id)))
+        .or(Route::post(route_path!("v1" / "reservations" / { id } / "commit"))
+            .tag("reservations")
+            .signed_in()
+            .responds(200, "committed (idempotent)", Content::json::<ReservationView>())
+            .problem(409, "hold-not-active")
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| commit(state, caller, id)))
+        .or(Route::delete(route_path!("v1" / "reservations" / { id }))
+            .tag("reservations")
+            .signed_in()
+            .responds(200, "released (idempotent)", Content::json::<ReservationView>())
+            .problem(409, "hold-not-active")
+            .problem(404, "not-found")
+            .to(|state, caller, (id,), ()| release(state, caller, id)))
+        .or(Route::get(route_path!("v1" / "inventory" / { sku }))
+            .tag("inventory")
+            .responds(200, "counts per warehouse and in total", Content::json::<InventoryView>())
+            .problem(404, "not-found")
+            .to(|state, (), (sku,), ()| inventory(state, sku)))
+        .or(Route::put(route_path!("v1" / "admin" / "inventory" / { sku } / { warehouse }))
+            .tag("inventory")
+            .admin()
+            .json::<StockBody>()
+            .responds(200, "the bucket's new counts", Content::json::<CountsView>())
+            .problem(404, "not-found")
+            .problem(409, "conflict")
+            .problem(422, "invalid-input")
+            .to(|state, _, (sku, warehouse), body| set_stock(state, sku, warehouse, body)))
 }
 
 /// A reservation the caller may see: the admin sees all, a customer only
@@ -65,20 +69,6 @@ fn reservation_id(state: &AppState, caller: &Caller, raw: &str) -> Result<Reserv
     }
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/reservations",
-    tag = "reservations",
-    request_body = ReserveBody,
-    security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "retry safely: the first response is replayed for 24 h")),
-    responses(
-        (status = 201, description = "held", body = ReservationView),
-        (status = 409, description = "insufficient-stock", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input or idempotency-key-reused", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<impl Reply, Problem> {
     let config = state.mercato.config();
     let quantity = dto::quantity(body.quantity, u32::MAX)?;
@@ -99,66 +89,21 @@ async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<im
     Ok(warp::reply::with_status(warp::reply::json(&ReservationView::from(reservation)), StatusCode::CREATED))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/reservations/{id}",
-    tag = "reservations",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the reservation", body = ReservationView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let reservation = state.mercato.inventory().reservation(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/reservations/{id}/commit",
-    tag = "reservations",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "committed (idempotent)", body = ReservationView),
-        (status = 409, description = "hold-not-active", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn commit(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let reservation = state.mercato.inventory().commit(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
-#[utoipa::path(
-    delete,
-    path = "/v1/reservations/{id}",
-    tag = "reservations",
-    params(("id" = String, Path)),
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "released (idempotent)", body = ReservationView),
-        (status = 409, description = "hold-not-active", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn release(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
     let reservation = state.mercato.inventory().release(&reservation_id(&state, &caller, &id)?).await?;
     Ok(warp::reply::json(&ReservationView::from(reservation)))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/inventory/{sku}",
-    tag = "inventory",
-    params(("sku" = String, Path)),
-    responses(
-        (status = 200, description = "counts per warehouse and in total", body = InventoryView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn inventory(state: AppState, sku: String) -> Result<impl Reply, Problem> {
     let sku = dto::sku(&sku).map_err(|_| Problem::not_found(format!("sku {sku} not found")))?;
     let inventory = state.mercato.inventory().levels(&sku).await?;
@@ -168,20 +113,6 @@ async fn inventory(state: AppState, sku: String) -> Result<impl Reply, Problem> 
     Ok(warp::reply::json(&InventoryView::from(inventory)))
 }
 
-#[utoipa::path(
-    put,
-    path = "/v1/admin/inventory/{sku}/{warehouse}",
-    tag = "inventory",
-    params(("sku" = String, Path), ("warehouse" = String, Path)),
-    request_body = StockBody,
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "the bucket's new counts", body = CountsView),
-        (status = 404, description = "not-found", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "conflict", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn set_stock(state: AppState, sku: String, warehouse: String, body: StockBody) -> Result<impl Reply, Problem> {
     if body.on_hand.is_none() && body.safety_stock.is_none() {
         return Err(Problem::invalid("give on_hand, safety_stock or both"));

@@ -2,39 +2,79 @@
 //! and `POST /v1/admin/search/rebuild`.
 //! Parameters are parsed here (bad ones are 422 `invalid-input`); the query
 //! itself runs on a query thread, off the async workers (see
-//! [`super::pool`]); when too many wait, 429 `rate-limited`.
+//! [`crate::pool`]); when too many wait, 429 `rate-limited`.
 
-use super::error::{Problem, ProblemBody};
-use super::{admin, respond, with_state, AppState};
+use super::error::Problem;
+use super::route::{query_param, route_path, Content, RawQuery, Route, RouteFilter, Routes};
+use super::AppState;
 use crate::pool::PoolError;
 use crate::search::facets::Filters;
 use crate::search::{Facets, Hit, SearchError, SearchRequest, Sort, Suggestion};
 use serde::Serialize;
 use std::time::Instant;
-use warp::{Filter, Rejection, Reply};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
+use warp::Reply;
 
 /// Completions returned by suggest.
 const SUGGEST_LIMIT: usize = 10;
 /// `Retry-After` when every query thread is busy and the queue is full.
 const QUERY_RETRY_AFTER_MS: u64 = 1_000;
 
-pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let search = warp::path!("v1" / "search")
-        .and(warp::get())
-        .and(with_state())
-        .and(raw_query())
-        .then(|state, raw| async move { respond(search(state, raw).await) });
-    let suggest = warp::path!("v1" / "suggest")
-        .and(warp::get())
-        .and(with_state())
-        .and(raw_query())
-        .then(|state, raw| async move { respond(suggest(state, raw).await) });
-    let rebuild = warp::path!("v1" / "admin" / "search" / "rebuild")
-        .and(warp::post())
-        .and(with_state())
-        .and(admin())
-        .then(|state, _caller| async move { respond(rebuild(state).await) });
-    search.or(suggest).unify().or(rebuild).unify()
+pub fn routes() -> Routes<impl RouteFilter> {
+    Route::get(route_path!("v1" / "search"))
+        .tag("search")
+        .input::<RawQuery<SearchQuery>>()
+        .responds(200, "hits, exact total, disjunctive facets, did_you_mean", Content::json::<SearchBody>())
+        .problem(422, "invalid-input")
+        .problem(429, "rate-limited: every query thread is busy and the queue is full (with Retry-After)")
+        .to(|state, (), (), raw| search(state, raw))
+        .or(Route::get(route_path!("v1" / "suggest"))
+            .tag("search")
+            .input::<RawQuery<SuggestQuery>>()
+            .responds(200, "at most 10 completions", Content::json::<SuggestBody>())
+            .to(|state, (), (), raw| suggest(state, raw)))
+        .or(Route::post(route_path!("v1" / "admin" / "search" / "rebuild"))
+            .tag("search")
+            .admin()
+            .responds(
+                202,
+                "the index is rebuilt from the event log in the background (searches answer from the refilling index; progress is mercato_projection_lag_events on /metrics)",
+                Content::json::<RebuildBody>(),
+            )
+            .problem(401, "unauthorized")
+            .problem(403, "forbidden")
+            .problem(503, "shutting-down")
+            .to(|state, _, (), ()| rebuild(state)))
+}
+
+/// The parameters of `GET /v1/search`, as [`parse_request`] reads them.
+pub struct SearchQuery;
+
+impl IntoParams for SearchQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param::<String>("q", false, "words; empty browses everything matching the filters"),
+            query_param::<String>("category", false, "category path prefix, e.g. Electronics/Audio"),
+            query_param::<Vec<String>>("brand", false, "any of these brands (repeat the parameter)"),
+            query_param::<i64>("price_min", false, "lowest price in cents (inclusive)"),
+            query_param::<i64>("price_max", false, "highest price in cents (inclusive)"),
+            query_param::<f64>("rating_min", false, "minimum rating"),
+            query_param::<bool>("in_stock", false, "only products with a variant available"),
+            query_param::<String>("sort", false, "relevance, price_asc, price_desc, rating, newest or popularity"),
+            query_param::<u32>("page", false, "1-based page"),
+            query_param::<u32>("per_page", false, "1..=100, default 20"),
+        ]
+    }
+}
+
+/// The parameter of `GET /v1/suggest`.
+pub struct SuggestQuery;
+
+impl IntoParams for SuggestQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![query_param::<String>("q", true, "the partial query, as typed")]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -45,18 +85,6 @@ pub struct RebuildBody {
     pub from_offset: u64,
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/admin/search/rebuild",
-    tag = "search",
-    security(("bearer" = [])),
-    responses(
-        (status = 202, description = "the index is rebuilt from the event log in the background (searches answer from the refilling index; progress is mercato_projection_lag_events on /metrics)", body = RebuildBody),
-        (status = 401, description = "unauthorized", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "forbidden", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, description = "shutting-down", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn rebuild(state: AppState) -> Result<impl Reply, Problem> {
     let from_offset = state.mercato.search().offset();
     if !state.mercato.search().rebuild() {
@@ -64,11 +92,6 @@ async fn rebuild(state: AppState) -> Result<impl Reply, Problem> {
     }
     let body = RebuildBody { status: "rebuilding", from_offset };
     Ok(warp::reply::with_status(warp::reply::json(&body), warp::http::StatusCode::ACCEPTED))
-}
-
-/// The raw query string, empty when there is none.
-fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
-    warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
 /// The body of a search response.
@@ -136,28 +159,6 @@ fn problem(err: SearchError) -> Problem {
     Problem::from(crate::Error::Search(err))
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/search",
-    tag = "search",
-    params(
-        ("q" = Option<String>, Query, description = "words; empty browses everything matching the filters"),
-        ("category" = Option<String>, Query, description = "category path prefix, e.g. Electronics/Audio"),
-        ("brand" = Option<Vec<String>>, Query, description = "any of these brands (repeat the parameter)"),
-        ("price_min" = Option<i64>, Query, description = "lowest price in cents (inclusive)"),
-        ("price_max" = Option<i64>, Query, description = "highest price in cents (inclusive)"),
-        ("rating_min" = Option<f64>, Query, description = "minimum rating"),
-        ("in_stock" = Option<bool>, Query, description = "only products with a variant available"),
-        ("sort" = Option<String>, Query, description = "relevance, price_asc, price_desc, rating, newest or popularity"),
-        ("page" = Option<u32>, Query, description = "1-based page"),
-        ("per_page" = Option<u32>, Query, description = "1..=100, default 20"),
-    ),
-    responses(
-        (status = 200, description = "hits, exact total, disjunctive facets, did_you_mean", body = SearchBody),
-        (status = 422, description = "invalid-input", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 429, description = "rate-limited: every query thread is busy and the queue is full (with Retry-After)", body = ProblemBody, content_type = "application/problem+json")
-    )
-)]
 async fn search(state: AppState, raw: String) -> Result<warp::reply::Response, Problem> {
     let request = parse_request(&raw)?;
     let started = Instant::now();
@@ -179,13 +180,6 @@ async fn search(state: AppState, raw: String) -> Result<warp::reply::Response, P
     Ok(warp::reply::json(&body).into_response())
 }
 
-#[utoipa::path(
-    get,
-    path = "/v1/suggest",
-    tag = "search",
-    params(("q" = String, Query, description = "the partial query, as typed")),
-    responses((status = 200, description = "at most 10 completions", body = SuggestBody))
-)]
 async fn suggest(state: AppState, raw: String) -> Result<warp::reply::Response, Problem> {
     let q = form_urlencoded::parse(raw.as_bytes())
         .find(|(key, _)| key == "q")

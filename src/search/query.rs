@@ -139,13 +139,25 @@ pub struct Hit {
     pub product_id: String,
     pub title: String,
     pub brand: Option<String>,
-    #[schema(value_type = crate::http::product_dto::MoneyBody)]
+    #[schema(value_type = MoneySchema)]
     pub price: Money,
     pub rating: Option<f64>,
     pub in_stock: bool,
     pub variant_count: u32,
     pub score: f64,
     pub sponsored: bool,
+}
+
+// The JSON of a hit's `Money`, for the OpenAPI document only: the search
+// index is below the HTTP layer and names none of its types.
+/// An amount in minor units (cents) of one currency.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Money)]
+#[allow(dead_code)] // never built: it only describes `Money`'s JSON
+pub struct MoneySchema {
+    pub cents: i64,
+    #[schema(example = "USD")]
+    pub currency: String,
 }
 
 /// The answer to a search.

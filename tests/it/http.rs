@@ -742,6 +742,84 @@ async fn the_openapi_document_lists_every_route_the_server_answers() {
     app.stop().await;
 }
 
+/// Every `$ref` under `value`.
+fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                out.push(target);
+            }
+            map.values().for_each(|value| refs(value, out));
+        }
+        Value::Array(items) => items.iter().for_each(|value| refs(value, out)),
+        _ => {}
+    }
+}
+
+/// The server and its document come from one route table: the document
+/// lists exactly the table's routes, each of them answers, and no method
+/// the document leaves out is served on a documented path.
+#[tokio::test]
+async fn the_openapi_document_is_the_route_table_and_every_route_in_it_answers() {
+    let table = mercato::http::table();
+    let routes: Vec<(String, String)> =
+        table.operations().iter().map(|route| (route.method().to_owned(), route.path().to_owned())).collect();
+    let unique: std::collections::BTreeSet<(String, String)> = routes.iter().cloned().collect();
+    assert_eq!(unique.len(), routes.len(), "a route is declared twice: {routes:?}");
+
+    let app = spawn_app().await;
+    let document = app.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(document.status, 200);
+    let mut documented = std::collections::BTreeSet::new();
+    let mut operation_ids = std::collections::BTreeSet::new();
+    for (path, operations) in document.body["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            documented.insert((method.to_uppercase(), path.clone()));
+            let name = format!("{} {path}", method.to_uppercase());
+            assert!(operation["tags"][0].as_str().is_some_and(|tag| !tag.is_empty()), "{name} has no tag");
+            let operation_id = operation["operationId"].as_str().unwrap_or_default().to_owned();
+            assert!(!operation_id.is_empty() && operation_ids.insert(operation_id), "{name}: no unique operationId");
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.keys().any(|status| status.starts_with('2')), "{name} documents no success");
+            for (status, response) in responses {
+                if !status.starts_with('2') {
+                    let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ProblemBody", "{name} {status} is not a problem");
+                }
+            }
+            let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+            for segment in path.split('/').filter(|segment| segment.starts_with('{')) {
+                let param = segment.trim_matches(|c| c == '{' || c == '}');
+                let declared = parameters.iter().any(|p| p["in"] == "path" && p["name"] == param);
+                assert!(declared, "{name}: path parameter {param} is not documented");
+            }
+        }
+    }
+    assert_eq!(documented, unique, "the document's operations are the route table's");
+
+    // Every schema an operation refers to is in the components.
+    let mut targets = Vec::new();
+    refs(&document.body, &mut targets);
+    let schemas = document.body["components"]["schemas"].as_object().unwrap();
+    for target in targets {
+        let name = target.strip_prefix("#/components/schemas/").unwrap_or(target);
+        assert!(schemas.contains_key(name), "{target} is referred to but not a component");
+    }
+
+    for (method, path) in &unique {
+        assert!(answers(&app, method, path).await, "{method} {path} is in the route table but not served");
+    }
+    let paths: std::collections::BTreeSet<&String> = unique.iter().map(|(_, path)| path).collect();
+    for path in paths {
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if !unique.contains(&(method.to_owned(), path.clone())) {
+                assert!(!answers(&app, method, path).await, "{method} {path} is served but not documented");
+            }
+        }
+    }
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_seller_creates_and_patches_only_its_own_products() {
     let app = spawn_app().await;
