@@ -43,7 +43,7 @@ serve() {
     rm -rf "$work/data" && mkdir -p "$work/data"
     # The load-test mode by its environment variable: a build from before the
     # flag existed ignores it.
-    MERCATO_LOAD_TEST_MODE=true "$bin_dir/mercato" serve --addr "127.0.0.1:$port" --data-dir "$work/data" \
+    MERCATO_LOAD_TEST_MODE=true MERCATO_AUTH_LIMIT_ADDRESS=1000000/1000000 "$bin_dir/mercato" serve --addr "127.0.0.1:$port" --data-dir "$work/data" \
         --admin-token T --password-cost fast "$@" >"$work/server.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 200); do

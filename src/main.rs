@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! The `mercato` command: `serve` runs the HTTP server; `check` verifies a
 //! data directory.
 
@@ -103,6 +104,10 @@ struct ServeArgs {
     /// Deal claims per client address: RATE/BURST.
     #[arg(long, env = "MERCATO_CLAIM_LIMIT_ADDRESS", default_value = "200/400", value_parser = parse_limit)]
     claim_limit_address: RateLimit,
+    /// Registrations and sign-ins per client address: RATE/BURST (the
+    /// lockout after failed sign-ins, per email and address, stays).
+    #[arg(long, env = "MERCATO_AUTH_LIMIT_ADDRESS", default_value = "10/20", value_parser = parse_limit)]
+    auth_limit_address: RateLimit,
 }
 
 fn parse_limit(raw: &str) -> Result<RateLimit, String> {
@@ -195,8 +200,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 token
             }
         };
-        let limits =
-            ClaimLimitConfig { per_customer: args.claim_limit_customer, per_address: args.claim_limit_address };
+        let limits = ClaimLimitConfig {
+            per_customer: args.claim_limit_customer,
+            per_address: args.claim_limit_address,
+            auth_per_address: args.auth_limit_address,
+        };
         let state = AppState::with_limits(mercato.clone(), &admin_token, limits)?;
         let (addr, server) = mercato::http::bind(state, args.addr, shutdown_signal())
             .with_context(|| format!("binding {}", args.addr))?;

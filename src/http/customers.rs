@@ -2,7 +2,7 @@
 //! the customer's cart), and the signed-in customer.
 
 use super::error::Problem;
-use super::route::{route_path, Content, Route, RouteFilter, Routes};
+use super::route::{route_path, Bearer, Content, FromClient, Json, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
 use crate::engine::CartId;
 use serde::{Deserialize, Serialize};
@@ -57,18 +57,27 @@ struct MeView {
 pub fn routes() -> Routes<impl RouteFilter> {
     Route::post(route_path!("v1" / "customers"))
         .tag("customers")
-        .json::<RegisterBody>()
+        .input::<FromClient<Json<RegisterBody>>>()
         .idempotent("retry safely: the first response is replayed for 24 h")
         .responds(201, "registered: {\"customer_id\"}", Content::Unspecified)
         .problem(409, "conflict (email exists)")
         .problem(422, "invalid-input")
-        .to(|state, (), (), body| register(state, body))
+        .problem(429, "rate-limited: too many from this address, or the password hashers are busy")
+        .to(|state, (), (), (client, body)| register(state, client, body))
         .or(Route::post(route_path!("v1" / "sessions"))
             .tag("customers")
-            .json::<SignInBody>()
+            .input::<FromClient<Json<SignInBody>>>()
             .responds(200, "a bearer token valid 30 days", Content::json::<SessionView>())
             .problem(401, "unauthorized")
-            .to(|state, (), (), body| sign_in(state, body)))
+            .problem(429, "rate-limited: too many from this address, locked out after failed sign-ins, or busy")
+            .to(|state, (), (), (client, body)| sign_in(state, client, body)))
+        .or(Route::delete(route_path!("v1" / "sessions" / "current"))
+            .tag("customers")
+            .signed_in()
+            .input::<Bearer>()
+            .responds(204, "signed out: the token stops working at once", Content::Unspecified)
+            .problem(401, "unauthorized")
+            .to(|state, _, (), token| sign_out(state, token)))
         .or(Route::get(route_path!("v1" / "me"))
             .tag("customers")
             .signed_in()
@@ -104,14 +113,32 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .to(|state, caller, (), ()| cancel_membership(state, caller)))
 }
 
-async fn register(state: AppState, body: RegisterBody) -> Result<impl Reply, Problem> {
+/// The client's address as the auth limits and lockouts key it.
+fn client_ip(client: Option<std::net::SocketAddr>) -> Option<std::net::IpAddr> {
+    client.map(|addr| addr.ip())
+}
+
+async fn register(
+    state: AppState,
+    client: Option<std::net::SocketAddr>,
+    body: RegisterBody,
+) -> Result<impl Reply, Problem> {
+    let address = client_ip(client).map(|ip| ip.to_string()).unwrap_or_default();
+    state.claim_limits.admit_auth(&address, state.mercato.now())?;
     let customer = state.mercato.customers().register(&body.email, &body.password, &body.name).await?;
     let reply = serde_json::json!({"customer_id": customer.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
 
-async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Problem> {
-    let (token, customer) = state.mercato.customers().sign_in(&body.email, &body.password).await?;
+async fn sign_in(
+    state: AppState,
+    client: Option<std::net::SocketAddr>,
+    body: SignInBody,
+) -> Result<impl Reply, Problem> {
+    let address = client_ip(client).map(|ip| ip.to_string()).unwrap_or_default();
+    state.claim_limits.admit_auth(&address, state.mercato.now())?;
+    let (token, customer) =
+        state.mercato.customers().sign_in_from(&body.email, &body.password, client_ip(client)).await?;
     let cart = state.mercato.customers().cart_id(&customer.id)?;
     state.mercato.carts().open(&cart).await?;
     if let Some(guest) = body.guest_cart_id {
@@ -120,6 +147,11 @@ async fn sign_in(state: AppState, body: SignInBody) -> Result<impl Reply, Proble
     }
     let view = SessionView { token, customer_id: customer.id.to_string(), cart_id: cart.to_string() };
     Ok(warp::reply::json(&view))
+}
+
+async fn sign_out(state: AppState, token: String) -> Result<impl Reply, Problem> {
+    state.mercato.customers().sign_out(&token).await?;
+    Ok(warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT))
 }
 
 fn me(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {

@@ -1,6 +1,7 @@
-//! Anti-bot limits on deal claims: a token bucket per customer and per
-//! client address (429 `rate-limited` with `Retry-After`), and at most one
-//! claim in flight per customer. The maps forget full buckets once they grow
+//! Anti-bot limits on deal claims and customer reservations: a token bucket
+//! per customer and per client address (429 `rate-limited` with
+//! `Retry-After`), and at most one claim in flight per customer; and on
+//! registrations and sign-ins, a token bucket per client address. The maps forget full buckets once they grow
 //! past a bound, so a flood of distinct callers cannot grow memory forever.
 
 use super::error::Problem;
@@ -16,6 +17,8 @@ const BUCKETS_MAX: usize = 100_000;
 pub struct ClaimLimitConfig {
     pub per_customer: RateLimit,
     pub per_address: RateLimit,
+    /// Registrations and sign-ins per client address.
+    pub auth_per_address: RateLimit,
 }
 
 impl Default for ClaimLimitConfig {
@@ -23,6 +26,7 @@ impl Default for ClaimLimitConfig {
         ClaimLimitConfig {
             per_customer: RateLimit { rate_per_second: 5, burst: 10 },
             per_address: RateLimit { rate_per_second: 200, burst: 400 },
+            auth_per_address: RateLimit { rate_per_second: 10, burst: 20 },
         }
     }
 }
@@ -32,6 +36,7 @@ pub struct ClaimLimits {
     config: ClaimLimitConfig,
     customers: DashMap<CustomerId, TokenBucket, foldhash::fast::RandomState>,
     addresses: DashMap<String, TokenBucket, foldhash::fast::RandomState>,
+    auth_addresses: DashMap<String, TokenBucket, foldhash::fast::RandomState>,
     in_flight: DashMap<CustomerId, (), foldhash::fast::RandomState>,
 }
 
@@ -75,6 +80,12 @@ impl ClaimLimits {
         }
         Ok(InFlight { limits: self, customer: customer.clone() })
     }
+
+    /// Admits a registration or sign-in from `address`, or refuses it with 429.
+    pub fn admit_auth(&self, address: &str, now: Timestamp) -> Result<(), Problem> {
+        take(&self.auth_addresses, &address.to_owned(), self.config.auth_per_address, now)
+            .map_err(|wait| Problem::rate_limited("too many sign-ins and registrations from this address", wait))
+    }
 }
 
 #[cfg(test)]
@@ -86,6 +97,7 @@ mod tests {
         let limits = ClaimLimits::new(ClaimLimitConfig {
             per_customer: RateLimit { rate_per_second: 1, burst: 2 },
             per_address: RateLimit { rate_per_second: 100, burst: 100 },
+            ..ClaimLimitConfig::default()
         });
         let ann = CustomerId::parse("cus_ann").unwrap();
         let now = Timestamp::from_millis(1_000);
@@ -103,6 +115,7 @@ mod tests {
         let limits = ClaimLimits::new(ClaimLimitConfig {
             per_customer: RateLimit { rate_per_second: 100, burst: 100 },
             per_address: RateLimit { rate_per_second: 1, burst: 3 },
+            ..ClaimLimitConfig::default()
         });
         let now = Timestamp::from_millis(1_000);
         for n in 0..3 {

@@ -112,7 +112,7 @@ impl Caller {
     }
 }
 
-fn bearer(header: &str) -> Option<&str> {
+pub(crate) fn bearer(header: &str) -> Option<&str> {
     header.strip_prefix("Bearer ").map(str::trim).filter(|token| !token.is_empty())
 }
 

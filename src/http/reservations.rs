@@ -3,7 +3,7 @@
 
 use super::dto::{self, CountsView, InventoryView, ReservationView, ReserveBody, StockBody};
 use super::error::Problem;
-use super::route::{route_path, Content, Route, RouteFilter, Routes};
+use super::route::{route_path, Content, FromClient, Json, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
 use crate::engine::{BucketKey, ReservationId};
 use crate::{ReserveRequest, StockUpdate};
@@ -14,13 +14,14 @@ pub fn routes() -> Routes<impl RouteFilter> {
     Route::post(route_path!("v1" / "reservations"))
         .tag("reservations")
         .signed_in()
-        .json::<ReserveBody>()
+        .input::<FromClient<Json<ReserveBody>>>()
         .idempotent("retry safely: the first response is replayed for 24 h")
         .responds(201, "held", Content::json::<ReservationView>())
-        .problem(409, "insufficient-stock")
+        .problem(409, "insufficient-stock, or limit-exceeded (a customer's 20 held reservations of 999 units)")
         .problem(422, "invalid-input or idempotency-key-reused")
         .problem(401, "unauthorized")
-        .to(|state, caller, (), body| create(state, caller, body))
+        .problem(429, "rate-limited, like deal claims")
+        .to(|state, caller, (), (client, body)| create(state, caller, client, body))
         .or(Route::get(route_path!("v1" / "reservations" / { id }))
             .tag("reservations")
             .signed_in()
@@ -29,8 +30,9 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .to(|state, caller, (id,), ()| read(state, caller, id)))
         .or(Route::post(route_path!("v1" / "reservations" / { id } / "commit"))
             .tag("reservations")
-            .signed_in()
+            .admin()
             .responds(200, "committed (idempotent)", Content::json::<ReservationView>())
+            .problem(403, "forbidden: a customer's holds become sales only by placing an order")
             .problem(409, "hold-not-active")
             .problem(404, "not-found")
             .to(|state, caller, (id,), ()| commit(state, caller, id)))
@@ -69,7 +71,18 @@ fn reservation_id(state: &AppState, caller: &Caller, raw: &str) -> Result<Reserv
     }
 }
 
-async fn create(state: AppState, caller: Caller, body: ReserveBody) -> Result<impl Reply, Problem> {
+async fn create(
+    state: AppState,
+    caller: Caller,
+    client: Option<std::net::SocketAddr>,
+    body: ReserveBody,
+) -> Result<impl Reply, Problem> {
+    // A customer's reservations are limited as their deal claims are.
+    let address = client.map(|addr| addr.ip().to_string()).unwrap_or_default();
+    let _in_flight = match &caller {
+        Caller::Customer(customer) => Some(state.claim_limits.admit(&customer.id, &address, state.mercato.now())?),
+        Caller::Admin => None,
+    };
     let config = state.mercato.config();
     let quantity = dto::quantity(body.quantity, u32::MAX)?;
     let ttl_seconds =

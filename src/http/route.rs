@@ -380,6 +380,32 @@ impl<T: utoipa::IntoParams + 'static> Input for RawQuery<T> {
     }
 }
 
+/// The bearer token the request came with (sign-out ends its session);
+/// a request without one is 401.
+pub struct Bearer;
+
+impl Input for Bearer {
+    type Value = String;
+
+    fn filter() -> impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static {
+        warp::header::optional::<String>("authorization").and_then(|header: Option<String>| async move {
+            header
+                .as_deref()
+                .and_then(super::bearer)
+                .map(str::to_owned)
+                .ok_or_else(|| warp::reject::custom(Problem::unauthorized("missing bearer token")))
+        })
+    }
+
+    fn filter_raw() -> impl Filter<Extract = (String, Bytes), Error = Rejection> + Clone + Send + Sync + 'static {
+        Self::filter().map(|token: String| (token, Bytes::new())).untuple_one()
+    }
+
+    fn document(operation: OperationBuilder, _: &mut Schemas) -> OperationBuilder {
+        operation
+    }
+}
+
 /// Another input with the client's address (when known) before it.
 pub struct FromClient<I>(PhantomData<fn() -> I>);
 

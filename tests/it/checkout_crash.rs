@@ -26,7 +26,17 @@ fn start(dir: &Path) -> (Child, String) {
     common::start_server(
         dir,
         ADMIN,
-        &["--durability", "strict", "--load-test-mode", "--password-cost", "fast", "--fraud-rules", "off"],
+        &[
+            "--durability",
+            "strict",
+            "--load-test-mode",
+            "--password-cost",
+            "fast",
+            "--fraud-rules",
+            "off",
+            "--auth-limit-address",
+            "1000000/1000000",
+        ],
     )
 }
 

@@ -20,7 +20,15 @@ fn start(dir: &Path) -> (Child, String) {
     common::start_server(
         dir,
         ADMIN,
-        &["--load-test-mode", "--password-cost", "fast", "--claim-limit-address", "1000000/1000000"],
+        &[
+            "--load-test-mode",
+            "--password-cost",
+            "fast",
+            "--claim-limit-address",
+            "1000000/1000000",
+            "--auth-limit-address",
+            "1000000/1000000",
+        ],
     )
 }
 

@@ -29,7 +29,7 @@ const SEED: Seed = Seed {
 };
 
 async fn spawn_app() -> App {
-    spawn_app_with(mercato::http::limits::ClaimLimitConfig::default()).await
+    spawn_app_with(crate::common::app::test_limits()).await
 }
 
 async fn spawn_app_with(limits: mercato::http::limits::ClaimLimitConfig) -> App {
@@ -580,10 +580,15 @@ async fn a_customer_sees_and_settles_only_their_own_reservations() {
     assert_eq!(app.call(Method::GET, &path, None, Some(&ann)).await.status, 200);
     assert_eq!(app.call(Method::GET, &path, None, Some(ADMIN)).await.status, 200, "the admin sees every reservation");
     assert_problem(&app.call(Method::GET, &path, None, Some(&bob)).await, 404, "not-found");
-    assert_problem(&app.call(Method::POST, &format!("{path}/commit"), None, Some(&bob)).await, 404, "not-found");
     assert_problem(&app.call(Method::DELETE, &path, None, Some(&bob)).await, 404, "not-found");
     assert_problem(&app.call(Method::GET, &path, None, None).await, 401, "unauthorized");
-    let committed = app.call(Method::POST, &format!("{path}/commit"), None, Some(&ann)).await;
+    // A commit is the admin's (API.md): a customer's holds become sales only
+    // by placing an order, so even the owner's commit is 403 and the hold stays.
+    for token in [&bob, &ann] {
+        assert_problem(&app.call(Method::POST, &format!("{path}/commit"), None, Some(token)).await, 403, "forbidden");
+    }
+    assert_eq!(app.call(Method::GET, &path, None, Some(&ann)).await.body["status"], "held");
+    let committed = app.call(Method::POST, &format!("{path}/commit"), None, Some(ADMIN)).await;
     assert_eq!(committed.body["status"], "committed");
     app.stop().await;
 }
@@ -646,6 +651,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/suggest"),
     ("POST", "/v1/customers"),
     ("POST", "/v1/sessions"),
+    ("DELETE", "/v1/sessions/current"),
     ("GET", "/v1/me"),
     ("POST", "/v1/me/membership"),
     ("DELETE", "/v1/me/membership"),
@@ -1007,6 +1013,7 @@ async fn app_with_rate_limits(per_customer: u64, per_address: u64, per_customer_
     let limits = mercato::http::limits::ClaimLimitConfig {
         per_customer: RateLimit { rate_per_second: per_customer, burst: per_customer },
         per_address: RateLimit { rate_per_second: per_address, burst: per_address },
+        ..crate::common::app::test_limits()
     };
     let app = spawn_app_with(limits).await;
     app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;

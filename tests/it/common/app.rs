@@ -25,6 +25,13 @@ pub struct Seed {
     pub weight_grams: Option<u32>,
 }
 
+/// The server's claim limits, with sign-ins and registrations unthrottled:
+/// the tests register many customers from one loopback address.
+pub fn test_limits() -> ClaimLimitConfig {
+    let unthrottled = mercato::engine::rate::RateLimit { rate_per_second: 1_000_000, burst: 1_000_000 };
+    ClaimLimitConfig { auth_per_address: unthrottled, ..ClaimLimitConfig::default() }
+}
+
 /// How the app starts: its seed, engine configuration and claim limits.
 pub struct Options {
     pub seed: Seed,
@@ -34,7 +41,7 @@ pub struct Options {
 
 impl Options {
     pub fn new(seed: Seed) -> Options {
-        Options { seed, adjust: Box::new(|_| {}), limits: ClaimLimitConfig::default() }
+        Options { seed, adjust: Box::new(|_| {}), limits: test_limits() }
     }
 
     pub fn config(mut self, adjust: impl FnOnce(&mut Config) + 'static) -> Options {
