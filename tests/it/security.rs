@@ -254,3 +254,73 @@ async fn no_card_number_nor_an_unkeyed_digest_of_one_is_stored() {
         }
     }
 }
+
+mod over_http {
+    use crate::common::app::{test_limits, Call, Options, Seed, TestApp};
+    use hyper::Method;
+    use mercato::engine::rate::RateLimit;
+
+    const EMPTY: Seed = Seed { warehouses: &[], products: &[], category: &["Test"], weight_grams: None };
+
+    fn call<'a>(method: Method, path: &'a str, body: String, token: Option<&'a str>, source: [u8; 4]) -> Call<'a> {
+        Call { body: Some(body), token, source: Some(source), ..Call::new(method, path) }
+    }
+
+    /// 20 wrong passwords from one address: 401s, then 429 with
+    /// Retry-After; the owner signs in from another address meanwhile, and
+    /// signs out: the token stops working at once.
+    #[tokio::test]
+    async fn a_lockout_over_http_spares_the_owner_elsewhere_and_sign_out_ends_the_token() {
+        let app = TestApp::spawn(Options::new(EMPTY)).await;
+        let register = serde_json::json!({"email": "owner@example.com", "password": "the right password", "name": "O"});
+        let created =
+            app.request(call(Method::POST, "/v1/customers", register.to_string(), None, [127, 0, 0, 1])).await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        let wrong = serde_json::json!({"email": "owner@example.com", "password": "a wrong guess!"}).to_string();
+        let mut statuses = Vec::new();
+        for _ in 0..20 {
+            let answer = app.request(call(Method::POST, "/v1/sessions", wrong.clone(), None, [127, 0, 0, 66])).await;
+            if answer.status == 429 {
+                assert!(answer.retry_after.is_some(), "429 says when to retry");
+            }
+            statuses.push(answer.status);
+        }
+        assert!(statuses[..6].iter().all(|status| *status == 401), "{statuses:?}");
+        assert!(statuses[6..].iter().all(|status| *status == 429), "{statuses:?}");
+        let right = serde_json::json!({"email": "owner@example.com", "password": "the right password"}).to_string();
+        let owner = app.request(call(Method::POST, "/v1/sessions", right, None, [127, 0, 0, 7])).await;
+        assert_eq!(owner.status, 200, "{:?}", owner.body);
+        let token = owner.body["token"].as_str().unwrap().to_owned();
+        let me = Call { token: Some(&token), ..Call::new(Method::GET, "/v1/me") };
+        assert_eq!(app.request(me).await.status, 200);
+        let out = Call { token: Some(&token), ..Call::new(Method::DELETE, "/v1/sessions/current") };
+        assert_eq!(app.request(out).await.status, 204);
+        let me = Call { token: Some(&token), ..Call::new(Method::GET, "/v1/me") };
+        assert_eq!(app.request(me).await.status, 401, "the token stopped working");
+        app.stop().await;
+    }
+
+    /// Registrations and sign-ins are throttled per client address.
+    #[tokio::test]
+    async fn registrations_are_throttled_per_address() {
+        let limits = test_limits();
+        let limits = mercato::http::limits::ClaimLimitConfig {
+            auth_per_address: RateLimit { rate_per_second: 1, burst: 3 },
+            ..limits
+        };
+        let app = TestApp::spawn(Options::new(EMPTY).limits(limits)).await;
+        let mut statuses = Vec::new();
+        for n in 0..5 {
+            let body =
+                serde_json::json!({"email": format!("c{n}@example.com"), "password": "a password!", "name": "C"});
+            statuses.push(
+                app.request(call(Method::POST, "/v1/customers", body.to_string(), None, [127, 0, 0, 9])).await.status,
+            );
+        }
+        assert_eq!(statuses, [201, 201, 201, 429, 429]);
+        let body = serde_json::json!({"email": "other@example.com", "password": "a password!", "name": "C"});
+        let elsewhere = app.request(call(Method::POST, "/v1/customers", body.to_string(), None, [127, 0, 0, 10])).await;
+        assert_eq!(elsewhere.status, 201, "another address is not limited");
+        app.stop().await;
+    }
+}
