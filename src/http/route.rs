@@ -177,50 +177,28 @@ pub trait Verb: 'static {
     fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static;
 }
 
-pub struct Get;
-pub struct Post;
-pub struct Put;
-pub struct Patch;
-pub struct Delete;
+/// Declares a [`Verb`]: its type, OpenAPI method, request-line name and
+/// warp filter.
+macro_rules! verb {
+    ($($verb:ident: $method:ident, $name:literal, $filter:path;)*) => {$(
+        pub struct $verb;
 
-impl Verb for Get {
-    const METHOD: HttpMethod = HttpMethod::Get;
-    const NAME: &'static str = "GET";
-    fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static {
-        warp::get()
-    }
+        impl Verb for $verb {
+            const METHOD: HttpMethod = HttpMethod::$method;
+            const NAME: &'static str = $name;
+            fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static {
+                $filter()
+            }
+        }
+    )*};
 }
 
-impl Verb for Post {
-    const METHOD: HttpMethod = HttpMethod::Post;
-    const NAME: &'static str = "POST";
-    fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static {
-        warp::post()
-    }
-}
-
-impl Verb for Put {
-    const METHOD: HttpMethod = HttpMethod::Put;
-    const NAME: &'static str = "PUT";
-    fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static {
-        warp::put()
-    }
-}
-
-impl Verb for Patch {
-    const METHOD: HttpMethod = HttpMethod::Patch;
-    const NAME: &'static str = "PATCH";
-    fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static {
-        warp::patch()
-    }
-}
-
-impl Verb for Delete {
-    const METHOD: HttpMethod = HttpMethod::Delete;
-    const NAME: &'static str = "DELETE";
-    fn filter() -> impl Filter<Extract = (), Error = Rejection> + Copy + Send + Sync + 'static {
-        warp::delete()
-    }
+verb! {
+    Get: Get, "GET", warp::get;
+    Post: Post, "POST", warp::post;
+    Put: Put, "PUT", warp::put;
+    Patch: Patch, "PATCH", warp::patch;
+    Delete: Delete, "DELETE", warp::delete;
 }
 
 /// How a principal shows in the document.

@@ -363,54 +363,36 @@ impl<'a> Inventory<'a> {
         self.s.buckets_of(sku)
     }
 
-    /// Whoever keeps reservation `id`: a bucket, or a deal shard (a claim).
-    fn holder(self, id: &ReservationId) -> Result<Holder, Error> {
-        self.s
-            .shared
-            .reservations
-            .holder(id)
-            .ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() }.into())
-    }
-
     /// Sells a held reservation (idempotent).
     pub async fn commit(self, id: &ReservationId) -> Result<Reservation, Error> {
-        match self.holder(id)? {
-            Holder::Bucket(bucket) => {
-                let hold = self.bucket_call(&bucket, Commit { id: id.clone() }).await?;
-                Ok(Reservation::new(id.clone(), bucket, hold))
-            }
-            Holder::Deal(shard) => {
-                let command = ShardCommand::Commit { id: id.clone(), order: None };
-                self.m.deals().claim_as_reservation(&shard, id, command).await
-            }
-        }
+        let claim = ShardCommand::Commit { id: id.clone(), order: None };
+        self.at_holder(id, Commit { id: id.clone() }, claim).await
     }
 
     /// Returns a reservation's units (idempotent).
     pub async fn release(self, id: &ReservationId) -> Result<Reservation, Error> {
-        match self.holder(id)? {
-            Holder::Bucket(bucket) => {
-                let hold = self.bucket_call(&bucket, Release { id: id.clone() }).await?;
-                Ok(Reservation::new(id.clone(), bucket, hold))
-            }
-            Holder::Deal(shard) => {
-                let command = ShardCommand::Release { id: id.clone() };
-                self.m.deals().claim_as_reservation(&shard, id, command).await
-            }
-        }
+        self.at_holder(id, Release { id: id.clone() }, ShardCommand::Release { id: id.clone() }).await
     }
 
     /// Reads a reservation (expiring it first if it is due).
     pub async fn reservation(self, id: &ReservationId) -> Result<Reservation, Error> {
-        match self.holder(id)? {
+        self.at_holder(id, ReadHold { id: id.clone() }, ShardCommand::Read { id: id.clone() }).await
+    }
+
+    /// Sends reservation `id`'s holder what it understands: a bucket
+    /// `to_bucket`, a deal shard (the reservation is a claim) `to_shard`.
+    async fn at_holder<M>(self, id: &ReservationId, to_bucket: M, to_shard: ShardCommand) -> Result<Reservation, Error>
+    where
+        M: actix::Message<Result = bucket::BucketReply<Hold>> + Clone + Send + 'static,
+        BucketActor: actix::Handler<M>,
+    {
+        let holder = self.s.shared.reservations.holder(id);
+        match holder.ok_or_else(|| InventoryError::ReservationNotFound { id: id.clone() })? {
             Holder::Bucket(bucket) => {
-                let hold = self.bucket_call(&bucket, ReadHold { id: id.clone() }).await?;
+                let hold = self.bucket_call(&bucket, to_bucket).await?;
                 Ok(Reservation::new(id.clone(), bucket, hold))
             }
-            Holder::Deal(shard) => {
-                let command = ShardCommand::Read { id: id.clone() };
-                self.m.deals().claim_as_reservation(&shard, id, command).await
-            }
+            Holder::Deal(shard) => self.m.deals().claim_as_reservation(&shard, id, to_shard).await,
         }
     }
 

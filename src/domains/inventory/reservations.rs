@@ -85,9 +85,7 @@ impl ReservationIndex {
             Entry::Occupied(_) => Placed::Elsewhere,
             Entry::Vacant(entry) => {
                 let placement = Placement { holder, owner, held };
-                if placement.takes_slot() {
-                    self.add_slots(placement.owner.as_ref(), 1);
-                }
+                self.hold_slot(&placement);
                 entry.insert(placement);
                 Placed::New
             }
@@ -99,9 +97,7 @@ impl ReservationIndex {
         if let Some(mut placement) = self.placements.get_mut(id) {
             if placement.owner.is_none() {
                 placement.owner = Some(owner);
-                if placement.takes_slot() {
-                    self.add_slots(placement.owner.as_ref(), 1);
-                }
+                self.hold_slot(&placement);
             }
         }
     }
@@ -136,7 +132,10 @@ impl ReservationIndex {
     /// Gives back a slot taken by [`ReservationIndex::take_slot`] that no
     /// hold kept.
     pub fn give_slot(&self, owner: &CustomerId) {
-        self.add_slots(Some(owner), -1);
+        self.slots.remove_if_mut(owner, |_, taken| {
+            *taken = taken.saturating_sub(1);
+            *taken == 0
+        });
     }
 
     /// Slots `owner` holds: their held bucket holds (and requests under way).
@@ -148,27 +147,21 @@ impl ReservationIndex {
     /// bucket hold gives its owner's slot back, once.
     pub fn settled(&self, id: &ReservationId) {
         let Some(mut placement) = self.placements.get_mut(id) else { return };
-        if placement.takes_slot() {
-            self.add_slots(placement.owner.as_ref(), -1);
-        }
+        self.free_slot(&placement);
         placement.held = false;
     }
 
-    fn add_slots(&self, owner: Option<&CustomerId>, change: i32) {
-        let Some(owner) = owner else { return };
-        if let Entry::Occupied(mut taken) = self.slots.entry(owner.clone()) {
-            let now = taken.get().saturating_add_signed(change);
-            if now == 0 {
-                taken.remove();
-            } else {
-                *taken.get_mut() = now;
-            }
-            return;
+    /// Counts the placement in its owner's slots, if it takes one.
+    fn hold_slot(&self, placement: &Placement) {
+        if let (true, Some(owner)) = (placement.takes_slot(), &placement.owner) {
+            *self.slots.entry(owner.clone()).or_default() += 1;
         }
-        if let Ok(added) = u32::try_from(change) {
-            if added > 0 {
-                self.slots.insert(owner.clone(), added);
-            }
+    }
+
+    /// Gives back the slot the placement took, if it takes one.
+    fn free_slot(&self, placement: &Placement) {
+        if let (true, Some(owner)) = (placement.takes_slot(), &placement.owner) {
+            self.give_slot(owner);
         }
     }
 
@@ -202,9 +195,7 @@ impl ReservationIndex {
     /// placed it was refused).
     pub fn forget(&self, id: &ReservationId) {
         if let Some((_, placement)) = self.placements.remove(id) {
-            if placement.takes_slot() {
-                self.add_slots(placement.owner.as_ref(), -1);
-            }
+            self.free_slot(&placement);
         }
     }
 
