@@ -20,8 +20,8 @@
 //! | `r`    | deal 0 shard 0 nonce              | unsold units on their way back to the SKU's stock |
 //! | `z`    | deal                              | the deal ended and gave back every unsold unit |
 //! | `o`    | reservation                       | the customer who made it    |
-//! | `i`    | idempotency scope (hex digest)    | the first response          |
-//! | `I`    | created at (u64 ms big-endian) scope | nothing: when `i` of the scope expires (the sweep's index) |
+//! | `i`    | idempotency scope (hex digest)    | the first response, as stored before `I` (moved to `I` at open) |
+//! | `I`    | hour made (u32 big-endian) scope  | the first response          |
 //! | `u`    | customer                          | a customer                  |
 //! | `s`    | customer                          | the seller they act for     |
 //! | `n`    | customer                          | their Prime membership      |
@@ -59,7 +59,7 @@ pub const WAITLIST_OFFER: u8 = b'f';
 pub const DEAL_RETURN: u8 = b'r';
 pub const DEAL_CLOSED: u8 = b'z';
 pub const IDEMPOTENCY: u8 = b'i';
-pub const IDEMPOTENCY_DUE: u8 = b'I';
+pub const IDEMPOTENCY_BY_HOUR: u8 = b'I';
 pub const EMAIL: u8 = b'x';
 pub const SESSION: u8 = b't';
 pub const CHECKOUT: u8 = b'a';
@@ -91,7 +91,7 @@ pub const ALL: &[u8] = &[
     DEAL_RETURN,
     DEAL_CLOSED,
     IDEMPOTENCY,
-    IDEMPOTENCY_DUE,
+    IDEMPOTENCY_BY_HOUR,
     EMAIL,
     SESSION,
     CHECKOUT,
@@ -168,31 +168,41 @@ pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
 }
 
+/// A remembered response as stored before responses were kept by the hour
+/// (read once at open, to move it to its hour).
 pub fn idempotency(scope_digest: &str) -> Vec<u8> {
     self::key(IDEMPOTENCY, &[scope_digest])
 }
 
-/// The scope digest of an idempotency key.
+/// The scope digest of a key of [`idempotency`].
 pub fn idempotency_scope(key: &[u8]) -> Option<&[u8]> {
     key.strip_prefix(&[IDEMPOTENCY])
 }
 
-/// The sweep's index entry of an idempotency record created at `created_at`:
-/// ordered by time, so the sweep reads only what is due.
-pub fn idempotency_due(created_at: crate::engine::Timestamp, scope_digest: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(9 + scope_digest.len());
-    key.push(IDEMPOTENCY_DUE);
-    key.extend_from_slice(&created_at.as_millis().to_be_bytes());
+/// How long one hour of remembered responses spans.
+pub const IDEMPOTENCY_HOUR_MS: u64 = 3_600_000;
+
+/// The hour a response remembered at `created_at` is kept under.
+pub fn idempotency_hour(created_at: crate::engine::Timestamp) -> u32 {
+    u32::try_from(created_at.as_millis() / IDEMPOTENCY_HOUR_MS).unwrap_or(u32::MAX)
+}
+
+/// A remembered response, under the hour it was made in: ordered by time,
+/// so the sweep deletes whole hours by reading keys only, and no second key
+/// per response is needed to find what is due.
+pub fn idempotency_at(hour: u32, scope_digest: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(5 + scope_digest.len());
+    key.push(IDEMPOTENCY_BY_HOUR);
+    key.extend_from_slice(&hour.to_be_bytes());
     key.extend_from_slice(scope_digest.as_bytes());
     key
 }
 
-/// The creation time and scope digest of an idempotency index entry.
-pub fn parse_idempotency_due(key: &[u8]) -> Option<(crate::engine::Timestamp, &str)> {
-    let rest = key.strip_prefix(&[IDEMPOTENCY_DUE])?;
-    let (millis, scope) = rest.split_first_chunk::<8>()?;
-    let scope = std::str::from_utf8(scope).ok()?;
-    Some((crate::engine::Timestamp::from_millis(u64::from_be_bytes(*millis)), scope))
+/// The hour and scope digest of a key of [`idempotency_at`].
+pub fn parse_idempotency_at(key: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = key.strip_prefix(&[IDEMPOTENCY_BY_HOUR])?;
+    let (hour, scope) = rest.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*hour), scope))
 }
 
 pub fn deal(id: &DealId) -> Vec<u8> {

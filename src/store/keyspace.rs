@@ -34,7 +34,7 @@ pub const OWNERS: &[(&str, &[u8])] = &[
     ("checkout", &[keys::CHECKOUT]),
     ("payments", &[keys::PAYMENT_LOG]),
     ("orders", &[keys::ORDER, keys::SAGA, keys::ORDER_TASK]),
-    ("idempotency", &[keys::IDEMPOTENCY, keys::IDEMPOTENCY_DUE]),
+    ("idempotency", &[keys::IDEMPOTENCY, keys::IDEMPOTENCY_BY_HOUR]),
 ];
 
 /// Leave, given by the domain that owns a record, for another domain to

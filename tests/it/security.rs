@@ -144,8 +144,9 @@ async fn the_sweep_deletes_responses_and_sessions_past_their_retention_and_nothi
             remember(mercato.clone(), format!("new{n}"), mercato.now()).await;
         }
         assert_eq!(mercato.sweep().await.unwrap(), mercato::SweepReport::default(), "nothing is due yet");
-        // A day after the first responses, the second are 12 h old.
-        clock.advance_millis(12 * 3_600_000);
+        // A day and the hour they were made in after the first responses
+        // (whole hours are swept), the second are 13 h old.
+        clock.advance_millis(13 * 3_600_000);
         let swept = mercato.sweep().await.unwrap();
         assert_eq!(swept, mercato::SweepReport { idempotency_records: 30, sessions: 0 });
         assert_eq!(mercato.idempotency().len(), 20);
@@ -159,14 +160,14 @@ async fn the_sweep_deletes_responses_and_sessions_past_their_retention_and_nothi
         mercato.shutdown().await.unwrap();
     }
     assert_eq!(records(dir.path(), keys::IDEMPOTENCY), 0, "the later responses were swept at the last sweep too");
-    assert_eq!(records(dir.path(), keys::IDEMPOTENCY_DUE), 0);
+    assert_eq!(records(dir.path(), keys::IDEMPOTENCY_BY_HOUR), 0);
     assert_eq!(records(dir.path(), keys::SESSION), 1);
 }
 
-/// Responses remembered before the sweep's index existed get their index
-/// entries at the next open, and are swept like the others.
+/// Responses remembered before responses were kept by the hour move to
+/// their hour at the next open, and are swept like the others.
 #[tokio::test]
-async fn responses_from_before_the_sweep_index_are_indexed_at_open_and_swept() {
+async fn responses_stored_before_the_hours_move_to_their_hour_at_open_and_are_swept() {
     use mercato::domains::idempotency::Remembered;
     use mercato::store::{keys, Batch};
     let dir = tempfile::tempdir().unwrap();
@@ -186,15 +187,15 @@ async fn responses_from_before_the_sweep_index_are_indexed_at_open_and_swept() {
         store.write(batch).unwrap();
         store.close().unwrap();
     }
-    assert_eq!(records(dir.path(), keys::IDEMPOTENCY_DUE), 0);
+    assert_eq!(records(dir.path(), keys::IDEMPOTENCY_BY_HOUR), 0);
     {
         let (mercato, clock) = open(dir.path());
         assert_eq!(mercato.idempotency().len(), 5);
-        clock.advance_millis(24 * 3_600_000);
+        clock.advance_millis(25 * 3_600_000);
         assert_eq!(mercato.sweep().await.unwrap().idempotency_records, 5);
         mercato.shutdown().await.unwrap();
     }
-    assert_eq!((records(dir.path(), keys::IDEMPOTENCY), records(dir.path(), keys::IDEMPOTENCY_DUE)), (0, 0));
+    assert_eq!((records(dir.path(), keys::IDEMPOTENCY), records(dir.path(), keys::IDEMPOTENCY_BY_HOUR)), (0, 0));
 }
 
 /// Every file of a data directory, as bytes.

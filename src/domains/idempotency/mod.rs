@@ -1,8 +1,9 @@
 //! Remembered responses for idempotent retries: the HTTP layer decides what
 //! a response is; this domain keeps it durably and makes concurrent duplicates
-//! wait for the first. Owns the keys `i` (the responses) and `I` (when each
-//! falls due): [`Idempotency::sweep`] deletes the responses past their
-//! retention, reading only the due part of the time-ordered `I` index.
+//! wait for the first. Owns the keys `I` (each response under the hour it was
+//! made in) and `i` (responses stored before, moved to `I` at open):
+//! [`Idempotency::sweep`] deletes the hours past the retention, reading keys
+//! only, and a response costs one key.
 
 use crate::engine::Timestamp;
 use crate::store::{keys, Batch, Keyspace};
@@ -31,11 +32,19 @@ pub struct Remembered {
 /// fingerprint of the scope. A scope whose fingerprint is not here has no
 /// record, so a new key (every claim of a stampede) is answered without a
 /// store lookup; a fingerprint that is here (the scope's, or by chance
-/// another's) sends the lookup to the store, which has the last word. Loaded
-/// from the store's keys at open; about 20 bytes per record. Counted, so
-/// that sweeping one scope never drops the fingerprint another one shares.
+/// another's) sends the lookup to the store, which has the last word, under
+/// the newest hour the fingerprint was seen in. Loaded from the store's keys
+/// at open; about 24 bytes per record. Counted, so that sweeping one record
+/// never drops the fingerprint of another.
 struct StoredScopes {
-    fingerprints: DashMap<u64, u32, foldhash::fast::RandomState>,
+    fingerprints: DashMap<u64, Seen, foldhash::fast::RandomState>,
+}
+
+/// The records of one fingerprint: how many, and the newest one's hour.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen {
+    records: u32,
+    newest_hour: u32,
 }
 
 impl StoredScopes {
@@ -45,9 +54,9 @@ impl StoredScopes {
 
     fn load(store: &Keyspace) -> Result<Self, Error> {
         let scopes = StoredScopes { fingerprints: DashMap::with_hasher(foldhash::fast::RandomState::default()) };
-        store.for_each_key(&[keys::IDEMPOTENCY], |key| {
-            if let Some(scope) = keys::idempotency_scope(key) {
-                *scopes.fingerprints.entry(Self::fingerprint(scope)).or_default() += 1;
+        store.for_each_key(&[keys::IDEMPOTENCY_BY_HOUR], |key| {
+            if let Some((hour, scope)) = keys::parse_idempotency_at(key) {
+                scopes.insert(scope, hour);
             }
         })?;
         Ok(scopes)
@@ -57,27 +66,28 @@ impl StoredScopes {
         Self::HASHER.hash_one(scope)
     }
 
-    fn insert(&self, scope: &str) {
-        *self.fingerprints.entry(Self::fingerprint(scope.as_bytes())).or_default() += 1;
+    fn insert(&self, scope: &[u8], hour: u32) {
+        let mut seen = self.fingerprints.entry(Self::fingerprint(scope)).or_default();
+        seen.records += 1;
+        seen.newest_hour = seen.newest_hour.max(hour);
     }
 
     /// A record of `scope` was deleted.
-    fn remove(&self, scope: &str) {
-        let fingerprint = Self::fingerprint(scope.as_bytes());
-        if let dashmap::mapref::entry::Entry::Occupied(mut count) = self.fingerprints.entry(fingerprint) {
-            *count.get_mut() -= 1;
-            if *count.get() == 0 {
-                count.remove();
-            }
-        }
+    fn remove(&self, scope: &[u8]) {
+        self.fingerprints.remove_if_mut(&Self::fingerprint(scope), |_, seen| {
+            seen.records = seen.records.saturating_sub(1);
+            seen.records == 0
+        });
     }
 
-    fn may_contain(&self, scope: &str) -> bool {
-        self.fingerprints.contains_key(&Self::fingerprint(scope.as_bytes()))
+    /// The newest hour a record of `scope` may be kept under (`None`: it
+    /// has none).
+    fn newest_hour(&self, scope: &str) -> Option<u32> {
+        self.fingerprints.get(&Self::fingerprint(scope.as_bytes())).map(|seen| seen.newest_hour)
     }
 
     fn len(&self) -> usize {
-        self.fingerprints.iter().map(|count| *count.value() as usize).sum()
+        self.fingerprints.iter().map(|seen| seen.records as usize).sum()
     }
 }
 
@@ -117,7 +127,7 @@ pub(crate) struct State {
 
 impl State {
     pub(crate) fn open(store: Keyspace) -> Result<State, Error> {
-        index_unindexed(&store)?;
+        move_to_hours(&store)?;
         Ok(State {
             stored_scopes: StoredScopes::load(&store)?,
             store,
@@ -127,23 +137,16 @@ impl State {
     }
 }
 
-/// Gives the records written before the `I` index existed their index
-/// entries, once: when there are records and no index at all.
-fn index_unindexed(store: &Keyspace) -> Result<(), Error> {
-    let mut indexed = false;
-    store.keys_while(&[keys::IDEMPOTENCY_DUE], |_| {
-        indexed = true;
-        false
-    })?;
-    if indexed || !store.keeps_records() {
-        return Ok(());
-    }
+/// Moves responses stored before they were kept by the hour (key `i`) to
+/// their hour (key `I`), once.
+fn move_to_hours(store: &Keyspace) -> Result<(), Error> {
     let mut batch = Batch::new();
     for (key, remembered) in store.scan_prefix::<Remembered>(&[keys::IDEMPOTENCY])? {
         let scope = keys::idempotency_scope(&key).and_then(|scope| std::str::from_utf8(scope).ok());
         if let Some(scope) = scope {
-            batch.put(keys::idempotency_due(remembered.created_at, scope), &())?;
+            batch.put(keys::idempotency_at(keys::idempotency_hour(remembered.created_at), scope), &remembered)?;
         }
+        batch.delete(key);
     }
     if !batch.is_empty() {
         store.write(batch)?;
@@ -218,10 +221,9 @@ impl<'a> Idempotency<'a> {
         }
         // Known before the record is written: a fingerprint without a record
         // only costs a lookup, a record without its fingerprint would be missed.
-        self.s.stored_scopes.insert(&guard.scope);
-        let mut batch = Batch::new_put(keys::idempotency(&guard.scope), remembered)?;
-        batch.put(keys::idempotency_due(remembered.created_at, &guard.scope), &())?;
-        let ticket = self.s.store.write(batch)?;
+        let hour = keys::idempotency_hour(remembered.created_at);
+        self.s.stored_scopes.insert(guard.scope.as_bytes(), hour);
+        let ticket = self.s.store.write(Batch::new_put(keys::idempotency_at(hour, &guard.scope), remembered)?)?;
         if changed_nothing && deferred.is_none() {
             self.s.store.flush_soon(ticket);
             return Ok(());
@@ -231,62 +233,44 @@ impl<'a> Idempotency<'a> {
     }
 
     /// Deletes the remembered responses past their retention at the
-    /// source's `now` (at most [`SWEEP_BATCH_MAX`] per call); how many.
+    /// source's `now` (at most [`SWEEP_BATCH_MAX`] per call); how many. In
+    /// the store, whole hours go once their last response is past the
+    /// retention, so a response is kept between 24 and 25 hours. Only keys
+    /// are read, and a response being made again now (its old one expired)
+    /// is under the current hour, so nothing in flight is touched.
     pub fn sweep(self) -> Result<usize, Error> {
         let _pass = self.m.enter()?;
         let now = self.m.now();
-        let due = |created_at: Timestamp| now.millis_since(created_at) >= IDEMPOTENCY_RETENTION_MS;
         if !self.s.store.keeps_records() {
+            let due = |created_at: Timestamp| now.millis_since(created_at) >= IDEMPOTENCY_RETENTION_MS;
             let before = self.s.remembered.len();
             self.s.remembered.retain(|_, remembered| !due(remembered.created_at));
             return Ok(before - self.s.remembered.len());
         }
-        let mut expired: Vec<(Vec<u8>, String)> = Vec::new();
-        self.s.store.keys_while(&[keys::IDEMPOTENCY_DUE], |key| {
-            let Some((created_at, scope)) = keys::parse_idempotency_due(key) else { return true };
-            if !due(created_at) || expired.len() >= SWEEP_BATCH_MAX {
+        let first_kept =
+            keys::idempotency_hour(Timestamp::from_millis(now.as_millis().saturating_sub(IDEMPOTENCY_RETENTION_MS)));
+        let mut expired: Vec<Vec<u8>> = Vec::new();
+        self.s.store.keys_while(&[keys::IDEMPOTENCY_BY_HOUR], |key| {
+            let past = keys::parse_idempotency_at(key).is_some_and(|(hour, _)| hour < first_kept);
+            if !past || expired.len() >= SWEEP_BATCH_MAX {
                 return false;
             }
-            expired.push((key.to_vec(), scope.to_owned()));
+            expired.push(key.to_vec());
             true
         })?;
         if expired.is_empty() {
             return Ok(0);
         }
-        // Each scope is claimed while it is swept, as a request would claim
-        // it: a retry arriving now waits, and a scope being run again right
-        // now (its old response expired) is left for the next sweep.
-        let mut claimed = Vec::with_capacity(expired.len());
-        let mut deleted = Vec::with_capacity(expired.len());
         let mut batch = Batch::new();
-        for (index_key, scope) in expired {
-            let notify = Arc::new(Notify::new());
-            match self.s.in_flight.entry(scope.clone()) {
-                dashmap::mapref::entry::Entry::Occupied(_) => continue,
-                dashmap::mapref::entry::Entry::Vacant(vacant) => {
-                    vacant.insert(notify.clone());
-                }
-            }
-            claimed.push(RunGuard { in_flight: self.s.in_flight.clone(), scope: scope.clone(), notify });
-            // The index entry is due; the record may be a newer response
-            // of the same scope, which stays.
-            batch.delete(index_key);
-            let current = self.s.store.get::<Remembered>(&keys::idempotency(&scope))?;
-            if current.is_some_and(|remembered| due(remembered.created_at)) {
-                batch.delete(keys::idempotency(&scope));
-                deleted.push(scope);
-            }
-        }
-        if batch.is_empty() {
-            return Ok(0);
+        for key in &expired {
+            batch.delete(key.clone());
         }
         let ticket = self.s.store.write(batch)?;
-        for scope in &deleted {
+        for (_, scope) in expired.iter().filter_map(|key| keys::parse_idempotency_at(key)) {
             self.s.stored_scopes.remove(scope);
         }
-        drop(claimed);
         self.s.store.flush_soon(ticket);
-        Ok(deleted.len())
+        Ok(expired.len())
     }
 
     /// Remembered responses kept now (in the store, or in memory).
@@ -302,16 +286,62 @@ impl<'a> Idempotency<'a> {
         self.len() == 0
     }
 
-    fn remembered(self, scope: &str) -> Result<Option<Remembered>, Error> {
-        let found = if self.s.store.keeps_records() {
-            if !self.s.stored_scopes.may_contain(scope) {
-                return Ok(None);
+    /// The newest response of `scope` in the hours the sweep has not
+    /// deleted yet (the rare path of a fingerprint shared by two scopes).
+    fn in_kept_hours(self, scope: &str, now: Timestamp) -> Result<Option<Remembered>, Error> {
+        let oldest = now.as_millis().saturating_sub(IDEMPOTENCY_RETENTION_MS + keys::IDEMPOTENCY_HOUR_MS);
+        let (oldest, newest) = (keys::idempotency_hour(Timestamp::from_millis(oldest)), keys::idempotency_hour(now));
+        for hour in (oldest..=newest).rev() {
+            if let Some(remembered) = self.s.store.get::<Remembered>(&keys::idempotency_at(hour, scope))? {
+                return Ok(Some(remembered));
             }
-            self.s.store.get::<Remembered>(&keys::idempotency(scope))?
+        }
+        Ok(None)
+    }
+
+    fn remembered(self, scope: &str) -> Result<Option<Remembered>, Error> {
+        let now = self.m.now();
+        let found = if self.s.store.keeps_records() {
+            let Some(newest) = self.s.stored_scopes.newest_hour(scope) else { return Ok(None) };
+            match self.s.store.get::<Remembered>(&keys::idempotency_at(newest, scope))? {
+                Some(remembered) => Some(remembered),
+                // The fingerprint's newest hour was another scope's (they
+                // share the fingerprint): look in every hour still kept.
+                None => self.in_kept_hours(scope, now)?,
+            }
         } else {
             self.s.remembered.get(scope).map(|entry| entry.value().clone())
         };
-        let now = self.m.now();
         Ok(found.filter(|remembered| now.millis_since(remembered.created_at) < IDEMPOTENCY_RETENTION_MS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two scopes may share a fingerprint; the fingerprint's newest hour is
+    /// then maybe the other scope's, and the lookup must still find the
+    /// record in its own hour.
+    #[tokio::test]
+    async fn a_record_is_found_when_its_fingerprints_newest_hour_is_another_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mercato = Mercato::open(crate::Config::new(dir.path())).unwrap();
+        let idempotency = mercato.idempotency();
+        let Claim::Run(guard) = idempotency.claim("scope-a").await.unwrap() else { panic!("a new scope runs") };
+        let response = Remembered {
+            body_digest: "d".into(),
+            status: 201,
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+            created_at: mercato.now(),
+        };
+        idempotency.remember(&guard, &response, None, false).await.unwrap();
+        drop(guard);
+        // As if a scope with the same fingerprint remembered a response an hour later.
+        let later = keys::idempotency_hour(mercato.now()) + 1;
+        idempotency.s.stored_scopes.insert(b"scope-a", later);
+        assert!(matches!(idempotency.claim("scope-a").await.unwrap(), Claim::Replay(found) if found == response));
+        mercato.shutdown().await.unwrap();
     }
 }
