@@ -64,6 +64,10 @@ pub enum Error {
     Order(#[from] crate::engine::OrderError),
     #[error(transparent)]
     Search(#[from] crate::search::SearchError),
+    /// A job of a thread pool (password hashing) panicked or found the pool
+    /// gone: a bug, never the caller's input.
+    #[error(transparent)]
+    Pool(#[from] crate::pool::PoolError),
 }
 
 fn describe_changes(changes: &[crate::engine::PriceChange]) -> String {

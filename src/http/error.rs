@@ -110,9 +110,11 @@ impl From<Error> for Problem {
             Error::FraudDeclined => Problem::new(StatusCode::PAYMENT_REQUIRED, "payment-declined", detail),
             Error::Order(rejection) => order(rejection, detail),
             Error::Search(crate::search::SearchError::Invalid(_)) => Problem::invalid(detail),
+            Error::Pool(crate::pool::PoolError::Full) => Problem::rate_limited(detail, HASH_RETRY_AFTER_MS),
             Error::Corrupt(_)
             | Error::Store(_)
             | Error::Secret(_)
+            | Error::Pool(crate::pool::PoolError::Failed)
             | Error::Snapshot(_)
             | Error::PlaceInterrupted
             | Error::Search(crate::search::SearchError::Index(_) | crate::search::SearchError::Corrupt(_)) => {

@@ -141,7 +141,7 @@ fn decoy_hash(cost: PasswordCost) -> &'static str {
 async fn hashed<T: Send + 'static>(pool: &WorkPool, work: impl FnOnce() -> T + Send + 'static) -> Result<T, Error> {
     pool.run(work).await.map_err(|err| match err {
         PoolError::Full => CustomerError::Busy.into(),
-        PoolError::Failed => Error::InvalidInput("password hashing failed".to_owned()),
+        PoolError::Failed => Error::Pool(err),
     })
 }
 
