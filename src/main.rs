@@ -5,8 +5,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mercato::engine::rate::RateLimit;
+use mercato::http::feeds::StreamLimits;
 use mercato::http::limits::ClaimLimitConfig;
-use mercato::http::AppState;
+use mercato::http::{AppState, ServerConfig, Transport};
 use mercato::{Config, Durability, Mercato};
 use std::io::Write;
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server (demo catalog on an empty data directory).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Open a data directory, check every invariant, print a summary.
     Check {
         #[arg(long, env = "MERCATO_DATA_DIR", default_value = "./data")]
@@ -108,6 +109,30 @@ struct ServeArgs {
     /// lockout after failed sign-ins, per email and address, stays).
     #[arg(long, env = "MERCATO_AUTH_LIMIT_ADDRESS", default_value = "10/20", value_parser = parse_limit)]
     auth_limit_address: RateLimit,
+    /// A bearer token `/metrics` requires (the admin token works too);
+    /// without it `/metrics` is open.
+    #[arg(long, env = "MERCATO_METRICS_TOKEN")]
+    metrics_token: Option<String>,
+    /// A proxy (CIDR, e.g. 10.0.0.0/8; repeatable, or comma-separated in the
+    /// environment) whose `Forwarded` / `X-Forwarded-For` name the client.
+    #[arg(long, env = "MERCATO_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<ipnet::IpNet>,
+    /// Seconds a client has to send a request's head; also how long an idle
+    /// keep-alive connection stays open.
+    #[arg(long, env = "MERCATO_HEADER_TIMEOUT", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
+    /// Connections open at once; more wait in the listen backlog.
+    #[arg(long, env = "MERCATO_CONNECTIONS_MAX", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    connections_max: u64,
+    /// Live-deal event streams per client address.
+    #[arg(long, env = "MERCATO_STREAMS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    streams_per_address: u64,
+    /// Live-deal event streams in all.
+    #[arg(long, env = "MERCATO_STREAMS_MAX", default_value_t = 8_192, value_parser = clap::value_parser!(u64).range(1..))]
+    streams_max: u64,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, env = "MERCATO_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 fn parse_limit(raw: &str) -> Result<RateLimit, String> {
@@ -122,14 +147,19 @@ fn parse_limit(raw: &str) -> Result<RateLimit, String> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let json_logs = matches!(&cli.command, Command::Serve(args) if args.log_format == "json");
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sled=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if json_logs {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check { data_dir } => check(data_dir),
         Command::Snapshot { action } => snapshot(action),
         Command::Reindex { data_dir } => reindex(data_dir),
@@ -200,12 +230,26 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 token
             }
         };
-        let limits = ClaimLimitConfig {
-            per_customer: args.claim_limit_customer,
-            per_address: args.claim_limit_address,
-            auth_per_address: args.auth_limit_address,
+        let config = ServerConfig {
+            limits: ClaimLimitConfig {
+                per_customer: args.claim_limit_customer,
+                per_address: args.claim_limit_address,
+                auth_per_address: args.auth_limit_address,
+                ..ClaimLimitConfig::default()
+            },
+            streams: StreamLimits {
+                per_address: usize::try_from(args.streams_per_address)?,
+                total: usize::try_from(args.streams_max)?,
+            },
+            transport: Transport {
+                header_timeout: std::time::Duration::from_secs(args.header_timeout),
+                connections_max: usize::try_from(args.connections_max)?,
+                trusted_proxies: args.trusted_proxy,
+                ..Transport::default()
+            },
+            metrics_token: args.metrics_token.filter(|token| !token.is_empty()),
         };
-        let state = AppState::with_limits(mercato.clone(), &admin_token, limits)?;
+        let state = AppState::with_config(mercato.clone(), &admin_token, config)?;
         let (addr, server) = mercato::http::bind(state, args.addr, shutdown_signal())
             .with_context(|| format!("binding {}", args.addr))?;
         println!("listening on http://{addr}");

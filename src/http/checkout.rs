@@ -8,13 +8,14 @@ use super::customers::guest_cart;
 use super::dto::rfc3339;
 use super::error::Problem;
 use super::product_dto::MoneyBody;
-use super::route::{route_path, Content, Route, RouteFilter, Routes};
+use super::route::{route_path, Content, FromClient, Json, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
 use crate::domains::checkout::CheckoutRecord;
 use crate::engine::{
     AddressInput, CardInput, CardToken, CheckoutId, GiftCardCode, Money, PaymentChoice, PriceChange, ShippingOption,
 };
 use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use warp::http::StatusCode;
 use warp::Reply;
 
@@ -73,6 +74,19 @@ pub struct PaymentBody {
 #[serde(deny_unknown_fields)]
 pub struct GiftCardBody {
     pub balance: MoneyBody,
+}
+
+/// A gift card's code, asked about in a body so it never shows in a URL.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GiftCardCodeBody {
+    pub code: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct GiftCardBalanceView {
+    #[schema(value_type = MoneyBody)]
+    pub balance: Money,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -229,12 +243,18 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .responds(201, "a new gift card", Content::json::<GiftCardView>())
             .problem(422, "invalid-input")
             .to(|state, _, (), body| issue_gift_card(state, body)))
-        .or(Route::get(route_path!("v1" / "gift-cards" / { code }))
+        .or(Route::post(route_path!("v1" / "gift-cards" / "balance"))
             .tag("checkout")
-            .signed_in()
-            .responds(200, "the gift card's balance", Content::json::<GiftCardView>())
-            .problem(404, "not-found")
-            .to(|state, _, (code,), ()| gift_card(state, code)))
+            .guest()
+            .input::<FromClient<Json<GiftCardCodeBody>>>()
+            .responds(
+                200,
+                "the gift card's balance (the code travels in the body, never in a URL)",
+                Content::json::<GiftCardBalanceView>(),
+            )
+            .problem(404, "not-found: no such gift card")
+            .problem(429, "rate-limited: too many balance checks from this caller or address")
+            .to(|state, caller, (), (client, body)| gift_card_balance(state, caller, client, body)))
         .or(Route::post(route_path!("v1" / "checkouts"))
             .tag("checkout")
             .signed_in()
@@ -335,11 +355,25 @@ async fn issue_gift_card(state: AppState, body: GiftCardBody) -> Result<impl Rep
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-async fn gift_card(state: AppState, code: String) -> Result<impl Reply, Problem> {
-    let not_found = || Problem::not_found(format!("gift card {code} not found"));
-    let parsed = GiftCardCode::parse(&code).map_err(|_| not_found())?;
-    let balance = state.mercato.payments().gift_card_balance(&parsed).map_err(|_| not_found())?;
-    Ok(warp::reply::json(&GiftCardView { code: parsed.to_string(), balance }))
+/// A gift card's balance. Throttled per caller and per address, and the
+/// answer for a code that is not a card's never repeats it: codes are bearer
+/// secrets (anyone holding one can spend it).
+async fn gift_card_balance(
+    state: AppState,
+    caller: Option<Caller>,
+    client: Option<SocketAddr>,
+    body: GiftCardCodeBody,
+) -> Result<impl Reply, Problem> {
+    let address = client.map(|addr| addr.ip().to_string()).unwrap_or_default();
+    let who = match &caller {
+        Some(Caller::Customer(customer)) => Some(customer.id.as_str()),
+        Some(Caller::Admin) | None => None,
+    };
+    state.claim_limits.admit_gift_card_check(who, &address, state.mercato.now())?;
+    let not_found = || Problem::not_found("no such gift card");
+    let code = GiftCardCode::parse(&body.code).map_err(|_| not_found())?;
+    let balance = state.mercato.payments().gift_card_balance(&code).map_err(|_| not_found())?;
+    Ok(warp::reply::json(&GiftCardBalanceView { balance }))
 }
 
 async fn start(state: AppState, caller: Caller, body: StartBody) -> Result<impl Reply, Problem> {
@@ -415,7 +449,7 @@ async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentB
         .transpose()?;
     let gift_card = body
         .gift_card
-        .map(|raw| GiftCardCode::parse(&raw).map_err(|_| Problem::invalid(format!("unknown gift card {raw}"))))
+        .map(|raw| GiftCardCode::parse(&raw).map_err(|_| Problem::invalid("unknown gift card")))
         .transpose()?;
     let choice = PaymentChoice { card, gift_card };
     let record = state.mercato.checkouts().set_payment(&customer.id, &checkout_id(&id)?, choice).await?;

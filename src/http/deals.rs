@@ -95,8 +95,10 @@ pub fn routes() -> Routes<impl RouteFilter> {
                 "Server-Sent Events: `event: deal` with {\"deal_id\", \"remaining\", \"status\"}, at most ~10 per second",
                 Content::Media("text/event-stream"),
             )
+            .input::<FromClient<()>>()
             .problem(404, "not-found")
-            .to(|state, (), (id,), ()| events(state, id)))
+            .problem(429, "rate-limited: too many streams from this address, or in all")
+            .to(|state, (), (id,), (client, ())| events(state, client, id)))
         .or(Route::post(route_path!("v1" / "deals" / {id} / "waitlist"))
             .tag("deals")
             .signed_in()
@@ -189,11 +191,15 @@ async fn claim(
     Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
-async fn events(state: AppState, id: String) -> Result<warp::reply::Response, Problem> {
+async fn events(state: AppState, client: Option<SocketAddr>, id: String) -> Result<warp::reply::Response, Problem> {
     let deal = deal_id(&id)?;
     state.mercato.deals().get(&deal).await?;
+    let address = client.map_or(std::net::IpAddr::from([0, 0, 0, 0]), |client| client.ip());
+    let permit = state.feeds.admit(address)?;
     let receiver = state.feeds.subscribe(&state, &deal);
-    let updates = futures::stream::unfold((receiver, true), |(mut receiver, first)| async move {
+    // The permit lives as long as the stream; the stream ends at shutdown.
+    let closed = state.feeds.closed();
+    let updates = futures::stream::unfold((receiver, true, permit), |(mut receiver, first, permit)| async move {
         if !first && receiver.changed().await.is_err() {
             return None;
         }
@@ -205,8 +211,9 @@ async fn events(state: AppState, id: String) -> Result<warp::reply::Response, Pr
             Some(update) => warp::sse::Event::default().event("deal").json_data(&update).unwrap_or_default(),
             None => warp::sse::Event::default().comment("waiting"),
         };
-        Some((Ok::<_, std::convert::Infallible>(event), (receiver, false)))
+        Some((Ok::<_, std::convert::Infallible>(event), (receiver, false, permit)))
     });
+    let updates = futures::StreamExt::take_until(updates, closed);
     Ok(warp::sse::reply(warp::sse::keep_alive().stream(updates)).into_response())
 }
 

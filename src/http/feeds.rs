@@ -4,12 +4,19 @@
 //! latest state only, at most ~10 messages per second each, however fast
 //! claims arrive, and the shards are asked once per tick whatever the number
 //! of subscribers.
+//!
+//! Streams are counted per client address and in total (over a cap, 429),
+//! and all of them end when the server shuts down, so a stream held open
+//! cannot keep a stopping server alive.
 
+use super::error::Problem;
 use super::AppState;
 use crate::engine::deal::DealStatus;
 use crate::engine::DealId;
 use dashmap::DashMap;
 use serde::Serialize;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,13 +32,92 @@ pub struct DealUpdate {
     pub status: DealStatus,
 }
 
-/// The broadcasters of the deals being watched.
-#[derive(Default)]
+/// How many streams may be open (README documents the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamLimits {
+    pub per_address: usize,
+    pub total: usize,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        StreamLimits { per_address: 256, total: 8_192 }
+    }
+}
+
+/// The broadcasters of the deals being watched, and the open streams.
 pub struct DealFeeds {
     channels: DashMap<DealId, watch::Receiver<Option<DealUpdate>>, foldhash::fast::RandomState>,
+    limits: StreamLimits,
+    /// Open streams per client address (an address leaves the map with its
+    /// last stream) and in all.
+    streams: DashMap<IpAddr, usize, foldhash::fast::RandomState>,
+    open: AtomicUsize,
+    closing: watch::Sender<bool>,
+}
+
+/// One open stream, counted until it is dropped.
+pub struct StreamPermit {
+    feeds: Arc<DealFeeds>,
+    address: IpAddr,
+}
+
+impl Drop for StreamPermit {
+    fn drop(&mut self) {
+        self.feeds.streams.remove_if_mut(&self.address, |_, count| {
+            *count -= 1;
+            *count == 0
+        });
+        self.feeds.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl DealFeeds {
+    pub fn new(limits: StreamLimits) -> Self {
+        DealFeeds {
+            channels: DashMap::default(),
+            limits,
+            streams: DashMap::default(),
+            open: AtomicUsize::new(0),
+            closing: watch::channel(false).0,
+        }
+    }
+
+    /// Counts a new stream from `address`, or refuses it with 429 when the
+    /// address or the server is at its cap.
+    pub fn admit(self: &Arc<Self>, address: IpAddr) -> Result<StreamPermit, Problem> {
+        if self.open.fetch_add(1, Ordering::AcqRel) >= self.limits.total {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Problem::rate_limited("too many live-deal streams are open", 1));
+        }
+        let mut count = self.streams.entry(address).or_insert(0);
+        if *count >= self.limits.per_address {
+            drop(count);
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            return Err(Problem::rate_limited("too many live-deal streams from this address", 1));
+        }
+        *count += 1;
+        Ok(StreamPermit { feeds: self.clone(), address })
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the server is shutting down (at once if it is).
+    pub fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut closing = self.closing.subscribe();
+        async move {
+            let _ = closing.wait_for(|closing| *closing).await;
+        }
+    }
+
+    /// Ends every stream (shutdown).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
     /// A receiver of `deal`'s updates, starting its broadcaster if needed.
     pub fn subscribe(self: &Arc<Self>, state: &AppState, deal: &DealId) -> watch::Receiver<Option<DealUpdate>> {
         if let Some(receiver) = self.channels.get(deal) {

@@ -1,7 +1,8 @@
 //! Anti-bot limits on deal claims and customer reservations: a token bucket
 //! per customer and per client address (429 `rate-limited` with
 //! `Retry-After`), and at most one claim in flight per customer; and on
-//! registrations and sign-ins, a token bucket per client address. The maps forget full buckets once they grow
+//! registrations and sign-ins, a token bucket per client address; on
+//! gift-card balance checks, one per caller and one per address. The maps forget full buckets once they grow
 //! past a bound, so a flood of distinct callers cannot grow memory forever.
 
 use super::error::Problem;
@@ -19,6 +20,8 @@ pub struct ClaimLimitConfig {
     pub per_address: RateLimit,
     /// Registrations and sign-ins per client address.
     pub auth_per_address: RateLimit,
+    /// Gift-card balance checks per caller and per client address.
+    pub gift_card_checks: RateLimit,
 }
 
 impl Default for ClaimLimitConfig {
@@ -27,6 +30,7 @@ impl Default for ClaimLimitConfig {
             per_customer: RateLimit { rate_per_second: 5, burst: 10 },
             per_address: RateLimit { rate_per_second: 200, burst: 400 },
             auth_per_address: RateLimit { rate_per_second: 10, burst: 20 },
+            gift_card_checks: RateLimit { rate_per_second: 1, burst: 10 },
         }
     }
 }
@@ -37,6 +41,8 @@ pub struct ClaimLimits {
     customers: DashMap<CustomerId, TokenBucket, foldhash::fast::RandomState>,
     addresses: DashMap<String, TokenBucket, foldhash::fast::RandomState>,
     auth_addresses: DashMap<String, TokenBucket, foldhash::fast::RandomState>,
+    /// Keyed `c:<customer>` and `a:<address>`.
+    gift_card_checks: DashMap<String, TokenBucket, foldhash::fast::RandomState>,
     in_flight: DashMap<CustomerId, (), foldhash::fast::RandomState>,
 }
 
@@ -85,6 +91,19 @@ impl ClaimLimits {
     pub fn admit_auth(&self, address: &str, now: Timestamp) -> Result<(), Problem> {
         take(&self.auth_addresses, &address.to_owned(), self.config.auth_per_address, now)
             .map_err(|wait| Problem::rate_limited("too many sign-ins and registrations from this address", wait))
+    }
+
+    /// Admits a gift-card balance check by `customer` (when signed in) from
+    /// `address`, or refuses it with 429.
+    pub fn admit_gift_card_check(&self, customer: Option<&str>, address: &str, now: Timestamp) -> Result<(), Problem> {
+        let limit = self.config.gift_card_checks;
+        take(&self.gift_card_checks, &format!("a:{address}"), limit, now)
+            .map_err(|wait| Problem::rate_limited("too many gift-card checks from this address", wait))?;
+        if let Some(customer) = customer {
+            take(&self.gift_card_checks, &format!("c:{customer}"), limit, now)
+                .map_err(|wait| Problem::rate_limited("too many gift-card checks by this customer", wait))?;
+        }
+        Ok(())
     }
 }
 

@@ -6,57 +6,134 @@ use dashmap::DashMap;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-/// Per-route request latency histograms, keyed by (method, route, status).
+/// Per-route request latency histograms, keyed by (method, route template,
+/// status). Every part of the key comes from a bounded set: the methods the
+/// routes use (anything else is `other`), the templates of the route table
+/// (anything else is `unmatched`) and the three-digit statuses, so no request
+/// can add a series of its own, and no id, code or token reaches a label.
 #[derive(Default)]
 pub struct HttpMetrics {
-    requests: DashMap<(String, String, u16), Histogram>,
+    requests: DashMap<(&'static str, &'static str, u16), Histogram, foldhash::fast::RandomState>,
 }
 
-/// Collection names whose next path segment is an id.
-const ID_AFTER: &[&str] = &["carts", "items", "saved", "reservations", "inventory", "products", "orders", "deals"];
+/// The label of every path no route template matches.
+pub const UNMATCHED: &str = "unmatched";
 
-/// The route of a path, ids replaced by `{id}` (keeps label cardinality bounded).
-pub fn route_label(path: &str) -> String {
-    let mut label = String::with_capacity(path.len());
-    let mut previous = "";
-    for segment in path.split('/').filter(|segment| !segment.is_empty()) {
-        label.push('/');
-        let is_id = ID_AFTER.contains(&previous) && segment != "mine";
-        label.push_str(if is_id { "{id}" } else { segment });
-        previous = segment;
+/// The route templates of the table, by method, for naming a request's
+/// route without its ids.
+#[derive(Debug, Default, Clone)]
+pub struct RouteIndex {
+    /// (method, the template's segments, the template)
+    routes: Vec<(&'static str, Vec<&'static str>, &'static str)>,
+}
+
+impl RouteIndex {
+    /// The index of `(method, template)` pairs such as `("GET", "/v1/orders/{id}")`.
+    pub fn new(routes: impl IntoIterator<Item = (&'static str, &'static str)>) -> Self {
+        let routes = routes
+            .into_iter()
+            .map(|(method, template)| (method, template.split('/').filter(|s| !s.is_empty()).collect(), template))
+            .collect();
+        RouteIndex { routes }
     }
-    if label.is_empty() {
-        label.push('/');
+
+    /// The template `path` matches (`{name}` matches any one segment,
+    /// literals win over placeholders), preferring one of `method`; a path
+    /// that matches none is [`UNMATCHED`].
+    pub fn template(&self, method: &str, path: &str) -> &'static str {
+        let mut best: Option<(bool, usize, &'static str)> = None;
+        for (route_method, segments, template) in &self.routes {
+            let mut literals = 0;
+            let mut parts = path.split('/').filter(|s| !s.is_empty());
+            let mut matched = true;
+            for expected in segments {
+                match parts.next() {
+                    Some(part) if expected.starts_with('{') => matched &= !part.is_empty(),
+                    Some(part) if part == *expected => literals += 1,
+                    _ => matched = false,
+                }
+                if !matched {
+                    break;
+                }
+            }
+            if !matched || parts.next().is_some() {
+                continue;
+            }
+            let candidate = (*route_method == method, literals, *template);
+            if best.is_none_or(|best| (candidate.0, candidate.1) > (best.0, best.1)) {
+                best = Some(candidate);
+            }
+        }
+        best.map_or(UNMATCHED, |(_, _, template)| template)
     }
-    label
+}
+
+/// A method as a label: the ones routes use, or `other`.
+pub fn method_label(method: &warp::http::Method) -> &'static str {
+    use warp::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// A label value as the text format wants it: backslash, double quote and
+/// line feed escaped.
+pub fn escape_label(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut escaped = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\\' => escaped.push_str("\\\\"),
+            '"' => escaped.push_str("\\\""),
+            '\n' => escaped.push_str("\\n"),
+            c => escaped.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 impl HttpMetrics {
-    /// Counts the request and writes its structured log line (at debug level
-    /// for successes so a load test does not drown in logs; 5xx at warn).
-    pub fn observe(&self, info: &warp::log::Info<'_>) {
-        let micros = u64::try_from(info.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let status = info.status().as_u16();
-        if status >= 500 {
-            tracing::warn!(method = %info.method(), path = info.path(), status, micros, "request");
-        } else {
-            tracing::debug!(method = %info.method(), path = info.path(), status, micros, "request");
+    /// Counts one answered request.
+    pub fn record(&self, method: &'static str, route: &'static str, status: u16, micros: u64) {
+        let key = (method, route, status);
+        if let Some(histogram) = self.requests.get(&key) {
+            histogram.record(micros);
+            return;
         }
-        let key = (info.method().to_string(), route_label(info.path()), status);
         self.requests.entry(key).or_insert_with(|| Histogram::new(MICROS_BOUNDS)).record(micros);
+    }
+
+    /// How many (method, route, status) series there are.
+    pub fn series(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Renders the request histograms.
+    fn render_requests(&self, out: &mut String) {
+        let _ = writeln!(out, "# TYPE mercato_http_request_duration_seconds histogram");
+        let mut rows: Vec<((&str, &str, u16), HistogramSnapshot)> =
+            self.requests.iter().map(|entry| (*entry.key(), entry.value().snapshot())).collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((method, route, status), snapshot) in rows {
+            let (method, route) = (escape_label(method), escape_label(route));
+            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+            histogram(out, "mercato_http_request_duration_seconds", &labels, &snapshot, 1e-6);
+        }
     }
 
     /// Renders request metrics and the engine's counters.
     pub fn render(&self, engine: &EngineStats) -> String {
         let mut out = String::with_capacity(8 << 10);
-        let _ = writeln!(out, "# TYPE mercato_http_request_duration_seconds histogram");
-        let mut rows: Vec<((String, String, u16), HistogramSnapshot)> =
-            self.requests.iter().map(|entry| (entry.key().clone(), entry.value().snapshot())).collect();
-        rows.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((method, route, status), snapshot) in rows {
-            let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
-            histogram(&mut out, "mercato_http_request_duration_seconds", &labels, &snapshot, 1e-6);
-        }
+        self.render_requests(&mut out);
         for (kind, stats) in [("bucket", engine.buckets), ("cart", engine.carts)] {
             let _ = writeln!(out, "mercato_actors_live{{kind=\"{kind}\"}} {}", stats.live);
             let _ = writeln!(out, "mercato_actor_activations_total{{kind=\"{kind}\"}} {}", stats.activations);
@@ -72,7 +149,7 @@ impl HttpMetrics {
         histogram(&mut out, "mercato_flush_duration_seconds", "", &store.flush_micros.snapshot(), 1e-6);
         let _ = writeln!(out, "# TYPE mercato_projection_lag_events gauge");
         for (name, stats) in &engine.projections {
-            let label = format!("{{projection=\"{name}\"}}");
+            let label = format!("{{projection=\"{}\"}}", escape_label(name));
             let _ = writeln!(out, "mercato_projection_lag_events{label} {}", stats.lag());
             let _ = writeln!(out, "mercato_projection_offset{label} {}", stats.offset.load(Ordering::Relaxed));
             let _ = writeln!(out, "mercato_projection_commits_total{label} {}", stats.commits.load(Ordering::Relaxed));
@@ -99,14 +176,58 @@ fn histogram(out: &mut String, name: &str, labels: &str, snapshot: &HistogramSna
 
 #[cfg(test)]
 mod tests {
-    use super::route_label;
+    use super::*;
+
+    fn index() -> RouteIndex {
+        RouteIndex::new([
+            ("GET", "/health"),
+            ("POST", "/v1/carts"),
+            ("GET", "/v1/carts/{id}"),
+            ("POST", "/v1/carts/{id}/items"),
+            ("PUT", "/v1/carts/{id}/items/{sku}"),
+            ("POST", "/v1/carts/mine/merge"),
+            ("POST", "/v1/reservations/{id}/commit"),
+        ])
+    }
 
     #[test]
-    fn ids_in_paths_become_placeholders() {
-        assert_eq!(route_label("/v1/carts/cart_abc/items/SKU-1"), "/v1/carts/{id}/items/{id}");
-        assert_eq!(route_label("/v1/carts/mine/merge"), "/v1/carts/mine/merge");
-        assert_eq!(route_label("/v1/reservations/res_1/commit"), "/v1/reservations/{id}/commit");
-        assert_eq!(route_label("/health"), "/health");
-        assert_eq!(route_label("/"), "/");
+    fn a_path_is_named_by_the_template_it_matches() {
+        let index = index();
+        assert_eq!(index.template("PUT", "/v1/carts/cart_abc/items/SKU-1"), "/v1/carts/{id}/items/{sku}");
+        assert_eq!(index.template("POST", "/v1/carts/mine/merge"), "/v1/carts/mine/merge");
+        assert_eq!(index.template("POST", "/v1/reservations/res_1/commit"), "/v1/reservations/{id}/commit");
+        assert_eq!(index.template("GET", "/health"), "/health");
+        assert_eq!(index.template("GET", "/v1/carts/c1/"), "/v1/carts/{id}");
+    }
+
+    #[test]
+    fn a_template_of_another_method_names_a_405_and_anything_else_is_unmatched() {
+        let index = index();
+        assert_eq!(index.template("DELETE", "/v1/carts/c1"), "/v1/carts/{id}");
+        assert_eq!(index.template("GET", "/"), UNMATCHED);
+        assert_eq!(index.template("GET", "/v1/gift-cards/gc_secret"), UNMATCHED);
+        assert_eq!(index.template("GET", "/v1/carts/c1/items/x/y/z"), UNMATCHED);
+        assert_eq!(index.template("GET", "/health\"/x"), UNMATCHED);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape_label("plain"), "plain");
+        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn requests_of_unknown_routes_share_one_series() {
+        let metrics = HttpMetrics::default();
+        let index = index();
+        for n in 0..1_000 {
+            let path = format!("/random/{n}");
+            metrics.record("GET", index.template("GET", &path), 404, 10);
+        }
+        assert_eq!(metrics.series(), 1);
+        let mut text = String::new();
+        metrics.render_requests(&mut text);
+        assert!(text.contains("route=\"unmatched\""), "{text}");
+        assert!(!text.contains("/random/"), "{text}");
     }
 }

@@ -21,27 +21,22 @@ pub mod products;
 pub mod reservations;
 pub mod route;
 pub mod search;
+pub mod server;
 pub mod service;
 pub mod warehouses;
 
 use crate::Mercato;
 use bytes::Bytes;
 use error::Problem;
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use serde::de::DeserializeOwned;
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
-use tower_service::Service;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
+
+pub use server::{bind, Transport};
 
 /// Largest JSON body accepted (API.md: 1 MiB).
 pub const JSON_BODY_BYTES_MAX: u64 = 1 << 20;
@@ -56,16 +51,33 @@ pub struct Shared {
     pub mercato: Mercato,
     pub admin_token: Arc<str>,
     pub metrics: Arc<metrics::HttpMetrics>,
+    /// When set, `/metrics` wants it (or the admin token) as a bearer token.
+    pub metrics_token: Option<Arc<str>>,
     pub claim_limits: Arc<limits::ClaimLimits>,
     pub feeds: Arc<feeds::DealFeeds>,
     /// Runs searches (see [`crate::pool`]).
     pub queries: crate::pool::WorkPool,
+    pub transport: Transport,
+    /// False once shutdown has begun (`/ready` answers 503).
+    pub ready: AtomicBool,
+    /// Request ids made so far, and the random prefix of this server's.
+    pub requests: AtomicU64,
+    pub request_prefix: String,
+}
+
+/// How a server is set up besides its engine: limits, transport, tokens.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    pub limits: limits::ClaimLimitConfig,
+    pub streams: feeds::StreamLimits,
+    pub transport: Transport,
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {
     /// The state of a server; fails only when the query threads cannot start.
     pub fn new(mercato: Mercato, admin_token: &str) -> std::io::Result<Self> {
-        AppState::with_limits(mercato, admin_token, limits::ClaimLimitConfig::default())
+        AppState::with_config(mercato, admin_token, ServerConfig::default())
     }
 
     pub fn with_limits(
@@ -73,13 +85,23 @@ impl AppState {
         admin_token: &str,
         claim_limits: limits::ClaimLimitConfig,
     ) -> std::io::Result<Self> {
+        AppState::with_config(mercato, admin_token, ServerConfig { limits: claim_limits, ..ServerConfig::default() })
+    }
+
+    pub fn with_config(mercato: Mercato, admin_token: &str, config: ServerConfig) -> std::io::Result<Self> {
+        let request_prefix = format!("{:08x}", mercato.source().u128() as u32);
         Ok(AppState(Arc::new(Shared {
             mercato,
             admin_token: Arc::from(admin_token),
             metrics: Arc::new(metrics::HttpMetrics::default()),
-            claim_limits: Arc::new(limits::ClaimLimits::new(claim_limits)),
-            feeds: Arc::new(feeds::DealFeeds::default()),
+            metrics_token: config.metrics_token.map(Arc::from),
+            claim_limits: Arc::new(limits::ClaimLimits::new(config.limits)),
+            feeds: Arc::new(feeds::DealFeeds::new(config.streams)),
             queries: crate::pool::WorkPool::per_core("mercato-query", QUERIES_QUEUED_MAX)?,
+            transport: config.transport,
+            ready: AtomicBool::new(true),
+            requests: AtomicU64::new(0),
+            request_prefix,
         })))
     }
 }
@@ -203,7 +225,7 @@ pub fn admin() -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
     })
 }
 
-fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     left.len() == right.len() && left.iter().zip(right).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
@@ -230,96 +252,4 @@ pub fn table() -> route::Routes<impl route::RouteFilter> {
         .or(search::routes())
         .or(checkout::routes())
         .or(orders::routes())
-}
-
-/// Every route, with problem+json for every rejection and request metrics.
-/// The routes read the state and the client's address from the request's
-/// extensions, which [`bind`] fills in.
-pub fn routes(metrics: Arc<metrics::HttpMetrics>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    table().filter().recover(error::recover).with(warp::log::custom(move |info| metrics.observe(&info)))
-}
-
-/// Binds `addr` and returns the bound address and the server future, which
-/// finishes in-flight requests and ends once `shutdown` resolves.
-///
-/// Connections speak HTTP/1.1 only (hyper's HTTP/1 server; no HTTP/2, so no
-/// h2 in the build). Accepted sockets get TCP_NODELAY, since responses are
-/// small and written at once. On `shutdown` the listener closes, idle
-/// keep-alive connections close at once, and the future ends when every
-/// connection has finished the request it was serving.
-///
-/// Must be called inside a Tokio runtime (the listener registers with it).
-pub fn bind(
-    state: AppState,
-    addr: SocketAddr,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<(SocketAddr, impl Future<Output = ()>)> {
-    let listener = std::net::TcpListener::bind(addr)?;
-    listener.set_nonblocking(true)?;
-    let listener = TcpListener::from_std(listener)?;
-    let bound = listener.local_addr()?;
-    let routes = warp::service(routes(state.metrics.clone()));
-    let server = async move {
-        let connections = GracefulShutdown::new();
-        let http = http1::Builder::new();
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let (stream, remote) = tokio::select! {
-                accepted = accept(&listener) => accepted,
-                () = &mut shutdown => break,
-            };
-            if let Err(err) = stream.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-            let client = ClientAddr(remote);
-            let (state, routes) = (state.clone(), routes.clone());
-            // Each request carries the state and the client's address in its
-            // extensions (see `with_state` for why no filter holds them).
-            // warp's service is called through `&mut self` and hyper's
-            // through `&self`, hence the copy of the routes per request: they
-            // hold no state, only the metrics pointer of the log filter.
-            let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-                request.extensions_mut().insert(state.clone());
-                request.extensions_mut().insert(client);
-                routes.clone().call(request)
-            });
-            let connection = connections.watch(http.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::debug!(error = %err, "connection error");
-                }
-            });
-        }
-        drop(listener);
-        connections.shutdown().await;
-    };
-    Ok((bound, server))
-}
-
-/// The next connection. Errors of a connection that was reset before it was
-/// accepted are skipped; any other error (such as running out of file
-/// descriptors) is logged and retried after a second rather than ending the
-/// server or spinning on it.
-async fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
-    loop {
-        match listener.accept().await {
-            Ok(accepted) => return accepted,
-            Err(err) if is_connection_error(&err) => {
-                tracing::debug!(error = %err, "accepted connection already failed")
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "accept error");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-fn is_connection_error(err: &std::io::Error) -> bool {
-    matches!(
-        err.kind(),
-        std::io::ErrorKind::ConnectionRefused
-            | std::io::ErrorKind::ConnectionAborted
-            | std::io::ErrorKind::ConnectionReset
-    )
 }

@@ -384,6 +384,28 @@ impl Input for Bearer {
     }
 }
 
+/// The bearer token, if the request came with one (a route that decides
+/// itself whether it needs one, such as `/metrics`).
+pub struct MaybeBearer;
+
+impl Input for MaybeBearer {
+    type Value = Option<String>;
+
+    fn filter() -> impl Filter<Extract = (Option<String>,), Error = Rejection> + Clone + Send + Sync + 'static {
+        warp::header::optional::<String>("authorization")
+            .map(|header: Option<String>| header.as_deref().and_then(super::bearer).map(str::to_owned))
+    }
+
+    fn filter_raw() -> impl Filter<Extract = (Option<String>, Bytes), Error = Rejection> + Clone + Send + Sync + 'static
+    {
+        Self::filter().map(|token: Option<String>| (token, Bytes::new())).untuple_one()
+    }
+
+    fn document(operation: OperationBuilder, _: &mut Schemas) -> OperationBuilder {
+        operation
+    }
+}
+
 /// Another input with the client's address (when known) before it.
 pub struct FromClient<I>(PhantomData<fn() -> I>);
 

@@ -382,7 +382,13 @@ async fn import(app: &App, body: &str) -> Response {
     let response = client().request(request).await.unwrap();
     let status = response.status().as_u16();
     let bytes = body_bytes(response.into_body()).await.unwrap();
-    Response { status, content_type: String::new(), retry_after: None, body: serde_json::from_slice(&bytes).unwrap() }
+    Response {
+        status,
+        content_type: String::new(),
+        retry_after: None,
+        request_id: None,
+        body: serde_json::from_slice(&bytes).unwrap(),
+    }
 }
 
 #[tokio::test]
@@ -637,6 +643,7 @@ async fn an_idempotency_key_replays_the_first_response_and_runs_once() {
 /// ones it does not yet: those must then be unanswered).
 const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
+    ("GET", "/ready"),
     ("GET", "/metrics"),
     ("GET", "/openapi.json"),
     ("POST", "/v1/admin/catalog/import"),
@@ -668,6 +675,7 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/reservations/{id}/commit"),
     ("DELETE", "/v1/reservations/{id}"),
     ("POST", "/v1/payment-methods"),
+    ("POST", "/v1/gift-cards/balance"),
     ("POST", "/v1/checkouts"),
     ("PUT", "/v1/checkouts/{id}/address"),
     ("GET", "/v1/checkouts/{id}/shipping-options"),
@@ -692,7 +700,6 @@ const EXTRA_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/v1/admin/customers/{id}/seller"),
     ("GET", "/v1/deals/{id}/waitlist"),
     ("POST", "/v1/admin/gift-cards"),
-    ("GET", "/v1/gift-cards/{code}"),
     ("POST", "/v1/checkouts/{id}/accept-prices"),
     ("POST", "/v1/admin/orders/{id}/ship"),
     ("POST", "/v1/admin/orders/{id}/deliver"),

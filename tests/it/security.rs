@@ -325,3 +325,553 @@ mod over_http {
         app.stop().await;
     }
 }
+
+/// The shared mechanisms an open port needs: metrics that neither leak nor
+/// grow, gift-card codes out of URLs, client identity behind proxies,
+/// request ids, readiness, the transport's limits.
+mod open_port {
+    use crate::common::app::{Call, Options, Seed, TestApp};
+    use crate::common::{body_bytes, client, Body};
+    use futures::StreamExt;
+    use hyper::Method;
+    use mercato::engine::rate::RateLimit;
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    const EMPTY: Seed = Seed { warehouses: &[], products: &[], category: &["Test"], weight_grams: None };
+    const SHOP: Seed = Seed {
+        warehouses: &[("W-1", 40.7, -74.0, "US-NY")],
+        products: &[("SKU-1", 1_000)],
+        category: &["Test"],
+        weight_grams: None,
+    };
+    const ADMIN: &str = crate::common::app::ADMIN;
+
+    fn json_call<'a>(method: Method, path: &'a str, body: serde_json::Value, token: Option<&'a str>) -> Call<'a> {
+        Call { body: Some(body.to_string()), token, ..Call::new(method, path) }
+    }
+
+    async fn metrics_text(app: &TestApp, token: Option<&str>) -> (u16, String) {
+        let reply = app.request(Call { token, ..Call::new(Method::GET, "/metrics") }).await;
+        (reply.status, reply.body.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// 10,000 requests to random paths, ids and codes among them, leave a
+    /// bounded number of series in `/metrics`, and none of those values.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn random_paths_leave_metrics_bounded_and_free_of_ids() {
+        let app = TestApp::spawn(Options::new(EMPTY)).await;
+        let http = client();
+        let base = format!("http://{}", app.addr);
+        let shapes = ["/x{n}", "/v1/orders/ord_{n}", "/v1/gift-cards/gc_{n}", "/v1/carts/cart_{n}/items", "/%22{n}%22"];
+        let answered = futures::stream::iter(0..10_000u32)
+            .map(|n| {
+                let shape = shapes[n as usize % shapes.len()];
+                let uri = format!("{base}{}", shape.replace("{n}", &format!("secret{n:05}")));
+                let http = http.clone();
+                async move {
+                    let request = hyper::Request::get(uri).body(Body::default()).unwrap();
+                    let response = http.request(request).await.unwrap();
+                    let status = response.status().as_u16();
+                    body_bytes(response.into_body()).await.unwrap();
+                    status
+                }
+            })
+            .buffer_unordered(32)
+            .filter(|status| std::future::ready(*status < 500))
+            .count()
+            .await;
+        assert_eq!(answered, 10_000, "no request got a 5xx");
+        assert!(app.mercato.stats().store.writes.load(std::sync::atomic::Ordering::Relaxed) < 1_000);
+        let (status, text) = metrics_text(&app, None).await;
+        assert_eq!(status, 200);
+        let series: std::collections::BTreeSet<&str> =
+            text.lines().filter(|line| line.starts_with("mercato_http_request_duration_seconds_count")).collect();
+        assert!(series.len() <= 10, "{series:?}");
+        assert!(!text.contains("secret"), "no path value in a label");
+        assert!(text.contains("route=\"unmatched\""), "{text}");
+        assert!(text.contains("route=\"/v1/orders/{id}\""), "ids give way to the template");
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').expect("name and value");
+            assert!(value.parse::<f64>().is_ok(), "a well-formed sample: {line}");
+        }
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_metrics_token_guards_metrics() {
+        let app =
+            TestApp::spawn(Options::new(EMPTY).server(|server| server.metrics_token = Some("scrape-me".into()))).await;
+        assert_eq!(metrics_text(&app, None).await.0, 401);
+        assert_eq!(metrics_text(&app, Some("wrong")).await.0, 401);
+        assert_eq!(metrics_text(&app, Some("scrape-me")).await.0, 200);
+        assert_eq!(metrics_text(&app, Some(ADMIN)).await.0, 200);
+        app.stop().await;
+    }
+
+    /// A balance check takes the code in its body, is throttled, and the
+    /// code shows nowhere in the metrics.
+    #[tokio::test]
+    async fn a_gift_card_balance_is_asked_in_a_body_and_throttled() {
+        let app = TestApp::spawn(Options::new(EMPTY)).await;
+        let issue = serde_json::json!({"balance": {"cents": 2_500, "currency": "USD"}});
+        let issued = app.request(json_call(Method::POST, "/v1/admin/gift-cards", issue, Some(ADMIN))).await;
+        assert_eq!(issued.status, 201, "{:?}", issued.body);
+        let code = issued.body["code"].as_str().unwrap().to_owned();
+        assert!(code.len() >= 16, "{code}");
+        let ask =
+            |code: &str| json_call(Method::POST, "/v1/gift-cards/balance", serde_json::json!({"code": code}), None);
+        let balance = app.request(ask(&code)).await;
+        assert_eq!((balance.status, balance.body["balance"]["cents"].as_i64()), (200, Some(2_500)));
+        let unknown = app.request(ask("gc_00000000000000000000000000000000")).await;
+        assert_eq!(unknown.status, 404);
+        assert!(!unknown.body.to_string().contains("gc_0000"), "a code is not echoed");
+        let mut statuses = Vec::new();
+        for _ in 0..12 {
+            statuses.push(app.request(ask(&code)).await.status);
+        }
+        assert!(statuses.contains(&429), "throttled: {statuses:?}");
+        let old_route = app.request(Call::new(Method::GET, &format!("/v1/gift-cards/{code}"))).await;
+        assert_eq!(old_route.status, 404, "no code in a URL");
+        let (_, text) = metrics_text(&app, None).await;
+        assert!(!text.contains(&code));
+        app.stop().await;
+    }
+
+    /// Only a trusted proxy names the client: from anyone else,
+    /// `X-Forwarded-For` changes nothing, and its real address is limited.
+    #[tokio::test]
+    async fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let limits = mercato::http::limits::ClaimLimitConfig {
+            auth_per_address: RateLimit { rate_per_second: 1, burst: 3 },
+            ..crate::common::app::test_limits()
+        };
+        let app = TestApp::spawn(Options::new(EMPTY).limits(limits).server(|server| {
+            server.transport.trusted_proxies = vec!["127.0.0.2/32".parse().unwrap()];
+        }))
+        .await;
+        let register = |n: u32, source: [u8; 4]| {
+            let body =
+                serde_json::json!({"email": format!("c{n}@example.com"), "password": "a password!", "name": "C"});
+            Call {
+                body: Some(body.to_string()),
+                source: Some(source),
+                headers: vec![("x-forwarded-for", format!("203.0.113.{n}"))],
+                ..Call::new(Method::POST, "/v1/customers")
+            }
+        };
+        let mut untrusted = Vec::new();
+        for n in 0..5 {
+            untrusted.push(app.request(register(n, [127, 0, 0, 1])).await.status);
+        }
+        assert_eq!(untrusted, [201, 201, 201, 429, 429], "one real address, whatever it claims");
+        let mut proxied = Vec::new();
+        for n in 10..15 {
+            proxied.push(app.request(register(n, [127, 0, 0, 2])).await.status);
+        }
+        assert_eq!(proxied, [201; 5], "behind the trusted proxy, five clients");
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_a_request_id() {
+        let app = TestApp::spawn(Options::new(EMPTY)).await;
+        let given =
+            Call { headers: vec![("x-request-id", "trace-42.a:b".into())], ..Call::new(Method::GET, "/health") };
+        assert_eq!(app.request(given).await.request_id.as_deref(), Some("trace-42.a:b"));
+        let first = app.request(Call::new(Method::GET, "/nowhere")).await.request_id.unwrap();
+        let second = app.request(Call::new(Method::GET, "/health")).await.request_id.unwrap();
+        assert!(!first.is_empty() && first != second, "{first} {second}");
+        let bad = Call { headers: vec![("x-request-id", "a b\"c".into())], ..Call::new(Method::GET, "/health") };
+        let replaced = app.request(bad).await.request_id.unwrap();
+        assert!(replaced.chars().all(|c| c.is_ascii_hexdigit() || c == '-'), "{replaced}");
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn health_shows_the_load_test_mode_and_ready_answers() {
+        let app = TestApp::spawn(Options::new(EMPTY).config(|config| config.load_test_mode = true)).await;
+        let health = app.request(Call::new(Method::GET, "/health")).await;
+        assert_eq!(health.body, serde_json::json!({"status": "ok", "mode": "load-test"}));
+        let ready = app.request(Call::new(Method::GET, "/ready")).await;
+        assert_eq!((ready.status, ready.body["status"].as_str()), (200, Some("ready")));
+        app.stop().await;
+        let plain = TestApp::spawn(Options::new(EMPTY)).await;
+        let health = plain.request(Call::new(Method::GET, "/health")).await;
+        assert_eq!(health.body, serde_json::json!({"status": "ok"}));
+        plain.stop().await;
+    }
+
+    /// A connection that sends its request head one byte at a time is
+    /// closed once the header timeout has passed.
+    #[tokio::test]
+    async fn a_slow_loris_is_closed_after_the_header_timeout() {
+        let app = TestApp::spawn(
+            Options::new(EMPTY).server(|server| server.transport.header_timeout = Duration::from_secs(1)),
+        )
+        .await;
+        let addr = app.addr;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            let started = Instant::now();
+            let head = b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+            for byte in head {
+                if stream.write_all(&[*byte]).is_err() {
+                    return (started.elapsed(), true);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+                if started.elapsed() > Duration::from_secs(8) {
+                    break;
+                }
+            }
+            // Whatever was written, the server has stopped listening: a read
+            // finds the connection closed (or an error response, then close).
+            stream.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            let mut rest = Vec::new();
+            let closed = stream.read_to_end(&mut rest).is_ok();
+            (started.elapsed(), closed && !String::from_utf8_lossy(&rest).contains("200 OK"))
+        })
+        .await
+        .unwrap();
+        let (elapsed, closed) = outcome;
+        assert!(closed, "the slow connection was closed");
+        assert!(elapsed < Duration::from_secs(8), "closed before the head was complete: {elapsed:?}");
+        app.stop().await;
+    }
+
+    /// Live-deal streams are capped per client address.
+    #[tokio::test]
+    async fn live_deal_streams_are_capped_per_address() {
+        let app = TestApp::spawn(Options::new(SHOP).server(|server| server.streams.per_address = 2)).await;
+        let stock = serde_json::json!({"on_hand": 10});
+        let stocked = app.request(json_call(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", stock, Some(ADMIN))).await;
+        assert_eq!(stocked.status, 200, "{:?}", stocked.body);
+        let deal = serde_json::json!({"sku": "SKU-1", "price": {"cents": 500, "currency": "USD"}, "quantity": 5,
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1});
+        let created = app.request(json_call(Method::POST, "/v1/admin/deals", deal, Some(ADMIN))).await;
+        let id = created.body["deal_id"].as_str().unwrap().to_owned();
+        let http = client();
+        let open = || {
+            let request =
+                hyper::Request::get(format!("http://{}/v1/deals/{id}/events", app.addr)).body(Body::default()).unwrap();
+            http.request(request)
+        };
+        let first = open().await.unwrap();
+        let second = open().await.unwrap();
+        assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+        let third = open().await.unwrap();
+        assert_eq!(third.status().as_u16(), 429);
+        assert!(third.headers().contains_key("retry-after"));
+        drop(first);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let again = open().await.unwrap();
+            if again.status().as_u16() == 200 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "a closed stream frees its place");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(second);
+        app.stop().await;
+    }
+}
+
+/// The real process: a gift-card code is absent from the JSON log, whose
+/// lines carry the request's id; SIGTERM with 50 open live-deal streams
+/// exits 0 within 5 s.
+mod process {
+    use crate::common;
+    use hyper::Method;
+    use serde_json::{json, Value};
+    use std::time::{Duration, Instant};
+
+    const ADMIN: &str = "process-admin";
+
+    async fn call(base: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        common::send(method, format!("{base}{path}"), Some(ADMIN), None, body).await.expect("the server answers")
+    }
+
+    #[tokio::test]
+    async fn a_gift_card_code_stays_out_of_the_log_whose_lines_carry_request_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("server.log");
+        let data = dir.path().join("data");
+        let debug = [("RUST_LOG", "info,mercato=debug,sled=warn")];
+        let (mut child, base) =
+            common::start_server_logged(&data, ADMIN, &["--log-format", "json"], Some(&log), &debug);
+        let issue = json!({"balance": {"cents": 1_000, "currency": "USD"}});
+        let (status, issued) = call(&base, Method::POST, "/v1/admin/gift-cards", Some(issue)).await;
+        assert_eq!(status, 201);
+        let code = issued["code"].as_str().unwrap().to_owned();
+        let request = hyper::Request::post(format!("{base}/v1/gift-cards/balance"))
+            .header("x-request-id", "balance-check-1")
+            .header("content-type", "application/json")
+            .body(common::Body::from(json!({"code": code}).to_string()))
+            .unwrap();
+        let answer = common::client().request(request).await.unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        assert_eq!(answer.headers()["x-request-id"], "balance-check-1");
+        let (_, _) = call(&base, Method::GET, "/metrics", None).await;
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(!text.is_empty());
+        for line in text.lines() {
+            serde_json::from_str::<Value>(line).unwrap_or_else(|err| panic!("not a JSON line ({err}): {line}"));
+        }
+        assert!(!text.contains(&code), "the code is not in the log");
+        let balance_line = text
+            .lines()
+            .find(|line| line.contains("balance-check-1"))
+            .unwrap_or_else(|| panic!("no line of the balance check: {text}"));
+        assert!(balance_line.contains("/v1/gift-cards/balance"), "{balance_line}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sigterm_with_fifty_open_streams_exits_cleanly_within_five_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, base) = common::start_server(dir.path(), ADMIN, &[]);
+        let warehouse = json!({"id": "W-1", "name": "One", "location": {"lat": 1.0, "lon": 2.0}, "region": "US-NJ"});
+        assert_eq!(call(&base, Method::POST, "/v1/admin/warehouses", Some(warehouse)).await.0, 201);
+        let product = json!({"id": "P-S", "title": "Streamed", "category": ["A", "B", "C"],
+            "variants": [{"sku": "S-1", "price": {"cents": 1000, "currency": "USD"}}]});
+        assert_eq!(call(&base, Method::POST, "/v1/products", Some(product)).await.0, 201);
+        assert_eq!(call(&base, Method::PUT, "/v1/admin/inventory/S-1/W-1", Some(json!({"on_hand": 10}))).await.0, 200);
+        let deal = json!({"sku": "S-1", "price": {"cents": 500, "currency": "USD"}, "quantity": 5,
+            "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2200-01-01T00:00:00Z", "per_customer_limit": 1});
+        let (status, created) = call(&base, Method::POST, "/v1/admin/deals", Some(deal)).await;
+        assert_eq!(status, 201, "{created:?}");
+        let id = created["deal_id"].as_str().unwrap().to_owned();
+        let http = common::client();
+        let mut streams = Vec::new();
+        for _ in 0..50 {
+            let request =
+                hyper::Request::get(format!("{base}/v1/deals/{id}/events")).body(common::Body::default()).unwrap();
+            let response = http.request(request).await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            streams.push(response);
+        }
+        let started = Instant::now();
+        let pid = child.id().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+        assert_eq!(status.code(), Some(0));
+        assert!(started.elapsed() < Duration::from_secs(5), "stopped in {:?}", started.elapsed());
+        drop(streams);
+    }
+}
+
+/// Arbitrary methods, paths, headers and body bytes sent to the server's
+/// router (over a real socket, so hyper's parser is in the path) never get
+/// a 5xx and never take the server down.
+mod fuzz {
+    use crate::common::app::{Options, Seed, TestApp, ADMIN};
+    use proptest::prelude::*;
+    use std::io::{Read, Write};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    const SHOP: Seed = Seed {
+        warehouses: &[("W-1", 40.7, -74.0, "US-NY")],
+        products: &[("SKU-1", 1_000)],
+        category: &["Test"],
+        weight_grams: None,
+    };
+
+    /// Pieces paths are made of: the routes' own words, ids that exist,
+    /// and whatever else.
+    const WORDS: &[&str] = &[
+        "v1",
+        "carts",
+        "mine",
+        "items",
+        "saved",
+        "merge",
+        "save-for-later",
+        "move-to-cart",
+        "products",
+        "P-SKU-1",
+        "SKU-1",
+        "W-1",
+        "reservations",
+        "commit",
+        "deals",
+        "claims",
+        "events",
+        "waitlist",
+        "admin",
+        "inventory",
+        "warehouses",
+        "customers",
+        "sessions",
+        "current",
+        "me",
+        "membership",
+        "payment-methods",
+        "checkouts",
+        "address",
+        "shipping",
+        "payment",
+        "place",
+        "orders",
+        "cancel",
+        "returns",
+        "gift-cards",
+        "balance",
+        "search",
+        "suggest",
+        "metrics",
+        "health",
+        "ready",
+        "openapi.json",
+        "%22",
+        "%00",
+        "..",
+        "%2F",
+        "\u{e9}",
+        "a b",
+    ];
+
+    fn segment() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => proptest::sample::select(WORDS).prop_map(str::to_owned),
+            1 => "[a-zA-Z0-9_.~%-]{0,24}",
+            1 => proptest::collection::vec(any::<u8>(), 0..12)
+                .prop_map(|bytes| bytes.iter().map(|b| format!("%{b:02X}")).collect()),
+        ]
+    }
+
+    /// Every route's method and template, from the server's own table.
+    fn routes() -> Vec<(&'static str, &'static str)> {
+        mercato::http::table().operations().iter().map(|route| (route.method(), route.path())).collect()
+    }
+
+    /// A route's template with arbitrary values in its `{name}` segments,
+    /// and its method; or arbitrary segments and a method for them.
+    fn target() -> impl Strategy<Value = (String, String)> {
+        let routes = routes();
+        let templated = (proptest::sample::select(routes), proptest::collection::vec(segment(), 4), method(), 0..4u8)
+            .prop_map(|((route_method, template), values, method, pick)| {
+                let mut values = values.into_iter();
+                let path: Vec<String> = template
+                    .split('/')
+                    .map(|part| if part.starts_with('{') { values.next().unwrap_or_default() } else { part.to_owned() })
+                    .collect();
+                let method = if pick == 0 { method } else { route_method.to_owned() };
+                (method, path.join("/"))
+            });
+        let random = (method(), proptest::collection::vec(segment(), 0..7))
+            .prop_map(|(method, segments)| (method, format!("/{}", segments.join("/"))));
+        prop_oneof![4 => templated, 1 => random]
+    }
+
+    fn path_and_query() -> impl Strategy<Value = (String, String)> {
+        (target(), proptest::option::of("[a-z_=&%0-9]{0,30}")).prop_map(|((method, path), query)| {
+            let mut path = path.replace(' ', "%20");
+            if let Some(query) = query {
+                path.push('?');
+                path.push_str(&query);
+            }
+            (method, path)
+        })
+    }
+
+    fn method() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => proptest::sample::select(&["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"][..])
+                .prop_map(str::to_owned),
+            1 => "[A-Z]{1,10}",
+        ]
+    }
+
+    fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+        let named = prop_oneof![
+            proptest::sample::select(
+                &[
+                    "content-type",
+                    "authorization",
+                    "idempotency-key",
+                    "x-forwarded-for",
+                    "forwarded",
+                    "x-request-id",
+                    "accept",
+                    "if-none-match"
+                ][..]
+            )
+            .prop_map(str::to_owned),
+            "x-[a-z-]{1,16}",
+        ];
+        let value = prop_oneof![
+            Just(format!("Bearer {ADMIN}")),
+            Just("application/json".to_owned()),
+            Just("Bearer tok_nope".to_owned()),
+            "[ -~]{0,40}",
+        ];
+        proptest::collection::vec((named, value), 0..5)
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 0..256),
+            proptest::sample::select(
+                &[
+                    "{}",
+                    "[]",
+                    "null",
+                    "{\"sku\":\"SKU-1\",\"quantity\":1}",
+                    "{\"quantity\":-1}",
+                    "{\"email\":\"a@b.c\",\"password\":\"12345678\",\"name\":\"x\"}",
+                    "{\"code\":\"\"}",
+                    "{\"quantity\":18446744073709551616}",
+                    "{\"on_hand\":4294967296}",
+                ][..]
+            )
+            .prop_map(|body| body.as_bytes().to_vec()),
+        ]
+    }
+
+    /// Sends one request on a new connection; the status, or `None` when
+    /// the server closed the connection without an answer.
+    fn send(addr: SocketAddr, request: &[u8]) -> Option<u16> {
+        let mut stream = std::net::TcpStream::connect(addr).expect("the server accepts");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(request).ok()?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).ok()?;
+        let status = std::str::from_utf8(&head[9..12]).ok()?.parse().ok();
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        status
+    }
+
+    #[test]
+    fn no_request_gets_a_5xx_or_a_panic() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let app = runtime.block_on(TestApp::spawn(Options::new(SHOP)));
+        let addr = app.addr;
+        let config = ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() };
+        let (answered, routed) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
+        proptest!(config, |((method, path) in path_and_query(), headers in headers(), body in body())| {
+            let mut request = format!("{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n").into_bytes();
+            for (name, value) in &headers {
+                request.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            request.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+            request.extend_from_slice(&body);
+            if let Some(status) = send(addr, &request) {
+                prop_assert!(status < 500, "{} for {}", status, String::from_utf8_lossy(&request));
+                answered.set(answered.get() + 1);
+                routed.set(routed.get() + u32::from(status != 404 && status != 405 && status != 400));
+            }
+        });
+        // Most requests are answered, and a fair share reach a route.
+        assert!(answered.get() > 300, "answered {}", answered.get());
+        assert!(routed.get() > 40, "routed {}", routed.get());
+        let health = send(addr, b"GET /health HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n");
+        assert_eq!(health, Some(200), "the server still answers");
+        runtime.block_on(app.stop());
+    }
+}

@@ -6,7 +6,7 @@ use super::{body_bytes, client_with, Body};
 use hyper_util::client::legacy::connect::HttpConnector;
 use mercato::engine::{GeoPoint, Warehouse, WarehouseId};
 use mercato::http::limits::ClaimLimitConfig;
-use mercato::http::AppState;
+use mercato::http::{AppState, ServerConfig};
 use mercato::{Config, Durability, Mercato};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -32,16 +32,26 @@ pub fn test_limits() -> ClaimLimitConfig {
     ClaimLimitConfig { auth_per_address: unthrottled, ..ClaimLimitConfig::default() }
 }
 
-/// How the app starts: its seed, engine configuration and claim limits.
+/// How the app starts: its seed, engine configuration and server
+/// configuration (limits, transport, tokens).
 pub struct Options {
     pub seed: Seed,
     pub adjust: Box<dyn FnOnce(&mut Config)>,
-    pub limits: ClaimLimitConfig,
+    pub server: ServerConfig,
 }
 
 impl Options {
     pub fn new(seed: Seed) -> Options {
-        Options { seed, adjust: Box::new(|_| {}), limits: test_limits() }
+        Options {
+            seed,
+            adjust: Box::new(|_| {}),
+            server: ServerConfig { limits: test_limits(), ..ServerConfig::default() },
+        }
+    }
+
+    pub fn server(mut self, adjust: impl FnOnce(&mut ServerConfig)) -> Options {
+        adjust(&mut self.server);
+        self
     }
 
     pub fn config(mut self, adjust: impl FnOnce(&mut Config) + 'static) -> Options {
@@ -50,7 +60,7 @@ impl Options {
     }
 
     pub fn limits(mut self, limits: ClaimLimitConfig) -> Options {
-        self.limits = limits;
+        self.server.limits = limits;
         self
     }
 }
@@ -70,6 +80,7 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub retry_after: Option<String>,
+    pub request_id: Option<String>,
     pub body: Value,
 }
 
@@ -82,11 +93,13 @@ pub struct Call<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The loopback address to send from (for per-address limits).
     pub source: Option<[u8; 4]>,
+    /// More headers.
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl<'a> Call<'a> {
     pub fn new(method: hyper::Method, path: &'a str) -> Call<'a> {
-        Call { method, path, body: None, token: None, idempotency_key: None, source: None }
+        Call { method, path, body: None, token: None, idempotency_key: None, source: None, headers: Vec::new() }
     }
 }
 
@@ -107,13 +120,13 @@ impl TestApp {
         if fresh {
             seed(&mercato, &options.seed).await;
         }
-        TestApp::serve(mercato, dir, options.limits)
+        TestApp::serve(mercato, dir, options.server)
     }
 
     /// Serves an engine the test opened and loaded itself on `dir`.
-    pub fn serve(mercato: Mercato, dir: tempfile::TempDir, limits: ClaimLimitConfig) -> TestApp {
+    pub fn serve(mercato: Mercato, dir: tempfile::TempDir, server: ServerConfig) -> TestApp {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let state = AppState::with_limits(mercato.clone(), ADMIN, limits).expect("query threads");
+        let state = AppState::with_config(mercato.clone(), ADMIN, server).expect("query threads");
         let (addr, server) = mercato::http::bind(state, ([127, 0, 0, 1], 0).into(), async move {
             let _ = stopped.await;
         })
@@ -131,6 +144,9 @@ impl TestApp {
         if let Some(key) = call.idempotency_key {
             request = request.header("idempotency-key", key);
         }
+        for (name, value) in call.headers {
+            request = request.header(name, value);
+        }
         let request = match call.body {
             Some(body) => request.header("content-type", "application/json").body(Body::from(body)),
             None => request.body(Body::default()),
@@ -144,13 +160,14 @@ impl TestApp {
         let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after");
+        let request_id = header("x-request-id");
         let bytes = body_bytes(response.into_body()).await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply { status, content_type, retry_after, body }
+        Reply { status, content_type, retry_after, request_id, body }
     }
 
     /// Stops the server (without waiting for its connections) and the engine.

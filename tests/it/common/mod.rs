@@ -69,8 +69,21 @@ pub fn bucket(sku_raw: &str, warehouse: &str) -> BucketKey {
 /// returns the process and its base URL (from the line it prints once it
 /// accepts requests).
 pub fn start_server(dir: &Path, admin: &str, extra: &[&str]) -> (std::process::Child, String) {
+    start_server_logged(dir, admin, extra, None, &[])
+}
+
+/// Like [`start_server`], copying the server's log (stderr) into `log`,
+/// with `env` set.
+pub fn start_server_logged(
+    dir: &Path,
+    admin: &str,
+    extra: &[&str],
+    log: Option<&Path>,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mercato"))
+        .envs(env.iter().copied())
         .args(["serve", "--addr", "127.0.0.1:0", "--no-demo", "--admin-token", admin])
         .args(extra)
         .arg("--data-dir")
@@ -90,7 +103,15 @@ pub fn start_server(dir: &Path, admin: &str, extra: &[&str]) -> (std::process::C
         panic!("unexpected line {line:?}; the server's log:\n{log}");
     };
     // Drained so that the server never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    match log {
+        Some(path) => {
+            let mut file = std::fs::File::create(path).expect("the log file");
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut file));
+        }
+        None => {
+            std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        }
+    }
     (child, base.to_owned())
 }
 
