@@ -33,6 +33,9 @@ pub struct Config {
     /// How often state past its retention is deleted (remembered
     /// idempotent responses, expired sessions): [`crate::Mercato::sweep`].
     pub sweep_every: Duration,
+    /// Days a guest cart may go unused before the sweep deletes it
+    /// (customers' carts are never deleted). Default 30.
+    pub guest_cart_idle_days: u32,
     pub cache_capacity_bytes: u64,
     /// How expensive password hashing is; `Fast` only for load-test servers.
     pub password_cost: PasswordCost,
@@ -103,6 +106,7 @@ impl Config {
             waitlist_offer_ttl_ms: 300_000,
             deal_close_every: Duration::from_secs(1),
             sweep_every: Duration::from_secs(60),
+            guest_cart_idle_days: 30,
             deal_shards: None,
             cache_capacity_bytes: 256 << 20,
             password_cost: PasswordCost::Standard,

@@ -68,7 +68,7 @@ pub mod source;
 pub mod store;
 
 pub use config::{Config, PasswordCost};
-pub use domains::customers::CUSTOMER_CART_PREFIX;
+pub use domains::carts::CUSTOMER_CART_PREFIX;
 pub use domains::deals::{Claimed, DealView, WaitlistSpot};
 pub use domains::idempotency::{Claim, Remembered, RunGuard, IDEMPOTENCY_RETENTION_MS};
 pub use domains::inventory::{OpenReport, Reservation, ReserveRequest, SkuInventory, StockUpdate, WarehouseInventory};

@@ -130,6 +130,10 @@ struct ServeArgs {
     /// Live-deal event streams in all.
     #[arg(long, env = "MERCATO_STREAMS_MAX", default_value_t = 8_192, value_parser = clap::value_parser!(u64).range(1..))]
     streams_max: u64,
+    /// Days a guest cart may go unused before it is deleted (customers'
+    /// carts are kept).
+    #[arg(long, env = "MERCATO_GUEST_CART_IDLE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
+    guest_cart_idle_days: u32,
     /// Log lines as text or as one JSON object per line.
     #[arg(long, env = "MERCATO_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -186,6 +190,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let mut config = Config::new(&args.data_dir).durability(args.durability);
         config.load_test_mode = args.load_test_mode;
+        config.guest_cart_idle_days = args.guest_cart_idle_days;
         if let Ok(raw) = std::env::var(mercato::secret::SECRET_KEY_ENV) {
             config.secret_key = Some(mercato::secret::SecretKey::parse_hex(&raw)?);
         }

@@ -22,7 +22,7 @@ use crate::projections::runner::{Log, RunnerStats};
 use crate::projections::search::feed::Feed;
 use crate::projections::search::{self, Search};
 use crate::source::Source;
-use crate::store::{Store, StoreConfig, StoreError, StoreStats, Ticket};
+use crate::store::{keys, Store, StoreConfig, StoreError, StoreStats, Ticket};
 use crate::{Config, Error};
 use actix::ArbiterHandle;
 use parking_lot::Mutex;
@@ -141,7 +141,13 @@ impl Mercato {
     /// older than 24 h, sessions past their end. Runs every
     /// `Config::sweep_every`; a test on a manual clock calls it directly.
     pub async fn sweep(&self) -> Result<SweepReport, Error> {
-        Ok(SweepReport { idempotency_records: self.idempotency().sweep()?, sessions: self.customers().sweep().await? })
+        let idle_days = self.config().guest_cart_idle_days;
+        let before_day = keys::day(self.now()).saturating_sub(idle_days);
+        Ok(SweepReport {
+            idempotency_records: self.idempotency().sweep()?,
+            sessions: self.customers().sweep().await?,
+            guest_carts: self.carts().sweep_idle(before_day).await?,
+        })
     }
 
     fn start_sweeper(&self) -> Result<(), Error> {
@@ -361,4 +367,6 @@ impl WeakMercato {
 pub struct SweepReport {
     pub idempotency_records: usize,
     pub sessions: usize,
+    /// Guest carts deleted after `Config::guest_cart_idle_days` unused.
+    pub guest_carts: usize,
 }

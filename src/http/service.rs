@@ -46,7 +46,7 @@ fn health(state: AppState) -> warp::reply::Response {
 /// Ready while the server serves: the state exists only once the data is
 /// open and recovered, and stops being ready when shutdown begins.
 fn readiness(state: AppState) -> Result<warp::reply::Response, Problem> {
-    if !state.ready.load(Ordering::Acquire) {
+    if !state.ready.load(Ordering::Acquire) || !state.mercato.is_ready() {
         return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the server is shutting down"));
     }
     Ok(warp::reply::json(&serde_json::json!({"status": "ready"})).into_response())

@@ -10,6 +10,8 @@
 //! | `k`    | cart                              | a cart exists (its meta)    |
 //! | `c`    | cart 0 list 0 sku                 | one cart line               |
 //! | `m`    | cart 0 source cart                | a merge already applied     |
+//! | `L`    | cart                              | the day (u32) a guest cart was last used |
+//! | `G`    | day (u32 big-endian) cart         | a guest cart last used that day (the sweep's index) |
 //! | `w`    | warehouse                         | a warehouse                 |
 //! | `p`    | product                           | a product with its variants |
 //! | `d`    | deal                              | the deal's terms and shards |
@@ -58,6 +60,8 @@ pub const WAITLIST: u8 = b'l';
 pub const WAITLIST_OFFER: u8 = b'f';
 pub const DEAL_RETURN: u8 = b'r';
 pub const DEAL_CLOSED: u8 = b'z';
+pub const CART_USED: u8 = b'L';
+pub const CART_IDLE: u8 = b'G';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const IDEMPOTENCY_BY_HOUR: u8 = b'I';
 pub const EMAIL: u8 = b'x';
@@ -76,6 +80,8 @@ pub const ALL: &[u8] = &[
     CART_META,
     CART_LINE,
     CART_MERGE,
+    CART_USED,
+    CART_IDLE,
     EVENT,
     WAREHOUSE,
     PRODUCT,
@@ -166,6 +172,36 @@ pub fn cart_merge(cart: &CartId, source: &CartId) -> Vec<u8> {
 
 pub fn cart_merges_of(cart: &CartId) -> Vec<u8> {
     with_sep(self::key(CART_MERGE, &[cart.as_str()]))
+}
+
+/// How long one day of the guest-cart index spans.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// The day of `at` (days since the Unix epoch, UTC).
+pub fn day(at: crate::engine::Timestamp) -> u32 {
+    u32::try_from(at.as_millis() / DAY_MS).unwrap_or(u32::MAX)
+}
+
+/// The day a guest cart was last used.
+pub fn cart_used(cart: &CartId) -> Vec<u8> {
+    self::key(CART_USED, &[cart.as_str()])
+}
+
+/// A guest cart under the day it was last used: ordered by day, so the
+/// sweep reads only the days past the idle time.
+pub fn cart_idle(day: u32, cart: &CartId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(5 + cart.as_str().len());
+    key.push(CART_IDLE);
+    key.extend_from_slice(&day.to_be_bytes());
+    key.extend_from_slice(cart.as_str().as_bytes());
+    key
+}
+
+/// The day and cart of a key of [`cart_idle`].
+pub fn parse_cart_idle(key: &[u8]) -> Option<(u32, CartId)> {
+    let rest = key.strip_prefix(&[CART_IDLE])?;
+    let (day, cart) = rest.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*day), CartId::parse(std::str::from_utf8(cart).ok()?).ok()?))
 }
 
 /// A remembered response as stored before responses were kept by the hour

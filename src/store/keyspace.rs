@@ -30,7 +30,7 @@ pub const OWNERS: &[(&str, &[u8])] = &[
         ],
     ),
     ("customers", &[keys::CUSTOMER, keys::SELLER_LINK, keys::MEMBERSHIP, keys::EMAIL, keys::SESSION]),
-    ("carts", &[keys::CART_META, keys::CART_LINE, keys::CART_MERGE]),
+    ("carts", &[keys::CART_META, keys::CART_LINE, keys::CART_MERGE, keys::CART_USED, keys::CART_IDLE]),
     ("checkout", &[keys::CHECKOUT]),
     ("payments", &[keys::PAYMENT_LOG]),
     ("orders", &[keys::ORDER, keys::SAGA, keys::ORDER_TASK]),

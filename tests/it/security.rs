@@ -148,7 +148,7 @@ async fn the_sweep_deletes_responses_and_sessions_past_their_retention_and_nothi
         // (whole hours are swept), the second are 13 h old.
         clock.advance_millis(13 * 3_600_000);
         let swept = mercato.sweep().await.unwrap();
-        assert_eq!(swept, mercato::SweepReport { idempotency_records: 30, sessions: 0 });
+        assert_eq!(swept, mercato::SweepReport { idempotency_records: 30, ..mercato::SweepReport::default() });
         assert_eq!(mercato.idempotency().len(), 20);
         assert!(matches!(mercato.idempotency().claim("new0").await.unwrap(), Claim::Replay(_)), "kept");
         assert!(matches!(mercato.idempotency().claim("old0").await.unwrap(), Claim::Run(_)), "gone");
@@ -162,6 +162,52 @@ async fn the_sweep_deletes_responses_and_sessions_past_their_retention_and_nothi
     assert_eq!(records(dir.path(), keys::IDEMPOTENCY), 0, "the later responses were swept at the last sweep too");
     assert_eq!(records(dir.path(), keys::IDEMPOTENCY_BY_HOUR), 0);
     assert_eq!(records(dir.path(), keys::SESSION), 1);
+}
+
+/// Guest carts unused for 30 days are deleted by the sweep, lines and all;
+/// a guest cart used since, and every customer's cart, stay.
+#[tokio::test]
+async fn the_sweep_deletes_guest_carts_idle_for_thirty_days_and_no_customer_cart() {
+    use mercato::store::keys;
+    const DAY: u64 = 24 * 3_600_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (idle, used, mine) = {
+        let (mercato, clock) = open(dir.path());
+        common::on_sale(&mercato, &["SKU-1"]).await;
+        let carts = mercato.carts();
+        let idle = carts.create().await.unwrap().id;
+        let used = carts.create().await.unwrap().id;
+        let customer = mercato.customers().register("cart@example.com", "the right password", "C").await.unwrap();
+        let mine = mercato.customers().cart_id(&customer.id).unwrap();
+        for cart in [&idle, &used] {
+            carts.add(cart, common::sku("SKU-1"), 2).await.unwrap();
+        }
+        carts.open(&mine).await.unwrap();
+        carts.add(&mine, common::sku("SKU-1"), 1).await.unwrap();
+        clock.advance_millis(20 * DAY);
+        carts.get(&used).await.unwrap();
+        assert_eq!(mercato.sweep().await.unwrap().guest_carts, 0, "nothing idle for 30 days yet");
+        clock.advance_millis(11 * DAY);
+        assert_eq!(mercato.sweep().await.unwrap().guest_carts, 1, "the cart unused for 31 days");
+        assert!(matches!(carts.get(&idle).await, Err(mercato::Error::CartNotFound(_))));
+        assert!(!carts.exists(&idle));
+        assert_eq!(carts.get(&used).await.unwrap().item_count, 2, "used 11 days ago");
+        clock.advance_millis(365 * DAY);
+        assert_eq!(mercato.sweep().await.unwrap().guest_carts, 1, "the other guest cart, in its turn");
+        assert_eq!(carts.get(&mine).await.unwrap().item_count, 1, "a customer's cart is never deleted");
+        mercato.shutdown().await.unwrap();
+        (idle, used, mine)
+    };
+    assert_eq!(records(dir.path(), keys::CART_META), 1, "only the customer's cart is left");
+    assert_eq!(records(dir.path(), keys::CART_LINE), 1);
+    assert_eq!(records(dir.path(), keys::CART_IDLE), 0);
+    assert_eq!(records(dir.path(), keys::CART_USED), 0);
+    let (reopened, _) = open(dir.path());
+    for gone in [&idle, &used] {
+        assert!(!reopened.carts().exists(gone), "deleted for good: {gone}");
+    }
+    assert!(reopened.carts().exists(&mine));
+    reopened.shutdown().await.unwrap();
 }
 
 /// Responses remembered before responses were kept by the hour move to

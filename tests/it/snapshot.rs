@@ -124,3 +124,23 @@ async fn an_import_refuses_a_corrupt_file_and_a_non_empty_directory() {
     let twice = mercato::snapshot::import(&fixture_path(), &target).await;
     assert!(matches!(twice, Err(mercato::Error::Snapshot(snapshot::SnapshotError::NotEmpty))), "{twice:?}");
 }
+
+/// A guest cart of a data directory made before carts recorded the day
+/// they were used is stamped by the first sweep, and deleted 30 idle days
+/// later like any other; opening the directory alone changes nothing.
+#[tokio::test]
+async fn guest_carts_of_older_data_are_swept_after_the_idle_time_too() {
+    let dir = tempfile::tempdir().unwrap();
+    mercato::snapshot::import(&fixture_path(), dir.path()).await.unwrap();
+    let clock = Arc::new(ManualClock::new(START));
+    let mut config = Config::new(dir.path()).durability(Durability::Strict).clock(clock.clone());
+    config.reservation_ttl_max_ms = CENTURY_MS;
+    let mercato = Mercato::open(config).unwrap();
+    let guest = CartId::parse("cart_fix").unwrap();
+    assert!(mercato.carts().exists(&guest));
+    assert_eq!(mercato.sweep().await.unwrap().guest_carts, 0, "stamped as used today");
+    clock.advance_millis(31 * 24 * 3_600_000);
+    assert_eq!(mercato.sweep().await.unwrap().guest_carts, 1);
+    assert!(!mercato.carts().exists(&guest));
+    mercato.shutdown().await.unwrap();
+}

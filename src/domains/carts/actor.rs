@@ -92,6 +92,17 @@ pub struct CartActor {
     state: Result<Option<(Cart, CartMeta)>, StoreError>,
     last_ticket: Ticket,
     last_active: Instant,
+    /// The day a guest cart was last used, as stored (`None` for a
+    /// customer's cart, or a guest cart not yet stamped).
+    used_day: Option<u32>,
+}
+
+/// Deletes a guest cart last used before `before_day` (the sweep); answers
+/// whether it was deleted.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "CartReply<bool>")]
+pub struct ExpireIfIdle {
+    pub before_day: u32,
 }
 
 impl Actor for CartActor {
@@ -111,7 +122,14 @@ impl Activate for CartActor {
         if let Err(err) = &state {
             tracing::error!(cart = %activation.key(), error = %err, "cannot load cart");
         }
-        CartActor { activation, env, state, last_ticket: Ticket::NONE, last_active: Instant::now() }
+        let used_day = match env.store.get::<u32>(&keys::cart_used(activation.key())) {
+            Ok(day) => day,
+            Err(err) => {
+                tracing::error!(cart = %activation.key(), error = %err, "cannot read when the cart was used");
+                None
+            }
+        };
+        CartActor { activation, env, state, last_ticket: Ticket::NONE, last_active: Instant::now(), used_day }
     }
 }
 
@@ -177,7 +195,11 @@ impl CartActor {
             }
             let meta = CartMeta { created_at: self.env.source.now() };
             if self.env.store.keeps_records() {
-                let written = Batch::new_put(keys::cart_meta(&id), &meta).and_then(|batch| self.env.store.write(batch));
+                let mut batch = Batch::new();
+                let written = batch
+                    .put(keys::cart_meta(&id), &meta)
+                    .and_then(|()| stamp_use(&self.env, &id, &mut self.used_day, &mut batch))
+                    .and_then(|()| self.env.store.write(batch));
                 match written {
                     Ok(ticket) => self.last_ticket = ticket,
                     Err(err) => return Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket },
@@ -200,7 +222,7 @@ impl CartActor {
             }
         }
         let view = snapshot(cart, meta);
-        match persist(&self.env, &id, &events) {
+        match persist(&self.env, &id, &events, &mut self.used_day) {
             Ok(Some(ticket)) => self.last_ticket = ticket,
             Ok(None) => {}
             Err(err) => {
@@ -212,9 +234,15 @@ impl CartActor {
     }
 }
 
-/// Writes one record per touched line (or merge); `None` if nothing changed.
-fn persist(env: &Env, id: &CartId, events: &[CartEvent]) -> Result<Option<Ticket>, StoreError> {
-    if events.is_empty() || !env.store.keeps_records() {
+/// Writes one record per touched line (or merge), and the day a guest cart
+/// is used when it is a new day; `None` if nothing changed.
+fn persist(
+    env: &Env,
+    id: &CartId,
+    events: &[CartEvent],
+    used_day: &mut Option<u32>,
+) -> Result<Option<Ticket>, StoreError> {
+    if !env.store.keeps_records() {
         return Ok(None);
     }
     let mut batch = Batch::new();
@@ -225,7 +253,78 @@ fn persist(env: &Env, id: &CartId, events: &[CartEvent]) -> Result<Option<Ticket
             CartEvent::Merged { source, fingerprint } => batch.put(keys::cart_merge(id, source), fingerprint)?,
         }
     }
+    stamp_use(env, id, used_day, &mut batch)?;
+    if batch.is_empty() {
+        return Ok(None);
+    }
     env.store.write(batch).map(Some)
+}
+
+/// Adds to `batch` the day a guest cart is used today, when it was last
+/// used on another day (at most one extra write per cart and day; reads
+/// count as use, so a guest who only looks keeps the cart).
+fn stamp_use(env: &Env, id: &CartId, used_day: &mut Option<u32>, batch: &mut Batch) -> Result<(), StoreError> {
+    if !super::is_guest(id) {
+        return Ok(());
+    }
+    let today = keys::day(env.source.now());
+    if *used_day == Some(today) {
+        return Ok(());
+    }
+    if let Some(previous) = *used_day {
+        batch.delete(keys::cart_idle(previous, id));
+    }
+    batch.put(keys::cart_idle(today, id), &())?;
+    batch.put(keys::cart_used(id), &today)?;
+    *used_day = Some(today);
+    Ok(())
+}
+
+impl CartActor {
+    /// Deletes the cart, its lines and merges and its use records if it is
+    /// a guest cart last used before `before_day`.
+    fn expire_if_idle(&mut self, before_day: u32) -> CartReply<bool> {
+        let id = self.activation.key().clone();
+        let idle = super::is_guest(&id) && self.used_day.is_some_and(|day| day < before_day);
+        let exists = matches!(self.state, Ok(Some(_)));
+        if !idle || !exists || !self.env.store.keeps_records() {
+            return Reply { result: Ok(false), ticket: self.last_ticket };
+        }
+        let mut batch = Batch::new();
+        batch.delete(keys::cart_meta(&id));
+        let mut doomed = Vec::new();
+        let scanned =
+            self.env.store.for_each_key(&keys::cart_lines_of(&id), |key| doomed.push(key.to_vec())).and_then(|()| {
+                self.env.store.for_each_key(&keys::cart_merges_of(&id), |key| doomed.push(key.to_vec()))
+            });
+        if let Err(err) = scanned {
+            return Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket };
+        }
+        for key in doomed {
+            batch.delete(key);
+        }
+        if let Some(day) = self.used_day {
+            batch.delete(keys::cart_idle(day, &id));
+        }
+        batch.delete(keys::cart_used(&id));
+        match self.env.store.write(batch) {
+            Ok(ticket) => self.last_ticket = ticket,
+            Err(err) => return Reply { result: Err(Failure::Store(err)), ticket: self.last_ticket },
+        }
+        // The actor stays, empty, until it passivates: a command still on
+        // its way finds no cart.
+        self.state = Ok(None);
+        self.used_day = None;
+        Reply { result: Ok(true), ticket: self.last_ticket }
+    }
+}
+
+impl Handler<ExpireIfIdle> for CartActor {
+    type Result = MessageResult<ExpireIfIdle>;
+    fn handle(&mut self, msg: ExpireIfIdle, _ctx: &mut Context<Self>) -> Self::Result {
+        self.last_active = Instant::now();
+        MessageResult(self.expire_if_idle(msg.before_day))
+    }
 }
 
 impl Handler<CartMessage> for CartActor {

@@ -1,5 +1,8 @@
 //! Carts: guest and customer carts, saved-for-later lists, merges. Each cart
-//! is an actor; owns the keys `k`, `c` and `m`.
+//! is an actor; owns the keys `k`, `c`, `m`, and `L` and `G` (the day each
+//! guest cart was last used, by cart and by day), with which the sweep
+//! deletes guest carts left idle for `Config::guest_cart_idle_days`.
+//! A customer's cart is never deleted.
 
 pub mod actor;
 
@@ -10,12 +13,24 @@ use crate::engine::cart::{price_cart, LineFacts, PricedCart};
 use crate::engine::{CartId, Sku};
 use crate::store::{keys, Keyspace};
 use crate::{Error, Mercato};
-use actor::{CartActor, CartCommand, CartMessage};
+use actor::{CartActor, CartCommand, CartMessage, ExpireIfIdle};
 use dashmap::DashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The prefix of every customer's cart id; every other cart is a guest's.
+pub const CUSTOMER_CART_PREFIX: &str = "ccart_";
+
+/// Whether `id` is a guest's cart (one the idle sweep may delete).
+pub fn is_guest(id: &CartId) -> bool {
+    !id.as_str().starts_with(CUSTOMER_CART_PREFIX)
+}
 
 /// What the carts domain keeps: the cart actors, and which carts exist.
 pub(crate) struct State {
     carts: Registry<CartActor>,
+    store: Keyspace,
+    /// Whether this process stamped the guest carts of older versions.
+    stamped_old_carts: AtomicBool,
     /// Every cart that was ever created: a command to any other id is
     /// [`Error::CartNotFound`] at once, so requests for random cart ids
     /// (a guest probing, a bot) activate no actor and read no store.
@@ -30,7 +45,39 @@ impl State {
                 known.insert(id);
             }
         })?;
-        Ok(State { carts: actors.registry("cart", store, ()), known })
+        Ok(State {
+            carts: actors.registry("cart", store.clone(), ()),
+            store,
+            known,
+            stamped_old_carts: AtomicBool::new(false),
+        })
+    }
+
+    /// Stamps as used on `today` every guest cart made before carts
+    /// recorded the day they were used (none of `L`), so they are deleted
+    /// after the idle time like any other. Done by the first sweep of a
+    /// process rather than at open, so that opening a data directory (a
+    /// snapshot import's check) leaves its records as they were.
+    fn stamp_old_carts(&self, today: u32) -> Result<(), Error> {
+        if self.stamped_old_carts.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut stamped = std::collections::HashSet::new();
+        self.store.for_each_key(&[keys::CART_USED], |key| {
+            stamped.insert(key.to_vec());
+        })?;
+        let mut batch = crate::store::Batch::new();
+        for id in self.known.iter().filter(|id| is_guest(id)) {
+            let used = keys::cart_used(&id);
+            if !stamped.contains(&used) {
+                batch.put(keys::cart_idle(today, &id), &())?;
+                batch.put(used, &today)?;
+            }
+        }
+        if !batch.is_empty() && self.store.keeps_records() {
+            self.store.write(batch)?;
+        }
+        Ok(())
     }
 
     pub(crate) fn actor_stats(&self) -> crate::actors::ActorStatsSnapshot {
@@ -165,6 +212,31 @@ impl<'a> Carts<'a> {
             self.s.known.insert(id.clone());
         }
         Ok(cart)
+    }
+
+    /// Deletes the guest carts last used before `before_day` (each by its
+    /// actor, so no command is lost in between); returns how many.
+    pub async fn sweep_idle(self, before_day: u32) -> Result<usize, Error> {
+        self.s.stamp_old_carts(keys::day(self.m.now()))?;
+        let mut due = Vec::new();
+        self.s.store.keys_while(&[keys::CART_IDLE], |key| match keys::parse_cart_idle(key) {
+            Some((day, id)) if day < before_day => {
+                due.push(id);
+                true
+            }
+            Some(_) => false,
+            None => true,
+        })?;
+        let mut deleted = 0;
+        for id in due {
+            let _pass = self.m.enter()?;
+            let reply = self.s.carts.call(&id, ExpireIfIdle { before_day }).await?;
+            if self.m.settle(reply).await? {
+                self.s.known.remove(&id);
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Whether cart `id` exists (no actor is asked).

@@ -374,5 +374,4 @@ impl<'a> Customers<'a> {
     }
 }
 
-/// The prefix of every customer's cart id.
-pub const CUSTOMER_CART_PREFIX: &str = "ccart_";
+pub use crate::domains::carts::CUSTOMER_CART_PREFIX;
