@@ -1,7 +1,7 @@
 //! Hardening against abuse: lockouts after failed sign-ins, the bounded
 //! password hashing pool, sign-out, cards that pay only for their owner,
 //! and what the data directory must never hold (card numbers, CVCs,
-//! unkeyed digests of card numbers).
+//! unkeyed digests of card numbers or of request bodies).
 
 use crate::common;
 use mercato::engine::CustomerError;
@@ -566,5 +566,104 @@ mod saved_cards {
                 assert!(!contains(bytes, hex.as_bytes()), "{} holds an unkeyed digest", path.display());
             }
         }
+    }
+}
+
+/// Idempotent responses keep a keyed digest of the request body, never an
+/// unkeyed one (a registration body holds a password); records remembered
+/// with the unkeyed digest before still replay.
+mod keyed_body_digests {
+    use super::{contains, files_of};
+    use crate::common::app::{Call, Options, Reply, Seed, TestApp};
+    use hyper::Method;
+    use mercato::domains::idempotency::Remembered;
+    use mercato::store::{keys, Batch};
+    use serde_json::json;
+
+    const EMPTY: Seed = Seed { warehouses: &[], products: &[], category: &["Test"], weight_grams: None };
+    const PASSWORD: &str = "a password kept nowhere";
+
+    fn registration(email: &str) -> String {
+        json!({"email": email, "password": PASSWORD, "name": "Kay"}).to_string()
+    }
+
+    async fn register(app: &TestApp, body: &str) -> Reply {
+        let call = Call {
+            body: Some(body.to_owned()),
+            idempotency_key: Some("register-1"),
+            ..Call::new(Method::POST, "/v1/customers")
+        };
+        app.request(call).await
+    }
+
+    /// The digest records held before digests were keyed: SHA-256 of the
+    /// body's length (8 bytes, big-endian) and the body.
+    fn unkeyed(body: &str) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::new()
+            .chain_update(u64::try_from(body.len()).unwrap().to_be_bytes())
+            .chain_update(body.as_bytes())
+            .finalize();
+        mercato::engine::hex_lower(&digest)
+    }
+
+    /// Every remembered response of the data directory (the engine shut down).
+    fn remembered(dir: &std::path::Path) -> Vec<(Vec<u8>, Remembered)> {
+        let store = crate::common::open_store(dir);
+        let records = store.scan_prefix::<Remembered>(&[keys::IDEMPOTENCY_BY_HOUR]).unwrap();
+        store.close().unwrap();
+        records
+    }
+
+    #[tokio::test]
+    async fn a_registration_keeps_only_a_keyed_digest_of_its_body_and_replays_after_a_restart() {
+        let app = TestApp::spawn(Options::new(EMPTY)).await;
+        let body = registration("kay@example.com");
+        let first = register(&app, &body).await;
+        assert_eq!(first.status, 201, "{:?}", first.body);
+        let dir = app.shut_down().await;
+        let records = remembered(dir.path());
+        assert_eq!(records.len(), 1);
+        let digest = &records[0].1.body_digest;
+        assert!(digest.starts_with("hmac:") && *digest != unkeyed(&body), "{digest}");
+        let plain = mercato::engine::hex_lower(&<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()));
+        for (path, bytes) in files_of(dir.path()) {
+            for needle in [unkeyed(&body).as_bytes(), plain.as_bytes(), PASSWORD.as_bytes()] {
+                assert!(!contains(&bytes, needle), "{} holds the body's unkeyed digest or password", path.display());
+            }
+        }
+
+        let app = TestApp::spawn_in(dir, Options::new(EMPTY)).await;
+        let again = register(&app, &body).await;
+        assert_eq!((again.status, &again.body), (201, &first.body), "replayed, not registered twice");
+        let other = register(&app, &registration("other@example.com")).await;
+        assert_eq!((other.status, other.body["type"].as_str()), (422, Some("idempotency-key-reused")));
+        app.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_response_remembered_with_an_unkeyed_digest_still_replays() {
+        let app = TestApp::spawn(Options::new(EMPTY)).await;
+        let body = registration("early@example.com");
+        let first = register(&app, &body).await;
+        assert_eq!(first.status, 201, "{:?}", first.body);
+        let dir = app.shut_down().await;
+        {
+            // As a build before keyed digests remembered it.
+            let records = remembered(dir.path());
+            let store = crate::common::open_store(dir.path());
+            let mut batch = Batch::new();
+            for (key, record) in records {
+                batch.put(key, &Remembered { body_digest: unkeyed(&body), ..record }).unwrap();
+            }
+            store.write(batch).unwrap();
+            store.close().unwrap();
+        }
+        let app = TestApp::spawn_in(dir, Options::new(EMPTY)).await;
+        let again = register(&app, &body).await;
+        assert_eq!((again.status, &again.body), (201, &first.body), "replayed");
+        let other = register(&app, &registration("other@example.com")).await;
+        assert_eq!((other.status, other.body["type"].as_str()), (422, Some("idempotency-key-reused")));
+        app.stop().await;
     }
 }
