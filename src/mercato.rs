@@ -105,9 +105,9 @@ impl Mercato {
         let customers = customers::State::open(store.keyspace("customers"))?;
         let carts = carts::State::open(store.keyspace("carts"), &actors)?;
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);
-        let payments = payments::State::open(store.keyspace("payments"), config.fraud, secret_key)?;
+        let payments = payments::State::open(store.keyspace("payments"), config.fraud, secret_key.clone())?;
         let orders = orders::State::open(store.keyspace("orders"), &actors)?;
-        let idempotency = idempotency::State::open(store.keyspace("idempotency"))?;
+        let idempotency = idempotency::State::open(store.keyspace("idempotency"), secret_key)?;
         let (search, indexer) = search::State::open(&config)?;
         let mercato = Mercato {
             inner: Arc::new(Inner {

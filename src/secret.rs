@@ -1,6 +1,7 @@
 //! The server's secret key: what keys the digests that must not be
 //! reversible by someone holding a copy of the data directory (card
-//! fingerprints). A card number has too few unknown digits for a plain
+//! fingerprints, and the digests of idempotent request bodies, which may
+//! hold a password). A card number has too few unknown digits for a plain
 //! hash to hide it: an unkeyed SHA-256 of one is brute-forced in seconds.
 //!
 //! The key is 32 random bytes: `Config::secret_key` when set (the server

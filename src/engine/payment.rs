@@ -5,6 +5,7 @@ pub mod card;
 pub mod fraud;
 pub mod gateway;
 pub mod gift_card;
+pub mod wallet;
 
 pub use card::{
     luhn_check_digit, luhn_valid, tokenize, CardBrand, CardError, CardFingerprint, CardInput, CardRecord,
@@ -15,6 +16,7 @@ pub use gateway::{
     Authorization, AuthorizationStatus, AuthorizeRequest, PaymentGateway, RefundRecord, SimulatedGateway,
 };
 pub use gift_card::{EntryKind, GiftCard, GiftCardEntry, GiftCardEvent, GiftCardLedger, PaymentPlan};
+pub use wallet::{BillingCountry, CardCursor, SavedCard, WalletEvent, Wallets};
 
 use super::ids::{CardToken, GiftCardCode, PaymentId};
 use super::money::{Money, MoneyError};
@@ -48,6 +50,9 @@ pub enum PaymentError {
     Declined { code: DeclineCode },
     #[error("unknown card token {token}")]
     UnknownCard { token: CardToken },
+    /// Not a card of this customer: unknown, removed, or another's.
+    #[error("card {token} not found")]
+    CardNotFound { token: CardToken },
     #[error("unknown authorization {id}")]
     UnknownAuthorization { id: PaymentId },
     #[error("reference {reference:?} was already used for a different request")]

@@ -11,33 +11,11 @@ use super::product_dto::MoneyBody;
 use super::route::{route_path, Content, FromClient, Json, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
 use crate::domains::checkout::CheckoutRecord;
-use crate::engine::{
-    AddressInput, CardInput, CardToken, CheckoutId, GiftCardCode, Money, PaymentChoice, PriceChange, ShippingOption,
-};
+use crate::engine::{AddressInput, CheckoutId, GiftCardCode, Money, PaymentChoice, PriceChange, ShippingOption};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use warp::http::StatusCode;
 use warp::Reply;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CardBody {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub number: String,
-    pub exp_month: i64,
-    pub exp_year: i64,
-    pub cvc: String,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct CardView {
-    pub token: String,
-    pub brand: String,
-    pub last4: String,
-    pub exp_month: u32,
-    pub exp_year: u32,
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -227,22 +205,16 @@ pub(super) fn checkout_id(raw: &str) -> Result<CheckoutId, Problem> {
 }
 
 pub fn routes() -> Routes<impl RouteFilter> {
-    // Placing a checkout is an orders route (`super::orders`), tried right
+    // Saving a card is a payment-methods route (`super::payment_methods`);
+    // placing a checkout is an orders route (`super::orders`), tried right
     // after these.
-    Route::post(route_path!("v1" / "payment-methods"))
+    Route::post(route_path!("v1" / "admin" / "gift-cards"))
         .tag("checkout")
-        .signed_in()
-        .json::<CardBody>()
-        .responds(201, "the card's token; the number and CVC are never stored or logged", Content::json::<CardView>())
-        .problem(422, "invalid-input: Luhn check failed, expired, bad CVC")
-        .to(|state, caller, (), body| add_payment_method(state, caller, body))
-        .or(Route::post(route_path!("v1" / "admin" / "gift-cards"))
-            .tag("checkout")
-            .admin()
-            .json::<GiftCardBody>()
-            .responds(201, "a new gift card", Content::json::<GiftCardView>())
-            .problem(422, "invalid-input")
-            .to(|state, _, (), body| issue_gift_card(state, body)))
+        .admin()
+        .json::<GiftCardBody>()
+        .responds(201, "a new gift card", Content::json::<GiftCardView>())
+        .problem(422, "invalid-input")
+        .to(|state, _, (), body| issue_gift_card(state, body))
         .or(Route::post(route_path!("v1" / "gift-cards" / "balance"))
             .tag("checkout")
             .guest()
@@ -314,7 +286,11 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .json::<PaymentBody>()
             .responds(200, "the checkout, now at `review`", Content::json::<CheckoutView>())
             .problem(409, "conflict: the shipping step was skipped")
-            .problem(422, "invalid-input: no or unknown payment method")
+            .problem(422, "invalid-input: no payment method, or an unknown gift card")
+            .problem(
+                404,
+                "not-found: the checkout, or a card token not of this customer's cards (another's, removed or unknown)",
+            )
             .to(|state, caller, (id,), body| set_payment(state, caller, id, body)))
         .or(Route::post(route_path!("v1" / "checkouts" / { id } / "accept-prices"))
             .tag("checkout")
@@ -326,26 +302,6 @@ pub fn routes() -> Routes<impl RouteFilter> {
             )
             .problem(404, "not-found")
             .to(|state, caller, (id,), ()| accept_prices(state, caller, id)))
-}
-
-async fn add_payment_method(state: AppState, caller: Caller, body: CardBody) -> Result<impl Reply, Problem> {
-    caller.customer()?;
-    if body.kind != "card" {
-        return Err(Problem::invalid("type must be \"card\""));
-    }
-    let month = u32::try_from(body.exp_month).map_err(|_| Problem::invalid("exp_month must be 1..=12"))?;
-    let year = u32::try_from(body.exp_year).map_err(|_| Problem::invalid("exp_year is invalid"))?;
-    let input = CardInput { number: body.number, exp_month: month, exp_year: year, cvc: body.cvc };
-    let record = state.mercato.payments().add_payment_method(&input).await?;
-    let brand = serde_json::to_value(record.brand).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-    let view = CardView {
-        token: record.token.to_string(),
-        brand,
-        last4: record.last4,
-        exp_month: record.exp_month,
-        exp_year: record.exp_year,
-    };
-    Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
 }
 
 async fn issue_gift_card(state: AppState, body: GiftCardBody) -> Result<impl Reply, Problem> {
@@ -443,10 +399,7 @@ async fn set_shipping(state: AppState, caller: Caller, id: String, body: Shippin
 
 async fn set_payment(state: AppState, caller: Caller, id: String, body: PaymentBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let card = body
-        .token
-        .map(|raw| CardToken::parse(&raw).map_err(|_| Problem::invalid(format!("unknown card token {raw}"))))
-        .transpose()?;
+    let card = body.token.as_deref().map(super::payment_methods::card_token).transpose()?;
     let gift_card = body
         .gift_card
         .map(|raw| GiftCardCode::parse(&raw).map_err(|_| Problem::invalid("unknown gift card")))

@@ -104,6 +104,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .responds(201, "Prime started: {\"active\", \"plan\", \"renews_at\"}", Content::Unspecified)
             .problem(422, "invalid-input")
             .problem(401, "unauthorized")
+            .problem(404, "not-found: the token is not one of the customer's cards (another's, removed or unknown)")
             .to(|state, caller, (), body| start_membership(state, caller, body)))
         .or(Route::delete(route_path!("v1" / "me" / "membership"))
             .tag("customers")
@@ -205,7 +206,8 @@ fn prime_view(state: &AppState, customer: &crate::engine::CustomerId) -> PrimeVi
 pub struct MembershipBody {
     /// `monthly` or `annual`.
     pub plan: String,
-    /// A payment-method token (charged once checkout's payments exist).
+    /// One of the customer's own payment-method tokens (charged once
+    /// checkout's payments exist).
     pub token: String,
 }
 
@@ -216,7 +218,8 @@ async fn start_membership(state: AppState, caller: Caller, body: MembershipBody)
     if body.token.trim().is_empty() {
         return Err(Problem::invalid("token: a payment-method token is required"));
     }
-    state.mercato.customers().start_membership(&customer.id, plan).await?;
+    let card = super::payment_methods::card_token(&body.token)?;
+    state.mercato.customers().start_membership(&customer.id, plan, &card).await?;
     Ok(warp::reply::with_status(warp::reply::json(&prime_view(&state, &customer.id)), StatusCode::CREATED))
 }
 

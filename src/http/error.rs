@@ -165,7 +165,7 @@ fn payment(rejection: PaymentError, detail: String) -> Problem {
         PaymentError::UnknownCard { .. } | PaymentError::UnknownGiftCard { .. } | PaymentError::NoPaymentMethod => {
             Problem::invalid(detail)
         }
-        PaymentError::UnknownAuthorization { .. } => Problem::not_found(detail),
+        PaymentError::UnknownAuthorization { .. } | PaymentError::CardNotFound { .. } => Problem::not_found(detail),
         PaymentError::InvalidAmount { .. } | PaymentError::Money(_) => Problem::invalid(detail),
         PaymentError::ReferenceReused { .. }
         | PaymentError::InvalidTransition { .. }

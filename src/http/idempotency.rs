@@ -7,7 +7,9 @@
 //! durably before it is sent; a 4xx whose request wrote nothing (bad input
 //! changes nothing, e.g. a sold-out claim) is flushed in the next group
 //! commit, milliseconds later, but not waited for: after a crash inside that
-//! window, a retry runs again (as harmlessly as the first run).
+//! window, a retry runs again (as harmlessly as the first run). The body is
+//! kept only as a keyed digest, which the idempotency domain makes and
+//! compares (a body may hold a password).
 
 use super::error::Problem;
 use super::AppState;
@@ -80,12 +82,16 @@ where
             .into_response();
     }
     let scope = digest(&[parts.caller.as_bytes(), route.as_bytes(), key.as_bytes()]);
-    let body_digest = digest(&[body]);
-    let guard = match state.mercato.idempotency().claim(&scope).await {
+    let idempotency = state.mercato.idempotency();
+    let guard = match idempotency.claim(&scope).await {
         Err(err) => return Problem::from(err).into_response(),
-        Ok(Claim::Replay(remembered)) => return replay(remembered, &body_digest),
+        Ok(Claim::Replay(remembered)) => {
+            let same_body = idempotency.same_body(&remembered, body);
+            return replay(remembered, same_body);
+        }
         Ok(Claim::Run(guard)) => guard,
     };
+    let body_digest = idempotency.body_digest(body);
     // The action's writes and the remembered response share one flush.
     let (response, deferred) = state.mercato.deferring_durability(run()).await;
     let status = response.status();
@@ -118,8 +124,8 @@ where
     warp::reply::Response::from_parts(head, bytes.into())
 }
 
-fn replay(remembered: Remembered, body_digest: &str) -> warp::reply::Response {
-    if remembered.body_digest != body_digest {
+fn replay(remembered: Remembered, same_body: bool) -> warp::reply::Response {
+    if !same_body {
         return Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",

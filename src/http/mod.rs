@@ -16,6 +16,7 @@ pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;
+pub mod payment_methods;
 pub mod product_dto;
 pub mod products;
 pub mod reservations;
@@ -251,5 +252,6 @@ pub fn table() -> route::Routes<impl route::RouteFilter> {
         .or(customers::routes())
         .or(search::routes())
         .or(checkout::routes())
+        .or(payment_methods::routes())
         .or(orders::routes())
 }

@@ -227,7 +227,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
             409,
             "insufficient-stock (every hold released), or conflict: a step was skipped or prices changed (see price_changes at GET /v1/checkouts/{id})",
         )
-        .problem(404, "not-found")
+        .problem(404, "not-found: the checkout, or its card (removed since the payment step): nothing held")
         .to(|state, caller, (id,), ()| place(state, caller, id))
         .or(Route::get(route_path!("v1" / "orders" / {id}))
             .tag("orders")

@@ -721,3 +721,27 @@ async fn a_checkout_a_crash_left_placing_is_settled_at_the_next_start() {
     assert_eq!(orders.body["items"].as_array().map(Vec::len), Some(2), "one order each, no more");
     app.stop().await;
 }
+
+/// A card's billing country feeds the fraud rules: a new account ordering
+/// over 500.00 trips one rule (reviewed, so still paid); with a card billed
+/// in another country than the order ships to, it trips two and is declined.
+#[tokio::test]
+async fn a_card_billed_elsewhere_than_the_order_ships_counts_as_a_fraud_rule() {
+    let app = spawn_app().await;
+    app.stock("SKU-B", "W-EAST", 40).await;
+    let token = app.customer("abroad@example.com").await;
+    let mut answers = Vec::new();
+    for (country, key) in [("US", "home"), ("FR", "abroad")] {
+        let body = json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2099,
+            "cvc": "123", "billing_country": country});
+        let card = app.call(Method::POST, "/v1/payment-methods", Some(body), &token).await;
+        assert_eq!((card.status, card.body["billing_country"].as_str()), (201, Some(country)), "{:?}", card.body);
+        let card = card.body["token"].as_str().unwrap().to_owned();
+        let checkout = app.checkout_to_review(&token, &[("SKU-B", 20)], json!({"token": card})).await;
+        let order = app.place(&token, &checkout, key).await;
+        answers.push((order.status, order.body["status"].as_str().or(order.body["type"].as_str()).map(str::to_owned)));
+    }
+    let expected = [(201, Some("paid".to_owned())), (402, Some("payment-declined".to_owned()))];
+    assert_eq!(answers, expected, "shipped to the US");
+    app.stop().await;
+}

@@ -662,6 +662,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/me"),
     ("POST", "/v1/me/membership"),
     ("DELETE", "/v1/me/membership"),
+    ("GET", "/v1/me/payment-methods"),
+    ("DELETE", "/v1/me/payment-methods/{token}"),
     ("POST", "/v1/carts"),
     ("GET", "/v1/carts/{cart_id}"),
     ("POST", "/v1/carts/{cart_id}/items"),
@@ -961,8 +963,20 @@ async fn prime_members_claim_during_early_access_and_cancel_at_the_period_end() 
         "deal-not-active",
     );
 
-    let joined =
-        app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"annual","token":"pm_test"}"#), Some(&ann)).await;
+    let card = r#"{"type":"card","number":"4242424242424242","exp_month":12,"exp_year":2099,"cvc":"123"}"#;
+    let saved = app.call(Method::POST, "/v1/payment-methods", Some(card), Some(&ann)).await;
+    let ann_card = saved.body["token"].as_str().unwrap().to_owned();
+    let bob = customer_token(&app, "bob@example.com").await;
+    let bob_card = app.call(Method::POST, "/v1/payment-methods", Some(card), Some(&bob)).await;
+    let bob_card = bob_card.body["token"].as_str().unwrap().to_owned();
+    for token in [bob_card.as_str(), "pm_test"] {
+        let body = json!({"plan": "annual", "token": token}).to_string();
+        let refused = app.call(Method::POST, "/v1/me/membership", Some(&body), Some(&ann)).await;
+        assert_problem(&refused, 404, "not-found");
+    }
+    assert_eq!(app.call(Method::GET, "/v1/me", None, Some(&ann)).await.body["prime"]["active"], false);
+    let body = json!({"plan": "annual", "token": ann_card}).to_string();
+    let joined = app.call(Method::POST, "/v1/me/membership", Some(&body), Some(&ann)).await;
     assert_eq!(
         (joined.status, joined.body["active"].clone(), joined.body["plan"].clone()),
         (201, json!(true), json!("annual"))
@@ -980,7 +994,6 @@ async fn prime_members_claim_during_early_access_and_cancel_at_the_period_end() 
     let bad_plan =
         app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"weekly","token":"pm"}"#), Some(&ann)).await;
     assert_problem(&bad_plan, 422, "invalid-input");
-    let bob = customer_token(&app, "bob@example.com").await;
     assert_problem(&app.call(Method::DELETE, "/v1/me/membership", None, Some(&bob)).await, 404, "not-found");
     assert_problem(
         &app.call(Method::POST, "/v1/me/membership", Some(r#"{"plan":"annual","token":"pm"}"#), Some(ADMIN)).await,

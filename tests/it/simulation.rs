@@ -309,7 +309,7 @@ impl World {
             mercato.carts().open(&cart).await.unwrap();
             let input =
                 CardInput { number: "4242424242424242".into(), exp_month: 12, exp_year: 2099, cvc: "123".into() };
-            let card = mercato.payments().add_payment_method(&input).await.unwrap().token;
+            let card = mercato.payments().add_payment_method(&id, &input, None).await.unwrap().record.token;
             shoppers.push(Shopper { id, cart, card });
             model.carts.push(BTreeMap::new());
         }

@@ -153,8 +153,10 @@ impl<'a> Checkouts<'a> {
         self.call(id, CheckoutCommand::SetShipping { option, pricing, context }, None).await
     }
 
-    /// Chooses how to pay: the card token must be the customer's... any
-    /// tokenized card, and the gift card must exist.
+    /// Chooses how to pay: the card must be the customer's (another
+    /// customer's, a removed or an unknown card is not found; see
+    /// [`crate::domains::payments::Payments::use_card`]), and the gift card
+    /// must exist.
     pub async fn set_payment(
         self,
         customer: &CustomerId,
@@ -162,9 +164,7 @@ impl<'a> Checkouts<'a> {
         payment: PaymentChoice,
     ) -> Result<CheckoutRecord, Error> {
         if let Some(token) = &payment.card {
-            if self.m.payments().card(token).is_none() {
-                return Err(Error::InvalidInput(format!("unknown card token {token}")));
-            }
+            self.m.payments().use_card(customer, token).await?;
         }
         if let Some(code) = &payment.gift_card {
             self.m.payments().gift_card_balance(code).map_err(|err| Error::InvalidInput(err.to_string()))?;

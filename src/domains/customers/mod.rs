@@ -14,7 +14,9 @@
 
 use crate::engine::customer::{check_name, check_password};
 use crate::engine::lockout::Failures;
-use crate::engine::{CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, Role, SellerId, Session};
+use crate::engine::{
+    CardToken, CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, Role, SellerId, Session,
+};
 use crate::pool::{PoolError, PoolStats, WorkPool};
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato, PasswordCost};
@@ -326,10 +328,18 @@ impl<'a> Customers<'a> {
         Ok(())
     }
 
-    /// Starts Prime (payment comes with checkout). Starting again while
-    /// active changes nothing; a cancelled or ended membership restarts.
-    pub async fn start_membership(self, customer: &CustomerId, plan: Plan) -> Result<Membership, Error> {
+    /// Starts Prime, to be paid with `card`, which must be the customer's
+    /// (another customer's, a removed or an unknown card is not found; the
+    /// charge itself is not made yet). Starting again while active changes
+    /// nothing; a cancelled or ended membership restarts.
+    pub async fn start_membership(
+        self,
+        customer: &CustomerId,
+        plan: Plan,
+        card: &CardToken,
+    ) -> Result<Membership, Error> {
         let _pass = self.m.enter()?;
+        self.m.payments().use_card(customer, card).await?;
         let now = self.m.now();
         if let Some(current) = self.membership(customer).filter(|m| m.is_active(now) && m.ends_at.is_none()) {
             return Ok(current);

@@ -4,6 +4,13 @@
 //! made in) and `i` (responses stored before, moved to `I` at open):
 //! [`Idempotency::sweep`] deletes the hours past the retention, reading keys
 //! only, and a response costs one key.
+//!
+//! A request body is kept only as a keyed digest ([`Idempotency::body_digest`],
+//! HMAC-SHA256 under the server's secret key), since a body may hold a
+//! password: a copy of the data directory does not allow guessing it.
+//! Responses remembered before digests were keyed hold an unkeyed SHA-256;
+//! [`Idempotency::same_body`] still compares those, so a retry made across
+//! the upgrade is replayed, and the sweep deletes them within 25 hours.
 
 use crate::engine::Timestamp;
 use crate::store::{keys, Batch, Keyspace};
@@ -17,10 +24,17 @@ use tokio::sync::Notify;
 /// How long a remembered response answers retries (API.md: at least 24 h).
 pub const IDEMPOTENCY_RETENTION_MS: u64 = 24 * 3600 * 1000;
 
+/// The purpose label request bodies are digested under.
+const BODY_DIGEST_LABEL: &[u8] = b"mercato-idempotency-body-v1";
+/// What a keyed body digest starts with (an unkeyed one is bare hex).
+const KEYED_DIGEST_PREFIX: &str = "hmac:";
+
 /// The first response to an idempotent request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remembered {
-    /// SHA-256 of the request body, to tell a retry from a reuse of the key.
+    /// A digest of the request body, to tell a retry from a reuse of the
+    /// key: keyed (see [`Idempotency::body_digest`]), or, in a record made
+    /// before digests were keyed, the unkeyed SHA-256 in hex.
     pub body_digest: String,
     pub status: u16,
     pub content_type: String,
@@ -123,18 +137,31 @@ pub(crate) struct State {
     remembered: DashMap<String, Remembered>,
     /// Which scopes have a remembered response in the store.
     stored_scopes: StoredScopes,
+    /// Keys the body digests (see [`crate::secret`]).
+    secret_key: crate::secret::SecretKey,
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace) -> Result<State, Error> {
+    pub(crate) fn open(store: Keyspace, secret_key: crate::secret::SecretKey) -> Result<State, Error> {
         move_to_hours(&store)?;
         Ok(State {
             stored_scopes: StoredScopes::load(&store)?,
             store,
             in_flight: Arc::new(DashMap::new()),
             remembered: DashMap::new(),
+            secret_key,
         })
     }
+}
+
+/// The body digest of records made before digests were keyed: SHA-256 of
+/// the body's length (8 bytes, big-endian) and the body, in hex.
+fn unkeyed_body_digest(body: &[u8]) -> String {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(u64::try_from(body.len()).unwrap_or(u64::MAX).to_be_bytes());
+    hasher.update(body);
+    crate::engine::hex_lower(&hasher.finalize())
 }
 
 /// Moves responses stored before they were kept by the hour (key `i`) to
@@ -168,6 +195,26 @@ pub struct Idempotency<'a> {
 impl<'a> Idempotency<'a> {
     pub(crate) fn new(m: &'a Mercato, s: &'a State) -> Self {
         Idempotency { m, s }
+    }
+
+    /// The digest of a request body to remember: HMAC-SHA256 under the
+    /// server's secret key, so it does not give away a body (a password)
+    /// to whoever holds a copy of the data directory.
+    pub fn body_digest(self, body: &[u8]) -> String {
+        let digest = self.s.secret_key.digest(BODY_DIGEST_LABEL, body);
+        format!("{KEYED_DIGEST_PREFIX}{}", crate::engine::hex_lower(&digest))
+    }
+
+    /// Whether `body` is the body `remembered` answered: compared keyed, or,
+    /// for a record made before digests were keyed, unkeyed (such records
+    /// are past their retention and swept a day after the upgrade).
+    pub fn same_body(self, remembered: &Remembered, body: &[u8]) -> bool {
+        let digest = if remembered.body_digest.starts_with(KEYED_DIGEST_PREFIX) {
+            self.body_digest(body)
+        } else {
+            unkeyed_body_digest(body)
+        };
+        remembered.body_digest == digest
     }
 
     /// Looks up `scope` (a digest of caller, route and key); if another
@@ -342,6 +389,32 @@ mod tests {
         let later = keys::idempotency_hour(mercato.now()) + 1;
         idempotency.s.stored_scopes.insert(b"scope-a", later);
         assert!(matches!(idempotency.claim("scope-a").await.unwrap(), Claim::Replay(found) if found == response));
+        mercato.shutdown().await.unwrap();
+    }
+
+    /// A body is compared with a keyed digest, or, in a record made before
+    /// digests were keyed, with the unkeyed one; a keyed record never takes
+    /// the unkeyed digest for its own.
+    #[tokio::test]
+    async fn a_body_matches_its_keyed_digest_or_a_legacy_unkeyed_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mercato = Mercato::open(crate::Config::new(dir.path())).unwrap();
+        let idempotency = mercato.idempotency();
+        let (body, other) = (&b"{\"password\":\"hunter22\"}"[..], &b"{}"[..]);
+        let keyed = Remembered {
+            body_digest: idempotency.body_digest(body),
+            status: 201,
+            content_type: "application/json".into(),
+            body: b"{}".to_vec(),
+            created_at: mercato.now(),
+        };
+        assert!(keyed.body_digest.starts_with(KEYED_DIGEST_PREFIX));
+        assert!(!keyed.body_digest.contains(&unkeyed_body_digest(body)));
+        assert!(idempotency.same_body(&keyed, body) && !idempotency.same_body(&keyed, other));
+        let legacy = Remembered { body_digest: unkeyed_body_digest(body), ..keyed.clone() };
+        assert!(idempotency.same_body(&legacy, body) && !idempotency.same_body(&legacy, other));
+        let forged = Remembered { body_digest: format!("{KEYED_DIGEST_PREFIX}{}", unkeyed_body_digest(body)), ..keyed };
+        assert!(!idempotency.same_body(&forged, body));
         mercato.shutdown().await.unwrap();
     }
 }

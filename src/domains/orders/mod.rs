@@ -146,6 +146,11 @@ impl<'a> Orders<'a> {
             CheckoutStep::Review => checkouts.price_changes(checkout, customer).await?,
             _ => Vec::new(),
         };
+        // The card may have been removed since the payment step, and a
+        // checkout paid before cards had owners binds its card here.
+        if let Some(token) = checkout.payment.as_ref().and_then(|payment| payment.card.as_ref()) {
+            self.m.payments().use_card(customer, token).await?;
+        }
         let gift_card_balance = match checkout.payment.as_ref().and_then(|payment| payment.gift_card.as_ref()) {
             Some(code) => Some((code.clone(), self.m.payments().gift_card_balance(code)?)),
             None => None,
@@ -265,13 +270,13 @@ impl<'a> Orders<'a> {
             }
             SagaAction::CheckFraud => {
                 let customer = self.m.customers().get(&record.order.order.customer);
-                let card = record.card.as_ref().and_then(|(token, _)| self.m.payments().card(token));
+                let card = record.card.as_ref().and_then(|(token, _)| self.m.payments().saved_card(token));
                 let check = FraudCheck {
                     customer: &record.order.order.customer,
-                    fingerprint: card.as_ref().map(|card| &card.fingerprint),
+                    fingerprint: card.as_ref().map(|card| &card.record.fingerprint),
                     amount: record.order.order.totals.total,
                     account_created_at: customer.map_or(now, |customer| customer.created_at),
-                    billing_country: None,
+                    billing_country: card.as_ref().and_then(|card| card.billing_country.as_ref()).map(|c| c.as_str()),
                     shipping_country: &record.shipping_country,
                     now,
                 };

@@ -11,9 +11,12 @@
 pub mod ledger;
 
 use crate::engine::payment::card::CardFingerprint;
-use crate::engine::payment::{tokenize, Authorization, AuthorizeRequest, FraudCheck, FraudRules};
+use crate::engine::payment::{
+    tokenize, Authorization, AuthorizeRequest, BillingCountry, CardCursor, FraudCheck, FraudRules, SavedCard,
+};
 use crate::engine::{
-    CardInput, CardRecord, CardToken, FraudDecision, GiftCardCode, Money, PaymentError, PaymentId, Timestamp,
+    CardInput, CardRecord, CardToken, CustomerId, FraudDecision, GiftCardCode, Money, PaymentError, PaymentId,
+    Timestamp,
 };
 use crate::store::Keyspace;
 use crate::{Error, Mercato};
@@ -48,16 +51,52 @@ impl<'a> Payments<'a> {
         Payments { m, s }
     }
 
-    /// Tokenizes a card: only the record (brand, last four, expiry,
-    /// fingerprint) is kept; the number and CVC are dropped here.
-    pub async fn add_payment_method(self, input: &CardInput) -> Result<CardRecord, Error> {
+    /// Tokenizes a card and saves it for `owner`: only the record (brand,
+    /// last four, expiry, fingerprint) and the billing country are kept; the
+    /// number and CVC are dropped here.
+    pub async fn add_payment_method(
+        self,
+        owner: &CustomerId,
+        input: &CardInput,
+        billing_country: Option<BillingCountry>,
+    ) -> Result<SavedCard, Error> {
         let _pass = self.m.enter()?;
         let token = CardToken::generate(self.m.source().u128());
         let fingerprint = |digits: &str| {
             CardFingerprint::from_digest(&self.s.secret_key.digest(CardFingerprint::LABEL, digits.as_bytes()))
         };
-        let record = tokenize(input, token, self.m.now(), fingerprint)?;
-        Ok(self.logged(self.s.ledger.add_card(record)?).await??)
+        let now = self.m.now();
+        let record = tokenize(input, token, now, fingerprint)?;
+        Ok(self.logged(self.s.ledger.add_card(record, owner, billing_country, now)?).await??)
+    }
+
+    /// The card `token` if `customer` may pay with it: their own card, or a
+    /// legacy card (saved before cards had owners), which becomes theirs
+    /// now, durably ("trust on first use"). Anything else, another
+    /// customer's card or a removed one included, is
+    /// [`PaymentError::CardNotFound`].
+    pub async fn use_card(self, customer: &CustomerId, token: &CardToken) -> Result<CardRecord, Error> {
+        let _pass = self.m.enter()?;
+        Ok(self.logged(self.s.ledger.use_card(token, customer, self.m.now())?).await??)
+    }
+
+    /// Up to `limit` of `customer`'s saved cards, newest first, after
+    /// `after`; and the cursor of the next page, if any. Reads only their
+    /// cards (an index per customer).
+    pub fn saved_cards(
+        self,
+        customer: &CustomerId,
+        after: Option<&CardCursor>,
+        limit: usize,
+    ) -> (Vec<SavedCard>, Option<CardCursor>) {
+        self.s.ledger.saved_cards(customer, after, limit)
+    }
+
+    /// Removes `customer`'s card `token`: it can no longer pay (another
+    /// customer's card is [`PaymentError::CardNotFound`]).
+    pub async fn remove_card(self, customer: &CustomerId, token: &CardToken) -> Result<(), Error> {
+        let _pass = self.m.enter()?;
+        Ok(self.logged(self.s.ledger.remove_card(token, customer, self.m.now())?).await??)
     }
 
     /// Issues a gift card holding `balance`.
@@ -77,9 +116,10 @@ impl<'a> Payments<'a> {
         Ok(self.s.ledger.gift_card_balance(code)?)
     }
 
-    /// A tokenized card, if the token is known.
-    pub(crate) fn card(self, token: &CardToken) -> Option<CardRecord> {
-        self.s.ledger.card(token)
+    /// A tokenized card with its billing country, if the token is known
+    /// (whoever owns it).
+    pub(crate) fn saved_card(self, token: &CardToken) -> Option<SavedCard> {
+        self.s.ledger.saved_card(token)
     }
 
     /// Screens a payment with the fraud rules (and records the attempt).

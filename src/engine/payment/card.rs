@@ -47,6 +47,8 @@ pub enum CardError {
     Expired,
     #[error("cvc must be 3 or 4 digits")]
     InvalidCvc,
+    #[error("billing_country must be two uppercase letters")]
+    InvalidBillingCountry,
 }
 
 /// Card network, by number prefix.

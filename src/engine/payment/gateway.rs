@@ -109,6 +109,17 @@ impl SimulatedGateway {
         self.cards.get(token)
     }
 
+    /// Deletes a card from the vault: it can no longer be authorized (its
+    /// authorizations stay, and a retry of one still gets its first answer).
+    pub fn remove_card(&mut self, token: &CardToken) -> Option<CardRecord> {
+        self.cards.remove(token)
+    }
+
+    /// The tokens in the vault.
+    pub fn tokens(&self) -> impl Iterator<Item = &CardToken> {
+        self.cards.keys()
+    }
+
     pub fn authorization(&self, id: &PaymentId) -> Option<&Authorization> {
         self.authorizations.get(id)
     }
