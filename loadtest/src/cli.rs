@@ -11,6 +11,7 @@ use crate::config::{Pacing, RunConfig};
 use crate::embedded::EmbeddedOptions;
 use crate::scenario::browse::Mix;
 use crate::scenario::flash_sale::SaleOptions;
+use crate::scenario::sign_in::{SaleBeside, SignInOptions};
 use crate::scenario::ScenarioKind;
 
 /// Drive a Mercato server over HTTP and report throughput, outcomes and latency.
@@ -43,7 +44,8 @@ pub struct Cli {
     pub rate: Option<u64>,
 
     /// How long the load runs at most (`10s`, `500ms`, `2m`) [default: 10s;
-    /// flash-sale: 5m, and it ends sooner, once every customer has claimed].
+    /// sign-in: 30s; flash-sale: 5m, and it ends sooner, once every customer
+    /// has claimed].
     #[arg(long, value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
@@ -76,9 +78,45 @@ pub struct Cli {
     #[arg(long, default_value = "products=80,search=15,suggest=5", value_parser = parse_mix)]
     pub mix: Mix,
 
-    /// `flash-sale`: customers registered at setup, each claiming one unit once.
-    #[arg(long, default_value_t = 10_000)]
-    pub customers: u64,
+    /// Customers registered at setup [flash-sale: each claims one unit once,
+    /// default 10000; sign-in: whose passwords the flood tries, default 1000].
+    #[arg(long)]
+    pub customers: Option<u64>,
+
+    /// `sign-in`: client addresses the sign-ins come from (`X-Forwarded-For`
+    /// 10.0.0.0 and up; the server must trust this machine: `--trusted-proxy`).
+    #[arg(long, default_value_t = SignInOptions::default().addresses)]
+    pub addresses: u64,
+
+    /// `sign-in`: one attempt in this many has the right password.
+    #[arg(long, default_value_t = SignInOptions::default().right_one_in)]
+    pub right_one_in: u64,
+
+    /// `sign-in`: run flash-sale claims beside the flood, against the same
+    /// server, at this many claims per second (open loop) for the flood's
+    /// duration; one customer per claim (needs --admin-token). The deal flags
+    /// (--deal-quantity, ...) apply to its deal.
+    #[arg(long)]
+    pub flash_sale_rate: Option<u64>,
+
+    /// `--flash-sale-rate`: most claims in flight.
+    #[arg(long, default_value_t = 64, requires = "flash_sale_rate")]
+    pub flash_sale_connections: usize,
+
+    /// `--flash-sale-rate`: check that the claims' p99 latency stays at or below this.
+    #[arg(long, requires = "flash_sale_rate")]
+    pub claim_p99_max_ms: Option<f64>,
+
+    /// The server's process id, when it runs on this machine: its resident
+    /// memory (VmRSS in /proc/PID/status) is read at the start of the load,
+    /// every 100 ms during it and at its end, and reported.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// `--server-pid`: check that the server's resident memory grows by at
+    /// most this many MiB during the load (its peak over its start).
+    #[arg(long, requires = "server_pid")]
+    pub rss_growth_max_mib: Option<u64>,
 
     /// `flash-sale`: units of the deal created at setup.
     #[arg(long, default_value_t = 5_000)]
@@ -147,13 +185,32 @@ impl Cli {
             generated_queries: self.generated_queries,
             mix: self.mix,
             sale: SaleOptions {
-                customers: self.customers,
+                customers: self
+                    .customers
+                    .filter(|_| self.scenario != ScenarioKind::SignIn)
+                    .unwrap_or(SaleOptions::default().customers),
                 deal_quantity: self.deal_quantity,
                 per_customer_limit: self.per_customer_limit,
                 retry_share: self.retry_share,
                 sku: self.sku.clone(),
                 deal_id: self.deal_id.clone(),
+                sign_up_space: None,
             },
+            sign_in: SignInOptions {
+                customers: self
+                    .customers
+                    .filter(|_| self.scenario == ScenarioKind::SignIn)
+                    .unwrap_or(SignInOptions::default().customers),
+                addresses: self.addresses,
+                right_one_in: self.right_one_in,
+            },
+            beside: self.flash_sale_rate.map(|rate_per_s| SaleBeside {
+                rate_per_s,
+                connections: self.flash_sale_connections,
+                p99_max_ms: self.claim_p99_max_ms,
+            }),
+            server_pid: self.server_pid,
+            rss_growth_max_mib: self.rss_growth_max_mib,
             progress: !self.no_progress,
             embedded: self.embedded.then(|| EmbeddedOptions {
                 durability: self.durability,
@@ -271,5 +328,38 @@ mod tests {
         assert!(Cli::try_parse_from(["mercato-loadtest", "cart", "--durability", "memory"]).is_err());
         let browse = Cli::try_parse_from(["mercato-loadtest", "browse"]).expect("parses").to_config().expect("valid");
         assert_eq!(browse.duration, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_sign_in_flood_takes_its_own_customers_and_a_sale_beside() {
+        let flood = |extra: &[&str]| {
+            let mut args = vec!["mercato-loadtest", "sign-in", "--url", "http://127.0.0.1:9"];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).expect("parses").to_config()
+        };
+        let config = flood(&[]).expect("valid without an admin token");
+        assert_eq!(config.scenario, ScenarioKind::SignIn);
+        assert_eq!(config.duration, Duration::from_secs(30));
+        assert_eq!(config.sign_in, SignInOptions::default());
+        assert!(config.beside.is_none());
+        let config = flood(&["--customers", "50", "--addresses", "300", "--right-one-in", "4", "--server-pid", "7"])
+            .expect("valid");
+        assert_eq!(config.sign_in, SignInOptions { customers: 50, addresses: 300, right_one_in: 4 });
+        assert_eq!(config.sale.customers, SaleOptions::default().customers, "--customers is the flood's");
+        assert_eq!(config.server_pid, Some(7));
+        assert!(flood(&["--addresses", "0"]).is_err());
+        assert!(flood(&["--flash-sale-rate", "100"]).is_err(), "the sale needs the admin token");
+        let config =
+            flood(&["--admin-token", "T", "--flash-sale-rate", "100", "--claim-p99-max-ms", "50"]).expect("valid");
+        let beside = config.beside.clone().expect("a sale beside");
+        assert_eq!((beside.rate_per_s, beside.connections, beside.p99_max_ms), (100, 64, Some(50.0)));
+        assert_eq!(config.beside_sale().expect("sale").sale.customers, 3_000);
+        assert!(Cli::try_parse_from(["mercato-loadtest", "sign-in", "--claim-p99-max-ms", "50"]).is_err());
+        assert!(Cli::try_parse_from(["mercato-loadtest", "sign-in", "--rss-growth-max-mib", "200"]).is_err());
+        let sale = Cli::try_parse_from(["mercato-loadtest", "flash-sale", "--admin-token", "T", "--customers", "9"])
+            .expect("parses")
+            .to_config()
+            .expect("valid");
+        assert_eq!((sale.sale.customers, sale.sign_in.customers), (9, SignInOptions::default().customers));
     }
 }

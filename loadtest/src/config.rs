@@ -11,7 +11,9 @@ use anyhow::{bail, ensure};
 
 use crate::embedded::EmbeddedOptions;
 use crate::scenario::browse::Mix;
+use crate::scenario::customers::{self, Space};
 use crate::scenario::flash_sale::SaleOptions;
+use crate::scenario::sign_in::{SaleBeside, SignInOptions};
 use crate::scenario::ScenarioKind;
 
 /// Most connections (closed loop) or requests in flight (open loop) of one run.
@@ -61,8 +63,19 @@ pub struct RunConfig {
     pub generated_queries: bool,
     /// `browse`: weights of product reads, searches and suggestions.
     pub mix: Mix,
-    /// `flash-sale`: customers, the deal, the retried share.
+    /// `flash-sale`: customers, the deal, the retried share (also the deal
+    /// of a sale run beside a `sign-in` flood).
     pub sale: SaleOptions,
+    /// `sign-in`: customers, client addresses, the share of right passwords.
+    pub sign_in: SignInOptions,
+    /// `sign-in`: the flash-sale claims run beside the flood, if any.
+    pub beside: Option<SaleBeside>,
+    /// The server's process id, when it runs on this machine: its resident
+    /// memory is read at the start of the load, during it and at its end.
+    pub server_pid: Option<u32>,
+    /// With `server_pid`: a check that the server's resident memory grows by
+    /// at most this many MiB during the load.
+    pub rss_growth_max_mib: Option<u64>,
     /// Show the live progress bar (also needs stderr to be a terminal).
     pub progress: bool,
     /// Run against the engine in this process instead of `url` (`flash-sale` only).
@@ -86,6 +99,10 @@ impl RunConfig {
             generated_queries: false,
             mix: Mix::default(),
             sale: SaleOptions::default(),
+            sign_in: SignInOptions::default(),
+            beside: None,
+            server_pid: None,
+            rss_growth_max_mib: None,
             progress: false,
             embedded: None,
         }
@@ -127,7 +144,57 @@ impl RunConfig {
             );
             self.sale.validate()?;
         }
+        if self.scenario == ScenarioKind::SignIn {
+            self.sign_in.validate()?;
+        }
+        if let Some(beside) = &self.beside {
+            ensure!(self.scenario == ScenarioKind::SignIn, "--flash-sale-rate runs beside the sign-in scenario only");
+            ensure!(
+                self.admin_token.is_some(),
+                "--flash-sale-rate needs --admin-token (the sale stocks the SKU and creates the deal)"
+            );
+            beside.validate()?;
+            let customers = beside.customers(self.duration);
+            ensure!(
+                customers <= customers::CUSTOMERS_MAX,
+                "--flash-sale-rate x --duration asks for {customers} customers, more than {}",
+                customers::CUSTOMERS_MAX
+            );
+            self.sale.validate()?;
+        }
+        if self.server_pid.is_some() {
+            ensure!(self.embedded.is_none(), "--server-pid reads a server's memory: not with --embedded");
+        }
+        if self.rss_growth_max_mib.is_some() {
+            ensure!(self.server_pid.is_some(), "--rss-growth-max-mib needs --server-pid");
+        }
         Ok(())
+    }
+
+    /// The run of the flash sale beside a `sign-in` flood: an open loop at its
+    /// rate over the flood's duration, one customer per claim due in it,
+    /// signed up on behalf of addresses of their own.
+    pub fn beside_sale(&self) -> Option<RunConfig> {
+        let beside = self.beside.as_ref()?;
+        let sale = SaleOptions {
+            customers: beside.customers(self.duration),
+            sign_up_space: Some(Space::SaleSignUp),
+            ..self.sale.clone()
+        };
+        Some(RunConfig {
+            scenario: ScenarioKind::FlashSale,
+            pacing: Pacing::Open { rate_per_s: beside.rate_per_s },
+            connections: beside.connections,
+            requests: None,
+            seed: self.seed.wrapping_add(1),
+            sale,
+            beside: None,
+            server_pid: None,
+            rss_growth_max_mib: None,
+            progress: false,
+            embedded: None,
+            ..self.clone()
+        })
     }
 
     /// The most requests this run can send: the request count, the open-loop
@@ -176,5 +243,31 @@ mod tests {
         config.duration = Duration::from_secs(1);
         config.requests = Some(0);
         assert!(config.validate().is_err());
+        config.requests = None;
+        config.rss_growth_max_mib = Some(200);
+        assert!(config.validate().is_err(), "a memory bound needs the server's pid");
+        config.server_pid = Some(1);
+        assert!(config.validate().is_ok());
+        config.beside = Some(SaleBeside { rate_per_s: 10, connections: 4, p99_max_ms: None });
+        assert!(config.validate().is_err(), "a sale beside a browse run");
+    }
+
+    #[test]
+    fn the_sale_beside_a_flood_claims_over_the_flood_duration() {
+        let mut config = RunConfig::new(ScenarioKind::SignIn, "http://127.0.0.1:1");
+        assert_eq!(config.duration, Duration::from_secs(30));
+        assert!(config.beside_sale().is_none());
+        config.beside = Some(SaleBeside { rate_per_s: 50, connections: 8, p99_max_ms: Some(50.0) });
+        assert!(config.validate().is_err(), "the sale needs the admin token");
+        config.admin_token = Some("T".to_owned());
+        config.validate().expect("valid");
+        let sale = config.beside_sale().expect("a sale beside");
+        sale.validate().expect("valid");
+        assert_eq!(sale.scenario, ScenarioKind::FlashSale);
+        assert_eq!(sale.pacing, Pacing::Open { rate_per_s: 50 });
+        assert_eq!((sale.connections, sale.duration), (8, Duration::from_secs(30)));
+        assert_eq!(sale.sale.customers, 1_500);
+        assert_eq!(sale.sale.sign_up_space, Some(Space::SaleSignUp));
+        assert!(sale.beside.is_none() && sale.server_pid.is_none());
     }
 }

@@ -6,13 +6,14 @@
 //! connection. Every request is bounded by the run's timeout, body included.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
 use bytes::Bytes;
 use hyper::client::conn::SendRequest;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST, RETRY_AFTER};
 use hyper::{Body, Method, StatusCode, Uri};
 use serde::Deserialize;
 use tokio::net::TcpStream;
@@ -59,6 +60,9 @@ pub struct Request {
     pub auth: Auth,
     /// Sent as `Idempotency-Key`: a retry with the same key gets the first answer.
     pub idempotency_key: Option<String>,
+    /// Sent as `X-Forwarded-For`: the client this request stands for, which a
+    /// server trusting this machine as a proxy limits and locks out by.
+    pub forwarded_for: Option<IpAddr>,
 }
 
 /// The bearer token a request carries, if any.
@@ -73,7 +77,14 @@ pub enum Auth {
 
 impl Request {
     pub fn get(path: String) -> Self {
-        Request { method: Method::GET, path, body: None, auth: Auth::Anonymous, idempotency_key: None }
+        Request {
+            method: Method::GET,
+            path,
+            body: None,
+            auth: Auth::Anonymous,
+            idempotency_key: None,
+            forwarded_for: None,
+        }
     }
 
     pub fn post_json(path: String, body: Bytes) -> Self {
@@ -98,6 +109,11 @@ impl Request {
     pub fn with_idempotency_key(self, key: &str) -> Self {
         Request { idempotency_key: Some(key.to_owned()), ..self }
     }
+
+    /// The same request, on behalf of the client at `address` (`X-Forwarded-For`).
+    pub fn forwarded_for(self, address: IpAddr) -> Self {
+        Request { forwarded_for: Some(address), ..self }
+    }
 }
 
 /// A complete answer.
@@ -105,6 +121,9 @@ impl Request {
 pub struct Response {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    /// `Retry-After` in whole seconds; `None` when absent or not a number of
+    /// seconds (the HTTP-date form is not used by Mercato).
+    pub retry_after_s: Option<u64>,
     pub body: Bytes,
 }
 
@@ -161,6 +180,8 @@ pub enum Outcome {
 pub const NOT_A_PROBLEM: &str = "(not problem+json)";
 /// The header that makes a creating POST safe to retry (API.md, Conventions).
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The header naming the client a request is forwarded for.
+pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// A keep-alive HTTP/1.1 client for one connection.
 ///
@@ -203,9 +224,14 @@ impl Client {
             let status = response.status();
             let content_type =
                 response.headers().get(CONTENT_TYPE).and_then(|value| value.to_str().ok()).map(str::to_owned);
+            let retry_after_s = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse().ok());
             let body = hyper::body::to_bytes(response.into_body()).await.map_err(io_error)?;
             self.keep(sender);
-            Ok(Response { status, content_type, body })
+            Ok(Response { status, content_type, retry_after_s, body })
         };
         match tokio::time::timeout(self.target.timeout, exchange).await {
             Ok(answer) => answer,
@@ -276,6 +302,9 @@ impl Client {
         if let Some(key) = &request.idempotency_key {
             builder = builder.header(IDEMPOTENCY_KEY, key.as_str());
         }
+        if let Some(address) = request.forwarded_for {
+            builder = builder.header(X_FORWARDED_FOR, address.to_string());
+        }
         builder
             .body(request.body.clone().map_or_else(Body::empty, Body::from))
             .map_err(|error| SendError { failure: Failure::Request, detail: error.to_string() })
@@ -342,6 +371,7 @@ mod tests {
         let answer = |status: u16, content_type: &str, body: &'static [u8]| Response {
             status: StatusCode::from_u16(status).expect("status"),
             content_type: Some(content_type.to_owned()),
+            retry_after_s: None,
             body: Bytes::from_static(body),
         };
         let problem = br#"{"type":"sold-out"}"#;
@@ -393,6 +423,11 @@ mod tests {
         assert_eq!(built.headers().get(AUTHORIZATION).map(|value| value.as_bytes()), Some(&b"Bearer tok_ann"[..]));
         assert_eq!(built.headers().get(IDEMPOTENCY_KEY).map(|value| value.as_bytes()), Some(&b"run-7"[..]));
         assert_eq!(built.headers().get(CONTENT_TYPE).map(|value| value.as_bytes()), Some(&b"application/json"[..]));
+        assert!(built.headers().get(X_FORWARDED_FOR).is_none());
+        let forwarded = client
+            .build(&Request::get("/v1/me".to_owned()).forwarded_for(IpAddr::from([10, 1, 2, 3])))
+            .expect("request");
+        assert_eq!(forwarded.headers().get(X_FORWARDED_FOR).map(|value| value.as_bytes()), Some(&b"10.1.2.3"[..]));
     }
 
     #[test]

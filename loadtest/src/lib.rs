@@ -24,7 +24,9 @@
 //! - [`drive`]: the load loop: workers, the open-loop schedule, stopping.
 //! - [`embedded`]: `--embedded`, the flash sale against the engine in process.
 //! - [`tally`]: what the workers record (latency histogram, outcome counts).
-//! - [`scenario`]: the workloads (`browse`, `cart`, `flash-sale`), each in its own module.
+//! - [`scenario`]: the workloads (`browse`, `cart`, `flash-sale`, `checkout`,
+//!   `sign-in`), each in its own module.
+//! - [`rss`]: `--server-pid`, the server's resident memory during the load.
 //! - [`report`]: the summary table, the JSON report and the checks' verdict.
 //! - [`hgrm`]: the HdrHistogram percentile distribution in the `.hgrm` text format.
 //! - [`progress`]: the live progress bar on stderr.
@@ -37,6 +39,7 @@ pub mod hgrm;
 pub mod http;
 pub mod progress;
 pub mod report;
+pub mod rss;
 pub mod scenario;
 pub mod tally;
 
@@ -61,41 +64,135 @@ use crate::scenario::Scenario;
 /// `shutdown` ends the load early when it completes (the binary passes Ctrl-C;
 /// tests pass a future that never completes). It is only watched during the
 /// load: each of setup's requests is bounded by the request timeout.
+///
+/// A `sign-in` flood with a sale beside it (`config.beside`) sets both up,
+/// then runs both loads at once under the same stop; the sale's report is
+/// the flood report's `beside`.
 pub async fn run(config: RunConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<Report> {
     config.validate()?;
     if let Some(options) = config.embedded.clone() {
         return embedded::run(config, options, shutdown).await;
     }
     let target = Arc::new(Target::new(&config.url, config.admin_token.clone(), config.timeout)?);
-    let setup_began = Instant::now();
-    let scenario = Arc::new(Scenario::setup(&config, &target).await.context("setup failed")?);
-    let setup = setup_began.elapsed();
-    if config.progress {
-        eprintln!("setup took {:.1} s: {}", setup.as_secs_f64(), scenario.describe());
+    let progress = config.progress;
+    let main = Prepared::setup(config, &target, progress).await.context("setup failed")?;
+    let beside = match main.config.beside_sale() {
+        Some(sale_config) => Some(
+            Prepared::setup(sale_config, &target, progress)
+                .await
+                .context("setup of the flash sale beside the load failed")?,
+        ),
+        None => None,
+    };
+
+    let memory = main.config.server_pid.map(rss::Sampler::start).transpose()?;
+    let (stop, watcher) = stop_on(shutdown);
+    let done = Arc::new(AtomicU64::new(0));
+    let ticker = progress::Ticker::start(main.config.progress, main.config.duration, Arc::clone(&done));
+    let beside_load = async {
+        match &beside {
+            Some(sale) => Some(sale.drive(&target, stop.clone(), Arc::new(AtomicU64::new(0))).await),
+            None => None,
+        }
+    };
+    let (driven, beside_driven) = tokio::join!(main.drive(&target, stop.clone(), done), beside_load);
+    watcher.abort();
+    ticker.finish();
+    let memory = memory.map(rss::Sampler::finish);
+
+    let beside_report = match (beside, beside_driven) {
+        (Some(sale), Some(driven)) => Some(sale.report(&target, driven?).await),
+        _ => None,
+    };
+    let driven = driven?;
+    let mut findings = main.scenario.findings(&target, &driven, main.setup).await;
+    if let Some(memory) = memory {
+        findings.figures.extend(memory.figures());
+        if let Some(max_mib) = main.config.rss_growth_max_mib {
+            findings.checks.push(memory.check(max_mib));
+        }
+    }
+    if let Some(sale) = &beside_report {
+        let p99_ms = sale.latency_ms.p99;
+        findings.figures.push(report::Figure { name: "flash_sale_p99_ms", value: p99_ms });
+        if let Some(max_ms) = main.config.beside.as_ref().and_then(|beside| beside.p99_max_ms) {
+            findings.checks.push(report::Check {
+                name: "flash-sale-p99",
+                passed: sale.requests > 0 && p99_ms <= max_ms,
+                detail: format!(
+                    "the {} claims beside the load: p99 {p99_ms:.3} ms (at most {max_ms} ms allowed)",
+                    sale.requests
+                ),
+            });
+        }
+    }
+    let mut report = Report::new(&main.config, findings, driven);
+    if let Some(sale) = beside_report {
+        report.set_beside(sale);
+    }
+    Ok(report)
+}
+
+/// A scenario set up, with its configuration and how long setup took.
+struct Prepared {
+    config: RunConfig,
+    scenario: Arc<Scenario>,
+    setup: std::time::Duration,
+}
+
+impl Prepared {
+    /// Sets `config.scenario` up; with `progress`, says what it made on stderr.
+    async fn setup(config: RunConfig, target: &Arc<Target>, progress: bool) -> anyhow::Result<Prepared> {
+        let began = Instant::now();
+        let scenario = Arc::new(Scenario::setup(&config, target).await?);
+        let setup = began.elapsed();
+        if progress {
+            eprintln!("setup took {:.1} s: {}", setup.as_secs_f64(), scenario.describe());
+        }
+        Ok(Prepared { config, scenario, setup })
     }
 
-    let requests_max = match (config.requests, scenario.requests_max()) {
-        (Some(asked), Some(allowed)) => asked.min(allowed),
-        (asked, allowed) => asked.or(allowed).unwrap_or(u64::MAX),
-    };
-    let plan = Plan {
-        pacing: config.pacing,
-        workers: config.connections,
-        run_for: config.duration,
-        requests_max,
-        latency_by_status: scenario.latency_by_status(),
-    };
-    let callers: Vec<ScenarioCall> = (0..config.connections)
-        .map(|worker| ScenarioCall {
-            scenario: Arc::clone(&scenario),
-            client: Client::new(Arc::clone(&target)),
-            rng: StdRng::seed_from_u64(worker_seed(config.seed, worker)),
-        })
-        .collect();
+    /// The timed load: one caller per connection, bounded by the run's
+    /// duration and request count, by the scenario's own bound, and by `stop`.
+    async fn drive(&self, target: &Arc<Target>, stop: Stop, done: Arc<AtomicU64>) -> anyhow::Result<drive::Driven> {
+        let config = &self.config;
+        let requests_max = match (config.requests, self.scenario.requests_max()) {
+            (Some(asked), Some(allowed)) => asked.min(allowed),
+            (asked, allowed) => asked.or(allowed).unwrap_or(u64::MAX),
+        };
+        let plan = Plan {
+            pacing: config.pacing,
+            workers: config.connections,
+            run_for: config.duration,
+            requests_max,
+            latency_by_status: self.scenario.latency_by_status(),
+        };
+        let callers: Vec<ScenarioCall> = (0..config.connections)
+            .map(|worker| ScenarioCall {
+                scenario: Arc::clone(&self.scenario),
+                client: Client::new(Arc::clone(target)),
+                rng: StdRng::seed_from_u64(worker_seed(config.seed, worker)),
+            })
+            .collect();
+        drive::drive(&plan, callers, stop, done).await
+    }
 
-    let driven = load(&config, &plan, callers, shutdown).await?;
-    let findings = scenario.findings(&target, &driven, setup).await;
-    Ok(Report::new(&config, findings, driven))
+    async fn report(&self, target: &Arc<Target>, driven: drive::Driven) -> Report {
+        let findings = self.scenario.findings(target, &driven, self.setup).await;
+        Report::new(&self.config, findings, driven)
+    }
+}
+
+/// A stop that fires when `shutdown` completes, and the task that watches it
+/// (to abort once the load is over).
+fn stop_on(shutdown: impl Future<Output = ()> + Send + 'static) -> (Stop, tokio::task::JoinHandle<()>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        // The receiver may be gone already when the run ended first.
+        let _ = stop_tx.send(true);
+    });
+    (Stop::new(stop_rx), watcher)
 }
 
 /// The timed load: `callers` driven by `plan`, with the progress bar, ended
@@ -106,15 +203,10 @@ async fn load<C: drive::Call>(
     callers: Vec<C>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<drive::Driven> {
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        shutdown.await;
-        // The receiver may be gone already when the run ended first.
-        let _ = stop_tx.send(true);
-    });
+    let (stop, watcher) = stop_on(shutdown);
     let done = Arc::new(AtomicU64::new(0));
     let ticker = progress::Ticker::start(config.progress, config.duration, Arc::clone(&done));
-    let driven = drive::drive(plan, callers, Stop::new(stop_rx), done).await;
+    let driven = drive::drive(plan, callers, stop, done).await;
     watcher.abort();
     ticker.finish();
     driven

@@ -108,7 +108,12 @@ pub struct Report {
     #[serde(serialize_with = "figures_as_map", skip_serializing_if = "Vec::is_empty")]
     pub figures: Vec<Figure>,
     pub checks: Vec<Check>,
+    /// Whether every check passed, the report beside included.
     pub passed: bool,
+    /// The flash sale run beside this load (`sign-in --flash-sale-rate`), as
+    /// a report of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub beside: Option<Box<Report>>,
     /// Every latency, in microseconds.
     #[serde(skip)]
     pub latency_us: Histogram<u64>,
@@ -154,8 +159,16 @@ impl Report {
             figures,
             passed: checks.iter().all(|check| check.passed),
             checks,
+            beside: None,
             latency_us,
         }
+    }
+
+    /// Adds the report of the load run beside this one; the run passes only
+    /// when both do.
+    pub fn set_beside(&mut self, beside: Report) {
+        self.passed = self.checks.iter().all(|check| check.passed) && beside.passed;
+        self.beside = Some(Box::new(beside));
     }
 
     /// The summary table printed at the end of a run.
@@ -210,6 +223,11 @@ impl Report {
         for check in &self.checks {
             let verdict = if check.passed { "ok  " } else { "FAIL" };
             writeln!(out, "check {verdict} {}: {}", check.name, check.detail)?;
+        }
+        if let Some(beside) = &self.beside {
+            writeln!(out)?;
+            writeln!(out, "beside the load, at the same time:")?;
+            beside.write_table(out)?;
         }
         Ok(())
     }

@@ -77,7 +77,7 @@ impl CheckoutScenario {
         }
         let count = config.connections.max(1) * 2;
         let run_id = format!("{:016x}", rand::random::<u64>());
-        let signed_in = customers::sign_up(target, &run_id, count, config.connections).await?;
+        let signed_in = customers::sign_up(target, &run_id, count, config.connections, None).await?;
         let mut shoppers = Vec::with_capacity(count);
         for (index, customer) in signed_in.into_iter().enumerate() {
             let number = card_number(rand::random::<u64>() ^ u64::try_from(index).unwrap_or(0));

@@ -56,6 +56,9 @@ pub struct SaleOptions {
     pub sku: Option<String>,
     /// Claim from this deal instead of creating one.
     pub deal_id: Option<String>,
+    /// Sign customer k up on behalf of address k of this space
+    /// (`X-Forwarded-For`); `None`: from this machine's own address.
+    pub sign_up_space: Option<customers::Space>,
 }
 
 impl Default for SaleOptions {
@@ -67,6 +70,7 @@ impl Default for SaleOptions {
             retry_share: 0.05,
             sku: None,
             deal_id: None,
+            sign_up_space: None,
         }
     }
 }
@@ -146,7 +150,8 @@ impl FlashSale {
         let deal = setup::prepare(&config.sale, config.duration, target).await?;
         let count = usize::try_from(config.sale.customers).context("--customers does not fit this machine")?;
         let run_id = format!("{:016x}", rand::random::<u64>());
-        let signed_in = customers::sign_up(target, &run_id, count, config.connections).await?;
+        let signed_in =
+            customers::sign_up(target, &run_id, count, config.connections, config.sale.sign_up_space).await?;
         let retried = pick_retried(count, config.sale.retry_share, config.seed);
         let claimants = signed_in
             .into_iter()
@@ -286,6 +291,7 @@ mod tests {
         Response {
             status: StatusCode::from_u16(status).expect("status"),
             content_type: Some(content_type.to_owned()),
+            retry_after_s: None,
             body: Bytes::from_static(body),
         }
     }

@@ -9,7 +9,8 @@
 //! any figures of its own.
 //!
 //! `checkout` buys two lines per ticket, from cart to placed order, as
-//! signed-in shoppers (see [`customers`]).
+//! signed-in shoppers (see [`customers`]). `sign-in` floods the sign-in
+//! route with right and wrong passwords from many client addresses.
 
 pub mod browse;
 pub mod cart;
@@ -17,6 +18,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod customers;
 pub mod flash_sale;
+pub mod sign_in;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +34,7 @@ use self::browse::Browse;
 use self::cart::Cart;
 use self::checkout::CheckoutScenario;
 use self::flash_sale::FlashSale;
+use self::sign_in::SignIn;
 
 /// A scenario's name on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -44,6 +47,8 @@ pub enum ScenarioKind {
     FlashSale,
     /// Signed-in customers buy 2 lines per ticket: cart -> checkout -> place.
     Checkout,
+    /// Sign-ins from many client addresses, right and wrong passwords mixed.
+    SignIn,
 }
 
 impl ScenarioKind {
@@ -53,16 +58,18 @@ impl ScenarioKind {
             ScenarioKind::Cart => "cart",
             ScenarioKind::FlashSale => "flash-sale",
             ScenarioKind::Checkout => "checkout",
+            ScenarioKind::SignIn => "sign-in",
         }
     }
 
     /// How long the load runs when `--duration` is not given. A flash sale
     /// ends once every customer has claimed; its bound only caps a slow server
     /// and stays well inside a claim's 10 minutes, so the claims are still
-    /// held when they are verified.
+    /// held when they are verified. A sign-in flood runs 30 s.
     pub fn default_duration(self) -> Duration {
         match self {
             ScenarioKind::Browse | ScenarioKind::Cart | ScenarioKind::Checkout => Duration::from_secs(10),
+            ScenarioKind::SignIn => Duration::from_secs(30),
             ScenarioKind::FlashSale => Duration::from_secs(5 * 60),
         }
     }
@@ -75,6 +82,7 @@ pub enum Scenario {
     Cart(Cart),
     FlashSale(FlashSale),
     Checkout(CheckoutScenario),
+    SignIn(SignIn),
 }
 
 impl Scenario {
@@ -85,6 +93,7 @@ impl Scenario {
             ScenarioKind::Cart => Ok(Scenario::Cart(Cart::setup(config, target).await?)),
             ScenarioKind::FlashSale => Ok(Scenario::FlashSale(FlashSale::setup(config, target).await?)),
             ScenarioKind::Checkout => Ok(Scenario::Checkout(CheckoutScenario::setup(config, target).await?)),
+            ScenarioKind::SignIn => Ok(Scenario::SignIn(SignIn::setup(config, target).await?)),
         }
     }
 
@@ -95,13 +104,14 @@ impl Scenario {
             Scenario::Cart(cart) => client.call(&cart.next_request(ticket)).await,
             Scenario::FlashSale(sale) => sale.claim(ticket, client).await,
             Scenario::Checkout(checkout) => checkout.buy(ticket, client).await,
+            Scenario::SignIn(sign_in) => sign_in.attempt(ticket, client, rng).await,
         }
     }
 
     /// Sends the follow-up of `ticket` (a `flash-sale` retry), if it has one.
     pub async fn follow_up(&self, ticket: u64, client: &Client) -> Option<Outcome> {
         match self {
-            Scenario::Browse(_) | Scenario::Cart(_) | Scenario::Checkout(_) => None,
+            Scenario::Browse(_) | Scenario::Cart(_) | Scenario::Checkout(_) | Scenario::SignIn(_) => None,
             Scenario::FlashSale(sale) => sale.retry(ticket, client).await,
         }
     }
@@ -110,15 +120,16 @@ impl Scenario {
     /// end of its work (`flash-sale`: one claim per customer).
     pub fn requests_max(&self) -> Option<u64> {
         match self {
-            Scenario::Browse(_) | Scenario::Checkout(_) => None,
+            Scenario::Browse(_) | Scenario::Checkout(_) | Scenario::SignIn(_) => None,
             Scenario::Cart(cart) => Some(cart.requests_max()),
             Scenario::FlashSale(sale) => Some(sale.requests_max()),
         }
     }
 
-    /// Whether the report splits latency by HTTP status (`flash-sale`: 201 vs 409).
+    /// Whether the report splits latency by HTTP status (`flash-sale`: 201
+    /// vs 409; `sign-in`: 200, 401 and 429).
     pub fn latency_by_status(&self) -> bool {
-        matches!(self, Scenario::FlashSale(_))
+        matches!(self, Scenario::FlashSale(_) | Scenario::SignIn(_))
     }
 
     /// The scenario's verdicts on a finished load, and its own figures.
@@ -128,6 +139,7 @@ impl Scenario {
             Scenario::Cart(cart) => (cart.checks(&driven.tally), Vec::new()),
             Scenario::FlashSale(sale) => sale.verify(target, driven).await,
             Scenario::Checkout(checkout) => checkout.verify(target, driven).await,
+            Scenario::SignIn(sign_in) => sign_in.verify(driven),
         };
         Findings { workload: self.describe(), setup, checks, figures }
     }
@@ -139,6 +151,7 @@ impl Scenario {
             Scenario::Cart(cart) => cart.describe(),
             Scenario::FlashSale(sale) => sale.describe(),
             Scenario::Checkout(checkout) => checkout.describe(),
+            Scenario::SignIn(sign_in) => sign_in.describe(),
         }
     }
 }
