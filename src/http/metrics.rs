@@ -19,52 +19,85 @@ pub struct HttpMetrics {
 /// The label of every path no route template matches.
 pub const UNMATCHED: &str = "unmatched";
 
-/// The route templates of the table, by method, for naming a request's
-/// route without its ids.
+/// The route templates of the table as a tree of path segments, for naming
+/// a request's route without its ids: a request walks it once, segment by
+/// segment (literals before `{name}` placeholders), instead of trying every
+/// template.
 #[derive(Debug, Default, Clone)]
 pub struct RouteIndex {
-    /// (method, the template's segments, the template)
-    routes: Vec<(&'static str, Vec<&'static str>, &'static str)>,
+    root: Node,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Node {
+    literals: Vec<(&'static str, Node)>,
+    param: Option<Box<Node>>,
+    /// The templates that end here, with their methods.
+    ends: Vec<(&'static str, &'static str)>,
+}
+
+impl Node {
+    /// The template `segments` reach from here, preferring one of `method`,
+    /// with the number of literal segments it matched.
+    fn find(&self, method: &str, segments: &[&str]) -> Option<(bool, &'static str)> {
+        let Some((first, rest)) = segments.split_first() else {
+            let exact = self.ends.iter().find(|(route_method, _)| *route_method == method);
+            return exact.map(|(_, template)| (true, *template)).or(self.ends.first().map(|(_, t)| (false, *t)));
+        };
+        let literal =
+            self.literals.iter().find(|(segment, _)| segment == first).and_then(|(_, node)| node.find(method, rest));
+        if let Some((true, template)) = literal {
+            return Some((true, template));
+        }
+        let param = self.param.as_ref().and_then(|node| node.find(method, rest));
+        match (literal, param) {
+            (_, Some((true, template))) => Some((true, template)),
+            (Some(found), _) => Some(found),
+            (None, param) => param,
+        }
+    }
 }
 
 impl RouteIndex {
     /// The index of `(method, template)` pairs such as `("GET", "/v1/orders/{id}")`.
     pub fn new(routes: impl IntoIterator<Item = (&'static str, &'static str)>) -> Self {
-        let routes = routes
-            .into_iter()
-            .map(|(method, template)| (method, template.split('/').filter(|s| !s.is_empty()).collect(), template))
-            .collect();
-        RouteIndex { routes }
+        let mut root = Node::default();
+        for (method, template) in routes {
+            let mut node = &mut root;
+            for segment in template.split('/').filter(|s| !s.is_empty()) {
+                node = if segment.starts_with('{') {
+                    node.param.get_or_insert_with(Box::default)
+                } else {
+                    let at = match node.literals.iter().position(|(literal, _)| *literal == segment) {
+                        Some(at) => at,
+                        None => {
+                            node.literals.push((segment, Node::default()));
+                            node.literals.len() - 1
+                        }
+                    };
+                    &mut node.literals[at].1
+                };
+            }
+            node.ends.push((method, template));
+        }
+        RouteIndex { root }
     }
 
     /// The template `path` matches (`{name}` matches any one segment,
-    /// literals win over placeholders), preferring one of `method`; a path
-    /// that matches none is [`UNMATCHED`].
+    /// literals win over placeholders), preferring one of `method` (a
+    /// template of another method names a 405); a path that matches none is
+    /// [`UNMATCHED`].
     pub fn template(&self, method: &str, path: &str) -> &'static str {
-        let mut best: Option<(bool, usize, &'static str)> = None;
-        for (route_method, segments, template) in &self.routes {
-            let mut literals = 0;
-            let mut parts = path.split('/').filter(|s| !s.is_empty());
-            let mut matched = true;
-            for expected in segments {
-                match parts.next() {
-                    Some(part) if expected.starts_with('{') => matched &= !part.is_empty(),
-                    Some(part) if part == *expected => literals += 1,
-                    _ => matched = false,
-                }
-                if !matched {
-                    break;
-                }
+        let mut segments = [""; 8];
+        let mut count = 0;
+        for segment in path.split('/').filter(|s| !s.is_empty()) {
+            if count == segments.len() {
+                return UNMATCHED;
             }
-            if !matched || parts.next().is_some() {
-                continue;
-            }
-            let candidate = (*route_method == method, literals, *template);
-            if best.is_none_or(|best| (candidate.0, candidate.1) > (best.0, best.1)) {
-                best = Some(candidate);
-            }
+            segments[count] = segment;
+            count += 1;
         }
-        best.map_or(UNMATCHED, |(_, _, template)| template)
+        self.root.find(method, &segments[..count]).map_or(UNMATCHED, |(_, template)| template)
     }
 }
 

@@ -118,7 +118,11 @@ pub fn bind(
                 let route = index.template(request.method().as_str(), request.uri().path());
                 request.extensions_mut().insert(state.clone());
                 request.extensions_mut().insert(ClientAddr(client));
-                let span = tracing::info_span!("request", request_id = %id.to_str().unwrap_or_default());
+                // At debug level, every line logged while the request is
+                // served carries its id; the request's own warn line (5xx)
+                // carries it at any level. (An info-level span would cost
+                // every request an allocation and a formatting.)
+                let span = tracing::debug_span!("request", request_id = %id.to_str().unwrap_or_default());
                 let answer = routes.clone().call(request);
                 let state = state.clone();
                 async move {
@@ -127,7 +131,8 @@ pub fn bind(
                     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                     state.metrics.record(method, route, status, micros);
                     if status >= 500 {
-                        tracing::warn!(method, route, status, micros, "request");
+                        let request_id = id.to_str().unwrap_or_default();
+                        tracing::warn!(request_id, method, route, status, micros, "request");
                     } else {
                         tracing::debug!(method, route, status, micros, "request");
                     }
@@ -166,7 +171,14 @@ fn request_id(state: &AppState, headers: &HeaderMap) -> HeaderValue {
         }
     }
     let serial = state.requests.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("{}-{serial:x}", state.request_prefix)).expect("hex digits are a header value")
+    // The prefix's 8 hex digits, a dash and the serial's 16.
+    let mut id = [0u8; 25];
+    id[..8].copy_from_slice(&state.request_prefix.as_bytes()[..8]);
+    id[8] = b'-';
+    for (index, byte) in id[9..].iter_mut().enumerate() {
+        *byte = b"0123456789abcdef"[((serial >> (60 - 4 * index)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&id).expect("hex digits are a header value")
 }
 
 /// The client of a request from `peer`. From a trusted proxy, the client is
