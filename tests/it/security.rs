@@ -609,8 +609,20 @@ mod process {
         let log = dir.path().join("server.log");
         let data = dir.path().join("data");
         let debug = [("RUST_LOG", "info,mercato=debug,sled=warn")];
-        let (mut child, base) =
-            common::start_server_logged(&data, ADMIN, &["--log-format", "json"], Some(&log), &debug);
+        let flags = ["--log-format", "json", "--load-test-mode", "--password-cost", "fast"];
+        let (mut child, base) = common::start_server_logged(&data, ADMIN, &flags, Some(&log), &debug);
+        // A saved card: neither its number nor its CVC reaches the log.
+        let registration = json!({"email": "log@example.com", "password": "a password!", "name": "L"});
+        let registered = common::send(Method::POST, format!("{base}/v1/customers"), None, None, Some(registration));
+        assert_eq!(registered.await.unwrap().0, 201);
+        let credentials = json!({"email": "log@example.com", "password": "a password!"});
+        let signed_in = common::send(Method::POST, format!("{base}/v1/sessions"), None, None, Some(credentials));
+        let token = signed_in.await.unwrap().1["token"].as_str().unwrap().to_owned();
+        let card =
+            json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "987"});
+        let saved = common::send(Method::POST, format!("{base}/v1/payment-methods"), Some(&token), None, Some(card));
+        let (status, saved) = saved.await.unwrap();
+        assert_eq!(status, 201, "{saved:?}");
         let issue = json!({"balance": {"cents": 1_000, "currency": "USD"}});
         let (status, issued) = call(&base, Method::POST, "/v1/admin/gift-cards", Some(issue)).await;
         assert_eq!(status, 201);
@@ -633,6 +645,7 @@ mod process {
             serde_json::from_str::<Value>(line).unwrap_or_else(|err| panic!("not a JSON line ({err}): {line}"));
         }
         assert!(!text.contains(&code), "the code is not in the log");
+        assert!(!text.contains("4242424242424242") && !text.contains("\"987\""), "no card number or CVC in the log");
         let balance_line = text
             .lines()
             .find(|line| line.contains("balance-check-1"))
