@@ -550,6 +550,36 @@ mod open_port {
         app.stop().await;
     }
 
+    /// A keep-alive connection left idle after its answer is closed once
+    /// the header timeout has passed (hyper starts that clock when it
+    /// begins waiting for the next request).
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed_after_the_timeout() {
+        let app = TestApp::spawn(
+            Options::new(EMPTY).server(|server| server.transport.header_timeout = Duration::from_secs(1)),
+        )
+        .await;
+        let addr = app.addr;
+        let (answered, closed_after) = tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(addr).unwrap();
+            stream.write_all(b"GET /health HTTP/1.1\r\nhost: t\r\n\r\n").unwrap();
+            stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buffer = [0u8; 1024];
+            let read = stream.read(&mut buffer).unwrap();
+            let answered = String::from_utf8_lossy(&buffer[..read]).starts_with("HTTP/1.1 200");
+            let idle = Instant::now();
+            // Nothing more is sent: the next read ends when the server closes.
+            let mut rest = Vec::new();
+            let _ = stream.read_to_end(&mut rest);
+            (answered, idle.elapsed())
+        })
+        .await
+        .unwrap();
+        assert!(answered);
+        assert!(closed_after < Duration::from_secs(4), "closed after {closed_after:?}");
+        app.stop().await;
+    }
+
     /// Live-deal streams are capped per client address.
     #[tokio::test]
     async fn live_deal_streams_are_capped_per_address() {
