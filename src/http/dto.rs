@@ -321,3 +321,19 @@ pub struct WarehouseBody {
     pub location: LocationBody,
     pub region: String,
 }
+
+/// Most items one list page returns (API.md, Conventions).
+pub const PAGE_MAX: usize = 100;
+/// Items a list page returns when `limit` is not given.
+pub const PAGE_DEFAULT: usize = 20;
+
+/// A list's `?limit=`: 1..=100, 20 when absent; anything else is 422.
+pub fn page_limit(limit: Option<i64>) -> Result<usize, Problem> {
+    match limit {
+        None => Ok(PAGE_DEFAULT),
+        Some(limit) => usize::try_from(limit)
+            .ok()
+            .filter(|limit| (1..=PAGE_MAX).contains(limit))
+            .ok_or_else(|| Problem::invalid(format!("limit must be 1..={PAGE_MAX}"))),
+    }
+}

@@ -18,9 +18,6 @@ use utoipa::IntoParams;
 use warp::http::StatusCode;
 use warp::Reply;
 
-/// Most orders one list page returns.
-pub const ORDERS_PAGE_MAX: usize = 100;
-
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderLineView {
     pub sku: String,
@@ -297,13 +294,7 @@ async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply,
 async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let status = query.status.as_deref().map(parse_status).transpose()?;
-    let limit = match query.limit {
-        None => 20,
-        Some(limit) => usize::try_from(limit)
-            .ok()
-            .filter(|limit| (1..=ORDERS_PAGE_MAX).contains(limit))
-            .ok_or_else(|| Problem::invalid(format!("limit must be 1..={ORDERS_PAGE_MAX}")))?,
-    };
+    let limit = super::dto::page_limit(query.limit)?;
     let cursor = query.cursor.as_deref().map(|raw| OrderId::parse(raw).map_err(|_| Problem::invalid("bad cursor")));
     let cursor = cursor.transpose()?;
     let (records, next) = state.mercato.orders().list(&customer.id, status, limit, cursor.as_ref()).await?;

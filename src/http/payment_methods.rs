@@ -18,11 +18,6 @@ use utoipa::IntoParams;
 use warp::http::StatusCode;
 use warp::Reply;
 
-/// Most cards one list page returns.
-pub const CARDS_PAGE_MAX: usize = 100;
-/// Cards a list page returns when `limit` is not given.
-pub const CARDS_PAGE_DEFAULT: usize = 20;
-
 /// A card as the customer typed it. Its `Debug` shows neither the number
 /// nor the CVC, so it can be logged.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -144,13 +139,7 @@ async fn add(state: AppState, caller: Caller, body: CardBody) -> Result<impl Rep
 
 async fn list(state: AppState, caller: Caller, query: CardListQuery) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    let limit = match query.limit {
-        None => CARDS_PAGE_DEFAULT,
-        Some(limit) => usize::try_from(limit)
-            .ok()
-            .filter(|limit| (1..=CARDS_PAGE_MAX).contains(limit))
-            .ok_or_else(|| Problem::invalid(format!("limit must be 1..={CARDS_PAGE_MAX}")))?,
-    };
+    let limit = super::dto::page_limit(query.limit)?;
     let cursor =
         query.cursor.as_deref().map(|raw| CardCursor::parse(raw).ok_or_else(|| Problem::invalid("bad cursor")));
     let cursor = cursor.transpose()?;

@@ -366,12 +366,8 @@ impl Input for Bearer {
     type Value = String;
 
     fn filter() -> impl Filter<Extract = (String,), Error = Rejection> + Clone + Send + Sync + 'static {
-        warp::header::optional::<String>("authorization").and_then(|header: Option<String>| async move {
-            header
-                .as_deref()
-                .and_then(super::bearer)
-                .map(str::to_owned)
-                .ok_or_else(|| warp::reject::custom(Problem::unauthorized("missing bearer token")))
+        MaybeBearer::filter().and_then(|token: Option<String>| async move {
+            token.ok_or_else(|| warp::reject::custom(Problem::unauthorized("missing bearer token")))
         })
     }
 
