@@ -212,6 +212,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
         .tag("checkout")
         .admin()
         .json::<GiftCardBody>()
+        .idempotent("retry safely: the first response is replayed for 24 h")
         .responds(201, "a new gift card", Content::json::<GiftCardView>())
         .problem(422, "invalid-input")
         .to(|state, _, (), body| issue_gift_card(state, body))
@@ -231,6 +232,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .tag("checkout")
             .signed_in()
             .json::<StartBody>()
+            .idempotent("retry safely: the first response is replayed for 24 h")
             .responds(
                 201,
                 "{\"checkout_id\",\"step\":\"address\"} and the frozen lines",

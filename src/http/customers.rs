@@ -101,6 +101,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .tag("customers")
             .signed_in()
             .json::<MembershipBody>()
+            .idempotent("retry safely: the first response is replayed for 24 h, never a second charge")
             .responds(201, "Prime started: {\"active\", \"plan\", \"renews_at\"}", Content::Unspecified)
             .problem(422, "invalid-input")
             .problem(401, "unauthorized")

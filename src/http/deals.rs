@@ -102,6 +102,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
         .or(Route::post(route_path!("v1" / "deals" / {id} / "waitlist"))
             .tag("deals")
             .signed_in()
+            .idempotent("retry safely: the first response is replayed for 24 h")
             .responds(
                 201,
                 "on the waitlist (joining again keeps the first place); returned units are offered in order",

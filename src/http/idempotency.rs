@@ -1,5 +1,6 @@
 //! `Idempotency-Key` on creating POSTs (API.md, Conventions): the key is
-//! scoped to the caller (their token, or their address when anonymous) and
+//! scoped to the principal (the admin or the customer, whichever session
+//! the token belongs to; the client address when anonymous) and
 //! the route; the same key with the same body gets the first response again
 //! (4xx included, but not 429 or 5xx), kept for 24 h; concurrent
 //! duplicates run once; the same key with another body is 422
@@ -37,21 +38,27 @@ impl IdempotencyParts {
     pub fn has_key(&self) -> bool {
         self.key.is_some()
     }
+
+    /// Scoped to `principal` (see [`super::Caller::principal`]) when the
+    /// route authenticated one; an anonymous call stays scoped to its
+    /// client address.
+    pub fn of(self, principal: Option<String>) -> Self {
+        match principal {
+            Some(principal) => IdempotencyParts { key: self.key, caller: principal },
+            None => self,
+        }
+    }
 }
 
-/// Extracts the key, and who is asking (the Authorization header, or the
-/// client address for anonymous calls).
+/// Extracts the key, and the client address that scopes it until the
+/// route names its principal ([`IdempotencyParts::of`]).
 pub fn parts() -> impl Filter<Extract = (IdempotencyParts,), Error = Infallible> + Clone {
     warp::header::optional::<String>("idempotency-key")
         .or(warp::any().map(|| None))
         .unify()
-        .and(warp::header::optional::<String>("authorization").or(warp::any().map(|| None)).unify())
         .and(super::client_addr())
-        .map(|key: Option<String>, authorization: Option<String>, remote: Option<SocketAddr>| {
-            let caller = match authorization {
-                Some(authorization) => format!("auth:{authorization}"),
-                None => format!("client:{}", remote.map(|addr| addr.ip().to_string()).unwrap_or_default()),
-            };
+        .map(|key: Option<String>, remote: Option<SocketAddr>| {
+            let caller = format!("client:{}", remote.map(|addr| addr.ip().to_string()).unwrap_or_default());
             IdempotencyParts { key, caller }
         })
 }

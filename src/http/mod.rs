@@ -126,6 +126,16 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The principal an `Idempotency-Key` is scoped to: the admin, or the
+    /// customer whatever session they use (a seller's token is its
+    /// customer's).
+    pub fn principal(&self) -> String {
+        match self {
+            Caller::Admin => "admin".to_owned(),
+            Caller::Customer(customer) => format!("customer:{}", customer.id),
+        }
+    }
+
     /// The signed-in customer; the admin token is not one (403).
     pub fn customer(self) -> Result<crate::engine::Customer, Problem> {
         match self {

@@ -101,6 +101,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
         .tag("checkout")
         .signed_in()
         .json::<CardBody>()
+        .idempotent("retry safely: the first response is replayed for 24 h")
         .responds(
             201,
             "the card's token, saved for the customer; the number and CVC are never stored or logged",

@@ -217,6 +217,13 @@ pub trait Principal: 'static {
     type Who: Send + 'static;
     const SECURITY: Security;
     fn filter() -> impl Filter<Extract = (Self::Who,), Error = Rejection> + Clone + Send + Sync + 'static;
+
+    /// Who an `Idempotency-Key` belongs to: the admin or the customer
+    /// (every session of a customer alike); `None` for an anonymous call,
+    /// which the client address scopes.
+    fn principal(_who: &Self::Who) -> Option<String> {
+        None
+    }
 }
 
 /// Anyone: no token is read; the action gets `()`.
@@ -242,6 +249,10 @@ impl Principal for Guest {
     fn filter() -> impl Filter<Extract = (Option<Caller>,), Error = Rejection> + Clone + Send + Sync + 'static {
         maybe_signed_in()
     }
+
+    fn principal(who: &Option<Caller>) -> Option<String> {
+        who.as_ref().map(Caller::principal)
+    }
 }
 
 impl Principal for SignedIn {
@@ -250,6 +261,10 @@ impl Principal for SignedIn {
     fn filter() -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone + Send + Sync + 'static {
         signed_in()
     }
+
+    fn principal(who: &Caller) -> Option<String> {
+        Some(who.principal())
+    }
 }
 
 impl Principal for Admin {
@@ -257,6 +272,10 @@ impl Principal for Admin {
     const SECURITY: Security = Security::Bearer;
     fn filter() -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone + Send + Sync + 'static {
         admin()
+    }
+
+    fn principal(who: &Caller) -> Option<String> {
+        Some(who.principal())
     }
 }
 
@@ -729,6 +748,7 @@ where
                       parts: idempotency::IdempotencyParts,
                       input: I::Value,
                       raw: Bytes| {
+                    let parts = parts.of(C::principal(&who));
                     // The route is named only when a key scopes it.
                     let route = if parts.has_key() { route_name(V::NAME, template, &params) } else { String::new() };
                     let action = action.clone();

@@ -387,6 +387,7 @@ async fn import(app: &App, body: &str) -> Response {
         content_type: String::new(),
         retry_after: None,
         request_id: None,
+        replayed: false,
         body: serde_json::from_slice(&bytes).unwrap(),
     }
 }
@@ -639,6 +640,86 @@ async fn an_idempotency_key_replays_the_first_response_and_runs_once() {
     app.stop().await;
 }
 
+async fn sign_in(app: &App, email: &str) -> String {
+    let credentials = json!({"email": email, "password": "a long password"}).to_string();
+    app.call(Method::POST, "/v1/sessions", Some(&credentials), None).await.body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_the_customer_not_to_the_session() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let first_session = customer_token(&app, "ann@example.com").await;
+    let body = r#"{"sku":"SKU-1","quantity":2}"#;
+    let first = app.call_with_key("/v1/reservations", body, &first_session, "retry-me").await;
+    assert_eq!(first.status, 201, "{:?}", first.body);
+
+    // The app signs in again (a new token) and retries with the same key.
+    let second_session = sign_in(&app, "ann@example.com").await;
+    assert_ne!(first_session, second_session);
+    let retried = app.call_with_key("/v1/reservations", body, &second_session, "retry-me").await;
+    assert_eq!(retried.status, 201);
+    assert_eq!(retried.body["reservation_id"], first.body["reservation_id"], "the same reservation, replayed");
+    assert!(retried.replayed);
+    assert_eq!(app.call(Method::GET, "/v1/inventory/SKU-1", None, None).await.body["held"], 2);
+
+    // Another customer with the same key is another scope.
+    let bob = customer_token(&app, "bob@example.com").await;
+    let bobs = app.call_with_key("/v1/reservations", body, &bob, "retry-me").await;
+    assert_ne!(bobs.body["reservation_id"], first.body["reservation_id"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_creating_post_replays_a_keyed_retry() {
+    let app = spawn_app().await;
+    app.admin(Method::PUT, "/v1/admin/inventory/SKU-1/W-1", Some(json!({"on_hand": 10}))).await;
+    let ann = customer_token(&app, "ann@example.com").await;
+
+    // A card: one token, not two.
+    let card = r#"{"type":"card","number":"4242424242424242","exp_month":12,"exp_year":2040,"cvc":"123"}"#;
+    let saved = app.call_with_key("/v1/payment-methods", card, &ann, "card-1").await;
+    let again = app.call_with_key("/v1/payment-methods", card, &ann, "card-1").await;
+    assert_eq!((saved.status, again.status), (201, 201), "{:?}", saved.body);
+    assert_eq!(saved.body["token"], again.body["token"]);
+    assert!(again.replayed);
+    let cards = app.call(Method::GET, "/v1/me/payment-methods", None, Some(&ann)).await;
+    assert_eq!(cards.body["items"].as_array().map(Vec::len), Some(1), "{:?}", cards.body);
+
+    // A checkout: one, not two.
+    let line = r#"{"sku":"SKU-1","quantity":1}"#;
+    assert_eq!(app.call(Method::POST, "/v1/carts/mine/items", Some(line), Some(&ann)).await.status, 200);
+    let start = r#"{"cart_id":"mine"}"#;
+    let checkout = app.call_with_key("/v1/checkouts", start, &ann, "checkout-1").await;
+    let again = app.call_with_key("/v1/checkouts", start, &ann, "checkout-1").await;
+    assert_eq!((checkout.status, again.status), (201, 201), "{:?}", checkout.body);
+    assert_eq!(checkout.body["checkout_id"], again.body["checkout_id"]);
+
+    // A gift card: the same code, one balance issued.
+    let balance = r#"{"balance":{"cents":2500,"currency":"USD"}}"#;
+    let issued = app.call_with_key("/v1/admin/gift-cards", balance, ADMIN, "gift-1").await;
+    let again = app.call_with_key("/v1/admin/gift-cards", balance, ADMIN, "gift-1").await;
+    assert_eq!((issued.status, again.status), (201, 201), "{:?}", issued.body);
+    assert_eq!(issued.body["code"], again.body["code"]);
+    let other = app.call_with_key("/v1/admin/gift-cards", balance, ADMIN, "gift-2").await;
+    assert_ne!(other.body["code"], issued.body["code"], "a new key issues a new card");
+
+    // A waitlist place: the first answer again.
+    let deal = json!({"sku": "SKU-1", "price": {"cents": 499, "currency": "USD"}, "quantity": 1,
+        "starts_at": "2020-01-01T00:00:00Z", "ends_at": "2100-01-01T00:00:00Z", "per_customer_limit": 1});
+    let id = app.admin(Method::POST, "/v1/admin/deals", Some(deal)).await.body["deal_id"].as_str().unwrap().to_owned();
+    let bob = customer_token(&app, "bob@example.com").await;
+    let claim = app.call(Method::POST, &format!("/v1/deals/{id}/claims"), Some(r#"{"quantity":1}"#), Some(&bob)).await;
+    assert_eq!(claim.status, 201, "{:?}", claim.body);
+    let path = format!("/v1/deals/{id}/waitlist");
+    let joined = app.send(Method::POST, &path, None, Some(&ann), Some("wait-1")).await;
+    let again = app.send(Method::POST, &path, None, Some(&ann), Some("wait-1")).await;
+    assert_eq!((joined.status, again.status), (201, 201), "{:?}", joined.body);
+    assert_eq!(joined.body, again.body);
+    assert!(!joined.replayed && again.replayed, "the retry is the remembered answer");
+    app.stop().await;
+}
+
 /// Every route of API.md (the sections this server implements, and the
 /// ones it does not yet: those must then be unanswered).
 const API_ROUTES: &[(&str, &str)] = &[
@@ -803,6 +884,10 @@ async fn the_openapi_document_is_the_route_table_and_every_route_in_it_answers()
                 }
             }
             let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+            if method == "post" && responses.contains_key("201") {
+                let keyed = parameters.iter().any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key");
+                assert!(keyed, "{name} creates (201) but takes no Idempotency-Key (API.md, Conventions)");
+            }
             for segment in path.split('/').filter(|segment| segment.starts_with('{')) {
                 let param = segment.trim_matches(|c| c == '{' || c == '}');
                 let declared = parameters.iter().any(|p| p["in"] == "path" && p["name"] == param);

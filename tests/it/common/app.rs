@@ -81,6 +81,8 @@ pub struct Reply {
     pub content_type: String,
     pub retry_after: Option<String>,
     pub request_id: Option<String>,
+    /// The answer is a remembered one (`Idempotent-Replayed: true`).
+    pub replayed: bool,
     pub body: Value,
 }
 
@@ -161,13 +163,14 @@ impl TestApp {
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after");
         let request_id = header("x-request-id");
+        let replayed = header("idempotent-replayed").as_deref() == Some("true");
         let bytes = body_bytes(response.into_body()).await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        Reply { status, content_type, retry_after, request_id, body }
+        Reply { status, content_type, retry_after, request_id, replayed, body }
     }
 
     /// Stops the server (without waiting for its connections) and the engine.
