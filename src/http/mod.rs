@@ -203,17 +203,42 @@ pub fn client_addr() -> impl Filter<Extract = (Option<SocketAddr>,), Error = Inf
     warp::ext::optional::<ClientAddr>().map(|addr: Option<ClientAddr>| addr.map(|addr| addr.0))
 }
 
+/// Whether a `Content-Type` names JSON (`application/json`, or any
+/// `application/*+json`, with parameters such as a charset); a request
+/// without one is read as JSON too.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Refuses a body declared as something else than JSON (415
+/// `unsupported-media-type`).
+fn json_content_type() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and_then(|content_type: Option<String>| async move {
+            match content_type {
+                Some(declared) if !is_json(&declared) => Err(warp::reject::custom(Problem::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported-media-type",
+                    "the body must be JSON: send Content-Type: application/json",
+                ))),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+}
+
 /// A JSON body of at most [`JSON_BODY_BYTES_MAX`], parsed strictly: bad
-/// syntax, wrong types and unknown fields are 400 `invalid-input`.
+/// syntax, wrong types and unknown fields are 400 `invalid-input`; a body
+/// declared as another media type is 415.
 pub fn json_body<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
-    warp::body::content_length_limit(JSON_BODY_BYTES_MAX).and(warp::body::bytes()).and_then(|bytes: Bytes| async move {
-        serde_json::from_slice::<T>(&bytes).map_err(|err| warp::reject::custom(Problem::malformed(err.to_string())))
-    })
+    json_body_raw::<T>().map(|value: T, _: Bytes| value)
 }
 
 /// Like [`json_body`], also handing over the raw bytes (for idempotency).
 pub fn json_body_raw<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T, Bytes), Error = Rejection> + Clone {
-    warp::body::content_length_limit(JSON_BODY_BYTES_MAX)
+    json_content_type()
+        .and(warp::body::content_length_limit(JSON_BODY_BYTES_MAX))
         .and(warp::body::bytes())
         .and_then(|bytes: Bytes| async move {
             match serde_json::from_slice::<T>(&bytes) {

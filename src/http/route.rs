@@ -290,7 +290,20 @@ pub trait Input: 'static {
     fn filter_raw() -> impl Filter<Extract = (Self::Value, Bytes), Error = Rejection> + Clone + Send + Sync + 'static;
     /// Adds the request body or parameters to the operation.
     fn document(operation: OperationBuilder, schemas: &mut Schemas) -> OperationBuilder;
+    /// The problems reading this input can answer, whatever the action.
+    const REJECTS: &'static [(u16, &'static str)] = &[];
 }
+
+/// What reading a JSON body can answer (see [`json_body`]).
+const JSON_REJECTS: &[(u16, &str)] = &[
+    (400, "invalid-input: the body is not well-formed JSON, or has wrong types or unknown fields"),
+    (413, "payload-too-large: the body is over 1 MiB"),
+    (415, "unsupported-media-type: the body is declared as something else than JSON"),
+    (422, "invalid-input: a value is invalid"),
+];
+
+/// What reading a query can answer.
+const QUERY_REJECTS: &[(u16, &str)] = &[(422, "invalid-input: a query parameter is malformed or out of range")];
 
 /// No input: the action gets `()`.
 impl Input for () {
@@ -330,6 +343,8 @@ impl<T: DeserializeOwned + ToSchema + Send + 'static> Input for Json<T> {
             .build();
         operation.request_body(Some(body))
     }
+
+    const REJECTS: &'static [(u16, &'static str)] = JSON_REJECTS;
 }
 
 /// Query parameters deserialized into `T` (a malformed query is 422
@@ -350,6 +365,8 @@ impl<T: DeserializeOwned + utoipa::IntoParams + Send + 'static> Input for Query<
     fn document(operation: OperationBuilder, _: &mut Schemas) -> OperationBuilder {
         operation.parameters(Some(T::into_params(|| Some(ParameterIn::Query))))
     }
+
+    const REJECTS: &'static [(u16, &'static str)] = QUERY_REJECTS;
 }
 
 /// The raw query string (empty when there is none), for an action that
@@ -375,6 +392,8 @@ impl<T: utoipa::IntoParams + 'static> Input for RawQuery<T> {
     fn document(operation: OperationBuilder, _: &mut Schemas) -> OperationBuilder {
         operation.parameters(Some(T::into_params(|| Some(ParameterIn::Query))))
     }
+
+    const REJECTS: &'static [(u16, &'static str)] = QUERY_REJECTS;
 }
 
 /// The bearer token the request came with (sign-out ends its session);
@@ -397,6 +416,8 @@ impl Input for Bearer {
     fn document(operation: OperationBuilder, _: &mut Schemas) -> OperationBuilder {
         operation
     }
+
+    const REJECTS: &'static [(u16, &'static str)] = &[(401, "unauthorized: no bearer token")];
 }
 
 /// The bearer token, if the request came with one (a route that decides
@@ -441,6 +462,8 @@ impl<I: Input> Input for FromClient<I> {
     fn document(operation: OperationBuilder, schemas: &mut Schemas) -> OperationBuilder {
         I::document(operation, schemas)
     }
+
+    const REJECTS: &'static [(u16, &'static str)] = I::REJECTS;
 }
 
 /// A reference to `T`'s component schema, registering it (and the schemas
@@ -658,7 +681,7 @@ impl<V: Verb, F, C: Principal, I: Input, K> Route<V, F, C, I, K> {
             Security::Optional => operation.securities(Some([SecurityRequirement::default(), bearer()])),
             Security::Bearer => operation.security(bearer()),
         };
-        for answer in &self.answers {
+        for answer in self.answers.iter().chain(&self.implied_answers()) {
             let response = ResponseBuilder::new().description(answer.description);
             let response = match answer.content {
                 Answered::Content(Content::Unspecified) => response,
@@ -673,6 +696,39 @@ impl<V: Verb, F, C: Principal, I: Input, K> Route<V, F, C, I, K> {
             operation = operation.response(answer.status.to_string(), response.build());
         }
         Documented { method: V::METHOD, name: V::NAME, path: template, operation: operation.build(), schemas }
+    }
+}
+
+impl<V: Verb, F, C: Principal, I: Input, K> Route<V, F, C, I, K> {
+    /// The problems every route of this kind can answer whatever its action
+    /// does, which its declaration did not already list: the principal's
+    /// 401 and 403, the input's, 404 for a path naming an unknown resource,
+    /// and a reused `Idempotency-Key`'s 422.
+    fn implied_answers(&self) -> Vec<Answer> {
+        let mut implied: Vec<(u16, &'static str)> = Vec::new();
+        match C::SECURITY {
+            Security::None => {}
+            Security::Optional => implied.push((401, "unauthorized: the bearer token is not valid")),
+            Security::Bearer => {
+                implied.push((401, "unauthorized: no valid bearer token"));
+                implied.push((403, "forbidden: the token may not do this (the admin's on a customer's route, a customer's on the admin's)"));
+            }
+        }
+        implied.extend_from_slice(I::REJECTS);
+        if param_names(self.path.template).next().is_some() {
+            implied.push((404, "not-found: no such resource (or another customer's)"));
+        }
+        if self.idempotency.is_some() {
+            implied.push((422, "idempotency-key-reused: this key came with another body, or the key is malformed"));
+        }
+        let mut answers: Vec<Answer> = Vec::new();
+        for (status, description) in implied {
+            let listed = self.answers.iter().chain(&answers).any(|answer| answer.status == status);
+            if !listed {
+                answers.push(Answer { status, description, content: Answered::Problem });
+            }
+        }
+        answers
     }
 }
 

@@ -720,6 +720,28 @@ async fn every_creating_post_replays_a_keyed_retry() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_body_declared_as_another_media_type_is_415_and_changes_nothing() {
+    let app = spawn_app().await;
+    let cart = app.call(Method::POST, "/v1/carts", None, None).await.body["cart_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/carts/{cart}/items");
+    let line = r#"{"sku":"SKU-1","quantity":1}"#;
+    let typed = |content_type: &str| Call {
+        body: Some(line.to_owned()),
+        headers: vec![("content-type", content_type.to_owned())],
+        ..Call::new(Method::POST, &path)
+    };
+    for declared in ["text/plain", "application/x-www-form-urlencoded", "application/xml"] {
+        assert_problem(&app.0.request(typed(declared)).await, 415, "unsupported-media-type");
+    }
+    let cart_now = app.call(Method::GET, &format!("/v1/carts/{cart}"), None, None).await;
+    assert_eq!(cart_now.body["item_count"], 0, "a refused body adds nothing");
+    for declared in ["application/json; charset=utf-8", "application/merge-patch+json", "Application/JSON"] {
+        assert_eq!(app.0.request(typed(declared)).await.status, 200, "{declared} is JSON");
+    }
+    app.stop().await;
+}
+
 /// Every route of API.md (the sections this server implements, and the
 /// ones it does not yet: those must then be unanswered).
 const API_ROUTES: &[(&str, &str)] = &[

@@ -146,10 +146,12 @@ impl TestApp {
         if let Some(key) = call.idempotency_key {
             request = request.header("idempotency-key", key);
         }
+        let typed = call.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
         for (name, value) in call.headers {
             request = request.header(name, value);
         }
         let request = match call.body {
+            Some(body) if typed => request.body(Body::from(body)),
             Some(body) => request.header("content-type", "application/json").body(Body::from(body)),
             None => request.body(Body::default()),
         }
