@@ -376,3 +376,53 @@ async fn check_and_snapshot_import_report_a_broken_identity() {
     assert!(checked.contains("bucket.never_oversold"), "{checked}");
     assert!(imported.contains("bucket.never_oversold"), "{imported}");
 }
+
+/// A deal of the older kind (its units withdrawn from `on_hand`, no record
+/// of its sources) opens consistent and keeps its old path: a sold claim
+/// changes no bucket count, and the unsold units come back as a restock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_written_by_an_older_build_keeps_its_withdrawn_units_path() {
+    use crate::common::{bucket, deals_terms, open_manual, open_store, sku};
+    use mercato::engine::{BucketCounters, CustomerId, DealId};
+    use mercato::store::{keys, Batch};
+    let dir = tempfile::tempdir().unwrap();
+    let deal = DealId::parse("deal_old").unwrap();
+    let key = bucket("DEAL-SKU", "W-A");
+    {
+        let (mercato, _clock) = open_manual(dir.path(), mercato::Durability::Strict);
+        crate::common::on_sale(&mercato, &["DEAL-SKU"]).await;
+        mercato.inventory().set_stock(key.clone(), mercato::StockUpdate::on_hand(10)).await.unwrap();
+        mercato.deals().create(deals_terms("deal_old", &sku("DEAL-SKU"), 4)).await.unwrap();
+        mercato.shutdown().await.unwrap();
+    }
+    {
+        // What an older build left: the units withdrawn, nothing in the bucket for the deal.
+        let store = open_store(dir.path());
+        let mut batch = Batch::new();
+        batch.delete(keys::deal_sources(&deal));
+        batch.delete(keys::bucket_stake(&key, &deal));
+        batch.put(keys::bucket(&key), &BucketCounters { on_hand: 6, safety_stock: 0, committed: 0 }).unwrap();
+        store.write(batch).unwrap();
+        store.close().unwrap();
+    }
+    let levels = |mercato: mercato::Mercato| async move {
+        let counts = mercato.inventory().levels(&sku("DEAL-SKU")).await.unwrap().totals;
+        counts.check_identity("DEAL-SKU").unwrap();
+        (counts.on_hand, counts.held, counts.deal_held, counts.committed, counts.available)
+    };
+    let (mercato, clock) = open_manual(dir.path(), mercato::Durability::Strict);
+    assert_eq!(levels(mercato.clone()).await, (6, 0, 0, 0, 6));
+    let claimed = mercato.deals().claim(&deal, &CustomerId::parse("cus_1").unwrap(), 1, false).await.unwrap();
+    mercato.inventory().commit(&claimed.id).await.unwrap();
+    assert_eq!(levels(mercato.clone()).await, (6, 0, 0, 0, 6), "the sold unit was never on the bucket's books");
+    let ended = mercato.deals().end(&deal).await.unwrap();
+    assert_eq!((ended.remaining, ended.sold, ended.returned), (0, 1, 3));
+    assert_eq!(levels(mercato.clone()).await, (9, 0, 0, 0, 9), "the unsold units are restocked, as before");
+    clock.advance_millis(1_000);
+    mercato.shutdown().await.unwrap();
+    drop(mercato);
+    let (mercato, _clock) = open_manual(dir.path(), mercato::Durability::Strict);
+    assert_eq!(levels(mercato.clone()).await, (9, 0, 0, 0, 9));
+    assert_eq!(mercato.deals().get(&deal).await.unwrap().status, mercato::engine::deal::DealStatus::Ended);
+    mercato.shutdown().await.unwrap();
+}
