@@ -566,7 +566,10 @@ impl Bucket {
             return Err(InventoryError::InvalidQuantity);
         }
         if units > self.counters.committed {
-            return Err(InventoryError::ReturnExceedsCommitted { requested: units, committed: self.counters.committed });
+            return Err(InventoryError::ReturnExceedsCommitted {
+                requested: units,
+                committed: self.counters.committed,
+            });
         }
         self.deal_event(InventoryEvent::DealUnsold { deal: deal.clone(), units })
     }
@@ -877,14 +880,12 @@ mod tests {
                 for op in ops {
                     let before = bucket.clone();
                     let result = match op.clone() {
-                        Op::DealHold { deal, units } => bucket.deal_hold(&deals[usize::from(deal)], units).map(|e| {
+                        Op::DealHold { deal, units } => bucket.deal_hold(&deals[usize::from(deal)], units).inspect(|_| {
                             model.held[usize::from(deal)] += units;
-                            e
                         }),
-                        Op::DealSell { deal, units } => bucket.deal_sell(&deals[usize::from(deal)], units).map(|e| {
+                        Op::DealSell { deal, units } => bucket.deal_sell(&deals[usize::from(deal)], units).inspect(|_| {
                             model.held[usize::from(deal)] -= units;
                             model.sold[usize::from(deal)] += units;
-                            e
                         }),
                         Op::DealUnsell { deal, units } => {
                             let d = usize::from(deal);
@@ -892,16 +893,14 @@ mod tests {
                                 // The deal side never returns more than it sold.
                                 continue;
                             }
-                            bucket.deal_unsell(&deals[d], units).map(|e| {
+                            bucket.deal_unsell(&deals[d], units).inspect(|_| {
                                 model.held[d] += units;
                                 model.sold[d] -= units;
-                                e
                             })
                         }
                         Op::DealRelease { deal, units } => {
-                            bucket.deal_release(&deals[usize::from(deal)], units).map(|e| {
+                            bucket.deal_release(&deals[usize::from(deal)], units).inspect(|_| {
                                 model.held[usize::from(deal)] -= units;
-                                e
                             })
                         }
                         Op::Reserve { id, quantity } => {

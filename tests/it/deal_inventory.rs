@@ -93,7 +93,8 @@ impl App {
     /// Buys `quantity` units of `sku` (the customer's held claims are used
     /// first); the order id.
     async fn buy(&self, token: &str, sku: &str, quantity: u32) -> String {
-        let card = json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"});
+        let card =
+            json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2099, "cvc": "123"});
         let card = self.ok(Method::POST, "/v1/payment-methods", Some(card), token, 201).await;
         let line = json!({"sku": sku, "quantity": quantity});
         self.ok(Method::POST, "/v1/carts/mine/items", Some(line), token, 200).await;
@@ -172,7 +173,11 @@ async fn deal_units_stay_in_their_buckets_from_creation_to_sale_end_expiry_shipp
     assert_eq!(counts(warehouse(&view, "W-WEST")), (100, 80, 80, 0, 20));
 
     // Claims take no bucket message: the units are held for the deal already.
-    let (ann, bob, cid) = (app.customer("ann@example.com").await, app.customer("bob@example.com").await, app.customer("cid@example.com").await);
+    let (ann, bob, cid) = (
+        app.customer("ann@example.com").await,
+        app.customer("bob@example.com").await,
+        app.customer("cid@example.com").await,
+    );
     let ann_claim = app.claim(&ann, &deal, 2).await;
     let bob_claim = app.claim(&bob, &deal, 1).await;
     let cid_claim = app.claim(&cid, &deal, 1).await;
@@ -189,9 +194,16 @@ async fn deal_units_stay_in_their_buckets_from_creation_to_sale_end_expiry_shipp
     // The admin ends the deal: the unclaimed units are back at once, the
     // two units of held claims stay deal-held.
     let ended = app.ok(Method::POST, &format!("/v1/admin/deals/{deal}/end"), None, ADMIN, 200).await;
-    assert_eq!((ended["status"].as_str(), ended["deal_id"].as_str()), (Some("ended"), Some(deal.as_str())), "{ended:?}");
+    assert_eq!(
+        (ended["status"].as_str(), ended["deal_id"].as_str()),
+        (Some("ended"), Some(deal.as_str())),
+        "{ended:?}"
+    );
     assert_eq!(ended["ends_at"], json!(at(0)), "it ended now");
-    assert_eq!((ended["remaining"].as_u64(), ended["held"].as_u64(), ended["sold"].as_u64()), (Some(0), Some(2), Some(2)));
+    assert_eq!(
+        (ended["remaining"].as_u64(), ended["held"].as_u64(), ended["sold"].as_u64()),
+        (Some(0), Some(2), Some(2))
+    );
     assert_eq!(counts(&app.inventory("SKU-A").await), (300, 2, 2, 2, 296));
     let again = app.ok(Method::POST, &format!("/v1/admin/deals/{deal}/end"), None, ADMIN, 200).await;
     assert_eq!(again, ended, "ending twice changes nothing");
@@ -285,7 +297,7 @@ async fn deals_are_listed_soonest_ending_first_by_status_a_page_at_a_time() {
     assert_eq!(first, &single, "an item is the deal's own view");
 
     let ended = app.ok(Method::GET, "/v1/deals?status=ended", None, "", 200).await;
-    assert_eq!(ids(&ended), [gone.clone()]);
+    assert_eq!(ids(&ended), std::slice::from_ref(&gone));
     let some = app.ok(Method::GET, "/v1/deals?status=active&status=upcoming", None, "", 200).await;
     assert_eq!(ids(&some), [upcoming.clone(), late.clone()]);
 
@@ -295,7 +307,11 @@ async fn deals_are_listed_soonest_ending_first_by_status_a_page_at_a_time() {
         let page = app.ok(Method::GET, &path, None, "", 200).await;
         seen.extend(ids(&page));
         match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/v1/deals?limit=1&status=active&status=sold_out&status=upcoming&status=ended&cursor={cursor}"),
+            Some(cursor) => {
+                path = format!(
+                    "/v1/deals?limit=1&status=active&status=sold_out&status=upcoming&status=ended&cursor={cursor}"
+                )
+            }
             None => break,
         }
     }

@@ -686,7 +686,11 @@ impl World {
         let deal_levels = inventory.levels(&deal_sku).await.map_err(|err| err.to_string())?;
         let stocked = self.model.stocked[&deal_sku];
         let c = deal_levels.totals;
-        ensure!(c.on_hand == stocked, "deal SKU on hand {} != stocked {stocked}: a deal never moves on_hand", c.on_hand);
+        ensure!(
+            c.on_hand == stocked,
+            "deal SKU on hand {} != stocked {stocked}: a deal never moves on_hand",
+            c.on_hand
+        );
         c.check_identity("deal SKU").map_err(|violation| violation.to_string())?;
         ensure!(c.committed == deal.sold, "deal SKU committed {} != sold {}", c.committed, deal.sold);
         // Units the shards still have are held in the bucket; units given

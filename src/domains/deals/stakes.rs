@@ -147,7 +147,13 @@ impl<'a> Deals<'a> {
     }
 
     /// Adds one `P` record per part to `batch`.
-    fn pend(self, batch: &mut Batch, deal: &DealId, parts: &[(WarehouseId, u64)], op: fn(u64) -> DealUnitsOp) -> Result<Vec<Pending>, Error> {
+    fn pend(
+        self,
+        batch: &mut Batch,
+        deal: &DealId,
+        parts: &[(WarehouseId, u64)],
+        op: fn(u64) -> DealUnitsOp,
+    ) -> Result<Vec<Pending>, Error> {
         let mut pending = Vec::with_capacity(parts.len());
         for (warehouse, units) in parts {
             let key = keys::stake_op(deal, self.m.source().u128());
@@ -178,7 +184,12 @@ impl<'a> Deals<'a> {
     /// gives back what was taken if a race leaves too few. A crash before
     /// the deal is written leaves stakes of no deal: given back at the next
     /// open.
-    pub(super) async fn hold_stock(self, deal: &DealId, sku: &Sku, wanted: u64) -> Result<Vec<(WarehouseId, u64)>, Error> {
+    pub(super) async fn hold_stock(
+        self,
+        deal: &DealId,
+        sku: &Sku,
+        wanted: u64,
+    ) -> Result<Vec<(WarehouseId, u64)>, Error> {
         let inventory = self.m.inventory();
         let mut taken: Vec<(WarehouseId, u64)> = Vec::new();
         let mut missing = wanted;

@@ -125,7 +125,14 @@ mod tests {
     fn only_a_change_between_none_and_some_available_is_counted() {
         let board = StockBoard::default();
         let key = BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap());
-        let available = |available| InventoryCounts { on_hand: 10, held: 0, committed: 0, safety_stock: 0, available, deal_held: 0 };
+        let available = |available| InventoryCounts {
+            on_hand: 10,
+            held: 0,
+            committed: 0,
+            safety_stock: 0,
+            available,
+            deal_held: 0,
+        };
         board.publish(&key, available(0));
         assert_eq!(board.availability_changes(), 0);
         board.publish(&key, available(5));

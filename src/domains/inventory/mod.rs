@@ -26,8 +26,8 @@ use crate::store::{keys, Batch, Keyspace, Settlement};
 use crate::{Error, Mercato};
 pub use bucket::DealUnitsOp;
 use bucket::{
-    BucketActor, BucketSnapshot, Commit, DealUnits, Observe, ReadCounts, ReadHold, Release, Reserve, Restock,
-    SetStock, Ship,
+    BucketActor, BucketSnapshot, Commit, DealUnits, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock,
+    Ship,
 };
 use dashmap::DashMap;
 use futures::future::join_all;
