@@ -347,7 +347,11 @@ impl<'a> Deals<'a> {
         }
         self.finish_stake_ops().await?;
         for (id, deal, quantity) in &work.to_sell {
-            self.sell(id, deal, *quantity, None).await?;
+            // Still sold? A saga compensated since the open gives it back instead.
+            let read = self.claim_command(id, super::ShardCommand::Read { id: id.clone() }).await?;
+            if read.is_some_and(|(claim, _)| claim.status == HoldStatus::Committed) {
+                self.sell(id, deal, *quantity, None).await?;
+            }
         }
         for id in &work.to_unsell {
             self.unsell(id).await?;
