@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Mercato: an actor-based, in-memory commerce engine for flash sales.
 //!
 //! Every SKU inventory bucket and every cart is an actix actor that owns its

@@ -101,7 +101,8 @@ impl Mercato {
         };
         let inventory = inventory::State::open(store.keyspace("inventory"), &actors)?;
         let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
-        let deals = deals::State::open(store.keyspace("deals"), &actors, inventory.reservations())?;
+        let deals =
+            deals::State::open(store.keyspace("deals"), &actors, inventory.reservations(), inventory.take_stakes())?;
         let customers = customers::State::open(store.keyspace("customers"))?;
         let carts = carts::State::open(store.keyspace("carts"), &actors)?;
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);

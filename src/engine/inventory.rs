@@ -8,9 +8,22 @@
 //! `expire(now)`). The bucket's own rule, checked by
 //! [`Bucket::check_invariants`] with the ledger's:
 //!
-//! - `bucket.never_oversold`: `held + committed <= on_hand`. A hold is granted
-//!   only when `on_hand - held - committed - safety_stock >= quantity`, and
-//!   `set_on_hand` refuses to go below what is already held or sold.
+//! - `bucket.never_oversold`: `held + committed <= on_hand`, where `held`
+//!   counts the holds and the flash deals' units (`deal_held`). A hold is
+//!   granted only when `on_hand - held - committed - safety_stock >= quantity`,
+//!   and `set_on_hand` refuses to go below what is already held or sold.
+//! - `bucket.counts_identity` ([`InventoryCounts::check_identity`]):
+//!   `available = max(0, on_hand - held - committed - safety_stock)`, so
+//!   `on_hand = held + committed + available + safety_stock` whenever stock
+//!   is sufficient (API.md, "Inventory counts").
+//!
+//! Flash deals: a deal's units stay in the bucket, held for the deal from
+//! its creation (`deal_hold`) until they are sold (`deal_sell`: deal-held to
+//! committed, shipped later like any sale) or go back to stock when the deal
+//! ends (`deal_release`); a sale undone before shipping comes back to the
+//! deal (`deal_unsell`). The bucket keeps one count per deal (its stake), so
+//! the units of each deal go back where they came from; `on_hand` never
+//! moves for a deal.
 //!
 //! Idempotency by reservation id: the same id with the same request returns the
 //! same hold; the same id with a different request is
@@ -20,10 +33,11 @@
 
 use super::hold::HoldLedger;
 pub use super::hold::{Hold, HoldError, HoldStatus};
-use super::ids::{BucketKey, ReservationId};
+use super::ids::{BucketKey, DealId, ReservationId};
 use super::time::Timestamp;
 use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The persisted counters of a bucket (holds are persisted one record each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -37,11 +51,15 @@ pub struct BucketCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct InventoryCounts {
     pub on_hand: u64,
+    /// Units under holds, flash deals' units included (`deal_held`).
     pub held: u64,
     pub committed: u64,
     pub safety_stock: u64,
     /// `max(0, on_hand - held - committed - safety_stock)`.
     pub available: u64,
+    /// The part of `held` that flash deals took (claimed or not) and have
+    /// neither sold nor given back.
+    pub deal_held: u64,
 }
 
 impl InventoryCounts {
@@ -53,7 +71,40 @@ impl InventoryCounts {
             committed: self.committed.saturating_add(other.committed),
             safety_stock: self.safety_stock.saturating_add(other.safety_stock),
             available: self.available.saturating_add(other.available),
+            deal_held: self.deal_held.saturating_add(other.deal_held),
         }
+    }
+
+    /// `bucket.counts_identity` (API.md, "Inventory counts"): `available`
+    /// is `max(0, on_hand - held - committed - safety_stock)`, hence
+    /// `on_hand == held + committed + available + safety_stock` whenever
+    /// stock is sufficient; never more held or sold than on hand; the deals'
+    /// units are part of `held`. `what` names the counts in the detail.
+    pub fn check_identity(&self, what: &str) -> Result<(), InvariantViolation> {
+        let InventoryCounts { on_hand, held, committed, safety_stock, available, deal_held } = *self;
+        let violation = |name, detail: String| Err(InvariantViolation { name, detail: format!("{what}: {detail}") });
+        if deal_held > held {
+            return violation("bucket.counts_identity", format!("deal_held {deal_held} > held {held}"));
+        }
+        let allocated = held.saturating_add(committed);
+        if allocated > on_hand {
+            return violation(
+                "bucket.never_oversold",
+                format!("held {held} + committed {committed} > on hand {on_hand}"),
+            );
+        }
+        let expected = on_hand.saturating_sub(allocated).saturating_sub(safety_stock);
+        let sum = allocated.saturating_add(available).saturating_add(safety_stock);
+        let sufficient = allocated.saturating_add(safety_stock) <= on_hand;
+        if available != expected || (sufficient && sum != on_hand) {
+            return violation(
+                "bucket.counts_identity",
+                format!(
+                    "on_hand {on_hand} != held {held} + committed {committed} + available {available} + safety_stock {safety_stock}"
+                ),
+            );
+        }
+        Ok(())
     }
 }
 
@@ -92,7 +143,8 @@ pub enum InventoryEvent {
     Restocked {
         quantity: u64,
     },
-    /// Units left for another owner (a flash deal's own stock).
+    /// Units left for another owner: a flash deal's own stock, as builds
+    /// before deal-held units took it (kept so that their logs replay).
     Withdrawn {
         quantity: u64,
     },
@@ -109,6 +161,28 @@ pub enum InventoryEvent {
     Unsold {
         quantity: u64,
     },
+    /// Available units are held for a flash deal (its creation).
+    DealHeld {
+        deal: DealId,
+        units: u64,
+    },
+    /// A deal's units were sold (a claim committed): deal-held to committed.
+    DealSold {
+        deal: DealId,
+        units: u64,
+    },
+    /// Sold deal units came back to the deal (an order cancelled before
+    /// shipping): committed to deal-held.
+    DealUnsold {
+        deal: DealId,
+        units: u64,
+    },
+    /// A deal's unsold units went back to stock (the deal ended): deal-held
+    /// to available.
+    DealReleased {
+        deal: DealId,
+        units: u64,
+    },
 }
 
 impl InventoryEvent {
@@ -120,6 +194,17 @@ impl InventoryEvent {
             | InventoryEvent::Released { id, .. }
             | InventoryEvent::Expired { id, .. }
             | InventoryEvent::Returned { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The deal whose stake in the bucket this event changed, if any.
+    pub fn deal(&self) -> Option<&DealId> {
+        match self {
+            InventoryEvent::DealHeld { deal, .. }
+            | InventoryEvent::DealSold { deal, .. }
+            | InventoryEvent::DealUnsold { deal, .. }
+            | InventoryEvent::DealReleased { deal, .. } => Some(deal),
             _ => None,
         }
     }
@@ -152,6 +237,8 @@ pub enum InventoryError {
     ShipExceedsCommitted { requested: u64, committed: u64 },
     #[error("cannot return {requested}: only {committed} committed")]
     ReturnExceedsCommitted { requested: u64, committed: u64 },
+    #[error("deal {deal} holds {held} units here, not {requested}")]
+    DealUnitsShort { deal: DealId, requested: u64, held: u64 },
     #[error("on hand {requested} is below the {allocated} units held or sold")]
     OnHandBelowAllocated { requested: u64, allocated: u64 },
     #[error("counter overflow")]
@@ -178,12 +265,16 @@ pub struct Bucket {
     key: BucketKey,
     counters: BucketCounters,
     holds: HoldLedger,
+    /// Units each flash deal holds here (persisted one record per deal);
+    /// `deal_held` is their sum.
+    stakes: BTreeMap<DealId, u64>,
+    deal_held: u64,
 }
 
 impl Bucket {
     /// An empty bucket (no stock).
     pub fn new(key: BucketKey) -> Self {
-        Bucket { key, counters: BucketCounters::default(), holds: HoldLedger::default() }
+        Bucket::restore(key, BucketCounters::default(), Vec::new())
     }
 
     /// Rebuilds a bucket from its persisted counters and hold records.
@@ -192,7 +283,30 @@ impl Bucket {
         counters: BucketCounters,
         holds: impl IntoIterator<Item = (ReservationId, Hold)>,
     ) -> Self {
-        Bucket { key, counters, holds: HoldLedger::restore(holds) }
+        Bucket { key, counters, holds: HoldLedger::restore(holds), stakes: BTreeMap::new(), deal_held: 0 }
+    }
+
+    /// [`Bucket::restore`] with the units each deal holds here (persisted
+    /// stakes; zero stakes are dropped).
+    pub fn with_stakes(mut self, stakes: impl IntoIterator<Item = (DealId, u64)>) -> Self {
+        self.stakes = stakes.into_iter().filter(|(_, units)| *units > 0).collect();
+        self.deal_held = self.stakes.values().fold(0u64, |sum, units| sum.saturating_add(*units));
+        self
+    }
+
+    /// Units `deal` holds in this bucket.
+    pub fn stake(&self, deal: &DealId) -> u64 {
+        self.stakes.get(deal).copied().unwrap_or(0)
+    }
+
+    /// Every deal's units held here.
+    pub fn stakes(&self) -> impl Iterator<Item = (&DealId, u64)> {
+        self.stakes.iter().map(|(deal, units)| (deal, *units))
+    }
+
+    /// Units under holds and held for deals.
+    fn held(&self) -> u64 {
+        self.holds.held().saturating_add(self.deal_held)
     }
 
     pub fn key(&self) -> &BucketKey {
@@ -205,14 +319,21 @@ impl Bucket {
 
     pub fn counts(&self) -> InventoryCounts {
         let BucketCounters { on_hand, safety_stock, committed } = self.counters;
-        InventoryCounts { on_hand, held: self.holds.held(), committed, safety_stock, available: self.available() }
+        InventoryCounts {
+            on_hand,
+            held: self.held(),
+            committed,
+            safety_stock,
+            available: self.available(),
+            deal_held: self.deal_held,
+        }
     }
 
     /// Units a new hold may take now.
     pub fn available(&self) -> u64 {
         self.counters
             .on_hand
-            .saturating_sub(self.holds.held())
+            .saturating_sub(self.held())
             .saturating_sub(self.counters.committed)
             .saturating_sub(self.counters.safety_stock)
     }
@@ -384,7 +505,7 @@ impl Bucket {
     /// Sets the physical count. It may not drop below the units already held or
     /// sold, so a recount can never turn granted holds into an oversell.
     pub fn set_on_hand(&mut self, on_hand: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
-        let allocated = self.holds.held().saturating_add(self.counters.committed);
+        let allocated = self.held().saturating_add(self.counters.committed);
         if on_hand < allocated {
             return Err(InventoryError::OnHandBelowAllocated { requested: on_hand, allocated });
         }
@@ -417,20 +538,74 @@ impl Bucket {
         Ok(vec![event])
     }
 
-    /// Units leave the bucket for another owner (a flash deal's own stock):
-    /// `on_hand` drops, taken only from what is available, never from held,
-    /// committed or safety stock.
-    pub fn withdraw(&mut self, quantity: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
-        if quantity == 0 {
+    /// Holds `units` available units for `deal` (its creation): taken only
+    /// from what is available, never from held, committed or safety stock.
+    pub fn deal_hold(&mut self, deal: &DealId, units: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        if units == 0 {
             return Err(InventoryError::InvalidQuantity);
         }
         let available = self.available();
-        if quantity > available {
-            return Err(InventoryError::InsufficientStock { requested: quantity, available });
+        if units > available {
+            return Err(InventoryError::InsufficientStock { requested: units, available });
         }
-        let event = InventoryEvent::Withdrawn { quantity };
+        self.deal_event(InventoryEvent::DealHeld { deal: deal.clone(), units })
+    }
+
+    /// `units` of `deal`'s were sold: they move from deal-held to committed
+    /// (and leave `on_hand` when they ship).
+    pub fn deal_sell(&mut self, deal: &DealId, units: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        self.check_stake(deal, units)?;
+        self.counters.committed.checked_add(units).ok_or(InventoryError::Overflow)?;
+        self.deal_event(InventoryEvent::DealSold { deal: deal.clone(), units })
+    }
+
+    /// Sold units of `deal`'s come back to it (their order was cancelled
+    /// before shipping): committed to deal-held.
+    pub fn deal_unsell(&mut self, deal: &DealId, units: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        if units == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        if units > self.counters.committed {
+            return Err(InventoryError::ReturnExceedsCommitted {
+                requested: units,
+                committed: self.counters.committed,
+            });
+        }
+        self.deal_event(InventoryEvent::DealUnsold { deal: deal.clone(), units })
+    }
+
+    /// Unsold units of `deal`'s go back to stock (the deal ended).
+    pub fn deal_release(&mut self, deal: &DealId, units: u64) -> Result<Vec<InventoryEvent>, InventoryError> {
+        self.check_stake(deal, units)?;
+        self.deal_event(InventoryEvent::DealReleased { deal: deal.clone(), units })
+    }
+
+    fn check_stake(&self, deal: &DealId, units: u64) -> Result<(), InventoryError> {
+        if units == 0 {
+            return Err(InventoryError::InvalidQuantity);
+        }
+        let held = self.stake(deal);
+        if units > held {
+            return Err(InventoryError::DealUnitsShort { deal: deal.clone(), requested: units, held });
+        }
+        Ok(())
+    }
+
+    fn deal_event(&mut self, event: InventoryEvent) -> Result<Vec<InventoryEvent>, InventoryError> {
         self.apply(&event);
         Ok(vec![event])
+    }
+
+    /// Moves `units` into (`grow`) or out of `deal`'s stake.
+    fn move_stake(&mut self, deal: &DealId, units: u64, grow: bool) {
+        let stake = self.stakes.entry(deal.clone()).or_default();
+        let before = *stake;
+        *stake = if grow { stake.saturating_add(units) } else { stake.saturating_sub(units) };
+        let after = *stake;
+        if after == 0 {
+            self.stakes.remove(deal);
+        }
+        self.deal_held = self.deal_held.saturating_sub(before).saturating_add(after);
     }
 
     /// Forgets settled holds (not `Held`) that settled before `before`; returns
@@ -476,6 +651,16 @@ impl Bucket {
             InventoryEvent::Unsold { quantity } => {
                 self.counters.committed = self.counters.committed.saturating_sub(*quantity);
             }
+            InventoryEvent::DealHeld { deal, units } => self.move_stake(deal, *units, true),
+            InventoryEvent::DealSold { deal, units } => {
+                self.move_stake(deal, *units, false);
+                self.counters.committed = self.counters.committed.saturating_add(*units);
+            }
+            InventoryEvent::DealUnsold { deal, units } => {
+                self.counters.committed = self.counters.committed.saturating_sub(*units);
+                self.move_stake(deal, *units, true);
+            }
+            InventoryEvent::DealReleased { deal, units } => self.move_stake(deal, *units, false),
         }
     }
 
@@ -483,18 +668,25 @@ impl Bucket {
     /// among them.
     pub fn check_invariants(&self, now: Option<Timestamp>) -> Result<(), InvariantViolation> {
         self.holds.check_invariants(&self.key.to_string(), now)?;
-        let held = self.holds.held();
+        let stakes = self.stakes.values().fold(0u64, |sum, units| sum.saturating_add(*units));
+        if stakes != self.deal_held || self.stakes.values().any(|units| *units == 0) {
+            return Err(InvariantViolation {
+                name: "bucket.counts_identity",
+                detail: format!("{}: deal_held {} but the deals' stakes sum to {stakes}", self.key, self.deal_held),
+            });
+        }
+        let held = self.held();
         let allocated = held.saturating_add(self.counters.committed);
         if allocated > self.counters.on_hand {
             return Err(InvariantViolation {
                 name: "bucket.never_oversold",
                 detail: format!(
-                    "{}: held {held} + committed {} > on hand {}",
-                    self.key, self.counters.committed, self.counters.on_hand
+                    "{}: held {held} (deals {}) + committed {} > on hand {}",
+                    self.key, self.deal_held, self.counters.committed, self.counters.on_hand
                 ),
             });
         }
-        Ok(())
+        self.counts().check_identity(&self.key.to_string())
     }
 }
 
@@ -557,20 +749,207 @@ mod tests {
         Bucket::restore(key, BucketCounters { on_hand, safety_stock, committed: 0 }, Vec::new())
     }
 
+    fn deal(id: &str) -> DealId {
+        DealId::parse(id).unwrap()
+    }
+
     #[test]
-    fn a_withdrawal_takes_only_available_units() {
+    fn a_deal_holds_only_available_units_and_never_moves_on_hand() {
         let mut bucket = bucket(10, 2);
         let now = Timestamp::from_millis(0);
         bucket.reserve(ReservationId::parse("res_1").unwrap(), 3, 1_000, now).unwrap();
+        let d = deal("deal_1");
         assert_eq!(
-            bucket.withdraw(6),
+            bucket.deal_hold(&d, 6),
             Err(InventoryError::InsufficientStock { requested: 6, available: 5 }),
             "held and safety stock stay"
         );
-        assert_eq!(bucket.withdraw(5).unwrap(), vec![InventoryEvent::Withdrawn { quantity: 5 }]);
+        assert_eq!(bucket.deal_hold(&d, 5).unwrap(), vec![InventoryEvent::DealHeld { deal: d.clone(), units: 5 }]);
         let counts = bucket.counts();
-        assert_eq!((counts.on_hand, counts.held, counts.available), (5, 3, 0));
-        assert_eq!(bucket.withdraw(0), Err(InventoryError::InvalidQuantity));
+        assert_eq!(
+            (counts.on_hand, counts.held, counts.deal_held, counts.available, counts.committed),
+            (10, 8, 5, 0, 0)
+        );
+        assert_eq!(bucket.deal_hold(&d, 0), Err(InventoryError::InvalidQuantity));
         bucket.check_invariants(Some(now)).unwrap();
+    }
+
+    #[test]
+    fn deal_units_are_sold_shipped_unsold_and_released_with_the_identity_kept() {
+        let mut bucket = bucket(300, 0);
+        let d = deal("deal_1");
+        let other = deal("deal_2");
+        bucket.deal_hold(&d, 200).unwrap();
+        bucket.deal_hold(&other, 50).unwrap();
+        let counts = bucket.counts();
+        assert_eq!((counts.on_hand, counts.held, counts.deal_held, counts.available), (300, 250, 250, 50));
+        bucket.deal_sell(&d, 3).unwrap();
+        let counts = bucket.counts();
+        assert_eq!((counts.held, counts.deal_held, counts.committed, counts.available), (247, 247, 3, 50));
+        assert_eq!(
+            bucket.deal_sell(&other, 51),
+            Err(InventoryError::DealUnitsShort { deal: other.clone(), requested: 51, held: 50 }),
+            "a deal sells only its own units"
+        );
+        bucket.deal_unsell(&d, 1).unwrap();
+        assert_eq!((bucket.stake(&d), bucket.counts().committed), (198, 2));
+        bucket.ship(2).unwrap();
+        assert_eq!((bucket.counts().on_hand, bucket.counts().committed), (298, 0));
+        bucket.deal_release(&d, 198).unwrap();
+        assert_eq!(bucket.stake(&d), 0);
+        assert_eq!(bucket.stakes().count(), 1, "a drained stake is forgotten");
+        let counts = bucket.counts();
+        assert_eq!((counts.on_hand, counts.held, counts.deal_held, counts.available), (298, 50, 50, 248));
+        bucket.check_invariants(None).unwrap();
+        assert!(matches!(bucket.deal_release(&d, 1), Err(InventoryError::DealUnitsShort { .. })));
+        assert!(matches!(bucket.deal_unsell(&d, 1), Err(InventoryError::ReturnExceedsCommitted { .. })));
+        assert!(bucket.set_on_hand(49).is_err(), "on hand never drops below what deals hold");
+    }
+
+    #[test]
+    fn a_broken_identity_is_reported() {
+        let sound = InventoryCounts { on_hand: 10, held: 4, committed: 2, safety_stock: 1, available: 3, deal_held: 4 };
+        sound.check_identity("s").unwrap();
+        let short = InventoryCounts { on_hand: 5, held: 4, committed: 1, safety_stock: 3, available: 0, deal_held: 0 };
+        short.check_identity("short: the identity holds only when stock is sufficient").unwrap();
+        let bad = [
+            InventoryCounts { available: 4, ..sound },
+            InventoryCounts { deal_held: 5, ..sound },
+            InventoryCounts { committed: 7, available: 0, ..sound },
+        ];
+        for counts in bad {
+            assert!(counts.check_identity("b").is_err(), "{counts:?}");
+        }
+    }
+
+    mod model {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// One operation on a bucket with one or two flash deals.
+        #[derive(Debug, Clone)]
+        enum Op {
+            DealHold { deal: u8, units: u64 },
+            DealSell { deal: u8, units: u64 },
+            DealUnsell { deal: u8, units: u64 },
+            DealRelease { deal: u8, units: u64 },
+            Reserve { id: u8, quantity: u32 },
+            Commit { id: u8 },
+            Release { id: u8 },
+            Ship { quantity: u64 },
+            Restock { quantity: u64 },
+            SetOnHand { on_hand: u64 },
+            SetSafety { safety_stock: u64 },
+            Tick { ms: u64 },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0u8..2, 1u64..40).prop_map(|(deal, units)| Op::DealHold { deal, units }),
+                (0u8..2, 1u64..10).prop_map(|(deal, units)| Op::DealSell { deal, units }),
+                (0u8..2, 1u64..10).prop_map(|(deal, units)| Op::DealUnsell { deal, units }),
+                (0u8..2, 1u64..40).prop_map(|(deal, units)| Op::DealRelease { deal, units }),
+                (0u8..6, 1u32..20).prop_map(|(id, quantity)| Op::Reserve { id, quantity }),
+                (0u8..6).prop_map(|id| Op::Commit { id }),
+                (0u8..6).prop_map(|id| Op::Release { id }),
+                (1u64..15).prop_map(|quantity| Op::Ship { quantity }),
+                (1u64..30).prop_map(|quantity| Op::Restock { quantity }),
+                (0u64..150).prop_map(|on_hand| Op::SetOnHand { on_hand }),
+                (0u64..10).prop_map(|safety_stock| Op::SetSafety { safety_stock }),
+                (1u64..2_000).prop_map(|ms| Op::Tick { ms }),
+            ]
+        }
+
+        /// What the deal side knows: its units in the bucket and its sales.
+        #[derive(Default)]
+        struct DealModel {
+            held: [u64; 2],
+            sold: [u64; 2],
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn the_identity_holds_and_nothing_is_oversold(ops in proptest::collection::vec(op(), 1..120)) {
+                let mut bucket = bucket(60, 0);
+                let deals = [deal("deal_a"), deal("deal_b")];
+                let mut model = DealModel::default();
+                let mut now = Timestamp::from_millis(1);
+                let mut on_hand = 60u64;
+                for op in ops {
+                    let before = bucket.clone();
+                    let result = match op.clone() {
+                        Op::DealHold { deal, units } => bucket.deal_hold(&deals[usize::from(deal)], units).inspect(|_| {
+                            model.held[usize::from(deal)] += units;
+                        }),
+                        Op::DealSell { deal, units } => bucket.deal_sell(&deals[usize::from(deal)], units).inspect(|_| {
+                            model.held[usize::from(deal)] -= units;
+                            model.sold[usize::from(deal)] += units;
+                        }),
+                        Op::DealUnsell { deal, units } => {
+                            let d = usize::from(deal);
+                            if model.sold[d] < units {
+                                // The deal side never returns more than it sold.
+                                continue;
+                            }
+                            bucket.deal_unsell(&deals[d], units).inspect(|_| {
+                                model.held[d] += units;
+                                model.sold[d] -= units;
+                            })
+                        }
+                        Op::DealRelease { deal, units } => {
+                            bucket.deal_release(&deals[usize::from(deal)], units).inspect(|_| {
+                                model.held[usize::from(deal)] -= units;
+                            })
+                        }
+                        Op::Reserve { id, quantity } => {
+                            let id = ReservationId::parse(&format!("res_{id}_{}", now.as_millis())).unwrap();
+                            bucket.reserve(id, quantity, 1_000, now).map(|(_, e)| e)
+                        }
+                        Op::Commit { id } | Op::Release { id } => {
+                            let found = bucket
+                                .holds()
+                                .filter(|(key, _)| key.as_str().starts_with(&format!("res_{id}_")))
+                                .map(|(key, _)| key.clone())
+                                .next();
+                            match found {
+                                Some(key) if matches!(op, Op::Commit { .. }) => bucket.commit(&key, now).map(|(_, e)| e),
+                                Some(key) => bucket.release(&key, now).map(|(_, e)| e),
+                                None => continue,
+                            }
+                        }
+                        Op::Ship { quantity } => bucket.ship(quantity).inspect(|_| on_hand -= quantity),
+                        Op::Restock { quantity } => bucket.restock(quantity).inspect(|_| on_hand += quantity),
+                        Op::SetOnHand { on_hand: count } => bucket.set_on_hand(count).inspect(|_| on_hand = count),
+                        Op::SetSafety { safety_stock } => Ok(bucket.set_safety_stock(safety_stock)),
+                        Op::Tick { ms } => {
+                            now = now.plus_millis(ms);
+                            Ok(bucket.expire(now))
+                        }
+                    };
+                    if result.is_err() {
+                        prop_assert_eq!(&bucket, &before, "a rejection changes nothing");
+                    }
+                    bucket.check_invariants(None).map_err(|v| TestCaseError::fail(v.to_string()))?;
+                    let counts = bucket.counts();
+                    counts.check_identity("model").map_err(|v| TestCaseError::fail(v.to_string()))?;
+                    for (index, deal) in deals.iter().enumerate() {
+                        prop_assert_eq!(bucket.stake(deal), model.held[index], "deal-held of {}", deal);
+                    }
+                    prop_assert_eq!(counts.deal_held, model.held[0] + model.held[1]);
+                    prop_assert!(counts.held + counts.committed <= counts.on_hand, "oversold: {:?}", counts);
+                    // Nothing but a count, a receipt or a shipment moves on_hand.
+                    prop_assert_eq!(counts.on_hand, on_hand);
+                    // Replaying the events gives the same bucket.
+                    let events = result.unwrap_or_default();
+                    let mut replayed = before.clone();
+                    for event in &events {
+                        replayed.apply(event);
+                    }
+                    prop_assert_eq!(&replayed, &bucket);
+                }
+            }
+        }
     }
 }

@@ -3,12 +3,14 @@
 use super::dto::{self, parse_rfc3339, rfc3339};
 use super::error::Problem;
 use super::product_dto::MoneyBody;
-use super::route::{route_path, Content, FromClient, Json, Route, RouteFilter, Routes};
+use super::route::{query_param, route_path, Content, FromClient, Json, RawQuery, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
 use crate::engine::deal::{DealStatus, DealTerms};
-use crate::engine::{DealId, Money};
+use crate::engine::{DealId, Money, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::IntoParams;
 use warp::http::StatusCode;
 use warp::Reply;
 
@@ -54,6 +56,30 @@ pub struct DealView {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DealListView {
+    /// Soonest ending first.
+    pub items: Vec<DealView>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/deals`'s query (parsed from the raw query: `status` repeats).
+pub struct DealListQuery;
+
+impl IntoParams for DealListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            query_param::<String>(
+                "status",
+                false,
+                "active, upcoming, sold_out or ended; several allowed; default active, sold_out and upcoming",
+            ),
+            query_param::<i64>("limit", false, "1..=100, default 20"),
+            query_param::<String>("cursor", false, "next_cursor of the previous page"),
+        ]
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClaimView {
     pub reservation_id: String,
     pub expires_at: String,
@@ -83,6 +109,26 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .problem(409, "insufficient-stock")
             .problem(422, "invalid-input")
             .to(|state, _, (), body| create(state, body)))
+        .or(Route::get(route_path!("v1" / "deals"))
+            .tag("deals")
+            .input::<RawQuery<DealListQuery>>()
+            .responds(
+                200,
+                "deals soonest ending first, each as GET /v1/deals/{id} (countdown data: starts_at, ends_at, remaining)",
+                Content::json::<DealListView>(),
+            )
+            .problem(422, "invalid-input: an unknown status, a bad limit or cursor")
+            .to(|state, (), (), raw| list(state, raw)))
+        .or(Route::post(route_path!("v1" / "admin" / "deals" / {id} / "end"))
+            .tag("deals")
+            .admin()
+            .responds(
+                200,
+                "ended now (idempotent): unclaimed units are back in the SKU's stock, held claims stay valid until bought or expired",
+                Content::json::<DealView>(),
+            )
+            .problem(404, "not-found")
+            .to(|state, _, (id,), ()| end(state, id)))
         .or(Route::get(route_path!("v1" / "deals" / {id}))
             .tag("deals")
             .responds(200, "the deal with its remaining units", Content::json::<DealView>())
@@ -153,8 +199,66 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
 
 async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
     let view = state.mercato.deals().get(&deal_id(&id)?).await?;
+    Ok(warp::reply::json(&deal_view(&view)))
+}
+
+async fn end(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let view = state.mercato.deals().end(&deal_id(&id)?).await?;
+    Ok(warp::reply::json(&deal_view(&view)))
+}
+
+fn parse_status(raw: &str) -> Result<DealStatus, Problem> {
+    match raw {
+        "active" => Ok(DealStatus::Active),
+        "upcoming" => Ok(DealStatus::Upcoming),
+        "sold_out" => Ok(DealStatus::SoldOut),
+        "ended" => Ok(DealStatus::Ended),
+        other => Err(Problem::invalid(format!("status must be active, upcoming, sold_out or ended, not {other}"))),
+    }
+}
+
+/// A page cursor: the last deal's end (ms) and id.
+fn cursor_text(cursor: &(Timestamp, DealId)) -> String {
+    format!("{}.{}", cursor.0.as_millis(), cursor.1)
+}
+
+fn parse_cursor(raw: &str) -> Result<(Timestamp, DealId), Problem> {
+    let bad = || Problem::invalid("bad cursor");
+    let (millis, id) = raw.split_once('.').ok_or_else(bad)?;
+    let millis: u64 = millis.parse().map_err(|_| bad())?;
+    Ok((Timestamp::from_millis(millis), DealId::parse(id).map_err(|_| bad())?))
+}
+
+async fn list(state: AppState, raw: String) -> Result<impl Reply, Problem> {
+    let mut statuses = Vec::new();
+    let (mut limit, mut cursor) = (None, None);
+    for (key, value) in form_urlencoded::parse(raw.as_bytes()) {
+        match key.as_ref() {
+            "status" => {
+                for part in value.split(',').filter(|part| !part.is_empty()) {
+                    let status = parse_status(part)?;
+                    if !statuses.contains(&status) {
+                        statuses.push(status);
+                    }
+                }
+            }
+            "limit" => limit = Some(value.parse::<i64>().map_err(|_| Problem::invalid("limit must be 1..=100"))?),
+            "cursor" => cursor = Some(parse_cursor(&value)?),
+            _ => {}
+        }
+    }
+    if statuses.is_empty() {
+        statuses = vec![DealStatus::Active, DealStatus::SoldOut, DealStatus::Upcoming];
+    }
+    let limit = dto::page_limit(limit)?;
+    let (views, next) = state.mercato.deals().list(&statuses, limit, cursor.as_ref()).await?;
+    let items = views.iter().map(deal_view).collect();
+    Ok(warp::reply::json(&DealListView { items, next_cursor: next.as_ref().map(cursor_text) }))
+}
+
+fn deal_view(view: &crate::domains::deals::DealView) -> DealView {
     let terms = &view.record.terms;
-    Ok(warp::reply::json(&DealView {
+    DealView {
         deal_id: terms.id.to_string(),
         sku: terms.sku.to_string(),
         price: terms.price,
@@ -167,7 +271,7 @@ async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
         starts_at: rfc3339(terms.starts_at),
         ends_at: rfc3339(terms.ends_at),
         per_customer_limit: terms.per_customer_limit,
-    }))
+    }
 }
 
 async fn claim(

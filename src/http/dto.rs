@@ -163,11 +163,18 @@ pub fn count(name: &str, raw: i64) -> Result<u64, Problem> {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CountsView {
+    /// Physical stock: drops when units ship.
     pub on_hand: u64,
+    /// Under holds, flash deals' units included (`deal_held`).
     pub held: u64,
+    /// Sold, not yet shipped.
     pub committed: u64,
     pub safety_stock: u64,
+    /// `max(0, on_hand - held - committed - safety_stock)`.
     pub available: u64,
+    /// The part of `held` that flash deals took, claimed or not, until sold
+    /// or given back when the deal ends.
+    pub deal_held: u64,
 }
 
 impl From<InventoryCounts> for CountsView {
@@ -178,6 +185,7 @@ impl From<InventoryCounts> for CountsView {
             committed: counts.committed,
             safety_stock: counts.safety_stock,
             available: counts.available,
+            deal_held: counts.deal_held,
         }
     }
 }

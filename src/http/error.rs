@@ -134,6 +134,7 @@ fn inventory(rejection: InventoryError, detail: String) -> Problem {
         InventoryError::IdempotencyConflict { .. }
         | InventoryError::ShipExceedsCommitted { .. }
         | InventoryError::ReturnExceedsCommitted { .. }
+        | InventoryError::DealUnitsShort { .. }
         | InventoryError::OnHandBelowAllocated { .. } => Problem::new(StatusCode::CONFLICT, "conflict", detail),
         InventoryError::InvalidQuantity | InventoryError::InvalidTtl | InventoryError::Overflow => {
             Problem::invalid(detail)

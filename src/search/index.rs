@@ -392,8 +392,10 @@ impl Indexer {
             }
             DomainEvent::Inventory { bucket, event, .. } => {
                 let sku = bucket.sku.as_str();
-                if let InventoryEvent::Committed { quantity, .. } = event {
-                    self.record_sale(sku, u64::from(*quantity));
+                match event {
+                    InventoryEvent::Committed { quantity, .. } => self.record_sale(sku, u64::from(*quantity)),
+                    InventoryEvent::DealSold { units, .. } => self.record_sale(sku, *units),
+                    _ => {}
                 }
                 if event.changes_counters() {
                     if let Some(&slot) = self.sku_slots.get(sku) {

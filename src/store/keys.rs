@@ -7,6 +7,7 @@
 //! |--------|-----------------------------------|-----------------------------|
 //! | `b`    | sku 0 warehouse                   | bucket counters             |
 //! | `h`    | sku 0 warehouse 0 reservation     | one hold                    |
+//! | `S`    | sku 0 warehouse 0 deal            | units (u64) a flash deal holds in that bucket |
 //! | `k`    | cart                              | a cart exists (its meta)    |
 //! | `c`    | cart 0 list 0 sku                 | one cart line               |
 //! | `m`    | cart 0 source cart                | a merge already applied     |
@@ -21,6 +22,9 @@
 //! | `f`    | deal 0 customer                   | the claim offered to them   |
 //! | `r`    | deal 0 shard 0 nonce              | unsold units on their way back to the SKU's stock |
 //! | `z`    | deal                              | the deal ended and gave back every unsold unit |
+//! | `D`    | deal                              | the buckets the deal took its units from (deals whose units stay in their buckets as deal-held; a deal without one is of the withdrawn kind of older builds) |
+//! | `Q`    | claim                             | where a sold claim's units were sold from (and whether they shipped or came back) |
+//! | `P`    | deal 0 nonce                      | a change of the deal's units in one bucket still to be made |
 //! | `o`    | reservation                       | the customer who made it    |
 //! | `i`    | idempotency scope (hex digest)    | the first response, as stored before `I` (moved to `I` at open) |
 //! | `I`    | hour made (u32 big-endian) scope  | the first response          |
@@ -43,6 +47,7 @@ use crate::engine::{
 
 pub const BUCKET: u8 = b'b';
 pub const HOLD: u8 = b'h';
+pub const BUCKET_STAKE: u8 = b'S';
 pub const CART_META: u8 = b'k';
 pub const CART_LINE: u8 = b'c';
 pub const CART_MERGE: u8 = b'm';
@@ -60,6 +65,9 @@ pub const WAITLIST: u8 = b'l';
 pub const WAITLIST_OFFER: u8 = b'f';
 pub const DEAL_RETURN: u8 = b'r';
 pub const DEAL_CLOSED: u8 = b'z';
+pub const DEAL_SOURCES: u8 = b'D';
+pub const CLAIM_SALE: u8 = b'Q';
+pub const STAKE_OP: u8 = b'P';
 pub const CART_USED: u8 = b'L';
 pub const CART_IDLE: u8 = b'G';
 pub const IDEMPOTENCY: u8 = b'i';
@@ -77,6 +85,7 @@ pub const INTENT: u8 = b'W';
 pub const ALL: &[u8] = &[
     BUCKET,
     HOLD,
+    BUCKET_STAKE,
     CART_META,
     CART_LINE,
     CART_MERGE,
@@ -96,6 +105,9 @@ pub const ALL: &[u8] = &[
     WAITLIST_OFFER,
     DEAL_RETURN,
     DEAL_CLOSED,
+    DEAL_SOURCES,
+    CLAIM_SALE,
+    STAKE_OP,
     IDEMPOTENCY,
     IDEMPOTENCY_BY_HOUR,
     EMAIL,
@@ -287,6 +299,60 @@ pub fn deal_return(deal: &DealId, shard: u32, nonce: u128) -> Vec<u8> {
     self::key(DEAL_RETURN, &[deal.as_str(), &shard.to_string(), &format!("{nonce:032x}")])
 }
 
+pub fn parse_deal_return(key: &[u8]) -> Option<DealId> {
+    match parts(key, DEAL_RETURN)?.as_slice() {
+        [deal, _, _] => DealId::parse(deal).ok(),
+        _ => None,
+    }
+}
+
+/// The units `deal` holds in one bucket.
+pub fn bucket_stake(bucket: &BucketKey, deal: &DealId) -> Vec<u8> {
+    self::key(BUCKET_STAKE, &[bucket.sku.as_str(), bucket.warehouse.as_str(), deal.as_str()])
+}
+
+/// Prefix of every deal's stake in one bucket.
+pub fn bucket_stakes_of(bucket: &BucketKey) -> Vec<u8> {
+    with_sep(self::key(BUCKET_STAKE, &[bucket.sku.as_str(), bucket.warehouse.as_str()]))
+}
+
+pub fn parse_bucket_stake(key: &[u8]) -> Option<(BucketKey, DealId)> {
+    match parts(key, BUCKET_STAKE)?.as_slice() {
+        [sku, warehouse, deal] => Some((
+            BucketKey::new(Sku::parse(sku).ok()?, WarehouseId::parse(warehouse).ok()?),
+            DealId::parse(deal).ok()?,
+        )),
+        _ => None,
+    }
+}
+
+pub fn deal_sources(deal: &DealId) -> Vec<u8> {
+    self::key(DEAL_SOURCES, &[deal.as_str()])
+}
+
+pub fn parse_deal_sources(key: &[u8]) -> Option<DealId> {
+    match parts(key, DEAL_SOURCES)?.as_slice() {
+        [deal] => DealId::parse(deal).ok(),
+        _ => None,
+    }
+}
+
+pub fn claim_sale(claim: &ReservationId) -> Vec<u8> {
+    self::key(CLAIM_SALE, &[claim.as_str()])
+}
+
+pub fn parse_claim_sale(key: &[u8]) -> Option<ReservationId> {
+    match parts(key, CLAIM_SALE)?.as_slice() {
+        [claim] => ReservationId::parse(claim).ok(),
+        _ => None,
+    }
+}
+
+/// A pending change of a deal's units in one bucket; `nonce` tells them apart.
+pub fn stake_op(deal: &DealId, nonce: u128) -> Vec<u8> {
+    self::key(STAKE_OP, &[deal.as_str(), &format!("{nonce:032x}")])
+}
+
 pub fn deal_closed(deal: &DealId) -> Vec<u8> {
     self::key(DEAL_CLOSED, &[deal.as_str()])
 }
@@ -300,6 +366,20 @@ pub fn parse_deal_closed(key: &[u8]) -> Option<DealId> {
 
 pub fn deal_moved(deal: &DealId, shard: u32) -> Vec<u8> {
     self::key(DEAL_MOVED, &[deal.as_str(), &shard.to_string()])
+}
+
+pub fn parse_deal_moved(key: &[u8]) -> Option<(DealId, u32)> {
+    match parts(key, DEAL_MOVED)?.as_slice() {
+        [deal, shard] => Some((DealId::parse(deal).ok()?, shard.parse().ok()?)),
+        _ => None,
+    }
+}
+
+pub fn parse_stake_op(key: &[u8]) -> Option<DealId> {
+    match parts(key, STAKE_OP)?.as_slice() {
+        [deal, _] => DealId::parse(deal).ok(),
+        _ => None,
+    }
 }
 
 pub fn owner(reservation: &ReservationId) -> Vec<u8> {

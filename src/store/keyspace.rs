@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 /// event log (`e`) and multi-key write intents (`W`) belong to the store.
 pub const OWNERS: &[(&str, &[u8])] = &[
     ("catalog", &[keys::PRODUCT]),
-    ("inventory", &[keys::BUCKET, keys::HOLD, keys::OWNER, keys::WAREHOUSE]),
+    ("inventory", &[keys::BUCKET, keys::HOLD, keys::BUCKET_STAKE, keys::OWNER, keys::WAREHOUSE]),
     (
         "deals",
         &[
@@ -27,6 +27,9 @@ pub const OWNERS: &[(&str, &[u8])] = &[
             keys::WAITLIST_OFFER,
             keys::DEAL_RETURN,
             keys::DEAL_CLOSED,
+            keys::DEAL_SOURCES,
+            keys::CLAIM_SALE,
+            keys::STAKE_OP,
         ],
     ),
     ("customers", &[keys::CUSTOMER, keys::SELLER_LINK, keys::MEMBERSHIP, keys::EMAIL, keys::SESSION]),
@@ -111,6 +114,12 @@ impl Keyspace {
         self.store.get(key)
     }
 
+    /// Whether a record of this domain's is stored under `key`.
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.check(key)?;
+        self.store.contains(key)
+    }
+
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         self.check(prefix)?;
         self.store.scan_prefix(prefix)
@@ -131,6 +140,11 @@ impl Keyspace {
     pub fn settlement(&self, key: Vec<u8>) -> Result<Settlement, StoreError> {
         self.check(&key)?;
         Ok(Settlement { key })
+    }
+
+    /// Whether the record a settlement names is still there (still due).
+    pub fn is_due(&self, settlement: &Settlement) -> Result<bool, StoreError> {
+        self.store.contains(&settlement.key)
     }
 
     /// Reads the record a settlement names (whether it is still due).

@@ -344,6 +344,14 @@ impl Store {
         bytes.map(|bytes| codec::decode(key, &bytes)).transpose()
     }
 
+    /// Whether a record is stored under `key` (never, in memory mode).
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(match &self.inner.backend {
+            Backend::Sled(db) => db.contains_key(key)?,
+            Backend::Memory(_) => false,
+        })
+    }
+
     /// Every record whose key starts with `prefix`, in key order.
     pub fn scan_prefix<T: DeserializeOwned>(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
         self.raw_scan(prefix)?

@@ -543,7 +543,7 @@ async fn a_held_deal_claim_is_used_at_place_and_given_back_when_the_order_is_can
     let app = spawn_app().await;
     app.stock("SKU-A", "W-EAST", 10).await;
     let deal = app.deal("SKU-A", 600, 3, 2).await;
-    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 0, 0, 7), "the deal's units left the bucket");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (10, 3, 0, 7), "the deal's units are held in the bucket");
     let token = app.customer("deal@example.com").await;
     let card = app.card(&token, "4242424242424242").await;
     let claim = app.claim(&token, &deal, 1).await;
@@ -561,7 +561,11 @@ async fn a_held_deal_claim_is_used_at_place_and_given_back_when_the_order_is_can
     assert_eq!(placed.status, 201, "{:?}", placed.body);
     assert_eq!(app.hold_status(&token, &claim).await, "committed", "the claim was used, not a new hold");
     assert_eq!(app.deal_counts(&deal).await, (2, 0, 1));
-    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 0, 2, 5), "only the catalog-price units were reserved");
+    assert_eq!(
+        counts(&app.inventory("SKU-A").await),
+        (10, 2, 3, 5),
+        "the claimed unit went from deal-held to committed, with the two catalog-price units"
+    );
     let units: u64 = placed.body["shipments"]
         .as_array()
         .unwrap()
@@ -575,7 +579,7 @@ async fn a_held_deal_claim_is_used_at_place_and_given_back_when_the_order_is_can
     let cancelled = app.call(Method::POST, &format!("/v1/orders/{order}/cancel"), None, &token).await;
     assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
     assert_eq!(app.deal_counts(&deal).await, (3, 0, 0), "the deal unit went back to the deal, once");
-    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 0, 0, 7));
+    assert_eq!(counts(&app.inventory("SKU-A").await), (10, 3, 0, 7));
     let again = app.claim(&token, &deal, 2).await;
     assert_eq!(app.hold_status(&token, &again).await, "held", "the customer's limit was freed");
 
@@ -586,7 +590,7 @@ async fn a_held_deal_claim_is_used_at_place_and_given_back_when_the_order_is_can
     let order = placed.body["order_id"].as_str().unwrap().to_owned();
     let shipped = app.call(Method::POST, &format!("/v1/admin/orders/{order}/ship"), None, ADMIN).await;
     assert_eq!(shipped.status, 200, "{:?}", shipped.body);
-    assert_eq!(counts(&app.inventory("SKU-A").await), (6, 0, 0, 6), "only the catalog unit leaves the bucket's books");
+    assert_eq!(counts(&app.inventory("SKU-A").await), (7, 1, 0, 6), "the deal units ship from the bucket too");
     assert_eq!(app.deal_counts(&deal).await, (1, 0, 2));
     app.stop().await;
 }
@@ -626,7 +630,7 @@ async fn a_declined_card_keeps_the_deal_claim_and_a_lapsed_claim_is_a_price_chan
         (accepted.body["subtotal"]["cents"].as_i64(), accepted.body["lines"][0]["claims"].clone()),
         (Some(2599), json!([]))
     );
-    assert_eq!(counts(&app.inventory("SKU-B").await), (5, 0, 0, 5));
+    assert_eq!(counts(&app.inventory("SKU-B").await), (10, 5, 0, 5));
     app.stop().await;
 }
 
@@ -647,7 +651,7 @@ async fn a_deal_unit_of_an_order_cancelled_after_the_deal_ended_goes_back_to_the
 
     // The deal ends; the closer gives its 2 unsold units back to the SKU.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while counts(&app.inventory("SKU-A").await) != (9, 0, 0, 9) {
+    while counts(&app.inventory("SKU-A").await) != (10, 0, 1, 9) {
         assert!(std::time::Instant::now() < deadline, "unsold units never came back");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }

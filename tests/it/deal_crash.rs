@@ -1,7 +1,8 @@
 //! A real `mercato serve` process killed with SIGKILL in the middle of a
 //! flash-sale stampede: after a restart every acknowledged claim is still
-//! held, no customer holds more than the limit, and no more than the deal's
-//! quantity was ever claimed.
+//! held, no customer holds more than the limit, no more than the deal's
+//! quantity was ever claimed, and the SKU's counts add up (the deal's units
+//! are all still deal-held in the bucket, `on_hand` untouched).
 
 use crate::common;
 
@@ -98,6 +99,21 @@ async fn a_stampede_killed_mid_way_keeps_every_acknowledged_claim_and_never_over
         let (status, body) = call(Method::GET, format!("{base}/v1/reservations/{reservation}"), token, None).await;
         assert_eq!((status, body["status"].clone()), (200, json!("held")), "lost acknowledged claim {reservation}");
     }
+    // The deal's units are all still held in the bucket (claimed or not),
+    // on_hand never moved, and the counts add up.
+    let (status, stock) = call(Method::GET, format!("{base}/v1/inventory/DEAL-TV"), "", None).await;
+    assert_eq!(status, 200, "{stock:?}");
+    let count = |name: &str| stock[name].as_u64().unwrap();
+    assert_eq!(
+        (count("on_hand"), count("held"), count("deal_held"), count("committed"), count("available")),
+        (1000, QUANTITY, QUANTITY, 0, 1000 - QUANTITY),
+        "{stock:?}"
+    );
+    assert_eq!(
+        count("on_hand"),
+        count("held") + count("committed") + count("available") + count("safety_stock"),
+        "the identity after the restart: {stock:?}"
+    );
     let (_, deal) = call(Method::GET, format!("{base}/v1/deals/{deal_id}"), "", None).await;
     let remaining = deal["remaining"].as_u64().unwrap();
     let claimed = QUANTITY - remaining;

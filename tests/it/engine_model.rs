@@ -94,6 +94,7 @@ impl BucketModel {
             committed: self.committed,
             safety_stock: self.safety_stock,
             available: self.available(),
+            deal_held: 0,
         }
     }
 

@@ -797,6 +797,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/deals/{id}/claims"),
     ("POST", "/v1/deals/{id}/waitlist"),
     ("GET", "/v1/deals/{id}/events"),
+    ("GET", "/v1/deals"),
+    ("POST", "/v1/admin/deals/{id}/end"),
 ];
 
 /// Routes this server adds beyond API.md (allowed: the contract fixes what

@@ -12,6 +12,7 @@ mod checkout;
 mod checkout_crash;
 mod crash;
 mod deal_crash;
+mod deal_inventory;
 mod deal_model;
 mod deals;
 mod engine_model;

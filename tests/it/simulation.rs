@@ -685,10 +685,20 @@ impl World {
         );
         let deal_levels = inventory.levels(&deal_sku).await.map_err(|err| err.to_string())?;
         let stocked = self.model.stocked[&deal_sku];
+        let c = deal_levels.totals;
         ensure!(
-            deal_levels.totals.on_hand + u64::from(DEAL_QUANTITY) == stocked,
-            "deal SKU on hand {}",
-            deal_levels.totals.on_hand
+            c.on_hand == stocked,
+            "deal SKU on hand {} != stocked {stocked}: a deal never moves on_hand",
+            c.on_hand
+        );
+        c.check_identity("deal SKU").map_err(|violation| violation.to_string())?;
+        ensure!(c.committed == deal.sold, "deal SKU committed {} != sold {}", c.committed, deal.sold);
+        // Units the shards still have are held in the bucket; units given
+        // back may still be on their way (the closer runs on its own).
+        ensure!(
+            deal.remaining + deal.held <= c.deal_held && c.deal_held <= deal.remaining + deal.held + deal.returned,
+            "deal SKU deal_held {} for {deal:?}",
+            c.deal_held
         );
         for (n, shopper) in self.shoppers.iter().enumerate() {
             ensure!(self.model.claimed_by(n) <= DEAL_LIMIT, "model: shopper {n} over the limit");

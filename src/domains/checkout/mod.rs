@@ -252,8 +252,16 @@ impl<'a> Checkouts<'a> {
                     stock.entry(bucket.warehouse).or_default().insert(bucket.sku, available);
                 }
             } else {
-                let warehouses = inventory.buckets_of(&line.sku).into_iter().map(|bucket| bucket.warehouse);
-                stocking.insert(line.sku.clone(), warehouses.collect());
+                // A deal's sold units ship from the buckets holding them for
+                // it; a deal of the older kind's, from any stocking one.
+                let mut warehouses: Vec<WarehouseId> =
+                    line.claims.iter().flat_map(|claim| self.m.deals().warehouses_of(&claim.deal)).collect();
+                if warehouses.is_empty() {
+                    warehouses = inventory.buckets_of(&line.sku).into_iter().map(|bucket| bucket.warehouse).collect();
+                }
+                warehouses.sort();
+                warehouses.dedup();
+                stocking.insert(line.sku.clone(), warehouses);
             }
         }
         (stock, stocking)

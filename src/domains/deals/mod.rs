@@ -1,6 +1,7 @@
-//! Flash deals: deals and their shards, claims, waitlists, and the unsold
-//! units that go back to the SKU's stock at the end. Owns the keys `d`,
-//! `q`, `g`, `l`, `f`, `r` and `z`.
+//! Flash deals: deals and their shards, claims, waitlists, where their
+//! units are in the SKU's buckets ([`stakes`]), and the unsold units that go
+//! back to the SKU's stock at the end. Owns the keys `d`, `q`, `g`, `l`,
+//! `f`, `r`, `z`, `D`, `Q` and `P`.
 //!
 //! A claim goes to the customer's shard (`shard_of`), so the per-customer
 //! limit is checked in one actor. A shard that runs dry takes units from the
@@ -9,13 +10,14 @@
 //! claims without touching an actor until units come back.
 
 pub mod shard;
+pub mod stakes;
 mod waitlist;
 
 pub use waitlist::WaitlistSpot;
 
 use crate::actors::{ActorSetup, Registry};
 use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
-use crate::engine::{BucketKey, CustomerId, DealId, HeldClaim, HoldStatus, InventoryError, OrderId, ReservationId};
+use crate::engine::{CustomerId, DealId, HeldClaim, HoldStatus, OrderId, ReservationId, Timestamp, WarehouseId};
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
 use shard::{DealBook, DealRecord, DealReturn, DealShardActor, DealShardKey, ShardAnswer, ShardCommand, ShardMessage};
@@ -30,23 +32,29 @@ pub(crate) struct State {
     shards: Registry<DealShardActor>,
     /// Shards found with live claims at open (their expiry timers must run).
     live: parking_lot::Mutex<Vec<DealShardKey>>,
+    /// Where the deals' units are in their buckets.
+    ledger: stakes::Ledger,
 }
 
 impl State {
     /// Opens the deals; their claims join `reservations`, the inventory
-    /// domain's index of every reservation.
+    /// domain's index of every reservation; `stakes` are the units deals
+    /// hold per bucket, as the inventory domain found them.
     pub(crate) fn open(
         store: Keyspace,
         actors: &ActorSetup,
         reservations: Arc<crate::domains::inventory::ReservationIndex>,
+        stakes: Vec<(crate::engine::BucketKey, DealId, u64)>,
     ) -> Result<State, Error> {
         let book = Arc::new(DealBook { reservations, ..DealBook::default() });
-        let live = recover(&store, &book)?;
+        let (live, claims) = recover(&store, &book)?;
+        let ledger = stakes::open_ledger(&store, stakes::Found { deals: &book.deals, claims: &claims, stakes })?;
         Ok(State {
             shards: actors.registry("deal_shard", store.clone(), book.clone()),
             store,
             book,
             live: parking_lot::Mutex::new(live),
+            ledger,
         })
     }
 }
@@ -78,9 +86,12 @@ pub struct Claimed {
     pub terms: DealTerms,
 }
 
+/// Every claim found at open: its deal, id, status and quantity.
+type FoundClaims = Vec<(DealId, ReservationId, HoldStatus, u32)>;
+
 /// Loads every deal record and locates every claim; returns the shards with
-/// live claims (to activate, so their expiry timers run).
-fn recover(store: &Keyspace, book: &DealBook) -> Result<Vec<DealShardKey>, Error> {
+/// live claims (to activate, so their expiry timers run) and the claims.
+fn recover(store: &Keyspace, book: &DealBook) -> Result<(Vec<DealShardKey>, FoundClaims), Error> {
     for (_, record) in store.scan_prefix::<DealRecord>(&[keys::DEAL])? {
         book.deals.insert(record.terms.id.clone(), Arc::new(record));
     }
@@ -105,8 +116,10 @@ fn recover(store: &Keyspace, book: &DealBook) -> Result<Vec<DealShardKey>, Error
         }
     }
     let mut live = Vec::new();
+    let mut claims = Vec::new();
     for (raw, claim) in shard::scan_claims(store, &[keys::CLAIM])? {
         let Some((deal, shard, id)) = keys::parse_claim(&raw) else { continue };
+        claims.push((deal.clone(), id.clone(), claim.status, claim.quantity));
         let key = DealShardKey { deal, shard };
         if claim.status == HoldStatus::Held && !live.contains(&key) {
             live.push(key.clone());
@@ -114,7 +127,7 @@ fn recover(store: &Keyspace, book: &DealBook) -> Result<Vec<DealShardKey>, Error
         let held = claim.status == HoldStatus::Held;
         book.remember_claim(id, key, claim.customer(), held);
     }
-    Ok(live)
+    Ok((live, claims))
 }
 
 impl<'a> Deals<'a> {
@@ -156,10 +169,17 @@ impl<'a> Deals<'a> {
                     let Some(mercato) = weak.upgrade() else { return };
                     let deals = mercato.deals();
                     if first {
-                        match deals.finish_returns().await {
+                        match deals.finish_startup_work().await {
                             Ok(()) => first = false,
-                            Err(err) => tracing::error!(error = %err, "cannot finish unsold-unit returns"),
+                            Err(err) => tracing::error!(error = %err, "cannot finish the deals' interrupted work"),
                         }
+                    }
+                    // Changes a crash or a failure left pending (none, mostly).
+                    if let Err(err) = deals.finish_stake_ops().await {
+                        tracing::error!(error = %err, "cannot finish pending changes of deal units");
+                    }
+                    if let Err(err) = deals.finish_returns().await {
+                        tracing::error!(error = %err, "cannot finish unsold-unit returns");
                     }
                     if let Err(err) = deals.close_ended_deals().await {
                         if !matches!(err, Error::ShuttingDown) {
@@ -173,50 +193,49 @@ impl<'a> Deals<'a> {
         Ok(())
     }
 
-    /// Creates a deal: its quantity leaves the SKU's available stock (409
-    /// `insufficient-stock` if there is not enough) for the deal's shards.
+    /// Creates a deal: its quantity is taken from the SKU's available stock
+    /// (409 `insufficient-stock` if there is not enough) and held for the
+    /// deal in the buckets it came from (their `deal_held`; `on_hand` does
+    /// not move), written with the deal as its sources (`D`).
     pub async fn create(self, terms: DealTerms) -> Result<Arc<DealRecord>, Error> {
         terms.validate()?;
         self.m.catalog().require_sku(&terms.sku)?;
         if self.s.book.deals.contains_key(&terms.id) {
             return Err(Error::InvalidInput(format!("deal {} exists", terms.id)));
         }
-        self.take_stock(&terms).await?;
-        let _pass = self.m.enter()?;
-        let per_arbiter = u32::try_from(self.m.config().arbiters).unwrap_or(1);
-        let shards = self.m.config().deal_shards.unwrap_or(per_arbiter).clamp(1, 256);
-        let record = DealRecord { terms, shards, created_at: self.m.now() };
-        let ticket = self.s.store.write(Batch::new_put(keys::deal(&record.terms.id), &record)?)?;
-        let record = Arc::new(record);
-        self.s.book.deals.insert(record.terms.id.clone(), record.clone());
+        let taken = self.hold_stock(&terms.id, &terms.sku, u64::from(terms.quantity)).await?;
+        let (id, sku) = (terms.id.clone(), terms.sku.clone());
+        let (record, ticket) = match self.write_new_deal(terms, &taken) {
+            Ok(done) => done,
+            Err(err) => {
+                // Not written: the units go back (or, after a crash, at the next open).
+                self.give_back_taken(&id, &sku, &taken).await;
+                return Err(err);
+            }
+        };
         self.s.store.durable(ticket).await?;
         Ok(record)
     }
 
-    /// Withdraws the deal's units from the SKU's buckets, most available
-    /// first; gives back what was taken if a race leaves too few.
-    async fn take_stock(self, terms: &DealTerms) -> Result<(), Error> {
-        let wanted = u64::from(terms.quantity);
-        let inventory = self.m.inventory();
-        let mut taken: Vec<(BucketKey, u64)> = Vec::new();
-        let mut missing = wanted;
-        for (available, bucket) in inventory.ranked(&terms.sku) {
-            let units = available.min(missing);
-            if units == 0 {
-                continue;
-            }
-            if inventory.withdraw(&bucket, units).await.is_ok() {
-                taken.push((bucket, units));
-                missing -= units;
-            }
-        }
-        if missing == 0 {
-            return Ok(());
-        }
-        for (bucket, units) in taken {
-            inventory.restock(&bucket, units).await?;
-        }
-        Err(InventoryError::InsufficientStock { requested: wanted, available: wanted - missing }.into())
+    /// Writes a new deal with its sources and makes it known.
+    fn write_new_deal(
+        self,
+        terms: DealTerms,
+        taken: &[(WarehouseId, u64)],
+    ) -> Result<(Arc<DealRecord>, crate::store::Ticket), Error> {
+        let _pass = self.m.enter()?;
+        let per_arbiter = u32::try_from(self.m.config().arbiters).unwrap_or(1);
+        let shards = self.m.config().deal_shards.unwrap_or(per_arbiter).clamp(1, 256);
+        let record = DealRecord { terms, shards, created_at: self.m.now() };
+        let id = record.terms.id.clone();
+        let mut batch = Batch::new_put(keys::deal(&id), &record)?;
+        batch.put(keys::deal_sources(&id), &stakes::DealSources { taken: taken.to_vec() })?;
+        let ticket = self.s.store.write(batch)?;
+        let held: std::collections::BTreeMap<WarehouseId, u64> = taken.iter().cloned().collect();
+        self.s.ledger.stakes.insert(id.clone(), Arc::new(parking_lot::Mutex::new(held)));
+        let record = Arc::new(record);
+        self.s.book.deals.insert(id, record.clone());
+        Ok((record, ticket))
     }
 
     pub(crate) fn deal_record(self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
@@ -236,6 +255,81 @@ impl<'a> Deals<'a> {
         let status = record.terms.status(self.m.now(), remaining);
         let returned = u64::from(record.terms.quantity).saturating_sub(remaining + held + sold);
         Ok(DealView { record, remaining, held, sold, returned, status })
+    }
+
+    /// Ends a deal now (admin): its end time becomes now (its start too, if
+    /// it had not started), written durably, then its unclaimed units go
+    /// back to the SKU's stock at once ([`Deals::close`]). Claims already
+    /// held stay valid until bought or expired; their units come back then.
+    /// Idempotent: an ended deal is left as it is. The deal's new view.
+    pub async fn end(self, deal: &DealId) -> Result<DealView, Error> {
+        let record = self.deal_record(deal)?;
+        let now = self.m.now();
+        if record.terms.phase(now) != crate::engine::deal::DealPhase::Ended {
+            let mut ended = (*record).clone();
+            ended.terms.ends_at = now;
+            ended.terms.starts_at = ended.terms.starts_at.min(now);
+            let _pass = self.m.enter()?;
+            let ticket = self.s.store.write(Batch::new_put(keys::deal(deal), &ended)?)?;
+            self.s.book.deals.insert(deal.clone(), Arc::new(ended));
+            self.s.store.durable(ticket).await?;
+        }
+        self.close(deal).await?;
+        self.get(deal).await
+    }
+
+    /// Deals whose status is one of `statuses`, soonest ending first (ties
+    /// by id), after `after` (the last of the previous page: its end and
+    /// id); at most `limit`, and the cursor of the next page. The work per
+    /// call is bounded: the statuses that depend on the units left (active,
+    /// sold out, ended) cost one message per shard, and at most
+    /// `limit + LIST_LOOKS` such deals are looked at; a page may then hold
+    /// fewer than `limit` deals and still have a next one.
+    pub async fn list(
+        self,
+        statuses: &[DealStatus],
+        limit: usize,
+        after: Option<&(Timestamp, DealId)>,
+    ) -> Result<(Vec<DealView>, Option<(Timestamp, DealId)>), Error> {
+        const LIST_LOOKS: usize = 50;
+        let now = self.m.now();
+        let mut deals: Vec<Arc<DealRecord>> = self
+            .s
+            .book
+            .deals
+            .iter()
+            .filter(|entry| after.is_none_or(|after| (entry.value().terms.ends_at, entry.key()) > (after.0, &after.1)))
+            .map(|entry| entry.value().clone())
+            .collect();
+        deals.sort_by(|a, b| (a.terms.ends_at, &a.terms.id).cmp(&(b.terms.ends_at, &b.terms.id)));
+        let mut items = Vec::new();
+        let mut looks = 0;
+        // The last deal passed (listed or not): where the next page starts.
+        let mut passed: Option<(Timestamp, DealId)> = None;
+        for record in deals {
+            if items.len() == limit || looks == limit + LIST_LOOKS {
+                return Ok((items, passed));
+            }
+            passed = Some((record.terms.ends_at, record.terms.id.clone()));
+            let by_time = record.terms.status(now, 1);
+            let may_match = match by_time {
+                DealStatus::Active => statuses.iter().any(|s| matches!(s, DealStatus::Active | DealStatus::SoldOut)),
+                status => statuses.contains(&status),
+            };
+            if !may_match {
+                continue;
+            }
+            looks += 1;
+            let view = match self.get(&record.terms.id).await {
+                Ok(view) => view,
+                Err(Error::DealNotFound(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            if statuses.contains(&view.status) {
+                items.push(view);
+            }
+        }
+        Ok((items, None))
     }
 
     /// Claims deal units for a customer. Checks in the order of API.md:
@@ -318,7 +412,11 @@ impl<'a> Deals<'a> {
         id: &ReservationId,
         command: ShardCommand,
     ) -> Result<crate::Reservation, Error> {
+        let commit = matches!(command, ShardCommand::Commit { .. });
         let (claim, terms) = self.claim_at(shard, command).await?;
+        if commit && claim.status == HoldStatus::Committed {
+            self.sell(id, &terms.id, claim.quantity, None).await?;
+        }
         Ok(crate::Reservation {
             id: id.clone(),
             sku: terms.sku,
@@ -398,10 +496,17 @@ impl<'a> Deals<'a> {
     }
 
     /// Commits claim `id` for `order` (idempotent for that order only).
-    pub(crate) async fn commit_claim(self, id: &ReservationId, order: &OrderId) -> Result<(), Error> {
+    /// Its units move from deal-held to committed in their buckets,
+    /// `prefer`'s (the warehouse the order ships them from) first.
+    pub(crate) async fn commit_claim(
+        self,
+        id: &ReservationId,
+        order: &OrderId,
+        prefer: Option<&WarehouseId>,
+    ) -> Result<(), Error> {
         let command = ShardCommand::Commit { id: id.clone(), order: Some(order.clone()) };
         match self.claim_command(id, command).await? {
-            Some(_) => Ok(()),
+            Some((claim, terms)) => self.sell(id, &terms.id, claim.quantity, prefer).await,
             None => Err(DealError::ClaimNotFound { id: id.clone() }.into()),
         }
     }
@@ -414,6 +519,10 @@ impl<'a> Deals<'a> {
         let record = self.deal_record(&key.deal)?;
         let command = ShardCommand::ReturnCommitted { id: id.clone(), order: Some(order.clone()) };
         let answer = self.shard(&key.deal, key.shard, command).await?;
+        if answer.claim.as_ref().is_some_and(|claim| claim.status != HoldStatus::Committed) {
+            // Given back on its shard: no longer sold in its buckets either.
+            self.unsell(id).await?;
+        }
         if let Some(settles) = answer.returned {
             self.take_back(&record.terms.sku, answer.given, settles).await?;
         }
@@ -455,9 +564,10 @@ impl<'a> Deals<'a> {
         Ok(true)
     }
 
-    /// Restocks `units` of `sku` from an ended deal into the SKU's bucket
-    /// with the most stock, settling the return record `settles`.
-    async fn take_back(self, sku: &crate::engine::Sku, units: u32, settles: Vec<u8>) -> Result<(), Error> {
+    /// Restocks `units` of `sku` from an ended deal of the older kind (its
+    /// units left `on_hand`) into the SKU's bucket with the most stock,
+    /// settling the return record `settles`.
+    async fn restock_legacy(self, sku: &crate::engine::Sku, units: u32, settles: Vec<u8>) -> Result<(), Error> {
         let inventory = self.m.inventory();
         let Some((_, bucket)) = inventory.ranked(sku).into_iter().next() else {
             return Err(Error::Corrupt(format!("deal stock of {sku} has no bucket to go back to")));

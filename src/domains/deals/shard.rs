@@ -232,6 +232,12 @@ impl DealShardActor {
                 return Reply { result: Err(Failure::Store(err.clone())), ticket };
             }
         };
+        // The deal's terms as they are now (an admin may have ended it).
+        if let Some(current) = self.env.shared.deals.get(&self.activation.key().deal) {
+            if !Arc::ptr_eq(current.value(), record) {
+                *record = current.value().clone();
+            }
+        }
         let limit = record.terms.per_customer_limit;
         let ended = record.terms.phase(now) == crate::engine::deal::DealPhase::Ended;
         let sku = record.terms.sku.clone();

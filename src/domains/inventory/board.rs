@@ -22,6 +22,7 @@ pub struct Gauge {
     committed: AtomicU64,
     safety_stock: AtomicU64,
     available: AtomicU64,
+    deal_held: AtomicU64,
     /// The board's count of availability changes.
     changes: Arc<AtomicU64>,
 }
@@ -34,6 +35,7 @@ impl Gauge {
             committed: AtomicU64::new(0),
             safety_stock: AtomicU64::new(0),
             available: AtomicU64::new(0),
+            deal_held: AtomicU64::new(0),
             changes,
         }
     }
@@ -43,6 +45,7 @@ impl Gauge {
         self.held.store(counts.held, Ordering::Relaxed);
         self.committed.store(counts.committed, Ordering::Relaxed);
         self.safety_stock.store(counts.safety_stock, Ordering::Relaxed);
+        self.deal_held.store(counts.deal_held, Ordering::Relaxed);
         let before = self.available.swap(counts.available, Ordering::AcqRel);
         if (before == 0) != (counts.available == 0) {
             // After the count is stored: whoever sees the new change count
@@ -64,6 +67,7 @@ impl Gauge {
             committed: self.committed.load(Ordering::Relaxed),
             safety_stock: self.safety_stock.load(Ordering::Relaxed),
             available: self.available(),
+            deal_held: self.deal_held.load(Ordering::Relaxed),
         }
     }
 }
@@ -111,7 +115,7 @@ mod tests {
         let board = StockBoard::default();
         let key = BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap());
         assert_eq!(board.available(&key), 0);
-        let counts = InventoryCounts { on_hand: 9, held: 2, committed: 3, safety_stock: 1, available: 3 };
+        let counts = InventoryCounts { on_hand: 9, held: 2, committed: 3, safety_stock: 1, available: 3, deal_held: 1 };
         board.publish(&key, counts);
         assert_eq!(board.available(&key), 3);
         assert_eq!(board.gauge(&key).counts(), counts);
@@ -121,7 +125,14 @@ mod tests {
     fn only_a_change_between_none_and_some_available_is_counted() {
         let board = StockBoard::default();
         let key = BucketKey::new(Sku::parse("S").unwrap(), WarehouseId::parse("W").unwrap());
-        let available = |available| InventoryCounts { on_hand: 10, held: 0, committed: 0, safety_stock: 0, available };
+        let available = |available| InventoryCounts {
+            on_hand: 10,
+            held: 0,
+            committed: 0,
+            safety_stock: 0,
+            available,
+            deal_held: 0,
+        };
         board.publish(&key, available(0));
         assert_eq!(board.availability_changes(), 0);
         board.publish(&key, available(5));

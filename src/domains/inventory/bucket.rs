@@ -11,8 +11,8 @@ use crate::actors::registry::{Activate, Activation};
 use crate::actors::{Crash, Failure, Reply};
 use crate::engine::order::{StockOp, StockTask};
 use crate::engine::{
-    BucketCounters, BucketKey, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent, ReservationId,
-    Timestamp,
+    BucketCounters, BucketKey, DealId, DomainEvent, Hold, InventoryCounts, InventoryError, InventoryEvent,
+    ReservationId, Timestamp,
 };
 use crate::store::{keys, Batch, Settlement, StoreError, Ticket};
 use actix::{Actor, ActorContext, Context, Handler, Message, MessageResult};
@@ -111,11 +111,30 @@ pub struct SettleTask {
     pub settles: Settlement,
 }
 
-/// Units leave for a flash deal's own stock.
+/// A change of a flash deal's units in this bucket ([`DealUnitsOp`]).
+/// With `settles`, guarded like [`SettleTask`]: made only while the deal's
+/// record of it exists, which is deleted in the same write (exactly once).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "BucketReply<InventoryCounts>")]
-pub struct Withdraw {
-    pub quantity: u64,
+pub struct DealUnits {
+    pub deal: DealId,
+    pub op: DealUnitsOp,
+    pub settles: Option<Settlement>,
+}
+
+/// What happens to a deal's units in a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum DealUnitsOp {
+    /// Available units become the deal's (its creation).
+    Hold(u64),
+    /// The deal's units are sold: deal-held to committed.
+    Sell(u64),
+    /// Sold units come back to the deal: committed to deal-held.
+    Unsell(u64),
+    /// The deal's unsold units go back to stock: deal-held to available.
+    Release(u64),
+    /// Sold units of the deal ship: committed and on hand drop.
+    Ship(u64),
 }
 
 /// Committed units leave the warehouse.
@@ -191,7 +210,12 @@ pub fn load(env: &Env, key: &BucketKey) -> Result<crate::engine::Bucket, StoreEr
         .scan_prefix::<Hold>(&keys::holds_of(key))?
         .into_iter()
         .filter_map(|(raw, hold)| keys::parse_hold(&raw).map(|(_, id)| (id, hold)));
-    let bucket = crate::engine::Bucket::restore(key.clone(), counters, holds);
+    let stakes = env
+        .store
+        .scan_prefix::<u64>(&keys::bucket_stakes_of(key))?
+        .into_iter()
+        .filter_map(|(raw, units)| keys::parse_bucket_stake(&raw).map(|(_, deal)| (deal, units)));
+    let bucket = crate::engine::Bucket::restore(key.clone(), counters, holds).with_stakes(stakes);
     if let Err(violation) = bucket.check_invariants(None) {
         return Err(StoreError::Decode { key: key.to_string(), reason: violation.to_string() });
     }
@@ -268,6 +292,12 @@ impl BucketActor {
                 event.reservation_id().filter(|_| records).and_then(|id| bucket.hold(id).map(|hold| (id, hold)))
             {
                 batch.put(keys::hold(key, hold.0), hold.1)?;
+            }
+            if let (Some(deal), true) = (event.deal(), records) {
+                match bucket.stake(deal) {
+                    0 => batch.delete(keys::bucket_stake(key, deal)),
+                    units => batch.put(keys::bucket_stake(key, deal), &units)?,
+                }
             }
             if event.changes_counters() {
                 counters_changed = true;
@@ -397,9 +427,20 @@ impl Handler<Restock> for BucketActor {
 impl Handler<RestockReturn> for BucketActor {
     type Result = MessageResult<RestockReturn>;
     fn handle(&mut self, msg: RestockReturn, ctx: &mut Context<Self>) -> Self::Result {
+        // Made once: a record already settled (a retry) restocks nothing.
+        let pending = match self.env.store.keeps_records() {
+            true => match self.env.store.is_due(&msg.settles) {
+                Ok(due) => due,
+                Err(err) => return MessageResult(self.fail(err, ctx)),
+            },
+            false => true,
+        };
         let mut settled = Batch::new();
         settled.settle(msg.settles);
         MessageResult(self.run_with(ctx, settled, |bucket, _| {
+            if !pending {
+                return Ok((bucket.counts(), Vec::new()));
+            }
             let events = bucket.restock(msg.quantity)?;
             Ok((bucket.counts(), events))
         }))
@@ -450,11 +491,32 @@ impl Handler<Ship> for BucketActor {
     }
 }
 
-impl Handler<Withdraw> for BucketActor {
-    type Result = MessageResult<Withdraw>;
-    fn handle(&mut self, msg: Withdraw, ctx: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.run(ctx, |bucket, _| {
-            let events = bucket.withdraw(msg.quantity)?;
+impl Handler<DealUnits> for BucketActor {
+    type Result = MessageResult<DealUnits>;
+    fn handle(&mut self, msg: DealUnits, ctx: &mut Context<Self>) -> Self::Result {
+        let mut settled = Batch::new();
+        let mut pending = true;
+        if let Some(settles) = msg.settles {
+            if self.env.store.keeps_records() {
+                match self.env.store.is_due(&settles) {
+                    Ok(due) => pending = due,
+                    Err(err) => return MessageResult(self.fail(err, ctx)),
+                }
+            }
+            settled.settle(settles);
+        }
+        let deal = msg.deal;
+        MessageResult(self.run_with(ctx, settled, |bucket, _| {
+            if !pending {
+                return Ok((bucket.counts(), Vec::new()));
+            }
+            let events = match msg.op {
+                DealUnitsOp::Hold(units) => bucket.deal_hold(&deal, units)?,
+                DealUnitsOp::Sell(units) => bucket.deal_sell(&deal, units)?,
+                DealUnitsOp::Unsell(units) => bucket.deal_unsell(&deal, units)?,
+                DealUnitsOp::Release(units) => bucket.deal_release(&deal, units)?,
+                DealUnitsOp::Ship(units) => bucket.ship(units)?,
+            };
             Ok((bucket.counts(), events))
         }))
     }

@@ -1,5 +1,6 @@
-//! Inventory: stock buckets per (SKU, warehouse), holds, the warehouses, and
-//! who made each reservation. Owns the keys `b`, `h`, `o` and `w`.
+//! Inventory: stock buckets per (SKU, warehouse), holds, the units flash
+//! deals hold in each bucket, the warehouses, and who made each
+//! reservation. Owns the keys `b`, `h`, `S`, `o` and `w`.
 
 mod board;
 pub mod bucket;
@@ -23,9 +24,10 @@ use crate::engine::{
 };
 use crate::store::{keys, Batch, Keyspace, Settlement};
 use crate::{Error, Mercato};
+pub use bucket::DealUnitsOp;
 use bucket::{
-    BucketActor, BucketSnapshot, Commit, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock, Ship,
-    Withdraw,
+    BucketActor, BucketSnapshot, Commit, DealUnits, Observe, ReadCounts, ReadHold, Release, Reserve, Restock, SetStock,
+    Ship,
 };
 use dashmap::DashMap;
 use futures::future::join_all;
@@ -46,6 +48,9 @@ pub(crate) struct State {
     /// the log, which it does on the premise that no writer runs yet.
     live: parking_lot::Mutex<Vec<BucketKey>>,
     opened: OpenReport,
+    /// The deals' units per bucket as found at open, for the deals domain
+    /// (taken once, when it opens).
+    stakes: parking_lot::Mutex<Vec<(BucketKey, crate::engine::DealId, u64)>>,
 }
 
 impl State {
@@ -63,7 +68,14 @@ impl State {
             warehouses: parking_lot::RwLock::new(warehouses),
             live: parking_lot::Mutex::new(recovered.buckets_with_holds),
             opened: recovered.report,
+            stakes: parking_lot::Mutex::new(recovered.stakes),
         })
+    }
+
+    /// The units each deal held in each bucket at open (once: the deals
+    /// domain rebuilds its picture from them).
+    pub(crate) fn take_stakes(&self) -> Vec<(BucketKey, crate::engine::DealId, u64)> {
+        std::mem::take(&mut *self.stakes.lock())
     }
 
     /// The reservation index, which the deals domain places its claims in.
@@ -426,9 +438,17 @@ impl<'a> Inventory<'a> {
         Ok(counts)
     }
 
-    /// Units leave a bucket for a flash deal's own stock (only available units).
-    pub async fn withdraw(self, bucket: &BucketKey, quantity: u64) -> Result<InventoryCounts, Error> {
-        self.bucket_call(bucket, Withdraw { quantity }).await
+    /// Changes a flash deal's units in a bucket (see [`DealUnitsOp`]); with
+    /// `settles`, exactly once: the deal's record of the change is deleted
+    /// in the same write, and a change whose record is gone is not made.
+    pub(crate) async fn deal_units(
+        self,
+        bucket: &BucketKey,
+        deal: &crate::engine::DealId,
+        op: DealUnitsOp,
+        settles: Option<Settlement>,
+    ) -> Result<InventoryCounts, Error> {
+        self.bucket_call(bucket, DealUnits { deal: deal.clone(), op, settles }).await
     }
 
     /// Committed units leave a warehouse.

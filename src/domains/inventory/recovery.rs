@@ -1,7 +1,7 @@
 //! State rebuilt on open, checked before the first call is served.
 //!
-//! Reads every bucket's counters and holds, restores each bucket, and checks
-//! its invariants; a violation refuses to open (serving from a state that
+//! Reads every bucket's counters, holds and deal stakes, restores each
+//! bucket, and checks its invariants (the counts identity among them); a violation refuses to open (serving from a state that
 //! oversells would be worse than not serving). Derives the in-memory indexes
 //! the domain routes with: reservation id -> bucket and owner (deal claims
 //! join the index when the deals domain opens), SKU -> warehouses.
@@ -29,6 +29,8 @@ pub(super) struct Recovered {
     pub locations: DashMap<Sku, BTreeSet<WarehouseId>>,
     pub buckets_with_holds: Vec<BucketKey>,
     pub board: StockBoard,
+    /// Every deal's units per bucket.
+    pub stakes: Vec<(BucketKey, crate::engine::DealId, u64)>,
 }
 
 pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
@@ -40,6 +42,15 @@ pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
     for (raw, hold) in store.scan_prefix::<Hold>(&[keys::HOLD])? {
         let (key, id) = keys::parse_hold(&raw).ok_or_else(|| Error::Corrupt(format!("bad hold key {raw:?}")))?;
         buckets.entry(key).or_default().1.push((id, hold));
+    }
+    let mut stakes_of: BTreeMap<BucketKey, Vec<(crate::engine::DealId, u64)>> = BTreeMap::new();
+    let mut stakes = Vec::new();
+    for (raw, units) in store.scan_prefix::<u64>(&[keys::BUCKET_STAKE])? {
+        let (key, deal) =
+            keys::parse_bucket_stake(&raw).ok_or_else(|| Error::Corrupt(format!("bad deal stake key {raw:?}")))?;
+        buckets.entry(key.clone()).or_default();
+        stakes_of.entry(key.clone()).or_default().push((deal.clone(), units));
+        stakes.push((key, deal, units));
     }
     let reservations = ReservationIndex::default();
     let locations: DashMap<Sku, BTreeSet<WarehouseId>> = DashMap::new();
@@ -57,7 +68,8 @@ pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
         for (id, hold) in &holds {
             reservations.place(id.clone(), Holder::Bucket(key.clone()), None, hold.status == HoldStatus::Held);
         }
-        let bucket = Bucket::restore(key.clone(), counters, holds);
+        let bucket =
+            Bucket::restore(key.clone(), counters, holds).with_stakes(stakes_of.remove(&key).unwrap_or_default());
         bucket.check_invariants(None).map_err(|violation| Error::Corrupt(violation.to_string()))?;
         board.publish(&key, bucket.counts());
         locations.entry(key.sku).or_default().insert(key.warehouse);
@@ -68,5 +80,5 @@ pub(super) fn recover(store: &Keyspace) -> Result<Recovered, Error> {
         }
     }
     report.skus = u64::try_from(locations.len()).unwrap_or(u64::MAX);
-    Ok(Recovered { report, reservations, locations, buckets_with_holds, board })
+    Ok(Recovered { report, reservations, locations, buckets_with_holds, board, stakes })
 }

@@ -305,7 +305,11 @@ impl<'a> Orders<'a> {
             SagaAction::CommitHolds { reservations, claims } => {
                 let (inventory, deals) = (self.m.inventory(), self.m.deals());
                 let holds = join_all(reservations.iter().map(|id| async { inventory.commit(id).await.map(drop) }));
-                let claims = join_all(claims.iter().map(|id| deals.commit_claim(id, order)));
+                // A claim's units are sold from the warehouse the order ships them from, if it can.
+                let origin = |id: &ReservationId| {
+                    record.order.holds.iter().find(|hold| hold.id == *id).map(|hold| &hold.bucket.warehouse)
+                };
+                let claims = join_all(claims.iter().map(|id| deals.commit_claim(id, order, origin(id))));
                 let (holds, claims) = futures::join!(holds, claims);
                 match holds.into_iter().chain(claims).find_map(Result::err) {
                     None => ok(),
@@ -504,6 +508,14 @@ impl<'a> Orders<'a> {
             };
             if let Err(error) = result {
                 tracing::error!(order = %reference, error = %error, "cannot give money back");
+            }
+        }
+        if let OrderEvent::Shipped { .. } = &event {
+            // A deal claim's units leave the buckets they were sold from.
+            for hold in record.holds.iter().filter(|hold| hold.deal.is_some()) {
+                if let Err(error) = self.m.deals().ship_claim(&hold.id, Some(&hold.bucket.warehouse)).await {
+                    tracing::error!(order = %reference, error = %error, "cannot ship a deal claim's units");
+                }
             }
         }
         for (name, task) in stock_tasks(&record, &event) {

@@ -194,3 +194,19 @@ pub async fn for_sale(mercato: &Mercato, skus: &[String]) {
 pub async fn on_sale(mercato: &Mercato, skus: &[&str]) {
     for_sale(mercato, &skus.iter().map(|raw| (*raw).to_owned()).collect::<Vec<_>>()).await;
 }
+
+/// Terms of a deal `id` on `sku`: `quantity` units at $5.00, active for a
+/// day from [`START`], two per customer.
+pub fn deals_terms(id: &str, sku: &Sku, quantity: u32) -> mercato::engine::deal::DealTerms {
+    use mercato::engine::{Currency, DealId, Money};
+    mercato::engine::deal::DealTerms {
+        id: DealId::parse(id).expect("deal id"),
+        sku: sku.clone(),
+        price: Money::new(500, Currency::USD),
+        quantity,
+        starts_at: START,
+        ends_at: START.plus_millis(86_400_000),
+        per_customer_limit: 2,
+        prime_early_access_ms: 0,
+    }
+}

@@ -37,14 +37,23 @@ pub struct Counts {
     pub committed: u64,
     pub safety_stock: u64,
     pub available: u64,
+    /// The part of `held` flash deals took (absent from older servers).
+    #[serde(default)]
+    pub deal_held: Option<u64>,
 }
 
 impl Counts {
-    /// No negative availability: what is available, held, committed and kept
-    /// back never adds up to more than is on hand.
+    /// The counts add up (API.md, "Inventory counts"): never more held and
+    /// committed than on hand, `available = max(0, on_hand - held -
+    /// committed - safety_stock)`, hence `on_hand = held + committed +
+    /// available + safety_stock` whenever stock is sufficient (during a
+    /// deal too: its units are part of `held`, as `deal_held`).
     pub fn is_consistent(&self) -> bool {
-        u128::from(self.available) + u128::from(self.held) + u128::from(self.committed) + u128::from(self.safety_stock)
-            <= u128::from(self.on_hand)
+        let (on_hand, held, committed) = (u128::from(self.on_hand), u128::from(self.held), u128::from(self.committed));
+        let (safety, available) = (u128::from(self.safety_stock), u128::from(self.available));
+        let sufficient = held + committed + safety <= on_hand;
+        let identity = if sufficient { held + committed + available + safety == on_hand } else { available == 0 };
+        held + committed <= on_hand && identity && self.deal_held.is_none_or(|deal_held| deal_held <= self.held)
     }
 }
 
@@ -243,9 +252,14 @@ mod tests {
 
     #[test]
     fn counts_are_consistent_without_negative_availability() {
-        let counts = Counts { on_hand: 10, held: 3, committed: 2, safety_stock: 1, available: 4 };
+        let counts = Counts { on_hand: 10, held: 3, committed: 2, safety_stock: 1, available: 4, deal_held: Some(2) };
         assert!(counts.is_consistent());
         assert!(!Counts { available: 5, ..counts }.is_consistent());
+        assert!(!Counts { available: 3, ..counts }.is_consistent(), "units unaccounted for break the identity");
+        assert!(!Counts { deal_held: Some(4), ..counts }.is_consistent(), "deal units are part of held");
+        assert!(!Counts { on_hand: 4, available: 0, ..counts }.is_consistent(), "oversold");
+        let short = Counts { on_hand: 5, held: 3, committed: 1, safety_stock: 3, available: 0, deal_held: None };
+        assert!(short.is_consistent(), "stock below the safety stock: nothing available");
     }
 
     #[test]

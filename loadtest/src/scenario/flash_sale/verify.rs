@@ -9,7 +9,8 @@
 //! The checks: `sold-exactly` (never more than the deal offered, and a
 //! `sold-out` answer only once every unit went), `per-customer-limit`,
 //! `idempotent-retries` (the same key got the same answer), `deal-state`,
-//! `inventory` (no negative availability), `claims-held` (a sample of the
+//! `inventory` (the counts add up: `on_hand = held + committed + available +
+//! safety_stock` with the deal's units in `held`, no negative availability), `claims-held` (a sample of the
 //! claims reads back as held by their customer) and `no-server-errors`.
 
 use std::time::Duration;
@@ -225,8 +226,9 @@ pub async fn deal_check(client: &Client, deal: &Deal, summary: &Summary) -> Chec
     }
 }
 
-/// `inventory`: the SKU's counts, in total and per warehouse, never show
-/// more units available, held, committed and kept back than are on hand.
+/// `inventory`: the SKU's counts, in total and per warehouse, add up
+/// ([`Counts::is_consistent`]): the deal's units are held, nothing is
+/// oversold, nothing is unaccounted for.
 pub async fn inventory_check(client: &Client, sku: &str) -> Check {
     let name = "inventory";
     let inventory = match setup::read_inventory(client, sku).await {
@@ -235,15 +237,20 @@ pub async fn inventory_check(client: &Client, sku: &str) -> Check {
     };
     let show = |counts: &Counts| {
         format!(
-            "on_hand {}, available {}, held {}, committed {}, safety_stock {}",
-            counts.on_hand, counts.available, counts.held, counts.committed, counts.safety_stock
+            "on_hand {}, available {}, held {} (deals {}), committed {}, safety_stock {}",
+            counts.on_hand,
+            counts.available,
+            counts.held,
+            counts.deal_held.map_or_else(|| "?".to_owned(), |units| units.to_string()),
+            counts.committed,
+            counts.safety_stock
         )
     };
     let mut detail = format!("{sku}: {}", show(&inventory.totals));
     let mut passed = inventory.totals.is_consistent();
     for kept in inventory.warehouses.iter().filter(|kept| !kept.counts.is_consistent()) {
         passed = false;
-        detail.push_str(&format!("; {} over its on-hand count: {}", kept.warehouse, show(&kept.counts)));
+        detail.push_str(&format!("; {} does not add up: {}", kept.warehouse, show(&kept.counts)));
     }
     if passed {
         detail.push_str(&format!(" (and consistent in each of {} warehouses)", inventory.warehouses.len()));
