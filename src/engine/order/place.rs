@@ -24,7 +24,9 @@ pub struct SagaRecord {
     pub saga: PlaceOrderSaga,
     pub checkout: CheckoutId,
     pub cart: CartId,
-    /// The order MarkPaid creates (already paid).
+    /// The order MarkPaid creates (already paid), or the hold on review
+    /// (kept without its address: see [`super::record::saga_layout`]).
+    #[serde(with = "super::record::saga_layout")]
     pub order: OrderRecord,
     pub card: Option<(CardToken, Money)>,
     pub gift_card: Option<(GiftCardCode, Money)>,
@@ -119,7 +121,7 @@ pub fn prepare_place(
         saga,
         checkout: checkout.id.clone(),
         cart: checkout.cart_id.clone(),
-        order: OrderRecord { order, holds, pending: None },
+        order: OrderRecord { order, holds, pending: None, shipping_address: Some(address.clone()) },
         card: split.card,
         gift_card: split.gift_card,
         payment_id: input.payment_id,
