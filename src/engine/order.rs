@@ -237,17 +237,42 @@ pub struct StatusChange {
 /// What happened to an order; [`Order::apply`] replays it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderEvent {
-    Placed { order: Box<Order> },
-    Paid { at: Timestamp },
-    FulfilmentStarted { at: Timestamp },
-    Shipped { at: Timestamp },
-    Delivered { at: Timestamp },
-    Cancelled { reason: String, stock: StockAction, payments: Vec<PaymentAction>, at: Timestamp },
-    ReturnRequested { request: ReturnRequest, at: Timestamp },
-    ReturnReceived { at: Timestamp },
-    Refunded { payments: Vec<PaymentAction>, at: Timestamp },
+    Placed {
+        order: Box<Order>,
+    },
+    Paid {
+        at: Timestamp,
+    },
+    FulfilmentStarted {
+        at: Timestamp,
+    },
+    Shipped {
+        at: Timestamp,
+    },
+    Delivered {
+        at: Timestamp,
+    },
+    Cancelled {
+        reason: String,
+        stock: StockAction,
+        payments: Vec<PaymentAction>,
+        at: Timestamp,
+    },
+    ReturnRequested {
+        request: ReturnRequest,
+        at: Timestamp,
+    },
+    ReturnReceived {
+        at: Timestamp,
+    },
+    Refunded {
+        payments: Vec<PaymentAction>,
+        at: Timestamp,
+    },
     /// Sent to review: authorized and committed, not captured.
-    Held { at: Timestamp },
+    Held {
+        at: Timestamp,
+    },
 }
 
 /// The input of [`Order::place`].

@@ -211,11 +211,15 @@ impl ListQuery {
     fn filter(&self, only: Option<&CustomerId>) -> Result<OrderFilter, Problem> {
         let time = |name: &str, raw: &Option<String>| -> Result<Option<Timestamp>, Problem> {
             raw.as_deref()
-                .map(|raw| parse_rfc3339(raw).ok_or_else(|| Problem::invalid(format!("{name} is not an RFC 3339 time"))))
+                .map(|raw| {
+                    parse_rfc3339(raw).ok_or_else(|| Problem::invalid(format!("{name} is not an RFC 3339 time")))
+                })
                 .transpose()
         };
         let asked = match self.customer_id.as_deref() {
-            Some(raw) => Some(CustomerId::parse(raw).map_err(|_| Problem::invalid("customer_id is not a customer id"))?),
+            Some(raw) => {
+                Some(CustomerId::parse(raw).map_err(|_| Problem::invalid("customer_id is not a customer id"))?)
+            }
             None => None,
         };
         let customer = match (only, asked) {

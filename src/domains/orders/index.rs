@@ -166,3 +166,135 @@ fn collect<'a>(
     }
     IndexPage { orders, next: None }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::catalog::TaxCategory;
+    use crate::engine::order::{OrderDraft, OrderLine, ShipmentLine, ShipmentPlan};
+    use crate::engine::pricing::Totals;
+    use crate::engine::{Currency, Money, OrderStatus, ProductId, Sku, WarehouseId};
+
+    fn empty() -> OrderIndex {
+        OrderIndex { all: RwLock::new(BTreeMap::new()), by_customer: DashMap::new() }
+    }
+
+    fn summary(n: u32, customer: &str, at: u64, status: OrderStatus) -> OrderSummary {
+        OrderSummary {
+            id: OrderId::parse(&format!("ord_{n:05}")).unwrap(),
+            customer: CustomerId::parse(customer).unwrap(),
+            status,
+            created_at: Timestamp::from_millis(at),
+            changes: 1,
+            warehouses: Vec::new(),
+            text: String::new(),
+        }
+    }
+
+    /// Every page of `filter`, `limit` at a time, following the cursors.
+    fn all_pages(index: &OrderIndex, filter: &OrderFilter, limit: usize) -> Vec<OrderId> {
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = index.page(filter, after.as_ref(), limit);
+            assert!(page.orders.len() <= limit);
+            seen.extend(page.orders);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return seen,
+            }
+        }
+    }
+
+    #[test]
+    fn pages_show_every_kept_order_once_newest_first() {
+        let index = empty();
+        let mut summaries = Vec::new();
+        // Several orders share a millisecond: the id orders them.
+        for n in 0..40u32 {
+            let customer = ["cus_a", "cus_b", "cus_c"][n as usize % 3];
+            let status = if n % 4 == 0 { OrderStatus::Cancelled } else { OrderStatus::Paid };
+            let made = summary(n, customer, 1_000 + u64::from(n / 3), status);
+            summaries.push(made.clone());
+            index.insert(made);
+        }
+        let at = Timestamp::from_millis;
+        let filters = [
+            OrderFilter::default(),
+            OrderFilter { customer: CustomerId::parse("cus_b").ok(), ..OrderFilter::default() },
+            OrderFilter { status: Some(OrderStatus::Cancelled), ..OrderFilter::default() },
+            OrderFilter { from: Some(at(1_003)), to: Some(at(1_009)), ..OrderFilter::default() },
+            OrderFilter {
+                customer: CustomerId::parse("cus_a").ok(),
+                to: Some(at(1_005)),
+                status: Some(OrderStatus::Paid),
+                ..OrderFilter::default()
+            },
+            OrderFilter { from: Some(at(5_000)), ..OrderFilter::default() },
+        ];
+        for filter in filters {
+            let mut expected: Vec<&OrderSummary> = summaries.iter().filter(|s| filter.matches(s)).collect();
+            expected.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+            let expected: Vec<OrderId> = expected.into_iter().map(|s| s.id.clone()).collect();
+            for limit in [1, 2, 3, 7, 100] {
+                assert_eq!(all_pages(&index, &filter, limit), expected, "{filter:?} by {limit}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_page_looks_at_a_bounded_number_of_summaries_and_says_where_to_go_on() {
+        let index = empty();
+        let wanted = summary(0, "cus_a", 1, OrderStatus::OnHold);
+        index.insert(wanted.clone());
+        for n in 1..=u32::try_from(ORDER_LIST_SCAN_MAX).unwrap() + 5 {
+            index.insert(summary(n, "cus_a", 10 + u64::from(n), OrderStatus::Paid));
+        }
+        let held = OrderFilter { status: Some(OrderStatus::OnHold), ..OrderFilter::default() };
+        let first = index.page(&held, None, 20);
+        assert!(first.orders.is_empty() && first.next.is_some(), "out of budget before the match: {first:?}");
+        let second = index.page(&held, first.next.as_ref(), 20);
+        assert_eq!(second, IndexPage { orders: vec![wanted.id.clone()], next: None });
+        let by_customer = OrderFilter { customer: Some(wanted.customer.clone()), ..held };
+        assert_eq!(all_pages(&index, &by_customer, 20), [wanted.id]);
+    }
+
+    #[test]
+    fn an_older_state_of_an_order_never_replaces_a_newer_one() {
+        let usd = |cents| Money::new(cents, Currency::USD);
+        let sku = Sku::parse("S-1").unwrap();
+        let draft = OrderDraft {
+            id: OrderId::parse("ord_1").unwrap(),
+            customer: CustomerId::parse("cus_a").unwrap(),
+            lines: vec![OrderLine {
+                sku: sku.clone(),
+                product_id: ProductId::parse("P-1").unwrap(),
+                title: "Kettle".into(),
+                quantity: 1,
+                unit_price: usd(100),
+                tax_category: TaxCategory::Standard,
+                tax: usd(0),
+            }],
+            totals: Totals { subtotal: usd(100), tax: usd(0), shipping: usd(0), discount: usd(0), total: usd(100) },
+            authorization: None,
+            gift_card: None,
+            shipments: vec![ShipmentPlan {
+                warehouse: WarehouseId::parse("W-1").unwrap(),
+                lines: vec![ShipmentLine { sku, quantity: 1 }],
+            }],
+        };
+        let (placed, _) = Order::place(draft, Timestamp::from_millis(5)).unwrap();
+        let mut held = placed.clone();
+        held.hold(Timestamp::from_millis(6)).unwrap();
+        let index = empty();
+        index.update(&held);
+        index.update(&placed);
+        let on_hold = OrderFilter { status: Some(OrderStatus::OnHold), ..OrderFilter::default() };
+        assert_eq!(index.page(&on_hold, None, 10).orders, [held.id.clone()]);
+        let mut paid = held.clone();
+        paid.mark_paid(Timestamp::from_millis(7)).unwrap();
+        index.update(&paid);
+        assert!(index.page(&on_hold, None, 10).orders.is_empty());
+        assert_eq!(index.by_customer.get(&paid.customer).map(|set| set.len()), Some(1));
+    }
+}

@@ -17,12 +17,14 @@ use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
 use crate::domains::carts::actor::CartCommand;
 use crate::domains::checkout::actor::CheckoutCommand;
-use crate::engine::order::{prepare_place, stock_tasks, OrderCommand, OrderCursor, OrderFilter, PlaceError, PlaceInput};
+use crate::engine::order::{
+    prepare_place, stock_tasks, OrderCommand, OrderCursor, OrderFilter, PlaceError, PlaceInput,
+};
 use crate::engine::order::{PaymentAction, ReturnItem, RoutingError, SagaRecord};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
-    CheckoutId, CheckoutStep, CustomerId, FraudDecision, InventoryError, Money, OrderEvent, OrderId,
-    OrderStatus, PaymentError, PaymentId, ReservationId, SagaAction, SagaOutcome,
+    CheckoutId, CheckoutStep, CustomerId, FraudDecision, InventoryError, Money, OrderEvent, OrderId, OrderStatus,
+    PaymentError, PaymentId, ReservationId, SagaAction, SagaOutcome,
 };
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};

@@ -38,7 +38,9 @@ impl OrderSummary {
         let text = order
             .lines
             .iter()
-            .map(|line| format!("{}\n{}", line.title.to_lowercase(), line.sku.as_str().to_lowercase()))
+            .map(|line| {
+                format!("{}\n{}", line.title.to_lowercase().replace('\n', " "), line.sku.as_str().to_lowercase())
+            })
             .collect::<Vec<_>>()
             .join("\n");
         OrderSummary {
@@ -133,7 +135,7 @@ impl OrderFilter {
             && self.warehouse.as_ref().is_none_or(|warehouse| summary.warehouses.contains(warehouse))
             && self.from.is_none_or(|from| summary.created_at >= from)
             && self.to.is_none_or(|to| summary.created_at <= to)
-            && self.query.as_deref().is_none_or(|query| summary.text.contains(query))
+            && self.query.as_deref().is_none_or(|query| summary.text.split('\n').any(|field| field.contains(query)))
     }
 }
 
@@ -175,8 +177,7 @@ mod tests {
 
     #[test]
     fn a_filter_applies_every_field_it_has() {
-        let summary =
-            OrderSummary::of(&order("ord_1", "cus_a", 5_000, "W-EAST", "Wireless Headphones", "HP-BLK-01"));
+        let summary = OrderSummary::of(&order("ord_1", "cus_a", 5_000, "W-EAST", "Wireless Headphones", "HP-BLK-01"));
         assert_eq!(summary.warehouses, [WarehouseId::parse("W-EAST").unwrap()]);
         let all = OrderFilter::default().checked(None).unwrap();
         assert!(all.matches(&summary));
@@ -218,6 +219,13 @@ mod tests {
         held.hold(Timestamp::from_millis(2)).unwrap();
         let later = OrderSummary::of(&held);
         assert_eq!((placed.changes, later.changes, later.status), (1, 2, OrderStatus::OnHold));
-        assert_eq!(held.history.last(), Some(&StatusChange { from: Some(OrderStatus::PendingPayment), to: OrderStatus::OnHold, at: Timestamp::from_millis(2) }));
+        assert_eq!(
+            held.history.last(),
+            Some(&StatusChange {
+                from: Some(OrderStatus::PendingPayment),
+                to: OrderStatus::OnHold,
+                at: Timestamp::from_millis(2)
+            })
+        );
     }
 }

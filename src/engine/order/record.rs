@@ -6,13 +6,13 @@
 
 use super::{plan_shipments, RoutingError, ShipmentLine, ShipmentPlan, StockByWarehouse};
 use super::{Order, OrderAction, OrderError, OrderEvent, OrderStatus, ReturnItem, StockAction};
+use crate::engine::address::Address;
 use crate::engine::checkout::CheckoutLine;
 use crate::engine::ids::{DealId, ReservationId, Sku, WarehouseId};
 use crate::engine::pricing::distance_km;
 use crate::engine::time::Timestamp;
 use crate::engine::warehouse::{GeoPoint, Warehouse};
 use crate::engine::BucketKey;
-use crate::engine::address::Address;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

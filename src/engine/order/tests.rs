@@ -336,3 +336,33 @@ fn payment_movements_follow_the_money_of_a_cancel_after_payment_and_of_a_return(
     let last = refunded.payment_movements().pop().unwrap();
     assert_eq!((last.kind, last.method, last.amount), (MovementKind::Refund, MovementMethod::Card, usd(1_073)));
 }
+
+#[test]
+fn a_record_written_before_shipping_addresses_reads_with_none_and_a_new_one_round_trips() {
+    use crate::engine::address::{Address, AddressInput};
+    use crate::store::codec::{decode, encode};
+    let (order, _) = Order::place(draft(true), NOW).unwrap();
+    let holds = Vec::<PlannedHold>::new();
+    // Every build before the address encoded exactly these three fields.
+    let old = encode(&(order.clone(), holds.clone(), Option::<OrderEvent>::None)).unwrap();
+    let read: OrderRecord = decode(b"v", &old).unwrap();
+    assert_eq!(read, OrderRecord { order: order.clone(), holds, pending: None, shipping_address: None });
+
+    let address = Address::parse(&AddressInput {
+        name: "Ann".into(),
+        line1: "1 Main St".into(),
+        city: "Newark".into(),
+        region: Some("NJ".into()),
+        postal_code: "07102".into(),
+        country: "US".into(),
+        ..AddressInput::default()
+    })
+    .unwrap();
+    let record = OrderRecord { shipping_address: Some(address), ..read };
+    let bytes = encode(&record).unwrap();
+    assert_eq!(decode::<OrderRecord>(b"v", &bytes).unwrap(), record);
+    assert!(bytes.starts_with(&old), "the address is appended after the older fields");
+    let mut truncated = bytes.clone();
+    truncated.push(0);
+    assert!(decode::<OrderRecord>(b"v", &truncated).is_err(), "bytes left over are refused");
+}
