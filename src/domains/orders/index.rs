@@ -88,20 +88,27 @@ impl OrderIndex {
         Ok(index)
     }
 
+    /// Keeps `summary` unless the index has one of the same order made from
+    /// at least as many status changes. The two maps are never locked
+    /// together.
     fn insert(&self, summary: OrderSummary) {
         let place = Place::of(summary.created_at, &summary.id);
-        self.by_customer.entry(summary.customer.clone()).or_default().insert(place.clone());
-        self.all.write().insert(place, summary);
+        let customer = summary.customer.clone();
+        {
+            let mut all = self.all.write();
+            if all.get(&place).is_some_and(|known| known.changes >= summary.changes) {
+                return;
+            }
+            all.insert(place.clone(), summary);
+        }
+        self.by_customer.entry(customer).or_default().insert(place);
     }
 
     /// Takes in the order's current state (see the module docs).
     pub(crate) fn update(&self, order: &Order) {
         let place = Place::of(order.created_at, &order.id);
-        let newer = self
-            .all
-            .read()
-            .get(&place)
-            .is_none_or(|known| usize::try_from(known.changes).is_ok_and(|changes| changes < order.history.len()));
+        let changes = u32::try_from(order.history.len()).unwrap_or(u32::MAX);
+        let newer = self.all.read().get(&place).is_none_or(|known| known.changes < changes);
         if newer {
             self.insert(OrderSummary::of(order));
         }
@@ -119,18 +126,21 @@ impl OrderIndex {
         };
         let range = (start, Bound::Unbounded);
         let from = filter.from.map_or(0, Timestamp::as_millis);
-        let all = self.all.read();
         match &filter.customer {
             Some(customer) => {
-                // Copied out first: the customer's set is never locked
-                // while `all` is (an update locks them the other way round).
+                // Copied out before `all` is locked: the two maps are never
+                // locked together.
                 let places: Vec<Place> = match self.by_customer.get(customer) {
                     Some(set) => set.range(range).take(ORDER_LIST_SCAN_MAX + 1).cloned().collect(),
                     None => Vec::new(),
                 };
+                let all = self.all.read();
                 collect(places.iter().filter_map(|place| all.get(place)), filter, from, limit)
             }
-            None => collect(all.range(range).map(|(_, summary)| summary), filter, from, limit),
+            None => {
+                let all = self.all.read();
+                collect(all.range(range).map(|(_, summary)| summary), filter, from, limit)
+            }
         }
     }
 }
