@@ -115,7 +115,8 @@ impl<'a> Orders<'a> {
     }
 
     /// Places the checkout: reserve -> fraud check -> authorize -> commit ->
-    /// capture -> paid. Any failure compensates and returns its typed error,
+    /// capture -> paid (or, sent to review by the fraud check, no capture:
+    /// on hold). Any failure compensates and returns its typed error,
     /// leaving no order and no hold. A placed checkout returns its order.
     pub async fn place(self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
         let (result, ticket) = self.m.deferring_durability(Box::pin(self.place_now(customer, id))).await;
@@ -321,9 +322,12 @@ impl<'a> Orders<'a> {
                     };
                 }
                 if placed.shipping_address.is_none() {
-                    // A saga read back after a crash keeps no address.
-                    let checkout = self.m.checkouts().get(&placed.order.customer, &record.checkout).await?;
-                    placed.shipping_address = checkout.checkout.address;
+                    // A saga read back after a crash keeps no address: the
+                    // checkout has it (an order without one still gets made).
+                    let customer = &placed.order.customer;
+                    if let Ok(checkout) = self.m.checkouts().get(customer, &record.checkout).await {
+                        placed.shipping_address = checkout.checkout.address;
+                    }
                 }
                 *created = Some(self.order_call(order, OrderCommand::Create(Box::new(placed))).await?);
                 ok()
