@@ -6,7 +6,10 @@
 //! | from              | action            | to                |
 //! |-------------------|-------------------|-------------------|
 //! | `pending_payment` | `mark_paid`       | `paid`            |
+//! | `pending_payment` | `hold`            | `on_hold`         |
 //! | `pending_payment` | `cancel`          | `cancelled`       |
+//! | `on_hold`         | `mark_paid`       | `paid`            |
+//! | `on_hold`         | `cancel`          | `cancelled`       |
 //! | `paid`            | `start_fulfilment`| `fulfilling`      |
 //! | `paid`            | `cancel`          | `cancelled`       |
 //! | `fulfilling`      | `ship`            | `shipped`         |
@@ -18,20 +21,31 @@
 //!
 //! `cancelled` and `refunded` are final. Cancelling is allowed until the order
 //! ships; the `Cancelled` event tells the caller what to undo: release the
-//! holds (before payment) or restock the committed units (after), and void the
-//! authorization (before capture) or refund the card and credit the gift card
-//! (after). One return per order; shipping is not refunded.
+//! holds (before payment) or restock the committed units (on hold and after),
+//! and void the authorization (before capture: pending or on hold) or refund
+//! the card and credit the gift card (after). One return per order; shipping
+//! is not refunded.
+//!
+//! `on_hold` is an order fraud screening sent to review: its units are
+//! committed and its card authorized, never captured, and nothing ships
+//! until the admin approves it (`mark_paid`, which owes the capture) or
+//! cancels it.
 //!
 //! Invariants ([`Order::check_invariants`]): `order.history_ends_in_status`,
 //! `order.totals_add_up`, `order.refunds_within_captured`,
-//! `order.returns_within_lines`, `order.shipments_cover_lines`.
+//! `order.returns_within_lines`, `order.shipments_cover_lines`,
+//! `order.held_not_captured`.
 
+mod listing;
+mod movements;
 mod place;
 mod record;
 mod routing;
 #[cfg(test)]
 mod tests;
 
+pub use listing::{FilterError, OrderCursor, OrderFilter, OrderSummary, ORDER_QUERY_CHARS_MAX};
+pub use movements::{MovementKind, MovementMethod, PaymentMovement};
 pub use place::{prepare_place, PlaceError, PlaceInput, SagaRecord};
 pub use record::{plan_holds, stock_tasks, OrderCommand, OrderRecord, PlannedHold, StockOp, StockTask};
 pub use routing::{
@@ -62,11 +76,15 @@ pub enum OrderStatus {
     ReturnRequested,
     Returned,
     Refunded,
+    /// Sent to review by fraud screening (appended last: the encoding of
+    /// the other variants never changes).
+    OnHold,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 9] = [
+    pub const ALL: [OrderStatus; 10] = [
         OrderStatus::PendingPayment,
+        OrderStatus::OnHold,
         OrderStatus::Paid,
         OrderStatus::Fulfilling,
         OrderStatus::Shipped,
@@ -90,10 +108,12 @@ pub enum OrderAction {
     RequestReturn,
     ReceiveReturn,
     RefundReturn,
+    Hold,
 }
 
 impl OrderAction {
-    pub const ALL: [OrderAction; 8] = [
+    pub const ALL: [OrderAction; 9] = [
+        OrderAction::Hold,
         OrderAction::MarkPaid,
         OrderAction::StartFulfilment,
         OrderAction::Ship,
@@ -108,7 +128,10 @@ impl OrderAction {
 /// The transition table of the module docs: `(from, action, to)`.
 pub const TRANSITIONS: &[(OrderStatus, OrderAction, OrderStatus)] = &[
     (OrderStatus::PendingPayment, OrderAction::MarkPaid, OrderStatus::Paid),
+    (OrderStatus::PendingPayment, OrderAction::Hold, OrderStatus::OnHold),
     (OrderStatus::PendingPayment, OrderAction::Cancel, OrderStatus::Cancelled),
+    (OrderStatus::OnHold, OrderAction::MarkPaid, OrderStatus::Paid),
+    (OrderStatus::OnHold, OrderAction::Cancel, OrderStatus::Cancelled),
     (OrderStatus::Paid, OrderAction::StartFulfilment, OrderStatus::Fulfilling),
     (OrderStatus::Paid, OrderAction::Cancel, OrderStatus::Cancelled),
     (OrderStatus::Fulfilling, OrderAction::Ship, OrderStatus::Shipped),
@@ -214,15 +237,42 @@ pub struct StatusChange {
 /// What happened to an order; [`Order::apply`] replays it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum OrderEvent {
-    Placed { order: Box<Order> },
-    Paid { at: Timestamp },
-    FulfilmentStarted { at: Timestamp },
-    Shipped { at: Timestamp },
-    Delivered { at: Timestamp },
-    Cancelled { reason: String, stock: StockAction, payments: Vec<PaymentAction>, at: Timestamp },
-    ReturnRequested { request: ReturnRequest, at: Timestamp },
-    ReturnReceived { at: Timestamp },
-    Refunded { payments: Vec<PaymentAction>, at: Timestamp },
+    Placed {
+        order: Box<Order>,
+    },
+    Paid {
+        at: Timestamp,
+    },
+    FulfilmentStarted {
+        at: Timestamp,
+    },
+    Shipped {
+        at: Timestamp,
+    },
+    Delivered {
+        at: Timestamp,
+    },
+    Cancelled {
+        reason: String,
+        stock: StockAction,
+        payments: Vec<PaymentAction>,
+        at: Timestamp,
+    },
+    ReturnRequested {
+        request: ReturnRequest,
+        at: Timestamp,
+    },
+    ReturnReceived {
+        at: Timestamp,
+    },
+    Refunded {
+        payments: Vec<PaymentAction>,
+        at: Timestamp,
+    },
+    /// Sent to review: authorized and committed, not captured.
+    Held {
+        at: Timestamp,
+    },
 }
 
 /// The input of [`Order::place`].
@@ -301,6 +351,13 @@ impl Order {
         vec![event]
     }
 
+    /// Fraud screening sent the order to review: it waits, authorized and
+    /// not captured, for the admin.
+    pub fn hold(&mut self, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
+        self.allow(OrderAction::Hold)?;
+        Ok(self.emit(OrderEvent::Held { at: now }))
+    }
+
     /// The payment was captured (card) and debited (gift card).
     pub fn mark_paid(&mut self, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
         self.allow(OrderAction::MarkPaid)?;
@@ -325,12 +382,13 @@ impl Order {
     /// Cancels before shipping; the event lists the stock and money to undo.
     pub fn cancel(&mut self, reason: &str, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
         self.allow(OrderAction::Cancel)?;
-        let paid = self.status != OrderStatus::PendingPayment;
-        let stock = if paid { StockAction::Restock } else { StockAction::ReleaseHolds };
-        let payments = if paid {
-            self.give_back(self.payment.captured, self.payment.gift_card_debited)
-        } else {
-            self.payment.authorization.iter().map(|id| PaymentAction::Void { authorization: id.clone() }).collect()
+        let stock = match self.status {
+            OrderStatus::PendingPayment => StockAction::ReleaseHolds,
+            _ => StockAction::Restock,
+        };
+        let payments = match self.status {
+            OrderStatus::PendingPayment | OrderStatus::OnHold => self.void_all(),
+            _ => self.give_back(self.payment.captured, self.payment.gift_card_debited),
         };
         let reason = reason.chars().take(RETURN_REASON_CHARS_MAX).collect();
         Ok(self.emit(OrderEvent::Cancelled { reason, stock, payments, at: now }))
@@ -358,6 +416,19 @@ impl Order {
         let currency = self.totals.total.currency;
         let payments = self.give_back(Money::new(to_card, currency), Money::new(refund - to_card, currency));
         Ok(self.emit(OrderEvent::Refunded { payments, at: now }))
+    }
+
+    /// Before capture: the authorization is voided (which also credits back
+    /// a gift card debited under the same reference); a gift card alone is
+    /// credited back.
+    fn void_all(&self) -> Vec<PaymentAction> {
+        match (&self.payment.authorization, &self.payment.gift_card) {
+            (Some(authorization), _) => vec![PaymentAction::Void { authorization: authorization.clone() }],
+            (None, Some((code, amount))) if self.status == OrderStatus::OnHold => {
+                vec![PaymentAction::CreditGiftCard { code: code.clone(), amount: *amount }]
+            }
+            (None, _) => Vec::new(),
+        }
     }
 
     fn give_back(&self, card: Money, gift: Money) -> Vec<PaymentAction> {
@@ -414,6 +485,11 @@ impl Order {
                 let zero = Money::zero(self.totals.total.currency);
                 self.payment.gift_card_debited = self.payment.gift_card.as_ref().map_or(zero, |(_, amount)| *amount);
                 (OrderAction::MarkPaid, *at)
+            }
+            OrderEvent::Held { at } => {
+                let zero = Money::zero(self.totals.total.currency);
+                self.payment.gift_card_debited = self.payment.gift_card.as_ref().map_or(zero, |(_, amount)| *amount);
+                (OrderAction::Hold, *at)
             }
             OrderEvent::FulfilmentStarted { at } => (OrderAction::StartFulfilment, *at),
             OrderEvent::Shipped { at } => (OrderAction::Ship, *at),
@@ -488,6 +564,9 @@ impl Order {
         let gift = payment.gift_card.as_ref().map_or(0, |(_, amount)| amount.cents);
         if payment.refunded.cents > payment.captured.cents || payment.gift_card_credited.cents > gift {
             return violation("order.refunds_within_captured", format!("{payment:?}"));
+        }
+        if self.status == OrderStatus::OnHold && payment.captured.cents != 0 {
+            return violation("order.held_not_captured", format!("captured {}", payment.captured));
         }
         if let Some(request) = &self.return_request {
             for item in &request.items {

@@ -14,6 +14,12 @@
 //! Completed     -> Done
 //! ```
 //!
+//! An order fraud screening sends to review ([`SagaOutcome::Review`]) takes
+//! the same path with `review` set, up to `Committed`, and then
+//! `HoldForReview` creates it on hold instead of capturing: authorized, its
+//! stock committed, nothing captured (the admin approves or cancels it
+//! later). Creating it completes the saga.
+//!
 //! A failed action before capture (stock short, fraud decline, card declined,
 //! a hold expired before commit, capture refused) switches to `Compensating`,
 //! which runs, in order: `ReleaseHolds` (or `Restock` once the holds were
@@ -56,12 +62,20 @@ pub enum SagaStep {
     Reserved {
         reservations: Vec<ReservationId>,
     },
-    FraudChecked,
+    /// `review`: the order goes on hold instead of being captured. (Steps
+    /// between `Started` and `Captured` are never persisted, so their
+    /// fields may change.)
+    FraudChecked {
+        review: bool,
+    },
     /// `None` when nothing was left for the card (a gift card paid it all).
     Authorized {
         authorization: Option<PaymentId>,
+        review: bool,
     },
-    Committed,
+    Committed {
+        review: bool,
+    },
     Captured,
     Completed,
     Compensating {
@@ -115,6 +129,8 @@ pub enum SagaAction {
         authorization: Option<PaymentId>,
     },
     Done,
+    /// Create the order on hold for review (authorized, committed, not captured).
+    HoldForReview,
 }
 
 /// The result of the last action, reported by the actor layer.
@@ -128,6 +144,8 @@ pub enum SagaOutcome {
     Failed { reason: String },
     /// A void was refused because the authorization had been captured.
     AlreadyCaptured,
+    /// Fraud screening sent the order to review (the outcome of `CheckFraud`).
+    Review,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,11 +202,12 @@ impl PlaceOrderSaga {
                 SagaAction::Reserve { reservations: self.reservations.clone(), claims: self.claims.clone() }
             }
             SagaStep::Reserved { .. } => SagaAction::CheckFraud,
-            SagaStep::FraudChecked => SagaAction::Authorize { reference: self.payment_reference.clone() },
+            SagaStep::FraudChecked { .. } => SagaAction::Authorize { reference: self.payment_reference.clone() },
             SagaStep::Authorized { .. } => {
                 SagaAction::CommitHolds { reservations: self.reservations.clone(), claims: self.claims.clone() }
             }
-            SagaStep::Committed => match &self.authorization {
+            SagaStep::Committed { review: true } => SagaAction::HoldForReview,
+            SagaStep::Committed { review: false } => match &self.authorization {
                 Some(authorization) => SagaAction::Capture { authorization: authorization.clone() },
                 None => SagaAction::MarkPaid,
             },
@@ -208,23 +227,20 @@ impl PlaceOrderSaga {
                 return Err(SagaError::FailedAfterCapture { reason })
             }
             (_, SagaOutcome::Failed { reason }) => self.compensate(reason),
-            (_, SagaOutcome::AlreadyCaptured) => {
-                return Err(SagaError::UnexpectedOutcome {
-                    action: Box::new(action),
-                    outcome: SagaOutcome::AlreadyCaptured,
-                })
+            (SagaStep::Reserved { .. }, SagaOutcome::Review) => self.step = SagaStep::FraudChecked { review: true },
+            (_, outcome @ (SagaOutcome::AlreadyCaptured | SagaOutcome::Review)) => {
+                return Err(SagaError::UnexpectedOutcome { action: Box::new(action), outcome })
             }
             (step, SagaOutcome::Succeeded { authorization }) => {
-                self.step = match step {
+                self.step = match *step {
                     SagaStep::Started => SagaStep::Reserved { reservations: self.reservations.clone() },
-                    SagaStep::Reserved { .. } => SagaStep::FraudChecked,
-                    SagaStep::FraudChecked => {
+                    SagaStep::Reserved { .. } => SagaStep::FraudChecked { review: false },
+                    SagaStep::FraudChecked { review } => {
                         self.authorization.clone_from(&authorization);
-                        SagaStep::Authorized { authorization }
+                        SagaStep::Authorized { authorization, review }
                     }
-                    SagaStep::Authorized { .. } => SagaStep::Committed,
-                    SagaStep::Committed if self.authorization.is_none() => SagaStep::Completed,
-                    SagaStep::Committed => SagaStep::Captured,
+                    SagaStep::Authorized { review, .. } => SagaStep::Committed { review },
+                    SagaStep::Committed { review: false } if self.authorization.is_some() => SagaStep::Captured,
                     _ => SagaStep::Completed,
                 };
             }
@@ -238,8 +254,8 @@ impl PlaceOrderSaga {
         match self.step {
             // CommitHolds may have run: restock covers committed holds, and
             // release covers those it did not reach.
-            SagaStep::Authorized { .. } | SagaStep::Committed => self.full_compensation(),
-            SagaStep::FraudChecked => vec![release, self.void()],
+            SagaStep::Authorized { .. } | SagaStep::Committed { .. } => self.full_compensation(),
+            SagaStep::FraudChecked { .. } => vec![release, self.void()],
             _ => vec![release],
         }
     }
@@ -305,9 +321,9 @@ impl PlaceOrderSaga {
         match self.step {
             SagaStep::Started
             | SagaStep::Reserved { .. }
-            | SagaStep::FraudChecked
+            | SagaStep::FraudChecked { .. }
             | SagaStep::Authorized { .. }
-            | SagaStep::Committed => {
+            | SagaStep::Committed { .. } => {
                 let remaining = self.full_compensation();
                 self.step = SagaStep::Compensating { reason: "interrupted before capture".to_owned(), remaining };
             }

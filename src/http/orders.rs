@@ -1,17 +1,19 @@
-//! Placing orders, reading and listing them, cancellations and returns, and
-//! the admin routes that move an order along (ship, deliver, receive a return).
+//! Placing orders, reading and listing them (a customer their own, the
+//! admin any, with filters), cancellations and returns, and the admin
+//! routes that move an order along (approve a hold, ship, deliver, receive
+//! a return).
 //! Placing is `POST /v1/checkouts/{id}/place`: the route and its action are
 //! here, and this module uses the checkout's id parsing, never the reverse.
 
 use super::checkout::checkout_id;
-use super::dto::rfc3339;
+use super::dto::{parse_rfc3339, rfc3339};
 use super::error::Problem;
 use super::product_dto::MoneyBody;
 use super::route::{query_param, route_path, Content, Query, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
 use crate::domains::orders::OrderRecord;
-use crate::engine::order::ReturnItem;
-use crate::engine::{Money, OrderId, OrderStatus, Sku};
+use crate::engine::order::{MovementKind, MovementMethod, OrderCursor, OrderFilter, ReturnItem};
+use crate::engine::{Address, CustomerId, Money, OrderId, OrderStatus, Sku, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::IntoParams;
@@ -58,6 +60,7 @@ pub struct ShipmentView {
     pub lines: Vec<ShipmentLineView>,
 }
 
+/// What the order's payment stands at (see `payments` for each movement).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PaymentsView {
     pub authorization: Option<String>,
@@ -81,14 +84,74 @@ pub struct HistoryView {
     pub at: String,
 }
 
+/// One money movement of an order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PaymentMovementView {
+    #[schema(value_type = String, example = "authorization")]
+    pub kind: MovementKind,
+    /// `card` or `gift_card`.
+    #[schema(value_type = String, example = "card")]
+    pub method: MovementMethod,
+    #[schema(value_type = MoneyBody)]
+    pub amount: Money,
+    pub at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AddressView {
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub region: Option<String>,
+    pub postal_code: String,
+    pub country: String,
+}
+
+impl From<&Address> for AddressView {
+    fn from(address: &Address) -> Self {
+        AddressView {
+            name: address.name().to_owned(),
+            line1: address.line1().to_owned(),
+            line2: address.line2().map(str::to_owned),
+            city: address.city().to_owned(),
+            region: address.region().map(str::to_owned),
+            postal_code: address.postal_code().to_owned(),
+            country: address.country().to_owned(),
+        }
+    }
+}
+
+/// The order statuses, as the API names them.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatusView {
+    PendingPayment,
+    OnHold,
+    Paid,
+    Fulfilling,
+    Shipped,
+    Delivered,
+    Cancelled,
+    ReturnRequested,
+    Returned,
+    Refunded,
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub order_id: String,
+    pub customer_id: String,
+    #[schema(value_type = OrderStatusView)]
     pub status: String,
     pub lines: Vec<OrderLineView>,
     pub totals: TotalsView,
+    /// Null for orders placed before orders kept their address.
+    pub shipping_address: Option<AddressView>,
     pub shipments: Vec<ShipmentView>,
-    pub payments: PaymentsView,
+    /// Every money movement, oldest first.
+    pub payments: Vec<PaymentMovementView>,
+    pub payment: PaymentsView,
     pub history: Vec<HistoryView>,
     #[schema(value_type = Option<Object>)]
     pub return_request: Option<serde_json::Value>,
@@ -116,8 +179,14 @@ pub struct ReturnBody {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub status: Option<String>,
+    pub customer_id: Option<String>,
+    pub warehouse: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -126,9 +195,54 @@ impl IntoParams for ListQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         vec![
             query_param::<String>("status", false, "only orders in this status"),
+            query_param::<String>("customer_id", false, "only this customer's orders (a customer: only their own id)"),
+            query_param::<String>("warehouse", false, "only orders with a shipment planned from this warehouse"),
+            query_param::<String>("from", false, "RFC 3339: created at or after"),
+            query_param::<String>("to", false, "RFC 3339: created at or before"),
+            query_param::<String>("q", false, "text in a line's product title or SKU, any case (1..=100 characters)"),
             query_param::<i64>("limit", false, "1..=100, default 20"),
             query_param::<String>("cursor", false, "next_cursor of the previous page"),
         ]
+    }
+}
+
+impl ListQuery {
+    /// The filter this query asks for; `only` restricts it to one customer.
+    fn filter(&self, only: Option<&CustomerId>) -> Result<OrderFilter, Problem> {
+        let time = |name: &str, raw: &Option<String>| -> Result<Option<Timestamp>, Problem> {
+            raw.as_deref()
+                .map(|raw| {
+                    parse_rfc3339(raw).ok_or_else(|| Problem::invalid(format!("{name} is not an RFC 3339 time")))
+                })
+                .transpose()
+        };
+        let asked = match self.customer_id.as_deref() {
+            Some(raw) => {
+                Some(CustomerId::parse(raw).map_err(|_| Problem::invalid("customer_id is not a customer id"))?)
+            }
+            None => None,
+        };
+        let customer = match (only, asked) {
+            (Some(only), Some(asked)) if *only != asked => {
+                return Err(Problem::invalid("a customer lists only their own orders"))
+            }
+            (Some(only), _) => Some(only.clone()),
+            (None, asked) => asked,
+        };
+        let filter = OrderFilter {
+            status: self.status.as_deref().map(parse_status).transpose()?,
+            customer,
+            warehouse: self.warehouse.as_deref().map(super::dto::warehouse).transpose()?,
+            from: time("from", &self.from)?,
+            to: time("to", &self.to)?,
+            ..OrderFilter::default()
+        };
+        filter.checked(self.q.as_deref()).map_err(|err| Problem::invalid(err.to_string()))
+    }
+
+    fn cursor(&self) -> Result<Option<OrderCursor>, Problem> {
+        let parse = |raw: &str| OrderCursor::parse(raw).map_err(|err| Problem::invalid(err.to_string()));
+        self.cursor.as_deref().map(parse).transpose()
     }
 }
 
@@ -164,7 +278,19 @@ pub fn order_view(record: &OrderRecord) -> Result<OrderView, Problem> {
         .collect::<Result<Vec<_>, Problem>>()?;
     Ok(OrderView {
         order_id: order.id.to_string(),
+        customer_id: order.customer.to_string(),
         status: status_name(order.status),
+        shipping_address: record.shipping_address.as_ref().map(AddressView::from),
+        payments: order
+            .payment_movements()
+            .into_iter()
+            .map(|movement| PaymentMovementView {
+                kind: movement.kind,
+                method: movement.method,
+                amount: movement.amount,
+                at: rfc3339(movement.at),
+            })
+            .collect(),
         lines,
         totals: TotalsView {
             subtotal: totals.subtotal,
@@ -185,7 +311,7 @@ pub fn order_view(record: &OrderRecord) -> Result<OrderView, Problem> {
                     .collect(),
             })
             .collect(),
-        payments: PaymentsView {
+        payment: PaymentsView {
             authorization: payment.authorization.as_ref().map(ToString::to_string),
             card_amount: payment.card_amount,
             gift_card: payment.gift_card.as_ref().map(|(code, _)| code.to_string()),
@@ -229,20 +355,42 @@ pub fn routes() -> Routes<impl RouteFilter> {
         .or(Route::get(route_path!("v1" / "orders" / {id}))
             .tag("orders")
             .signed_in()
-            .responds(200, "the order with its history", Content::json::<OrderView>())
+            .responds(200, "the order with its history (the admin reads any order)", Content::json::<OrderView>())
             .problem(404, "not-found (also another customer's order)")
             .to(|state, caller, (id,), ()| read(state, caller, id)))
         .or(Route::get(route_path!("v1" / "orders"))
             .tag("orders")
             .signed_in()
             .input::<Query<ListQuery>>()
-            .responds(200, "the caller's orders, newest first", Content::json::<OrderListView>())
-            .problem(422, "invalid-input")
+            .responds(
+                200,
+                "the caller's orders, newest first (for the admin token: every order, as /v1/admin/orders)",
+                Content::json::<OrderListView>(),
+            )
+            .problem(422, "invalid-input: an unknown status, a bad time, id or cursor, from after to, q too long")
             .to(|state, caller, (), query| list(state, caller, query)))
+        .or(Route::get(route_path!("v1" / "admin" / "orders"))
+            .tag("orders")
+            .admin()
+            .input::<Query<ListQuery>>()
+            .responds(200, "every order the filters keep, newest first", Content::json::<OrderListView>())
+            .problem(422, "invalid-input: an unknown status, a bad time, id or cursor, from after to, q too long")
+            .to(|state, caller, (), query| list(state, caller, query)))
+        .or(Route::post(route_path!("v1" / "admin" / "orders" / {id} / "approve"))
+            .tag("orders")
+            .admin()
+            .responds(200, "the order on hold is approved: captured, now paid", Content::json::<OrderView>())
+            .problem(409, "conflict: the order is not on hold")
+            .problem(404, "not-found")
+            .to(|state, _, (id,), ()| approve(state, id)))
         .or(Route::post(route_path!("v1" / "orders" / {id} / "cancel"))
             .tag("orders")
             .signed_in()
-            .responds(200, "the cancelled order: units back in stock, money refunded", Content::json::<OrderView>())
+            .responds(
+                200,
+                "the cancelled order: units back in stock, money refunded (or, on hold, the authorization voided); the admin cancels any order",
+                Content::json::<OrderView>(),
+            )
             .problem(409, "conflict: the order has shipped")
             .problem(404, "not-found")
             .to(|state, caller, (id,), ()| cancel(state, caller, id)))
@@ -258,7 +406,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .tag("orders")
             .admin()
             .responds(200, "shipped: the units left their warehouses", Content::json::<OrderView>())
-            .problem(409, "conflict")
+            .problem(409, "conflict: not paid yet (an order on hold ships only once approved), or already shipped")
             .to(|state, _, (id,), ()| ship(state, id)))
         .or(Route::post(route_path!("v1" / "admin" / "orders" / {id} / "deliver"))
             .tag("orders")
@@ -286,25 +434,42 @@ async fn place(state: AppState, caller: Caller, id: String) -> Result<impl Reply
 }
 
 async fn read(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let customer = caller.customer()?;
-    let record = state.mercato.orders().get(&customer.id, &order_id(&id)?).await?;
+    let id = order_id(&id)?;
+    let orders = state.mercato.orders();
+    let record = match caller {
+        Caller::Admin => orders.get_any(&id).await?,
+        Caller::Customer(customer) => orders.get(&customer.id, &id).await?,
+    };
     Ok(warp::reply::json(&order_view(&record)?))
 }
 
+/// `GET /v1/orders` (a customer's own; the admin's: every order) and `GET
+/// /v1/admin/orders`.
 async fn list(state: AppState, caller: Caller, query: ListQuery) -> Result<impl Reply, Problem> {
-    let customer = caller.customer()?;
-    let status = query.status.as_deref().map(parse_status).transpose()?;
+    let only = match &caller {
+        Caller::Admin => None,
+        Caller::Customer(customer) => Some(&customer.id),
+    };
+    let filter = query.filter(only)?;
     let limit = super::dto::page_limit(query.limit)?;
-    let cursor = query.cursor.as_deref().map(|raw| OrderId::parse(raw).map_err(|_| Problem::invalid("bad cursor")));
-    let cursor = cursor.transpose()?;
-    let (records, next) = state.mercato.orders().list(&customer.id, status, limit, cursor.as_ref()).await?;
+    let cursor = query.cursor()?;
+    let (records, next) = state.mercato.orders().list(&filter, limit, cursor.as_ref()).await?;
     let items = records.iter().map(order_view).collect::<Result<Vec<_>, Problem>>()?;
-    Ok(warp::reply::json(&OrderListView { items, next_cursor: next.map(|id| id.to_string()) }))
+    Ok(warp::reply::json(&OrderListView { items, next_cursor: next.map(|cursor| cursor.encode()) }))
 }
 
 async fn cancel(state: AppState, caller: Caller, id: String) -> Result<impl Reply, Problem> {
-    let customer = caller.customer()?;
-    let record = state.mercato.orders().cancel(&customer.id, &order_id(&id)?).await?;
+    let id = order_id(&id)?;
+    let orders = state.mercato.orders();
+    let record = match caller {
+        Caller::Admin => orders.cancel_any(&id).await?,
+        Caller::Customer(customer) => orders.cancel(&customer.id, &id).await?,
+    };
+    Ok(warp::reply::json(&order_view(&record)?))
+}
+
+async fn approve(state: AppState, id: String) -> Result<impl Reply, Problem> {
+    let record = state.mercato.orders().approve(&order_id(&id)?).await?;
     Ok(warp::reply::json(&order_view(&record)?))
 }
 

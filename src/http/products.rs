@@ -40,7 +40,7 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .responds(201, "the product with live availability", Content::json::<ProductView>())
             .problem(409, "conflict")
             .problem(422, "invalid-input")
-            .problem(403, "forbidden: not the admin or a seller")
+            .problem(403, "forbidden: not the admin or a seller, or a seller sending rating, review_count or sponsored")
             .to(|state, caller, (), body| create(state, caller, body)))
         .or(Route::get(route_path!("v1" / "products" / {id}))
             .tag("catalog")
@@ -52,6 +52,10 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .signed_in()
             .json::<PatchBody>()
             .responds(200, "the updated product", Content::json::<ProductView>())
+            .problem(
+                403,
+                "forbidden: not the admin or the owning seller, or a seller sending rating, review_count or sponsored",
+            )
             .problem(404, "not-found")
             .problem(422, "invalid-input")
             .to(|state, caller, (id,), body| patch(state, caller, id, body)))
@@ -138,8 +142,16 @@ fn forbidden(detail: &str) -> Problem {
     Problem::new(StatusCode::FORBIDDEN, "forbidden", detail)
 }
 
+/// The ranking fields (`rating`, `review_count`, `sponsored`) are the
+/// admin's: a seller who sends any of them, on create or on PATCH, is
+/// refused as a whole (403), so nothing changes.
+const RANKING_FIELDS_ADMIN_ONLY: &str = "rating, review_count and sponsored are set only by the admin";
+
 async fn create(state: AppState, caller: Caller, body: ProductBody) -> Result<impl Reply, Problem> {
     let seller = acting_seller(&state, &caller)?;
+    if seller.is_some() && (body.rating.is_some() || body.review_count != 0 || body.sponsored) {
+        return Err(forbidden(RANKING_FIELDS_ADMIN_ONLY));
+    }
     if let (Some(seller), Some(asked)) = (&seller, &body.seller_id) {
         if asked != seller.as_str() {
             return Err(forbidden("a seller creates products under its own seller_id"));
@@ -164,8 +176,12 @@ fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
 
 async fn patch(state: AppState, caller: Caller, id: String, body: PatchBody) -> Result<impl Reply, Problem> {
     let id = product_id(&id)?;
+    let seller = acting_seller(&state, &caller)?;
+    if seller.is_some() && (body.rating.is_some() || body.review_count.is_some() || body.sponsored.is_some()) {
+        return Err(forbidden(RANKING_FIELDS_ADMIN_ONLY));
+    }
     let patch = body.parse()?;
-    if let Some(seller) = acting_seller(&state, &caller)? {
+    if let Some(seller) = seller {
         let owner = state.mercato.catalog().product(&id).map(|product| product.seller_id.clone());
         let Some(owner) = owner else { return Err(Problem::not_found(format!("product {id} not found"))) };
         if owner != seller || patch.seller_id.as_ref().is_some_and(|to| *to != seller) {

@@ -35,6 +35,7 @@
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
 //! | `a`    | checkout                          | a checkout session (its owner, steps, placing order) |
 //! | `v`    | order                             | an order with its holds and pending undo |
+//! | `V`    | created_at (16 hex digits) 0 order | the order's summary, for lists newest first |
 //! | `j`    | order                             | a place-order saga not yet finished |
 //! | `T`    | order 0 task                      | a stock change an order still owes a bucket |
 //! | `y`    | sequence (u64 big-endian)         | one change of the payment state (write-ahead) |
@@ -78,6 +79,7 @@ pub const CHECKOUT: u8 = b'a';
 pub const ORDER: u8 = b'v';
 pub const SAGA: u8 = b'j';
 pub const ORDER_TASK: u8 = b'T';
+pub const ORDER_SUMMARY: u8 = b'V';
 pub const PAYMENT_LOG: u8 = b'y';
 pub const INTENT: u8 = b'W';
 
@@ -116,6 +118,7 @@ pub const ALL: &[u8] = &[
     ORDER,
     SAGA,
     ORDER_TASK,
+    ORDER_SUMMARY,
     PAYMENT_LOG,
     INTENT,
 ];
@@ -458,6 +461,27 @@ pub fn saga(id: &OrderId) -> Vec<u8> {
 
 pub fn order_task(id: &OrderId, task: &str) -> Vec<u8> {
     self::key(ORDER_TASK, &[id.as_str(), task])
+}
+
+/// An order's summary, ordered by creation time then id.
+pub fn order_summary(created_at: crate::engine::Timestamp, id: &OrderId) -> Vec<u8> {
+    self::key(ORDER_SUMMARY, &[&format!("{:016x}", created_at.as_millis()), id.as_str()])
+}
+
+/// The order of an `order_summary` key.
+pub fn parse_order_summary(key: &[u8]) -> Option<OrderId> {
+    match parts(key, ORDER_SUMMARY)?.as_slice() {
+        [_, order] => OrderId::parse(order).ok(),
+        _ => None,
+    }
+}
+
+/// The order of an `order` key.
+pub fn parse_order(key: &[u8]) -> Option<OrderId> {
+    match parts(key, ORDER)?.as_slice() {
+        [order] => OrderId::parse(order).ok(),
+        _ => None,
+    }
 }
 
 pub fn parse_order_task(key: &[u8]) -> Option<OrderId> {

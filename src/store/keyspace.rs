@@ -36,7 +36,7 @@ pub const OWNERS: &[(&str, &[u8])] = &[
     ("carts", &[keys::CART_META, keys::CART_LINE, keys::CART_MERGE, keys::CART_USED, keys::CART_IDLE]),
     ("checkout", &[keys::CHECKOUT]),
     ("payments", &[keys::PAYMENT_LOG]),
-    ("orders", &[keys::ORDER, keys::SAGA, keys::ORDER_TASK]),
+    ("orders", &[keys::ORDER, keys::SAGA, keys::ORDER_TASK, keys::ORDER_SUMMARY]),
     ("idempotency", &[keys::IDEMPOTENCY, keys::IDEMPOTENCY_BY_HOUR]),
 ];
 

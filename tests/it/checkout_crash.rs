@@ -181,7 +181,7 @@ async fn a_crash_mid_checkout_leaves_orders_paid_or_fully_compensated() {
             assert_eq!(status, 200);
             for order in orders["items"].as_array().unwrap() {
                 assert_eq!(order["status"], "paid", "{order}");
-                assert_eq!(order["payments"]["captured"], order["totals"]["total"], "{order}");
+                assert_eq!(order["payment"]["captured"], order["totals"]["total"], "{order}");
                 seen.insert(order["order_id"].as_str().unwrap().to_owned());
                 for line in order["lines"].as_array().unwrap() {
                     *sold.entry(line["sku"].as_str().unwrap().to_owned()).or_default() +=

@@ -792,6 +792,8 @@ const API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/orders"),
     ("POST", "/v1/orders/{id}/cancel"),
     ("POST", "/v1/orders/{id}/returns"),
+    ("GET", "/v1/admin/orders"),
+    ("POST", "/v1/admin/orders/{id}/approve"),
     ("POST", "/v1/admin/deals"),
     ("GET", "/v1/deals/{id}"),
     ("POST", "/v1/deals/{id}/claims"),

@@ -17,6 +17,7 @@ mod deal_model;
 mod deals;
 mod engine_model;
 mod http;
+mod orders;
 mod reopen_model;
 mod reservations;
 mod search;

@@ -2,14 +2,14 @@
 //! over the engine's [`OrderRecord`].
 //!
 //! A transition writes, in one batch, the order record, its events to the
-//! event log, and the stock tasks it owes buckets (`T` records: units to ship
-//! or to take back). The record also remembers the last event whose effects
+//! event log, its summary for lists (`V`), and the stock tasks it owes
+//! buckets (`T` records: units to ship or to take back). The record also remembers the last event whose effects
 //! (returning holds, refunds, stock tasks) the orders domain still has to carry out
 //! (`pending`); the domain clears it with `EffectsDone` once they are done,
 //! and a restart carries out whatever is still pending.
 
 use crate::actors::record::{Record, RecordActor};
-use crate::engine::order::{stock_tasks, OrderCommand, OrderRecord};
+use crate::engine::order::{stock_tasks, OrderCommand, OrderRecord, OrderSummary};
 use crate::engine::{DomainEvent, OrderError, OrderEvent, OrderId, Timestamp};
 use crate::store::{keys, Batch, StoreError};
 
@@ -54,7 +54,8 @@ impl Record for OrderRecord {
     }
 
     /// The `Placed` event when the order is created; each event with the
-    /// stock tasks it owes.
+    /// stock tasks it owes; the order's summary (`V`) whenever it changes
+    /// status.
     fn effects(
         id: &OrderId,
         record: &OrderRecord,
@@ -66,6 +67,10 @@ impl Record for OrderRecord {
         if created {
             let placed = OrderEvent::Placed { order: Box::new(record.order.clone()) };
             batch.event(&DomainEvent::Order { order: id.clone(), event: Box::new(placed), at: now })?;
+        }
+        if created || !events.is_empty() {
+            let summary = OrderSummary::of(&record.order);
+            batch.put(keys::order_summary(summary.created_at, id), &summary)?;
         }
         for event in events {
             for (name, task) in stock_tasks(record, event) {

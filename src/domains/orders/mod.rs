@@ -1,5 +1,6 @@
-//! Orders: placing them (the saga driver) and their lifecycle. Owns the keys
-//! `v`, `j` and `T`.
+//! Orders: placing them (the saga driver), their lifecycle (holds for
+//! review included), and the index their lists are served from. Owns the
+//! keys `v`, `j`, `T` and `V`.
 //!
 //! The saga's record (`j` key) is written before its first action and after
 //! every step, in the same ordered store as every effect, so after a crash the
@@ -8,6 +9,7 @@
 //! deferred durability and waits once, at the end, for everything it wrote.
 
 pub mod actor;
+pub mod index;
 
 pub use crate::engine::order::OrderRecord;
 
@@ -15,20 +17,20 @@ use crate::actors::record::RecordCall;
 use crate::actors::{ActorSetup, Registry};
 use crate::domains::carts::actor::CartCommand;
 use crate::domains::checkout::actor::CheckoutCommand;
-use crate::engine::order::{prepare_place, stock_tasks, OrderCommand, PlaceError, PlaceInput};
+use crate::engine::order::{
+    prepare_place, stock_tasks, OrderCommand, OrderCursor, OrderFilter, PlaceError, PlaceInput,
+};
 use crate::engine::order::{PaymentAction, ReturnItem, RoutingError, SagaRecord};
 use crate::engine::payment::{AuthorizationStatus, AuthorizeRequest, FraudCheck};
 use crate::engine::{
-    CheckoutId, CheckoutStep, CustomerId, FraudDecision, InventoryError, Money, Order, OrderEvent, OrderId,
-    OrderStatus, PaymentError, PaymentId, ReservationId, SagaAction, SagaOutcome,
+    CheckoutId, CheckoutStep, CustomerId, FraudDecision, InventoryError, Money, OrderEvent, OrderId, OrderStatus,
+    PaymentError, PaymentId, ReservationId, SagaAction, SagaOutcome,
 };
 use crate::store::{keys, Batch, Keyspace};
 use crate::{Error, Mercato};
 use actor::{OrderActor, OrderRejection};
-use dashmap::DashMap;
 use futures::future::join_all;
-use std::cmp::Reverse;
-use std::collections::BTreeSet;
+use index::OrderIndex;
 
 impl From<OrderRejection> for Error {
     fn from(rejection: OrderRejection) -> Self {
@@ -39,30 +41,17 @@ impl From<OrderRejection> for Error {
     }
 }
 
-/// Newest first: the order index key of an order.
-pub(crate) type IndexKey = (Reverse<u64>, OrderId);
-
-/// Loads the per-customer order index from the store.
-fn load_index(store: &Keyspace) -> Result<DashMap<CustomerId, BTreeSet<IndexKey>>, Error> {
-    let index = DashMap::<CustomerId, BTreeSet<IndexKey>>::new();
-    for (_, record) in store.scan_prefix::<OrderRecord>(&[keys::ORDER])? {
-        let key = (Reverse(record.order.created_at.as_millis()), record.order.id.clone());
-        index.entry(record.order.customer.clone()).or_default().insert(key);
-    }
-    Ok(index)
-}
-
-/// What the orders domain keeps: the order actors and each customer's
-/// orders, newest first. Owns the keys `v`, `j` and `T`.
+/// What the orders domain keeps: the order actors and the index of every
+/// order, newest first. Owns the keys `v`, `j`, `T` and `V`.
 pub(crate) struct State {
     store: Keyspace,
     orders: Registry<OrderActor>,
-    index: DashMap<CustomerId, BTreeSet<IndexKey>>,
+    index: OrderIndex,
 }
 
 impl State {
     pub(crate) fn open(store: Keyspace, actors: &ActorSetup) -> Result<State, Error> {
-        Ok(State { index: load_index(&store)?, orders: actors.registry("order", store.clone(), ()), store })
+        Ok(State { index: OrderIndex::open(&store)?, orders: actors.registry("order", store.clone(), ()), store })
     }
 }
 
@@ -120,11 +109,14 @@ impl<'a> Orders<'a> {
     async fn order_call(self, id: &OrderId, command: OrderCommand) -> Result<OrderRecord, Error> {
         let _pass = self.m.enter()?;
         let reply = self.s.orders.call(id, RecordCall(command)).await?;
-        self.m.settle(reply).await
+        let record: OrderRecord = self.m.settle(reply).await?;
+        self.s.index.update(&record.order);
+        Ok(record)
     }
 
     /// Places the checkout: reserve -> fraud check -> authorize -> commit ->
-    /// capture -> paid. Any failure compensates and returns its typed error,
+    /// capture -> paid (or, sent to review by the fraud check, no capture:
+    /// on hold). Any failure compensates and returns its typed error,
     /// leaving no order and no hold. A placed checkout returns its order.
     pub async fn place(self, customer: &CustomerId, id: &CheckoutId) -> Result<OrderRecord, Error> {
         let (result, ticket) = self.m.deferring_durability(Box::pin(self.place_now(customer, id))).await;
@@ -285,7 +277,11 @@ impl<'a> Orders<'a> {
                         outcome: SagaOutcome::Failed { reason: "declined by fraud rules".to_owned() },
                         error: Some(Error::FraudDeclined),
                     },
-                    FraudDecision::Approve | FraudDecision::Review { .. } => ok(),
+                    FraudDecision::Review { score, .. } => {
+                        tracing::info!(order = %order, score, "order held for review by fraud rules");
+                        Step::from(SagaOutcome::Review)
+                    }
+                    FraudDecision::Approve => ok(),
                 }
             }
             SagaAction::Authorize { reference } => {
@@ -321,14 +317,23 @@ impl<'a> Orders<'a> {
                 Ok(_) => ok(),
                 Err(error) => Step::failed(Error::Payment(error)),
             },
-            SagaAction::MarkPaid => {
-                let mut paid = record.order.clone();
-                if paid.order.status == OrderStatus::PendingPayment {
-                    paid.order.mark_paid(now)?;
+            SagaAction::MarkPaid | SagaAction::HoldForReview => {
+                let mut placed = record.order.clone();
+                if placed.order.status == OrderStatus::PendingPayment {
+                    match action {
+                        SagaAction::HoldForReview => placed.order.hold(now)?,
+                        _ => placed.order.mark_paid(now)?,
+                    };
                 }
-                let order = self.order_call(order, OrderCommand::Create(Box::new(paid))).await?;
-                self.index_order(&order.order);
-                *created = Some(order);
+                if placed.shipping_address.is_none() {
+                    // A saga read back after a crash keeps no address: the
+                    // checkout has it (an order without one still gets made).
+                    let customer = &placed.order.customer;
+                    if let Ok(checkout) = self.m.checkouts().get(customer, &record.checkout).await {
+                        placed.shipping_address = checkout.checkout.address;
+                    }
+                }
+                *created = Some(self.order_call(order, OrderCommand::Create(Box::new(placed))).await?);
                 ok()
             }
             SagaAction::ReleaseHolds { reservations } => {
@@ -386,11 +391,6 @@ impl<'a> Orders<'a> {
         Ok(stale)
     }
 
-    fn index_order(self, order: &Order) {
-        let key = (Reverse(order.created_at.as_millis()), order.id.clone());
-        self.s.index.entry(order.customer.clone()).or_default().insert(key);
-    }
-
     /// The order, if `customer` placed it (another's is not found).
     pub async fn get(self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
         let record = self.order_call(id, OrderCommand::Read).await?;
@@ -400,39 +400,43 @@ impl<'a> Orders<'a> {
         Ok(record)
     }
 
-    /// The customer's orders, newest first, optionally of one status; at most
-    /// `limit`, after the order `after` (the cursor).
+    /// Admin: any order.
+    pub async fn get_any(self, id: &OrderId) -> Result<OrderRecord, Error> {
+        self.order_call(id, OrderCommand::Read).await
+    }
+
+    /// The orders `filter` keeps (a customer's list sets its `customer`),
+    /// newest first: at most `limit` after the cursor `after`, and the
+    /// cursor of the next page. Costs the index's scan of summaries and
+    /// one read per order shown (see [`index`]).
     pub async fn list(
         self,
-        customer: &CustomerId,
-        status: Option<OrderStatus>,
+        filter: &OrderFilter,
         limit: usize,
-        after: Option<&OrderId>,
-    ) -> Result<(Vec<OrderRecord>, Option<OrderId>), Error> {
-        let keys: Vec<IndexKey> =
-            self.s.index.get(customer).map(|set| set.iter().cloned().collect()).unwrap_or_default();
-        let start = match after {
-            Some(cursor) => keys.iter().position(|(_, id)| id == cursor).map_or(keys.len(), |at| at + 1),
-            None => 0,
-        };
-        let mut items = Vec::new();
-        for (_, id) in keys.iter().skip(start) {
-            let record = self.order_call(id, OrderCommand::Read).await?;
-            if status.is_none_or(|status| record.order.status == status) {
-                if items.len() == limit {
-                    let next = items.last().map(|last: &OrderRecord| last.order.id.clone());
-                    return Ok((items, next));
-                }
-                items.push(record);
-            }
-        }
-        Ok((items, None))
+        after: Option<&OrderCursor>,
+    ) -> Result<(Vec<OrderRecord>, Option<OrderCursor>), Error> {
+        let page = self.s.index.page(filter, after, limit);
+        let records = join_all(page.orders.iter().map(|id| self.order_call(id, OrderCommand::Read))).await;
+        Ok((records.into_iter().collect::<Result<Vec<_>, Error>>()?, page.next))
     }
 
     /// Cancels before shipping: returns the units to stock and the money.
     pub async fn cancel(self, customer: &CustomerId, id: &OrderId) -> Result<OrderRecord, Error> {
         self.get(customer, id).await?;
         let record = self.order_call(id, OrderCommand::Cancel { reason: "cancelled by the customer".into() }).await?;
+        Box::pin(self.carry_out(record)).await
+    }
+
+    /// Admin: cancels any order before it ships (an order on hold included:
+    /// its authorization is voided and its units go back to stock).
+    pub async fn cancel_any(self, id: &OrderId) -> Result<OrderRecord, Error> {
+        let record = self.order_call(id, OrderCommand::Cancel { reason: "cancelled by the admin".into() }).await?;
+        Box::pin(self.carry_out(record)).await
+    }
+
+    /// Admin: approves an order on hold; it is paid and its card captured.
+    pub async fn approve(self, id: &OrderId) -> Result<OrderRecord, Error> {
+        let record = self.order_call(id, OrderCommand::Approve).await?;
         Box::pin(self.carry_out(record)).await
     }
 
@@ -494,6 +498,13 @@ impl<'a> Orders<'a> {
         };
         let zero = Money::zero(order.totals.total.currency);
         let gateway = self.m.payments();
+        if let (OrderEvent::Paid { .. }, Some(authorization)) = (&event, &order.payment.authorization) {
+            // An approved hold: the capture is idempotent, so a retry after a
+            // crash captures once.
+            if let Err(error) = gateway.capture(authorization, now).await? {
+                tracing::error!(order = %reference, error = %error, "cannot capture an approved order");
+            }
+        }
         for action in payments {
             let result = match action {
                 PaymentAction::Void { .. } => {

@@ -24,7 +24,9 @@ pub struct SagaRecord {
     pub saga: PlaceOrderSaga,
     pub checkout: CheckoutId,
     pub cart: CartId,
-    /// The order MarkPaid creates (already paid).
+    /// The order MarkPaid creates (already paid), or the hold on review
+    /// (kept without its address: see [`super::record::saga_layout`]).
+    #[serde(with = "super::record::saga_layout")]
     pub order: OrderRecord,
     pub card: Option<(CardToken, Money)>,
     pub gift_card: Option<(GiftCardCode, Money)>,
@@ -119,7 +121,7 @@ pub fn prepare_place(
         saga,
         checkout: checkout.id.clone(),
         cart: checkout.cart_id.clone(),
-        order: OrderRecord { order, holds, pending: None },
+        order: OrderRecord { order, holds, pending: None, shipping_address: Some(address.clone()) },
         card: split.card,
         gift_card: split.gift_card,
         payment_id: input.payment_id,
@@ -223,10 +225,19 @@ mod tests {
         let total = checkout.totals.unwrap().total;
         assert_eq!(record.card, Some((CardToken::generate(1), total)), "the card pays everything");
         assert_eq!(
-            (record.checkout, record.cart, record.shipping_country.as_str()),
+            (record.checkout.clone(), record.cart.clone(), record.shipping_country.as_str()),
             (checkout.id.clone(), checkout.cart_id.clone(), "US")
         );
         assert!(record.order.order.lines.iter().all(|line| line.tax.cents > 0), "NY taxes every line");
+        assert_eq!(record.order.shipping_address.as_ref(), checkout.address.as_ref(), "the order keeps its address");
+
+        // A saga is stored with its order as older builds wrote it: without
+        // the address (taken from the checkout again when the order is made).
+        let bytes = crate::store::codec::encode(&record).unwrap();
+        let read: SagaRecord = crate::store::codec::decode(b"j", &bytes).unwrap();
+        let mut without_address = record.clone();
+        without_address.order.shipping_address = None;
+        assert_eq!(read, without_address);
     }
 
     #[test]

@@ -5,14 +5,17 @@
 //! applies these and writes what they return.
 
 use super::{plan_shipments, RoutingError, ShipmentLine, ShipmentPlan, StockByWarehouse};
-use super::{Order, OrderError, OrderEvent, ReturnItem, StockAction};
+use super::{Order, OrderAction, OrderError, OrderEvent, OrderStatus, ReturnItem, StockAction};
+use crate::engine::address::Address;
 use crate::engine::checkout::CheckoutLine;
 use crate::engine::ids::{DealId, ReservationId, Sku, WarehouseId};
 use crate::engine::pricing::distance_km;
 use crate::engine::time::Timestamp;
 use crate::engine::warehouse::{GeoPoint, Warehouse};
 use crate::engine::BucketKey;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
 /// A hold the order's units were reserved under: a bucket's, or a deal
@@ -26,13 +29,75 @@ pub struct PlannedHold {
     pub deal: Option<DealId>,
 }
 
-/// What is stored per order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What is stored per order. Its encoding is the fields in this order;
+/// `shipping_address` came last and later, so a record written before it
+/// existed ends after `pending` and reads with no address (see
+/// [`saga_layout`] for the copy a saga keeps).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRecord {
     pub order: Order,
     pub holds: Vec<PlannedHold>,
     /// The event whose effects are still owed, if any.
     pub pending: Option<OrderEvent>,
+    /// Where the order ships, from the checkout at placement (`None` for
+    /// orders placed before orders kept it).
+    pub shipping_address: Option<Address>,
+}
+
+const RECORD_FIELDS: &[&str] = &["order", "holds", "pending", "shipping_address"];
+
+impl Serialize for OrderRecord {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut fields = serializer.serialize_struct("OrderRecord", RECORD_FIELDS.len())?;
+        fields.serialize_field("order", &self.order)?;
+        fields.serialize_field("holds", &self.holds)?;
+        fields.serialize_field("pending", &self.pending)?;
+        fields.serialize_field("shipping_address", &self.shipping_address)?;
+        fields.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderRecord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> Visitor<'de> for Fields {
+            type Value = OrderRecord;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("an order record")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OrderRecord, A::Error> {
+                let order = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+                let holds = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+                let pending = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(2, &self))?;
+                // An older record ends here: reading on finds no bytes. (The
+                // store refuses a record with bytes left over, so a newer
+                // record is read whole or not at all.)
+                let shipping_address = seq.next_element::<Option<Address>>().ok().flatten().flatten();
+                Ok(OrderRecord { order, holds, pending, shipping_address })
+            }
+        }
+        deserializer.deserialize_struct("OrderRecord", RECORD_FIELDS, Fields)
+    }
+}
+
+/// The order a running saga keeps (`j` records) is encoded as every build
+/// before `shipping_address` wrote it, so a saga a crash left behind still
+/// reads after an upgrade; the address is taken from the checkout again
+/// when the order is created.
+pub mod saga_layout {
+    use super::{Order, OrderEvent, OrderRecord, PlannedHold};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(record: &OrderRecord, serializer: S) -> Result<S::Ok, S::Error> {
+        (&record.order, &record.holds, &record.pending).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OrderRecord, D::Error> {
+        let (order, holds, pending) = <(Order, Vec<PlannedHold>, Option<OrderEvent>)>::deserialize(deserializer)?;
+        Ok(OrderRecord { order, holds, pending, shipping_address: None })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -40,6 +105,8 @@ pub enum OrderCommand {
     /// Creates the order from a completed saga, already paid (idempotent).
     Create(Box<OrderRecord>),
     Read,
+    /// The admin approves an order on hold: it is paid, and owes the capture.
+    Approve,
     Cancel {
         reason: String,
     },
@@ -122,7 +189,8 @@ pub fn stock_tasks(record: &OrderRecord, event: &OrderEvent) -> Vec<(String, Sto
 
 impl OrderRecord {
     /// Applies `command` at `now`; the events it caused. An event whose
-    /// effects the domain still owes (cancel, ship, refund) becomes `pending`.
+    /// effects the domain still owes (an approval's capture, cancel, ship,
+    /// refund) becomes `pending`.
     pub fn execute(&mut self, command: OrderCommand, now: Timestamp) -> Result<Vec<OrderEvent>, OrderError> {
         let record = self;
         let order = &mut record.order;
@@ -132,6 +200,10 @@ impl OrderRecord {
                 record.pending = None;
                 return Ok(Vec::new());
             }
+            OrderCommand::Approve if order.status != OrderStatus::OnHold => {
+                return Err(OrderError::InvalidTransition { status: order.status, action: OrderAction::MarkPaid });
+            }
+            OrderCommand::Approve => order.mark_paid(now)?,
             OrderCommand::Cancel { reason } => order.cancel(&reason, now)?,
             OrderCommand::Ship => {
                 let mut events = order.start_fulfilment(now)?;
@@ -147,7 +219,13 @@ impl OrderRecord {
             }
         };
         if let Some(owed) = events.iter().rev().find(|event| {
-            matches!(event, OrderEvent::Cancelled { .. } | OrderEvent::Shipped { .. } | OrderEvent::Refunded { .. })
+            matches!(
+                event,
+                OrderEvent::Paid { .. }
+                    | OrderEvent::Cancelled { .. }
+                    | OrderEvent::Shipped { .. }
+                    | OrderEvent::Refunded { .. }
+            )
         }) {
             record.pending = Some(owed.clone());
         }

@@ -81,6 +81,7 @@ fn act(order: &mut Order, action: OrderAction) -> Result<Vec<OrderEvent>, OrderE
         OrderAction::RequestReturn => order.request_return(return_items(), NOW),
         OrderAction::ReceiveReturn => order.receive_return(NOW),
         OrderAction::RefundReturn => order.refund_return(NOW),
+        OrderAction::Hold => order.hold(NOW),
     })
 }
 
@@ -89,6 +90,7 @@ fn order_in(status: OrderStatus) -> Order {
     let (mut order, _) = Order::place(draft(true), NOW).unwrap();
     let path: &[OrderAction] = match status {
         OrderStatus::PendingPayment => &[],
+        OrderStatus::OnHold => &[OrderAction::Hold],
         OrderStatus::Paid => &[OrderAction::MarkPaid],
         OrderStatus::Fulfilling => &[OrderAction::MarkPaid, OrderAction::StartFulfilment],
         OrderStatus::Shipped => &[OrderAction::MarkPaid, OrderAction::StartFulfilment, OrderAction::Ship],
@@ -146,7 +148,7 @@ fn every_status_and_action_pair_follows_the_table() {
             }
         }
     }
-    assert_eq!(TRANSITIONS.len(), 10);
+    assert_eq!(TRANSITIONS.len(), 13);
 }
 
 #[test]
@@ -154,7 +156,7 @@ fn statuses_serialize_in_snake_case() {
     let names: Vec<String> = OrderStatus::ALL.iter().map(|status| serde_json::to_string(status).unwrap()).collect();
     assert_eq!(
         names.join(","),
-        r#""pending_payment","paid","fulfilling","shipped","delivered","cancelled","return_requested","returned","refunded""#
+        r#""pending_payment","on_hold","paid","fulfilling","shipped","delivered","cancelled","return_requested","returned","refunded""#
     );
 }
 
@@ -259,4 +261,108 @@ fn placed_events_rebuild_the_order_and_round_trip_through_bincode() {
     let bytes = bincode::serde::encode_to_vec(&events, config).unwrap();
     let (back, _): (Vec<OrderEvent>, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
     assert_eq!(back, events);
+}
+
+#[test]
+fn a_held_order_waits_authorized_and_not_captured_and_cannot_ship() {
+    let mut order = order_in(OrderStatus::OnHold);
+    assert_eq!((order.payment.captured, order.payment.gift_card_debited), (usd(0), usd(1_000)));
+    for action in [OrderAction::StartFulfilment, OrderAction::Ship, OrderAction::Deliver, OrderAction::Hold] {
+        let refused = act(&mut order, action);
+        assert_eq!(refused, Err(OrderError::InvalidTransition { status: OrderStatus::OnHold, action }));
+    }
+    let kinds: Vec<(MovementKind, MovementMethod)> =
+        order.payment_movements().iter().map(|movement| (movement.kind, movement.method)).collect();
+    assert_eq!(
+        kinds,
+        [(MovementKind::Authorization, MovementMethod::Card), (MovementKind::Authorization, MovementMethod::GiftCard)]
+    );
+    // Approved: paid (captured), and from there the ordinary path.
+    act(&mut order, OrderAction::MarkPaid).unwrap();
+    assert_eq!((order.status, order.payment.captured), (OrderStatus::Paid, usd(3_253)));
+    let captures: Vec<Money> = order
+        .payment_movements()
+        .iter()
+        .filter(|movement| movement.kind == MovementKind::Capture)
+        .map(|movement| movement.amount)
+        .collect();
+    assert_eq!(captures, [usd(3_253), usd(1_000)]);
+    act(&mut order, OrderAction::StartFulfilment).unwrap();
+}
+
+#[test]
+fn cancelling_a_held_order_restocks_and_voids_without_refunding() {
+    let mut order = order_in(OrderStatus::OnHold);
+    let events = act(&mut order, OrderAction::Cancel).unwrap();
+    let [OrderEvent::Cancelled { stock, payments, .. }] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!(*stock, StockAction::Restock, "the held order's units were committed");
+    assert_eq!(payments, &[PaymentAction::Void { authorization: PaymentId::generate(2) }]);
+    assert_eq!((order.payment.captured, order.payment.refunded), (usd(0), usd(0)));
+    let kinds: Vec<MovementKind> = order.payment_movements().iter().map(|movement| movement.kind).collect();
+    assert_eq!(
+        kinds,
+        [MovementKind::Authorization, MovementKind::Authorization, MovementKind::Void, MovementKind::Void]
+    );
+
+    // Paid by gift card alone: the card is credited back.
+    let mut gift_only = draft(true);
+    gift_only.authorization = None;
+    gift_only.gift_card = Some((GiftCardCode::generate(3), usd(4_253)));
+    let (mut order, _) = Order::place(gift_only, NOW).unwrap();
+    act(&mut order, OrderAction::Hold).unwrap();
+    let events = act(&mut order, OrderAction::Cancel).unwrap();
+    let [OrderEvent::Cancelled { payments, .. }] = events.as_slice() else { panic!("{events:?}") };
+    assert_eq!(payments, &[PaymentAction::CreditGiftCard { code: GiftCardCode::generate(3), amount: usd(4_253) }]);
+}
+
+#[test]
+fn payment_movements_follow_the_money_of_a_cancel_after_payment_and_of_a_return() {
+    let mut order = order_in(OrderStatus::Paid);
+    act(&mut order, OrderAction::Cancel).unwrap();
+    let moves: Vec<(MovementKind, MovementMethod, i64)> =
+        order.payment_movements().iter().map(|m| (m.kind, m.method, m.amount.cents)).collect();
+    assert_eq!(
+        moves,
+        [
+            (MovementKind::Authorization, MovementMethod::Card, 3_253),
+            (MovementKind::Authorization, MovementMethod::GiftCard, 1_000),
+            (MovementKind::Capture, MovementMethod::Card, 3_253),
+            (MovementKind::Capture, MovementMethod::GiftCard, 1_000),
+            (MovementKind::Refund, MovementMethod::Card, 3_253),
+            (MovementKind::Refund, MovementMethod::GiftCard, 1_000),
+        ]
+    );
+    let refunded = order_in(OrderStatus::Refunded);
+    let last = refunded.payment_movements().pop().unwrap();
+    assert_eq!((last.kind, last.method, last.amount), (MovementKind::Refund, MovementMethod::Card, usd(1_073)));
+}
+
+#[test]
+fn a_record_written_before_shipping_addresses_reads_with_none_and_a_new_one_round_trips() {
+    use crate::engine::address::{Address, AddressInput};
+    use crate::store::codec::{decode, encode};
+    let (order, _) = Order::place(draft(true), NOW).unwrap();
+    let holds = Vec::<PlannedHold>::new();
+    // Every build before the address encoded exactly these three fields.
+    let old = encode(&(order.clone(), holds.clone(), Option::<OrderEvent>::None)).unwrap();
+    let read: OrderRecord = decode(b"v", &old).unwrap();
+    assert_eq!(read, OrderRecord { order: order.clone(), holds, pending: None, shipping_address: None });
+
+    let address = Address::parse(&AddressInput {
+        name: "Ann".into(),
+        line1: "1 Main St".into(),
+        city: "Newark".into(),
+        region: Some("NJ".into()),
+        postal_code: "07102".into(),
+        country: "US".into(),
+        ..AddressInput::default()
+    })
+    .unwrap();
+    let record = OrderRecord { shipping_address: Some(address), ..read };
+    let bytes = encode(&record).unwrap();
+    assert_eq!(decode::<OrderRecord>(b"v", &bytes).unwrap(), record);
+    assert!(bytes.starts_with(&old), "the address is appended after the older fields");
+    let mut truncated = bytes.clone();
+    truncated.push(0);
+    assert!(decode::<OrderRecord>(b"v", &truncated).is_err(), "bytes left over are refused");
 }

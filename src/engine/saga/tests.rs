@@ -232,3 +232,49 @@ fn the_saga_round_trips_through_bincode_mid_compensation() {
     let (back, _): (PlaceOrderSaga, usize) = bincode::serde::decode_from_slice(&bytes, config).unwrap();
     assert_eq!(back, saga);
 }
+
+#[test]
+fn a_review_verdict_creates_the_order_on_hold_without_capturing() {
+    let mut saga = saga();
+    saga.advance(ok()).unwrap();
+    assert_eq!(saga.next_action(), SagaAction::CheckFraud);
+    let next = saga.advance(SagaOutcome::Review).unwrap();
+    assert_eq!(next, SagaAction::Authorize { reference: reference() });
+    let next = saga.advance(authorized()).unwrap();
+    assert_eq!(next, SagaAction::CommitHolds { reservations: holds(), claims: claims() });
+    assert_eq!(saga.advance(ok()).unwrap(), SagaAction::HoldForReview, "held, never captured");
+    assert!(!saga.is_checkpoint(), "nothing but the end is written after the start");
+    assert_eq!(saga.advance(ok()).unwrap(), SagaAction::Done);
+    assert_eq!(saga.step, SagaStep::Completed);
+}
+
+#[test]
+fn a_review_verdict_fits_only_the_fraud_check_and_a_held_saga_compensates_like_any() {
+    let mut fresh = saga();
+    assert!(matches!(fresh.advance(SagaOutcome::Review), Err(SagaError::UnexpectedOutcome { .. })));
+    assert_eq!(fresh, saga(), "a refused outcome changes nothing");
+
+    // Stock lost before commit: the held path compensates in full.
+    let mut held = saga();
+    held.advance(ok()).unwrap();
+    held.advance(SagaOutcome::Review).unwrap();
+    held.advance(authorized()).unwrap();
+    held.advance(failed("hold expired")).unwrap();
+    let actions = drain(&mut held);
+    assert_eq!(
+        actions,
+        [
+            SagaAction::Restock { reservations: holds(), claims: claims() },
+            SagaAction::ReleaseHolds { reservations: holds() },
+            void(Some(PaymentId::generate(7))),
+        ]
+    );
+
+    // A crash while held: compensated unless the held order exists.
+    let mut crashed = saga();
+    crashed.advance(ok()).unwrap();
+    crashed.advance(SagaOutcome::Review).unwrap();
+    let mut created = crashed.clone();
+    assert!(matches!(crashed.recover(false), SagaAction::Restock { .. }));
+    assert_eq!(created.recover(true), SagaAction::Done);
+}
