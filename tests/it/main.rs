@@ -16,6 +16,7 @@ mod deal_model;
 mod deals;
 mod engine_model;
 mod http;
+mod membership;
 mod reopen_model;
 mod reservations;
 mod search;
