@@ -102,8 +102,7 @@ impl Mercato {
         let inventory = inventory::State::open(store.keyspace("inventory"), &actors)?;
         let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
         let deals = deals::State::open(store.keyspace("deals"), &actors, inventory.reservations())?;
-        let customers =
-            customers::State::open(store.keyspace("customers"), &config.prime_prices, actors.source.now())?;
+        let customers = customers::State::open(store.keyspace("customers"), &config.prime_prices, actors.source.now())?;
         let carts = carts::State::open(store.keyspace("carts"), &actors)?;
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);
         let payments = payments::State::open(store.keyspace("payments"), config.fraud, secret_key.clone())?;

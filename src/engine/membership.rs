@@ -15,9 +15,9 @@
 //!   membership ends there.
 
 use super::customer::Plan;
+use super::ids::CardToken;
 use super::ids::CustomerId;
 use super::money::Money;
-use super::ids::CardToken;
 use super::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -31,7 +31,9 @@ pub const RETRY_EVERY_MS: u64 = 24 * 3600 * 1000;
 pub enum MembershipStatus {
     Active,
     /// The renewal declined; `failures` attempts so far.
-    PastDue { failures: u32 },
+    PastDue {
+        failures: u32,
+    },
     /// The last retry declined: over.
     Lapsed,
 }
@@ -343,7 +345,10 @@ mod tests {
         let renew = m.renews_at;
         step(&mut m, renew, false);
         step(&mut m, renew.plus_millis(DAY), false);
-        assert_eq!(step(&mut m, renew.plus_millis(2 * DAY), true), Due::Charge { period: 2, attempt: 2, amount: price() });
+        assert_eq!(
+            step(&mut m, renew.plus_millis(2 * DAY), true),
+            Due::Charge { period: 2, attempt: 2, amount: price() }
+        );
         assert_eq!(m.status, MembershipStatus::Active);
         assert_eq!(m.renews_at, renew.plus_millis(30 * DAY));
         assert_eq!(m.due(renew.plus_millis(30 * DAY)), Due::Charge { period: 3, attempt: 0, amount: price() });

@@ -2,9 +2,9 @@
 //! the customer's cart), and the signed-in customer.
 
 use super::error::Problem;
+use super::product_dto::MoneyBody;
 use super::route::{route_path, Bearer, Content, FromClient, Json, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
-use super::product_dto::MoneyBody;
 use crate::engine::membership::PaidMembership;
 use crate::engine::{CartId, Money};
 use serde::{Deserialize, Serialize};
@@ -130,7 +130,11 @@ pub fn routes() -> Routes<impl RouteFilter> {
         .or(Route::delete(route_path!("v1" / "me" / "membership"))
             .tag("customers")
             .signed_in()
-            .responds(200, "Prime ends at the end of the current period, with no renewal charge", Content::json::<MembershipView>())
+            .responds(
+                200,
+                "Prime ends at the end of the current period, with no renewal charge",
+                Content::json::<MembershipView>(),
+            )
             .problem(404, "no membership")
             .to(|state, caller, (), ()| cancel_membership(state, caller)))
 }

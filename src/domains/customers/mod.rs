@@ -19,9 +19,9 @@
 
 use crate::engine::customer::{check_name, check_password};
 use crate::engine::lockout::Failures;
+use crate::engine::membership::{self, Due, MembershipStatus, PaidMembership, PlanPrices};
 use crate::engine::pricing::QuoteContext;
 use crate::engine::Checkout;
-use crate::engine::membership::{self, Due, MembershipStatus, PaidMembership, PlanPrices};
 use crate::engine::{
     CardToken, CartId, Customer, CustomerError, CustomerId, Email, Membership, Money, PaymentError, Plan, Role,
     SellerId, Session, Timestamp,
@@ -510,10 +510,10 @@ impl<'a> Customers<'a> {
         }
         let _billing = self.s.billing.lock().await;
         let Some(mut membership) = self.membership(customer) else { return Ok(()) };
-        membership.add_savings(Money { cents: shipping.cents.max(0), ..shipping }, Money {
-            cents: deals.cents.max(0),
-            ..deals
-        });
+        membership.add_savings(
+            Money { cents: shipping.cents.max(0), ..shipping },
+            Money { cents: deals.cents.max(0), ..deals },
+        );
         self.save_membership(customer, membership).await.map(|_| ())
     }
 
