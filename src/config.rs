@@ -51,6 +51,10 @@ pub struct Config {
     pub fraud: crate::engine::FraudRules,
     /// Search index, ranking weights and projection timing.
     pub search: crate::search::SearchConfig,
+    /// Prime plan prices (defaults: monthly 14.99 USD, annual 139.00 USD).
+    pub prime_prices: crate::engine::membership::PlanPrices,
+    /// How often memberships due for renewal are charged.
+    pub renew_every: Duration,
     /// Where time comes from (the system clock unless a test drives it).
     pub clock: Arc<dyn Clock>,
     /// Where ids, tokens and salts come from: the operating system's entropy
@@ -115,6 +119,8 @@ impl Config {
             pricing: crate::engine::Pricing::default(),
             fraud: crate::engine::FraudRules::default(),
             search: crate::search::SearchConfig::default(),
+            prime_prices: crate::engine::membership::PlanPrices::default(),
+            renew_every: Duration::from_secs(60),
             clock: Arc::new(SystemClock),
             seed: None,
         }
@@ -153,6 +159,12 @@ impl Config {
         }
         self.pricing.validate().map_err(|err| err.to_string())?;
         self.search.validate()?;
+        if self.prime_prices.monthly.cents <= 0 || self.prime_prices.annual.cents <= 0 {
+            return Err("prime plan prices must be positive".to_owned());
+        }
+        if self.renew_every.is_zero() {
+            return Err("renew_every must be positive".to_owned());
+        }
         if self.cart_limits.quantity_per_line_max == 0 || self.cart_limits.lines_max == 0 {
             return Err("cart limits must be positive".to_owned());
         }

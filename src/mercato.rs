@@ -103,7 +103,7 @@ impl Mercato {
         let catalog = catalog::State::open(store.keyspace("catalog"), &actors)?;
         let deals =
             deals::State::open(store.keyspace("deals"), &actors, inventory.reservations(), inventory.take_stakes())?;
-        let customers = customers::State::open(store.keyspace("customers"))?;
+        let customers = customers::State::open(store.keyspace("customers"), &config.prime_prices, actors.source.now())?;
         let carts = carts::State::open(store.keyspace("carts"), &actors)?;
         let checkout = checkout::State::open(store.keyspace("checkout"), &actors, &config);
         let payments = payments::State::open(store.keyspace("payments"), config.fraud, secret_key.clone())?;
@@ -135,6 +135,7 @@ impl Mercato {
         mercato.orders().start_recovery()?;
         mercato.deals().start_background()?;
         mercato.start_sweeper()?;
+        mercato.start_renewals()?;
         Ok(mercato)
     }
 
@@ -162,6 +163,26 @@ impl Mercato {
                     Ok(_) | Err(Error::ShuttingDown) => {}
                     Err(err) => tracing::error!(error = %err, "cannot sweep expired state"),
                 }
+            }
+        });
+        Ok(())
+    }
+
+    /// Charges the Prime renewals due every `Config::renew_every` (each is
+    /// also charged when its membership is read; a test on a manual clock
+    /// calls `customers().renew_due()` directly).
+    fn start_renewals(&self) -> Result<(), Error> {
+        let weak = self.downgrade();
+        let every = self.config().renew_every;
+        self.arbiter(true)?.spawn(async move {
+            loop {
+                let Some(mercato) = weak.upgrade() else { return };
+                match mercato.customers().renew_due().await {
+                    Ok(_) | Err(Error::ShuttingDown) => {}
+                    Err(err) => tracing::error!(error = %err, "cannot charge the Prime renewals due"),
+                }
+                drop(mercato);
+                tokio::time::sleep(every).await;
             }
         });
         Ok(())

@@ -37,6 +37,11 @@ pub enum CustomerError {
     /// Every password hasher is busy and the queue is full.
     #[error("too many sign-ins are being checked; retry shortly")]
     Busy,
+    /// Prime is active already (cancel it, or wait for it to end).
+    #[error("the Prime membership is active already")]
+    MembershipActive,
+    #[error("no Prime membership")]
+    NoMembership,
 }
 
 /// An email address, normalized to lowercase: unique case-insensitively.

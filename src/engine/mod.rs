@@ -15,6 +15,7 @@ pub mod hold;
 pub mod ids;
 pub mod inventory;
 pub mod lockout;
+pub mod membership;
 pub mod money;
 pub mod order;
 pub mod payment;

@@ -2,9 +2,11 @@
 //! the customer's cart), and the signed-in customer.
 
 use super::error::Problem;
+use super::product_dto::MoneyBody;
 use super::route::{route_path, Bearer, Content, FromClient, Json, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
-use crate::engine::CartId;
+use crate::engine::membership::PaidMembership;
+use crate::engine::{CartId, Money};
 use serde::{Deserialize, Serialize};
 use std::future::ready;
 use warp::http::StatusCode;
@@ -101,16 +103,38 @@ pub fn routes() -> Routes<impl RouteFilter> {
             .tag("customers")
             .signed_in()
             .json::<MembershipBody>()
-            .idempotent("retry safely: the first response is replayed for 24 h, never a second charge")
-            .responds(201, "Prime started: {\"active\", \"plan\", \"renews_at\"}", Content::Unspecified)
+            .idempotent("retry safely: the first response is replayed for 24 h (and the charge is never repeated)")
+            .responds(201, "Prime started, its first period charged", Content::json::<MembershipView>())
+            .problem(402, "payment-declined: nothing started")
+            .problem(409, "conflict: a membership is active already")
             .problem(422, "invalid-input")
             .problem(401, "unauthorized")
             .problem(404, "not-found: the token is not one of the customer's cards (another's, removed or unknown)")
             .to(|state, caller, (), body| start_membership(state, caller, body)))
+        .or(Route::get(route_path!("v1" / "me" / "membership"))
+            .tag("customers")
+            .signed_in()
+            .responds(200, "the membership, its charges and savings", Content::json::<MembershipView>())
+            .problem(401, "unauthorized")
+            .problem(404, "not-found: the customer never had a membership")
+            .to(|state, caller, (), ()| read_membership(state, caller)))
+        .or(Route::put(route_path!("v1" / "me" / "membership"))
+            .tag("customers")
+            .signed_in()
+            .json::<MembershipCardBody>()
+            .responds(200, "renewals are charged to this card from now on", Content::json::<MembershipView>())
+            .problem(401, "unauthorized")
+            .problem(404, "not-found: no membership, or the token is not one of the customer's cards")
+            .problem(422, "invalid-input")
+            .to(|state, caller, (), body| set_membership_card(state, caller, body)))
         .or(Route::delete(route_path!("v1" / "me" / "membership"))
             .tag("customers")
             .signed_in()
-            .responds(200, "Prime ends at the end of the current period", Content::Unspecified)
+            .responds(
+                200,
+                "Prime ends at the end of the current period, with no renewal charge",
+                Content::json::<MembershipView>(),
+            )
             .problem(404, "no membership")
             .to(|state, caller, (), ()| cancel_membership(state, caller)))
 }
@@ -190,16 +214,20 @@ fn prime_view(state: &AppState, customer: &crate::engine::CustomerId) -> PrimeVi
     match state.mercato.customers().membership(customer) {
         Some(membership) => PrimeView {
             active: membership.is_active(now),
-            plan: Some(
-                serde_json::to_value(membership.plan)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            ),
-            renews_at: membership.renews_at(now).map(super::dto::rfc3339),
+            plan: Some(plan_name(membership.plan)),
+            renews_at: (!membership.cancel_at_period_end && membership.is_active(now))
+                .then(|| super::dto::rfc3339(membership.renews_at)),
         },
         None => PrimeView { active: false, plan: None, renews_at: None },
     }
+}
+
+fn plan_name(plan: crate::engine::Plan) -> String {
+    match plan {
+        crate::engine::Plan::Monthly => "monthly",
+        crate::engine::Plan::Annual => "annual",
+    }
+    .to_owned()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -207,29 +235,124 @@ fn prime_view(state: &AppState, customer: &crate::engine::CustomerId) -> PrimeVi
 pub struct MembershipBody {
     /// `monthly` or `annual`.
     pub plan: String,
-    /// One of the customer's own payment-method tokens (charged once
-    /// checkout's payments exist).
+    /// One of the customer's own payment-method tokens: charged the plan's
+    /// price now, and each renewal later.
     pub token: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MembershipCardBody {
+    /// One of the customer's own payment-method tokens.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct SavingsView {
+    /// Shipping a member did not pay (standard price minus what they paid).
+    #[schema(value_type = MoneyBody)]
+    shipping: Money,
+    /// List price minus deal price of the deal units bought.
+    #[schema(value_type = MoneyBody)]
+    deals: Money,
+    #[schema(value_type = MoneyBody)]
+    total: Money,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct ChargeView {
+    #[schema(value_type = MoneyBody)]
+    amount: Money,
+    at: String,
+    /// The period it pays for (1 = the first).
+    period: u32,
+    /// `approved` or `declined`.
+    outcome: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct MembershipView {
+    /// Prime benefits apply now (`active`, `past_due`, or `cancelled` before `renews_at`).
+    active: bool,
+    /// `active`, `past_due`, `cancelled` or `lapsed`.
+    status: String,
+    plan: String,
+    #[schema(value_type = MoneyBody)]
+    price: Money,
+    started_at: String,
+    /// When the current period ends: the next charge, or the end once cancelled.
+    renews_at: String,
+    cancel_at_period_end: bool,
+    savings: SavingsView,
+    /// Every charge made, oldest first.
+    charges: Vec<ChargeView>,
+}
+
+fn membership_view(state: &AppState, membership: &PaidMembership) -> MembershipView {
+    let now = state.mercato.now();
+    let savings = membership.savings;
+    MembershipView {
+        active: membership.is_active(now),
+        status: membership.status_name(now).to_owned(),
+        plan: plan_name(membership.plan),
+        price: membership.price,
+        started_at: super::dto::rfc3339(membership.started_at),
+        renews_at: super::dto::rfc3339(membership.renews_at),
+        cancel_at_period_end: membership.cancel_at_period_end,
+        savings: SavingsView {
+            shipping: savings.shipping,
+            deals: savings.deals,
+            total: savings.shipping.checked_add(savings.deals).unwrap_or(savings.shipping),
+        },
+        charges: membership
+            .charges
+            .iter()
+            .map(|charge| ChargeView {
+                amount: charge.amount,
+                at: super::dto::rfc3339(charge.at),
+                period: charge.period,
+                outcome: if charge.approved { "approved" } else { "declined" }.to_owned(),
+            })
+            .collect(),
+    }
+}
+
+fn card_token(raw: &str) -> Result<crate::engine::CardToken, Problem> {
+    if raw.trim().is_empty() {
+        return Err(Problem::invalid("token: a payment-method token is required"));
+    }
+    super::payment_methods::card_token(raw)
 }
 
 async fn start_membership(state: AppState, caller: Caller, body: MembershipBody) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
     let plan =
         crate::engine::Plan::parse(&body.plan).ok_or_else(|| Problem::invalid("plan must be monthly or annual"))?;
-    if body.token.trim().is_empty() {
-        return Err(Problem::invalid("token: a payment-method token is required"));
-    }
-    let card = super::payment_methods::card_token(&body.token)?;
-    state.mercato.customers().start_membership(&customer.id, plan, &card).await?;
-    Ok(warp::reply::with_status(warp::reply::json(&prime_view(&state, &customer.id)), StatusCode::CREATED))
+    let card = card_token(&body.token)?;
+    let membership = state.mercato.customers().start_membership(&customer.id, plan, &card).await?;
+    Ok(warp::reply::with_status(warp::reply::json(&membership_view(&state, &membership)), StatusCode::CREATED))
+}
+
+async fn read_membership(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let membership = state.mercato.customers().current_membership(&customer.id).await?;
+    let membership = membership.ok_or_else(|| Problem::not_found("no membership"))?;
+    Ok(warp::reply::json(&membership_view(&state, &membership)))
+}
+
+async fn set_membership_card(state: AppState, caller: Caller, body: MembershipCardBody) -> Result<impl Reply, Problem> {
+    let customer = caller.customer()?;
+    let card = card_token(&body.token)?;
+    let membership = state.mercato.customers().set_membership_card(&customer.id, &card).await?;
+    let membership = membership.ok_or_else(|| Problem::not_found("no membership"))?;
+    Ok(warp::reply::json(&membership_view(&state, &membership)))
 }
 
 async fn cancel_membership(state: AppState, caller: Caller) -> Result<impl Reply, Problem> {
     let customer = caller.customer()?;
-    if state.mercato.customers().cancel_membership(&customer.id).await?.is_none() {
-        return Err(Problem::not_found("no membership"));
-    }
-    Ok(warp::reply::json(&prime_view(&state, &customer.id)))
+    let membership = state.mercato.customers().cancel_membership(&customer.id).await?;
+    let membership = membership.ok_or_else(|| Problem::not_found("no membership"))?;
+    Ok(warp::reply::json(&membership_view(&state, &membership)))
 }
 
 /// A guest cart id from the client: never a customer's cart.

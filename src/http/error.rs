@@ -219,7 +219,10 @@ fn customer(rejection: CustomerError, detail: String) -> Problem {
         CustomerError::InvalidEmail(_) | CustomerError::InvalidPassword | CustomerError::InvalidName => {
             Problem::invalid(detail)
         }
-        CustomerError::EmailTaken => Problem::new(StatusCode::CONFLICT, "conflict", detail),
+        CustomerError::EmailTaken | CustomerError::MembershipActive => {
+            Problem::new(StatusCode::CONFLICT, "conflict", detail)
+        }
+        CustomerError::NoMembership => Problem::not_found(detail),
         CustomerError::BadCredentials => Problem::unauthorized(detail),
         CustomerError::NotFound(_) => Problem::not_found(detail),
         CustomerError::LockedOut { retry_after_ms } => Problem::rate_limited(detail, retry_after_ms),

@@ -30,7 +30,8 @@
 //! | `I`    | hour made (u32 big-endian) scope  | the first response          |
 //! | `u`    | customer                          | a customer                  |
 //! | `s`    | customer                          | the seller they act for     |
-//! | `n`    | customer                          | their Prime membership      |
+//! | `n`    | customer                          | their Prime membership (older builds; moved to `N` at open) |
+//! | `N`    | customer                          | their paid Prime membership |
 //! | `x`    | email (lowercase)                 | the customer id owning it   |
 //! | `t`    | sha-256 of a session token (hex)  | a session                   |
 //! | `a`    | checkout                          | a checkout session (its owner, steps, placing order) |
@@ -58,6 +59,7 @@ pub const PRODUCT: u8 = b'p';
 pub const CUSTOMER: u8 = b'u';
 pub const SELLER_LINK: u8 = b's';
 pub const MEMBERSHIP: u8 = b'n';
+pub const PAID_MEMBERSHIP: u8 = b'N';
 pub const OWNER: u8 = b'o';
 pub const DEAL: u8 = b'd';
 pub const CLAIM: u8 = b'q';
@@ -99,6 +101,7 @@ pub const ALL: &[u8] = &[
     CUSTOMER,
     SELLER_LINK,
     MEMBERSHIP,
+    PAID_MEMBERSHIP,
     OWNER,
     DEAL,
     CLAIM,
@@ -402,6 +405,17 @@ pub fn membership(customer: &CustomerId) -> Vec<u8> {
 
 pub fn parse_membership(key: &[u8]) -> Option<CustomerId> {
     match parts(key, MEMBERSHIP)?.as_slice() {
+        [id] => CustomerId::parse(id).ok(),
+        _ => None,
+    }
+}
+
+pub fn paid_membership(customer: &CustomerId) -> Vec<u8> {
+    self::key(PAID_MEMBERSHIP, &[customer.as_str()])
+}
+
+pub fn parse_paid_membership(key: &[u8]) -> Option<CustomerId> {
+    match parts(key, PAID_MEMBERSHIP)?.as_slice() {
         [id] => CustomerId::parse(id).ok(),
         _ => None,
     }

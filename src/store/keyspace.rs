@@ -32,7 +32,10 @@ pub const OWNERS: &[(&str, &[u8])] = &[
             keys::STAKE_OP,
         ],
     ),
-    ("customers", &[keys::CUSTOMER, keys::SELLER_LINK, keys::MEMBERSHIP, keys::EMAIL, keys::SESSION]),
+    (
+        "customers",
+        &[keys::CUSTOMER, keys::SELLER_LINK, keys::MEMBERSHIP, keys::PAID_MEMBERSHIP, keys::EMAIL, keys::SESSION],
+    ),
     ("carts", &[keys::CART_META, keys::CART_LINE, keys::CART_MERGE, keys::CART_USED, keys::CART_IDLE]),
     ("checkout", &[keys::CHECKOUT]),
     ("payments", &[keys::PAYMENT_LOG]),

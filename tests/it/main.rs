@@ -18,6 +18,7 @@ mod deals;
 mod engine_model;
 mod http;
 mod orders;
+mod membership;
 mod reopen_model;
 mod reservations;
 mod search;

@@ -1,5 +1,10 @@
 //! Customers, sessions, Prime membership and seller links. Owns the keys
-//! `u`, `x`, `t`, `n` and `s`.
+//! `u`, `x`, `t`, `N` (`n` of older builds is read once) and `s`.
+//!
+//! Prime is paid: see [`crate::engine::membership`] for the rules. Every
+//! membership change holds one async lock (`billing`), so the periodic
+//! renewal and the check on access never charge the same period twice in
+//! one process; across a crash the deterministic charge reference does.
 //!
 //! Passwords are hashed with argon2id (salted, memory-hard) on a pool of its
 //! own (all cores but one, a bounded queue: a flood of sign-ins can neither
@@ -14,8 +19,12 @@
 
 use crate::engine::customer::{check_name, check_password};
 use crate::engine::lockout::Failures;
+use crate::engine::membership::{self, Due, MembershipStatus, PaidMembership, PlanPrices};
+use crate::engine::pricing::QuoteContext;
+use crate::engine::Checkout;
 use crate::engine::{
-    CardToken, CartId, Customer, CustomerError, CustomerId, Email, Membership, Plan, Role, SellerId, Session,
+    CardToken, CartId, Customer, CustomerError, CustomerId, Email, Membership, Money, PaymentError, Plan, Role,
+    SellerId, Session, Timestamp,
 };
 use crate::pool::{PoolError, PoolStats, WorkPool};
 use crate::store::{keys, Batch, Keyspace};
@@ -45,12 +54,12 @@ struct Directory {
     emails: DashMap<Email, CustomerId, foldhash::fast::RandomState>,
     sessions: DashMap<String, Session, foldhash::fast::RandomState>,
     /// Customer -> their Prime membership.
-    memberships: DashMap<CustomerId, Membership, foldhash::fast::RandomState>,
+    memberships: DashMap<CustomerId, PaidMembership, foldhash::fast::RandomState>,
     /// Customer -> the seller whose products they manage.
     sellers: DashMap<CustomerId, SellerId, foldhash::fast::RandomState>,
 }
 
-fn load(store: &Keyspace) -> Result<Directory, Error> {
+fn load(store: &Keyspace, prices: &PlanPrices, now: Timestamp) -> Result<Directory, Error> {
     let directory = Directory::default();
     for (_, customer) in store.scan_prefix::<Customer>(&[keys::CUSTOMER])? {
         directory.emails.insert(customer.email.clone(), customer.id.clone());
@@ -61,10 +70,26 @@ fn load(store: &Keyspace) -> Result<Directory, Error> {
             directory.sessions.insert(digest, session);
         }
     }
-    for (key, membership) in store.scan_prefix::<Membership>(&[keys::MEMBERSHIP])? {
-        if let Some(customer) = keys::parse_membership(&key) {
+    for (key, membership) in store.scan_prefix::<PaidMembership>(&[keys::PAID_MEMBERSHIP])? {
+        if let Some(customer) = keys::parse_paid_membership(&key) {
             directory.memberships.insert(customer, membership);
         }
+    }
+    // Memberships of older builds (never charged) become paid ones, active
+    // to the end of their current period, with no card (see
+    // `PaidMembership::from_legacy`); rewritten under the new key once.
+    let mut upgraded = Batch::new();
+    for (key, old) in store.scan_prefix::<Membership>(&[keys::MEMBERSHIP])? {
+        let Some(customer) = keys::parse_membership(&key) else { continue };
+        if !directory.memberships.contains_key(&customer) {
+            let membership = PaidMembership::from_legacy(&old, prices.of(old.plan), now);
+            upgraded.put(keys::paid_membership(&customer), &membership)?;
+            directory.memberships.insert(customer, membership);
+        }
+        upgraded.delete(key);
+    }
+    if !upgraded.is_empty() {
+        store.write(upgraded)?;
     }
     for (key, seller) in store.scan_prefix::<SellerId>(&[keys::SELLER_LINK])? {
         if let Some(customer) = keys::parse_seller_link(&key) {
@@ -81,13 +106,22 @@ pub(crate) struct State {
     directory: Directory,
     hashing: WorkPool,
     failures: DashMap<FailureKey, Failures, foldhash::fast::RandomState>,
+    /// Held by every membership change, so a renewal is charged and
+    /// recorded by one task at a time.
+    billing: tokio::sync::Mutex<()>,
 }
 
 impl State {
-    pub(crate) fn open(store: Keyspace) -> Result<State, Error> {
+    pub(crate) fn open(store: Keyspace, prices: &PlanPrices, now: Timestamp) -> Result<State, Error> {
         let hashing = WorkPool::all_cores_but_one("mercato-hash", HASHES_QUEUED_MAX)
             .map_err(|err| crate::store::StoreError::Io(err.to_string()))?;
-        Ok(State { directory: load(&store)?, store, hashing, failures: DashMap::default() })
+        Ok(State {
+            directory: load(&store, prices, now)?,
+            store,
+            hashing,
+            failures: DashMap::default(),
+            billing: tokio::sync::Mutex::new(()),
+        })
     }
 }
 
@@ -328,45 +362,206 @@ impl<'a> Customers<'a> {
         Ok(())
     }
 
-    /// Starts Prime, to be paid with `card`, which must be the customer's
-    /// (another customer's, a removed or an unknown card is not found; the
-    /// charge itself is not made yet). Starting again while active changes
-    /// nothing; a cancelled or ended membership restarts.
+    /// Starts Prime: the plan's price is charged to `card`, which must be
+    /// the customer's (another customer's, a removed or an unknown card is
+    /// not found), before the membership exists; a decline starts nothing.
+    /// An active membership is [`CustomerError::MembershipActive`]; an
+    /// ended one is replaced (the next generation).
     pub async fn start_membership(
         self,
         customer: &CustomerId,
         plan: Plan,
         card: &CardToken,
-    ) -> Result<Membership, Error> {
+    ) -> Result<PaidMembership, Error> {
         let _pass = self.m.enter()?;
-        self.m.payments().use_card(customer, card).await?;
+        let _billing = self.s.billing.lock().await;
+        let previous = self.renew_locked(customer).await?;
         let now = self.m.now();
-        if let Some(current) = self.membership(customer).filter(|m| m.is_active(now) && m.ends_at.is_none()) {
-            return Ok(current);
+        if previous.as_ref().is_some_and(|m| m.is_active(now)) {
+            return Err(CustomerError::MembershipActive.into());
         }
-        self.save_membership(customer, Membership::start(plan, now)).await
+        self.m.payments().use_card(customer, card).await?;
+        let generation = previous.map_or(1, |m| m.generation + 1);
+        let price = self.m.config().prime_prices.of(plan);
+        let reference = membership::start_reference(customer, generation, card);
+        self.m.payments().charge(&reference, card, price, now).await??;
+        self.save_membership(customer, PaidMembership::start(generation, plan, price, card.clone(), now)).await
     }
 
-    /// Ends Prime at the end of the current period.
-    pub async fn cancel_membership(self, customer: &CustomerId) -> Result<Option<Membership>, Error> {
+    /// Ends Prime at the end of the current period: no renewal charge.
+    pub async fn cancel_membership(self, customer: &CustomerId) -> Result<Option<PaidMembership>, Error> {
         let _pass = self.m.enter()?;
-        let Some(mut membership) = self.membership(customer) else { return Ok(None) };
-        membership.cancel(self.m.now());
+        let _billing = self.s.billing.lock().await;
+        let Some(mut membership) = self.renew_locked(customer).await? else { return Ok(None) };
+        if !membership.is_active(self.m.now()) {
+            return Ok(Some(membership));
+        }
+        membership.cancel();
         self.save_membership(customer, membership).await.map(Some)
     }
 
-    async fn save_membership(self, customer: &CustomerId, membership: Membership) -> Result<Membership, Error> {
-        let ticket = self.s.store.write(Batch::new_put(keys::membership(customer), &membership)?)?;
+    /// Sets the card future renewals are charged to; it must be the
+    /// customer's own (as for [`Customers::start_membership`]).
+    pub async fn set_membership_card(
+        self,
+        customer: &CustomerId,
+        card: &CardToken,
+    ) -> Result<Option<PaidMembership>, Error> {
+        let _pass = self.m.enter()?;
+        let _billing = self.s.billing.lock().await;
+        let Some(mut membership) = self.renew_locked(customer).await? else { return Ok(None) };
+        self.m.payments().use_card(customer, card).await?;
+        membership.card = Some(card.clone());
+        self.save_membership(customer, membership).await.map(Some)
+    }
+
+    /// The membership after charging whatever is due now (the check on
+    /// access; the periodic [`Customers::renew_due`] does the same for all).
+    pub async fn current_membership(self, customer: &CustomerId) -> Result<Option<PaidMembership>, Error> {
+        let _pass = self.m.enter()?;
+        if self.membership(customer).is_none_or(|m| m.due(self.m.now()) == Due::Nothing) {
+            return Ok(self.membership(customer));
+        }
+        let _billing = self.s.billing.lock().await;
+        self.renew_locked(customer).await
+    }
+
+    /// Charges every membership whose renewal (or retry) is due, and ends
+    /// the cancelled ones whose period is over; how many changed.
+    pub async fn renew_due(self) -> Result<usize, Error> {
+        let _pass = self.m.enter()?;
+        let now = self.m.now();
+        let due: Vec<CustomerId> = self
+            .s
+            .directory
+            .memberships
+            .iter()
+            .filter(|entry| entry.value().due(now) != Due::Nothing)
+            .map(|entry| entry.key().clone())
+            .collect();
+        let _billing = self.s.billing.lock().await;
+        for customer in &due {
+            self.renew_locked(customer).await?;
+        }
+        Ok(due.len())
+    }
+
+    /// Applies everything due at now, one step at a time (a clock far ahead
+    /// charges each period in turn). Each charge's reference is fixed by
+    /// (customer, generation, period, attempt), so a charge made before a
+    /// crash that lost its record is found again, never made twice. Called
+    /// with `billing` held.
+    async fn renew_locked(self, customer: &CustomerId) -> Result<Option<PaidMembership>, Error> {
+        let Some(mut membership) = self.membership(customer) else { return Ok(None) };
+        let now = self.m.now();
+        let mut changed = false;
+        loop {
+            let due = membership.due(now);
+            let approved = match &due {
+                Due::Nothing => break,
+                Due::End => false,
+                Due::Charge { period, attempt, amount } => {
+                    let reference = membership::charge_reference(customer, membership.generation, *period, *attempt);
+                    self.renewal_charge(&reference, membership.card.as_ref(), *amount, now).await?
+                }
+            };
+            let ended = due == Due::End;
+            membership.apply(&due, approved, now);
+            changed = true;
+            if let Due::Charge { period, .. } = due {
+                tracing::info!(customer = %customer, period, approved, "prime renewal charged");
+            }
+            if ended || membership.status == MembershipStatus::Lapsed {
+                break;
+            }
+        }
+        if changed {
+            return self.save_membership(customer, membership).await.map(Some);
+        }
+        Ok(Some(membership))
+    }
+
+    /// Whether the renewal charge under `reference` was approved. No card,
+    /// a removed card and any decline are a decline; the same reference
+    /// already used with another card (the card changed after a crash)
+    /// is answered by what that reference did.
+    async fn renewal_charge(
+        self,
+        reference: &str,
+        card: Option<&CardToken>,
+        amount: Money,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
+        let Some(card) = card else { return Ok(false) };
+        match self.m.payments().charge(reference, card, amount, now).await? {
+            Ok(_) => Ok(true),
+            Err(PaymentError::ReferenceReused { .. }) => Ok(self.m.payments().authorization(reference).is_some()),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Adds to a member's savings: `shipping` they did not pay and `deals`
+    /// (list price minus deal price of deal units bought). Nothing for a
+    /// customer without a membership.
+    pub async fn record_savings(self, customer: &CustomerId, shipping: Money, deals: Money) -> Result<(), Error> {
+        let _pass = self.m.enter()?;
+        if shipping.cents <= 0 && deals.cents <= 0 {
+            return Ok(());
+        }
+        let _billing = self.s.billing.lock().await;
+        let Some(mut membership) = self.membership(customer) else { return Ok(()) };
+        membership.add_savings(
+            Money { cents: shipping.cents.max(0), ..shipping },
+            Money { cents: deals.cents.max(0), ..deals },
+        );
+        self.save_membership(customer, membership).await.map(|_| ())
+    }
+
+    /// Records what a Prime member saved on the order placed from
+    /// `checkout`: the shipping they did not pay (the same option priced
+    /// for a non-member minus what they paid) and the deal discounts (list
+    /// price minus deal price of each deal unit). Nothing for a non-member.
+    pub async fn record_order_savings(self, customer: &CustomerId, checkout: &Checkout) -> Result<(), Error> {
+        if !self.is_prime(customer) {
+            return Ok(());
+        }
+        let currency = checkout.lines.first().map_or(crate::engine::Currency::USD, |line| line.unit_price.currency);
+        let mut shipping = Money::zero(currency);
+        if let Some(paid) = &checkout.shipping {
+            let checkouts = self.m.checkouts();
+            let context = QuoteContext { prime: false, ..checkouts.quote_context(customer, checkout) };
+            let standard = checkout.shipping_options(checkouts.pricing(), &context).ok().and_then(|options| {
+                options.into_iter().find(|quote| quote.option == paid.option).map(|quote| quote.price)
+            });
+            if let Some(standard) = standard {
+                shipping = membership::shipping_saving(standard, paid.price);
+            }
+        }
+        let mut deals = Money::zero(currency);
+        for line in checkout.lines.iter().filter(|line| !line.claims.is_empty()) {
+            let list = self.m.catalog().product_of(&line.sku).and_then(|p| p.variant(&line.sku).map(|v| v.price));
+            if let Some(list) = list {
+                let saved = membership::deal_saving(list, line.unit_price, line.quantity);
+                deals = deals.checked_add(saved).unwrap_or(deals);
+            }
+        }
+        self.record_savings(customer, shipping, deals).await
+    }
+
+    async fn save_membership(self, customer: &CustomerId, membership: PaidMembership) -> Result<PaidMembership, Error> {
+        let ticket = self.s.store.write(Batch::new_put(keys::paid_membership(customer), &membership)?)?;
         self.s.directory.memberships.insert(customer.clone(), membership.clone());
         self.s.store.durable(ticket).await?;
         Ok(membership)
     }
 
-    pub fn membership(self, customer: &CustomerId) -> Option<Membership> {
+    /// The membership as last recorded (renewals due are not applied).
+    pub fn membership(self, customer: &CustomerId) -> Option<PaidMembership> {
         self.s.directory.memberships.get(customer).map(|entry| entry.value().clone())
     }
 
-    /// Whether the customer is a Prime member now.
+    /// Whether the customer is a Prime member now: a paid membership,
+    /// active or past due (see [`PaidMembership::is_active`]).
     pub fn is_prime(self, customer: &CustomerId) -> bool {
         let now = self.m.now();
         self.membership(customer).is_some_and(|membership| membership.is_active(now))

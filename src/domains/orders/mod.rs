@@ -164,7 +164,12 @@ impl<'a> Orders<'a> {
         };
         let saga = prepare_place(input, || ReservationId::generate(self.m.source().u128())).map_err(place_failure)?;
         self.m.checkouts().call(id, CheckoutCommand::BeginPlace { order: order_id.clone() }, None).await?;
-        Box::pin(self.drive(saga)).await
+        let placed = Box::pin(self.drive(saga)).await?;
+        // Prime savings are the customers domain's (a failure there does not undo the order).
+        if let Err(err) = self.m.customers().record_order_savings(customer, checkout).await {
+            tracing::warn!(error = %err, order = %placed.order.id, "cannot record the Prime savings");
+        }
+        Ok(placed)
     }
 
     /// Writes the saga's record at its checkpoints (see `engine::saga`).

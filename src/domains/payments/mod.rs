@@ -112,6 +112,42 @@ impl<'a> Payments<'a> {
         self.s.ledger.authorization(reference)
     }
 
+    /// Charges `amount` to `token` at once (authorize and capture) under
+    /// `reference`: a repeated reference is the same charge (its first
+    /// answer), never a second one. The card is not checked for ownership
+    /// here (see [`Payments::use_card`]).
+    pub(crate) async fn charge(
+        self,
+        reference: &str,
+        token: &CardToken,
+        amount: Money,
+        at: Timestamp,
+    ) -> Result<Result<Authorization, PaymentError>, Error> {
+        let request = AuthorizeRequest {
+            id: PaymentId::generate(self.m.source().u128()),
+            token: token.clone(),
+            amount,
+            reference: reference.to_owned(),
+        };
+        let authorized = match self.authorize(reference, None, Some(request), at).await? {
+            Ok(Some(authorization)) => authorization,
+            Ok(None) => return Ok(Err(PaymentError::InvalidAmount { amount })),
+            Err(err) => return Ok(Err(err)),
+        };
+        self.capture(&authorized.id, at).await
+    }
+
+    /// The approved authorizations whose reference starts with `prefix`
+    /// (e.g. one customer's membership charges), oldest first.
+    pub fn authorizations_under(self, prefix: &str) -> Vec<Authorization> {
+        self.s.ledger.read(|state| {
+            let mut found: Vec<Authorization> =
+                state.gateway.authorizations().filter(|auth| auth.reference.starts_with(prefix)).cloned().collect();
+            found.sort_by(|a, b| (a.created_at, &a.reference).cmp(&(b.created_at, &b.reference)));
+            found
+        })
+    }
+
     pub fn gift_card_balance(self, code: &GiftCardCode) -> Result<Money, Error> {
         Ok(self.s.ledger.gift_card_balance(code)?)
     }

@@ -124,6 +124,11 @@ impl SimulatedGateway {
         self.authorizations.get(id)
     }
 
+    /// Every authorization, by id.
+    pub fn authorizations(&self) -> impl Iterator<Item = &Authorization> {
+        self.authorizations.values()
+    }
+
     /// The authorization an authorize `reference` created, if it was approved.
     pub fn by_reference(&self, reference: &str) -> Option<&Authorization> {
         let outcome = self.outcomes.get(reference)?;
