@@ -9,7 +9,10 @@
 //! whole query as a phrase (slop 1) on the title with the phrase boost, and
 //! a query of three words or more each pair of neighbouring words as a
 //! phrase (slop [`PAIR_SLOP`]) with the proximity boost, so titles holding
-//! the words together, or some of them, rank first.
+//! the words together, or some of them, rank first. A product holding every
+//! word of a query of two words or more (in any of its fields) scores those
+//! words again times `all_words_boost`: it answers the whole query, where the
+//! plain sum lets one rare word outweigh the query's other words together.
 //! Every product the text matches, with its BM25 score, goes through one
 //! pass in document order, in chunks: filters, disjunctive facets and the
 //! commerce score read the facts of its document, and the best `page *
@@ -281,8 +284,7 @@ impl SearchIndex {
         let mut unique: Vec<&String> = terms.iter().collect();
         unique.sort();
         unique.dedup();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in unique {
+        let word_query = |term: &str| -> Option<Box<dyn Query>> {
             let mut per_field: Vec<Box<dyn Query>> = Vec::new();
             for (field, boost) in boosted {
                 if boost <= 0.0 {
@@ -291,12 +293,28 @@ impl SearchIndex {
                 let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
                 per_field.push(Box::new(BoostQuery::new(Box::new(query), boost)));
             }
-            let word: Box<dyn Query> = match per_field.len() {
-                0 => continue,
-                1 => per_field.remove(0),
-                _ => Box::new(DisjunctionMaxQuery::with_tie_breaker(per_field, config.field_tie_breaker)),
-            };
-            clauses.push((Occur::Should, word));
+            match per_field.len() {
+                0 => None,
+                1 => per_field.pop(),
+                _ => Some(Box::new(DisjunctionMaxQuery::with_tie_breaker(per_field, config.field_tie_breaker))),
+            }
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in unique {
+            if let Some(word) = word_query(term) {
+                clauses.push((Occur::Should, word));
+            }
+        }
+        let mut distinct: Vec<&String> = phrase.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() >= 2 && config.all_words_boost > 0.0 {
+            let all: Vec<(Occur, Box<dyn Query>)> =
+                distinct.iter().filter_map(|term| word_query(term)).map(|word| (Occur::Must, word)).collect();
+            if all.len() == distinct.len() {
+                let all = BooleanQuery::new(all);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(all), config.all_words_boost))));
+            }
         }
         let phrase_of = |words: &[String], slop: u32, boost: f32| -> (Occur, Box<dyn Query>) {
             let terms: Vec<Term> = words.iter().map(|word| Term::from_field_text(title, word)).collect();
@@ -654,5 +672,26 @@ mod tests {
         assert_eq!(score_of(&flat, q, "P-1"), score_of(&flat, q, "P-2"));
         // Two words: the whole-query phrase covers the pair.
         assert_eq!(score_of(&index, "cordless drill", "P-1"), score_of(&flat, "cordless drill", "P-1"));
+    }
+
+    #[test]
+    fn a_product_holding_every_word_scores_the_words_again_times_the_all_words_boost() {
+        // "oak" and "shelf" too far apart in P-1 for the phrase.
+        let products = [
+            ("P-1", "Oak Wall Bracket Shelf", None),
+            ("P-2", "Oak Board", None),
+            ("P-3", "Pine Shelf", None),
+            ("P-4", "Steel Hook", None),
+        ];
+        let q = "oak shelf";
+        let index = index_of(SearchConfig { all_words_boost: 0.5, ..SearchConfig::default() }, &products);
+        let flat = index_of(SearchConfig { all_words_boost: 0.0, ..SearchConfig::default() }, &products);
+        let (all, without) = (score_of(&index, q, "P-1"), score_of(&flat, q, "P-1"));
+        assert!((all - 1.5 * without).abs() < 0.003, "{all} against {without}");
+        // A product with one of the words only is not boosted.
+        assert_eq!(score_of(&index, q, "P-2"), score_of(&flat, q, "P-2"));
+        assert_eq!(score_of(&index, q, "P-3"), score_of(&flat, q, "P-3"));
+        // A single word has nothing to add.
+        assert_eq!(score_of(&index, "oak", "P-1"), score_of(&flat, "oak", "P-1"));
     }
 }

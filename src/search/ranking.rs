@@ -2,8 +2,8 @@
 //!
 //! For a product with text score `t` (tantivy BM25, for each query word its
 //! best field's score times that field's boost plus `field_tie_breaker` times
-//! the other fields', summed over the words, plus the phrase and proximity
-//! boosts, see [`super::query`]; `t = 1` when
+//! the other fields', summed over the words, plus the all-words, phrase and
+//! proximity boosts, see [`super::query`]; `t = 1` when
 //! browsing without a query):
 //!
 //! ```text
@@ -43,6 +43,9 @@ pub struct SearchConfig {
     /// Boost of each pair of neighbouring query words as a phrase in the
     /// title (queries of three words or more).
     pub proximity_boost: f32,
+    /// Factor of the words' score added again for a product holding every
+    /// word of a query of two words or more.
+    pub all_words_boost: f32,
     /// Share of a word's score in its other fields added to its best
     /// field's (0: the best field only; 1: the sum over fields).
     pub field_tie_breaker: f32,
@@ -73,6 +76,7 @@ impl Default for SearchConfig {
             description_boost: 0.5,
             phrase_boost: 2.0,
             proximity_boost: 1.0,
+            all_words_boost: 0.5,
             field_tie_breaker: 0.1,
             popularity_weight: 0.3,
             rating_weight: 0.2,
@@ -99,6 +103,7 @@ impl SearchConfig {
             self.description_boost,
             self.phrase_boost,
             self.proximity_boost,
+            self.all_words_boost,
         ];
         if boosts.iter().any(|boost| !boost.is_finite() || *boost < 0.0) {
             return Err("search field boosts must be finite and non-negative".to_owned());
