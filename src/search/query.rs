@@ -1,9 +1,18 @@
 //! Search requests and their execution.
 //!
-//! A query's words (analyzed like the indexed text) are OR-ed: each word is
-//! a term query on every text field with that field's boost, and a query of
-//! two words or more adds the whole query as a phrase (slop 1) on the title
-//! with the phrase boost, so titles holding the words together rank first.
+//! A query's words (analyzed like the indexed text) are OR-ed. Each word
+//! scores once however many fields hold it: the best of its term queries on
+//! the text fields (each with that field's boost) plus `field_tie_breaker`
+//! times the others (a disjunction max), so a word repeated in a short field
+//! (a brand that is also the title's first word) does not count twice and
+//! outweigh the query's other words. A query of two words or more adds the
+//! whole query as a phrase (slop 1) on the title with the phrase boost, and
+//! a query of three words or more each pair of neighbouring words as a
+//! phrase (slop [`PAIR_SLOP`]) with the proximity boost, so titles holding
+//! the words together, or some of them, rank first. A product holding every
+//! word of a query of two words or more (in any of its fields) scores those
+//! words again times `all_words_boost` (default 0, off): it answers the whole query, where the
+//! plain sum lets one rare word outweigh the query's other words together.
 //! Every product the text matches, with its BM25 score, goes through one
 //! pass in document order, in chunks: filters, disjunctive facets and the
 //! commerce score read the facts of its document, and the best `page *
@@ -21,7 +30,9 @@ use super::{spelling, SearchError, SearchIndex};
 use crate::engine::Money;
 use serde::Serialize;
 use std::cmp::Ordering;
-use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, DisjunctionMaxQuery, EnableScoring, Occur, PhraseQuery, Query, TermQuery,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocId, Score, Term};
 
@@ -37,6 +48,9 @@ pub const QUERY_CHARS_MAX: usize = 200;
 pub const BRANDS_MAX: usize = 50;
 /// Query words beyond this many are ignored.
 const QUERY_WORDS_MAX: usize = 32;
+/// Words between the two words of a neighbouring pair (or their swap) still
+/// counted as near.
+pub const PAIR_SLOP: u32 = 2;
 
 /// How hits are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -270,21 +284,54 @@ impl SearchIndex {
         let mut unique: Vec<&String> = terms.iter().collect();
         unique.sort();
         unique.dedup();
-        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for term in unique {
+        let word_query = |term: &str| -> Option<Box<dyn Query>> {
+            let mut per_field: Vec<Box<dyn Query>> = Vec::new();
             for (field, boost) in boosted {
                 if boost <= 0.0 {
                     continue;
                 }
                 let query = TermQuery::new(Term::from_field_text(field, term), IndexRecordOption::WithFreqs);
-                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost))));
+                per_field.push(Box::new(BoostQuery::new(Box::new(query), boost)));
+            }
+            match per_field.len() {
+                0 => None,
+                1 => per_field.pop(),
+                _ => Some(Box::new(DisjunctionMaxQuery::with_tie_breaker(per_field, config.field_tie_breaker))),
+            }
+        };
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for term in unique {
+            if let Some(word) = word_query(term) {
+                clauses.push((Occur::Should, word));
             }
         }
+        let mut distinct: Vec<&String> = phrase.iter().collect();
+        distinct.sort();
+        distinct.dedup();
+        if distinct.len() >= 2 && config.all_words_boost > 0.0 {
+            let all: Vec<(Occur, Box<dyn Query>)> =
+                distinct.iter().filter_map(|term| word_query(term)).map(|word| (Occur::Must, word)).collect();
+            if all.len() == distinct.len() {
+                let all = BooleanQuery::new(all);
+                clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(all), config.all_words_boost))));
+            }
+        }
+        let phrase_of = |words: &[String], slop: u32, boost: f32| -> (Occur, Box<dyn Query>) {
+            let terms: Vec<Term> = words.iter().map(|word| Term::from_field_text(title, word)).collect();
+            let mut query = PhraseQuery::new(terms);
+            query.set_slop(slop);
+            (Occur::Should, Box::new(BoostQuery::new(Box::new(query), boost)))
+        };
         if phrase.len() >= 2 && config.phrase_boost > 0.0 {
-            let phrase_terms: Vec<Term> = phrase.iter().map(|term| Term::from_field_text(title, term)).collect();
-            let mut query = PhraseQuery::new(phrase_terms);
-            query.set_slop(1);
-            clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), config.phrase_boost))));
+            clauses.push(phrase_of(phrase, 1, config.phrase_boost));
+        }
+        if phrase.len() >= 3 && config.proximity_boost > 0.0 {
+            let mut pairs: Vec<&[String]> = phrase.windows(2).filter(|pair| pair[0] != pair[1]).collect();
+            pairs.sort();
+            pairs.dedup();
+            for pair in pairs {
+                clauses.push(phrase_of(pair, PAIR_SLOP, config.proximity_boost));
+            }
         }
         BooleanQuery::new(clauses)
     }
@@ -532,5 +579,119 @@ mod tests {
             let slots = |items: &[Ranked]| items.iter().map(|item| item.slot).collect::<Vec<_>>();
             assert_eq!(slots(&kept.into_sorted()), slots(&sorted), "round {round}, {count} items, {needed} needed");
         }
+    }
+
+    /// An index of products (id, title, brand) opened with `config`.
+    fn index_of(config: SearchConfig, products: &[(&str, &str, Option<&str>)]) -> std::sync::Arc<SearchIndex> {
+        use super::super::Location;
+        use crate::engine::{CategoryPath, Currency, Product, ProductDraft, ProductId, Sku, Timestamp};
+        let (index, mut indexer, _) = SearchIndex::open(&Location::Ram, config).expect("open");
+        for (id, title, brand) in products {
+            let category = CategoryPath::parse(vec!["Tools".to_owned()]).unwrap();
+            let sku = Sku::parse(&format!("{id}-A")).unwrap();
+            let mut draft = ProductDraft::single(
+                ProductId::parse(id).unwrap(),
+                title,
+                category,
+                sku,
+                Money::new(1_000, Currency::USD),
+            );
+            draft.brand = brand.map(str::to_owned);
+            indexer.upsert(&Product::create(draft, Timestamp::from_millis(0)).unwrap(), &|_: &str| 1u64);
+        }
+        indexer.commit().expect("commit");
+        index
+    }
+
+    fn score_of(index: &SearchIndex, q: &str, id: &str) -> f64 {
+        let results = index.search(&SearchRequest::text(q)).expect("search");
+        results.hits.iter().find(|hit| hit.product_id == id).map(|hit| hit.score).expect("found")
+    }
+
+    use super::super::SearchConfig;
+
+    #[test]
+    fn a_word_in_several_fields_scores_its_best_field_plus_the_tie_breaker_share_of_the_others() {
+        let products = [
+            ("P-1", "Acme Claw Hammer", Some("Acme")),
+            ("P-2", "Steel Claw Hammer", Some("Stanley")),
+            ("P-3", "Acme Tape Measure", None),
+            ("P-4", "Wood Saw", Some("Stanley")),
+        ];
+        let with = |title_boost: f32, brand_boost: f32, field_tie_breaker: f32| {
+            let config = SearchConfig { title_boost, brand_boost, field_tie_breaker, ..SearchConfig::default() };
+            score_of(&index_of(config, &products), "acme", "P-1")
+        };
+        let title = with(3.0, 0.0, 0.1);
+        let brand = with(0.0, 2.0, 0.1);
+        assert!(title > 0.0 && brand > 0.0);
+        let (best, other) = (title.max(brand), title.min(brand));
+        // Hit scores are rounded to 3 decimals.
+        let close = |a: f64, b: f64| (a - b).abs() < 0.003;
+        assert!(close(with(3.0, 2.0, 0.0), best), "best field only");
+        assert!(close(with(3.0, 2.0, 0.1), best + 0.1 * other), "default share");
+        assert!(close(with(3.0, 2.0, 1.0), title + brand), "the sum");
+    }
+
+    #[test]
+    fn the_default_does_not_let_a_brand_repeated_in_the_title_outweigh_the_other_words() {
+        // "acme" is the brand of P-1 and the first word of both titles; the
+        // query's other word, "hammer", is only in P-2 (too far from "acme"
+        // for the phrase).
+        let products = [
+            ("P-1", "Acme Steel Claw Bar", Some("Acme")),
+            ("P-2", "Acme Steel Claw Hammer", None),
+            ("P-3", "Steel Claw Hammer", Some("Stanley")),
+            ("P-4", "Steel Wood Saw", Some("Stanley")),
+            ("P-5", "Steel Tape Measure", Some("Stanley")),
+        ];
+        let index = index_of(SearchConfig::default(), &products);
+        let ids: Vec<String> = index
+            .search(&SearchRequest::text("acme hammer"))
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|hit| hit.product_id)
+            .collect();
+        assert_eq!(ids.first().map(String::as_str), Some("P-2"), "{ids:?}");
+    }
+
+    #[test]
+    fn neighbouring_query_words_near_in_the_title_rank_first() {
+        // The same words and length; only P-1 holds two neighbouring query
+        // words together ("cordless drill"), neither holds the whole query.
+        let products = [
+            ("P-1", "Cordless Drill Case Tool Box Bag Driver", None),
+            ("P-2", "Driver Cordless Case Tool Box Bag Drill", None),
+            ("P-3", "Garden Hose", None),
+        ];
+        let q = "cordless drill driver";
+        let index = index_of(SearchConfig::default(), &products);
+        assert!(score_of(&index, q, "P-1") > score_of(&index, q, "P-2"));
+        let flat = index_of(SearchConfig { proximity_boost: 0.0, ..SearchConfig::default() }, &products);
+        assert_eq!(score_of(&flat, q, "P-1"), score_of(&flat, q, "P-2"));
+        // Two words: the whole-query phrase covers the pair.
+        assert_eq!(score_of(&index, "cordless drill", "P-1"), score_of(&flat, "cordless drill", "P-1"));
+    }
+
+    #[test]
+    fn a_product_holding_every_word_scores_the_words_again_times_the_all_words_boost() {
+        // "oak" and "shelf" too far apart in P-1 for the phrase.
+        let products = [
+            ("P-1", "Oak Wall Bracket Shelf", None),
+            ("P-2", "Oak Board", None),
+            ("P-3", "Pine Shelf", None),
+            ("P-4", "Steel Hook", None),
+        ];
+        let q = "oak shelf";
+        let index = index_of(SearchConfig { all_words_boost: 0.5, ..SearchConfig::default() }, &products);
+        let flat = index_of(SearchConfig { all_words_boost: 0.0, ..SearchConfig::default() }, &products);
+        let (all, without) = (score_of(&index, q, "P-1"), score_of(&flat, q, "P-1"));
+        assert!((all - 1.5 * without).abs() < 0.003, "{all} against {without}");
+        // A product with one of the words only is not boosted.
+        assert_eq!(score_of(&index, q, "P-2"), score_of(&flat, q, "P-2"));
+        assert_eq!(score_of(&index, q, "P-3"), score_of(&flat, q, "P-3"));
+        // A single word has nothing to add.
+        assert_eq!(score_of(&index, "oak", "P-1"), score_of(&flat, "oak", "P-1"));
     }
 }

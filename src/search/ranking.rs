@@ -1,7 +1,9 @@
 //! Ranking: text relevance combined with commerce signals.
 //!
-//! For a product with text score `t` (tantivy BM25 summed over the fields,
-//! each multiplied by its field boost, plus the phrase boost; `t = 1` when
+//! For a product with text score `t` (tantivy BM25, for each query word its
+//! best field's score times that field's boost plus `field_tie_breaker` times
+//! the other fields', summed over the words, plus the all-words, phrase and
+//! proximity boosts, see [`super::query`]; `t = 1` when
 //! browsing without a query):
 //!
 //! ```text
@@ -38,6 +40,15 @@ pub struct SearchConfig {
     pub description_boost: f32,
     /// Boost of the whole query as a phrase (slop 1) in the title.
     pub phrase_boost: f32,
+    /// Boost of each pair of neighbouring query words as a phrase in the
+    /// title (queries of three words or more).
+    pub proximity_boost: f32,
+    /// Factor of the words' score added again for a product holding every
+    /// word of a query of two words or more (0, off, by default).
+    pub all_words_boost: f32,
+    /// Share of a word's score in its other fields added to its best
+    /// field's (0: the best field only; 1: the sum over fields).
+    pub field_tie_breaker: f32,
     pub popularity_weight: f64,
     pub rating_weight: f64,
     pub rating_prior_mean: f64,
@@ -64,6 +75,9 @@ impl Default for SearchConfig {
             attributes_boost: 1.0,
             description_boost: 0.5,
             phrase_boost: 2.0,
+            proximity_boost: 1.0,
+            all_words_boost: 0.0,
+            field_tie_breaker: 0.1,
             popularity_weight: 0.3,
             rating_weight: 0.2,
             rating_prior_mean: 3.5,
@@ -88,6 +102,8 @@ impl SearchConfig {
             self.attributes_boost,
             self.description_boost,
             self.phrase_boost,
+            self.proximity_boost,
+            self.all_words_boost,
         ];
         if boosts.iter().any(|boost| !boost.is_finite() || *boost < 0.0) {
             return Err("search field boosts must be finite and non-negative".to_owned());
@@ -98,6 +114,9 @@ impl SearchConfig {
         }
         if !(0.0..=1.0).contains(&self.out_of_stock_factor) || !(0.0..=1.0).contains(&self.sponsored_min_relevance) {
             return Err("out_of_stock_factor and sponsored_min_relevance must be within 0..=1".to_owned());
+        }
+        if !(0.0..=1.0).contains(&self.field_tie_breaker) {
+            return Err("search field_tie_breaker must be within 0..=1".to_owned());
         }
         if self.poll_every_ms == 0 || self.poll_every_ms > 1_000 {
             return Err("search poll_every_ms must be 1..=1000 (changes are searchable within 1 s)".to_owned());

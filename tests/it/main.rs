@@ -5,6 +5,9 @@
 //! `cargo test --test it checkout::`.
 
 mod common;
+/// The relevance evaluation's code, shared with `examples/homedepot_eval.rs`.
+#[path = "../../examples/homedepot/relevance.rs"]
+mod homedepot_relevance;
 
 mod carts;
 mod catalog_model;
@@ -17,8 +20,9 @@ mod deal_model;
 mod deals;
 mod engine_model;
 mod http;
-mod orders;
 mod membership;
+mod orders;
+mod relevance;
 mod reopen_model;
 mod reservations;
 mod search;
