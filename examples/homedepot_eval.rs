@@ -92,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
     let scored = tokio::task::block_in_place(|| relevance::evaluate(&mercato, &judged))?;
     let per_query_ms = started.elapsed().as_secs_f64() * 1000.0 / judged.gains.len() as f64;
     println!(
-        "mercato   (catalog import + search):     NDCG@10 {:.4} over {} terms ({:.0}% with a judged hit in the top 10; {per_query_ms:.2} ms/query)",
+        "mercato   (catalog import + search):     NDCG@10 {:.5} over {} terms ({:.0}% with a judged hit in the top 10; {per_query_ms:.2} ms/query)",
         scored.ndcg,
         scored.terms,
         100.0 * scored.with_judged_hit as f64 / scored.terms as f64,

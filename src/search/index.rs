@@ -720,7 +720,13 @@ mod tests {
 
     #[test]
     fn a_quiet_index_is_compacted_into_one_segment_with_the_same_results_and_offset() {
-        let (index, mut indexer, _) = SearchIndex::open(&Location::Ram, SearchConfig::default()).expect("open");
+        // BM25's document frequencies count deleted documents until a merge
+        // drops them, so scores move a little when the index is compacted;
+        // the all-words boost would turn a near tie into another order.
+        // What the merge must keep is the documents and their ranking under
+        // the same statistics, which this scoring shows without that boost.
+        let config = SearchConfig { all_words_boost: 0.0, ..SearchConfig::default() };
+        let (index, mut indexer, _) = SearchIndex::open(&Location::Ram, config).expect("open");
         let stock = |_: &str| 1u64;
         let mut rng = StdRng::seed_from_u64(11);
         let products: Vec<Product> = (0..600).map(|n| crate::generate::product(&mut rng, n)).collect();

@@ -11,7 +11,7 @@
 //! phrase (slop [`PAIR_SLOP`]) with the proximity boost, so titles holding
 //! the words together, or some of them, rank first. A product holding every
 //! word of a query of two words or more (in any of its fields) scores those
-//! words again times `all_words_boost` (default 0, off): it answers the whole query, where the
+//! words again times `all_words_boost` (default 0.5): it answers the whole query, where the
 //! plain sum lets one rare word outweigh the query's other words together.
 //! Every product the text matches, with its BM25 score, goes through one
 //! pass in document order, in chunks: filters, disjunctive facets and the

@@ -44,7 +44,9 @@ pub struct SearchConfig {
     /// title (queries of three words or more).
     pub proximity_boost: f32,
     /// Factor of the words' score added again for a product holding every
-    /// word of a query of two words or more (0, off, by default).
+    /// word of a query of two words or more (a coordination factor: a
+    /// product that answers the whole query beats one that repeats part of
+    /// it).
     pub all_words_boost: f32,
     /// Share of a word's score in its other fields added to its best
     /// field's (0: the best field only; 1: the sum over fields).
@@ -76,7 +78,7 @@ impl Default for SearchConfig {
             description_boost: 0.5,
             phrase_boost: 2.0,
             proximity_boost: 1.0,
-            all_words_boost: 0.0,
+            all_words_boost: 0.5,
             field_tie_breaker: 0.1,
             popularity_weight: 0.3,
             rating_weight: 0.2,
