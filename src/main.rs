@@ -134,6 +134,12 @@ struct ServeArgs {
     /// carts are kept).
     #[arg(long, env = "MERCATO_GUEST_CART_IDLE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..))]
     guest_cart_idle_days: u32,
+    /// Price of the monthly Prime plan, in US cents.
+    #[arg(long, env = "MERCATO_PRIME_MONTHLY_CENTS", default_value_t = 1_499, value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+    prime_monthly_cents: i64,
+    /// Price of the annual Prime plan, in US cents.
+    #[arg(long, env = "MERCATO_PRIME_ANNUAL_CENTS", default_value_t = 13_900, value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+    prime_annual_cents: i64,
     /// Log lines as text or as one JSON object per line.
     #[arg(long, env = "MERCATO_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -191,6 +197,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mut config = Config::new(&args.data_dir).durability(args.durability);
         config.load_test_mode = args.load_test_mode;
         config.guest_cart_idle_days = args.guest_cart_idle_days;
+        config.prime_prices = mercato::engine::membership::PlanPrices {
+            monthly: mercato::engine::Money::new(args.prime_monthly_cents, mercato::engine::Currency::USD),
+            annual: mercato::engine::Money::new(args.prime_annual_cents, mercato::engine::Currency::USD),
+        };
         if let Ok(raw) = std::env::var(mercato::secret::SECRET_KEY_ENV) {
             config.secret_key = Some(mercato::secret::SecretKey::parse_hex(&raw)?);
         }

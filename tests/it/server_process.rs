@@ -116,3 +116,35 @@ fn load_test_switches_need_the_load_test_mode() {
         assert!(stderr.contains("--load-test-mode"), "{stderr}");
     }
 }
+
+/// Plan prices are configuration: the flag's price is what a member pays.
+#[tokio::test]
+async fn the_prime_price_flags_set_what_a_member_is_charged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, base) = common::start_server(
+        dir.path(),
+        ADMIN,
+        &["--prime-monthly-cents", "999", "--prime-annual-cents", "9900", "--auth-limit-address", "1000/1000"],
+    );
+    let account = json!({"email": "prime@example.com", "password": "a long password"});
+    let mut registration = account.clone();
+    registration["name"] = json!("Prime");
+    let (status, _) =
+        common::send(Method::POST, format!("{base}/v1/customers"), None, None, Some(registration)).await.unwrap();
+    assert_eq!(status, 201);
+    let (_, session) =
+        common::send(Method::POST, format!("{base}/v1/sessions"), None, None, Some(account)).await.unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+    let card = json!({"type": "card", "number": "4242424242424242", "exp_month": 12, "exp_year": 2040, "cvc": "123"});
+    let (_, saved) =
+        common::send(Method::POST, format!("{base}/v1/payment-methods"), Some(&token), None, Some(card)).await.unwrap();
+    let start = json!({"plan": "monthly", "token": saved["token"]});
+    let (status, started) =
+        common::send(Method::POST, format!("{base}/v1/me/membership"), Some(&token), None, Some(start)).await.unwrap();
+    assert_eq!(status, 201, "{started:?}");
+    let (_, membership) =
+        common::send(Method::GET, format!("{base}/v1/me/membership"), Some(&token), None, None).await.unwrap();
+    assert_eq!(membership["price"], json!({"cents": 999, "currency": "USD"}), "{membership:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
