@@ -21,6 +21,7 @@
 //! | `l`    | deal 0 ticket (20 digits)         | a customer on the waitlist  |
 //! | `f`    | deal 0 customer                   | the claim offered to them   |
 //! | `r`    | deal 0 shard 0 nonce              | unsold units on their way back to the SKU's stock |
+//! | `M`    | deal 0 shard 0 nonce              | free units one shard gave to another (`shard`), not yet taken |
 //! | `z`    | deal                              | the deal ended and gave back every unsold unit |
 //! | `D`    | deal                              | the buckets the deal took its units from (deals whose units stay in their buckets as deal-held; a deal without one is of the withdrawn kind of older builds) |
 //! | `Q`    | claim                             | where a sold claim's units were sold from (and whether they shipped or came back) |
@@ -67,6 +68,7 @@ pub const DEAL_MOVED: u8 = b'g';
 pub const WAITLIST: u8 = b'l';
 pub const WAITLIST_OFFER: u8 = b'f';
 pub const DEAL_RETURN: u8 = b'r';
+pub const DEAL_TRANSFER: u8 = b'M';
 pub const DEAL_CLOSED: u8 = b'z';
 pub const DEAL_SOURCES: u8 = b'D';
 pub const CLAIM_SALE: u8 = b'Q';
@@ -109,6 +111,7 @@ pub const ALL: &[u8] = &[
     WAITLIST,
     WAITLIST_OFFER,
     DEAL_RETURN,
+    DEAL_TRANSFER,
     DEAL_CLOSED,
     DEAL_SOURCES,
     CLAIM_SALE,
@@ -307,6 +310,24 @@ pub fn deal_return(deal: &DealId, shard: u32, nonce: u128) -> Vec<u8> {
 
 pub fn parse_deal_return(key: &[u8]) -> Option<DealId> {
     match parts(key, DEAL_RETURN)?.as_slice() {
+        [deal, _, _] => DealId::parse(deal).ok(),
+        _ => None,
+    }
+}
+
+/// Free units given to shard `to` of `deal` by another shard and not yet
+/// taken by it; `nonce` tells the transfers apart.
+pub fn deal_transfer(deal: &DealId, to: u32, nonce: u128) -> Vec<u8> {
+    self::key(DEAL_TRANSFER, &[deal.as_str(), &to.to_string(), &format!("{nonce:032x}")])
+}
+
+/// Prefix of every transfer to shard `to` of `deal`.
+pub fn deal_transfers_to(deal: &DealId, to: u32) -> Vec<u8> {
+    with_sep(self::key(DEAL_TRANSFER, &[deal.as_str(), &to.to_string()]))
+}
+
+pub fn parse_deal_transfer(key: &[u8]) -> Option<DealId> {
+    match parts(key, DEAL_TRANSFER)?.as_slice() {
         [deal, _, _] => DealId::parse(deal).ok(),
         _ => None,
     }

@@ -442,3 +442,61 @@ async fn a_deal_written_by_an_older_build_keeps_its_withdrawn_units_path() {
     assert_eq!(mercato.deals().get(&deal).await.unwrap().status, mercato::engine::deal::DealStatus::Ended);
     mercato.shutdown().await.unwrap();
 }
+
+/// Free units move between a deal's shards in two writes (the giver's, then
+/// the taker's). A crash between them leaves a transfer record: the units
+/// are counted at open and taken by the receiving shard when it loads, so
+/// the deal neither loses them nor fails its check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_given_by_one_shard_and_not_yet_taken_by_another_survive_a_crash() {
+    use crate::common::{bucket, config, deals_terms, on_sale, open_store, sku};
+    use mercato::engine::{CustomerId, DealId};
+    use mercato::store::{keys, Batch};
+    let dir = tempfile::tempdir().unwrap();
+    let deal = DealId::parse("deal_moving").unwrap();
+    let open = || {
+        let mut config = config(dir.path(), mercato::Durability::Strict).clock(Arc::new(ManualClock::new(START)));
+        config.deal_shards = Some(2);
+        mercato::Mercato::open(config).expect("the data directory opens and passes its checks")
+    };
+    {
+        let mercato = open();
+        on_sale(&mercato, &["MOVE-SKU"]).await;
+        let stock = mercato::StockUpdate::on_hand(10);
+        mercato.inventory().set_stock(bucket("MOVE-SKU", "W-A"), stock).await.unwrap();
+        mercato.deals().create(deals_terms("deal_moving", &sku("MOVE-SKU"), 10)).await.unwrap();
+        mercato.shutdown().await.unwrap();
+    }
+    {
+        // What a crash after shard 0 gave 3 units to shard 1 leaves.
+        let store = open_store(dir.path());
+        let mut batch = Batch::new();
+        batch.put(keys::deal_moved(&deal, 0), &-3_i64).unwrap();
+        batch.put(keys::deal_transfer(&deal, 1, 7), &3_u32).unwrap();
+        store.write(batch).unwrap();
+        store.close().unwrap();
+    }
+    for round in 0..2 {
+        let mercato = open();
+        assert_eq!(mercato.deals().get(&deal).await.unwrap().remaining, 10 - 5 * round, "round {round}");
+        if round == 0 {
+            // Every unit can still be claimed, and not one more.
+            let mut granted = 0;
+            for n in 0..12 {
+                let customer = CustomerId::parse(&format!("cus_{n}")).unwrap();
+                match mercato.deals().claim(&deal, &customer, 1, false).await {
+                    Ok(_) => granted += 1,
+                    Err(mercato::Error::Deal(mercato::engine::deal::DealError::SoldOut)) => {}
+                    Err(other) => panic!("{other}"),
+                }
+                if granted == 5 {
+                    break;
+                }
+            }
+            assert_eq!(granted, 5);
+        }
+        mercato.shutdown().await.unwrap();
+    }
+    let store = open_store(dir.path());
+    assert!(store.scan_prefix::<u32>(&[keys::DEAL_TRANSFER]).unwrap().is_empty(), "the transfer was taken once");
+}

@@ -396,9 +396,10 @@ impl<'a> Deals<'a> {
             if have >= wanted {
                 break;
             }
-            let given = self.shard(deal, other, ShardCommand::Give { wanted: wanted - have }).await?.given;
-            if given > 0 {
-                have = self.shard(deal, target, ShardCommand::Take { units: given }).await?.counts.stock;
+            let gave = self.shard(deal, other, ShardCommand::Give { wanted: wanted - have, to: target }).await?;
+            if let Some(transfer) = gave.transfer {
+                let take = ShardCommand::Take { transfer, units: gave.given };
+                have = self.shard(deal, target, take).await?.counts.stock;
             }
         }
         Ok(())

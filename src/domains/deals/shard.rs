@@ -123,12 +123,17 @@ pub enum ShardCommand {
     Read {
         id: ReservationId,
     },
-    /// Hand up to `wanted` free units to another shard.
+    /// Hand up to `wanted` free units to shard `to`, recorded as a
+    /// transfer (in the same write) until `to` takes them.
     Give {
         wanted: u32,
+        to: u32,
     },
-    /// Receive units from another shard.
+    /// Receive the units of a transfer (the key [`ShardAnswer::transfer`]
+    /// gave), once: a transfer already taken, or folded in when this shard
+    /// was loaded, adds nothing.
     Take {
+        transfer: Vec<u8>,
         units: u32,
     },
     /// After the deal's end: every free unit leaves the deal, recorded as a
@@ -154,6 +159,8 @@ pub struct ShardAnswer {
     pub counts: ShardCounts,
     /// `ReturnUnsold`: the store key of the [`DealReturn`] written, if any.
     pub returned: Option<Vec<u8>>,
+    /// `Give`: the store key of the transfer written, if units were given.
+    pub transfer: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Message)]
@@ -203,7 +210,19 @@ pub fn load(env: &Env, key: &DealShardKey) -> Result<(DealShard, Arc<DealRecord>
     let corrupt = |reason: String| StoreError::Decode { key: key.to_string(), reason };
     let record = env.shared.deals.get(&key.deal).map(|entry| entry.value().clone());
     let record = record.ok_or_else(|| corrupt("no such deal".to_owned()))?;
-    let moved: i64 = env.store.get(&keys::deal_moved(&key.deal, key.shard))?.unwrap_or(0);
+    let mut moved: i64 = env.store.get(&keys::deal_moved(&key.deal, key.shard))?.unwrap_or(0);
+    // Transfers to this shard that a crash (or a passivation) left untaken
+    // are taken now, in one write with the new counter.
+    let transfers = env.store.scan_prefix::<u32>(&keys::deal_transfers_to(&key.deal, key.shard))?;
+    if !transfers.is_empty() {
+        let mut batch = Batch::new();
+        for (raw, units) in transfers {
+            moved += i64::from(units);
+            batch.delete(raw);
+        }
+        batch.put(keys::deal_moved(&key.deal, key.shard), &moved)?;
+        env.store.write(batch)?;
+    }
     let claims: Vec<(ReservationId, Claim)> = scan_claims(&env.store, &keys::claims_of(&key.deal, key.shard))?
         .into_iter()
         .filter_map(|(raw, claim)| keys::parse_claim(&raw).map(|(_, _, id)| (id, claim)))
@@ -243,6 +262,9 @@ impl DealShardActor {
         let sku = record.terms.sku.clone();
         // Whether the units given leave the deal for the SKU's stock.
         let mut leaving = false;
+        // Records written in the same write as the shard's change.
+        let mut extra = Batch::new();
+        let mut transfer = None;
         let outcome: Result<(Option<Claim>, u32, Vec<DealEvent>), DealError> = match command {
             ShardCommand::Claim { id, customer, quantity, ttl_ms } => shard
                 .place_claim(id, customer, quantity, limit, ttl_ms, now)
@@ -256,11 +278,36 @@ impl DealShardActor {
                 .cloned()
                 .map(|claim| (Some(claim), 0, Vec::new()))
                 .ok_or(DealError::ClaimNotFound { id }),
-            ShardCommand::Give { wanted } => {
+            ShardCommand::Give { wanted, to } => {
                 let (given, events) = shard.give(wanted);
+                if given > 0 {
+                    let key = keys::deal_transfer(&self.activation.key().deal, to, self.env.source.u128());
+                    if self.env.store.keeps_records() {
+                        if let Err(err) = extra.put(key.clone(), &given) {
+                            return Reply { result: Err(Failure::Store(err)), ticket };
+                        }
+                    }
+                    transfer = Some(key);
+                }
                 Ok((None, given, events))
             }
-            ShardCommand::Take { units } => Ok((None, 0, shard.take(units))),
+            ShardCommand::Take { transfer, units } => {
+                // The record says whether the units are still to be taken
+                // (without records nothing outlives the process: the
+                // message is the transfer).
+                let units = if self.env.store.keeps_records() {
+                    match self.env.store.get::<u32>(&transfer) {
+                        Ok(pending) => pending.unwrap_or(0),
+                        Err(err) => return Reply { result: Err(Failure::Store(err)), ticket },
+                    }
+                } else {
+                    units
+                };
+                if units > 0 {
+                    extra.delete(transfer);
+                }
+                Ok((None, 0, shard.take(units)))
+            }
             ShardCommand::ReturnCommitted { id, order } => {
                 shard.return_committed(&id, order.as_ref(), now).map(|(claim, mut events)| {
                     // After the end, the units do not stay with the deal.
@@ -285,7 +332,6 @@ impl DealShardActor {
             Ok(done) => done,
             Err(rejection) => return Reply { result: Err(Failure::Rejected(rejection)), ticket },
         };
-        let mut extra = Batch::new();
         let returned = match leaving.then(|| record_return(&self.env, self.activation.key(), &mut extra, sku, given)) {
             Some(Err(err)) => return Reply { result: Err(Failure::Store(err)), ticket },
             Some(Ok(key)) => key,
@@ -297,7 +343,7 @@ impl DealShardActor {
         }
         crate::actors::expiry::arm(self, ctx);
         let counts = self.state.as_ref().map(|(shard, _, _)| shard.counts()).unwrap_or_default();
-        Reply { result: Ok(ShardAnswer { claim, given, counts, returned }), ticket: self.last_ticket }
+        Reply { result: Ok(ShardAnswer { claim, given, counts, returned, transfer }), ticket: self.last_ticket }
     }
 
     /// Writes what `events` changed, plus `batch` (records that must land in

@@ -427,7 +427,8 @@ pub(super) fn open_ledger(store: &Keyspace, mut found: Found<'_>) -> Result<Ledg
 
 /// `deal.units_in_buckets`: for every deal-held deal, the units its stakes
 /// hold (pending changes counted) are the units its shards still have
-/// (free or in held claims), plus the sold claims not yet recorded as sold
+/// (free or in held claims, or given by one shard and not yet taken by
+/// another), plus the sold claims not yet recorded as sold
 /// and the unsold units on their way back, less the claims given back whose
 /// units are still sold in their buckets.
 fn check_stakes(store: &Keyspace, ledger: &Ledger, found: &Found<'_>, work: &StartupWork) -> Result<(), Error> {
@@ -440,6 +441,11 @@ fn check_stakes(store: &Keyspace, ledger: &Ledger, found: &Found<'_>, work: &Sta
     for (raw, moved) in store.scan_prefix::<i64>(&[keys::DEAL_MOVED])? {
         if let Some(units) = keys::parse_deal_moved(&raw).and_then(|(deal, _)| owed.get_mut(&deal)) {
             *units += i128::from(moved);
+        }
+    }
+    for (raw, given) in store.scan_prefix::<u32>(&[keys::DEAL_TRANSFER])? {
+        if let Some(units) = keys::parse_deal_transfer(&raw).and_then(|deal| owed.get_mut(&deal)) {
+            *units += i128::from(given);
         }
     }
     for (deal, _, status, quantity) in found.claims {
