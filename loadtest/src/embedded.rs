@@ -146,6 +146,7 @@ impl Sale {
             ends_at: now.plus_millis(3_600_000),
             per_customer_limit: limit,
             prime_early_access_ms: 0,
+            claim_ttl_ms: None,
         };
         let deal = mercato.deals().create(terms).await.context("creating the deal")?.terms.id.clone();
         let customers = (0..options.customers)

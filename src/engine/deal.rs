@@ -41,7 +41,15 @@ pub struct DealTerms {
     pub per_customer_limit: u32,
     /// The first minutes after `starts_at` are for Prime members only.
     pub prime_early_access_ms: u64,
+    /// How long a claim holds its units before it expires (`None`: the
+    /// engine's default). Kept in its own record by the deals domain, so
+    /// that deals stored before it read as they are.
+    #[serde(skip)]
+    pub claim_ttl_ms: Option<u64>,
 }
+
+/// The shortest and longest claim hold a deal may set (API.md: 10..=3600 s).
+pub const CLAIM_TTL_MS_RANGE: std::ops::RangeInclusive<u64> = 10_000..=3_600_000;
 
 /// Why deal terms are invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +114,9 @@ impl DealTerms {
         }
         if self.price.cents < 0 {
             return invalid("price", "must not be negative");
+        }
+        if self.claim_ttl_ms.is_some_and(|ttl| !CLAIM_TTL_MS_RANGE.contains(&ttl)) {
+            return invalid("claim_ttl_seconds", "must be 10..=3600");
         }
         Ok(())
     }

@@ -26,6 +26,9 @@ pub struct DealBody {
     pub ends_at: String,
     pub per_customer_limit: i64,
     pub prime_early_access_minutes: Option<i64>,
+    /// How long a claim holds its units before it expires: 10..=3600,
+    /// 600 when absent.
+    pub claim_ttl_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -53,6 +56,8 @@ pub struct DealView {
     pub starts_at: String,
     pub ends_at: String,
     pub per_customer_limit: u32,
+    /// How long a claim holds its units before it expires.
+    pub claim_ttl_seconds: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -191,10 +196,22 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
         ends_at: time("ends_at", &body.ends_at)?,
         per_customer_limit: count("per_customer_limit", body.per_customer_limit)?,
         prime_early_access_ms: early_minutes.saturating_mul(60_000),
+        claim_ttl_ms: claim_ttl_ms(body.claim_ttl_seconds)?,
     };
     let record = state.mercato.deals().create(terms).await?;
     let reply = serde_json::json!({"deal_id": record.terms.id.to_string()});
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
+}
+
+/// `claim_ttl_seconds` in milliseconds, checked against API.md's range.
+fn claim_ttl_ms(seconds: Option<i64>) -> Result<Option<u64>, Problem> {
+    let Some(seconds) = seconds else { return Ok(None) };
+    u64::try_from(seconds)
+        .ok()
+        .map(|seconds| seconds.saturating_mul(1_000))
+        .filter(|ms| crate::engine::deal::CLAIM_TTL_MS_RANGE.contains(ms))
+        .map(Some)
+        .ok_or_else(|| Problem::invalid("claim_ttl_seconds must be 10..=3600"))
 }
 
 async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {
@@ -271,6 +288,7 @@ fn deal_view(view: &crate::domains::deals::DealView) -> DealView {
         starts_at: rfc3339(terms.starts_at),
         ends_at: rfc3339(terms.ends_at),
         per_customer_limit: terms.per_customer_limit,
+        claim_ttl_seconds: view.claim_ttl_ms / 1_000,
     }
 }
 

@@ -21,6 +21,7 @@
 //! | `l`    | deal 0 ticket (20 digits)         | a customer on the waitlist  |
 //! | `f`    | deal 0 customer                   | the claim offered to them   |
 //! | `r`    | deal 0 shard 0 nonce              | unsold units on their way back to the SKU's stock |
+//! | `O`    | deal                              | the deal's options beyond its first terms (its claim hold) |
 //! | `M`    | deal 0 shard 0 nonce              | free units one shard gave to another (`shard`), not yet taken |
 //! | `z`    | deal                              | the deal ended and gave back every unsold unit |
 //! | `D`    | deal                              | the buckets the deal took its units from (deals whose units stay in their buckets as deal-held; a deal without one is of the withdrawn kind of older builds) |
@@ -69,6 +70,7 @@ pub const WAITLIST: u8 = b'l';
 pub const WAITLIST_OFFER: u8 = b'f';
 pub const DEAL_RETURN: u8 = b'r';
 pub const DEAL_TRANSFER: u8 = b'M';
+pub const DEAL_OPTIONS: u8 = b'O';
 pub const DEAL_CLOSED: u8 = b'z';
 pub const DEAL_SOURCES: u8 = b'D';
 pub const CLAIM_SALE: u8 = b'Q';
@@ -112,6 +114,7 @@ pub const ALL: &[u8] = &[
     WAITLIST_OFFER,
     DEAL_RETURN,
     DEAL_TRANSFER,
+    DEAL_OPTIONS,
     DEAL_CLOSED,
     DEAL_SOURCES,
     CLAIM_SALE,
@@ -311,6 +314,18 @@ pub fn deal_return(deal: &DealId, shard: u32, nonce: u128) -> Vec<u8> {
 pub fn parse_deal_return(key: &[u8]) -> Option<DealId> {
     match parts(key, DEAL_RETURN)?.as_slice() {
         [deal, _, _] => DealId::parse(deal).ok(),
+        _ => None,
+    }
+}
+
+/// The options of `deal` not in its first record ([`DEAL_OPTIONS`]).
+pub fn deal_options(deal: &DealId) -> Vec<u8> {
+    self::key(DEAL_OPTIONS, &[deal.as_str()])
+}
+
+pub fn parse_deal_options(key: &[u8]) -> Option<DealId> {
+    match parts(key, DEAL_OPTIONS)?.as_slice() {
+        [deal] => DealId::parse(deal).ok(),
         _ => None,
     }
 }

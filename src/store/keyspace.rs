@@ -27,6 +27,7 @@ pub const OWNERS: &[(&str, &[u8])] = &[
             keys::WAITLIST_OFFER,
             keys::DEAL_RETURN,
             keys::DEAL_TRANSFER,
+            keys::DEAL_OPTIONS,
             keys::DEAL_CLOSED,
             keys::DEAL_SOURCES,
             keys::CLAIM_SALE,

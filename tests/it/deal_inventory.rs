@@ -500,3 +500,50 @@ async fn units_given_by_one_shard_and_not_yet_taken_by_another_survive_a_crash()
     let store = open_store(dir.path());
     assert!(store.scan_prefix::<u32>(&[keys::DEAL_TRANSFER]).unwrap().is_empty(), "the transfer was taken once");
 }
+
+/// `claim_ttl_seconds` (API.md, 10..=3600): a deal's claims hold their
+/// units that long, the deal shows it, a restart keeps it, and a value out
+/// of range is refused without creating anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deal_sets_how_long_its_claims_hold_and_a_restart_keeps_it() {
+    let clock = Arc::new(ManualClock::new(START));
+    let app = spawn_in(tempfile::tempdir().unwrap(), clock.clone()).await;
+    app.stock("SKU-B", "W-EAST", 10).await;
+    let body = |ttl: Value| {
+        json!({"sku": "SKU-B", "price": {"cents": 600, "currency": "USD"}, "quantity": 4,
+            "starts_at": at(-1_000), "ends_at": at(HOUR_MS), "per_customer_limit": 2, "claim_ttl_seconds": ttl})
+    };
+    for bad in [json!(9), json!(3601), json!(-30), json!("30")] {
+        let reply = app.call(Method::POST, "/v1/admin/deals", Some(body(bad.clone())), ADMIN).await;
+        assert!(matches!(reply.status, 400 | 422), "{bad}: {:?}", reply.body);
+    }
+    let listed = app.ok(Method::GET, "/v1/deals", None, "", 200).await;
+    assert_eq!(listed["items"], json!([]), "nothing was created");
+    let created = app.ok(Method::POST, "/v1/admin/deals", Some(body(json!(30))), ADMIN, 201).await;
+    let deal = created["deal_id"].as_str().unwrap().to_owned();
+    let plain = app.deal("SKU-B", 2, -1_000, HOUR_MS).await;
+    let ann = app.customer("ann@example.com").await;
+    let path = format!("/v1/deals/{deal}/claims");
+    let claimed = app.ok(Method::POST, &path, Some(json!({"quantity": 1})), &ann, 201).await;
+    assert_eq!(claimed["expires_at"], json!(rfc3339(START.plus_millis(30_000))));
+    let path = format!("/v1/deals/{plain}/claims");
+    let default = app.ok(Method::POST, &path, Some(json!({"quantity": 1})), &ann, 201).await;
+    assert_eq!(default["expires_at"], json!(rfc3339(START.plus_millis(600_000))));
+    let dir = app.0.shut_down().await;
+    let app = spawn_in(dir, clock.clone()).await;
+    let view = app.ok(Method::GET, &format!("/v1/deals/{deal}"), None, "", 200).await;
+    assert_eq!((view["claim_ttl_seconds"].clone(), view["held"].clone()), (json!(30), json!(1)));
+    let view = app.ok(Method::GET, &format!("/v1/deals/{plain}"), None, "", 200).await;
+    assert_eq!(view["claim_ttl_seconds"], json!(600));
+    let bob = app.customer("bob@example.com").await;
+    let path = format!("/v1/deals/{deal}/claims");
+    let claimed = app.ok(Method::POST, &path, Some(json!({"quantity": 1})), &bob, 201).await;
+    assert_eq!(claimed["expires_at"], json!(rfc3339(START.plus_millis(30_000))), "the hold survived the restart");
+    let held = claimed["reservation_id"].as_str().unwrap().to_owned();
+    clock.advance_millis(31_000);
+    assert_eq!(app.hold_status(&held).await, "expired");
+    let view = app.ok(Method::GET, &format!("/v1/deals/{deal}"), None, "", 200).await;
+    assert_eq!((view["held"].clone(), view["remaining"].clone()), (json!(0), json!(4)), "both claims expired");
+    assert_eq!(counts(&app.inventory("SKU-B").await), (10, 6, 6, 0, 4), "the units are the deals' again");
+    app.0.stop().await;
+}

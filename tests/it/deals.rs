@@ -19,6 +19,7 @@ fn terms(id: &str, quantity: u32, limit: u32) -> DealTerms {
         ends_at: START.plus_millis(3_600_000),
         per_customer_limit: limit,
         prime_early_access_ms: 0,
+        claim_ttl_ms: None,
     }
 }
 

@@ -299,6 +299,7 @@ impl World {
             ends_at: START.plus_millis(10 * 24 * 3_600_000),
             per_customer_limit: DEAL_LIMIT,
             prime_early_access_ms: 0,
+            claim_ttl_ms: None,
         };
         mercato.deals().create(terms).await.unwrap();
         let mut shoppers = Vec::new();

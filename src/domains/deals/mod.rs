@@ -76,6 +76,8 @@ pub struct DealView {
     /// Unsold units given back to the SKU's stock after the end.
     pub returned: u64,
     pub status: DealStatus,
+    /// How long its claims hold their units (its own, or the default).
+    pub claim_ttl_ms: u64,
 }
 
 /// A granted claim.
@@ -92,7 +94,16 @@ type FoundClaims = Vec<(DealId, ReservationId, HoldStatus, u32)>;
 /// Loads every deal record and locates every claim; returns the shards with
 /// live claims (to activate, so their expiry timers run) and the claims.
 fn recover(store: &Keyspace, book: &DealBook) -> Result<(Vec<DealShardKey>, FoundClaims), Error> {
-    for (_, record) in store.scan_prefix::<DealRecord>(&[keys::DEAL])? {
+    let mut options: std::collections::HashMap<DealId, shard::DealOptions> = std::collections::HashMap::new();
+    for (raw, found) in store.scan_prefix::<shard::DealOptions>(&[keys::DEAL_OPTIONS])? {
+        if let Some(deal) = keys::parse_deal_options(&raw) {
+            options.insert(deal, found);
+        }
+    }
+    for (_, mut record) in store.scan_prefix::<DealRecord>(&[keys::DEAL])? {
+        if let Some(options) = options.get(&record.terms.id) {
+            record.terms.claim_ttl_ms = options.claim_ttl_ms;
+        }
         book.deals.insert(record.terms.id.clone(), Arc::new(record));
     }
     let mut entries: std::collections::HashMap<DealId, Vec<(u64, CustomerId)>> = std::collections::HashMap::new();
@@ -230,6 +241,9 @@ impl<'a> Deals<'a> {
         let id = record.terms.id.clone();
         let mut batch = Batch::new_put(keys::deal(&id), &record)?;
         batch.put(keys::deal_sources(&id), &stakes::DealSources { taken: taken.to_vec() })?;
+        if record.terms.claim_ttl_ms.is_some() {
+            batch.put(keys::deal_options(&id), &shard::DealOptions { claim_ttl_ms: record.terms.claim_ttl_ms })?;
+        }
         let ticket = self.s.store.write(batch)?;
         let held: std::collections::BTreeMap<WarehouseId, u64> = taken.iter().cloned().collect();
         self.s.ledger.stakes.insert(id.clone(), Arc::new(parking_lot::Mutex::new(held)));
@@ -254,7 +268,8 @@ impl<'a> Deals<'a> {
         }
         let status = record.terms.status(self.m.now(), remaining);
         let returned = u64::from(record.terms.quantity).saturating_sub(remaining + held + sold);
-        Ok(DealView { record, remaining, held, sold, returned, status })
+        let claim_ttl_ms = record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms);
+        Ok(DealView { record, remaining, held, sold, returned, status, claim_ttl_ms })
     }
 
     /// Ends a deal now (admin): its end time becomes now (its start too, if
@@ -350,7 +365,8 @@ impl<'a> Deals<'a> {
         if self.s.book.flag(deal).load(Ordering::Acquire) {
             return Err(DealError::SoldOut.into());
         }
-        self.claim_now(&record, customer, quantity, self.m.config().deal_claim_ttl_ms).await
+        let ttl_ms = record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms);
+        self.claim_now(&record, customer, quantity, ttl_ms).await
     }
 
     /// Claims through the customer's shard, refilling it once from the

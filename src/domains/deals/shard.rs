@@ -31,6 +31,13 @@ pub struct DealRecord {
     pub created_at: Timestamp,
 }
 
+/// The terms a deal record of the first layout cannot hold (`O`), written
+/// with the record when a deal sets one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealOptions {
+    pub claim_ttl_ms: Option<u64>,
+}
+
 /// Every deal, its lock-free sold-out flag, and where each claim lives.
 #[derive(Debug, Default)]
 pub struct DealBook {

@@ -11,6 +11,7 @@ fn terms() -> DealTerms {
         ends_at: Timestamp::from_millis(100_000),
         per_customer_limit: 2,
         prime_early_access_ms: 5_000,
+        claim_ttl_ms: None,
     }
 }
 

@@ -208,5 +208,6 @@ pub fn deals_terms(id: &str, sku: &Sku, quantity: u32) -> mercato::engine::deal:
         ends_at: START.plus_millis(86_400_000),
         per_customer_limit: 2,
         prime_early_access_ms: 0,
+        claim_ttl_ms: None,
     }
 }
