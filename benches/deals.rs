@@ -50,6 +50,7 @@ async fn new_deal(mercato: &Mercato, round: usize) -> DealId {
         ends_at: now.plus_millis(3_600_000),
         per_customer_limit: 1,
         prime_early_access_ms: 0,
+        claim_ttl_ms: None,
     };
     mercato.deals().create(terms).await.expect("deal").terms.id.clone()
 }
