@@ -5,8 +5,8 @@ use super::error::Problem;
 use super::product_dto::MoneyBody;
 use super::route::{query_param, route_path, Content, FromClient, Json, RawQuery, Route, RouteFilter, Routes};
 use super::{AppState, Caller};
-use crate::engine::deal::{DealStatus, DealTerms};
-use crate::engine::{DealId, Money, Timestamp};
+use crate::engine::deal::{DealError, DealStatus, DealTerms};
+use crate::engine::{DealId, Money, ReservationId, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -304,14 +304,28 @@ async fn claim(
     let _in_flight = state.claim_limits.admit(&customer.id, &address, state.mercato.now())?;
     let quantity = count("quantity", body.quantity)?;
     let prime = state.mercato.customers().is_prime(&customer.id);
-    let claimed = state.mercato.deals().claim(&deal_id(&id)?, &customer.id, quantity, prime).await?;
+    // A claim is its own idempotency record: its id comes from the key's
+    // scope, so a retry finds it and is answered from it.
+    let claim_id = super::idempotency::kept_by_action()
+        .map(|scope| ReservationId::generate(state.mercato.idempotency().derived_id(&scope)));
+    let claimed =
+        match state.mercato.deals().claim_with_id(&deal_id(&id)?, &customer.id, quantity, prime, claim_id).await {
+            Err(crate::Error::Deal(DealError::IdempotencyConflict { .. })) => {
+                return Err(super::idempotency::key_reused());
+            }
+            other => other?,
+        };
     let view = ClaimView {
         reservation_id: claimed.id.to_string(),
         expires_at: rfc3339(claimed.claim.expires_at),
         price: claimed.terms.price,
         quantity: claimed.claim.quantity,
     };
-    Ok(warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED))
+    let mut response = warp::reply::with_status(warp::reply::json(&view), StatusCode::CREATED).into_response();
+    if claimed.replayed {
+        super::idempotency::mark_replayed(&mut response);
+    }
+    Ok(response)
 }
 
 async fn events(state: AppState, client: Option<SocketAddr>, id: String) -> Result<warp::reply::Response, Problem> {

@@ -11,6 +11,12 @@
 //! window, a retry runs again (as harmlessly as the first run). The body is
 //! kept only as a keyed digest, which the idempotency domain makes and
 //! compares (a body may hold a password).
+//!
+//! An action may keep its own first result instead ([`kept_by_action`]): it
+//! derives what it creates from the key's scope (a claim's id), so a retry
+//! finds it again and answers the same. Its success then costs no second
+//! record: a granted claim is one store write. Its rejections are
+//! remembered as above.
 
 use super::error::Problem;
 use super::AppState;
@@ -72,6 +78,33 @@ fn digest(parts: &[&[u8]]) -> String {
     crate::engine::hex_lower(&hasher.finalize())
 }
 
+/// Whether the action under way keeps its own first result, and the scope
+/// it derives it from.
+struct KeyedRun {
+    scope: String,
+    kept: std::cell::Cell<bool>,
+    /// The action found its first result under another body ([`key_reused`]):
+    /// that first result stays the key's answer.
+    reused: std::cell::Cell<bool>,
+}
+
+tokio::task_local! {
+    static KEYED: KeyedRun;
+}
+
+/// Called by an action that keeps its own first result, derived from the
+/// key: the scope to derive it from (`None`: the request has no key). A
+/// success of the action is then not remembered here (the action answers
+/// a retry with the same body); a rejection still is.
+pub fn kept_by_action() -> Option<String> {
+    KEYED
+        .try_with(|run| {
+            run.kept.set(true);
+            run.scope.clone()
+        })
+        .ok()
+}
+
 /// Runs `run` at most once per (caller, route, key); without a key, just runs it.
 pub async fn idempotent<Fut>(
     state: &AppState,
@@ -98,16 +131,22 @@ where
         }
         Ok(Claim::Run(guard)) => guard,
     };
-    let body_digest = idempotency.body_digest(body);
     // The action's writes and the remembered response share one flush.
-    let (response, deferred) = state.mercato.deferring_durability(run()).await;
+    let keyed = KeyedRun { scope, kept: std::cell::Cell::new(false), reused: std::cell::Cell::new(false) };
+    let (kept, (response, deferred)) = KEYED
+        .scope(keyed, async {
+            let ran = state.mercato.deferring_durability(run()).await;
+            (KEYED.with(|run| run.kept.get() && (ran.0.status().is_success() || run.reused.get())), ran)
+        })
+        .await;
     let status = response.status();
-    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() || kept {
         if let Err(err) = state.mercato.wait_durable(deferred).await {
             return Problem::from(err).into_response();
         }
         return response;
     }
+    let body_digest = idempotency.body_digest(body);
     let (head, body) = response.into_parts();
     let bytes = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -131,20 +170,31 @@ where
     warp::reply::Response::from_parts(head, bytes.into())
 }
 
+/// 422 `idempotency-key-reused`. From an action that keeps its own first
+/// result, it is not remembered: the first result stays the answer.
+pub fn key_reused() -> Problem {
+    let _ = KEYED.try_with(|run| run.reused.set(true));
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+        "this Idempotency-Key was used with a different request body",
+    )
+}
+
+/// Says that `response` is the first one again.
+pub fn mark_replayed(response: &mut warp::reply::Response) {
+    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+}
+
 fn replay(remembered: Remembered, same_body: bool) -> warp::reply::Response {
     if !same_body {
-        return Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency-key-reused",
-            "this Idempotency-Key was used with a different request body",
-        )
-        .into_response();
+        return key_reused().into_response();
     }
     let mut response = warp::reply::Response::new(remembered.body.into());
     *response.status_mut() = StatusCode::from_u16(remembered.status).unwrap_or(StatusCode::OK);
     if let Ok(content_type) = HeaderValue::from_str(&remembered.content_type) {
         response.headers_mut().insert("content-type", content_type);
     }
-    response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    mark_replayed(&mut response);
     response
 }

@@ -547,3 +547,68 @@ async fn a_deal_sets_how_long_its_claims_hold_and_a_restart_keeps_it() {
     assert_eq!(counts(&app.inventory("SKU-B").await), (10, 6, 6, 0, 4), "the units are the deals' again");
     app.0.stop().await;
 }
+
+async fn keyed_claim(app: &App, path: &str, token: &str, key: &str, quantity: u32) -> Reply {
+    let body = Some(json!({"quantity": quantity}).to_string());
+    app.0.request(Call { body, token: Some(token), idempotency_key: Some(key), ..Call::new(Method::POST, path) }).await
+}
+
+/// A claim with an `Idempotency-Key` is its own idempotency record (its id
+/// comes from the key's scope, API.md, Conventions): a retry gets the same
+/// claim back, marked replayed, after a new sign-in, after the deal sold
+/// out and after a restart; another quantity under the key is 422 and
+/// changes nothing; concurrent duplicates claim once; another customer's
+/// same key is another claim; and a granted claim leaves no second record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_claim_is_its_own_idempotency_record() {
+    let clock = Arc::new(ManualClock::new(START));
+    let app = spawn_in(tempfile::tempdir().unwrap(), clock.clone()).await;
+    app.stock("SKU-B", "W-EAST", 10).await;
+    let deal = app.deal("SKU-B", 3, -1_000, HOUR_MS).await;
+    let path = format!("/v1/deals/{deal}/claims");
+    let ann = app.customer("ann@example.com").await;
+    let remembered_before = app.0.mercato.idempotency().len();
+    let first = keyed_claim(&app, &path, &ann, "k-1", 1).await;
+    assert_eq!((first.status, first.replayed), (201, false), "{:?}", first.body);
+    assert_eq!(app.0.mercato.idempotency().len(), remembered_before, "no second record for a granted claim");
+
+    let again = keyed_claim(&app, &path, &ann, "k-1", 1).await;
+    assert_eq!((again.status, again.replayed, &again.body), (201, true, &first.body));
+    let reused = keyed_claim(&app, &path, &ann, "k-1", 2).await;
+    assert_eq!((reused.status, reused.body["type"].clone()), (422, json!("idempotency-key-reused")));
+    let view = app.ok(Method::GET, &format!("/v1/deals/{deal}"), None, "", 200).await;
+    assert_eq!(view["held"], json!(1), "the refused retry claimed nothing");
+
+    // The app signs in again: the same customer, the same claim.
+    let session = json!({"email": "ann@example.com", "password": "long enough"});
+    let resigned = app.ok(Method::POST, "/v1/sessions", Some(session), "", 200).await;
+    let resigned = resigned["token"].as_str().unwrap().to_owned();
+    assert_eq!(keyed_claim(&app, &path, &resigned, "k-1", 1).await.body, first.body);
+
+    // Concurrent duplicates of a new key claim once.
+    let bob = app.customer("bob@example.com").await;
+    let duplicates = (0..8).map(|_| keyed_claim(&app, &path, &bob, "k-1", 1));
+    let answers = futures::future::join_all(duplicates).await;
+    let ids: std::collections::BTreeSet<_> = answers.iter().map(|a| a.body["reservation_id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_ne!(answers[0].body["reservation_id"], first.body["reservation_id"], "keys are the customer's");
+
+    // The last unit goes; a keyed retry of a granted claim still replays,
+    // and a refused claim is replayed as refused.
+    let cid = app.customer("cid@example.com").await;
+    assert_eq!(keyed_claim(&app, &path, &cid, "c-1", 1).await.status, 201);
+    let dan = app.customer("dan@example.com").await;
+    let refused = keyed_claim(&app, &path, &dan, "d-1", 1).await;
+    assert_eq!((refused.status, refused.body["type"].clone()), (409, json!("sold-out")));
+    assert_eq!(keyed_claim(&app, &path, &ann, "k-1", 1).await.body, first.body, "replayed after the sell-out");
+
+    let dir = app.0.shut_down().await;
+    let app = spawn_in(dir, clock.clone()).await;
+    let after = keyed_claim(&app, &path, &ann, "k-1", 1).await;
+    assert_eq!((after.status, after.replayed, &after.body), (201, true, &first.body), "replayed after a restart");
+    let refused_again = keyed_claim(&app, &path, &dan, "d-1", 1).await;
+    assert_eq!((refused_again.status, refused_again.replayed), (409, true));
+    let view = app.ok(Method::GET, &format!("/v1/deals/{deal}"), None, "", 200).await;
+    assert_eq!((view["held"].clone(), view["remaining"].clone()), (json!(3), json!(0)));
+    app.0.stop().await;
+}

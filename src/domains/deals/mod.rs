@@ -16,6 +16,7 @@ mod waitlist;
 pub use waitlist::WaitlistSpot;
 
 use crate::actors::{ActorSetup, Registry};
+use crate::domains::inventory::Holder;
 use crate::engine::deal::{shard_of, Claim, DealError, DealStatus, DealTerms};
 use crate::engine::{CustomerId, DealId, HeldClaim, HoldStatus, OrderId, ReservationId, Timestamp, WarehouseId};
 use crate::store::{keys, Batch, Keyspace};
@@ -86,6 +87,8 @@ pub struct Claimed {
     pub id: ReservationId,
     pub claim: Claim,
     pub terms: DealTerms,
+    /// The claim existed already: a retry with its id got it back.
+    pub replayed: bool,
 }
 
 /// Every claim found at open: its deal, id, status and quantity.
@@ -356,7 +359,42 @@ impl<'a> Deals<'a> {
         quantity: u32,
         prime: bool,
     ) -> Result<Claimed, Error> {
+        self.claim_with_id(deal, customer, quantity, prime, None).await
+    }
+
+    /// Like [`Deals::claim`], under a given claim id (derived from an
+    /// idempotency key, so that a retry names the same claim). A retry with
+    /// the id of a claim of this deal gets that claim back (`replayed`),
+    /// whatever the deal's state now; with another quantity or by another
+    /// customer, `IdempotencyConflict`. No id: a new one is generated.
+    pub async fn claim_with_id(
+        self,
+        deal: &DealId,
+        customer: &CustomerId,
+        quantity: u32,
+        prime: bool,
+        id: Option<ReservationId>,
+    ) -> Result<Claimed, Error> {
         let record = self.deal_record(deal)?;
+        let ttl_ms = record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms);
+        if let Some(id) = &id {
+            match self.s.book.reservations.holder(id) {
+                Some(Holder::Deal(shard)) if shard.deal == *deal => {
+                    let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
+                    let answer = self.shard(deal, shard.shard, command).await?;
+                    let claim =
+                        answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".into()))?;
+                    return Ok(Claimed {
+                        id: id.clone(),
+                        claim,
+                        terms: record.terms.clone(),
+                        replayed: answer.replayed,
+                    });
+                }
+                Some(_) => return Err(DealError::IdempotencyConflict { id: id.clone() }.into()),
+                None => {}
+            }
+        }
         let terms = &record.terms;
         terms.check_open(self.m.now(), prime)?;
         if quantity > terms.per_customer_limit {
@@ -365,8 +403,7 @@ impl<'a> Deals<'a> {
         if self.s.book.flag(deal).load(Ordering::Acquire) {
             return Err(DealError::SoldOut.into());
         }
-        let ttl_ms = record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms);
-        self.claim_now(&record, customer, quantity, ttl_ms).await
+        self.claim_now(&record, customer, quantity, ttl_ms, id).await
     }
 
     /// Claims through the customer's shard, refilling it once from the
@@ -377,12 +414,13 @@ impl<'a> Deals<'a> {
         customer: &CustomerId,
         quantity: u32,
         ttl_ms: u64,
+        id: Option<ReservationId>,
     ) -> Result<Claimed, Error> {
         let deal = &record.terms.id;
         let terms = &record.terms;
         let flag = self.s.book.flag(deal);
         let shard = shard_of(customer, record.shards);
-        let id = ReservationId::generate(self.m.source().u128());
+        let id = id.unwrap_or_else(|| ReservationId::generate(self.m.source().u128()));
         let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
         let answer = match self.shard(deal, shard, command.clone()).await {
             Err(Error::Deal(DealError::SoldOut)) => {
@@ -400,7 +438,7 @@ impl<'a> Deals<'a> {
             other => other?,
         };
         let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
-        Ok(Claimed { id, claim, terms: terms.clone() })
+        Ok(Claimed { id, claim, terms: terms.clone(), replayed: answer.replayed })
     }
 
     /// Moves free units from the other shards into `target` until it has

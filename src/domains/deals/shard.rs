@@ -62,13 +62,11 @@ impl DealBook {
     /// Knows claim `id` of `customer`, kept by `shard`, from now on;
     /// `held`: the customer may still use it.
     pub fn remember_claim(&self, id: ReservationId, shard: DealShardKey, customer: &CustomerId, held: bool) {
-        if held {
-            let mut ids = self.held_by.entry(customer.clone()).or_default();
-            if !ids.contains(&id) {
-                ids.push(id.clone());
-            }
+        let placed = self.reservations.place(id.clone(), Holder::Deal(shard), Some(customer.clone()), held);
+        // Known once: a claim already placed is already in the list.
+        if held && placed == crate::domains::inventory::Placed::New {
+            self.held_by.entry(customer.clone()).or_default().push(id);
         }
-        self.reservations.place(id, Holder::Deal(shard), Some(customer.clone()), held);
     }
 
     pub fn flag(&self, deal: &DealId) -> Arc<AtomicBool> {
@@ -168,6 +166,8 @@ pub struct ShardAnswer {
     pub returned: Option<Vec<u8>>,
     /// `Give`: the store key of the transfer written, if units were given.
     pub transfer: Option<Vec<u8>>,
+    /// `Claim`: the claim existed already (a retry with its id).
+    pub replayed: bool,
 }
 
 #[derive(Debug, Clone, Message)]
@@ -269,6 +269,7 @@ impl DealShardActor {
         let sku = record.terms.sku.clone();
         // Whether the units given leave the deal for the SKU's stock.
         let mut leaving = false;
+        let claiming = matches!(command, ShardCommand::Claim { .. });
         // Records written in the same write as the shard's change.
         let mut extra = Batch::new();
         let mut transfer = None;
@@ -350,7 +351,9 @@ impl DealShardActor {
         }
         crate::actors::expiry::arm(self, ctx);
         let counts = self.state.as_ref().map(|(shard, _, _)| shard.counts()).unwrap_or_default();
-        Reply { result: Ok(ShardAnswer { claim, given, counts, returned, transfer }), ticket: self.last_ticket }
+        let replayed = claiming && events.is_empty();
+        let answer = ShardAnswer { claim, given, counts, returned, transfer, replayed };
+        Reply { result: Ok(answer), ticket: self.last_ticket }
     }
 
     /// Writes what `events` changed, plus `batch` (records that must land in

@@ -86,7 +86,7 @@ impl<'a> Deals<'a> {
                 return Ok(());
             };
             let ttl_ms = self.m.config().waitlist_offer_ttl_ms;
-            match self.claim_now(&record, &customer, 1, ttl_ms).await {
+            match self.claim_now(&record, &customer, 1, ttl_ms, None).await {
                 Ok(claimed) => {
                     book.offers.insert((deal.clone(), customer.clone()), claimed.id.clone());
                     self.leave_waitlist(deal, ticket, Some((&customer, &claimed.id))).await?;

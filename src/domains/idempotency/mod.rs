@@ -26,6 +26,8 @@ pub const IDEMPOTENCY_RETENTION_MS: u64 = 24 * 3600 * 1000;
 
 /// The purpose label request bodies are digested under.
 const BODY_DIGEST_LABEL: &[u8] = b"mercato-idempotency-body-v1";
+/// The purpose label ids derived from a scope are made under.
+const DERIVED_ID_LABEL: &[u8] = b"mercato-idempotency-id-v1";
 /// What a keyed body digest starts with (an unkeyed one is bare hex).
 const KEYED_DIGEST_PREFIX: &str = "hmac:";
 
@@ -203,6 +205,16 @@ impl<'a> Idempotency<'a> {
     pub fn body_digest(self, body: &[u8]) -> String {
         let digest = self.s.secret_key.digest(BODY_DIGEST_LABEL, body);
         format!("{KEYED_DIGEST_PREFIX}{}", crate::engine::hex_lower(&digest))
+    }
+
+    /// A 128-bit id derived from `scope`, for an action that keeps its own
+    /// first result (a claim): the same scope always gives the same id, and
+    /// without the server's secret key nobody can tell the scope from it.
+    pub fn derived_id(self, scope: &str) -> u128 {
+        let digest = self.s.secret_key.digest(DERIVED_ID_LABEL, scope.as_bytes());
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
+        u128::from_be_bytes(first)
     }
 
     /// Whether `body` is the body `remembered` answered: compared keyed, or,

@@ -9,7 +9,7 @@ pub mod reservations;
 mod warehouses;
 
 pub use recovery::OpenReport;
-pub use reservations::{Holder, Ownership, ReservationIndex};
+pub use reservations::{Holder, Ownership, Placed, ReservationIndex};
 
 /// Held reservations a customer may have made at once (API.md, Reservations).
 pub const CUSTOMER_HOLDS_MAX: u32 = 20;
