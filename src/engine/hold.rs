@@ -20,10 +20,11 @@
 //!   `Held` hold is due at `now`.
 
 use super::ids::{CustomerId, OrderId, ReservationId};
+use super::split_map::SplitMap;
 use super::time::Timestamp;
 use super::InvariantViolation;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Where a hold stands. Only `Held` counts towards `held`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,9 +116,10 @@ pub enum HoldError {
     Conflict { id: ReservationId },
 }
 
-/// Deterministic, fast hashing for the holds map (ids are server-generated
-/// or caller-chosen per owner; no untrusted flood reaches one map unchecked).
-type Holds<P> = HashMap<ReservationId, Hold<P>, foldhash::fast::FixedState>;
+/// The holds map: deterministic, fast hashing (ids are server-generated or
+/// caller-chosen per owner; no untrusted flood reaches one map unchecked),
+/// split so that growing it never stalls its owner (see [`SplitMap`]).
+type Holds<P> = SplitMap<ReservationId, Hold<P>>;
 
 /// The holds of one owner (a bucket, a deal shard), with the units they
 /// keep and an index of when the live ones fall due.

@@ -22,6 +22,7 @@ pub mod payment;
 pub mod pricing;
 pub mod rate;
 pub mod saga;
+pub mod split_map;
 pub mod time;
 pub mod waitlist;
 pub mod warehouse;

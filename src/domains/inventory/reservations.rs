@@ -67,11 +67,26 @@ pub enum Placed {
 }
 
 /// Reservation id -> holder and owner.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ReservationIndex {
+    /// Every reservation and claim ever placed: millions in a long flash
+    /// sale, so in many shards ([`PLACEMENT_SHARDS`]), each of which grows
+    /// (and blocks its callers while it moves its entries) on its own.
     placements: DashMap<ReservationId, Placement, foldhash::fast::RandomState>,
     /// Customer -> slots taken: their held bucket holds plus requests under way.
     slots: DashMap<CustomerId, u32, foldhash::fast::RandomState>,
+}
+
+/// Shards of the placements map (a power of two, as dashmap requires).
+const PLACEMENT_SHARDS: usize = 256;
+
+impl Default for ReservationIndex {
+    fn default() -> Self {
+        ReservationIndex {
+            placements: DashMap::with_hasher_and_shard_amount(foldhash::fast::RandomState::default(), PLACEMENT_SHARDS),
+            slots: DashMap::default(),
+        }
+    }
 }
 
 impl ReservationIndex {
