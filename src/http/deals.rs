@@ -203,15 +203,12 @@ async fn create(state: AppState, body: DealBody) -> Result<impl Reply, Problem> 
     Ok(warp::reply::with_status(warp::reply::json(&reply), StatusCode::CREATED))
 }
 
-/// `claim_ttl_seconds` in milliseconds, checked against API.md's range.
+/// `claim_ttl_seconds` in milliseconds (the deal's terms check the range).
 fn claim_ttl_ms(seconds: Option<i64>) -> Result<Option<u64>, Problem> {
-    let Some(seconds) = seconds else { return Ok(None) };
-    u64::try_from(seconds)
-        .ok()
-        .map(|seconds| seconds.saturating_mul(1_000))
-        .filter(|ms| crate::engine::deal::CLAIM_TTL_MS_RANGE.contains(ms))
-        .map(Some)
-        .ok_or_else(|| Problem::invalid("claim_ttl_seconds must be 10..=3600"))
+    seconds
+        .map(|seconds| u64::try_from(seconds).map(|seconds| seconds.saturating_mul(1_000)))
+        .transpose()
+        .map_err(|_| Problem::invalid("claim_ttl_seconds must not be negative"))
 }
 
 async fn read(state: AppState, id: String) -> Result<impl Reply, Problem> {

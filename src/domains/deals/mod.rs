@@ -91,6 +91,14 @@ pub struct Claimed {
     pub replayed: bool,
 }
 
+impl Claimed {
+    /// The shard's answer to a `Claim` command for claim `id`.
+    fn from_answer(id: ReservationId, answer: ShardAnswer, terms: &DealTerms) -> Result<Claimed, Error> {
+        let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
+        Ok(Claimed { id, claim, terms: terms.clone(), replayed: answer.replayed })
+    }
+}
+
 /// Every claim found at open: its deal, id, status and quantity.
 type FoundClaims = Vec<(DealId, ReservationId, HoldStatus, u32)>;
 
@@ -255,6 +263,11 @@ impl<'a> Deals<'a> {
         Ok((record, ticket))
     }
 
+    /// How long the deal's claims hold their units: its own, or the default.
+    fn claim_ttl_ms(self, record: &DealRecord) -> u64 {
+        record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms)
+    }
+
     pub(crate) fn deal_record(self, id: &DealId) -> Result<Arc<DealRecord>, Error> {
         self.s.book.deals.get(id).map(|entry| entry.value().clone()).ok_or_else(|| Error::DealNotFound(id.clone()))
     }
@@ -271,7 +284,7 @@ impl<'a> Deals<'a> {
         }
         let status = record.terms.status(self.m.now(), remaining);
         let returned = u64::from(record.terms.quantity).saturating_sub(remaining + held + sold);
-        let claim_ttl_ms = record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms);
+        let claim_ttl_ms = self.claim_ttl_ms(&record);
         Ok(DealView { record, remaining, held, sold, returned, status, claim_ttl_ms })
     }
 
@@ -376,20 +389,13 @@ impl<'a> Deals<'a> {
         id: Option<ReservationId>,
     ) -> Result<Claimed, Error> {
         let record = self.deal_record(deal)?;
-        let ttl_ms = record.terms.claim_ttl_ms.unwrap_or(self.m.config().deal_claim_ttl_ms);
+        let ttl_ms = self.claim_ttl_ms(&record);
         if let Some(id) = &id {
             match self.s.book.reservations.holder(id) {
                 Some(Holder::Deal(shard)) if shard.deal == *deal => {
                     let command = ShardCommand::Claim { id: id.clone(), customer: customer.clone(), quantity, ttl_ms };
                     let answer = self.shard(deal, shard.shard, command).await?;
-                    let claim =
-                        answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".into()))?;
-                    return Ok(Claimed {
-                        id: id.clone(),
-                        claim,
-                        terms: record.terms.clone(),
-                        replayed: answer.replayed,
-                    });
+                    return Claimed::from_answer(id.clone(), answer, &record.terms);
                 }
                 Some(_) => return Err(DealError::IdempotencyConflict { id: id.clone() }.into()),
                 None => {}
@@ -437,8 +443,7 @@ impl<'a> Deals<'a> {
             }
             other => other?,
         };
-        let claim = answer.claim.ok_or_else(|| Error::InvalidInput("the shard returned no claim".to_owned()))?;
-        Ok(Claimed { id, claim, terms: terms.clone(), replayed: answer.replayed })
+        Claimed::from_answer(id, answer, terms)
     }
 
     /// Moves free units from the other shards into `target` until it has
