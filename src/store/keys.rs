@@ -16,7 +16,7 @@
 //! | `w`    | warehouse                         | a warehouse                 |
 //! | `p`    | product                           | a product with its variants |
 //! | `d`    | deal                              | the deal's terms and shards |
-//! | `q`    | deal 0 shard 0 claim              | one claim                   |
+//! | `q`    | deal 0 shard 0 placed (16 hex digits, ms) 0 claim | one claim (older builds wrote `deal 0 shard 0 claim`; a shard rewrites those when it loads) |
 //! | `g`    | deal 0 shard                      | units moved in (+) or out   |
 //! | `l`    | deal 0 ticket (20 digits)         | a customer on the waitlist  |
 //! | `f`    | deal 0 customer                   | the claim offered to them   |
@@ -46,7 +46,8 @@
 //! | `W`    | sequence (u64 big-endian)         | a multi-key write being applied (see `write_sled`) |
 
 use crate::engine::{
-    BucketKey, CartId, CartList, CheckoutId, CustomerId, DealId, OrderId, ProductId, ReservationId, Sku, WarehouseId,
+    BucketKey, CartId, CartList, CheckoutId, CustomerId, DealId, OrderId, ProductId, ReservationId, Sku, Timestamp,
+    WarehouseId,
 };
 
 pub const BUCKET: u8 = b'b';
@@ -269,17 +270,26 @@ pub fn deal(id: &DealId) -> Vec<u8> {
     self::key(DEAL, &[id.as_str()])
 }
 
-pub fn claim(deal: &DealId, shard: u32, id: &ReservationId) -> Vec<u8> {
-    self::key(CLAIM, &[deal.as_str(), &shard.to_string(), id.as_str()])
+/// A claim's record. The time it was placed comes before its id, so a
+/// shard's new claims are written at the end of its range, not at random
+/// places across it (claim ids are random): the store's tree grows at one
+/// edge, and expiry rewrites claims in the order they were placed.
+pub fn claim(deal: &DealId, shard: u32, placed: Timestamp, id: &ReservationId) -> Vec<u8> {
+    let placed = format!("{:016x}", placed.as_millis());
+    self::key(CLAIM, &[deal.as_str(), &shard.to_string(), &placed, id.as_str()])
 }
 
 pub fn claims_of(deal: &DealId, shard: u32) -> Vec<u8> {
     with_sep(self::key(CLAIM, &[deal.as_str(), &shard.to_string()]))
 }
 
+/// A claim record's deal, shard and id, from either layout (with the time
+/// placed, or the older one without).
 pub fn parse_claim(key: &[u8]) -> Option<(DealId, u32, ReservationId)> {
     match parts(key, CLAIM)?.as_slice() {
-        [deal, shard, id] => Some((DealId::parse(deal).ok()?, shard.parse().ok()?, ReservationId::parse(id).ok()?)),
+        [deal, shard, id] | [deal, shard, _, id] => {
+            Some((DealId::parse(deal).ok()?, shard.parse().ok()?, ReservationId::parse(id).ok()?))
+        }
         _ => None,
     }
 }
@@ -652,6 +662,21 @@ mod tests {
         let id = ReservationId::parse("r").unwrap();
         assert!(hold(&short, &id).starts_with(&holds_of(&short)));
         assert!(!hold(&long, &id).starts_with(&holds_of(&short)));
+    }
+
+    #[test]
+    fn a_shards_claims_sort_by_the_time_they_were_placed_and_both_layouts_parse() {
+        let deal = DealId::parse("deal_1").unwrap();
+        let late = ReservationId::parse("res_0").unwrap();
+        let early = ReservationId::parse("res_f").unwrap();
+        let at = |millis| Timestamp::from_millis(millis);
+        assert!(claim(&deal, 3, at(999), &early) < claim(&deal, 3, at(1_000), &late));
+        assert!(claim(&deal, 3, at(1), &early).starts_with(&claims_of(&deal, 3)));
+        assert!(!claim(&deal, 3, at(1), &early).starts_with(&claims_of(&deal, 1)));
+        let expected = Some((deal.clone(), 3, late.clone()));
+        assert_eq!(parse_claim(&claim(&deal, 3, at(u64::MAX), &late)), expected);
+        let older = key(CLAIM, &[deal.as_str(), "3", late.as_str()]);
+        assert_eq!(parse_claim(&older), expected);
     }
 
     #[test]

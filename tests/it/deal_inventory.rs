@@ -501,6 +501,81 @@ async fn units_given_by_one_shard_and_not_yet_taken_by_another_survive_a_crash()
     assert!(store.scan_prefix::<u32>(&[keys::DEAL_TRANSFER]).unwrap().is_empty(), "the transfer was taken once");
 }
 
+/// Claims stored by older builds (keyed without the time they were placed)
+/// load as they were, are rewritten once to the current layout, and their
+/// later changes land on the record the next start reads: nothing is lost,
+/// nothing is counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_stored_in_the_older_key_layout_load_and_move_to_the_current_one() {
+    use crate::common::{bucket, config, deals_terms, on_sale, open_store, sku};
+    use mercato::domains::deals::shard::StoredClaim;
+    use mercato::engine::{CustomerId, DealId, HoldStatus, OrderId};
+    use mercato::store::{keys, Batch};
+    type Stored = StoredClaim<CustomerId, Option<OrderId>>;
+    let dir = tempfile::tempdir().unwrap();
+    let deal = DealId::parse("deal_layout").unwrap();
+    let open = || {
+        let config = config(dir.path(), mercato::Durability::Strict).clock(Arc::new(ManualClock::new(START)));
+        mercato::Mercato::open(config).expect("the data directory opens and passes its checks")
+    };
+    let mut ids = Vec::new();
+    {
+        let mercato = open();
+        on_sale(&mercato, &["LAYOUT-SKU"]).await;
+        let stock = mercato::StockUpdate::on_hand(10);
+        mercato.inventory().set_stock(bucket("LAYOUT-SKU", "W-A"), stock).await.unwrap();
+        mercato.deals().create(deals_terms("deal_layout", &sku("LAYOUT-SKU"), 10)).await.unwrap();
+        for n in 0..3 {
+            let customer = CustomerId::parse(&format!("cus_{n}")).unwrap();
+            ids.push(mercato.deals().claim(&deal, &customer, 2, false).await.unwrap().id);
+        }
+        mercato.shutdown().await.unwrap();
+    }
+    {
+        // Rewrite every claim as an older build stored it.
+        let store = open_store(dir.path());
+        let mut batch = Batch::new();
+        for (raw, claim) in store.scan_prefix::<Stored>(&[keys::CLAIM]).unwrap() {
+            let (deal, shard, id) = keys::parse_claim(&raw).unwrap();
+            let mut older = vec![keys::CLAIM];
+            for part in [deal.as_str(), &shard.to_string(), id.as_str()] {
+                if older.len() > 1 {
+                    older.push(0);
+                }
+                older.extend_from_slice(part.as_bytes());
+            }
+            batch.delete(raw);
+            batch.put(older, &claim).unwrap();
+        }
+        store.write(batch).unwrap();
+        store.close().unwrap();
+    }
+    {
+        let mercato = open();
+        assert_eq!(mercato.deals().get(&deal).await.unwrap().remaining, 4);
+        for id in &ids {
+            assert_eq!(mercato.inventory().reservation(id).await.unwrap().status, HoldStatus::Held);
+        }
+        mercato.inventory().release(&ids[0]).await.unwrap();
+        mercato.shutdown().await.unwrap();
+    }
+    {
+        let store = open_store(dir.path());
+        let stored = store.scan_prefix::<Stored>(&[keys::CLAIM]).unwrap();
+        assert_eq!(stored.len(), 3, "one record per claim");
+        for (raw, _) in &stored {
+            let parts = raw[1..].split(|byte| *byte == 0).count();
+            assert_eq!(parts, 4, "every claim is in the current layout");
+        }
+        store.close().unwrap();
+    }
+    let mercato = open();
+    assert_eq!(mercato.deals().get(&deal).await.unwrap().remaining, 6);
+    assert_eq!(mercato.inventory().reservation(&ids[0]).await.unwrap().status, HoldStatus::Released);
+    assert_eq!(mercato.inventory().reservation(&ids[1]).await.unwrap().status, HoldStatus::Held);
+    mercato.shutdown().await.unwrap();
+}
+
 /// `claim_ttl_seconds` (API.md, 10..=3600): a deal's claims hold their
 /// units that long, the deal shows it, a restart keeps it, and a value out
 /// of range is refused without creating anything.

@@ -230,10 +230,22 @@ pub fn load(env: &Env, key: &DealShardKey) -> Result<(DealShard, Arc<DealRecord>
         batch.put(keys::deal_moved(&key.deal, key.shard), &moved)?;
         env.store.write(batch)?;
     }
-    let claims: Vec<(ReservationId, Claim)> = scan_claims(&env.store, &keys::claims_of(&key.deal, key.shard))?
-        .into_iter()
-        .filter_map(|(raw, claim)| keys::parse_claim(&raw).map(|(_, _, id)| (id, claim)))
-        .collect();
+    let mut claims = Vec::new();
+    // Claims stored by older builds (keyed without the time placed) move to
+    // the current layout, all in one write.
+    let mut relayout = Batch::new();
+    for (raw, claim) in scan_claims(&env.store, &keys::claims_of(&key.deal, key.shard))? {
+        let Some((_, _, id)) = keys::parse_claim(&raw) else { continue };
+        let current = keys::claim(&key.deal, key.shard, claim.created_at, &id);
+        if current != raw {
+            relayout.put(current, &StoredClaim::from(&claim))?;
+            relayout.delete(raw);
+        }
+        claims.push((id, claim));
+    }
+    if !relayout.is_empty() {
+        env.store.write(relayout)?;
+    }
     let allocated: i64 = claims
         .iter()
         .filter(|(_, claim)| matches!(claim.status, HoldStatus::Held | HoldStatus::Committed))
@@ -484,7 +496,7 @@ fn put_claim(
     id: &ReservationId,
 ) -> Result<(), StoreError> {
     if let (true, Some(claim)) = (records, shard.claim(id)) {
-        batch.put(keys::claim(&key.deal, key.shard, id), &StoredClaim::from(claim))?;
+        batch.put(keys::claim(&key.deal, key.shard, claim.created_at, id), &StoredClaim::from(claim))?;
     }
     Ok(())
 }
