@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod checkout;
 pub mod customer;
 pub mod deal;
+pub mod fulfillment;
 pub mod hold;
 pub mod ids;
 pub mod inventory;
@@ -41,7 +42,7 @@ pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Sessi
 pub use hold::{Claimant, Hold, HoldError, HoldLedger, HoldStatus};
 pub use ids::{
     hex_lower, AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError,
-    OrderId, PaymentId, ProductId, ReservationId, SellerId, Sku, WarehouseId,
+    OrderId, PaymentId, PickListId, ProductId, ReservationId, SellerId, ShipmentId, Sku, WarehouseId,
 };
 pub use inventory::{Bucket, BucketCounters, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};
