@@ -7,11 +7,14 @@
 //!   aisles entered only at their front or back, levels free) and the route
 //!   optimizer: the shortest walk it finds through a set of bays, never
 //!   longer than the serpentine walk.
+//! - [`carrier`]: carriers' services, rates and tracking numbers, the
+//!   choice of a carrier for a parcel, and delivery estimates.
 //! - [`wave`]: a pick list's plan: the oldest ready shipments (Prime first,
 //!   never an order on hold), the bins their units are taken from, and the
 //!   stops in route order.
 
 mod bins;
+pub mod carrier;
 pub mod route;
 pub mod wave;
 

@@ -261,3 +261,109 @@ proptest! {
         prop_assert_eq!(layout.tour_length(&route), plan.walk_distance);
     }
 }
+
+mod carriers {
+    use super::super::carrier::*;
+    use crate::engine::Timestamp;
+    use proptest::prelude::*;
+
+    const DAY: u64 = 24 * 3600 * 1000;
+    /// 2024-01-01T00:00:00Z, a Monday.
+    const MONDAY: u64 = 1_704_067_200_000;
+
+    fn at(day: u64, hour: u64) -> Timestamp {
+        Timestamp::from_millis(MONDAY + day * DAY + hour * 3600 * 1000)
+    }
+
+    #[test]
+    fn tracking_numbers_carry_their_check_digits() {
+        let s10 = TrackingFormat::S10 { service: *b"RR", country: *b"GB" };
+        assert_eq!(s10.number(47_312_482), "RR473124829GB", "the UPU's own example");
+        assert!(s10.is_valid("RR473124829GB"));
+        assert!(!s10.is_valid("RR473124828GB"));
+        assert!(!s10.is_valid("RX473124829GB"));
+        let luhn = TrackingFormat::Luhn { prefix: *b"SW" };
+        assert_eq!(luhn.number(7_992_739_871), "SW00079927398713", "the classic Luhn example ends in 3");
+        assert_eq!(TrackingFormat::Gs1.number(629_104_150_021), "000006291041500213", "a GS1 example: check 3");
+        for format in [luhn, s10, TrackingFormat::Gs1] {
+            for serial in [0, 1, 99, 123_456_789, u64::MAX] {
+                let number = format.number(serial);
+                assert!(format.is_valid(&number), "{number}");
+            }
+            assert!(!format.is_valid(""));
+            assert!(!format.is_valid("é"));
+        }
+    }
+
+    proptest! {
+        /// Luhn and GS1 numbers catch every single wrong digit.
+        #[test]
+        fn one_wrong_digit_is_caught(serial in any::<u64>(), position in 0_usize..16, change in 1_u8..10) {
+            for format in [TrackingFormat::Luhn { prefix: *b"SW" }, TrackingFormat::Gs1] {
+                let mut number = format.number(serial).into_bytes();
+                let digits: Vec<usize> = (0..number.len()).filter(|index| number[*index].is_ascii_digit()).collect();
+                let index = digits[position % digits.len()];
+                number[index] = b'0' + (number[index] - b'0' + change) % 10;
+                prop_assert!(!format.is_valid(&String::from_utf8(number).unwrap()));
+            }
+        }
+    }
+
+    #[test]
+    fn the_cheapest_carrier_that_keeps_the_promise_is_chosen() {
+        let carriers = simulated_carriers();
+        // Zone 1 (up to 1,600 km), 2.5 kg: within 4 days the cheapest is
+        // National Post's Parcel (560 + 2 x 100).
+        let choice = choose_carrier(&carriers, 1, 2_500, 4).unwrap();
+        assert_eq!((choice.carrier.id.as_str(), choice.service.name.as_str()), ("postal", "Parcel"));
+        assert_eq!((choice.price_cents, choice.transit_days, choice.meets_promise), (760, 4, true));
+        // Prime's two days: CargoLine's Two-day (1,080 + 2 x 160) is the
+        // cheapest of the services that make it.
+        let choice = choose_carrier(&carriers, 1, 2_500, promised_days(4, true)).unwrap();
+        assert_eq!((choice.carrier.id.as_str(), choice.service.name.as_str()), ("cargoline", "Two-day"));
+        assert_eq!(choice.price_cents, 1_400);
+        // Nothing arrives next day beyond 5,000 km: the fastest is chosen.
+        let choice = choose_carrier(&carriers, 3, 500, 1).unwrap();
+        assert_eq!((choice.carrier.id.as_str(), choice.transit_days, choice.meets_promise), ("swiftship", 3, false));
+        assert!(choose_carrier(&carriers, 9, 500, 5).is_none(), "a zone no table has");
+        assert_eq!(promised_days(5, false), 5);
+    }
+
+    #[test]
+    fn the_cutoff_and_weekends_move_the_departure() {
+        let cutoff = 15 * 60;
+        assert_eq!(departure_day(at(0, 14), cutoff), at(0, 0), "Monday before the cut-off");
+        assert_eq!(departure_day(at(0, 15), cutoff), at(1, 0), "Monday at the cut-off: Tuesday");
+        assert_eq!(departure_day(at(4, 16), cutoff), at(7, 0), "Friday after it: Monday");
+        assert_eq!(departure_day(at(5, 9), cutoff), at(7, 0), "Saturday: Monday");
+        assert_eq!(business_days_between(at(0, 10), at(0, 20)), 0);
+        assert_eq!(business_days_between(at(0, 10), at(1, 1)), 1);
+        assert_eq!(business_days_between(at(4, 10), at(7, 1)), 1, "Friday to Monday");
+        assert_eq!(business_days_between(at(3, 10), at(10, 1)), 5);
+    }
+
+    #[test]
+    fn estimates_use_observed_transit_times_once_there_are_enough() {
+        let end_of = |day: u64| Timestamp::from_millis(MONDAY + day * DAY + DAY - 1);
+        let start_of = |day: u64| Timestamp::from_millis(MONDAY + day * DAY);
+        // Shipped Monday 10:00 before a 15:00 cut-off, 3 days by the table.
+        let table = estimate_delivery(at(0, 10), 15 * 60, 3, None);
+        assert_eq!((table.date, table.from, table.to), (end_of(3), start_of(2), end_of(4)));
+        assert_eq!(table.source, EstimateSource::RateTable);
+        let mut stats = TransitStats::default();
+        for n in 0..(TransitStats::ENOUGH - 1) {
+            stats.observe(if n % 2 == 0 { 1 } else { 2 });
+        }
+        assert_eq!(estimate_delivery(at(0, 10), 15 * 60, 3, Some(&stats)).source, EstimateSource::RateTable);
+        stats.observe(4);
+        let observed = estimate_delivery(at(0, 10), 15 * 60, 3, Some(&stats));
+        assert_eq!(stats.percentiles(), Some((1, 1, 2)));
+        assert_eq!((observed.date, observed.from, observed.to), (end_of(1), start_of(1), end_of(2)));
+        assert_eq!(observed.source, EstimateSource::Observed);
+        for _ in 0..2 * TransitStats::KEPT {
+            stats.observe(6);
+        }
+        assert_eq!(stats.percentiles(), Some((6, 6, 6)), "only the newest observations count");
+        assert_eq!(stats.observed, 20 + 2 * TransitStats::KEPT as u64);
+    }
+}
