@@ -13,11 +13,14 @@
 //! The optimizer ([`optimize`]) orders the bays to visit:
 //! - up to [`EXACT_MAX`] bays it finds the shortest order exactly (dynamic
 //!   programming over subsets, Held-Karp);
-//! - beyond that it starts from the serpentine order and from a nearest-
-//!   neighbour walk, improves each with 2-opt (reversing a stretch of the
-//!   route) and Or-opt (moving one to three consecutive bays elsewhere,
-//!   either way round) until neither finds a shorter route or
-//!   [`PASSES_MAX`] passes are spent, and keeps the shorter.
+//! - beyond that it starts from the serpentine order, a nearest-neighbour
+//!   walk and (up to 120 bays) the largest-gap route of warehouse practice,
+//!   improves each with 2-opt (reversing a stretch of the route) and Or-opt
+//!   (moving one to three consecutive bays elsewhere, either way round)
+//!   until neither finds a shorter route or [`PASSES_MAX`] passes are spent,
+//!   keeps the shortest, and on routes of up to 120 bays goes on with
+//!   iterated local search (a fixed number of "double bridge" kicks, each
+//!   improved again, kept when shorter).
 //!
 //! Every improvement shortens the route, and the serpentine order is one of
 //! the starts, so a route is never longer than the serpentine one.
@@ -121,12 +124,105 @@ pub fn optimize(layout: &Layout, positions: &[Position]) -> Vec<Position> {
 
 /// The heuristic alone (see the module's text), for any number of bays.
 pub fn heuristic(layout: &Layout, positions: &[Position]) -> Vec<Position> {
-    let mut best = improve(layout, serpentine(positions));
-    let from_nearest = improve(layout, nearest_neighbour(layout, positions));
-    if layout.tour_length(&from_nearest) < layout.tour_length(&best) {
-        best = from_nearest;
+    let mut starts = vec![serpentine(positions), nearest_neighbour(layout, positions)];
+    if positions.len() <= SMALL_ROUTE {
+        starts.push(largest_gap(layout, positions));
+    }
+    let improved = starts.into_iter().map(|start| improve(layout, start));
+    let best = improved.min_by_key(|route| layout.tour_length(route)).unwrap_or_default();
+    perturb(layout, best)
+}
+
+/// Kicks of iterated local search for a route of `n` bays: many for short
+/// routes, where local optima trap 2-opt and Or-opt most, none for long ones
+/// (their time is bounded by the passes alone).
+fn kicks(n: usize) -> usize {
+    match n {
+        0..4 => 0,
+        4..=40 => 60,
+        41..=SMALL_ROUTE => 10,
+        _ => 0,
+    }
+}
+
+/// Routes up to this many bays get the third start and the kicks; longer
+/// ones (a wave of hundreds of shipments) keep to two starts, for time.
+const SMALL_ROUTE: usize = 120;
+
+/// Iterated local search: cuts the route into four pieces, joins them in
+/// another order (a "double bridge", which 2-opt and Or-opt cannot undo in
+/// one move), improves, and keeps the result when it is shorter. The cuts
+/// come from a fixed sequence, so the same input gives the same route.
+fn perturb(layout: &Layout, route: Vec<Position>) -> Vec<Position> {
+    let n = route.len();
+    let mut best_length = layout.tour_length(&route);
+    let mut best = route;
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ n as u64;
+    let mut next = |bound: usize| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        usize::try_from(state >> 33).unwrap_or(0) % bound.max(1)
+    };
+    for _ in 0..kicks(n) {
+        let mut cuts = [1 + next(n - 1), 1 + next(n - 1), 1 + next(n - 1)];
+        cuts.sort_unstable();
+        let [a, b, c] = cuts;
+        if a == b || b == c {
+            continue;
+        }
+        let mut kicked = Vec::with_capacity(n);
+        kicked.extend_from_slice(&best[..a]);
+        kicked.extend_from_slice(&best[b..c]);
+        kicked.extend_from_slice(&best[a..b]);
+        kicked.extend_from_slice(&best[c..]);
+        let candidate = improve(layout, kicked);
+        let length = layout.tour_length(&candidate);
+        if length < best_length {
+            best_length = length;
+            best = candidate;
+        }
     }
     best
+}
+
+/// The largest-gap route of warehouse practice: the first aisle with stops
+/// walked through to the back, the middle aisles entered from the back as
+/// far as their largest gap between stops (or ends), the last aisle walked
+/// through to the front, and the middle aisles' remaining stops visited
+/// from the front on the way back.
+fn largest_gap(layout: &Layout, positions: &[Position]) -> Vec<Position> {
+    let mut aisles: Vec<Vec<Position>> = Vec::new();
+    for position in {
+        let mut sorted = positions.to_vec();
+        sorted.sort();
+        sorted
+    } {
+        match aisles.last_mut() {
+            Some(aisle) if aisle[0].aisle == position.aisle => aisle.push(position),
+            _ => aisles.push(vec![position]),
+        }
+    }
+    let Some((first, rest)) = aisles.split_first() else { return Vec::new() };
+    let Some((last, middle)) = rest.split_last() else { return first.clone() };
+    let mut route = first.clone();
+    let mut front_parts = Vec::new();
+    for aisle in middle {
+        // Bays ascending: the gap before index `cut` is the largest of the
+        // front-to-first, between-stops and last-to-back gaps.
+        let bays: Vec<u32> = aisle.iter().map(|position| position.bay).collect();
+        let gap = |cut: usize| {
+            let low = if cut == 0 { 0 } else { bays[cut - 1] };
+            let high = if cut == bays.len() { layout.back } else { bays[cut] };
+            high.saturating_sub(low)
+        };
+        let cut = (0..=bays.len()).max_by_key(|&cut| (gap(cut), cut)).unwrap_or(0);
+        route.extend(aisle[cut..].iter().rev());
+        front_parts.push(&aisle[..cut]);
+    }
+    route.extend(last.iter().rev());
+    for part in front_parts.into_iter().rev() {
+        route.extend(part.iter());
+    }
+    route
 }
 
 /// The shortest order, by dynamic programming over subsets.
