@@ -161,10 +161,6 @@ string_id!(
     /// One parcel group of an order: the lines one warehouse sends.
     ShipmentId, "shipment id", "shp"
 );
-string_id!(
-    /// A pick list: one walk through a warehouse for a wave of shipments.
-    PickListId, "pick list id", "pick"
-);
 
 /// An authorization is identified by its payment id.
 pub type AuthorizationId = PaymentId;

@@ -42,7 +42,7 @@ pub use customer::{Customer, CustomerError, Email, Membership, Plan, Role, Sessi
 pub use hold::{Claimant, Hold, HoldError, HoldLedger, HoldStatus};
 pub use ids::{
     hex_lower, AuthorizationId, BucketKey, CardToken, CartId, CheckoutId, CustomerId, DealId, GiftCardCode, IdError,
-    OrderId, PaymentId, PickListId, ProductId, ReservationId, SellerId, ShipmentId, Sku, WarehouseId,
+    OrderId, PaymentId, ProductId, ReservationId, SellerId, ShipmentId, Sku, WarehouseId,
 };
 pub use inventory::{Bucket, BucketCounters, InventoryCounts, InventoryError, InventoryEvent};
 pub use money::{Currency, Money, MoneyError};

@@ -22,7 +22,7 @@ mod tax;
 #[cfg(test)]
 mod tests;
 
-pub use shipping::{delivery_by, distance_km, ShippingOption, ShippingRate, ShippingTable};
+pub use shipping::{delivery_by, distance_km, is_weekend, ShippingOption, ShippingRate, ShippingTable, DAY_MS};
 pub use tax::{TaxRates, TaxTable, PPM};
 
 use super::address::Address;

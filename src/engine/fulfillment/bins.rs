@@ -72,11 +72,9 @@ impl BinCode {
         Position { aisle: u32::from(self.aisle), bay: u32::from(self.bay) }
     }
 
-    /// The walk order's key: bays count up in even aisles (A, C, ...) and
-    /// down in odd ones (B, D, ...).
-    fn walk_key(&self) -> (u16, u16, u8) {
-        let bay = if self.aisle.is_multiple_of(2) { self.bay } else { Self::BAY_MAX - self.bay };
-        (self.aisle, bay, self.level)
+    /// The walk order's key: the serpentine order of its bay, then its level.
+    fn walk_key(&self) -> ((u32, i64), u8) {
+        (super::route::serpentine_key(&self.position()), self.level)
     }
 
     fn aisle_letters(&self) -> String {

@@ -6,12 +6,10 @@
 //! Zones are the shipping table's ([`crate::engine::ShippingTable::zone`]):
 //! 0 is the nearest.
 
-use crate::engine::pricing::delivery_by;
+use crate::engine::pricing::{delivery_by, is_weekend, DAY_MS};
 use crate::engine::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-
-const DAY_MS: u64 = 24 * 3600 * 1000;
 
 /// How a carrier numbers its parcels; each format ends in a check digit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,18 +49,18 @@ impl TrackingFormat {
     /// included.
     pub fn is_valid(&self, raw: &str) -> bool {
         let all_digits = |text: &str| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit());
+        if !raw.is_ascii() {
+            return false;
+        }
         match self {
             TrackingFormat::Luhn { prefix } => {
                 raw.len() == 16
-                    && raw.is_char_boundary(2)
                     && raw.as_bytes()[..2] == prefix[..]
                     && all_digits(&raw[2..])
                     && luhn_check(&raw[2..15]) == raw.as_bytes()[15] - b'0'
             }
             TrackingFormat::S10 { service, country } => {
                 raw.len() == 13
-                    && raw.is_char_boundary(2)
-                    && raw.is_char_boundary(11)
                     && raw.as_bytes()[..2] == service[..]
                     && raw.as_bytes()[11..] == country[..]
                     && all_digits(&raw[2..11])
@@ -248,22 +246,12 @@ pub fn departure_day(at: Timestamp, cutoff_minute: u32) -> Timestamp {
     next
 }
 
-fn is_weekend(at: Timestamp) -> bool {
-    (at.as_millis() / DAY_MS + 3) % 7 >= 5
-}
-
 /// Business days (Monday to Friday) from the day of `from` to the day of
 /// `to`: 0 for the same day.
 pub fn business_days_between(from: Timestamp, to: Timestamp) -> u32 {
-    let (mut day, last) = (from.as_millis() / DAY_MS, to.as_millis() / DAY_MS);
-    let mut count = 0;
-    while day < last {
-        day += 1;
-        if (day + 3) % 7 < 5 {
-            count += 1;
-        }
-    }
-    count
+    let (first, last) = (from.as_millis() / DAY_MS, to.as_millis() / DAY_MS);
+    let weekdays = (first + 1..=last).filter(|day| !is_weekend(Timestamp::from_millis(day * DAY_MS))).count();
+    u32::try_from(weekdays).unwrap_or(u32::MAX)
 }
 
 /// The estimate: from observed transit times when there are enough (p50 for
@@ -286,7 +274,7 @@ pub fn estimate_delivery(
         },
         None => DeliveryEstimate {
             date: delivery_by(departure, table_days),
-            from: start_of(delivery_by(departure, table_days.saturating_sub(1).max(1).min(table_days))),
+            from: start_of(delivery_by(departure, if table_days > 1 { table_days - 1 } else { table_days })),
             to: delivery_by(departure, table_days + 1),
             source: EstimateSource::RateTable,
         },

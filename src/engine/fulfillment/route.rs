@@ -95,7 +95,8 @@ pub fn serpentine(positions: &[Position]) -> Vec<Position> {
     order
 }
 
-fn serpentine_key(position: &Position) -> (u32, i64) {
+/// A position's place in the serpentine order.
+pub(super) fn serpentine_key(position: &Position) -> (u32, i64) {
     let bay = if position.aisle.is_multiple_of(2) { i64::from(position.bay) } else { -i64::from(position.bay) };
     (position.aisle, bay)
 }
@@ -190,12 +191,10 @@ fn perturb(layout: &Layout, route: Vec<Position>) -> Vec<Position> {
 /// through to the front, and the middle aisles' remaining stops visited
 /// from the front on the way back.
 fn largest_gap(layout: &Layout, positions: &[Position]) -> Vec<Position> {
+    let mut sorted = positions.to_vec();
+    sorted.sort();
     let mut aisles: Vec<Vec<Position>> = Vec::new();
-    for position in {
-        let mut sorted = positions.to_vec();
-        sorted.sort();
-        sorted
-    } {
+    for position in sorted {
         match aisles.last_mut() {
             Some(aisle) if aisle[0].aisle == position.aisle => aisle.push(position),
             _ => aisles.push(vec![position]),
@@ -302,10 +301,9 @@ fn improve(layout: &Layout, route: Vec<Position>) -> Vec<Position> {
     walk.push(START);
     walk.extend(route);
     walk.push(START);
-    let mut distances = Distances { layout };
     for _ in 0..PASSES_MAX {
-        let reversed = two_opt_pass(&mut distances, &mut walk);
-        let moved = or_opt_pass(&mut distances, &mut walk);
+        let reversed = two_opt_pass(layout, &mut walk);
+        let moved = or_opt_pass(layout, &mut walk);
         if !reversed && !moved {
             break;
         }
@@ -313,27 +311,23 @@ fn improve(layout: &Layout, route: Vec<Position>) -> Vec<Position> {
     walk[1..walk.len() - 1].to_vec()
 }
 
-/// Distances as signed numbers, for the passes' differences.
-struct Distances<'a> {
-    layout: &'a Layout,
-}
-
-impl Distances<'_> {
-    fn get(&mut self, from: Position, to: Position) -> i64 {
-        i64::try_from(self.layout.distance(from, to)).unwrap_or(i64::MAX / 4)
+impl Layout {
+    /// [`Layout::distance`] as a signed number, for the passes' differences.
+    fn signed(&self, from: Position, to: Position) -> i64 {
+        i64::try_from(self.distance(from, to)).unwrap_or(i64::MAX / 4)
     }
 }
 
 /// Reverses every stretch `walk[i..=j]` that shortens the walk.
-fn two_opt_pass(distances: &mut Distances, walk: &mut [Position]) -> bool {
+fn two_opt_pass(layout: &Layout, walk: &mut [Position]) -> bool {
     let last = walk.len() - 2;
     let mut improved = false;
     for i in 1..last {
         for j in i + 1..=last {
             let (before, first, end, after) = (walk[i - 1], walk[i], walk[j], walk[j + 1]);
-            let delta = distances.get(before, end) + distances.get(first, after)
-                - distances.get(before, first)
-                - distances.get(end, after);
+            let delta = layout.signed(before, end) + layout.signed(first, after)
+                - layout.signed(before, first)
+                - layout.signed(end, after);
             if delta < 0 {
                 walk[i..=j].reverse();
                 improved = true;
@@ -345,23 +339,23 @@ fn two_opt_pass(distances: &mut Distances, walk: &mut [Position]) -> bool {
 
 /// Moves a run of one to three bays to the place (and direction) where it
 /// shortens the walk most, for every run that can be shortened so.
-fn or_opt_pass(distances: &mut Distances, walk: &mut Vec<Position>) -> bool {
+fn or_opt_pass(layout: &Layout, walk: &mut Vec<Position>) -> bool {
     let mut improved = false;
     for length in 1..=3_usize {
         let mut start = 1;
         while start + length < walk.len() {
             let end = start + length - 1;
             let (before, first, last, after) = (walk[start - 1], walk[start], walk[end], walk[end + 1]);
-            let removed = distances.get(before, first) + distances.get(last, after) - distances.get(before, after);
+            let removed = layout.signed(before, first) + layout.signed(last, after) - layout.signed(before, after);
             let mut best: Option<(i64, usize, bool)> = None;
             for gap in 0..walk.len() - 1 {
                 if gap + 1 >= start && gap <= end {
                     continue;
                 }
                 let (left, right) = (walk[gap], walk[gap + 1]);
-                let base = distances.get(left, right);
-                let forward = distances.get(left, first) + distances.get(last, right) - base;
-                let backward = distances.get(left, last) + distances.get(first, right) - base;
+                let base = layout.signed(left, right);
+                let forward = layout.signed(left, first) + layout.signed(last, right) - base;
+                let backward = layout.signed(left, last) + layout.signed(first, right) - base;
                 for (added, reversed) in [(forward, false), (backward, true)] {
                     let gain = removed - added;
                     if gain > 0 && best.is_none_or(|(most, _, _)| gain > most) {

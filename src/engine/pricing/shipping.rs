@@ -5,7 +5,8 @@ use crate::engine::time::Timestamp;
 use crate::engine::warehouse::GeoPoint;
 use serde::{Deserialize, Serialize};
 
-const DAY_MS: u64 = 24 * 3600 * 1000;
+/// One day in milliseconds.
+pub const DAY_MS: u64 = 24 * 3600 * 1000;
 const EARTH_RADIUS_KM: f64 = 6371.0;
 
 /// A shipping speed. Wire ids: `standard`, `two_day`, `next_day`.
@@ -134,7 +135,7 @@ pub fn distance_km(from: GeoPoint, to: GeoPoint) -> f64 {
 }
 
 /// Whether the UTC day containing `at` is a Saturday or Sunday.
-fn is_weekend(at: Timestamp) -> bool {
+pub fn is_weekend(at: Timestamp) -> bool {
     // 1970-01-01 was a Thursday: day 0 has weekday index 3 (Monday = 0).
     let weekday = (at.as_millis() / DAY_MS + 3) % 7;
     weekday >= 5
